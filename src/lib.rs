@@ -1,0 +1,16 @@
+//! veille: polls official EU sources and RSS/Atom feeds, turns what it finds into dossier
+//! events, matches them against officers' TOML watchlists, keeps its state in sled and
+//! mails digests to each focus group. See README.md, "Architecture".
+
+pub mod app;
+pub mod config;
+pub mod digest;
+pub mod dossier;
+pub mod fetch;
+pub mod mail;
+pub mod model;
+pub mod poll;
+pub mod schedule;
+pub mod sources;
+pub mod store;
+pub mod watchlist;

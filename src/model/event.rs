@@ -1,0 +1,400 @@
+//! What sources observe and what veille records: feed items, dossier snapshots, the
+//! merged `Dossier`, and `DossierEvent`s with a stable `EventId` and their provenance.
+//! Must not do IO or read the clock: times are always given.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::refs::{Celex, ComRef, DossierRef, ProcedureRef};
+use super::stage::Stage;
+
+/// Where a fact came from: which configured source, which URL, when it was fetched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub source: String,
+    pub url: String,
+    pub fetched_at: DateTime<Utc>,
+}
+
+/// One entry of an RSS/Atom/JSON feed, normalised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedItem {
+    /// Stable identity within the feed: guid, else link, else a hash of title and link.
+    pub key: String,
+    /// Plain text; HTML entities decoded.
+    pub title: String,
+    pub link: Option<String>,
+    /// Plain text of the description/summary/content (may be empty).
+    pub summary: String,
+    /// Publication (or update) time when the feed gives one.
+    pub published: Option<DateTime<Utc>>,
+    pub categories: Vec<String>,
+}
+
+impl FeedItem {
+    /// The event id of this item. Links and URL-like guids are global (the same article in
+    /// two feeds is one event); other guids are only unique within their feed.
+    pub fn event_id(&self, source: &str) -> EventId {
+        let key = self.key.trim();
+        if key.starts_with("http://") || key.starts_with("https://") {
+            EventId::derive(&["item", key])
+        } else {
+            EventId::derive(&["item", source, key])
+        }
+    }
+}
+
+/// A document cited by a step: a COM proposal, a report, a text adopted, an act.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Document {
+    /// The reference as the institutions write it: `COM(2024)0469`, `A10-0006/2025`,
+    /// `T10-0022/2025`, `32019L0904`, `ST 8172 2023 INIT`.
+    pub reference: String,
+    pub url: Option<String>,
+}
+
+/// One key event of a dossier as one source reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub date: NaiveDate,
+    pub stage: Stage,
+    /// The source's own wording, e.g. "Decision by Parliament, 1st reading".
+    pub label: String,
+    pub documents: Vec<Document>,
+}
+
+/// A step announced for a future date (OEIL forecasts, EP agenda items).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forecast {
+    pub date: NaiveDate,
+    pub stage: Stage,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommitteeRole {
+    Lead,
+    Opinion,
+}
+
+/// A parliamentary committee on the dossier and its rapporteurs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Committee {
+    /// The committee abbreviation: `ENVI`, `IMCO`, `LIBE`.
+    pub code: String,
+    pub role: CommitteeRole,
+    pub rapporteurs: Vec<String>,
+}
+
+/// Titles in the languages the association works in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Titles {
+    pub en: Option<String>,
+    pub fr: Option<String>,
+    pub de: Option<String>,
+}
+
+impl Titles {
+    /// The best title to show, English first.
+    pub fn best(&self) -> Option<&str> {
+        self.en
+            .as_deref()
+            .or(self.fr.as_deref())
+            .or(self.de.as_deref())
+    }
+    pub fn all(&self) -> impl Iterator<Item = &str> {
+        [&self.en, &self.fr, &self.de]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+    }
+    /// Fill the languages this one lacks from `other`.
+    pub fn fill_from(&mut self, other: &Titles) {
+        if self.en.is_none() {
+            self.en.clone_from(&other.en);
+        }
+        if self.fr.is_none() {
+            self.fr.clone_from(&other.fr);
+        }
+        if self.de.is_none() {
+            self.de.clone_from(&other.de);
+        }
+    }
+}
+
+/// Everything one source says about one procedure at one time. Sections a source does
+/// not report are left empty; emptiness never means "removed".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DossierSnapshot {
+    pub reference: ProcedureRef,
+    pub titles: Titles,
+    /// The source's status line verbatim ("Awaiting Council's 1st reading position").
+    pub status: Option<String>,
+    pub committees: Vec<Committee>,
+    pub steps: Vec<Step>,
+    pub forecasts: Vec<Forecast>,
+    /// Commission proposals of this procedure.
+    pub com: Vec<ComRef>,
+    /// The final act, once adopted.
+    pub final_act: Option<Celex>,
+    pub subjects: Vec<String>,
+    /// The source's own change signal (`LASTMODIFICATIONDATE`, `<meta available>`).
+    pub last_modified: Option<String>,
+    pub provenance: Provenance,
+}
+
+/// What a source parser returns for one fetched body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Observation {
+    /// A feed item (news, press release, change-feed entry).
+    Item(FeedItem),
+    /// A full snapshot of one procedure.
+    Dossier(Box<DossierSnapshot>),
+    /// A change feed says this procedure moved: fetch its full record.
+    Changed(ProcedureRef),
+}
+
+/// One step on a dossier's merged timeline, with every source that reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineStep {
+    pub date: NaiveDate,
+    pub stage: Stage,
+    pub label: String,
+    pub documents: Vec<Document>,
+    pub sources: Vec<Provenance>,
+}
+
+/// One procedure merged from every source that reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dossier {
+    pub reference: ProcedureRef,
+    pub titles: Titles,
+    pub status: Option<String>,
+    pub committees: Vec<Committee>,
+    /// Sorted by date, then stage.
+    pub timeline: Vec<TimelineStep>,
+    /// Upcoming steps, sorted by date.
+    pub forecasts: Vec<Forecast>,
+    pub com: Vec<ComRef>,
+    pub final_act: Option<Celex>,
+    pub subjects: Vec<String>,
+    /// Source id → that source's change signal at its last snapshot.
+    pub last_modified: Vec<(String, String)>,
+}
+
+impl Dossier {
+    /// The most advanced stage reached so far (ignoring `other`).
+    pub fn current_stage(&self) -> Option<Stage> {
+        self.timeline
+            .iter()
+            .map(|s| s.stage)
+            .filter(|s| *s != Stage::Other)
+            .max()
+    }
+    /// The references by which officers may name this dossier.
+    pub fn aliases(&self) -> Vec<DossierRef> {
+        let mut out = vec![DossierRef::Procedure(self.reference)];
+        out.extend(self.com.iter().copied().map(DossierRef::Com));
+        out.extend(self.final_act.iter().cloned().map(DossierRef::Celex));
+        out
+    }
+}
+
+/// A stable identity for an event: the hash of dossier, kind, date and source-independent
+/// content, so the same step seen by two sources is one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId(pub [u8; 16]);
+
+impl EventId {
+    /// Hash of the parts, each length-prefixed so that ("ab","c") ≠ ("a","bc").
+    pub fn derive(parts: &[&str]) -> EventId {
+        let mut h = blake3::Hasher::new();
+        for p in parts {
+            h.update(&(p.len() as u64).to_le_bytes());
+            h.update(p.as_bytes());
+        }
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+        EventId(out)
+    }
+
+    /// The id of a lifecycle step of a dossier. Generic steps (`other`) also hash their
+    /// wording, since a dossier may have several on one day.
+    pub fn for_step(
+        dossier: &ProcedureRef,
+        kind: EventKind,
+        stage: Stage,
+        date: NaiveDate,
+        detail: &str,
+    ) -> EventId {
+        let key = dossier.storage_key();
+        let date = date.to_string();
+        EventId::derive(&[&key, kind.as_str(), stage.as_str(), &date, detail])
+    }
+
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl std::str::FromStr for EventId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() != 32 || !s.is_ascii() {
+            return Err(format!("{s:?} is not an event id (32 hex digits)"));
+        }
+        let mut out = [0u8; 16];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16)
+                .map_err(|_| format!("{s:?} is not hex"))?;
+        }
+        Ok(EventId(out))
+    }
+}
+
+impl Serialize for EventId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+impl<'de> Deserialize<'de> for EventId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What kind of news an event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    /// A lifecycle step happened (its `stage` says which).
+    Step,
+    /// A step was announced or moved to a new date.
+    Forecast,
+    /// The rapporteur of a committee changed.
+    Rapporteur,
+    /// A matched feed item.
+    Item,
+    /// A deadline reminder (consultation, subsidiarity, transposition).
+    Reminder,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Step => "step",
+            EventKind::Forecast => "forecast",
+            EventKind::Rapporteur => "rapporteur",
+            EventKind::Item => "item",
+            EventKind::Reminder => "reminder",
+        }
+    }
+}
+
+/// A fact worth telling a focus group, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DossierEvent {
+    pub id: EventId,
+    pub kind: EventKind,
+    /// The lifecycle stage for steps, forecasts and reminders.
+    pub stage: Option<Stage>,
+    /// The procedure concerned, when known.
+    pub dossier: Option<ProcedureRef>,
+    /// The dossier's title, or the item's feed, shown as context.
+    pub dossier_title: Option<String>,
+    pub date: NaiveDate,
+    /// What happened, one line.
+    pub title: String,
+    /// More text (item summary); used for keyword matching.
+    pub summary: String,
+    /// The link a digest line points to.
+    pub url: Option<String>,
+    pub documents: Vec<Document>,
+    /// Other references by which the event's dossier is known (COM, CELEX).
+    pub mentions: Vec<DossierRef>,
+    pub provenance: Vec<Provenance>,
+}
+
+impl DossierEvent {
+    /// The first source that reported this event.
+    pub fn source(&self) -> &str {
+        self.provenance
+            .first()
+            .map(|p| p.source.as_str())
+            .unwrap_or("")
+    }
+    /// The name used as `kind` in JSON output: the stage for steps, else the kind.
+    pub fn kind_name(&self) -> &'static str {
+        match (self.kind, self.stage) {
+            (EventKind::Step, Some(s)) => s.as_str(),
+            (k, _) => k.as_str(),
+        }
+    }
+}
+
+impl Serialize for DossierRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+impl<'de> Deserialize<'de> for DossierRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_are_stable_and_parse_back() {
+        let r: ProcedureRef = "2016/0132(COD)".parse().unwrap_or_else(|e| panic!("{e}"));
+        let d = NaiveDate::from_ymd_opt(2024, 5, 14).unwrap_or_default();
+        let a = EventId::for_step(&r, EventKind::Step, Stage::Signed, d, "");
+        let same = EventId::for_step(
+            &"2016_132".parse().unwrap_or(r),
+            EventKind::Step,
+            Stage::Signed,
+            d,
+            "",
+        );
+        assert_eq!(a, same);
+        // Pinned: changing the hash would make every stored event new again.
+        assert_eq!(
+            a.to_hex(),
+            EventId::derive(&["2016-0132", "step", "signed", "2024-05-14", ""]).to_hex()
+        );
+        assert_eq!(a.to_hex().parse::<EventId>(), Ok(a));
+        assert_ne!(EventId::derive(&["ab", "c"]), EventId::derive(&["a", "bc"]));
+    }
+
+    #[test]
+    fn item_ids_scope_plain_guids_to_their_feed() {
+        let item = FeedItem {
+            key: "42".into(),
+            title: "t".into(),
+            link: None,
+            summary: String::new(),
+            published: None,
+            categories: vec![],
+        };
+        assert_ne!(item.event_id("a"), item.event_id("b"));
+        let url = FeedItem {
+            key: "https://example.org/x".into(),
+            ..item
+        };
+        assert_eq!(url.event_id("a"), url.event_id("b"));
+    }
+}

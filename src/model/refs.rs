@@ -1,0 +1,896 @@
+//! Identifiers of EU dossiers and documents: procedure references, COM numbers, CELEX
+//! numbers. Owns parsing every spelling the sources use and one canonical display each.
+//! Must not do IO or know which source a spelling came from.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Why a string is not a reference of the expected kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{input:?} is not a {what}: {reason}")]
+pub struct RefError {
+    pub input: String,
+    pub what: &'static str,
+    pub reason: String,
+}
+
+impl RefError {
+    fn new(input: &str, what: &'static str, reason: impl Into<String>) -> Self {
+        RefError {
+            input: input.to_string(),
+            what,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The type of an interinstitutional procedure (the letters in `2012/0011(COD)`).
+/// The list is the EP Open Data API `process-type` enumeration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProcedureType {
+    Aci,
+    App,
+    Avc,
+    Bud,
+    Bui,
+    Cns,
+    Cod,
+    Cos,
+    Dce,
+    Dea,
+    Dec,
+    Gbd,
+    Imm,
+    Ini,
+    Inl,
+    Ins,
+    Nle,
+    Reg,
+    Rps,
+    Rso,
+    Rsp,
+    Syn,
+}
+
+impl ProcedureType {
+    pub const ALL: [ProcedureType; 22] = [
+        Self::Aci,
+        Self::App,
+        Self::Avc,
+        Self::Bud,
+        Self::Bui,
+        Self::Cns,
+        Self::Cod,
+        Self::Cos,
+        Self::Dce,
+        Self::Dea,
+        Self::Dec,
+        Self::Gbd,
+        Self::Imm,
+        Self::Ini,
+        Self::Inl,
+        Self::Ins,
+        Self::Nle,
+        Self::Reg,
+        Self::Rps,
+        Self::Rso,
+        Self::Rsp,
+        Self::Syn,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aci => "ACI",
+            Self::App => "APP",
+            Self::Avc => "AVC",
+            Self::Bud => "BUD",
+            Self::Bui => "BUI",
+            Self::Cns => "CNS",
+            Self::Cod => "COD",
+            Self::Cos => "COS",
+            Self::Dce => "DCE",
+            Self::Dea => "DEA",
+            Self::Dec => "DEC",
+            Self::Gbd => "GBD",
+            Self::Imm => "IMM",
+            Self::Ini => "INI",
+            Self::Inl => "INL",
+            Self::Ins => "INS",
+            Self::Nle => "NLE",
+            Self::Reg => "REG",
+            Self::Rps => "RPS",
+            Self::Rso => "RSO",
+            Self::Rsp => "RSP",
+            Self::Syn => "SYN",
+        }
+    }
+
+    /// Legislative procedures end in an act published in the Official Journal.
+    pub fn is_legislative(self) -> bool {
+        matches!(
+            self,
+            Self::Cod | Self::Cns | Self::App | Self::Nle | Self::Syn | Self::Avc
+        )
+    }
+}
+
+impl FromStr for ProcedureType {
+    type Err = RefError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let up = s.trim().to_ascii_uppercase();
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == up)
+            .ok_or_else(|| {
+                RefError::new(
+                    s,
+                    "procedure type",
+                    "unknown type (COD, CNS, NLE, INI, ...)",
+                )
+            })
+    }
+}
+
+impl fmt::Display for ProcedureType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One interinstitutional procedure, whatever the spelling:
+/// `2012/0011(COD)` (OEIL, EP), `2012-0011` (EP API process id), `2012_11` (EUR-Lex,
+/// CELLAR), `2012/0011/COD` (CELLAR notices), split procedures `2016/0062A(NLE)`.
+///
+/// Identity is (year, number, split letter): the type is known to some sources only, so
+/// two refs that differ only in a missing type are equal and hash alike.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcedureRef {
+    year: u16,
+    number: u16,
+    split: Option<char>,
+    kind: Option<ProcedureType>,
+}
+
+/// The identity of a procedure, usable as a map or database key.
+pub type ProcedureKey = (u16, u16, Option<char>);
+
+impl ProcedureRef {
+    pub fn new(year: u16, number: u16, split: Option<char>, kind: Option<ProcedureType>) -> Self {
+        ProcedureRef {
+            year,
+            number,
+            split,
+            kind,
+        }
+    }
+    pub fn year(&self) -> u16 {
+        self.year
+    }
+    pub fn number(&self) -> u16 {
+        self.number
+    }
+    pub fn split(&self) -> Option<char> {
+        self.split
+    }
+    pub fn kind(&self) -> Option<ProcedureType> {
+        self.kind
+    }
+    pub fn key(&self) -> ProcedureKey {
+        (self.year, self.number, self.split)
+    }
+    /// The same procedure with its type now known.
+    pub fn with_kind(self, kind: ProcedureType) -> Self {
+        ProcedureRef {
+            kind: Some(kind),
+            ..self
+        }
+    }
+    /// Keep the type of whichever has one.
+    pub fn merge(self, other: ProcedureRef) -> Self {
+        ProcedureRef {
+            kind: self.kind.or(other.kind),
+            ..self
+        }
+    }
+    /// A fixed-width key for storage that sorts by year then number: `2012-0011` or `2016-0062A`.
+    pub fn storage_key(&self) -> String {
+        self.ep_process_id()
+    }
+    /// The EP Open Data API process id: `2012-0011`, `2016-0062A`.
+    pub fn ep_process_id(&self) -> String {
+        match self.split {
+            Some(c) => format!("{}-{:04}{}", self.year, self.number, c),
+            None => format!("{}-{:04}", self.year, self.number),
+        }
+    }
+    /// The EUR-Lex / CELLAR spelling: `2012_11` (CELLAR drops the split letter).
+    pub fn eurlex_id(&self) -> String {
+        format!("{}_{}", self.year, self.number)
+    }
+    /// The OEIL display spelling `2012/0011(COD)`; without a known type `2012/0011`.
+    pub fn oeil_reference(&self) -> String {
+        self.to_string()
+    }
+
+    /// Find every procedure reference written in free text, in the spellings that are
+    /// unambiguous in prose: `2012/0011(COD)` and `2012/0011/COD`.
+    pub fn find_all(text: &str) -> Vec<ProcedureRef> {
+        let re = procedure_in_text();
+        let mut out: Vec<ProcedureRef> = Vec::new();
+        for cap in re.captures_iter(text) {
+            if let Ok(r) = cap[0].parse::<ProcedureRef>() {
+                if !out.contains(&r) {
+                    out.push(r);
+                }
+            }
+        }
+        out
+    }
+}
+
+fn procedure_in_text() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(r"\b(?:19|20)\d{2}/\d{4}[A-Z]?(?:\s?\([A-Za-z]{3}\)|/[A-Z]{3}\b)")
+            .expect("static regex")
+    })
+}
+
+impl PartialEq for ProcedureRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for ProcedureRef {}
+impl std::hash::Hash for ProcedureRef {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state)
+    }
+}
+impl PartialOrd for ProcedureRef {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for ProcedureRef {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl fmt::Display for ProcedureRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{:04}", self.year, self.number)?;
+        if let Some(c) = self.split {
+            write!(f, "{c}")?;
+        }
+        if let Some(k) = self.kind {
+            write!(f, "({k})")?;
+        }
+        Ok(())
+    }
+}
+
+const PROC: &str = "procedure reference";
+
+fn parse_year(s: &str, input: &str) -> Result<u16, RefError> {
+    if s.len() != 4 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(RefError::new(input, PROC, "the year must have four digits"));
+    }
+    let y: u16 = s
+        .parse()
+        .map_err(|_| RefError::new(input, PROC, "bad year"))?;
+    if !(1950..=2100).contains(&y) {
+        return Err(RefError::new(
+            input,
+            PROC,
+            format!("year {y} is out of range"),
+        ));
+    }
+    Ok(y)
+}
+
+/// `0011`, `11`, `0062A` → (11, None), (62, Some('A')).
+fn parse_number(s: &str, input: &str, padded: bool) -> Result<(u16, Option<char>), RefError> {
+    let (digits, split) = match s.chars().last() {
+        Some(c) if c.is_ascii_alphabetic() => (&s[..s.len() - 1], Some(c.to_ascii_uppercase())),
+        _ => (s, None),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(RefError::new(
+            input,
+            PROC,
+            "the number must be digits, optionally followed by a split letter",
+        ));
+    }
+    if padded && digits.len() != 4 {
+        return Err(RefError::new(
+            input,
+            PROC,
+            "the number must have four digits, as in 2012/0011(COD)",
+        ));
+    }
+    if digits.len() > 4 {
+        return Err(RefError::new(
+            input,
+            PROC,
+            "the number has more than four digits",
+        ));
+    }
+    let n: u16 = digits
+        .parse()
+        .map_err(|_| RefError::new(input, PROC, "bad number"))?;
+    if n == 0 {
+        return Err(RefError::new(input, PROC, "the number cannot be zero"));
+    }
+    Ok((n, split))
+}
+
+impl FromStr for ProcedureRef {
+    type Err = RefError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let s = input.trim().trim_end_matches('*').trim();
+        // The CELLAR URI form: http://publications.europa.eu/resource/procedure/2018_172
+        let s = s.rsplit_once("/procedure/").map(|(_, r)| r).unwrap_or(s);
+        // The EP API URI form: eli/dl/proc/2016-0132
+        let s = s.rsplit_once("/proc/").map(|(_, r)| r).unwrap_or(s);
+        if s.is_empty() {
+            return Err(RefError::new(input, PROC, "empty"));
+        }
+        if let Some((year, rest)) = s.split_once('/') {
+            let year = parse_year(year, input)?;
+            // 2012/0011(COD), 2012/0011 (COD), 2012/0011/COD, 2012/0011
+            let (number, kind) = if let Some((n, k)) = rest.split_once('(') {
+                let k = k
+                    .strip_suffix(')')
+                    .ok_or_else(|| RefError::new(input, PROC, "missing closing parenthesis"))?;
+                (n.trim(), Some(k))
+            } else if let Some((n, k)) = rest.split_once('/') {
+                (n.trim(), Some(k))
+            } else {
+                (rest.trim(), None)
+            };
+            let (number, split) = parse_number(number, input, true)?;
+            let kind = kind
+                .map(|k| k.parse::<ProcedureType>())
+                .transpose()
+                .map_err(|e| {
+                    RefError::new(
+                        input,
+                        PROC,
+                        format!(
+                            "{:?} is not a procedure type (COD, CNS, NLE, INI, ...)",
+                            e.input
+                        ),
+                    )
+                })?;
+            return Ok(ProcedureRef::new(year, number, split, kind));
+        }
+        if let Some((year, rest)) = s.split_once('-') {
+            // EP API process id 2012-0011 / 2016-0062A
+            let year = parse_year(year, input)?;
+            let (number, split) = parse_number(rest, input, true)?;
+            return Ok(ProcedureRef::new(year, number, split, None));
+        }
+        if let Some((year, rest)) = s.split_once('_') {
+            // EUR-Lex / CELLAR 2012_11
+            let year = parse_year(year, input)?;
+            let (number, split) = parse_number(rest, input, false)?;
+            return Ok(ProcedureRef::new(year, number, split, None));
+        }
+        Err(RefError::new(
+            input,
+            PROC,
+            "expected a form such as 2012/0011(COD), 2012-0011, 2012_11 or 2012/0011/COD",
+        ))
+    }
+}
+
+impl Serialize for ProcedureRef {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+impl<'de> Deserialize<'de> for ProcedureRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A Commission document number, `COM(2011)896`. Also accepts `COM(2011) 896 final`,
+/// `COM/2011/0896 final`, `COM(2024)0469`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ComRef {
+    pub year: u16,
+    pub number: u32,
+}
+
+const COM: &str = "COM reference";
+
+impl ComRef {
+    pub fn to_celex(self) -> Celex {
+        Celex {
+            sector: '5',
+            year: self.year,
+            doc_type: "PC".to_string(),
+            number: format!("{:04}", self.number),
+        }
+    }
+
+    /// Every COM number written in free text.
+    pub fn find_all(text: &str) -> Vec<ComRef> {
+        static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let re = RE.get_or_init(|| {
+            regex::Regex::new(r"\bCOM\s?(?:\(\s?\d{4}\s?\)|/\s?\d{4}\s?/)\s?\d{1,4}\b")
+                .expect("static regex")
+        });
+        let mut out = Vec::new();
+        for m in re.find_iter(text) {
+            if let Ok(c) = m.as_str().parse::<ComRef>() {
+                if !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for ComRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "COM({}){}", self.year, self.number)
+    }
+}
+
+impl FromStr for ComRef {
+    type Err = RefError;
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let s = input.trim();
+        let up = s.to_ascii_uppercase();
+        let rest = up
+            .strip_prefix("COM")
+            .ok_or_else(|| RefError::new(input, COM, "must start with COM"))?
+            .trim_start();
+        let rest = rest.trim_end();
+        let rest = rest.strip_suffix("FINAL").unwrap_or(rest).trim_end();
+        let (year, number) = if let Some(r) = rest.strip_prefix('(') {
+            r.split_once(')')
+                .ok_or_else(|| RefError::new(input, COM, "missing closing parenthesis"))?
+        } else if let Some(r) = rest.strip_prefix('/') {
+            r.split_once('/')
+                .ok_or_else(|| RefError::new(input, COM, "expected COM/YYYY/NNNN"))?
+        } else {
+            return Err(RefError::new(
+                input,
+                COM,
+                "expected COM(YYYY)NNN or COM/YYYY/NNNN",
+            ));
+        };
+        let year = year.trim();
+        if year.len() != 4 || !year.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(RefError::new(input, COM, "the year must have four digits"));
+        }
+        let number = number.trim();
+        if number.is_empty() || number.len() > 4 || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(RefError::new(
+                input,
+                COM,
+                "the number must have one to four digits",
+            ));
+        }
+        let year: u16 = year
+            .parse()
+            .map_err(|_| RefError::new(input, COM, "bad year"))?;
+        let number: u32 = number
+            .parse()
+            .map_err(|_| RefError::new(input, COM, "bad number"))?;
+        if number == 0 {
+            return Err(RefError::new(input, COM, "the number cannot be zero"));
+        }
+        Ok(ComRef { year, number })
+    }
+}
+
+impl Serialize for ComRef {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+impl<'de> Deserialize<'de> for ComRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A CELEX number: sector, year, document type, number: `32014L0024`, `52011PC0896`,
+/// `52021AR2682`. Corrigenda and consolidated suffixes (`R(01)`) are kept in `number`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Celex {
+    pub sector: char,
+    pub year: u16,
+    pub doc_type: String,
+    pub number: String,
+}
+
+const CELEX: &str = "CELEX number";
+
+impl Celex {
+    /// `52011PC0896` → `COM(2011)896`; other documents have no COM number.
+    pub fn to_com(&self) -> Option<ComRef> {
+        if self.sector == '5' && self.doc_type == "PC" {
+            let digits: String = self
+                .number
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect();
+            let number = digits.parse().ok()?;
+            Some(ComRef {
+                year: self.year,
+                number,
+            })
+        } else {
+            None
+        }
+    }
+    /// A directive (sector 3, type L) is the act whose transposition is tracked.
+    pub fn is_directive(&self) -> bool {
+        self.sector == '3' && self.doc_type == "L"
+    }
+    pub fn eurlex_url(&self) -> String {
+        format!("https://eur-lex.europa.eu/legal-content/EN/TXT/?uri=CELEX:{self}")
+    }
+    /// Every CELEX number written in free text (`32014L0024`, `CELEX:52011PC0896`).
+    pub fn find_all(text: &str) -> Vec<Celex> {
+        static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let re = RE.get_or_init(|| {
+            regex::Regex::new(r"\b[0-9CE][12]\d{3}[A-Z]{1,2}\d{4}\b").expect("static regex")
+        });
+        let mut out = Vec::new();
+        for m in re.find_iter(text) {
+            if let Ok(c) = m.as_str().parse::<Celex>() {
+                if !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for Celex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}{}{}{}",
+            self.sector, self.year, self.doc_type, self.number
+        )
+    }
+}
+
+impl FromStr for Celex {
+    type Err = RefError;
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let s = input.trim();
+        let s = s
+            .strip_prefix("CELEX:")
+            .or_else(|| s.strip_prefix("celex:"))
+            .unwrap_or(s)
+            .trim();
+        let mut chars = s.chars();
+        let sector = chars
+            .next()
+            .filter(|c| c.is_ascii_digit() || *c == 'C' || *c == 'E')
+            .ok_or_else(|| {
+                RefError::new(
+                    input,
+                    CELEX,
+                    "must start with a sector digit (1-9, 0, C or E)",
+                )
+            })?;
+        let rest = &s[1..];
+        let year = rest
+            .get(..4)
+            .filter(|y| rest.len() >= 6 && y.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| {
+                RefError::new(input, CELEX, "expected a four-digit year after the sector")
+            })?;
+        let year: u16 = year
+            .parse()
+            .map_err(|_| RefError::new(input, CELEX, "bad year"))?;
+        let tail = &rest[4..];
+        let type_len = tail.bytes().take_while(|b| b.is_ascii_uppercase()).count();
+        if !(1..=2).contains(&type_len) {
+            return Err(RefError::new(
+                input,
+                CELEX,
+                "expected a one- or two-letter document type (L, R, PC, AR, ...)",
+            ));
+        }
+        let doc_type = tail[..type_len].to_string();
+        let number = tail[type_len..].to_string();
+        if number.is_empty() || !number.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
+            return Err(RefError::new(
+                input,
+                CELEX,
+                "expected a document number after the type",
+            ));
+        }
+        if !number
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'(' || b == b')' || b == b'_')
+        {
+            return Err(RefError::new(
+                input,
+                CELEX,
+                "unexpected characters in the document number",
+            ));
+        }
+        Ok(Celex {
+            sector,
+            year,
+            doc_type,
+            number,
+        })
+    }
+}
+
+impl Serialize for Celex {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+impl<'de> Deserialize<'de> for Celex {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Any reference an officer may list under `dossiers` in a watchlist.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DossierRef {
+    Procedure(ProcedureRef),
+    Com(ComRef),
+    Celex(Celex),
+}
+
+impl FromStr for DossierRef {
+    type Err = RefError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        if t.to_ascii_uppercase().starts_with("COM") {
+            return t.parse().map(DossierRef::Com);
+        }
+        if let Ok(p) = t.parse::<ProcedureRef>() {
+            return Ok(DossierRef::Procedure(p));
+        }
+        if let Ok(c) = t.parse::<Celex>() {
+            // A COM proposal's CELEX is the COM number itself.
+            return Ok(match c.to_com() {
+                Some(com) => DossierRef::Com(com),
+                None => DossierRef::Celex(c),
+            });
+        }
+        Err(RefError::new(
+            s,
+            "dossier reference",
+            "expected a procedure (2011/0438(COD)), a COM number (COM(2011)896) or a CELEX number (32014L0024)",
+        ))
+    }
+}
+
+impl fmt::Display for DossierRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DossierRef::Procedure(p) => p.fmt(f),
+            DossierRef::Com(c) => c.fmt(f),
+            DossierRef::Celex(c) => c.fmt(f),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn p(s: &str) -> ProcedureRef {
+        s.parse().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn every_spelling_is_one_procedure() {
+        let canonical = p("2012/0011(COD)");
+        for s in [
+            "2012-0011",
+            "2012_11",
+            "2012/0011/COD",
+            "2012/0011 (COD)",
+            "2012/0011(cod)",
+            " 2012/0011(COD)* ",
+            "http://publications.europa.eu/resource/procedure/2012_11",
+            "https://data.europarl.europa.eu/eli/dl/proc/2012-0011",
+        ] {
+            assert_eq!(p(s), canonical, "{s}");
+        }
+        assert_eq!(canonical.to_string(), "2012/0011(COD)");
+        assert_eq!(canonical.ep_process_id(), "2012-0011");
+        assert_eq!(canonical.eurlex_id(), "2012_11");
+        assert_eq!(p("2012_11").to_string(), "2012/0011");
+        assert_eq!(
+            p("2012-0011").merge(canonical).to_string(),
+            "2012/0011(COD)"
+        );
+    }
+
+    #[test]
+    fn split_procedures_keep_their_letter() {
+        let r = p("2016/0062A(NLE)");
+        assert_eq!(r.split(), Some('A'));
+        assert_eq!(r.kind(), Some(ProcedureType::Nle));
+        assert_eq!(r.to_string(), "2016/0062A(NLE)");
+        assert_eq!(r.ep_process_id(), "2016-0062A");
+        assert_eq!(p("2016-0062A"), r);
+        assert_ne!(p("2016/0062(NLE)"), r);
+    }
+
+    #[test]
+    fn junk_is_rejected_with_a_reason() {
+        for (s, why) in [
+            ("", "empty"),
+            ("2012/11(COD)", "four digits"),
+            ("12/0011(COD)", "four digits"),
+            ("2012/0011(XYZ)", "not a procedure type"),
+            ("2012/0011(COD", "closing parenthesis"),
+            ("2012/0000(COD)", "zero"),
+            ("hello", "expected a form"),
+            ("2012_abc", "digits"),
+            ("3012/0011(COD)", "out of range"),
+        ] {
+            let e = s.parse::<ProcedureRef>().expect_err(s);
+            assert!(e.reason.contains(why), "{s}: {}", e.reason);
+        }
+    }
+
+    #[test]
+    fn procedure_refs_are_found_in_prose() {
+        let t = "Report A9-0234/2022 on 2021/0223(COD) and 2021/0210 (COD); CELLAR 2018/0172/COD. Not 2022/2023.";
+        let found: Vec<String> = ProcedureRef::find_all(t)
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(
+            found,
+            ["2021/0223(COD)", "2021/0210(COD)", "2018/0172(COD)"]
+        );
+    }
+
+    #[test]
+    fn com_refs_in_all_spellings() {
+        let c = ComRef {
+            year: 2011,
+            number: 896,
+        };
+        for s in [
+            "COM(2011)896",
+            "COM(2011) 896 final",
+            "COM/2011/0896 final",
+            "com(2011)0896",
+            "COM (2011) 896",
+        ] {
+            assert_eq!(
+                s.parse::<ComRef>().unwrap_or_else(|e| panic!("{e}")),
+                c,
+                "{s}"
+            );
+        }
+        assert_eq!(c.to_string(), "COM(2011)896");
+        assert_eq!(c.to_celex().to_string(), "52011PC0896");
+        assert!("COM(11)896".parse::<ComRef>().is_err());
+        assert!("COM(2011)".parse::<ComRef>().is_err());
+        assert_eq!(
+            ComRef::find_all("Proposal COM(2024)0469 and COM/2018/340 final"),
+            vec![
+                ComRef {
+                    year: 2024,
+                    number: 469
+                },
+                ComRef {
+                    year: 2018,
+                    number: 340
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn celex_numbers() {
+        let d: Celex = "32014L0024".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (d.sector, d.year, d.doc_type.as_str(), d.number.as_str()),
+            ('3', 2014, "L", "0024")
+        );
+        assert!(d.is_directive());
+        let pc: Celex = "CELEX:52011PC0896"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            pc.to_com(),
+            Some(ComRef {
+                year: 2011,
+                number: 896
+            })
+        );
+        assert_eq!(
+            "52021AR2682".parse::<Celex>().map(|c| c.doc_type),
+            Ok("AR".to_string())
+        );
+        assert!("2014L0024".parse::<Celex>().is_err());
+        assert!("3201L0024".parse::<Celex>().is_err());
+        assert!("32014LX".parse::<Celex>().is_err());
+        let found: Vec<String> = Celex::find_all("OJ, CELEX 32019L0904 and 52018PC0340.")
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(found, ["32019L0904", "52018PC0340"]);
+    }
+
+    #[test]
+    fn dossier_refs_of_every_kind() {
+        assert!(matches!(
+            "2011/0438(COD)".parse(),
+            Ok(DossierRef::Procedure(_))
+        ));
+        assert!(matches!("COM(2011)896".parse(), Ok(DossierRef::Com(_))));
+        assert!(matches!("52011PC0896".parse(), Ok(DossierRef::Com(_))));
+        assert!(matches!("32014L0024".parse(), Ok(DossierRef::Celex(_))));
+        assert!("directive on procurement".parse::<DossierRef>().is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn every_spelling_round_trips_to_the_same_key(year in 1950u16..2100, number in 1u16..10000, split in proptest::option::of(proptest::char::range('A', 'Z')), t in 0usize..22) {
+            let kind = ProcedureType::ALL[t];
+            let r = ProcedureRef::new(year, number, split, Some(kind));
+            let letter = split.map(String::from).unwrap_or_default();
+            let spellings = [
+                r.to_string(),
+                r.ep_process_id(),
+                format!("{year}/{number:04}{letter}/{kind}"),
+                format!("{year}_{number}{letter}"),
+                format!("{year}/{number:04}{letter} ({})", kind.as_str().to_lowercase()),
+            ];
+            for s in spellings {
+                let parsed: ProcedureRef = s.parse().map_err(|e: RefError| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(parsed.key(), r.key(), "{}", s);
+            }
+            let back: ProcedureRef = r.to_string().parse().map_err(|e: RefError| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(back.kind(), Some(kind));
+            prop_assert_eq!(back.to_string(), r.to_string());
+        }
+
+        #[test]
+        fn com_and_celex_round_trip(year in 1958u16..2100, number in 1u32..10000) {
+            let c = ComRef { year, number };
+            let celex = c.to_celex();
+            let back: Celex = celex.to_string().parse().map_err(|e: RefError| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(back.to_com(), Some(c));
+            for s in [c.to_string(), format!("COM({year}) {number} final"), format!("COM/{year}/{number:04} final")] {
+                prop_assert_eq!(s.parse::<ComRef>().ok(), Some(c));
+            }
+        }
+
+        #[test]
+        fn parsers_never_panic(s in "\\PC{0,30}") {
+            let _ = s.parse::<ProcedureRef>();
+            let _ = s.parse::<ComRef>();
+            let _ = s.parse::<Celex>();
+            let _ = s.parse::<DossierRef>();
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! (stub) ep_api

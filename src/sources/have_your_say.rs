@@ -1,0 +1,1 @@
+//! (stub) have_your_say

@@ -1,0 +1,3 @@
+//! The one integration-test binary: modules by feature, shared helpers in `support`.
+
+mod support;

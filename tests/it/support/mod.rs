@@ -1,0 +1,5 @@
+//! Shared test helpers: the fixture corpus and golden files.
+
+#![allow(dead_code)]
+
+pub mod fixtures;
