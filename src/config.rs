@@ -1,1 +1,680 @@
-//! (stub) config
+//! `config.toml` → a validated `Config`: time zone, paths, HTTP politeness, mail transport,
+//! sources. Parse, don't validate: the raw serde structs mirror the file
+//! (`deny_unknown_fields`), one step turns them into typed values, and nothing downstream
+//! re-checks strings. Must not read watchlists or hold global state; the SMTP password is
+//! read from `$VEILLE_SMTP_PASSWORD` only.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::fetch::FetchSettings;
+use crate::mail::{Secret, Security, SmtpSettings, Transport};
+use crate::sources::SourceKind;
+
+/// The environment variable that holds the SMTP password.
+pub const PASSWORD_ENV: &str = "VEILLE_SMTP_PASSWORD";
+
+/// A configuration error, naming the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{column}: {message}")]
+    Syntax {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{file}: {key}: {message}")]
+    Invalid {
+        file: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw file shape.
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub timezone: String,
+    pub watchlists_dir: String,
+    pub storage: RawStorage,
+    pub http: RawHttp,
+    pub mail: RawMail,
+    #[serde(default)]
+    pub digest: Option<RawDigest>,
+    #[serde(default)]
+    pub server: Option<RawServer>,
+    #[serde(default)]
+    pub ical: Option<RawIcal>,
+    #[serde(default)]
+    pub sources: Vec<RawSource>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorage {
+    pub path: String,
+    #[serde(default)]
+    pub cache_capacity: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub user_agent: String,
+    pub timeout: String,
+    #[serde(default)]
+    pub connect_timeout: Option<String>,
+    pub max_body: String,
+    pub per_host_interval: String,
+    #[serde(default)]
+    pub per_host_concurrency: Option<usize>,
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    #[serde(default)]
+    pub max_redirects: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMail {
+    pub from: String,
+    pub transport: String,
+    pub outbox_dir: String,
+    #[serde(default)]
+    pub smtp: Option<RawSmtp>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmtp {
+    pub host: String,
+    pub port: u16,
+    pub security: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDigest {
+    #[serde(default)]
+    pub send_empty: Option<bool>,
+    #[serde(default)]
+    pub upcoming: Option<String>,
+    #[serde(default)]
+    pub backfill: Option<String>,
+    #[serde(default)]
+    pub retry_max: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIcal {
+    pub dir: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    pub id: String,
+    pub kind: String,
+    pub url: String,
+    pub every: String,
+    #[serde(default)]
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub refresh: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Typed configuration.
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from.
+    pub file: PathBuf,
+    pub timezone: chrono_tz::Tz,
+    pub watchlists_dir: PathBuf,
+    pub storage: StorageConfig,
+    pub http: FetchSettings,
+    pub mail: MailConfig,
+    pub digest: DigestConfig,
+    pub server: Option<ServerConfig>,
+    pub ical: Option<IcalConfig>,
+    pub sources: Vec<SourceConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    pub path: PathBuf,
+    pub cache_capacity: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    pub from: String,
+    pub transport: Transport,
+    pub outbox_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct DigestConfig {
+    /// Send a digest even when nothing matched (default: no, the skip is logged).
+    pub send_empty: bool,
+    /// How far ahead "coming up" looks.
+    pub upcoming: Duration,
+    /// On a dossier's first poll, steps this recent are reported as news; older ones
+    /// only fill its timeline.
+    pub backfill: Duration,
+    /// The longest wait between two attempts at a failed send.
+    pub retry_max: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: std::net::SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct IcalConfig {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    pub id: String,
+    pub kind: SourceKind,
+    pub url: url::Url,
+    pub every: Duration,
+    /// Per-request timeout override (the EP API feeds are slow).
+    pub timeout: Option<Duration>,
+    /// How often every tracked dossier is fetched in full even when the change feeds are
+    /// silent (EU services only).
+    pub refresh: Duration,
+}
+
+impl Config {
+    /// Load the configuration file at `path`, resolving relative paths against its folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let password = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty());
+        Config::from_str(path, &text, password)
+    }
+
+    /// Parse configuration text; `path` names the file in errors and anchors relative paths.
+    pub fn from_str(
+        path: &Path,
+        text: &str,
+        password: Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+            ConfigError::Syntax {
+                file: path.to_path_buf(),
+                line,
+                column,
+                message: e.message().to_string(),
+            }
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Typed {
+            file: path,
+            base: &base,
+        }
+        .config(raw, password)
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, column)
+}
+
+struct Typed<'a> {
+    file: &'a Path,
+    base: &'a Path,
+}
+
+impl Typed<'_> {
+    fn err(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.to_path_buf(),
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    fn duration(&self, key: &str, s: &str) -> Result<Duration, ConfigError> {
+        let d = humantime::parse_duration(s.trim()).map_err(|e| {
+            self.err(
+                key,
+                format!("{s:?} is not a duration ({e}); write e.g. \"60s\", \"6h\", \"7d\""),
+            )
+        })?;
+        if d.is_zero() {
+            return Err(self.err(key, "must be longer than zero"));
+        }
+        Ok(d)
+    }
+
+    fn size(&self, key: &str, s: &str) -> Result<u64, ConfigError> {
+        let b: bytesize::ByteSize = s.trim().parse().map_err(|e| {
+            self.err(
+                key,
+                format!("{s:?} is not a size ({e}); write e.g. \"16MiB\""),
+            )
+        })?;
+        if b.as_u64() == 0 {
+            return Err(self.err(key, "must be larger than zero"));
+        }
+        Ok(b.as_u64())
+    }
+
+    fn config(&self, raw: RawConfig, password: Option<String>) -> Result<Config, ConfigError> {
+        let timezone: chrono_tz::Tz = raw.timezone.parse().map_err(|_| {
+            self.err(
+                "timezone",
+                format!(
+                    "{:?} is not an IANA time zone such as \"Europe/Brussels\"",
+                    raw.timezone
+                ),
+            )
+        })?;
+        let storage = StorageConfig {
+            path: self.path(&raw.storage.path),
+            cache_capacity: match &raw.storage.cache_capacity {
+                Some(s) => self.size("storage.cache_capacity", s)?,
+                None => 32 * 1024 * 1024,
+            },
+        };
+        let h = &raw.http;
+        if h.user_agent.trim().is_empty() || h.user_agent.chars().any(char::is_control) {
+            return Err(self.err(
+                "http.user_agent",
+                "must be a non-empty single line naming you and a contact",
+            ));
+        }
+        let timeout = self.duration("http.timeout", &h.timeout)?;
+        let connect_timeout = match &h.connect_timeout {
+            Some(s) => self.duration("http.connect_timeout", s)?,
+            None => timeout.min(Duration::from_secs(15)),
+        };
+        let positive =
+            |key: &str, v: Option<usize>, default: usize| -> Result<usize, ConfigError> {
+                match v {
+                    Some(0) => Err(self.err(key, "must be at least 1")),
+                    Some(n) => Ok(n),
+                    None => Ok(default),
+                }
+            };
+        let http = FetchSettings {
+            user_agent: h.user_agent.trim().to_string(),
+            timeout,
+            connect_timeout,
+            max_body: self.size("http.max_body", &h.max_body)?,
+            per_host_interval: humantime::parse_duration(h.per_host_interval.trim()).map_err(
+                |e| {
+                    self.err(
+                        "http.per_host_interval",
+                        format!(
+                            "{:?} is not a duration ({e}); write e.g. \"2s\"",
+                            h.per_host_interval
+                        ),
+                    )
+                },
+            )?,
+            per_host_concurrency: positive("http.per_host_concurrency", h.per_host_concurrency, 2)?,
+            global_concurrency: positive("http.concurrency", h.concurrency, 8)?,
+            max_redirects: h.max_redirects.unwrap_or(5),
+        };
+        let mail = self.mail(&raw.mail, password)?;
+        let d = raw.digest.clone().unwrap_or(RawDigest {
+            send_empty: None,
+            upcoming: None,
+            backfill: None,
+            retry_max: None,
+        });
+        let digest = DigestConfig {
+            send_empty: d.send_empty.unwrap_or(false),
+            upcoming: match &d.upcoming {
+                Some(s) => self.duration("digest.upcoming", s)?,
+                None => Duration::from_secs(8 * 7 * 86_400),
+            },
+            backfill: match &d.backfill {
+                Some(s) => self.duration("digest.backfill", s)?,
+                None => Duration::from_secs(30 * 86_400),
+            },
+            retry_max: match &d.retry_max {
+                Some(s) => self.duration("digest.retry_max", s)?,
+                None => Duration::from_secs(3600),
+            },
+        };
+        let server = match &raw.server {
+            Some(s) => Some(ServerConfig {
+                listen: s.listen.parse().map_err(|_| {
+                    self.err(
+                        "server.listen",
+                        format!(
+                            "{:?} is not an address such as \"127.0.0.1:9184\"",
+                            s.listen
+                        ),
+                    )
+                })?,
+            }),
+            None => None,
+        };
+        let ical = raw.ical.as_ref().map(|i| IcalConfig {
+            dir: self.path(&i.dir),
+        });
+        let mut sources: Vec<SourceConfig> = Vec::new();
+        for (i, s) in raw.sources.iter().enumerate() {
+            let key = |k: &str| format!("sources[{i}].{k}");
+            let id = s.id.trim();
+            if id.is_empty()
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(self.err(
+                    &key("id"),
+                    format!("{id:?} must be made of letters, digits, '-' and '_'"),
+                ));
+            }
+            if sources.iter().any(|o| o.id == id) {
+                return Err(self.err(&key("id"), format!("source id {id:?} is used twice")));
+            }
+            let kind: SourceKind = s
+                .kind
+                .parse()
+                .map_err(|e: String| self.err(&key("kind"), e))?;
+            let url = url::Url::parse(s.url.trim())
+                .map_err(|e| self.err(&key("url"), format!("{:?} is not a URL: {e}", s.url)))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(self.err(&key("url"), "only http and https URLs can be polled"));
+            }
+            sources.push(SourceConfig {
+                id: id.to_string(),
+                kind,
+                url,
+                every: self.duration(&key("every"), &s.every)?,
+                timeout: s
+                    .timeout
+                    .as_deref()
+                    .map(|t| self.duration(&key("timeout"), t))
+                    .transpose()?,
+                refresh: match &s.refresh {
+                    Some(r) => self.duration(&key("refresh"), r)?,
+                    None => Duration::from_secs(7 * 86_400),
+                },
+            });
+        }
+        Ok(Config {
+            file: self.file.to_path_buf(),
+            timezone,
+            watchlists_dir: self.path(&raw.watchlists_dir),
+            storage,
+            http,
+            mail,
+            digest,
+            server,
+            ical,
+            sources,
+        })
+    }
+
+    fn mail(&self, m: &RawMail, password: Option<String>) -> Result<MailConfig, ConfigError> {
+        let from = m.from.trim();
+        if from.is_empty() || from.chars().any(char::is_control) || !from.contains('@') {
+            return Err(self.err(
+                "mail.from",
+                format!("{from:?} must be an address such as \"Veille <veille@example.org>\""),
+            ));
+        }
+        let addr = from
+            .rsplit_once('<')
+            .map(|(_, a)| a.trim_end_matches('>').trim())
+            .unwrap_or(from);
+        if !email_address::EmailAddress::is_valid(addr) {
+            return Err(self.err(
+                "mail.from",
+                format!("{addr:?} is not a valid e-mail address"),
+            ));
+        }
+        let outbox_dir = self.path(&m.outbox_dir);
+        let transport = match m.transport.as_str() {
+            "file" => Transport::File {
+                dir: outbox_dir.clone(),
+            },
+            "smtp" => {
+                let s = m.smtp.as_ref().ok_or_else(|| {
+                    self.err(
+                        "mail.smtp",
+                        "transport = \"smtp\" needs a [mail.smtp] table",
+                    )
+                })?;
+                let security = match s.security.as_str() {
+                    "starttls" => Security::StartTls,
+                    "tls" => Security::Tls,
+                    "none" => Security::None,
+                    other => {
+                        return Err(self.err(
+                            "mail.smtp.security",
+                            format!("{other:?} is not one of \"starttls\", \"tls\", \"none\""),
+                        ))
+                    }
+                };
+                if security == Security::None && !is_loopback(&s.host) {
+                    return Err(self.err(
+                        "mail.smtp.security",
+                        format!(
+                            "\"none\" sends mail and passwords in clear text; it is only allowed to a loopback host, not {:?}",
+                            s.host
+                        ),
+                    ));
+                }
+                let username = s.username.clone().filter(|u| !u.trim().is_empty());
+                if username.is_some() && password.is_none() {
+                    return Err(self.err(
+                        "mail.smtp.username",
+                        format!("a username is set but ${PASSWORD_ENV} is empty; the password is read from the environment only"),
+                    ));
+                }
+                Transport::Smtp(SmtpSettings {
+                    host: s.host.trim().to_string(),
+                    port: s.port,
+                    security,
+                    password: if username.is_some() {
+                        password.map(Secret::new)
+                    } else {
+                        None
+                    },
+                    username,
+                    timeout: match &s.timeout {
+                        Some(t) => self.duration("mail.smtp.timeout", t)?,
+                        None => Duration::from_secs(30),
+                    },
+                })
+            }
+            other => {
+                return Err(self.err(
+                    "mail.transport",
+                    format!("{other:?} is not one of \"file\", \"smtp\""),
+                ));
+            }
+        };
+        Ok(MailConfig {
+            from: from.to_string(),
+            transport,
+            outbox_dir,
+        })
+    }
+}
+
+/// `localhost`, `127.0.0.0/8` or `::1`.
+pub fn is_loopback(host: &str) -> bool {
+    let h = host.trim().trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+timezone = "Europe/Brussels"
+watchlists_dir = "watchlists"
+[storage]
+path = "data/veille.sled"
+[http]
+user_agent = "veille-test"
+timeout = "60s"
+max_body = "16MiB"
+per_host_interval = "2s"
+[mail]
+from = "Veille <veille@example.org>"
+transport = "file"
+outbox_dir = "outbox"
+[[sources]]
+id = "ep-api"
+kind = "ep-api"
+url = "https://data.europarl.europa.eu/api/v2"
+every = "6h"
+"#;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_str(Path::new("/etc/veille/config.toml"), text, None)
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults_and_resolves_paths() {
+        let c = load(MINIMAL).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.storage.path, Path::new("/etc/veille/data/veille.sled"));
+        assert_eq!(c.http.max_body, 16 * 1024 * 1024);
+        assert_eq!(c.http.per_host_interval, Duration::from_secs(2));
+        assert_eq!(c.sources[0].every, Duration::from_secs(6 * 3600));
+        assert!(!c.digest.send_empty);
+        assert!(matches!(c.mail.transport, Transport::File { .. }));
+    }
+
+    fn invalid(text: &str) -> (String, String) {
+        match load(text) {
+            Err(ConfigError::Invalid { key, message, .. }) => (key, message),
+            other => panic!("expected an invalid key, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let (k, m) = invalid(&MINIMAL.replace("\"60s\"", "\"sixty\""));
+        assert_eq!(k, "http.timeout");
+        assert!(m.contains("not a duration"), "{m}");
+        let (k, _) = invalid(&MINIMAL.replace("16MiB", "lots"));
+        assert_eq!(k, "http.max_body");
+        let (k, _) = invalid(&MINIMAL.replace("Europe/Brussels", "Europe/Atlantis"));
+        assert_eq!(k, "timezone");
+        let (k, _) = invalid(&MINIMAL.replace("kind = \"ep-api\"", "kind = \"gopher\""));
+        assert_eq!(k, "sources[0].kind");
+        let (k, _) = invalid(&MINIMAL.replace("transport = \"file\"", "transport = \"pigeon\""));
+        assert_eq!(k, "mail.transport");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_a_position() {
+        match load(&MINIMAL.replace("[http]", "[http]\ncolour = \"blue\"")) {
+            Err(ConfigError::Syntax { line, message, .. }) => {
+                assert_eq!(line, 7, "{message}");
+                assert!(message.contains("unknown field `colour`"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn plain_smtp_only_to_loopback() {
+        let smtp = |host: &str| {
+            MINIMAL.replace("transport = \"file\"", "transport = \"smtp\"")
+                + &format!("[mail.smtp]\nhost = \"{host}\"\nport = 25\nsecurity = \"none\"\n")
+        };
+        let (k, m) = invalid(&smtp("smtp.example.org"));
+        assert_eq!(k, "mail.smtp.security");
+        assert!(m.contains("loopback"), "{m}");
+        for host in ["127.0.0.1", "localhost", "::1"] {
+            let c = load(&smtp(host)).unwrap_or_else(|e| panic!("{host}: {e}"));
+            assert!(matches!(c.mail.transport, Transport::Smtp(_)));
+        }
+    }
+
+    #[test]
+    fn password_only_from_environment_and_never_printed() {
+        let text = MINIMAL.replace("transport = \"file\"", "transport = \"smtp\"")
+            + "[mail.smtp]\nhost = \"smtp.example.org\"\nport = 587\nsecurity = \"starttls\"\nusername = \"veille\"\n";
+        let (k, _) = invalid(&text);
+        assert_eq!(k, "mail.smtp.username");
+        let c = Config::from_str(Path::new("c.toml"), &text, Some("hunter2-secret".into()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!format!("{c:?}").contains("hunter2-secret"));
+        let with_password = text.replace(
+            "username = \"veille\"",
+            "username = \"veille\"\npassword = \"x\"",
+        );
+        assert!(matches!(
+            load(&with_password),
+            Err(ConfigError::Syntax { .. })
+        ));
+    }
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+        assert_eq!(line_col("é\nx", 3), (2, 1));
+    }
+}

@@ -1,1 +1,542 @@
-//! (stub) dossier
+//! Dossiers: merging the snapshots of one procedure from several sources into one
+//! timeline, and diffing a merged dossier against the stored one into `DossierEvent`s;
+//! also turning feed items into events. Pure: no fetching, no storing, no clock (`now` is
+//! given). A source that lost a section (a partial page) never produces "removed" events:
+//! the merge keeps what was known and the diff only reports what is new.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::model::{
+    Celex, ComRef, Dossier, DossierEvent, DossierRef, DossierSnapshot, EventId, EventKind,
+    FeedItem, Forecast, ProcedureRef, Provenance, Stage, TimelineStep,
+};
+
+/// The identity of a step on a merged timeline: one lifecycle step per (stage, date);
+/// generic steps also by their wording.
+fn step_identity(stage: Stage, date: NaiveDate, label: &str) -> (Stage, NaiveDate, String) {
+    let detail = if stage == Stage::Other {
+        normalise_label(label)
+    } else {
+        String::new()
+    };
+    (stage, date, detail)
+}
+
+fn normalise_label(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// Merge one source's snapshot into the stored dossier (or start one).
+pub fn merge(stored: Option<&Dossier>, snap: &DossierSnapshot) -> Dossier {
+    let mut d = match stored {
+        Some(d) => d.clone(),
+        None => Dossier {
+            reference: snap.reference,
+            titles: Default::default(),
+            status: None,
+            committees: Vec::new(),
+            timeline: Vec::new(),
+            forecasts: Vec::new(),
+            com: Vec::new(),
+            final_act: None,
+            subjects: Vec::new(),
+            last_modified: Vec::new(),
+        },
+    };
+    d.reference = snap.reference.merge(d.reference);
+    let mut titles = snap.titles.clone();
+    titles.fill_from(&d.titles);
+    d.titles = titles;
+    if snap.status.is_some() {
+        d.status.clone_from(&snap.status);
+    }
+    if !snap.committees.is_empty() {
+        d.committees.clone_from(&snap.committees);
+    }
+    for step in &snap.steps {
+        let id = step_identity(step.stage, step.date, &step.label);
+        match d
+            .timeline
+            .iter_mut()
+            .find(|t| step_identity(t.stage, t.date, &t.label) == id)
+        {
+            Some(t) => {
+                if !t.sources.iter().any(|p| p.source == snap.provenance.source) {
+                    t.sources.push(snap.provenance.clone());
+                }
+                for doc in &step.documents {
+                    if !t.documents.iter().any(|x| x.reference == doc.reference) {
+                        t.documents.push(doc.clone());
+                    }
+                }
+            }
+            None => d.timeline.push(TimelineStep {
+                date: step.date,
+                stage: step.stage,
+                label: step.label.clone(),
+                documents: step.documents.clone(),
+                sources: vec![snap.provenance.clone()],
+            }),
+        }
+    }
+    d.timeline
+        .sort_by(|a, b| (a.date, a.stage, &a.label).cmp(&(b.date, b.stage, &b.label)));
+    if !snap.forecasts.is_empty() {
+        d.forecasts.clone_from(&snap.forecasts);
+        d.forecasts
+            .sort_by(|a, b| (a.date, a.stage).cmp(&(b.date, b.stage)));
+    }
+    for c in &snap.com {
+        if !d.com.contains(c) {
+            d.com.push(*c);
+        }
+    }
+    if snap.final_act.is_some() {
+        d.final_act.clone_from(&snap.final_act);
+    }
+    if !snap.subjects.is_empty() {
+        d.subjects.clone_from(&snap.subjects);
+    }
+    if let Some(lm) = &snap.last_modified {
+        let src = snap.provenance.source.clone();
+        match d.last_modified.iter_mut().find(|(s, _)| *s == src) {
+            Some(e) => e.1.clone_from(lm),
+            None => d.last_modified.push((src, lm.clone())),
+        }
+    }
+    d
+}
+
+/// What a diff needs besides the two dossiers.
+#[derive(Debug, Clone)]
+pub struct DiffContext<'a> {
+    pub now: DateTime<Utc>,
+    /// On a dossier's first sight, only steps this recent are news.
+    pub backfill: Duration,
+    /// The snapshot that produced `new`.
+    pub provenance: &'a Provenance,
+}
+
+/// A human page for a dossier: its Legislative Observatory procedure file.
+pub fn dossier_page(r: &ProcedureRef) -> String {
+    let reference = r.to_string().replace('(', "%28").replace(')', "%29");
+    format!("https://oeil.secure.europarl.europa.eu/oeil/en/procedure-file?reference={reference}")
+}
+
+fn aliases(d: &Dossier) -> Vec<DossierRef> {
+    let mut out: Vec<DossierRef> = d.com.iter().copied().map(DossierRef::Com).collect();
+    out.extend(d.final_act.iter().cloned().map(DossierRef::Celex));
+    out
+}
+
+fn http_link(u: &Option<String>) -> Option<String> {
+    u.as_ref()
+        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+        .cloned()
+}
+
+/// The events that `new` adds to `old`: new steps, new documents on known steps, forecasts
+/// added or moved, new rapporteurs. Never "removed" events.
+pub fn diff(old: Option<&Dossier>, new: &Dossier, ctx: &DiffContext<'_>) -> Vec<DossierEvent> {
+    let today = ctx.now.date_naive();
+    let horizon =
+        ctx.now - chrono::Duration::from_std(ctx.backfill).unwrap_or(chrono::Duration::days(30));
+    let horizon = horizon.date_naive();
+    let r = &new.reference;
+    let page = dossier_page(r);
+    let base =
+        |kind: EventKind, stage: Option<Stage>, date: NaiveDate, title: String, id: EventId| {
+            DossierEvent {
+                id,
+                kind,
+                stage,
+                dossier: Some(*r),
+                dossier_title: new.titles.best().map(str::to_string),
+                date,
+                title,
+                summary: String::new(),
+                url: Some(page.clone()),
+                documents: Vec::new(),
+                mentions: aliases(new),
+                provenance: vec![ctx.provenance.clone()],
+            }
+        };
+    let mut out = Vec::new();
+
+    for step in &new.timeline {
+        let ident = step_identity(step.stage, step.date, &step.label);
+        let known = old.and_then(|o| {
+            o.timeline
+                .iter()
+                .find(|t| step_identity(t.stage, t.date, &t.label) == ident)
+        });
+        match known {
+            None => {
+                if old.is_none() && step.date < horizon {
+                    continue;
+                }
+                let id = EventId::for_step(r, EventKind::Step, step.stage, step.date, &ident.2);
+                let mut ev = base(
+                    EventKind::Step,
+                    Some(step.stage),
+                    step.date,
+                    step.label.clone(),
+                    id,
+                );
+                ev.documents.clone_from(&step.documents);
+                ev.url = step
+                    .documents
+                    .iter()
+                    .find_map(|d| http_link(&d.url))
+                    .or(ev.url);
+                ev.provenance.clone_from(&step.sources);
+                out.push(ev);
+            }
+            Some(t) => {
+                for doc in &step.documents {
+                    if t.documents.iter().any(|x| x.reference == doc.reference) {
+                        continue;
+                    }
+                    let id = EventId::derive(&[&r.storage_key(), "document", &doc.reference]);
+                    let mut ev = base(
+                        EventKind::Document,
+                        Some(step.stage),
+                        step.date,
+                        format!("{}: {}", step.label, doc.reference),
+                        id,
+                    );
+                    ev.documents = vec![doc.clone()];
+                    ev.url = http_link(&doc.url).or(ev.url);
+                    out.push(ev);
+                }
+            }
+        }
+    }
+
+    for f in &new.forecasts {
+        if f.date < today {
+            continue;
+        }
+        let same = |o: &Forecast| {
+            o.stage == f.stage && normalise_label(&o.label) == normalise_label(&f.label)
+        };
+        let before = old.and_then(|o| o.forecasts.iter().find(|o| same(o)));
+        if before.is_some_and(|b| b.date == f.date) {
+            continue;
+        }
+        let title = match before {
+            Some(b) => format!("{} (moved from {})", f.label, b.date),
+            None => f.label.clone(),
+        };
+        let id = EventId::for_step(
+            r,
+            EventKind::Forecast,
+            f.stage,
+            f.date,
+            &normalise_label(&f.label),
+        );
+        out.push(base(EventKind::Forecast, Some(f.stage), f.date, title, id));
+    }
+
+    if let Some(old) = old {
+        for c in &new.committees {
+            let before = old.committees.iter().find(|o| o.code == c.code);
+            for name in &c.rapporteurs {
+                if before.is_some_and(|b| b.rapporteurs.contains(name)) {
+                    continue;
+                }
+                let id = EventId::derive(&[&r.storage_key(), "rapporteur", &c.code, name]);
+                out.push(base(
+                    EventKind::Rapporteur,
+                    None,
+                    today,
+                    format!("Rapporteur for {}: {}", c.code, name),
+                    id,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Every dossier reference named in a text or link: `2011/0438(COD)`, `COM(2011) 896`,
+/// CELEX `32014L0024`, and the URL spellings `2011_438` / `2011-0438` next to
+/// `procedure`/`reference`.
+pub fn references_in(text: &str) -> (Vec<ProcedureRef>, Vec<ComRef>, Vec<Celex>) {
+    let mut procs = ProcedureRef::find_all(text);
+    static URL_FORMS: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = URL_FORMS.get_or_init(|| {
+        regex::Regex::new(
+            r"(?i)(?:procedure[/=]|reference=|proc/)((?:19|20)\d{2}[_-]\d{1,4}[A-Z]?)\b",
+        )
+        .expect("static regex")
+    });
+    for cap in re.captures_iter(text) {
+        if let Ok(p) = cap[1].parse::<ProcedureRef>() {
+            if !procs.contains(&p) {
+                procs.push(p);
+            }
+        }
+    }
+    (procs, ComRef::find_all(text), Celex::find_all(text))
+}
+
+/// A feed item as an event. Undated items take `first_seen`.
+pub fn item_event(
+    item: &FeedItem,
+    provenance: &Provenance,
+    first_seen: DateTime<Utc>,
+    feed_title: Option<&str>,
+) -> DossierEvent {
+    let text = format!(
+        "{} {} {}",
+        item.title,
+        item.summary,
+        item.link.as_deref().unwrap_or_default()
+    );
+    let (procs, coms, celexes) = references_in(&text);
+    let mut mentions: Vec<DossierRef> = procs
+        .iter()
+        .skip(1)
+        .copied()
+        .map(DossierRef::Procedure)
+        .collect();
+    mentions.extend(coms.into_iter().map(DossierRef::Com));
+    mentions.extend(celexes.into_iter().map(|c| match c.to_com() {
+        Some(com) => DossierRef::Com(com),
+        None => DossierRef::Celex(c),
+    }));
+    DossierEvent {
+        id: item.event_id(&provenance.source),
+        kind: EventKind::Item,
+        stage: None,
+        dossier: procs.first().copied(),
+        dossier_title: feed_title.map(str::to_string),
+        date: item.published.unwrap_or(first_seen).date_naive(),
+        title: item.title.clone(),
+        summary: item.summary.clone(),
+        url: http_link(&item.link),
+        documents: Vec::new(),
+        mentions,
+        provenance: vec![provenance.clone()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Committee, CommitteeRole, Document, Step, Titles};
+
+    fn prov(source: &str) -> Provenance {
+        Provenance {
+            source: source.into(),
+            url: format!("https://{source}.example/x"),
+            fetched_at: "2026-11-20T10:00:00Z".parse().unwrap_or_default(),
+        }
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap_or_default()
+    }
+
+    fn snap(source: &str, steps: Vec<(&str, Stage, &str)>) -> DossierSnapshot {
+        DossierSnapshot {
+            reference: "2018/0172(COD)".parse().unwrap_or_else(|e| panic!("{e}")),
+            titles: Titles {
+                en: Some(
+                    "Reduction of the impact of certain plastic products on the environment".into(),
+                ),
+                ..Titles::default()
+            },
+            status: None,
+            committees: vec![],
+            steps: steps
+                .into_iter()
+                .map(|(d, stage, label)| Step {
+                    date: day(d),
+                    stage,
+                    label: label.into(),
+                    documents: vec![],
+                })
+                .collect(),
+            forecasts: vec![],
+            com: vec![],
+            final_act: None,
+            subjects: vec![],
+            last_modified: None,
+            provenance: prov(source),
+        }
+    }
+
+    fn ctx(p: &Provenance) -> DiffContext<'_> {
+        DiffContext {
+            now: "2026-11-20T10:00:00Z".parse().unwrap_or_default(),
+            backfill: Duration::from_secs(10_000 * 86_400),
+            provenance: p,
+        }
+    }
+
+    #[test]
+    fn one_step_reported_by_two_sources_is_one_step_and_one_event() {
+        let a = snap(
+            "ep-api",
+            vec![
+                ("2019-05-21", Stage::Adopted, "Act adopted by Council"),
+                ("2019-06-05", Stage::Signed, "Final act signed"),
+            ],
+        );
+        let b = snap(
+            "cellar",
+            vec![
+                (
+                    "2019-06-05",
+                    Stage::Signed,
+                    "Signature by the President of the EP and by the President of the Council",
+                ),
+                (
+                    "2019-06-12",
+                    Stage::Published,
+                    "Publication in the Official Journal",
+                ),
+            ],
+        );
+        let d1 = merge(None, &a);
+        let e1 = diff(None, &d1, &ctx(&a.provenance));
+        assert_eq!(e1.len(), 2);
+        let d2 = merge(Some(&d1), &b);
+        let e2 = diff(Some(&d1), &d2, &ctx(&b.provenance));
+        assert_eq!(d2.timeline.len(), 3);
+        let signed = d2
+            .timeline
+            .iter()
+            .find(|t| t.stage == Stage::Signed)
+            .map(|t| t.sources.len());
+        assert_eq!(signed, Some(2));
+        assert_eq!(e2.len(), 1);
+        assert_eq!(e2[0].stage, Some(Stage::Published));
+        // The same step seen by the other source first has the same id.
+        let other_first = diff(None, &merge(None, &b), &ctx(&b.provenance));
+        assert!(other_first.iter().any(|e| e.id == e1[1].id));
+    }
+
+    #[test]
+    fn a_partial_page_removes_nothing_and_reports_nothing() {
+        let full = snap(
+            "oeil",
+            vec![
+                (
+                    "2018-05-28",
+                    Stage::Proposal,
+                    "Legislative proposal published",
+                ),
+                ("2018-10-24", Stage::PlenaryVote, "Decision by Parliament"),
+            ],
+        );
+        let mut partial = snap(
+            "oeil",
+            vec![(
+                "2018-05-28",
+                Stage::Proposal,
+                "Legislative proposal published",
+            )],
+        );
+        partial.titles = Titles::default();
+        let d1 = merge(None, &full);
+        let d2 = merge(Some(&d1), &partial);
+        assert_eq!(d2.timeline.len(), 2);
+        assert!(d2.titles.en.is_some());
+        assert!(diff(Some(&d1), &d2, &ctx(&partial.provenance)).is_empty());
+    }
+
+    #[test]
+    fn first_sight_reports_only_recent_history() {
+        let s = snap(
+            "oeil",
+            vec![
+                (
+                    "2018-05-28",
+                    Stage::Proposal,
+                    "Legislative proposal published",
+                ),
+                ("2026-11-10", Stage::PlenaryVote, "Decision by Parliament"),
+            ],
+        );
+        let d = merge(None, &s);
+        let mut c = ctx(&s.provenance);
+        c.backfill = Duration::from_secs(30 * 86_400);
+        let ev = diff(None, &d, &c);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].date, day("2026-11-10"));
+        assert_eq!(d.timeline.len(), 2);
+    }
+
+    #[test]
+    fn forecasts_added_or_moved_and_new_rapporteurs_and_documents() {
+        let mut s1 = snap(
+            "oeil",
+            vec![("2026-10-01", Stage::CommitteeVote, "Vote in committee")],
+        );
+        s1.forecasts = vec![Forecast {
+            date: day("2026-12-14"),
+            stage: Stage::PlenaryVote,
+            label: "Indicative plenary sitting date".into(),
+        }];
+        s1.committees = vec![Committee {
+            code: "ENVI".into(),
+            role: CommitteeRole::Lead,
+            rapporteurs: vec!["Frédérique Ries".into()],
+        }];
+        let d1 = merge(None, &s1);
+        let mut s2 = s1.clone();
+        s2.forecasts[0].date = day("2027-01-18");
+        s2.committees[0].rapporteurs.push("Another Member".into());
+        s2.steps[0].documents.push(Document {
+            reference: "A9-0317/2018".into(),
+            url: Some("https://www.europarl.europa.eu/doceo/document/A-8-2018-0317_EN.html".into()),
+        });
+        let d2 = merge(Some(&d1), &s2);
+        let ev = diff(Some(&d1), &d2, &ctx(&s2.provenance));
+        let kinds: Vec<EventKind> = ev.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::Document,
+                EventKind::Forecast,
+                EventKind::Rapporteur
+            ]
+        );
+        assert!(
+            ev[1].title.contains("moved from 2026-12-14"),
+            "{}",
+            ev[1].title
+        );
+        // Unchanged again: nothing.
+        assert!(diff(Some(&d2), &merge(Some(&d2), &s2), &ctx(&s2.provenance)).is_empty());
+    }
+
+    #[test]
+    fn items_name_their_dossiers_in_every_spelling() {
+        let item = FeedItem {
+            key: "https://www.europarl.europa.eu/news/en/press-room/20221014IPR43206".into(),
+            title: "Car-recharging stations should be available every 60 km".into(),
+            link: Some("https://www.europarl.europa.eu/news/en/press-room/20221014IPR43206".into()),
+            summary: "Procedure 2021/0223(COD), proposal COM(2021) 559 final; see also eur-lex procedure/2021_210".into(),
+            published: None,
+            categories: vec![],
+        };
+        let seen: DateTime<Utc> = "2022-10-19T12:00:00Z".parse().unwrap_or_default();
+        let ev = item_event(&item, &prov("ep-press"), seen, None);
+        assert_eq!(
+            ev.dossier.map(|d| d.to_string()),
+            Some("2021/0223(COD)".into())
+        );
+        assert_eq!(ev.date, day("2022-10-19"));
+        let m: Vec<String> = ev.mentions.iter().map(|m| m.to_string()).collect();
+        assert_eq!(m, ["2021/0210", "COM(2021)559"]);
+    }
+}

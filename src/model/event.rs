@@ -283,6 +283,8 @@ pub enum EventKind {
     Forecast,
     /// The rapporteur of a committee changed.
     Rapporteur,
+    /// A new document on a step already known.
+    Document,
     /// A matched feed item.
     Item,
     /// A deadline reminder (consultation, subsidiarity, transposition).
@@ -295,6 +297,7 @@ impl EventKind {
             EventKind::Step => "step",
             EventKind::Forecast => "forecast",
             EventKind::Rapporteur => "rapporteur",
+            EventKind::Document => "document",
             EventKind::Item => "item",
             EventKind::Reminder => "reminder",
         }

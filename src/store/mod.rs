@@ -1,1 +1,646 @@
-//! (stub) store
+//! The only sled user: typed trees of versioned records (`records.rs`), multi-tree
+//! transactions for "record a poll" and "mark a digest sent", flush discipline, and
+//! recovery from a corrupt database. Must not contain matching or scheduling rules, and
+//! must not leak `sled::` types.
+//!
+//! Trees: `sources` (poll state per source), `resources` (validators and content hash per
+//! fetched URL), `dossiers` (merged snapshot per procedure), `events` (insert-if-absent by
+//! `EventId`), `pending` (watchlist, event id), `sent` (digest key → what went out),
+//! `delivery` (send retry state per watchlist), `meta` (schema version).
+//! A transaction is atomic but durable only after `flush`: callers flush before sending
+//! mail and before reporting success.
+
+pub mod records;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::Transactional;
+
+use crate::model::{Dossier, DossierEvent, EventId, ProcedureRef};
+pub use records::{
+    DeliveryRecord, DossierRecord, EventRecord, PendingRecord, ResourceRecord, SentKind,
+    SentRecord, SourceRecord, SCHEMA_VERSION,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store at {path}: {message}")]
+    Open { path: PathBuf, message: String },
+    #[error("store is in use by another veille process (is the daemon running?): {path}")]
+    Locked { path: PathBuf },
+    #[error("store: {0}")]
+    Db(String),
+    #[error("store: undecodable {what} record: {message}")]
+    Decode { what: &'static str, message: String },
+    #[error("store at {path} has schema version {found}, newer than this veille ({SCHEMA_VERSION}); upgrade veille")]
+    TooNew { path: PathBuf, found: u32 },
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Db(e.to_string())
+    }
+}
+
+impl From<TransactionError<StoreError>> for StoreError {
+    fn from(e: TransactionError<StoreError>) -> Self {
+        match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Db(e.to_string()),
+        }
+    }
+}
+
+/// How the store was opened.
+#[derive(Debug, Clone, Default)]
+pub struct OpenReport {
+    /// A corrupt database was moved here and a new one created.
+    pub moved_aside: Option<PathBuf>,
+    /// The database did not exist before.
+    pub created: bool,
+}
+
+/// A match to enqueue with a new event.
+#[derive(Debug, Clone)]
+pub struct Enqueue {
+    pub watchlist: String,
+    pub reasons: Vec<String>,
+    pub alert_due: bool,
+}
+
+/// An event observed by a poll, with the watchlists it matched.
+#[derive(Debug, Clone)]
+pub struct ObservedEvent {
+    pub event: DossierEvent,
+    pub matches: Vec<Enqueue>,
+}
+
+/// Everything one poll of one source writes, committed in ONE transaction.
+#[derive(Debug, Clone)]
+pub struct PollBatch {
+    pub source: String,
+    pub state: SourceRecord,
+    pub resources: Vec<(String, ResourceRecord)>,
+    pub dossiers: Vec<Dossier>,
+    pub events: Vec<ObservedEvent>,
+    pub now: DateTime<Utc>,
+}
+
+/// What a recorded poll changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordOutcome {
+    /// Events that were not known before (in batch order).
+    pub new_events: Vec<EventId>,
+    /// Pending entries created.
+    pub enqueued: usize,
+}
+
+/// One pending entry with its event.
+#[derive(Debug, Clone)]
+pub struct PendingEntry {
+    pub watchlist: String,
+    pub record: PendingRecord,
+    pub event: DossierEvent,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A message that went out, to record in the sent log.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub key: String,
+    pub kind: SentKind,
+    pub watchlist: String,
+    pub event_ids: Vec<EventId>,
+    pub message_id: String,
+    pub sent_at: DateTime<Utc>,
+    pub period: Option<String>,
+}
+
+/// The veille database.
+#[derive(Clone)]
+pub struct Store {
+    path: PathBuf,
+    db: sled::Db,
+    sources: sled::Tree,
+    resources: sled::Tree,
+    dossiers: sled::Tree,
+    events: sled::Tree,
+    pending: sled::Tree,
+    sent: sled::Tree,
+    delivery: sled::Tree,
+    meta: sled::Tree,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(|e| StoreError::Db(format!("encoding: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Decode {
+        what,
+        message: e.to_string(),
+    })
+}
+
+fn pending_key(watchlist: &str, id: &EventId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(watchlist.len() + 17);
+    k.extend_from_slice(watchlist.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&id.0);
+    k
+}
+
+fn resource_key(source: &str, url: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(source.len() + url.len() + 1);
+    k.extend_from_slice(source.as_bytes());
+    k.push(0);
+    k.extend_from_slice(url.as_bytes());
+    k
+}
+
+fn abort<T>(e: StoreError) -> Result<T, ConflictableTransactionError<StoreError>> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+impl Store {
+    /// Open (or create) the database at `path` with a bounded page cache. A database that
+    /// fails to open as corrupt is moved aside (`*.corrupt-YYYYMMDDTHHMMSS`), reported
+    /// loudly, and rebuilt empty: sources are re-polled, and already-sent digests may be
+    /// resent once (their Message-ID is stable, so mail clients fold them).
+    pub fn open(
+        path: &Path,
+        cache_capacity: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(Store, OpenReport), StoreError> {
+        let mut report = OpenReport {
+            created: !path.exists(),
+            ..OpenReport::default()
+        };
+        if let Some(parent) = path.parent() {
+            create_private_dir(parent).map_err(|e| StoreError::Open {
+                path: path.to_path_buf(),
+                message: format!("cannot create the data directory {}: {e}", parent.display()),
+            })?;
+        }
+        let db = match Self::open_db(path, cache_capacity) {
+            Ok(db) => db,
+            Err(OpenFailure::Corrupt(message)) => {
+                let aside = PathBuf::from(format!(
+                    "{}.corrupt-{}",
+                    path.display(),
+                    now.format("%Y%m%dT%H%M%S")
+                ));
+                tracing::error!(
+                    store = %path.display(),
+                    moved_to = %aside.display(),
+                    error = %message,
+                    "THE DATABASE IS CORRUPT: moving it aside and starting a new one; sources will be re-polled"
+                );
+                std::fs::rename(path, &aside).map_err(|e| StoreError::Open {
+                    path: path.to_path_buf(),
+                    message: format!("corrupt ({message}) and cannot be moved aside: {e}"),
+                })?;
+                report.moved_aside = Some(aside);
+                report.created = true;
+                Self::open_db(path, cache_capacity).map_err(|f| f.into_error(path))?
+            }
+            Err(f) => return Err(f.into_error(path)),
+        };
+        let tree = |name: &str| db.open_tree(name);
+        let store = Store {
+            path: path.to_path_buf(),
+            sources: tree("sources")?,
+            resources: tree("resources")?,
+            dossiers: tree("dossiers")?,
+            events: tree("events")?,
+            pending: tree("pending")?,
+            sent: tree("sent")?,
+            delivery: tree("delivery")?,
+            meta: tree("meta")?,
+            db,
+        };
+        match store.meta.get("schema_version")? {
+            None => {
+                store
+                    .meta
+                    .insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+                store.db.flush()?;
+            }
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_ref())
+                    .map(u32::from_be_bytes)
+                    .unwrap_or(u32::MAX);
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::TooNew {
+                        path: path.to_path_buf(),
+                        found,
+                    });
+                }
+            }
+        }
+        Ok((store, report))
+    }
+
+    fn open_db(path: &Path, cache_capacity: u64) -> Result<sled::Db, OpenFailure> {
+        let res = std::panic::catch_unwind(|| {
+            sled::Config::new()
+                .path(path)
+                .cache_capacity(cache_capacity)
+                .open()
+        });
+        match res {
+            Ok(Ok(db)) => Ok(db),
+            Ok(Err(sled::Error::Corruption { at, .. })) => {
+                Err(OpenFailure::Corrupt(format!("corruption at {at:?}")))
+            }
+            Ok(Err(sled::Error::Io(e)))
+                if e.kind() == std::io::ErrorKind::WouldBlock || e.raw_os_error() == Some(11) =>
+            {
+                Err(OpenFailure::Locked)
+            }
+            Ok(Err(sled::Error::Io(e)))
+                if e.kind() == std::io::ErrorKind::InvalidData
+                    || e.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                Err(OpenFailure::Corrupt(e.to_string()))
+            }
+            Ok(Err(e @ sled::Error::Unsupported(_)))
+            | Ok(Err(e @ sled::Error::ReportableBug(_))) => {
+                Err(OpenFailure::Corrupt(e.to_string()))
+            }
+            Ok(Err(e)) => Err(OpenFailure::Other(e.to_string())),
+            Err(_) => Err(OpenFailure::Corrupt(
+                "sled panicked while recovering the log".into(),
+            )),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Make everything committed so far durable.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Make everything committed so far durable (blocking).
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    // --- sources ------------------------------------------------------------------------
+
+    pub fn source(&self, id: &str) -> Result<Option<SourceRecord>, StoreError> {
+        self.sources
+            .get(id)?
+            .map(|v| decode("source", &v))
+            .transpose()
+    }
+
+    pub fn save_source(&self, id: &str, rec: &SourceRecord) -> Result<(), StoreError> {
+        self.sources.insert(id, encode(rec)?)?;
+        Ok(())
+    }
+
+    pub fn resource(&self, source: &str, url: &str) -> Result<Option<ResourceRecord>, StoreError> {
+        self.resources
+            .get(resource_key(source, url))?
+            .map(|v| decode("resource", &v))
+            .transpose()
+    }
+
+    // --- dossiers and events ------------------------------------------------------------
+
+    pub fn dossier(&self, r: &ProcedureRef) -> Result<Option<Dossier>, StoreError> {
+        Ok(self
+            .dossiers
+            .get(r.storage_key())?
+            .map(|v| decode::<DossierRecord>("dossier", &v))
+            .transpose()?
+            .map(|r| r.dossier))
+    }
+
+    pub fn dossiers(&self) -> Result<Vec<Dossier>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.dossiers.iter() {
+            let (_, v) = kv?;
+            out.push(decode::<DossierRecord>("dossier", &v)?.dossier);
+        }
+        Ok(out)
+    }
+
+    pub fn event(&self, id: &EventId) -> Result<Option<EventRecord>, StoreError> {
+        self.events
+            .get(id.0)?
+            .map(|v| decode("event", &v))
+            .transpose()
+    }
+
+    pub fn event_count(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Record one poll: insert new events (existing ones only gain provenance), enqueue the
+    /// matches of NEW events, save merged dossiers, resource validators and the source
+    /// state — all in one transaction. Call `flush` before acknowledging.
+    pub fn record_poll(&self, batch: &PollBatch) -> Result<RecordOutcome, StoreError> {
+        let encoded_dossiers: Vec<(String, Vec<u8>)> = batch
+            .dossiers
+            .iter()
+            .map(|d| {
+                encode(&DossierRecord {
+                    v: 1,
+                    updated_at: batch.now,
+                    dossier: d.clone(),
+                })
+                .map(|b| (d.reference.storage_key(), b))
+            })
+            .collect::<Result<_, _>>()?;
+        let encoded_resources: Vec<(Vec<u8>, Vec<u8>)> = batch
+            .resources
+            .iter()
+            .map(|(url, r)| encode(r).map(|b| (resource_key(&batch.source, url), b)))
+            .collect::<Result<_, _>>()?;
+        let state = encode(&batch.state)?;
+
+        let outcome = (
+            &self.events,
+            &self.pending,
+            &self.dossiers,
+            &self.resources,
+            &self.sources,
+        )
+            .transaction(|(events, pending, dossiers, resources, sources)| {
+                let mut outcome = RecordOutcome::default();
+                for obs in &batch.events {
+                    let id = obs.event.id;
+                    match events.get(id.0)? {
+                        Some(existing) => {
+                            let mut rec: EventRecord = match decode("event", &existing) {
+                                Ok(r) => r,
+                                Err(e) => return abort(e),
+                            };
+                            let mut changed = false;
+                            for p in &obs.event.provenance {
+                                if !rec.event.provenance.iter().any(|q| q.source == p.source) {
+                                    rec.event.provenance.push(p.clone());
+                                    changed = true;
+                                }
+                            }
+                            if changed {
+                                match encode(&rec) {
+                                    Ok(b) => events.insert(&id.0, b)?,
+                                    Err(e) => return abort(e),
+                                };
+                            }
+                        }
+                        None => {
+                            let rec = EventRecord {
+                                v: 1,
+                                recorded_at: batch.now,
+                                event: obs.event.clone(),
+                            };
+                            match encode(&rec) {
+                                Ok(b) => events.insert(&id.0, b)?,
+                                Err(e) => return abort(e),
+                            };
+                            outcome.new_events.push(id);
+                            for m in &obs.matches {
+                                let p = PendingRecord {
+                                    v: 1,
+                                    event_id: id,
+                                    reasons: m.reasons.clone(),
+                                    enqueued_at: batch.now,
+                                    alert_due: m.alert_due,
+                                    alerted: None,
+                                };
+                                match encode(&p) {
+                                    Ok(b) => pending.insert(pending_key(&m.watchlist, &id), b)?,
+                                    Err(e) => return abort(e),
+                                };
+                                outcome.enqueued += 1;
+                            }
+                        }
+                    }
+                }
+                for (k, v) in &encoded_dossiers {
+                    dossiers.insert(k.as_bytes(), v.as_slice())?;
+                }
+                for (k, v) in &encoded_resources {
+                    resources.insert(k.as_slice(), v.as_slice())?;
+                }
+                sources.insert(batch.source.as_bytes(), state.as_slice())?;
+                Ok(outcome)
+            })?;
+        Ok(outcome)
+    }
+
+    /// Save a source's state and validators without events (a failure, a 304).
+    pub fn record_source(
+        &self,
+        source: &str,
+        state: &SourceRecord,
+        resources: &[(String, ResourceRecord)],
+    ) -> Result<(), StoreError> {
+        let state = encode(state)?;
+        let res: Vec<(Vec<u8>, Vec<u8>)> = resources
+            .iter()
+            .map(|(url, r)| encode(r).map(|b| (resource_key(source, url), b)))
+            .collect::<Result<_, _>>()?;
+        (&self.sources, &self.resources).transaction(
+            |(sources, resources): &(TransactionalTree, TransactionalTree)| {
+                for (k, v) in &res {
+                    resources.insert(k.as_slice(), v.as_slice())?;
+                }
+                sources.insert(source.as_bytes(), state.as_slice())?;
+                Ok::<(), ConflictableTransactionError<StoreError>>(())
+            },
+        )?;
+        Ok(())
+    }
+
+    // --- pending and sent ---------------------------------------------------------------
+
+    /// The pending entries of one watchlist, oldest event first.
+    pub fn pending(&self, watchlist: &str) -> Result<Vec<PendingEntry>, StoreError> {
+        let mut prefix = watchlist.as_bytes().to_vec();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for kv in self.pending.scan_prefix(&prefix) {
+            let (_, v) = kv?;
+            let record: PendingRecord = decode("pending", &v)?;
+            let Some(ev) = self.event(&record.event_id)? else {
+                tracing::warn!(watchlist, event_id = %record.event_id, "pending entry without its event; skipped");
+                continue;
+            };
+            out.push(PendingEntry {
+                watchlist: watchlist.to_string(),
+                record,
+                event: ev.event,
+                recorded_at: ev.recorded_at,
+            });
+        }
+        out.sort_by(|a, b| {
+            (a.event.date, a.recorded_at, a.event.id).cmp(&(
+                b.event.date,
+                b.recorded_at,
+                b.event.id,
+            ))
+        });
+        Ok(out)
+    }
+
+    /// Number of pending entries per watchlist.
+    pub fn pending_counts(&self) -> Result<BTreeMap<String, usize>, StoreError> {
+        let mut out = BTreeMap::new();
+        for kv in self.pending.iter() {
+            let (k, _) = kv?;
+            let wl = k.split(|b| *b == 0).next().unwrap_or_default();
+            *out.entry(String::from_utf8_lossy(wl).into_owned())
+                .or_insert(0) += 1;
+        }
+        Ok(out)
+    }
+
+    pub fn sent(&self, key: &str) -> Result<Option<SentRecord>, StoreError> {
+        self.sent.get(key)?.map(|v| decode("sent", &v)).transpose()
+    }
+
+    pub fn sent_log(&self) -> Result<Vec<(String, SentRecord)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.sent.iter() {
+            let (k, v) = kv?;
+            out.push((
+                String::from_utf8_lossy(&k).into_owned(),
+                decode("sent", &v)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// After the mail transport accepted a message: write the sent log and, in the same
+    /// transaction, clear the delivered pending entries (digest) or mark them alerted
+    /// (alert); reset the watchlist's delivery state.
+    pub fn mark_delivered(&self, d: &Delivered) -> Result<(), StoreError> {
+        let sent = encode(&SentRecord {
+            v: 1,
+            kind: d.kind,
+            watchlist: d.watchlist.clone(),
+            event_ids: d.event_ids.clone(),
+            message_id: d.message_id.clone(),
+            sent_at: d.sent_at,
+        })?;
+        (&self.sent, &self.pending, &self.delivery).transaction(
+            |(sent_t, pending, delivery)| {
+                sent_t.insert(d.key.as_bytes(), sent.as_slice())?;
+                for id in &d.event_ids {
+                    let k = pending_key(&d.watchlist, id);
+                    match d.kind {
+                        SentKind::Digest => {
+                            pending.remove(k)?;
+                        }
+                        SentKind::Alert | SentKind::Reminder => {
+                            if let Some(v) = pending.get(&k)? {
+                                let mut rec: PendingRecord = match decode("pending", &v) {
+                                    Ok(r) => r,
+                                    Err(e) => return abort(e),
+                                };
+                                rec.alerted = Some(d.key.clone());
+                                match encode(&rec) {
+                                    Ok(b) => pending.insert(k, b)?,
+                                    Err(e) => return abort(e),
+                                };
+                            }
+                        }
+                    }
+                }
+                let mut state: DeliveryRecord = match delivery.get(d.watchlist.as_bytes())? {
+                    Some(v) => match decode("delivery", &v) {
+                        Ok(r) => r,
+                        Err(e) => return abort(e),
+                    },
+                    None => DeliveryRecord::default(),
+                };
+                state.v = 1;
+                state.failures = 0;
+                state.next_attempt_at = None;
+                state.last_error = None;
+                if d.kind == SentKind::Digest {
+                    if let Some(p) = &d.period {
+                        state.last_period = Some(p.clone());
+                    }
+                    state.last_digest_at = Some(d.sent_at);
+                }
+                match encode(&state) {
+                    Ok(b) => delivery.insert(d.watchlist.as_bytes(), b)?,
+                    Err(e) => return abort(e),
+                };
+                Ok(())
+            },
+        )?;
+        Ok(())
+    }
+
+    pub fn delivery(&self, watchlist: &str) -> Result<DeliveryRecord, StoreError> {
+        Ok(self
+            .delivery
+            .get(watchlist)?
+            .map(|v| decode("delivery", &v))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    pub fn save_delivery(&self, watchlist: &str, rec: &DeliveryRecord) -> Result<(), StoreError> {
+        self.delivery.insert(watchlist, encode(rec)?)?;
+        Ok(())
+    }
+}
+
+enum OpenFailure {
+    Corrupt(String),
+    Locked,
+    Other(String),
+}
+
+impl OpenFailure {
+    fn into_error(self, path: &Path) -> StoreError {
+        match self {
+            OpenFailure::Locked => StoreError::Locked {
+                path: path.to_path_buf(),
+            },
+            OpenFailure::Corrupt(message) | OpenFailure::Other(message) => StoreError::Open {
+                path: path.to_path_buf(),
+                message,
+            },
+        }
+    }
+}
+
+/// Create a directory (and parents) readable by its owner only.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+}
