@@ -1,1 +1,399 @@
-//! (stub) app
+//! Wiring and lifecycle: loads configuration and watchlists, opens the store, builds the
+//! fetcher and mailer, runs one command or the daemon's loops. Must not parse, match,
+//! render, or touch sled/reqwest/lettre types: it calls the modules that own them.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::config::Config;
+use crate::fetch::Fetcher;
+use crate::model::{Language, ProcedureRef};
+use crate::poll::{self, PollContext, PollReport, Selection};
+use crate::store::Store;
+use crate::watchlist::{self, WatchlistSet};
+
+/// The process exit codes of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok,
+    Failure,
+    SourcesFailed,
+    Invalid,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Failure => 1,
+            Exit::SourcesFailed => 2,
+            Exit::Invalid => 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Html,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Options every command shares.
+#[derive(Debug, Clone)]
+pub struct Global {
+    pub config: PathBuf,
+    /// A fixed "now" (tests, replays); the wall clock otherwise.
+    pub now: Option<DateTime<Utc>>,
+}
+
+impl Global {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now.unwrap_or_else(Utc::now)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Command {
+    Run,
+    Check,
+    Poll { source: Option<String> },
+    DigestPreview { watchlist: String, format: Format },
+    DigestSend { watchlist: Option<String>, force: bool },
+    Match { watchlist: Option<String>, text: String },
+    DossierShow { reference: String, format: Format },
+    Status { format: Format },
+    ExportIcal { watchlist: String },
+}
+
+/// Logs go to stderr; `RUST_LOG` filters (default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Run one command to completion.
+pub fn execute(g: Global, cmd: Command) -> anyhow::Result<Exit> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(execute_async(g, cmd))
+}
+
+async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
+    let Some((config, watchlists)) = load(&g)? else {
+        return Ok(Exit::Invalid);
+    };
+    match cmd {
+        Command::Check => check(&g, &config, &watchlists),
+        Command::Match { watchlist, text } => match_text(&watchlists, watchlist.as_deref(), &text),
+        Command::Poll { source } => {
+            let store = open_store(&g, &config)?;
+            let fetcher = Fetcher::new(config.http.clone()).context("building the HTTP client")?;
+            let ctx = PollContext {
+                config: &config,
+                fetcher: &fetcher,
+                store: &store,
+                watchlists: &watchlists,
+            };
+            let which = match &source {
+                Some(id) => Selection::One(id),
+                None => Selection::All,
+            };
+            let report = poll::poll_once(ctx, g.now(), which).await?;
+            print_poll(&report)?;
+            Ok(if report.any_failed() { Exit::SourcesFailed } else { Exit::Ok })
+        }
+        Command::Status { format } => {
+            let store = open_store(&g, &config)?;
+            status(&g, &config, &store, format)
+        }
+        Command::DossierShow { reference, format } => {
+            let store = open_store(&g, &config)?;
+            dossier_show(&config, &store, &reference, format)
+        }
+        Command::DigestPreview { .. } | Command::DigestSend { .. } | Command::Run => {
+            eprintln!("veille: not implemented yet");
+            Ok(Exit::Failure)
+        }
+        Command::ExportIcal { .. } => {
+            eprintln!("veille: export ical is not implemented yet");
+            Ok(Exit::Failure)
+        }
+    }
+}
+
+/// Load and validate configuration and watchlists; print every error (exit 3 follows).
+fn load(g: &Global) -> anyhow::Result<Option<(Config, WatchlistSet)>> {
+    let config = match Config::load(&g.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("veille: invalid configuration: {e}");
+            return Ok(None);
+        }
+    };
+    let known: Vec<String> = config.sources.iter().map(|s| s.id.clone()).collect();
+    match watchlist::load_dir(&config.watchlists_dir, &known) {
+        Ok(w) => Ok(Some((config, w))),
+        Err(errors) => {
+            eprintln!("veille: {} error(s) in the watchlists:", errors.len());
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            Ok(None)
+        }
+    }
+}
+
+fn open_store(g: &Global, config: &Config) -> anyhow::Result<Store> {
+    let (store, report) = Store::open(&config.storage.path, config.storage.cache_capacity, g.now())
+        .with_context(|| format!("opening the store at {}", config.storage.path.display()))?;
+    if let Some(aside) = report.moved_aside {
+        eprintln!(
+            "veille: WARNING: the database was corrupt and has been moved to {}; a new one was created",
+            aside.display()
+        );
+    }
+    Ok(store)
+}
+
+fn check(g: &Global, config: &Config, watchlists: &WatchlistSet) -> anyhow::Result<Exit> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "configuration {} is valid", config.file.display())?;
+    writeln!(out, "  time zone: {}", config.timezone)?;
+    writeln!(out, "  store: {}", config.storage.path.display())?;
+    writeln!(out, "  sources: {}", config.sources.len())?;
+    for s in &config.sources {
+        writeln!(out, "    {} ({}) {} every {}", s.id, s.kind, s.url, humantime::format_duration(s.every))?;
+    }
+    writeln!(out, "watchlists in {}: {}", config.watchlists_dir.display(), watchlists.lists().len())?;
+    let now = g.now();
+    for w in watchlists.lists() {
+        writeln!(
+            out,
+            "  {} — {} ({} recipient(s), {} dossier(s), {} keyword(s), digest {:?})",
+            w.id,
+            w.name,
+            w.recipients.len(),
+            w.dossiers.len(),
+            w.keywords.len(),
+            w.digest.as_str()
+        )?;
+        let next = w.digest.upcoming(now, config.timezone, 3);
+        let times: Vec<String> = next.iter().map(|t| t.format("%a %Y-%m-%d %H:%M %Z").to_string()).collect();
+        writeln!(out, "    next digests: {}", times.join(", "))?;
+    }
+    Ok(Exit::Ok)
+}
+
+fn match_text(watchlists: &WatchlistSet, only: Option<&str>, text: &str) -> anyhow::Result<Exit> {
+    if let Some(id) = only {
+        if watchlists.get(id).is_none() {
+            eprintln!("veille: no watchlist {id:?}");
+            return Ok(Exit::Failure);
+        }
+    }
+    let matches = watchlists.match_text(text, only);
+    let mut out = std::io::stdout().lock();
+    if matches.is_empty() {
+        writeln!(out, "no watchlist matches")?;
+    }
+    for m in matches {
+        let why: Vec<String> = m.reasons.iter().map(|r| r.to_string()).collect();
+        writeln!(out, "{}: {}", m.watchlist, why.join(", "))?;
+    }
+    Ok(Exit::Ok)
+}
+
+fn print_poll(report: &PollReport) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for s in &report.sources {
+        if s.ok {
+            writeln!(
+                out,
+                "{:<20} ok      {} request(s), {} unchanged, {} new event(s), {} matched",
+                s.id, s.requests, s.unchanged, s.new_events, s.enqueued
+            )?;
+        } else {
+            writeln!(
+                out,
+                "{:<20} FAILED  {}",
+                s.id,
+                s.error.as_deref().unwrap_or("unknown error")
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn rfc3339(t: Option<DateTime<Utc>>) -> serde_json::Value {
+    t.map(|t| json!(t.to_rfc3339())).unwrap_or(serde_json::Value::Null)
+}
+
+fn outbox_count(config: &Config) -> usize {
+    std::fs::read_dir(&config.mail.outbox_dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn status(g: &Global, config: &Config, store: &Store, format: Format) -> anyhow::Result<Exit> {
+    let mut sources = Vec::new();
+    for s in &config.sources {
+        let st = store.source(&s.id)?.unwrap_or_default();
+        sources.push(json!({
+            "id": s.id,
+            "kind": s.kind.as_str(),
+            "url": s.url.as_str(),
+            "ok": st.failures == 0,
+            "polled": st.last_attempt.is_some(),
+            "last_success": rfc3339(st.last_success),
+            "failures": st.failures,
+            "failing_since": rfc3339(st.failing_since),
+            "last_error": st.last_error,
+            "next_poll": rfc3339(st.next_poll_at),
+        }));
+    }
+    let pending = store.pending_counts()?;
+    let mut deliveries = serde_json::Map::new();
+    for (wl, _) in &pending {
+        let d = store.delivery(wl)?;
+        deliveries.insert(
+            wl.clone(),
+            json!({"failures": d.failures, "next_attempt": rfc3339(d.next_attempt_at), "last_error": d.last_error}),
+        );
+    }
+    let v = json!({
+        "now": g.now().to_rfc3339(),
+        "sources": sources,
+        "pending": pending,
+        "delivery": deliveries,
+        "events": store.event_count(),
+        "outbox": {"dir": config.mail.outbox_dir.display().to_string(), "messages": outbox_count(config)},
+    });
+    let mut out = std::io::stdout().lock();
+    if format == Format::Json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        return Ok(Exit::Ok);
+    }
+    writeln!(out, "sources:")?;
+    for s in v["sources"].as_array().into_iter().flatten() {
+        let state = if s["polled"] == json!(false) {
+            "never polled".to_string()
+        } else if s["ok"] == json!(true) {
+            format!("ok, last success {}", s["last_success"].as_str().unwrap_or("-"))
+        } else {
+            format!(
+                "FAILING since {} ({} failure(s)): {}",
+                s["failing_since"].as_str().unwrap_or("-"),
+                s["failures"],
+                s["last_error"].as_str().unwrap_or("-")
+            )
+        };
+        writeln!(
+            out,
+            "  {:<20} {:<8} {}; next poll {}",
+            s["id"].as_str().unwrap_or(""),
+            s["kind"].as_str().unwrap_or(""),
+            state,
+            s["next_poll"].as_str().unwrap_or("now")
+        )?;
+    }
+    writeln!(out, "pending:")?;
+    if pending.is_empty() {
+        writeln!(out, "  nothing pending")?;
+    }
+    for (wl, n) in &pending {
+        writeln!(out, "  {wl:<24} {n} event(s)")?;
+    }
+    writeln!(out, "events recorded: {}", store.event_count())?;
+    writeln!(
+        out,
+        "outbox: {} message(s) in {}",
+        outbox_count(config),
+        config.mail.outbox_dir.display()
+    )?;
+    Ok(Exit::Ok)
+}
+
+fn dossier_show(config: &Config, store: &Store, reference: &str, format: Format) -> anyhow::Result<Exit> {
+    let r: ProcedureRef = match reference.parse() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("veille: {e}");
+            return Ok(Exit::Failure);
+        }
+    };
+    let Some(d) = store.dossier(&r)? else {
+        eprintln!("veille: dossier {r} is not known yet; list it in a watchlist and run `veille poll`");
+        return Ok(Exit::Failure);
+    };
+    let mut out = std::io::stdout().lock();
+    if format == Format::Json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&d)?)?;
+        return Ok(Exit::Ok);
+    }
+    let lang = Language::En;
+    writeln!(out, "{}", d.reference)?;
+    for t in d.titles.all() {
+        writeln!(out, "  {t}")?;
+    }
+    if let Some(s) = &d.status {
+        writeln!(out, "status: {s}")?;
+    }
+    if let Some(s) = d.current_stage() {
+        writeln!(out, "stage reached: {}", s.label(lang))?;
+    }
+    for c in &d.committees {
+        writeln!(
+            out,
+            "committee {} ({:?}): {}",
+            c.code,
+            c.role,
+            if c.rapporteurs.is_empty() { "-".to_string() } else { c.rapporteurs.join(", ") }
+        )?;
+    }
+    if !d.com.is_empty() {
+        let coms: Vec<String> = d.com.iter().map(|c| c.to_string()).collect();
+        writeln!(out, "proposal: {}", coms.join(", "))?;
+    }
+    if let Some(c) = &d.final_act {
+        writeln!(out, "final act: {c} {}", c.eurlex_url())?;
+    }
+    writeln!(out, "timeline:")?;
+    for s in &d.timeline {
+        let sources: Vec<&str> = s.sources.iter().map(|p| p.source.as_str()).collect();
+        writeln!(out, "  {}  {:<22} {}  [{}]", s.date, s.stage.as_str(), s.label, sources.join(", "))?;
+        for doc in &s.documents {
+            writeln!(out, "      {} {}", doc.reference, doc.url.as_deref().unwrap_or(""))?;
+        }
+    }
+    if !d.forecasts.is_empty() {
+        writeln!(out, "upcoming:")?;
+        for f in &d.forecasts {
+            writeln!(out, "  {}  {:<22} {}", f.date, f.stage.as_str(), f.label)?;
+        }
+    }
+    let _ = config;
+    Ok(Exit::Ok)
+}

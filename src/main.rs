@@ -1,1 +1,149 @@
-fn main() {}
+//! The `veille` binary: parses arguments, sets up logging, calls `veille::app`, and maps
+//! the outcome to an exit code (0 ok, 1 unexpected failure, 2 done but some sources
+//! failed, 3 invalid configuration or watchlists). Decides nothing else.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use veille::app::{self, Command, Exit, Format, Global, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(name = "veille", version, about = "Tracks EU legislation for local and regional government focus groups")]
+struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, env = "VEILLE_CONFIG", default_value = "config.toml")]
+    config: PathBuf,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogArg::Text)]
+    log_format: LogArg,
+    /// Pretend the time is this (RFC 3339); for tests and replays.
+    #[arg(long, global = true, hide = true)]
+    now: Option<chrono::DateTime<chrono::Utc>>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Text,
+    Json,
+    Html,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the daemon: poll and send digests on schedule until SIGTERM/SIGINT.
+    Run,
+    /// Validate the configuration and watchlists; print each watchlist's next digests.
+    Check,
+    /// Poll all sources (or one) once now and print a summary.
+    Poll {
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// Preview or send digests.
+    #[command(subcommand)]
+    Digest(DigestCmd),
+    /// Which watchlists TEXT matches, and why.
+    Match {
+        #[arg(long)]
+        watchlist: Option<String>,
+        text: String,
+    },
+    /// Dossiers.
+    #[command(subcommand)]
+    Dossier(DossierCmd),
+    /// Sources, pending digests and the outbox.
+    Status {
+        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+        format: FormatArg,
+    },
+    /// Export calendars.
+    #[command(subcommand)]
+    Export(ExportCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum DigestCmd {
+    /// The pending digest of a watchlist, without sending or marking anything.
+    Preview {
+        watchlist: String,
+        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+        format: FormatArg,
+    },
+    /// Deliver the digests that are due (--force: deliver what is pending now).
+    Send {
+        watchlist: Option<String>,
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DossierCmd {
+    /// One dossier's merged timeline (any spelling of REF).
+    Show {
+        reference: String,
+        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+        format: FormatArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportCmd {
+    /// An RFC 5545 calendar of the watchlist's deadlines and scheduled steps.
+    Ical { watchlist: String },
+}
+
+fn format(f: FormatArg) -> Format {
+    match f {
+        FormatArg::Text => Format::Text,
+        FormatArg::Json => Format::Json,
+        FormatArg::Html => Format::Html,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let log = match cli.log_format {
+        LogArg::Text => LogFormat::Text,
+        LogArg::Json => LogFormat::Json,
+    };
+    app::init_logging(log);
+    let command = match cli.command {
+        Cmd::Run => Command::Run,
+        Cmd::Check => Command::Check,
+        Cmd::Poll { source } => Command::Poll { source },
+        Cmd::Digest(DigestCmd::Preview { watchlist, format: f }) => Command::DigestPreview {
+            watchlist,
+            format: format(f),
+        },
+        Cmd::Digest(DigestCmd::Send { watchlist, force }) => Command::DigestSend { watchlist, force },
+        Cmd::Match { watchlist, text } => Command::Match { watchlist, text },
+        Cmd::Dossier(DossierCmd::Show { reference, format: f }) => Command::DossierShow {
+            reference,
+            format: format(f),
+        },
+        Cmd::Status { format: f } => Command::Status { format: format(f) },
+        Cmd::Export(ExportCmd::Ical { watchlist }) => Command::ExportIcal { watchlist },
+    };
+    let global = Global {
+        config: cli.config,
+        now: cli.now,
+    };
+    let exit = match app::execute(global, command) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("veille: {e:#}");
+            Exit::Failure
+        }
+    };
+    ExitCode::from(exit.code())
+}

@@ -1,1 +1,486 @@
-//! (stub) poll
+//! One poll step: which sources are due, fetch them (bounded concurrency, per-host pacing
+//! in `fetch`), parse, merge dossiers, diff into events, match watchlists, and record
+//! everything of one source in ONE store transaction, then flush. `poll_once(now)` is the
+//! step; the daemon's loop only calls it and sleeps. Must not render or send mail.
+//!
+//! Scheduling per source: `every` after a success (or the server's `Cache-Control`
+//! max-age, whichever is later); after a failure an exponential backoff from one minute,
+//! capped at four times `every` (at most a day), never disabled; `Retry-After` is a floor.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::stream::{self, StreamExt};
+use serde::Serialize;
+
+use crate::config::{Config, SourceConfig};
+use crate::dossier::{self, DiffContext};
+use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher, Transient, Validators};
+use crate::model::{DossierEvent, EventKind, Observation, ProcedureRef, Provenance};
+use crate::sources::{self, Input, ParseError, SourceKind};
+use crate::store::{Enqueue, ObservedEvent, PollBatch, ResourceRecord, SourceRecord, Store, StoreError};
+use crate::watchlist::WatchlistSet;
+
+/// Everything a poll needs, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct PollContext<'a> {
+    pub config: &'a Config,
+    pub fetcher: &'a Fetcher,
+    pub store: &'a Store,
+    pub watchlists: &'a WatchlistSet,
+}
+
+/// Which sources to poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection<'a> {
+    /// Those whose next poll time has come.
+    Due,
+    /// All of them, now.
+    All,
+    /// This one, now.
+    One(&'a str),
+}
+
+/// The outcome of one source's poll.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceReport {
+    pub id: String,
+    pub kind: SourceKind,
+    pub ok: bool,
+    /// Requests made, and how many were answered 304 or had an unchanged body.
+    pub requests: usize,
+    pub unchanged: usize,
+    /// Items and dossier snapshots parsed.
+    pub observations: usize,
+    pub new_events: usize,
+    pub enqueued: usize,
+    pub error: Option<String>,
+    pub next_poll: Option<DateTime<Utc>>,
+}
+
+/// The outcome of one poll step.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PollReport {
+    pub sources: Vec<SourceReport>,
+}
+
+impl PollReport {
+    pub fn any_failed(&self) -> bool {
+        self.sources.iter().any(|s| !s.ok)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error("no source with id {0:?} in the configuration")]
+    UnknownSource(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// When a source should next be polled after `failures` consecutive failures.
+pub fn backoff(every: Duration, failures: u32) -> Duration {
+    let cap = (every * 4).min(Duration::from_secs(86_400)).max(Duration::from_secs(60));
+    let exp = failures.saturating_sub(1).min(16);
+    Duration::from_secs(60).saturating_mul(4u32.saturating_pow(exp)).min(cap)
+}
+
+/// One fetched URL, before processing.
+struct Fetched {
+    url: String,
+    result: Result<FetchOutcome, FetchError>,
+    parsed: Option<Result<Vec<Observation>, ParseError>>,
+    content_hash: Option<String>,
+}
+
+/// Poll the selected sources once.
+pub async fn poll_once(ctx: PollContext<'_>, now: DateTime<Utc>, which: Selection<'_>) -> Result<PollReport, PollError> {
+    if let Selection::One(id) = which {
+        if !ctx.config.sources.iter().any(|s| s.id == id) {
+            return Err(PollError::UnknownSource(id.to_string()));
+        }
+    }
+    let mut due = Vec::new();
+    for s in &ctx.config.sources {
+        let state = ctx.store.source(&s.id)?.unwrap_or_default();
+        let pick = match which {
+            Selection::All => true,
+            Selection::One(id) => s.id == id,
+            Selection::Due => state.next_poll_at.is_none_or(|t| t <= now),
+        };
+        if pick {
+            due.push((s, state));
+        }
+    }
+    let mut tracked: BTreeSet<ProcedureRef> = ctx.watchlists.tracked_dossiers().into_iter().collect();
+    tracked.extend(ctx.store.tracked()?);
+    let tracked: Vec<ProcedureRef> = tracked.into_iter().collect();
+
+    // Fetch concurrently (the fetcher paces hosts and bounds concurrency), record one
+    // source at a time so that dossier merges never race.
+    let concurrency = ctx.config.http.global_concurrency.max(1);
+    let mut fetches = stream::iter(due.into_iter().map(|(s, state)| {
+        let tracked = &tracked;
+        async move {
+            let fetched = fetch_source(ctx, s, &state, tracked, now).await;
+            (s, state, fetched)
+        }
+    }))
+    .buffer_unordered(concurrency);
+
+    let mut report = PollReport::default();
+    while let Some((s, state, fetched)) = fetches.next().await {
+        let r = record_source(ctx, s, state, fetched, now)?;
+        report.sources.push(r);
+    }
+    ctx.store.flush().await?;
+    report.sources.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(report)
+}
+
+fn request(ctx: PollContext<'_>, s: &SourceConfig, url: String, accept: Option<&str>) -> Result<FetchRequest, StoreError> {
+    let prev = ctx.store.resource(&s.id, &url)?.unwrap_or_default();
+    Ok(FetchRequest {
+        url,
+        accept: accept.map(str::to_string),
+        validators: Validators {
+            etag: prev.etag,
+            last_modified: prev.last_modified,
+        },
+        timeout: s.timeout,
+    })
+}
+
+async fn get(ctx: PollContext<'_>, s: &SourceConfig, url: String, accept: Option<&str>, now: DateTime<Utc>) -> Fetched {
+    let req = match request(ctx, s, url.clone(), accept) {
+        Ok(r) => r,
+        Err(e) => {
+            return Fetched {
+                url,
+                result: Err(FetchError::Body {
+                    url: String::new(),
+                    reason: e.to_string(),
+                }),
+                parsed: None,
+                content_hash: None,
+            }
+        }
+    };
+    let result = ctx.fetcher.get(&req).await;
+    let mut f = Fetched {
+        url,
+        result,
+        parsed: None,
+        content_hash: None,
+    };
+    if let Ok(FetchOutcome::Body(body)) = &f.result {
+        let hash = blake3::hash(&body.bytes).to_hex().to_string();
+        let prev = ctx.store.resource(&s.id, &f.url).ok().flatten().unwrap_or_default();
+        if prev.content_hash.as_deref() != Some(hash.as_str()) {
+            let provenance = Provenance {
+                source: s.id.clone(),
+                url: body.final_url.clone(),
+                fetched_at: now,
+            };
+            let input = Input {
+                body: &body.bytes,
+                content_type: body.content_type.as_deref(),
+                provenance: &provenance,
+            };
+            f.parsed = Some(parse(s.kind, &input));
+        }
+        f.content_hash = Some(hash);
+    }
+    f
+}
+
+fn parse(kind: SourceKind, input: &Input<'_>) -> Result<Vec<Observation>, ParseError> {
+    match kind {
+        SourceKind::Feed => sources::feed::parse(input),
+        SourceKind::EpApi => sources::ep_api::parse(input),
+        SourceKind::Oeil => sources::oeil::parse(input),
+        SourceKind::Cellar => sources::cellar::parse(input),
+        SourceKind::HaveYourSay => sources::have_your_say::parse(input),
+    }
+}
+
+/// Fetch (and parse) everything one source needs this time.
+async fn fetch_source(
+    ctx: PollContext<'_>,
+    s: &SourceConfig,
+    state: &SourceRecord,
+    tracked: &[ProcedureRef],
+    now: DateTime<Utc>,
+) -> Vec<Fetched> {
+    let base = s.url.as_str().trim_end_matches('/').to_string();
+    match s.kind {
+        SourceKind::Feed => vec![get(ctx, s, s.url.to_string(), None, now).await],
+        SourceKind::EpApi => {
+            let mut out = Vec::new();
+            let mut changed: BTreeSet<ProcedureRef> = BTreeSet::new();
+            for url in sources::ep_api::feed_urls(&base) {
+                let f = get(ctx, s, url, Some("application/atom+xml"), now).await;
+                if let Some(Ok(obs)) = &f.parsed {
+                    changed.extend(obs.iter().filter_map(|o| match o {
+                        Observation::Changed(r) => Some(*r),
+                        _ => None,
+                    }));
+                }
+                out.push(f);
+            }
+            // Never trust an empty feed: every tracked dossier is refreshed on a slower cycle.
+            let refresh_due = state
+                .last_refresh
+                .is_none_or(|t| now - t >= chrono::Duration::from_std(s.refresh).unwrap_or(chrono::Duration::days(7)));
+            for r in tracked {
+                let known = ctx.store.dossier(r).ok().flatten().is_some();
+                if refresh_due || !known || changed.contains(r) {
+                    let url = sources::ep_api::procedure_url(&base, r);
+                    out.push(get(ctx, s, url, Some(sources::ep_api::ACCEPT), now).await);
+                }
+            }
+            out
+        }
+        SourceKind::Oeil | SourceKind::Cellar => {
+            let mut out = Vec::new();
+            for r in tracked {
+                let (url, accept) = if s.kind == SourceKind::Oeil {
+                    (sources::oeil::procedure_url(&base, r), "text/html")
+                } else {
+                    (sources::cellar::procedure_url(&base, r), sources::cellar::ACCEPT)
+                };
+                out.push(get(ctx, s, url, Some(accept), now).await);
+            }
+            out
+        }
+        SourceKind::HaveYourSay => {
+            let mut out = Vec::new();
+            for url in sources::have_your_say::urls(&base) {
+                out.push(get(ctx, s, url, Some("application/json"), now).await);
+            }
+            out
+        }
+    }
+}
+
+fn reasons(m: &crate::watchlist::Match) -> Vec<String> {
+    m.reasons.iter().map(|r| r.to_string()).collect()
+}
+
+/// Turn one source's fetches into events and record them in one transaction.
+fn record_source(
+    ctx: PollContext<'_>,
+    s: &SourceConfig,
+    mut state: SourceRecord,
+    fetched: Vec<Fetched>,
+    now: DateTime<Utc>,
+) -> Result<SourceReport, StoreError> {
+    let mut report = SourceReport {
+        id: s.id.clone(),
+        kind: s.kind,
+        ok: true,
+        requests: fetched.len(),
+        unchanged: 0,
+        observations: 0,
+        new_events: 0,
+        enqueued: 0,
+        error: None,
+        next_poll: None,
+    };
+    let mut errors: Vec<String> = Vec::new();
+    let mut floor: Option<Duration> = None;
+    let mut retry_after: Option<Duration> = None;
+    let mut resources = Vec::new();
+    let mut events: Vec<DossierEvent> = Vec::new();
+    let mut dossiers: BTreeMap<ProcedureRef, crate::model::Dossier> = BTreeMap::new();
+    let mut any_success = false;
+
+    for f in fetched {
+        let mut prev = ctx.store.resource(&s.id, &f.url)?.unwrap_or_default();
+        match f.result {
+            Err(e) => {
+                retry_after = retry_after.max(e.retry_after());
+                errors.push(e.to_string());
+            }
+            Ok(FetchOutcome::NotModified {
+                validators,
+                cache_floor,
+            }) => {
+                any_success = true;
+                report.unchanged += 1;
+                floor = floor.max(cache_floor);
+                if prev.etag != validators.etag || prev.last_modified != validators.last_modified {
+                    prev.v = 1;
+                    prev.etag = validators.etag;
+                    prev.last_modified = validators.last_modified;
+                    resources.push((f.url, prev));
+                }
+            }
+            Ok(FetchOutcome::Body(body)) => {
+                floor = floor.max(body.cache_floor);
+                let record = ResourceRecord {
+                    v: 1,
+                    etag: body.validators.etag.clone(),
+                    last_modified: body.validators.last_modified.clone(),
+                    content_hash: f.content_hash.clone(),
+                    fetched_at: Some(now),
+                };
+                match f.parsed {
+                    None => {
+                        // Same bytes as last time: nothing to parse.
+                        any_success = true;
+                        report.unchanged += 1;
+                        resources.push((f.url, record));
+                    }
+                    Some(Err(ParseError::NotFound(why))) => {
+                        any_success = true;
+                        tracing::info!(source = %s.id, url = %f.url, reason = %why, "not found at the source");
+                        resources.push((f.url, record));
+                    }
+                    Some(Err(e)) => {
+                        // Keep the old hash so the same bytes are parsed again next time.
+                        errors.push(format!("{}: {e}", f.url));
+                    }
+                    Some(Ok(observations)) => {
+                        any_success = true;
+                        report.observations += observations.len();
+                        let provenance = Provenance {
+                            source: s.id.clone(),
+                            url: body.final_url.clone(),
+                            fetched_at: now,
+                        };
+                        for o in observations {
+                            match o {
+                                Observation::Item(item) => {
+                                    events.push(dossier::item_event(&item, &provenance, now, None));
+                                }
+                                Observation::Dossier(snap) => {
+                                    let key = snap.reference;
+                                    let stored = match dossiers.get(&key) {
+                                        Some(d) => Some(d.clone()),
+                                        None => ctx.store.dossier(&key)?,
+                                    };
+                                    let merged = dossier::merge(stored.as_ref(), &snap);
+                                    let diff_ctx = DiffContext {
+                                        now,
+                                        backfill: ctx.config.digest.backfill,
+                                        provenance: &snap.provenance,
+                                    };
+                                    events.extend(dossier::diff(stored.as_ref(), &merged, &diff_ctx));
+                                    dossiers.insert(key, merged);
+                                }
+                                Observation::Changed(_) => {}
+                            }
+                        }
+                        resources.push((f.url, record));
+                    }
+                }
+            }
+        }
+    }
+
+    // Match and enqueue.
+    let mut observed = Vec::with_capacity(events.len());
+    let mut track: Vec<ProcedureRef> = Vec::new();
+    for ev in events {
+        let matches = ctx.watchlists.matches(&ev);
+        let mut enqueue = Vec::with_capacity(matches.len());
+        for m in &matches {
+            let alert_due = ev.kind == EventKind::Step
+                && ev.stage.is_some_and(|st| {
+                    ctx.watchlists
+                        .get(&m.watchlist)
+                        .is_some_and(|w| w.alert_on.contains(&st))
+                });
+            enqueue.push(Enqueue {
+                watchlist: m.watchlist.clone(),
+                reasons: reasons(m),
+                alert_due,
+            });
+        }
+        if !matches.is_empty() && ev.kind == EventKind::Item {
+            if let Some(d) = ev.dossier {
+                if !track.contains(&d) {
+                    track.push(d);
+                }
+            }
+        }
+        observed.push(ObservedEvent {
+            event: ev,
+            matches: enqueue,
+        });
+    }
+
+    let failed = !errors.is_empty();
+    state.v = 1;
+    state.polls += 1;
+    state.last_attempt = Some(now);
+    if failed {
+        state.failures += 1;
+        state.failing_since.get_or_insert(now);
+        let more = if errors.len() > 1 {
+            format!(" (and {} more errors)", errors.len() - 1)
+        } else {
+            String::new()
+        };
+        state.last_error = Some(format!("{}{more}", errors[0]));
+        let wait = backoff(s.every, state.failures).max(retry_after.unwrap_or_default());
+        state.next_poll_at = Some(now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1)));
+    } else {
+        state.failures = 0;
+        state.failing_since = None;
+        state.last_error = None;
+        state.last_success = Some(now);
+        let wait = s.every.max(floor.unwrap_or_default());
+        state.next_poll_at = Some(now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(6)));
+    }
+    if any_success && matches!(s.kind, SourceKind::EpApi) && !failed {
+        let refresh = chrono::Duration::from_std(s.refresh).unwrap_or(chrono::Duration::days(7));
+        if state.last_refresh.is_none_or(|t| now - t >= refresh) {
+            state.last_refresh = Some(now);
+        }
+    }
+
+    let batch = PollBatch {
+        source: s.id.clone(),
+        state: state.clone(),
+        resources,
+        dossiers: dossiers.into_values().collect(),
+        events: observed,
+        track,
+        now,
+    };
+    let outcome = ctx.store.record_poll(&batch)?;
+    if !outcome.new_events.is_empty() {
+        let mut st = state.clone();
+        st.events += outcome.new_events.len() as u64;
+        ctx.store.save_source(&s.id, &st)?;
+    }
+    report.ok = !failed;
+    report.error = state.last_error.clone();
+    report.new_events = outcome.new_events.len();
+    report.enqueued = outcome.enqueued;
+    report.next_poll = state.next_poll_at;
+    if failed {
+        tracing::warn!(source = %s.id, failures = state.failures, error = ?state.last_error, "poll failed");
+    } else {
+        tracing::info!(source = %s.id, new_events = report.new_events, enqueued = report.enqueued, unchanged = report.unchanged, "polled");
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped_but_never_stops() {
+        let every = Duration::from_secs(6 * 3600);
+        assert_eq!(backoff(every, 1), Duration::from_secs(60));
+        assert_eq!(backoff(every, 2), Duration::from_secs(240));
+        assert_eq!(backoff(every, 3), Duration::from_secs(960));
+        assert_eq!(backoff(every, 50), Duration::from_secs(86_400));
+        assert_eq!(backoff(Duration::from_secs(600), 50), Duration::from_secs(2400));
+    }
+}

@@ -6,7 +6,8 @@
 //! Trees: `sources` (poll state per source), `resources` (validators and content hash per
 //! fetched URL), `dossiers` (merged snapshot per procedure), `events` (insert-if-absent by
 //! `EventId`), `pending` (watchlist, event id), `sent` (digest key → what went out),
-//! `delivery` (send retry state per watchlist), `meta` (schema version).
+//! `delivery` (send retry state per watchlist), `tracked` (procedures named by matched
+//! items, followed from then on), `meta` (schema version).
 //! A transaction is atomic but durable only after `flush`: callers flush before sending
 //! mail and before reporting success.
 
@@ -88,6 +89,8 @@ pub struct PollBatch {
     pub resources: Vec<(String, ResourceRecord)>,
     pub dossiers: Vec<Dossier>,
     pub events: Vec<ObservedEvent>,
+    /// Procedures to follow from now on (named by matched items).
+    pub track: Vec<ProcedureRef>,
     pub now: DateTime<Utc>,
 }
 
@@ -133,6 +136,7 @@ pub struct Store {
     pending: sled::Tree,
     sent: sled::Tree,
     delivery: sled::Tree,
+    tracked: sled::Tree,
     meta: sled::Tree,
 }
 
@@ -227,6 +231,7 @@ impl Store {
             pending: tree("pending")?,
             sent: tree("sent")?,
             delivery: tree("delivery")?,
+            tracked: tree("tracked")?,
             meta: tree("meta")?,
             db,
         };
@@ -265,7 +270,7 @@ impl Store {
                 Err(OpenFailure::Corrupt(format!("corruption at {at:?}")))
             }
             Ok(Err(sled::Error::Io(e)))
-                if e.kind() == std::io::ErrorKind::WouldBlock || e.raw_os_error() == Some(11) =>
+                if e.to_string().contains("could not acquire lock") =>
             {
                 Err(OpenFailure::Locked)
             }
@@ -343,6 +348,18 @@ impl Store {
         Ok(out)
     }
 
+    /// Procedures followed because a matched item named them.
+    pub fn tracked(&self) -> Result<Vec<ProcedureRef>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.tracked.iter() {
+            let (_, v) = kv?;
+            if let Ok(r) = String::from_utf8_lossy(&v).parse() {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
     pub fn event(&self, id: &EventId) -> Result<Option<EventRecord>, StoreError> {
         self.events
             .get(id.0)?
@@ -383,8 +400,9 @@ impl Store {
             &self.dossiers,
             &self.resources,
             &self.sources,
+            &self.tracked,
         )
-            .transaction(|(events, pending, dossiers, resources, sources)| {
+            .transaction(|(events, pending, dossiers, resources, sources, tracked)| {
                 let mut outcome = RecordOutcome::default();
                 for obs in &batch.events {
                     let id = obs.event.id;
@@ -442,6 +460,9 @@ impl Store {
                 }
                 for (k, v) in &encoded_resources {
                     resources.insert(k.as_slice(), v.as_slice())?;
+                }
+                for r in &batch.track {
+                    tracked.insert(r.storage_key().as_bytes(), r.to_string().as_bytes())?;
                 }
                 sources.insert(batch.source.as_bytes(), state.as_slice())?;
                 Ok(outcome)

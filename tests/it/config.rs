@@ -1,0 +1,99 @@
+//! The shipped `config.toml` loads, and documents every key the program knows.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use veille::config::{Config, RawConfig};
+
+fn repo(rel: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+#[test]
+fn shipped_config_loads_and_uses_the_file_outbox() {
+    let c = Config::from_str(
+        &repo("config.toml"),
+        &std::fs::read_to_string(repo("config.toml")).unwrap_or_default(),
+        None,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.timezone, chrono_tz::Europe::Brussels);
+    assert!(matches!(c.mail.transport, veille::mail::Transport::File { .. }));
+    let kinds: BTreeSet<&str> = c.sources.iter().map(|s| s.kind.as_str()).collect();
+    assert!(kinds.contains("ep-api") && kinds.contains("cellar") && kinds.contains("feed"), "{kinds:?}");
+    for s in &c.sources {
+        assert_eq!(s.url.scheme(), "https", "{} polls the real source over https", s.id);
+        assert!(!s.url.host_str().unwrap_or_default().contains("example"), "{} polls a real host", s.id);
+    }
+}
+
+fn key_paths(v: &toml::Value, prefix: &str, out: &mut BTreeSet<String>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                out.insert(p.clone());
+                key_paths(v, &p, out);
+            }
+        }
+        toml::Value::Array(a) => {
+            for v in a {
+                key_paths(v, &format!("{prefix}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every key of a fully populated configuration appears in the shipped `config.toml`,
+/// either set or as a commented-out setting (`#key = value`, no space after `#`).
+#[test]
+fn every_config_key_is_documented_in_config_toml() {
+    let text = std::fs::read_to_string(repo("config.toml")).unwrap_or_default();
+    let uncommented: String = text
+        .lines()
+        .map(|l| match l.strip_prefix('#') {
+            Some(rest) if rest.starts_with(|c: char| !c.is_whitespace()) => rest,
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let shipped: toml::Value = toml::from_str(&uncommented).unwrap_or_else(|e| panic!("{e}"));
+    let mut have = BTreeSet::new();
+    key_paths(&shipped, "", &mut have);
+
+    let full: RawConfig = toml::from_str(&uncommented).unwrap_or_else(|e| panic!("{e}"));
+    let mut full = full;
+    // Populate every optional field so that its key is serialised.
+    let s = &mut full.storage;
+    s.cache_capacity.get_or_insert_with(|| "1MiB".into());
+    let h = &mut full.http;
+    h.connect_timeout.get_or_insert_with(|| "1s".into());
+    h.per_host_concurrency.get_or_insert(1);
+    h.concurrency.get_or_insert(1);
+    h.max_redirects.get_or_insert(1);
+    let smtp = full.mail.smtp.as_mut().unwrap_or_else(|| panic!("[mail.smtp] is documented"));
+    smtp.username.get_or_insert_with(|| "u".into());
+    smtp.timeout.get_or_insert_with(|| "1s".into());
+    let d = full.digest.as_mut().unwrap_or_else(|| panic!("[digest] is documented"));
+    d.send_empty.get_or_insert(false);
+    d.upcoming.get_or_insert_with(|| "1d".into());
+    d.backfill.get_or_insert_with(|| "1d".into());
+    d.retry_max.get_or_insert_with(|| "1d".into());
+    assert!(full.server.is_some(), "[server] is documented");
+    assert!(full.ical.is_some(), "[ical] is documented");
+    for src in &mut full.sources {
+        src.timeout.get_or_insert_with(|| "1s".into());
+        src.refresh.get_or_insert_with(|| "1d".into());
+    }
+    let mut want = BTreeSet::new();
+    key_paths(&toml::Value::try_from(&full).unwrap_or_else(|e| panic!("{e}")), "", &mut want);
+    // Optional per-source keys need only appear on one source.
+    let have_any: BTreeSet<String> = have.iter().map(|k| k.to_string()).collect();
+    let missing: Vec<&String> = want.iter().filter(|k| !have_any.contains(*k)).collect();
+    let sources_missing: Vec<&&String> = missing.iter().filter(|k| !k.starts_with("sources[]")).collect();
+    assert!(sources_missing.is_empty(), "keys missing from config.toml: {sources_missing:?}");
+    for k in ["sources[].timeout", "sources[].refresh", "sources[].id", "sources[].kind", "sources[].url", "sources[].every"] {
+        assert!(have.contains(k), "no source in config.toml shows {k}");
+    }
+}

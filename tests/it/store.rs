@@ -1,0 +1,202 @@
+//! The sled store on disk: what survives a reopen, insert-if-absent, the transactions of a
+//! poll and of a delivery, and recovery from a corrupt database.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use veille::model::{DossierEvent, EventId, EventKind, Provenance, Stage};
+use veille::store::{Delivered, Enqueue, ObservedEvent, PollBatch, SentKind, SourceRecord, Store};
+
+fn now() -> DateTime<Utc> {
+    "2026-11-20T10:00:00Z".parse().unwrap_or_default()
+}
+
+fn event(n: u32, source: &str) -> DossierEvent {
+    DossierEvent {
+        id: EventId::derive(&["test", &n.to_string()]),
+        kind: EventKind::Step,
+        stage: Some(Stage::PlenaryVote),
+        dossier: "2018/0172(COD)".parse().ok(),
+        dossier_title: Some("Single-use plastics".into()),
+        date: NaiveDate::from_ymd_opt(2019, 3, 27).unwrap_or_default(),
+        title: format!("Decision by Parliament {n}"),
+        summary: String::new(),
+        url: None,
+        documents: vec![],
+        mentions: vec![],
+        provenance: vec![Provenance {
+            source: source.into(),
+            url: "https://example.org/x".into(),
+            fetched_at: now(),
+        }],
+    }
+}
+
+fn batch(source: &str, events: Vec<DossierEvent>) -> PollBatch {
+    PollBatch {
+        source: source.into(),
+        state: SourceRecord {
+            v: 1,
+            last_success: Some(now()),
+            ..SourceRecord::default()
+        },
+        resources: vec![],
+        dossiers: vec![],
+        events: events
+            .into_iter()
+            .map(|event| ObservedEvent {
+                event,
+                matches: vec![Enqueue {
+                    watchlist: "air-quality".into(),
+                    reasons: vec!["dossier 2018/0172(COD)".into()],
+                    alert_due: true,
+                }],
+            })
+            .collect(),
+        track: vec![],
+        now: now(),
+    }
+}
+
+fn open(dir: &std::path::Path) -> Store {
+    Store::open(&dir.join("veille.sled"), 8 * 1024 * 1024, now())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .0
+}
+
+#[tokio::test]
+async fn the_same_events_polled_three_times_are_stored_and_enqueued_once() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = open(dir.path());
+    let b = batch("ep-api", vec![event(1, "ep-api"), event(2, "ep-api")]);
+    let first = store.record_poll(&b).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((first.new_events.len(), first.enqueued), (2, 2));
+    for _ in 0..2 {
+        let again = store.record_poll(&b).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((again.new_events.len(), again.enqueued), (0, 0));
+    }
+    // Another source reporting the same step adds provenance, not an event.
+    let other = store
+        .record_poll(&batch("cellar", vec![event(1, "cellar")]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(other.new_events.is_empty());
+    let rec = store.event(&event(1, "x").id).unwrap_or_else(|e| panic!("{e}"));
+    let sources: Vec<String> = rec.map(|r| r.event.provenance.into_iter().map(|p| p.source).collect()).unwrap_or_default();
+    assert_eq!(sources, ["ep-api", "cellar"]);
+    assert_eq!(store.pending("air-quality").map(|p| p.len()).unwrap_or(0), 2);
+    assert_eq!(store.event_count(), 2);
+}
+
+#[tokio::test]
+async fn everything_committed_and_flushed_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    {
+        let store = open(dir.path());
+        store
+            .record_poll(&batch("ep-api", vec![event(1, "ep-api"), event(2, "ep-api")]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        store
+            .mark_delivered(&Delivered {
+                key: "air-quality/alert/x".into(),
+                kind: SentKind::Alert,
+                watchlist: "air-quality".into(),
+                event_ids: vec![event(1, "").id],
+                message_id: "abc@veille".into(),
+                sent_at: now(),
+                period: None,
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        store.flush().await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let store = open(dir.path());
+    let pending = store.pending("air-quality").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(pending.len(), 2);
+    let alerted = |n: u32| {
+        pending
+            .iter()
+            .find(|p| p.event.id == event(n, "").id)
+            .and_then(|p| p.record.alerted.clone())
+    };
+    assert_eq!(alerted(1).as_deref(), Some("air-quality/alert/x"));
+    assert_eq!(alerted(2), None);
+    assert_eq!(store.source("ep-api").ok().flatten().and_then(|s| s.last_success), Some(now()));
+    assert!(store.sent("air-quality/alert/x").ok().flatten().is_some());
+
+    // A digest clears what it delivered, in the same transaction as the sent log.
+    let ids: Vec<EventId> = pending.iter().map(|p| p.event.id).collect();
+    store
+        .mark_delivered(&Delivered {
+            key: "air-quality/2026-11-23T08:00+01:00".into(),
+            kind: SentKind::Digest,
+            watchlist: "air-quality".into(),
+            event_ids: ids.clone(),
+            message_id: "def@veille".into(),
+            sent_at: now(),
+            period: Some("2026-11-23T08:00+01:00".into()),
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    store.flush().await.unwrap_or_else(|e| panic!("{e}"));
+    drop(store);
+    let store = open(dir.path());
+    assert!(store.pending("air-quality").map(|p| p.is_empty()).unwrap_or(false));
+    let sent = store.sent("air-quality/2026-11-23T08:00+01:00").ok().flatten().map(|s| s.event_ids);
+    assert_eq!(sent, Some(ids));
+    assert_eq!(store.delivery("air-quality").ok().and_then(|d| d.last_period), Some("2026-11-23T08:00+01:00".into()));
+}
+
+#[test]
+fn a_corrupt_database_is_moved_aside_and_rebuilt() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("veille.sled");
+    {
+        let store = open(dir.path());
+        store.record_poll(&batch("ep-api", vec![event(1, "ep-api")])).unwrap_or_else(|e| panic!("{e}"));
+        store.flush_blocking().unwrap_or_else(|e| panic!("{e}"));
+    }
+    // Overwrite the database files with garbage.
+    for entry in walk(&path) {
+        let len = std::fs::metadata(&entry).map(|m| m.len()).unwrap_or(0) as usize;
+        std::fs::write(&entry, vec![0xA5u8; len.max(64)]).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let (store, report) = Store::open(&path, 8 * 1024 * 1024, now()).unwrap_or_else(|e| panic!("{e}"));
+    let aside = report.moved_aside.unwrap_or_else(|| panic!("the corrupt database was not moved aside"));
+    assert!(aside.exists(), "{}", aside.display());
+    assert!(aside.to_string_lossy().contains("veille.sled.corrupt-20261120T100000"));
+    assert_eq!(store.event_count(), 0);
+    store.record_poll(&batch("ep-api", vec![event(1, "ep-api")])).unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[cfg(unix)]
+#[test]
+fn the_data_directory_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("data/deeper/veille.sled");
+    Store::open(&path, 1024 * 1024, now()).unwrap_or_else(|e| panic!("{e}"));
+    let mode = std::fs::metadata(dir.path().join("data/deeper")).map(|m| m.permissions().mode() & 0o777);
+    assert_eq!(mode.ok(), Some(0o700));
+}
+
+#[test]
+fn a_second_process_gets_a_clear_locked_error() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let _first = open(dir.path());
+    let again = Store::open(&dir.path().join("veille.sled"), 1024 * 1024, now());
+    match again {
+        Err(e @ veille::store::StoreError::Locked { .. }) => {
+            assert!(e.to_string().contains("in use by another veille process"), "{e}")
+        }
+        other => panic!("expected a Locked error, got {other:?}"),
+    }
+}
