@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod config;
+pub mod deliver;
 pub mod digest;
 pub mod dossier;
 pub mod fetch;

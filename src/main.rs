@@ -9,10 +9,19 @@ use clap::{Parser, Subcommand, ValueEnum};
 use veille::app::{self, Command, Exit, Format, Global, LogFormat};
 
 #[derive(Debug, Parser)]
-#[command(name = "veille", version, about = "Tracks EU legislation for local and regional government focus groups")]
+#[command(
+    name = "veille",
+    version,
+    about = "Tracks EU legislation for local and regional government focus groups"
+)]
 struct Cli {
     /// The configuration file.
-    #[arg(long, global = true, env = "VEILLE_CONFIG", default_value = "config.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "VEILLE_CONFIG",
+        default_value = "config.toml"
+    )]
     config: PathBuf,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogArg::Text)]
@@ -121,13 +130,21 @@ fn main() -> ExitCode {
         Cmd::Run => Command::Run,
         Cmd::Check => Command::Check,
         Cmd::Poll { source } => Command::Poll { source },
-        Cmd::Digest(DigestCmd::Preview { watchlist, format: f }) => Command::DigestPreview {
+        Cmd::Digest(DigestCmd::Preview {
+            watchlist,
+            format: f,
+        }) => Command::DigestPreview {
             watchlist,
             format: format(f),
         },
-        Cmd::Digest(DigestCmd::Send { watchlist, force }) => Command::DigestSend { watchlist, force },
+        Cmd::Digest(DigestCmd::Send { watchlist, force }) => {
+            Command::DigestSend { watchlist, force }
+        }
         Cmd::Match { watchlist, text } => Command::Match { watchlist, text },
-        Cmd::Dossier(DossierCmd::Show { reference, format: f }) => Command::DossierShow {
+        Cmd::Dossier(DossierCmd::Show {
+            reference,
+            format: f,
+        }) => Command::DossierShow {
             reference,
             format: format(f),
         },

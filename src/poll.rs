@@ -19,7 +19,9 @@ use crate::dossier::{self, DiffContext};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher, Transient, Validators};
 use crate::model::{DossierEvent, EventKind, Observation, ProcedureRef, Provenance};
 use crate::sources::{self, Input, ParseError, SourceKind};
-use crate::store::{Enqueue, ObservedEvent, PollBatch, ResourceRecord, SourceRecord, Store, StoreError};
+use crate::store::{
+    Enqueue, ObservedEvent, PollBatch, ResourceRecord, SourceRecord, Store, StoreError,
+};
 use crate::watchlist::WatchlistSet;
 
 /// Everything a poll needs, borrowed.
@@ -81,9 +83,13 @@ pub enum PollError {
 
 /// When a source should next be polled after `failures` consecutive failures.
 pub fn backoff(every: Duration, failures: u32) -> Duration {
-    let cap = (every * 4).min(Duration::from_secs(86_400)).max(Duration::from_secs(60));
+    let cap = (every * 4)
+        .min(Duration::from_secs(86_400))
+        .max(Duration::from_secs(60));
     let exp = failures.saturating_sub(1).min(16);
-    Duration::from_secs(60).saturating_mul(4u32.saturating_pow(exp)).min(cap)
+    Duration::from_secs(60)
+        .saturating_mul(4u32.saturating_pow(exp))
+        .min(cap)
 }
 
 /// One fetched URL, before processing.
@@ -95,7 +101,11 @@ struct Fetched {
 }
 
 /// Poll the selected sources once.
-pub async fn poll_once(ctx: PollContext<'_>, now: DateTime<Utc>, which: Selection<'_>) -> Result<PollReport, PollError> {
+pub async fn poll_once(
+    ctx: PollContext<'_>,
+    now: DateTime<Utc>,
+    which: Selection<'_>,
+) -> Result<PollReport, PollError> {
     if let Selection::One(id) = which {
         if !ctx.config.sources.iter().any(|s| s.id == id) {
             return Err(PollError::UnknownSource(id.to_string()));
@@ -113,7 +123,8 @@ pub async fn poll_once(ctx: PollContext<'_>, now: DateTime<Utc>, which: Selectio
             due.push((s, state));
         }
     }
-    let mut tracked: BTreeSet<ProcedureRef> = ctx.watchlists.tracked_dossiers().into_iter().collect();
+    let mut tracked: BTreeSet<ProcedureRef> =
+        ctx.watchlists.tracked_dossiers().into_iter().collect();
     tracked.extend(ctx.store.tracked()?);
     let tracked: Vec<ProcedureRef> = tracked.into_iter().collect();
 
@@ -139,7 +150,12 @@ pub async fn poll_once(ctx: PollContext<'_>, now: DateTime<Utc>, which: Selectio
     Ok(report)
 }
 
-fn request(ctx: PollContext<'_>, s: &SourceConfig, url: String, accept: Option<&str>) -> Result<FetchRequest, StoreError> {
+fn request(
+    ctx: PollContext<'_>,
+    s: &SourceConfig,
+    url: String,
+    accept: Option<&str>,
+) -> Result<FetchRequest, StoreError> {
     let prev = ctx.store.resource(&s.id, &url)?.unwrap_or_default();
     Ok(FetchRequest {
         url,
@@ -152,7 +168,13 @@ fn request(ctx: PollContext<'_>, s: &SourceConfig, url: String, accept: Option<&
     })
 }
 
-async fn get(ctx: PollContext<'_>, s: &SourceConfig, url: String, accept: Option<&str>, now: DateTime<Utc>) -> Fetched {
+async fn get(
+    ctx: PollContext<'_>,
+    s: &SourceConfig,
+    url: String,
+    accept: Option<&str>,
+    now: DateTime<Utc>,
+) -> Fetched {
     let req = match request(ctx, s, url.clone(), accept) {
         Ok(r) => r,
         Err(e) => {
@@ -176,7 +198,12 @@ async fn get(ctx: PollContext<'_>, s: &SourceConfig, url: String, accept: Option
     };
     if let Ok(FetchOutcome::Body(body)) = &f.result {
         let hash = blake3::hash(&body.bytes).to_hex().to_string();
-        let prev = ctx.store.resource(&s.id, &f.url).ok().flatten().unwrap_or_default();
+        let prev = ctx
+            .store
+            .resource(&s.id, &f.url)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         if prev.content_hash.as_deref() != Some(hash.as_str()) {
             let provenance = Provenance {
                 source: s.id.clone(),
@@ -230,9 +257,10 @@ async fn fetch_source(
                 out.push(f);
             }
             // Never trust an empty feed: every tracked dossier is refreshed on a slower cycle.
-            let refresh_due = state
-                .last_refresh
-                .is_none_or(|t| now - t >= chrono::Duration::from_std(s.refresh).unwrap_or(chrono::Duration::days(7)));
+            let refresh_due = state.last_refresh.is_none_or(|t| {
+                now - t
+                    >= chrono::Duration::from_std(s.refresh).unwrap_or(chrono::Duration::days(7))
+            });
             for r in tracked {
                 let known = ctx.store.dossier(r).ok().flatten().is_some();
                 if refresh_due || !known || changed.contains(r) {
@@ -248,7 +276,10 @@ async fn fetch_source(
                 let (url, accept) = if s.kind == SourceKind::Oeil {
                     (sources::oeil::procedure_url(&base, r), "text/html")
                 } else {
-                    (sources::cellar::procedure_url(&base, r), sources::cellar::ACCEPT)
+                    (
+                        sources::cellar::procedure_url(&base, r),
+                        sources::cellar::ACCEPT,
+                    )
                 };
                 out.push(get(ctx, s, url, Some(accept), now).await);
             }
@@ -367,7 +398,11 @@ fn record_source(
                                         backfill: ctx.config.digest.backfill,
                                         provenance: &snap.provenance,
                                     };
-                                    events.extend(dossier::diff(stored.as_ref(), &merged, &diff_ctx));
+                                    events.extend(dossier::diff(
+                                        stored.as_ref(),
+                                        &merged,
+                                        &diff_ctx,
+                                    ));
                                     dossiers.insert(key, merged);
                                 }
                                 Observation::Changed(_) => {}
@@ -426,14 +461,16 @@ fn record_source(
         };
         state.last_error = Some(format!("{}{more}", errors[0]));
         let wait = backoff(s.every, state.failures).max(retry_after.unwrap_or_default());
-        state.next_poll_at = Some(now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1)));
+        state.next_poll_at =
+            Some(now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1)));
     } else {
         state.failures = 0;
         state.failing_since = None;
         state.last_error = None;
         state.last_success = Some(now);
         let wait = s.every.max(floor.unwrap_or_default());
-        state.next_poll_at = Some(now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(6)));
+        state.next_poll_at =
+            Some(now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(6)));
     }
     if any_success && matches!(s.kind, SourceKind::EpApi) && !failed {
         let refresh = chrono::Duration::from_std(s.refresh).unwrap_or(chrono::Duration::days(7));
@@ -481,6 +518,9 @@ mod tests {
         assert_eq!(backoff(every, 2), Duration::from_secs(240));
         assert_eq!(backoff(every, 3), Duration::from_secs(960));
         assert_eq!(backoff(every, 50), Duration::from_secs(86_400));
-        assert_eq!(backoff(Duration::from_secs(600), 50), Duration::from_secs(2400));
+        assert_eq!(
+            backoff(Duration::from_secs(600), 50),
+            Duration::from_secs(2400)
+        );
     }
 }

@@ -16,5 +16,7 @@ pub fn urls(_base: &str) -> Vec<String> {
 
 /// Always a layout error: there is no parser yet.
 pub fn parse(_input: &Input<'_>) -> Result<Vec<Observation>, ParseError> {
-    Err(ParseError::Layout("the have-your-say source is not supported yet".into()))
+    Err(ParseError::Layout(
+        "the have-your-say source is not supported yet".into(),
+    ))
 }

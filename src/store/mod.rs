@@ -269,9 +269,7 @@ impl Store {
             Ok(Err(sled::Error::Corruption { at, .. })) => {
                 Err(OpenFailure::Corrupt(format!("corruption at {at:?}")))
             }
-            Ok(Err(sled::Error::Io(e)))
-                if e.to_string().contains("could not acquire lock") =>
-            {
+            Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock") => {
                 Err(OpenFailure::Locked)
             }
             Ok(Err(sled::Error::Io(e)))

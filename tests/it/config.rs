@@ -18,12 +18,27 @@ fn shipped_config_loads_and_uses_the_file_outbox() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.timezone, chrono_tz::Europe::Brussels);
-    assert!(matches!(c.mail.transport, veille::mail::Transport::File { .. }));
+    assert!(matches!(
+        c.mail.transport,
+        veille::mail::Transport::File { .. }
+    ));
     let kinds: BTreeSet<&str> = c.sources.iter().map(|s| s.kind.as_str()).collect();
-    assert!(kinds.contains("ep-api") && kinds.contains("cellar") && kinds.contains("feed"), "{kinds:?}");
+    assert!(
+        kinds.contains("ep-api") && kinds.contains("cellar") && kinds.contains("feed"),
+        "{kinds:?}"
+    );
     for s in &c.sources {
-        assert_eq!(s.url.scheme(), "https", "{} polls the real source over https", s.id);
-        assert!(!s.url.host_str().unwrap_or_default().contains("example"), "{} polls a real host", s.id);
+        assert_eq!(
+            s.url.scheme(),
+            "https",
+            "{} polls the real source over https",
+            s.id
+        );
+        assert!(
+            !s.url.host_str().unwrap_or_default().contains("example"),
+            "{} polls a real host",
+            s.id
+        );
     }
 }
 
@@ -31,7 +46,11 @@ fn key_paths(v: &toml::Value, prefix: &str, out: &mut BTreeSet<String>) {
     match v {
         toml::Value::Table(t) => {
             for (k, v) in t {
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 out.insert(p.clone());
                 key_paths(v, &p, out);
             }
@@ -72,10 +91,17 @@ fn every_config_key_is_documented_in_config_toml() {
     h.per_host_concurrency.get_or_insert(1);
     h.concurrency.get_or_insert(1);
     h.max_redirects.get_or_insert(1);
-    let smtp = full.mail.smtp.as_mut().unwrap_or_else(|| panic!("[mail.smtp] is documented"));
+    let smtp = full
+        .mail
+        .smtp
+        .as_mut()
+        .unwrap_or_else(|| panic!("[mail.smtp] is documented"));
     smtp.username.get_or_insert_with(|| "u".into());
     smtp.timeout.get_or_insert_with(|| "1s".into());
-    let d = full.digest.as_mut().unwrap_or_else(|| panic!("[digest] is documented"));
+    let d = full
+        .digest
+        .as_mut()
+        .unwrap_or_else(|| panic!("[digest] is documented"));
     d.send_empty.get_or_insert(false);
     d.upcoming.get_or_insert_with(|| "1d".into());
     d.backfill.get_or_insert_with(|| "1d".into());
@@ -87,13 +113,30 @@ fn every_config_key_is_documented_in_config_toml() {
         src.refresh.get_or_insert_with(|| "1d".into());
     }
     let mut want = BTreeSet::new();
-    key_paths(&toml::Value::try_from(&full).unwrap_or_else(|e| panic!("{e}")), "", &mut want);
+    key_paths(
+        &toml::Value::try_from(&full).unwrap_or_else(|e| panic!("{e}")),
+        "",
+        &mut want,
+    );
     // Optional per-source keys need only appear on one source.
     let have_any: BTreeSet<String> = have.iter().map(|k| k.to_string()).collect();
     let missing: Vec<&String> = want.iter().filter(|k| !have_any.contains(*k)).collect();
-    let sources_missing: Vec<&&String> = missing.iter().filter(|k| !k.starts_with("sources[]")).collect();
-    assert!(sources_missing.is_empty(), "keys missing from config.toml: {sources_missing:?}");
-    for k in ["sources[].timeout", "sources[].refresh", "sources[].id", "sources[].kind", "sources[].url", "sources[].every"] {
+    let sources_missing: Vec<&&String> = missing
+        .iter()
+        .filter(|k| !k.starts_with("sources[]"))
+        .collect();
+    assert!(
+        sources_missing.is_empty(),
+        "keys missing from config.toml: {sources_missing:?}"
+    );
+    for k in [
+        "sources[].timeout",
+        "sources[].refresh",
+        "sources[].id",
+        "sources[].kind",
+        "sources[].url",
+        "sources[].every",
+    ] {
         assert!(have.contains(k), "no source in config.toml shows {k}");
     }
 }

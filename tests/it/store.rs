@@ -78,10 +78,17 @@ async fn the_same_events_polled_three_times_are_stored_and_enqueued_once() {
         .record_poll(&batch("cellar", vec![event(1, "cellar")]))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(other.new_events.is_empty());
-    let rec = store.event(&event(1, "x").id).unwrap_or_else(|e| panic!("{e}"));
-    let sources: Vec<String> = rec.map(|r| r.event.provenance.into_iter().map(|p| p.source).collect()).unwrap_or_default();
+    let rec = store
+        .event(&event(1, "x").id)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sources: Vec<String> = rec
+        .map(|r| r.event.provenance.into_iter().map(|p| p.source).collect())
+        .unwrap_or_default();
     assert_eq!(sources, ["ep-api", "cellar"]);
-    assert_eq!(store.pending("air-quality").map(|p| p.len()).unwrap_or(0), 2);
+    assert_eq!(
+        store.pending("air-quality").map(|p| p.len()).unwrap_or(0),
+        2
+    );
     assert_eq!(store.event_count(), 2);
 }
 
@@ -91,7 +98,10 @@ async fn everything_committed_and_flushed_survives_a_reopen() {
     {
         let store = open(dir.path());
         store
-            .record_poll(&batch("ep-api", vec![event(1, "ep-api"), event(2, "ep-api")]))
+            .record_poll(&batch(
+                "ep-api",
+                vec![event(1, "ep-api"), event(2, "ep-api")],
+            ))
             .unwrap_or_else(|e| panic!("{e}"));
         store
             .mark_delivered(&Delivered {
@@ -107,7 +117,9 @@ async fn everything_committed_and_flushed_survives_a_reopen() {
         store.flush().await.unwrap_or_else(|e| panic!("{e}"));
     }
     let store = open(dir.path());
-    let pending = store.pending("air-quality").unwrap_or_else(|e| panic!("{e}"));
+    let pending = store
+        .pending("air-quality")
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(pending.len(), 2);
     let alerted = |n: u32| {
         pending
@@ -117,7 +129,14 @@ async fn everything_committed_and_flushed_survives_a_reopen() {
     };
     assert_eq!(alerted(1).as_deref(), Some("air-quality/alert/x"));
     assert_eq!(alerted(2), None);
-    assert_eq!(store.source("ep-api").ok().flatten().and_then(|s| s.last_success), Some(now()));
+    assert_eq!(
+        store
+            .source("ep-api")
+            .ok()
+            .flatten()
+            .and_then(|s| s.last_success),
+        Some(now())
+    );
     assert!(store.sent("air-quality/alert/x").ok().flatten().is_some());
 
     // A digest clears what it delivered, in the same transaction as the sent log.
@@ -136,10 +155,23 @@ async fn everything_committed_and_flushed_survives_a_reopen() {
     store.flush().await.unwrap_or_else(|e| panic!("{e}"));
     drop(store);
     let store = open(dir.path());
-    assert!(store.pending("air-quality").map(|p| p.is_empty()).unwrap_or(false));
-    let sent = store.sent("air-quality/2026-11-23T08:00+01:00").ok().flatten().map(|s| s.event_ids);
+    assert!(store
+        .pending("air-quality")
+        .map(|p| p.is_empty())
+        .unwrap_or(false));
+    let sent = store
+        .sent("air-quality/2026-11-23T08:00+01:00")
+        .ok()
+        .flatten()
+        .map(|s| s.event_ids);
     assert_eq!(sent, Some(ids));
-    assert_eq!(store.delivery("air-quality").ok().and_then(|d| d.last_period), Some("2026-11-23T08:00+01:00".into()));
+    assert_eq!(
+        store
+            .delivery("air-quality")
+            .ok()
+            .and_then(|d| d.last_period),
+        Some("2026-11-23T08:00+01:00".into())
+    );
 }
 
 #[test]
@@ -148,7 +180,9 @@ fn a_corrupt_database_is_moved_aside_and_rebuilt() {
     let path = dir.path().join("veille.sled");
     {
         let store = open(dir.path());
-        store.record_poll(&batch("ep-api", vec![event(1, "ep-api")])).unwrap_or_else(|e| panic!("{e}"));
+        store
+            .record_poll(&batch("ep-api", vec![event(1, "ep-api")]))
+            .unwrap_or_else(|e| panic!("{e}"));
         store.flush_blocking().unwrap_or_else(|e| panic!("{e}"));
     }
     // Overwrite the database files with garbage.
@@ -156,12 +190,19 @@ fn a_corrupt_database_is_moved_aside_and_rebuilt() {
         let len = std::fs::metadata(&entry).map(|m| m.len()).unwrap_or(0) as usize;
         std::fs::write(&entry, vec![0xA5u8; len.max(64)]).unwrap_or_else(|e| panic!("{e}"));
     }
-    let (store, report) = Store::open(&path, 8 * 1024 * 1024, now()).unwrap_or_else(|e| panic!("{e}"));
-    let aside = report.moved_aside.unwrap_or_else(|| panic!("the corrupt database was not moved aside"));
+    let (store, report) =
+        Store::open(&path, 8 * 1024 * 1024, now()).unwrap_or_else(|e| panic!("{e}"));
+    let aside = report
+        .moved_aside
+        .unwrap_or_else(|| panic!("the corrupt database was not moved aside"));
     assert!(aside.exists(), "{}", aside.display());
-    assert!(aside.to_string_lossy().contains("veille.sled.corrupt-20261120T100000"));
+    assert!(aside
+        .to_string_lossy()
+        .contains("veille.sled.corrupt-20261120T100000"));
     assert_eq!(store.event_count(), 0);
-    store.record_poll(&batch("ep-api", vec![event(1, "ep-api")])).unwrap_or_else(|e| panic!("{e}"));
+    store
+        .record_poll(&batch("ep-api", vec![event(1, "ep-api")]))
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -184,7 +225,8 @@ fn the_data_directory_is_private() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let path = dir.path().join("data/deeper/veille.sled");
     Store::open(&path, 1024 * 1024, now()).unwrap_or_else(|e| panic!("{e}"));
-    let mode = std::fs::metadata(dir.path().join("data/deeper")).map(|m| m.permissions().mode() & 0o777);
+    let mode =
+        std::fs::metadata(dir.path().join("data/deeper")).map(|m| m.permissions().mode() & 0o777);
     assert_eq!(mode.ok(), Some(0o700));
 }
 
@@ -195,7 +237,10 @@ fn a_second_process_gets_a_clear_locked_error() {
     let again = Store::open(&dir.path().join("veille.sled"), 1024 * 1024, now());
     match again {
         Err(e @ veille::store::StoreError::Locked { .. }) => {
-            assert!(e.to_string().contains("in use by another veille process"), "{e}")
+            assert!(
+                e.to_string().contains("in use by another veille process"),
+                "{e}"
+            )
         }
         other => panic!("expected a Locked error, got {other:?}"),
     }

@@ -10,11 +10,17 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::config::Config;
+use crate::deliver::{self, DeliverContext, DeliveryReport, Mode, Outcome};
+use crate::digest;
 use crate::fetch::Fetcher;
+use crate::mail::Mailer;
 use crate::model::{Language, ProcedureRef};
 use crate::poll::{self, PollContext, PollReport, Selection};
 use crate::store::Store;
 use crate::watchlist::{self, WatchlistSet};
+
+mod daemon;
+pub mod server;
 
 /// The process exit codes of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,20 +73,40 @@ impl Global {
 pub enum Command {
     Run,
     Check,
-    Poll { source: Option<String> },
-    DigestPreview { watchlist: String, format: Format },
-    DigestSend { watchlist: Option<String>, force: bool },
-    Match { watchlist: Option<String>, text: String },
-    DossierShow { reference: String, format: Format },
-    Status { format: Format },
-    ExportIcal { watchlist: String },
+    Poll {
+        source: Option<String>,
+    },
+    DigestPreview {
+        watchlist: String,
+        format: Format,
+    },
+    DigestSend {
+        watchlist: Option<String>,
+        force: bool,
+    },
+    Match {
+        watchlist: Option<String>,
+        text: String,
+    },
+    DossierShow {
+        reference: String,
+        format: Format,
+    },
+    Status {
+        format: Format,
+    },
+    ExportIcal {
+        watchlist: String,
+    },
 }
 
 /// Logs go to stderr; `RUST_LOG` filters (default `info`).
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -119,7 +145,11 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
             };
             let report = poll::poll_once(ctx, g.now(), which).await?;
             print_poll(&report)?;
-            Ok(if report.any_failed() { Exit::SourcesFailed } else { Exit::Ok })
+            Ok(if report.any_failed() {
+                Exit::SourcesFailed
+            } else {
+                Exit::Ok
+            })
         }
         Command::Status { format } => {
             let store = open_store(&g, &config)?;
@@ -129,10 +159,56 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
             let store = open_store(&g, &config)?;
             dossier_show(&config, &store, &reference, format)
         }
-        Command::DigestPreview { .. } | Command::DigestSend { .. } | Command::Run => {
-            eprintln!("veille: not implemented yet");
-            Ok(Exit::Failure)
+        Command::DigestPreview { watchlist, format } => {
+            let store = open_store(&g, &config)?;
+            let Some(w) = watchlists.get(&watchlist) else {
+                eprintln!("veille: no watchlist {watchlist:?}");
+                return Ok(Exit::Failure);
+            };
+            let d = deliver::build_digest(&config, &store, w, g.now(), false)?;
+            let mut out = std::io::stdout().lock();
+            match format {
+                Format::Json => writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&digest::to_json(&d))?
+                )?,
+                Format::Text | Format::Html => {
+                    let r = digest::render(&d)?;
+                    if format == Format::Html {
+                        writeln!(out, "{}", r.html)?;
+                    } else {
+                        writeln!(out, "Subject: {}\n\n{}", r.subject, r.text)?;
+                    }
+                }
+            }
+            Ok(Exit::Ok)
         }
+        Command::DigestSend { watchlist, force } => {
+            let store = open_store(&g, &config)?;
+            let mailer = Mailer::new(config.mail.transport.clone()).context("setting up mail")?;
+            let ctx = DeliverContext {
+                config: &config,
+                store: &store,
+                mailer: &mailer,
+                watchlists: &watchlists,
+            };
+            let mode = if force { Mode::Force } else { Mode::Due };
+            let report = match deliver::send_due(ctx, g.now(), watchlist.as_deref(), mode).await {
+                Err(deliver::DeliverError::UnknownWatchlist(id)) => {
+                    eprintln!("veille: no watchlist {id:?}");
+                    return Ok(Exit::Failure);
+                }
+                other => other?,
+            };
+            print_deliveries(&report)?;
+            Ok(if report.any_failed() {
+                Exit::Failure
+            } else {
+                Exit::Ok
+            })
+        }
+        Command::Run => daemon::run(g, config, watchlists).await,
         Command::ExportIcal { .. } => {
             eprintln!("veille: export ical is not implemented yet");
             Ok(Exit::Failure)
@@ -141,7 +217,7 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
 }
 
 /// Load and validate configuration and watchlists; print every error (exit 3 follows).
-fn load(g: &Global) -> anyhow::Result<Option<(Config, WatchlistSet)>> {
+pub(crate) fn load(g: &Global) -> anyhow::Result<Option<(Config, WatchlistSet)>> {
     let config = match Config::load(&g.config) {
         Ok(c) => c,
         Err(e) => {
@@ -162,7 +238,7 @@ fn load(g: &Global) -> anyhow::Result<Option<(Config, WatchlistSet)>> {
     }
 }
 
-fn open_store(g: &Global, config: &Config) -> anyhow::Result<Store> {
+pub(crate) fn open_store(g: &Global, config: &Config) -> anyhow::Result<Store> {
     let (store, report) = Store::open(&config.storage.path, config.storage.cache_capacity, g.now())
         .with_context(|| format!("opening the store at {}", config.storage.path.display()))?;
     if let Some(aside) = report.moved_aside {
@@ -181,9 +257,21 @@ fn check(g: &Global, config: &Config, watchlists: &WatchlistSet) -> anyhow::Resu
     writeln!(out, "  store: {}", config.storage.path.display())?;
     writeln!(out, "  sources: {}", config.sources.len())?;
     for s in &config.sources {
-        writeln!(out, "    {} ({}) {} every {}", s.id, s.kind, s.url, humantime::format_duration(s.every))?;
+        writeln!(
+            out,
+            "    {} ({}) {} every {}",
+            s.id,
+            s.kind,
+            s.url,
+            humantime::format_duration(s.every)
+        )?;
     }
-    writeln!(out, "watchlists in {}: {}", config.watchlists_dir.display(), watchlists.lists().len())?;
+    writeln!(
+        out,
+        "watchlists in {}: {}",
+        config.watchlists_dir.display(),
+        watchlists.lists().len()
+    )?;
     let now = g.now();
     for w in watchlists.lists() {
         writeln!(
@@ -197,7 +285,10 @@ fn check(g: &Global, config: &Config, watchlists: &WatchlistSet) -> anyhow::Resu
             w.digest.as_str()
         )?;
         let next = w.digest.upcoming(now, config.timezone, 3);
-        let times: Vec<String> = next.iter().map(|t| t.format("%a %Y-%m-%d %H:%M %Z").to_string()).collect();
+        let times: Vec<String> = next
+            .iter()
+            .map(|t| t.format("%a %Y-%m-%d %H:%M %Z").to_string())
+            .collect();
         writeln!(out, "    next digests: {}", times.join(", "))?;
     }
     Ok(Exit::Ok)
@@ -222,6 +313,22 @@ fn match_text(watchlists: &WatchlistSet, only: Option<&str>, text: &str) -> anyh
     Ok(Exit::Ok)
 }
 
+fn print_deliveries(report: &DeliveryReport) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for d in &report.deliveries {
+        let what = match &d.outcome {
+            Outcome::Sent { key, events } => format!("sent {events} event(s) ({key})"),
+            Outcome::NothingToSend { .. } => "nothing to send".to_string(),
+            Outcome::AlreadySent { key } => format!("already sent ({key})"),
+            Outcome::NotDue => "not due".to_string(),
+            Outcome::Deferred { until } => format!("retrying after {}", until.to_rfc3339()),
+            Outcome::Failed { error, .. } => format!("FAILED, stays pending: {error}"),
+        };
+        writeln!(out, "{:<24} {:<6} {what}", d.watchlist, d.kind)?;
+    }
+    Ok(())
+}
+
 fn print_poll(report: &PollReport) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     for s in &report.sources {
@@ -244,7 +351,8 @@ fn print_poll(report: &PollReport) -> anyhow::Result<()> {
 }
 
 fn rfc3339(t: Option<DateTime<Utc>>) -> serde_json::Value {
-    t.map(|t| json!(t.to_rfc3339())).unwrap_or(serde_json::Value::Null)
+    t.map(|t| json!(t.to_rfc3339()))
+        .unwrap_or(serde_json::Value::Null)
 }
 
 fn outbox_count(config: &Config) -> usize {
@@ -301,7 +409,10 @@ fn status(g: &Global, config: &Config, store: &Store, format: Format) -> anyhow:
         let state = if s["polled"] == json!(false) {
             "never polled".to_string()
         } else if s["ok"] == json!(true) {
-            format!("ok, last success {}", s["last_success"].as_str().unwrap_or("-"))
+            format!(
+                "ok, last success {}",
+                s["last_success"].as_str().unwrap_or("-")
+            )
         } else {
             format!(
                 "FAILING since {} ({} failure(s)): {}",
@@ -336,7 +447,12 @@ fn status(g: &Global, config: &Config, store: &Store, format: Format) -> anyhow:
     Ok(Exit::Ok)
 }
 
-fn dossier_show(config: &Config, store: &Store, reference: &str, format: Format) -> anyhow::Result<Exit> {
+fn dossier_show(
+    config: &Config,
+    store: &Store,
+    reference: &str,
+    format: Format,
+) -> anyhow::Result<Exit> {
     let r: ProcedureRef = match reference.parse() {
         Ok(r) => r,
         Err(e) => {
@@ -345,7 +461,9 @@ fn dossier_show(config: &Config, store: &Store, reference: &str, format: Format)
         }
     };
     let Some(d) = store.dossier(&r)? else {
-        eprintln!("veille: dossier {r} is not known yet; list it in a watchlist and run `veille poll`");
+        eprintln!(
+            "veille: dossier {r} is not known yet; list it in a watchlist and run `veille poll`"
+        );
         return Ok(Exit::Failure);
     };
     let mut out = std::io::stdout().lock();
@@ -370,7 +488,11 @@ fn dossier_show(config: &Config, store: &Store, reference: &str, format: Format)
             "committee {} ({:?}): {}",
             c.code,
             c.role,
-            if c.rapporteurs.is_empty() { "-".to_string() } else { c.rapporteurs.join(", ") }
+            if c.rapporteurs.is_empty() {
+                "-".to_string()
+            } else {
+                c.rapporteurs.join(", ")
+            }
         )?;
     }
     if !d.com.is_empty() {
@@ -383,9 +505,21 @@ fn dossier_show(config: &Config, store: &Store, reference: &str, format: Format)
     writeln!(out, "timeline:")?;
     for s in &d.timeline {
         let sources: Vec<&str> = s.sources.iter().map(|p| p.source.as_str()).collect();
-        writeln!(out, "  {}  {:<22} {}  [{}]", s.date, s.stage.as_str(), s.label, sources.join(", "))?;
+        writeln!(
+            out,
+            "  {}  {:<22} {}  [{}]",
+            s.date,
+            s.stage.as_str(),
+            s.label,
+            sources.join(", ")
+        )?;
         for doc in &s.documents {
-            writeln!(out, "      {} {}", doc.reference, doc.url.as_deref().unwrap_or(""))?;
+            writeln!(
+                out,
+                "      {} {}",
+                doc.reference,
+                doc.url.as_deref().unwrap_or("")
+            )?;
         }
     }
     if !d.forecasts.is_empty() {

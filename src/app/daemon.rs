@@ -1,0 +1,277 @@
+//! `veille run`: the poll loop and the delivery loop (each a step plus a loop), watchlist
+//! reload on SIGHUP and on changes in `watchlists_dir`, and a bounded, flushed shutdown on
+//! SIGTERM/SIGINT. The loops only sleep, call their step and watch for shutdown.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use chrono::Utc;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+use super::{open_store, Exit, Global};
+use crate::config::Config;
+use crate::deliver::{self, DeliverContext, Mode};
+use crate::fetch::Fetcher;
+use crate::mail::Mailer;
+use crate::poll::{self, PollContext, Selection};
+use crate::store::Store;
+use crate::watchlist::{self, WatchlistSet};
+
+/// How long shutdown waits for in-flight work before abandoning it.
+pub const DRAIN: Duration = Duration::from_secs(10);
+/// The longest the poll loop sleeps before looking at the schedule again.
+const POLL_TICK: Duration = Duration::from_secs(60);
+/// How often the delivery loop looks for due digests.
+const DELIVERY_TICK: Duration = Duration::from_secs(30);
+/// How often the watchlist folder and config file are checked for changes.
+const WATCH_TICK: Duration = Duration::from_secs(2);
+
+#[derive(Clone)]
+struct Shared {
+    config: Arc<Config>,
+    store: Store,
+    fetcher: Fetcher,
+    mailer: Mailer,
+    watchlists: watch::Receiver<WatchlistSet>,
+    stop: watch::Receiver<bool>,
+}
+
+pub(super) async fn run(
+    g: Global,
+    config: Config,
+    watchlists: WatchlistSet,
+) -> anyhow::Result<Exit> {
+    let store = open_store(&g, &config)?;
+    let fetcher = Fetcher::new(config.http.clone()).context("building the HTTP client")?;
+    let mailer = Mailer::new(config.mail.transport.clone()).context("setting up mail")?;
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    tracing::info!(
+        sources = config.sources.len(),
+        watchlists = watchlists.lists().len(),
+        store = %config.storage.path.display(),
+        "veille started"
+    );
+    let (wl_tx, wl_rx) = watch::channel(watchlists);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let shared = Shared {
+        config: Arc::new(config),
+        store: store.clone(),
+        fetcher,
+        mailer,
+        watchlists: wl_rx,
+        stop: stop_rx,
+    };
+    if let Some(server) = &shared.config.server {
+        let listener = tokio::net::TcpListener::bind(server.listen)
+            .await
+            .with_context(|| format!("listening on {} ([server] listen)", server.listen))?;
+        tracing::info!(listen = %server.listen, "health and metrics at /healthz and /metrics");
+        tokio::spawn(super::server::serve(
+            listener,
+            shared.config.clone(),
+            store.clone(),
+            shared.stop.clone(),
+        ));
+    }
+    let poll_task = tokio::spawn(poll_loop(shared.clone()));
+    let delivery_task = tokio::spawn(delivery_loop(shared.clone()));
+    let watcher = tokio::spawn(watch_files(shared.clone(), wl_tx.clone()));
+
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading the watchlists");
+                reload(&shared.config, &wl_tx);
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    watcher.abort();
+    let (pa, da) = (poll_task.abort_handle(), delivery_task.abort_handle());
+    let drained = tokio::time::timeout(DRAIN, async {
+        let _ = poll_task.await;
+        let _ = delivery_task.await;
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            seconds = DRAIN.as_secs(),
+            "in-flight work did not finish in time and was abandoned; it is retried at the next start"
+        );
+        pa.abort();
+        da.abort();
+    }
+    store.flush().await.context("flushing the store")?;
+    tracing::info!("stopped");
+    Ok(Exit::Ok)
+}
+
+/// Sleep for `d` unless shutdown comes first; false when stopping.
+async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    if *stop.borrow() {
+        return false;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => !*stop.borrow(),
+        _ = stop.changed() => false,
+    }
+}
+
+async fn poll_loop(mut s: Shared) {
+    loop {
+        if *s.stop.borrow() {
+            return;
+        }
+        let wl = s.watchlists.borrow().clone();
+        let now = Utc::now();
+        let ctx = PollContext {
+            config: &s.config,
+            fetcher: &s.fetcher,
+            store: &s.store,
+            watchlists: &wl,
+        };
+        match poll::poll_once(ctx, now, Selection::Due).await {
+            Ok(report) if !report.sources.is_empty() => {
+                // Same-day alerts go out within the poll cycle that found their step.
+                let dctx = DeliverContext {
+                    config: &s.config,
+                    store: &s.store,
+                    mailer: &s.mailer,
+                    watchlists: &wl,
+                };
+                if let Err(e) = deliver::send_due(dctx, Utc::now(), None, Mode::AlertsOnly).await {
+                    tracing::error!(error = %e, "sending alerts failed");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "poll step failed"),
+        }
+        let wait = next_poll_in(&s);
+        if !pause(&mut s.stop, wait).await {
+            return;
+        }
+    }
+}
+
+/// Until the earliest next poll of any source, between 1 s and `POLL_TICK`.
+fn next_poll_in(s: &Shared) -> Duration {
+    let now = Utc::now();
+    let mut wait = POLL_TICK;
+    for src in &s.config.sources {
+        let next = s
+            .store
+            .source(&src.id)
+            .ok()
+            .flatten()
+            .and_then(|st| st.next_poll_at);
+        let d = match next {
+            Some(t) if t > now => (t - now).to_std().unwrap_or(POLL_TICK),
+            _ => Duration::from_secs(1),
+        };
+        wait = wait.min(d);
+    }
+    wait.max(Duration::from_secs(1))
+}
+
+async fn delivery_loop(mut s: Shared) {
+    loop {
+        if *s.stop.borrow() {
+            return;
+        }
+        let wl = s.watchlists.borrow().clone();
+        let ctx = DeliverContext {
+            config: &s.config,
+            store: &s.store,
+            mailer: &s.mailer,
+            watchlists: &wl,
+        };
+        if let Err(e) = deliver::send_due(ctx, Utc::now(), None, Mode::Due).await {
+            tracing::error!(error = %e, "delivery step failed");
+        }
+        if !pause(&mut s.stop, DELIVERY_TICK).await {
+            return;
+        }
+    }
+}
+
+/// Reload the watchlists; on any error keep the running set and log every error.
+fn reload(config: &Config, tx: &watch::Sender<WatchlistSet>) {
+    let known: Vec<String> = config.sources.iter().map(|s| s.id.clone()).collect();
+    match watchlist::load_dir(&config.watchlists_dir, &known) {
+        Ok(set) => {
+            tracing::info!(watchlists = set.lists().len(), "watchlists reloaded");
+            let _ = tx.send(set);
+        }
+        Err(errors) => {
+            for e in &errors {
+                tracing::error!(error = %e, "watchlist error");
+            }
+            tracing::error!(
+                errors = errors.len(),
+                "the edited watchlists have errors; the previous watchlists stay in force"
+            );
+        }
+    }
+}
+
+/// Names, sizes and modification times of the `*.toml` files of a folder.
+fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "toml"))
+        .map(|e| {
+            let m = e.metadata().ok();
+            (
+                e.path(),
+                m.as_ref().map(|m| m.len()).unwrap_or(0),
+                m.and_then(|m| m.modified().ok()),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn file_stamp(p: &Path) -> Option<(u64, Option<SystemTime>)> {
+    std::fs::metadata(p)
+        .ok()
+        .map(|m| (m.len(), m.modified().ok()))
+}
+
+/// Reload when the watchlist folder changed and has been stable for one tick (editors save
+/// by writing a temporary file and renaming it); warn when config.toml changed.
+async fn watch_files(mut s: Shared, tx: watch::Sender<WatchlistSet>) {
+    let dir = s.config.watchlists_dir.clone();
+    let mut applied = fingerprint(&dir);
+    let mut seen = applied.clone();
+    let config_file = s.config.file.clone();
+    let mut config_stamp = file_stamp(&config_file);
+    loop {
+        if !pause(&mut s.stop, WATCH_TICK).await {
+            return;
+        }
+        let now = fingerprint(&dir);
+        if now != applied && now == seen {
+            reload(&s.config, &tx);
+            applied = now.clone();
+        }
+        seen = now;
+        let stamp = file_stamp(&config_file);
+        if stamp != config_stamp {
+            tracing::warn!(
+                file = %config_file.display(),
+                "the configuration file changed; restart veille to apply it (watchlists reload by themselves)"
+            );
+            config_stamp = stamp;
+        }
+    }
+}

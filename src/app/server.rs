@@ -1,0 +1,179 @@
+//! The optional health and metrics listener (`[server] listen`): `GET /healthz` (200 "ok",
+//! or 503 naming the failing sources) and `GET /metrics` (Prometheus text format), both
+//! computed from the store on each request. A tiny HTTP/1.1 responder on tokio: one
+//! request per connection, bounded request size and time.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::store::{SentKind, Store, StoreError};
+
+/// Serve until `stop` turns true.
+pub(super) async fn serve(
+    listener: TcpListener,
+    config: Arc<Config>,
+    store: Store,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => return,
+        };
+        let Ok((mut sock, _)) = accepted else {
+            continue;
+        };
+        let config = config.clone();
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let mut n = 0;
+            let read = tokio::time::timeout(Duration::from_secs(5), async {
+                while n < buf.len() {
+                    match sock.read(&mut buf[n..]).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => {
+                            n += k;
+                            if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                                break;
+                            }
+                        }
+                    }
+                }
+            })
+            .await;
+            if read.is_err() {
+                return;
+            }
+            let head = String::from_utf8_lossy(&buf[..n]);
+            let path = head.split_whitespace().nth(1).unwrap_or("/");
+            let (status, ctype, body) = match path {
+                "/healthz" => match health(&config, &store) {
+                    Ok(failing) if failing.is_empty() => {
+                        ("200 OK", "text/plain", "ok\n".to_string())
+                    }
+                    Ok(failing) => (
+                        "503 Service Unavailable",
+                        "text/plain",
+                        format!("failing sources: {}\n", failing.join(", ")),
+                    ),
+                    Err(e) => ("500 Internal Server Error", "text/plain", format!("{e}\n")),
+                },
+                "/metrics" => match metrics(&config, &store) {
+                    Ok(m) => ("200 OK", "text/plain; version=0.0.4", m),
+                    Err(e) => ("500 Internal Server Error", "text/plain", format!("{e}\n")),
+                },
+                _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
+            };
+            let resp = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        });
+    }
+}
+
+/// The ids of the sources whose last poll failed.
+pub fn health(config: &Config, store: &Store) -> Result<Vec<String>, StoreError> {
+    let mut failing = Vec::new();
+    for s in &config.sources {
+        if store.source(&s.id)?.is_some_and(|st| st.failures > 0) {
+            failing.push(s.id.clone());
+        }
+    }
+    Ok(failing)
+}
+
+fn escape_label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Prometheus text exposition of veille's counters and gauges.
+pub fn metrics(config: &Config, store: &Store) -> Result<String, StoreError> {
+    let mut m = String::new();
+    let _ = writeln!(m, "# HELP veille_source_polls_total Polls of a source.\n# TYPE veille_source_polls_total counter");
+    let mut rows = Vec::new();
+    for s in &config.sources {
+        rows.push((
+            escape_label(&s.id),
+            store.source(&s.id)?.unwrap_or_default(),
+        ));
+    }
+    for (id, st) in &rows {
+        let _ = writeln!(
+            m,
+            "veille_source_polls_total{{source=\"{id}\"}} {}",
+            st.polls
+        );
+    }
+    let _ = writeln!(m, "# HELP veille_source_failures Consecutive failed polls of a source.\n# TYPE veille_source_failures gauge");
+    for (id, st) in &rows {
+        let _ = writeln!(
+            m,
+            "veille_source_failures{{source=\"{id}\"}} {}",
+            st.failures
+        );
+    }
+    let _ = writeln!(m, "# HELP veille_source_last_success_timestamp_seconds Last successful poll.\n# TYPE veille_source_last_success_timestamp_seconds gauge");
+    for (id, st) in &rows {
+        let t = st.last_success.map(|t| t.timestamp()).unwrap_or(0);
+        let _ = writeln!(
+            m,
+            "veille_source_last_success_timestamp_seconds{{source=\"{id}\"}} {t}"
+        );
+    }
+    let _ = writeln!(m, "# HELP veille_source_events_total New events recorded from a source.\n# TYPE veille_source_events_total counter");
+    for (id, st) in &rows {
+        let _ = writeln!(
+            m,
+            "veille_source_events_total{{source=\"{id}\"}} {}",
+            st.events
+        );
+    }
+    let _ = writeln!(
+        m,
+        "# HELP veille_events Events in the store.\n# TYPE veille_events gauge\nveille_events {}",
+        store.event_count()
+    );
+    let _ = writeln!(
+        m,
+        "# HELP veille_pending Matched events waiting for a digest.\n# TYPE veille_pending gauge"
+    );
+    for (wl, n) in store.pending_counts()? {
+        let _ = writeln!(
+            m,
+            "veille_pending{{watchlist=\"{}\"}} {n}",
+            escape_label(&wl)
+        );
+    }
+    let (mut digests, mut alerts) = (0u64, 0u64);
+    for (_, s) in store.sent_log()? {
+        match s.kind {
+            SentKind::Digest => digests += 1,
+            SentKind::Alert | SentKind::Reminder => alerts += 1,
+        }
+    }
+    let _ = writeln!(m, "# HELP veille_sent_total Messages accepted by the mail transport.\n# TYPE veille_sent_total counter");
+    let _ = writeln!(m, "veille_sent_total{{kind=\"digest\"}} {digests}\nveille_sent_total{{kind=\"alert\"}} {alerts}");
+    let _ = writeln!(m, "# HELP veille_send_failures Consecutive failed sends of a watchlist.\n# TYPE veille_send_failures gauge");
+    for (wl, _) in store.pending_counts()? {
+        let d = store.delivery(&wl)?;
+        let _ = writeln!(
+            m,
+            "veille_send_failures{{watchlist=\"{}\"}} {}",
+            escape_label(&wl),
+            d.failures
+        );
+    }
+    Ok(m)
+}
