@@ -1,5 +1,6 @@
 //! The one integration-test binary: modules by feature, shared helpers in `support`.
 
 mod config;
+mod fetch;
 mod store;
 mod support;
