@@ -1,1 +1,171 @@
-//! (stub) watchlist
+//! Watchlists: loading `watchlists/*.toml` with every error located at file:line:column,
+//! and matching events against all watchlists at once (one Aho–Corasick pass over the
+//! normalised text, plus a lookup of every dossier reference the event names).
+//! Owns the watchlist format (DESIGN.md section 4). Must not read files after loading,
+//! touch the store, or read the clock: matching is pure.
+
+mod load;
+mod matcher;
+pub mod text;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Serialize, Serializer};
+
+use crate::model::{DossierEvent, DossierRef, Language, ProcedureRef, Stage};
+use crate::schedule::DigestSchedule;
+
+pub use load::{load_dir, load_str};
+
+/// One focus group's watchlist, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Watchlist {
+    /// The file stem: `public-procurement`.
+    pub id: String,
+    pub name: String,
+    pub path: PathBuf,
+    pub recipients: Vec<String>,
+    pub digest: DigestSchedule,
+    /// Stages that also send a same-day alert.
+    pub alert_on: Vec<Stage>,
+    pub dossiers: Vec<DossierRef>,
+    /// As the officer wrote them.
+    pub keywords: Vec<String>,
+    pub exclude: Vec<String>,
+    /// Source ids; empty means every source.
+    pub sources: Vec<String>,
+    pub language: Language,
+}
+
+/// One problem in one watchlist file, located at the offending value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchlistError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for WatchlistError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )?;
+        if let Some(h) = &self.hint {
+            write!(f, "\n  hint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for WatchlistError {}
+
+/// Why a watchlist matched.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// A listed dossier, in its canonical spelling.
+    Dossier(String),
+    /// A keyword as the officer wrote it.
+    Keyword(String),
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Dossier(d) => write!(f, "dossier {d}"),
+            Reason::Keyword(k) => write!(f, "keyword \"{k}\""),
+        }
+    }
+}
+
+impl Serialize for Reason {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// One watchlist that matched, with every reason (deduplicated, in the watchlist's order:
+/// dossiers first, then keywords).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Match {
+    pub watchlist: String,
+    pub reasons: Vec<Reason>,
+}
+
+/// Every loaded watchlist and their compiled matcher. Cloning is cheap.
+#[derive(Debug, Clone)]
+pub struct WatchlistSet {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    lists: Vec<Watchlist>,
+    matcher: matcher::Matcher,
+}
+
+impl WatchlistSet {
+    /// Compile the matcher for these lists, once.
+    pub fn new(lists: Vec<Watchlist>) -> Self {
+        let matcher = matcher::Matcher::new(&lists);
+        WatchlistSet {
+            inner: Arc::new(Inner { lists, matcher }),
+        }
+    }
+
+    pub fn lists(&self) -> &[Watchlist] {
+        &self.inner.lists
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Watchlist> {
+        self.inner.lists.iter().find(|l| l.id == id)
+    }
+
+    /// Which watchlists this event concerns, and why.
+    pub fn matches(&self, event: &DossierEvent) -> Vec<Match> {
+        self.inner.matcher.matches(&self.inner.lists, event)
+    }
+
+    /// Which watchlists a free text matches (for `veille match TEXT`); `only` restricts
+    /// the answer to one watchlist id. Source filters do not apply.
+    pub fn match_text(&self, text: &str, only: Option<&str>) -> Vec<Match> {
+        self.inner
+            .matcher
+            .match_text(&self.inner.lists, text)
+            .into_iter()
+            .filter(|m| only.is_none_or(|o| m.watchlist == o))
+            .collect()
+    }
+
+    /// Every procedure listed in any watchlist, once, sorted.
+    pub fn tracked_dossiers(&self) -> Vec<ProcedureRef> {
+        let mut out: Vec<ProcedureRef> = Vec::new();
+        for l in &self.inner.lists {
+            for d in &l.dossiers {
+                if let DossierRef::Procedure(p) = d {
+                    match out.iter_mut().find(|q| *q == p) {
+                        Some(q) => *q = q.merge(*p),
+                        None => out.push(*p),
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+/// Where a watchlist file's id comes from: its stem.
+pub fn id_of(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}

@@ -2,5 +2,6 @@
 
 mod config;
 mod fetch;
+mod schedule;
 mod store;
 mod support;

@@ -1,0 +1,279 @@
+//! The compiled matcher of a whole `WatchlistSet`: one Aho–Corasick automaton over every
+//! keyword and exclusion of every watchlist (searched once per text field, cost
+//! independent of the number of watchlists) and one map from dossier identity to the
+//! watchlists listing it. Pure: no IO, no clock.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+use super::text::{normalise, parse_term};
+use super::{Match, Reason, Watchlist};
+use crate::model::{Celex, ComRef, DossierEvent, DossierRef, ProcedureKey, ProcedureRef};
+
+/// The identity of a listed dossier: a procedure (any spelling), a COM number (also
+/// written as its CELEX `5YYYYPCNNNN`), or another CELEX number.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Key {
+    Procedure(ProcedureKey),
+    Com(ComRef),
+    Celex(String),
+}
+
+impl Key {
+    pub(crate) fn of(d: &DossierRef) -> Key {
+        match d {
+            DossierRef::Procedure(p) => Key::Procedure(p.key()),
+            DossierRef::Com(c) => Key::Com(*c),
+            DossierRef::Celex(c) => Key::of_celex(c),
+        }
+    }
+    fn of_celex(c: &Celex) -> Key {
+        match c.to_com() {
+            Some(com) => Key::Com(com),
+            None => Key::Celex(c.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    Keyword(usize),
+    Exclude,
+}
+
+#[derive(Debug)]
+pub(crate) struct Matcher {
+    /// None when no watchlist has a keyword or exclusion.
+    ac: Option<AhoCorasick>,
+    /// Pattern id → the (watchlist, role) pairs that use it.
+    owners: Vec<Vec<(usize, Role)>>,
+    /// Dossier identity → (watchlist, index in its `dossiers`).
+    dossiers: HashMap<Key, Vec<(usize, usize)>>,
+}
+
+/// What one event or text hit, per watchlist.
+#[derive(Default)]
+struct Hits {
+    dossiers: BTreeSet<usize>,
+    keywords: BTreeSet<usize>,
+}
+
+impl Matcher {
+    pub(crate) fn new(lists: &[Watchlist]) -> Matcher {
+        let mut needles: Vec<String> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut owners: Vec<Vec<(usize, Role)>> = Vec::new();
+        let mut add = |needle: String, owner: (usize, Role)| {
+            let id = *index.entry(needle.clone()).or_insert_with(|| {
+                needles.push(needle);
+                owners.push(Vec::new());
+                owners.len() - 1
+            });
+            owners[id].push(owner);
+        };
+        let mut dossiers: HashMap<Key, Vec<(usize, usize)>> = HashMap::new();
+        for (li, list) in lists.iter().enumerate() {
+            for (ki, k) in list.keywords.iter().enumerate() {
+                if let Ok(t) = parse_term(k) {
+                    add(t.needle(), (li, Role::Keyword(ki)));
+                }
+            }
+            for k in &list.exclude {
+                if let Ok(t) = parse_term(k) {
+                    add(t.needle(), (li, Role::Exclude));
+                }
+            }
+            for (di, d) in list.dossiers.iter().enumerate() {
+                dossiers.entry(Key::of(d)).or_default().push((li, di));
+            }
+        }
+        let ac = if needles.is_empty() {
+            None
+        } else {
+            AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .build(&needles)
+                .ok()
+        };
+        Matcher {
+            ac,
+            owners,
+            dossiers,
+        }
+    }
+
+    /// Record the keyword hits of one text field: a watchlist whose exclusion also occurs
+    /// in this field gets no keyword hit from it.
+    fn scan(&self, text: &str, hits: &mut BTreeMap<usize, Hits>) {
+        let Some(ac) = &self.ac else { return };
+        if text.trim().is_empty() {
+            return;
+        }
+        let norm = normalise(text);
+        let mut found: BTreeMap<usize, (BTreeSet<usize>, bool)> = BTreeMap::new();
+        for m in ac.find_overlapping_iter(&norm) {
+            for (li, role) in self
+                .owners
+                .get(m.pattern().as_usize())
+                .into_iter()
+                .flatten()
+            {
+                let e = found.entry(*li).or_default();
+                match role {
+                    Role::Keyword(ki) => {
+                        e.0.insert(*ki);
+                    }
+                    Role::Exclude => e.1 = true,
+                }
+            }
+        }
+        for (li, (kws, excluded)) in found {
+            if !excluded && !kws.is_empty() {
+                hits.entry(li).or_default().keywords.extend(kws);
+            }
+        }
+    }
+
+    fn dossier_keys(&self, keys: impl IntoIterator<Item = Key>, hits: &mut BTreeMap<usize, Hits>) {
+        for k in keys {
+            for (li, di) in self.dossiers.get(&k).into_iter().flatten() {
+                hits.entry(*li).or_default().dossiers.insert(*di);
+            }
+        }
+    }
+
+    pub(crate) fn matches(&self, lists: &[Watchlist], event: &DossierEvent) -> Vec<Match> {
+        let mut hits: BTreeMap<usize, Hits> = BTreeMap::new();
+        if !self.dossiers.is_empty() {
+            let mut keys: Vec<Key> = Vec::new();
+            if let Some(d) = &event.dossier {
+                keys.push(Key::Procedure(d.key()));
+            }
+            keys.extend(event.mentions.iter().map(Key::of));
+            let mut prose: Vec<&str> = vec![&event.title, &event.summary];
+            prose.extend(event.dossier_title.as_deref());
+            for d in &event.documents {
+                prose.push(&d.reference);
+                if let Ok(r) = d.reference.parse::<DossierRef>() {
+                    keys.push(Key::of(&r));
+                }
+            }
+            for t in prose {
+                refs_in_text(t, &mut keys);
+            }
+            let urls = event
+                .url
+                .iter()
+                .chain(event.documents.iter().filter_map(|d| d.url.as_ref()));
+            for u in urls {
+                refs_in_text(u, &mut keys);
+                refs_in_url(u, &mut keys);
+            }
+            self.dossier_keys(keys, &mut hits);
+        }
+        self.scan(&event.title, &mut hits);
+        self.scan(&event.summary, &mut hits);
+        if let Some(t) = &event.dossier_title {
+            self.scan(t, &mut hits);
+        }
+        let source = event.source();
+        finish(lists, hits, |l| {
+            l.sources.is_empty() || l.sources.iter().any(|s| s == source)
+        })
+    }
+
+    pub(crate) fn match_text(&self, lists: &[Watchlist], text: &str) -> Vec<Match> {
+        let mut hits: BTreeMap<usize, Hits> = BTreeMap::new();
+        let mut keys = Vec::new();
+        refs_in_text(text, &mut keys);
+        refs_in_url(text, &mut keys);
+        if let Ok(r) = text.trim().parse::<DossierRef>() {
+            keys.push(Key::of(&r));
+        }
+        self.dossier_keys(keys, &mut hits);
+        self.scan(text, &mut hits);
+        finish(lists, hits, |_| true)
+    }
+}
+
+fn finish(
+    lists: &[Watchlist],
+    hits: BTreeMap<usize, Hits>,
+    source_ok: impl Fn(&Watchlist) -> bool,
+) -> Vec<Match> {
+    let mut out = Vec::new();
+    for (li, h) in hits {
+        let Some(list) = lists.get(li) else { continue };
+        if !source_ok(list) {
+            continue;
+        }
+        let mut reasons: Vec<Reason> = Vec::new();
+        for di in h.dossiers {
+            if let Some(d) = list.dossiers.get(di) {
+                reasons.push(Reason::Dossier(d.to_string()));
+            }
+        }
+        for ki in h.keywords {
+            if let Some(k) = list.keywords.get(ki) {
+                reasons.push(Reason::Keyword(k.clone()));
+            }
+        }
+        if !reasons.is_empty() {
+            out.push(Match {
+                watchlist: list.id.clone(),
+                reasons,
+            });
+        }
+    }
+    out
+}
+
+/// Procedure, COM and CELEX references written in prose.
+fn refs_in_text(text: &str, keys: &mut Vec<Key>) {
+    keys.extend(
+        ProcedureRef::find_all(text)
+            .iter()
+            .map(|p| Key::Procedure(p.key())),
+    );
+    keys.extend(ComRef::find_all(text).into_iter().map(Key::Com));
+    keys.extend(Celex::find_all(text).iter().map(Key::of_celex));
+}
+
+/// The spellings URLs use: `procedure/2011_438`, `proc/2011-0438`, `uri=COM:2011:0896:FIN`.
+fn refs_in_url(url: &str, keys: &mut Vec<Key>) {
+    static PROC: OnceLock<Option<regex::Regex>> = OnceLock::new();
+    static COM: OnceLock<Option<regex::Regex>> = OnceLock::new();
+    let proc_re = PROC.get_or_init(|| {
+        regex::Regex::new(
+            r"(?:^|[^0-9A-Za-z])((?:19|20)\d{2})(?:_(\d{1,4})|-(\d{4}))([A-Z])?(?:[^0-9A-Za-z]|$)",
+        )
+        .ok()
+    });
+    let com_re = COM.get_or_init(|| regex::Regex::new(r"(?i)\bCOM[:_](\d{4})[:_](\d{1,4})\b").ok());
+    if let Some(re) = proc_re {
+        for c in re.captures_iter(url) {
+            let year: Option<u16> = c.get(1).and_then(|m| m.as_str().parse().ok());
+            let number: Option<u16> = c
+                .get(2)
+                .or_else(|| c.get(3))
+                .and_then(|m| m.as_str().parse().ok());
+            let split = c.get(4).and_then(|m| m.as_str().chars().next());
+            if let (Some(y), Some(n)) = (year, number) {
+                if n > 0 {
+                    keys.push(Key::Procedure((y, n, split)));
+                }
+            }
+        }
+    }
+    if let Some(re) = com_re {
+        for c in re.captures_iter(url) {
+            let year: Option<u16> = c.get(1).and_then(|m| m.as_str().parse().ok());
+            let number: Option<u32> = c.get(2).and_then(|m| m.as_str().parse().ok());
+            if let (Some(year), Some(number)) = (year, number) {
+                keys.push(Key::Com(ComRef { year, number }));
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Text normalisation shared by keywords and the texts they are matched against: lower
+//! case, accents removed, German `ß` folded to `ss`, ligatures split, and every run of
+//! non-alphanumeric characters (spaces, apostrophes, hyphens, punctuation) turned into one
+//! space. Must stay pure and total: any input gives a (possibly empty) string.
+
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+/// Fold one text into words separated by single spaces, with a leading and a trailing space
+/// so that a term `" w1 w2 "` found in it is always a run of whole words.
+/// `"L'accord sur les Marchés-Publics"` → `" l accord sur les marches publics "`.
+pub fn normalise(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push(' ');
+    for c in text.nfkd() {
+        if is_combining_mark(c) {
+            continue;
+        }
+        match c {
+            'ß' | 'ẞ' => out.push_str("ss"),
+            'æ' | 'Æ' => out.push_str("ae"),
+            'œ' | 'Œ' => out.push_str("oe"),
+            'ø' | 'Ø' => out.push('o'),
+            'ł' | 'Ł' => out.push('l'),
+            'đ' | 'Đ' => out.push('d'),
+            'ı' => out.push('i'),
+            c if c.is_alphanumeric() => out.extend(c.to_lowercase()),
+            _ => {
+                if !out.ends_with(' ') {
+                    out.push(' ');
+                }
+            }
+        }
+    }
+    if !out.ends_with(' ') {
+        out.push(' ');
+    }
+    out
+}
+
+/// A keyword as the matcher searches for it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Term {
+    /// The normalised words, separated by single spaces, without surrounding spaces.
+    pub words: String,
+    /// `*` at the end: the last word is a prefix.
+    pub prefix: bool,
+}
+
+impl Term {
+    /// The needle searched in a [`normalise`]d text: `" w1 w2 "`, or `" w1 w2"` for a
+    /// prefix (the leading space anchors the first word, the trailing one the last).
+    pub fn needle(&self) -> String {
+        if self.prefix {
+            format!(" {}", self.words)
+        } else {
+            format!(" {} ", self.words)
+        }
+    }
+}
+
+/// Why a keyword cannot be used (the message and a hint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TermError {
+    pub message: String,
+    pub hint: String,
+}
+
+/// Parse a keyword as an officer wrote it.
+pub fn parse_term(keyword: &str) -> Result<Term, TermError> {
+    let trimmed = keyword.trim();
+    if trimmed.is_empty() {
+        return Err(TermError {
+            message: "empty keyword".into(),
+            hint: "remove the empty string, or write the words to look for".into(),
+        });
+    }
+    if trimmed.chars().all(|c| c == '*' || c.is_whitespace()) {
+        return Err(TermError {
+            message: format!("keyword {keyword:?} is only a wildcard and would match everything"),
+            hint: "`*` ends a word, as in \"concession contract*\"".into(),
+        });
+    }
+    let (body, prefix) = match trimmed.strip_suffix('*') {
+        Some(b) => (b, true),
+        None => (trimmed, false),
+    };
+    if body.contains('*') {
+        return Err(TermError {
+            message: format!("keyword {keyword:?} has a `*` that does not end it"),
+            hint: "`*` is a word-suffix wildcard and may only end the keyword, as in \"concession contract*\"".into(),
+        });
+    }
+    if prefix && body.ends_with(|c: char| !c.is_alphanumeric()) {
+        return Err(TermError {
+            message: format!("keyword {keyword:?} has a `*` that does not end a word"),
+            hint: "write the `*` right after the letters it extends, as in \"contract*\"".into(),
+        });
+    }
+    let norm = normalise(body);
+    let words = norm.trim().to_string();
+    if words.is_empty() {
+        return Err(TermError {
+            message: format!("keyword {keyword:?} has no letters or digits"),
+            hint: "keywords match words; punctuation alone never matches".into(),
+        });
+    }
+    Ok(Term { words, prefix })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_accents_case_and_separators() {
+        assert_eq!(
+            normalise("L'accord sur les Marchés-Publics"),
+            " l accord sur les marches publics "
+        );
+        assert_eq!(
+            normalise("Öffentliche Auftragsvergabe, Straße"),
+            " offentliche auftragsvergabe strasse "
+        );
+        assert_eq!(normalise("l’Union — state-aid"), " l union state aid ");
+        assert_eq!(normalise(""), " ");
+        assert_eq!(normalise("Œuvre"), " oeuvre ");
+    }
+
+    #[test]
+    fn terms() {
+        assert_eq!(
+            parse_term("concession contract*"),
+            Ok(Term {
+                words: "concession contract".into(),
+                prefix: true
+            })
+        );
+        assert_eq!(
+            parse_term("State-Aid").map(|t| t.needle()),
+            Ok(" state aid ".into())
+        );
+        assert!(parse_term("").is_err());
+        assert!(parse_term(" * ").is_err());
+        assert!(parse_term("*aid").is_err());
+        assert!(parse_term("pro*curement").is_err());
+        assert!(parse_term("aid -*").is_err());
+    }
+}
