@@ -1,3 +1,4 @@
 //! The one integration-test binary: modules by feature, shared helpers in `support`.
 
+mod oeil;
 mod support;
