@@ -376,6 +376,9 @@ fn old_design(doc: &Html, ctx: &Ctx<'_>) -> Result<Option<Raw>, ParseError> {
     raw.title = header.next().map(text_of);
 
     for row in key_events.select(&SEL.old_row) {
+        if is_heading_row(row) {
+            continue;
+        }
         let cells: Vec<ElementRef<'_>> = row.select(&SEL.old_cell).collect();
         if cells.len() < 3 {
             return Err(ParseError::Layout(format!(
@@ -436,10 +439,7 @@ fn old_design(doc: &Html, ctx: &Ctx<'_>) -> Result<Option<Raw>, ParseError> {
         for row in players.select(&SEL.old_row) {
             let cells: Vec<ElementRef<'_>> = row.select(&SEL.old_cell).collect();
             let Some(first) = cells.first() else { continue };
-            if row.value().has_class(
-                "ep-table-heading-row",
-                scraper::CaseSensitivity::AsciiCaseInsensitive,
-            ) {
+            if is_heading_row(row) {
                 role = role_of(&text_of(*first));
                 continue;
             }
@@ -476,6 +476,13 @@ fn old_design(doc: &Html, ctx: &Ctx<'_>) -> Result<Option<Raw>, ParseError> {
         raw.final_act = links(final_act, ctx);
     }
     Ok(Some(raw))
+}
+
+fn is_heading_row(row: ElementRef<'_>) -> bool {
+    row.value().has_class(
+        "ep-table-heading-row",
+        scraper::CaseSensitivity::AsciiCaseInsensitive,
+    )
 }
 
 fn in_shadow_list(a: ElementRef<'_>) -> bool {
@@ -735,9 +742,9 @@ fn is_near_empty(body: &[u8]) -> bool {
 fn decode(body: &[u8], content_type: Option<&str>) -> String {
     let label = content_type.and_then(|ct| {
         ct.split(';')
-            .filter_map(|p| p.trim().strip_prefix("charset="))
-            .next()
-            .map(|c| c.trim_matches('"').to_string())
+            .filter_map(|p| p.trim().split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("charset"))
+            .map(|(_, c)| c.trim().trim_matches('"').to_string())
     });
     match label.and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes())) {
         Some(enc) => enc.decode(body).0.into_owned(),
@@ -964,7 +971,9 @@ fn meta_content(doc: &Html, attr: &str, value: &str) -> Option<String> {
 }
 
 /// The page's change signal: `<meta http-equiv="last-modified">` (old design), else
-/// `<meta name="available">`.
+/// `<meta name="available">`. Weak either way: both old captures carry the same
+/// last-modified "06/06/2023 14:02" although one has key events of December 2023, and
+/// `available` is the day the page was rendered. Diff the content, not this.
 fn last_modified(doc: &Html) -> Option<String> {
     meta_content(doc, "http-equiv", "last-modified")
         .or_else(|| meta_content(doc, "name", "available"))

@@ -440,6 +440,35 @@ fn forecasts_are_read_when_the_section_is_present() {
 }
 
 #[test]
+fn old_design_forecasts_are_read() {
+    if !fixtures::available("old_design_forecasts_are_read") {
+        return;
+    }
+    // The old design's forecast block as parltrack reads it (`#forecast-data`, two-cell
+    // `.ep-table-row`s); not in any capture, so this checks the assumption, not the site.
+    let old = String::from_utf8_lossy(&fixtures::read(
+        "oeil/2022-2201-INI_old-design_page-available-2023-12-27.html",
+    ))
+    .into_owned();
+    let block = r#"<div id="forecast-data" class="ep_gridcolumn ep-m_product"><div class="ep-table">
+<div class="ep-table-row"><div class="ep-table-cell"><span class="ep_name">05/07/2023</span></div>
+<div class="ep-table-cell"><span class="ep_name">Indicative plenary sitting date, 1st reading/single reading</span></div></div>
+</div></div>"#;
+    let marker = "<div id=\"key_events-data\"";
+    assert!(old.contains(marker));
+    let with = old.replacen(marker, &format!("{block}{marker}"), 1);
+    let obs = run(with.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let Observation::Dossier(d) = &obs[0] else {
+        panic!("not a dossier")
+    };
+    assert_eq!(d.forecasts.len(), 1);
+    assert_eq!(d.forecasts[0].date, date(2023, 7, 5));
+    assert_eq!(d.forecasts[0].stage, Stage::PlenaryVote);
+    // The forecast block does not leak into the key events.
+    assert_eq!(d.steps.len(), 6);
+}
+
+#[test]
 fn challenge_and_empty_bodies_are_challenges() {
     let waf = br#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title></title>
 <script type="text/javascript">window.awsWafCookieDomainList = [];window.gokuProps = {"key":"AQIDAHjcYu","iv":"D549","context":"x"};</script>
@@ -506,4 +535,32 @@ fn procedure_urls() {
         procedure_url("http://127.0.0.1:8080", &r),
         "http://127.0.0.1:8080/oeil/en/procedure-file?reference=2024/0258(COD)"
     );
+}
+
+#[test]
+fn truncated_pages_never_panic() {
+    if !fixtures::available("truncated_pages_never_panic") {
+        return;
+    }
+    for rel in fixtures::list("oeil") {
+        let body = fixtures::read(&rel);
+        for cut in [
+            0,
+            100,
+            1_000,
+            body.len() / 3,
+            body.len() / 2,
+            body.len() - 1,
+        ] {
+            // Ok (the key events survived the cut) or an error: never a panic, and never a
+            // dossier without key events.
+            if let Ok(obs) = run(&body[..cut]) {
+                for o in obs {
+                    if let Observation::Dossier(d) = o {
+                        assert!(!d.steps.is_empty(), "{rel} cut at {cut}");
+                    }
+                }
+            }
+        }
+    }
 }
