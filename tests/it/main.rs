@@ -2,6 +2,7 @@
 
 mod config;
 mod fetch;
+mod oeil;
 mod schedule;
 mod store;
 mod support;
