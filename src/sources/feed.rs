@@ -430,7 +430,7 @@ fn parse_date_tokens(s: &str) -> Option<DateTime<Utc>> {
                     let sign = if &c[1] == "-" { -1 } else { 1 };
                     let h: i32 = c[2].parse().ok()?;
                     let m: i32 = c.get(3).map_or(Some(0), |m| m.as_str().parse().ok())?;
-                    parts.offset = FixedOffset::east_opt(sign * (h * 3600 + m * 60));
+                    parts.offset = Some(FixedOffset::east_opt(sign * (h * 3600 + m * 60))?);
                     continue;
                 }
             }

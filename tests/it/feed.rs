@@ -314,3 +314,18 @@ fn parse_date_table() {
         assert_eq!(parse_date(bad), None, "{bad:?}");
     }
 }
+
+proptest::proptest! {
+    #[test]
+    fn parse_date_never_panics(s in "\\PC{0,40}") {
+        let _ = parse_date(&s);
+    }
+
+    #[test]
+    fn parse_never_panics(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+                          tail in "[<>&;a-z/ \"=?!-]{0,80}") {
+        let _ = items(&body, None);
+        let feed = format!("<rss version=\"2.0\"><channel><item><title>{tail}</title><description>{tail}</description></item></channel></rss>");
+        let _ = items(feed.as_bytes(), Some("text/xml; charset=windows-1252"));
+    }
+}
