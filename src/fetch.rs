@@ -304,6 +304,18 @@ impl Fetcher {
             });
         }
 
+        // The WAF hands out its token cookie with the challenge, not with content.
+        let waf_cookie = headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .any(|c| c.as_bytes().starts_with(b"aws-waf-token="));
+        if waf_cookie && (status == 202 || status >= 400) {
+            return Err(FetchError::Challenge {
+                url,
+                reason: format!("aws-waf-token cookie with HTTP {status}"),
+            });
+        }
+
         let cache_floor = cache_floor(&headers);
         if status == 304 {
             return Ok(FetchOutcome::NotModified {

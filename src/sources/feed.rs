@@ -1,1 +1,670 @@
-//! (stub) feed
+//! Any RSS 0.9x/1.0/2.0, Atom or JSON Feed, through feed-rs: one `Observation::Item` per
+//! entry, in feed order, with plain-text titles and summaries, a stable identity and the
+//! publication time when the feed gives one (in any of the date spellings European feeds
+//! use, see [`parse_date`]).
+//!
+//! Owns: encoding repair (a Latin-1/Windows-1252 feed without, or with a wrong, encoding
+//! declaration is re-read with the HTTP charset), HTML-to-text for titles and summaries,
+//! the identity rule (guid/id, else link, else a blake3 hash of title and link — never an
+//! id feed-rs invented), link resolution.
+//! Must not: do IO, read the clock (an undated item has `published: None`; the poller
+//! stamps first-seen time), or accept an HTML page as a feed.
+
+use std::sync::OnceLock;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use encoding_rs::Encoding;
+use regex::Regex;
+
+use super::{looks_like_challenge, Input, ParseError};
+use crate::model::{FeedItem, Observation};
+
+/// Parse a feed body into one `Observation::Item` per entry, in feed order.
+pub fn parse(input: &Input) -> Result<Vec<Observation>, ParseError> {
+    let body = input.body;
+    if looks_like_html(body) {
+        return Err(html_error(body));
+    }
+
+    let first = parse_bytes(body, input);
+    let badness = |r: &Result<Vec<FeedItem>, ParseError>| match r {
+        Ok(items) => items.iter().map(mojibake_score).sum::<usize>(),
+        Err(_) => usize::MAX,
+    };
+    let mut best = first;
+    if badness(&best) > 0 {
+        if let Some(encoding) = fallback_encoding(body, input.content_type) {
+            let again = parse_bytes(&transcode(body, encoding), input);
+            if badness(&again) < badness(&best) {
+                best = again;
+            }
+        }
+    }
+    best.map(|items| items.into_iter().map(Observation::Item).collect())
+}
+
+/// One feed-rs pass over `bytes`.
+fn parse_bytes(bytes: &[u8], input: &Input) -> Result<Vec<FeedItem>, ParseError> {
+    let base = input.provenance.url.as_str();
+    let parser = feed_rs::parser::Builder::new()
+        // Leave missing ids empty, so that our own rule applies (feed-rs would invent one).
+        .id_generator(|_, _, _| String::new())
+        .timestamp_parser(parse_date)
+        .sanitize_content(false)
+        .build();
+    // No base URI for feed-rs: it resolves xml:base only, and a relative link left over is
+    // resolved below against the feed's own link (the site), else the URL fetched.
+    let feed = parser.parse(bytes).map_err(|e| parse_error(bytes, e))?;
+
+    let feed_base = feed
+        .links
+        .iter()
+        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+        .and_then(|l| url::Url::parse(&l.href).ok())
+        .or_else(|| url::Url::parse(base).ok());
+
+    Ok(feed
+        .entries
+        .iter()
+        .map(|entry| to_item(entry, feed_base.as_ref()))
+        .collect())
+}
+
+fn to_item(entry: &feed_rs::model::Entry, base: Option<&url::Url>) -> FeedItem {
+    let title = entry
+        .title
+        .as_ref()
+        .map(|t| plain_text(&t.content))
+        .unwrap_or_default();
+    let link = entry
+        .links
+        .iter()
+        .filter(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+        .chain(entry.links.iter())
+        .find_map(|l| absolute_http(&l.href, base));
+    let summary = entry
+        .summary
+        .as_ref()
+        .map(|s| s.content.as_str())
+        .or_else(|| entry.content.as_ref().and_then(|c| c.body.as_deref()))
+        .map(plain_text)
+        .unwrap_or_default();
+    let mut categories: Vec<String> = Vec::new();
+    for c in &entry.categories {
+        let text = plain_text(c.label.as_deref().unwrap_or(&c.term));
+        if !text.is_empty() && !categories.contains(&text) {
+            categories.push(text);
+        }
+    }
+    let id = entry.id.trim();
+    let key = if !id.is_empty() {
+        id.to_string()
+    } else if let Some(link) = &link {
+        link.clone()
+    } else {
+        let raw_link = entry.links.first().map(|l| l.href.as_str()).unwrap_or("");
+        let mut h = blake3::Hasher::new();
+        h.update(title.as_bytes());
+        h.update(b"\n");
+        h.update(raw_link.trim().as_bytes());
+        h.finalize().to_hex().to_string()
+    };
+    FeedItem {
+        key,
+        title,
+        link,
+        summary,
+        published: entry.published.or(entry.updated),
+        categories,
+    }
+}
+
+/// `href` as an absolute http(s) URL, resolved against `base` when relative.
+fn absolute_http(href: &str, base: Option<&url::Url>) -> Option<String> {
+    let href = href.trim();
+    if href.is_empty() {
+        return None;
+    }
+    let url = match url::Url::parse(href) {
+        Ok(u) => u,
+        Err(url::ParseError::RelativeUrlWithoutBase) => base?.join(href).ok()?,
+        Err(_) => return None,
+    };
+    matches!(url.scheme(), "http" | "https").then(|| url.to_string())
+}
+
+fn parse_error(bytes: &[u8], e: feed_rs::parser::ParseFeedError) -> ParseError {
+    use feed_rs::parser::{ParseErrorKind, ParseFeedError};
+    match e {
+        ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) => {
+            if looks_like_challenge(bytes) {
+                ParseError::Challenge
+            } else {
+                ParseError::Layout("no RSS, Atom or JSON Feed root element".to_string())
+            }
+        }
+        ParseFeedError::ParseError(kind) => ParseError::Layout(kind.to_string()),
+        ParseFeedError::JsonSerde(e) => ParseError::Syntax {
+            format: "JSON",
+            message: e.to_string(),
+        },
+        ParseFeedError::JsonUnsupportedVersion(v) => {
+            ParseError::Layout(format!("unsupported JSON Feed version {v}"))
+        }
+        ParseFeedError::XmlReader(e) => ParseError::Syntax {
+            format: "XML",
+            message: e.to_string(),
+        },
+        ParseFeedError::IoError(e) => ParseError::Syntax {
+            format: "XML",
+            message: e.to_string(),
+        },
+    }
+}
+
+/// The body starts like an HTML document.
+fn looks_like_html(body: &[u8]) -> bool {
+    let head = &body[..body.len().min(1024)];
+    let text = String::from_utf8_lossy(head);
+    let text = text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .to_ascii_lowercase();
+    text.starts_with("<!doctype html") || text.starts_with("<html")
+}
+
+fn html_error(body: &[u8]) -> ParseError {
+    if looks_like_challenge(body) {
+        ParseError::Challenge
+    } else {
+        ParseError::Layout("an HTML page where a feed was expected".to_string())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Encodings
+
+/// The encoding to try when the first pass failed or gave mojibake: the HTTP charset, else
+/// Windows-1252 when the bytes are not UTF-8 at all.
+fn fallback_encoding(body: &[u8], content_type: Option<&str>) -> Option<&'static Encoding> {
+    let from_http = content_type.and_then(|ct| {
+        ct.split(';').skip(1).find_map(|param| {
+            let (name, value) = param.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("charset")
+                .then(|| Encoding::for_label(value.trim().trim_matches('"').as_bytes()))?
+        })
+    });
+    from_http.or_else(|| {
+        std::str::from_utf8(body)
+            .is_err()
+            .then_some(encoding_rs::WINDOWS_1252)
+    })
+}
+
+/// Decode `body` with `encoding` and re-declare it as UTF-8.
+fn transcode(body: &[u8], encoding: &'static Encoding) -> Vec<u8> {
+    let (text, _, _) = encoding.decode(body);
+    static DECL: OnceLock<Option<Regex>> = OnceLock::new();
+    let decl = DECL
+        .get_or_init(|| Regex::new(r#"^(\s*<\?xml[^>]*?\bencoding\s*=\s*)["'][^"']*["']"#).ok());
+    match decl {
+        Some(re) => re
+            .replace(&text, r#"${1}"UTF-8""#)
+            .into_owned()
+            .into_bytes(),
+        None => text.into_owned().into_bytes(),
+    }
+}
+
+/// How much an item looks mis-decoded: replacement characters and UTF-8-read-as-Latin-1
+/// sequences (`Ã©`).
+fn mojibake_score(item: &FeedItem) -> usize {
+    let score = |s: &str| {
+        let chars: Vec<char> = s.chars().collect();
+        let replacement = chars.iter().filter(|c| **c == '\u{fffd}').count();
+        let latin = chars
+            .windows(2)
+            .filter(|w| matches!(w[0], 'Ã' | 'Â') && ('\u{80}'..='\u{bf}').contains(&w[1]))
+            .count();
+        replacement + latin
+    };
+    score(&item.title) + score(&item.summary)
+}
+
+// ---------------------------------------------------------------------------------------
+// Text
+
+/// HTML or text to plain text: tags stripped (script and style with their content), HTML
+/// entities decoded, control characters dropped, whitespace collapsed.
+pub fn plain_text(s: &str) -> String {
+    let stripped = strip_tags(s);
+    let decoded = html_escape::decode_html_entities(&stripped);
+    let mut out = String::with_capacity(decoded.len());
+    let mut pending_space = false;
+    for c in decoded.chars() {
+        if c.is_whitespace() {
+            pending_space = true;
+        } else if c.is_control() || c == '\u{feff}' || c == '\u{200b}' {
+            continue;
+        } else {
+            if pending_space && !out.is_empty() {
+                out.push(' ');
+            }
+            pending_space = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+const INLINE_TAGS: &[&str] = &[
+    "a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "em", "font", "i", "kbd", "mark", "q",
+    "s", "samp", "small", "span", "strong", "sub", "sup", "time", "u", "var", "wbr",
+];
+
+/// Remove tags; block-level tags become a space. Text that only looks like `a < b` stays.
+fn strip_tags(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find('<') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        let starts_tag = after
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '/' | '!' | '?'));
+        if !starts_tag {
+            out.push('<');
+            rest = after;
+            continue;
+        }
+        if let Some(comment) = after.strip_prefix("!--") {
+            rest = comment.find("-->").map_or("", |end| &comment[end + 3..]);
+            continue;
+        }
+        let Some(end) = after.find('>') else {
+            // An unclosed tag: drop the rest.
+            rest = "";
+            break;
+        };
+        let tag = &after[..end];
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        rest = &after[end + 1..];
+        if (name == "script" || name == "style") && !tag.starts_with('/') {
+            let closing = format!("</{name}");
+            let lower = rest.to_ascii_lowercase();
+            rest = match lower.find(&closing) {
+                Some(i) => rest[i..].find('>').map_or("", |j| &rest[i + j + 1..]),
+                None => "",
+            };
+            out.push(' ');
+            continue;
+        }
+        if !INLINE_TAGS.contains(&name.as_str()) {
+            out.push(' ');
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Dates
+
+/// Parse a feed date as European feeds write it: RFC 3339, RFC 2822 (also with French,
+/// German, Italian or Spanish day and month names, and `CET`/`CEST`-style zone names),
+/// `dd/mm/yyyy`, `dd.mm.yyyy` and `dd-mm-yyyy` with an optional `HH:MM[:SS]`, and
+/// `3 mars 2025`, `3. März 2025`. A time without a zone is Brussels time; a date without a
+/// time is midnight UTC. Day-first only: `03/15/2025` is refused, not guessed.
+pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+        return Some(d.with_timezone(&Utc));
+    }
+    if let Ok(d) = DateTime::parse_from_rfc2822(s) {
+        return Some(d.with_timezone(&Utc));
+    }
+    parse_date_tokens(s)
+}
+
+#[derive(Default)]
+struct DateParts {
+    day: Option<u32>,
+    month: Option<u32>,
+    year: Option<i32>,
+    time: Option<NaiveTime>,
+    offset: Option<FixedOffset>,
+    pm: Option<bool>,
+}
+
+fn date_regexes() -> Option<&'static [Regex; 4]> {
+    static RE: OnceLock<Option<[Regex; 4]>> = OnceLock::new();
+    RE.get_or_init(|| {
+        Some([
+            // dd/mm/yyyy, dd.mm.yyyy, dd-mm-yyyy (also two-digit years)
+            Regex::new(r"^(\d{1,2})[./-](\d{1,2})[./-](\d{4}|\d{2})$").ok()?,
+            // yyyy-mm-dd, yyyy/mm/dd
+            Regex::new(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$").ok()?,
+            // HH:MM[:SS[.fff]], 14h30, 14h
+            Regex::new(r"^(\d{1,2})(?::(\d{2})(?::(\d{2})(?:[.,]\d+)?)?|h(\d{2})?)$").ok()?,
+            // +0100, +01:00, -05, +1
+            Regex::new(r"^([+-])(\d{1,2})(?::?(\d{2}))?$").ok()?,
+        ])
+    })
+    .as_ref()
+}
+
+fn parse_date_tokens(s: &str) -> Option<DateTime<Utc>> {
+    let [dmy, ymd, hms, zone] = date_regexes()?;
+    let lower = s.to_lowercase();
+    // Split `2025-03-03t10:00:00+01:00` and `10:00:00z` into separate tokens.
+    let mut spaced = String::with_capacity(lower.len() + 8);
+    let chars: Vec<char> = lower.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let prev_digit = i > 0 && chars[i - 1].is_ascii_digit();
+        let next_digit = chars.get(i + 1).is_some_and(|n| n.is_ascii_digit());
+        match c {
+            't' if prev_digit && next_digit => spaced.push(' '),
+            '+' if prev_digit => {
+                spaced.push(' ');
+                spaced.push('+');
+            }
+            // `10:00:00-05:00`, but not the dashes of `2025-03-03` or `03-03-2025`.
+            '-' if prev_digit && spaced.contains(':') && next_digit => {
+                spaced.push(' ');
+                spaced.push('-');
+            }
+            'z' if prev_digit && i + 1 == chars.len() => spaced.push_str(" z"),
+            ',' => spaced.push(' '),
+            _ => spaced.push(c),
+        }
+    }
+
+    let tokens: Vec<&str> = spaced.split_whitespace().collect();
+    let mut parts = DateParts::default();
+    let mut ambiguous_month: Option<u32> = None;
+    let mut seen_number = false;
+    for raw in tokens {
+        let token = raw.trim_end_matches('.');
+        if token.is_empty() {
+            continue;
+        }
+        if let Some(c) = dmy.captures(token) {
+            parts.day = c[1].parse().ok();
+            parts.month = c[2].parse().ok();
+            parts.year = year(&c[3]);
+            seen_number = true;
+            continue;
+        }
+        if let Some(c) = ymd.captures(token) {
+            parts.year = c[1].parse().ok();
+            parts.month = c[2].parse().ok();
+            parts.day = c[3].parse().ok();
+            seen_number = true;
+            continue;
+        }
+        if parts.day.is_some() || parts.month.is_some() {
+            if let Some(c) = hms.captures(token) {
+                if token.contains(':') || token.contains('h') {
+                    let h: u32 = c[1].parse().ok()?;
+                    let m: u32 = c
+                        .get(2)
+                        .or(c.get(4))
+                        .map_or(Some(0), |m| m.as_str().parse().ok())?;
+                    let sec: u32 = c.get(3).map_or(Some(0), |m| m.as_str().parse().ok())?;
+                    parts.time = Some(NaiveTime::from_hms_opt(h, m, sec.min(59))?);
+                    continue;
+                }
+            }
+            if parts.time.is_some() {
+                if let Some(c) = zone.captures(token) {
+                    let sign = if &c[1] == "-" { -1 } else { 1 };
+                    let h: i32 = c[2].parse().ok()?;
+                    let m: i32 = c.get(3).map_or(Some(0), |m| m.as_str().parse().ok())?;
+                    parts.offset = Some(FixedOffset::east_opt(sign * (h * 3600 + m * 60))?);
+                    continue;
+                }
+            }
+        }
+        if token.chars().all(|c| c.is_ascii_digit()) {
+            seen_number = true;
+            match token.len() {
+                1 | 2 if parts.day.is_none() => parts.day = token.parse().ok(),
+                4 if parts.year.is_none() => parts.year = token.parse().ok(),
+                2 if parts.year.is_none() && parts.month.is_some() => parts.year = year(token),
+                _ => return None,
+            }
+            continue;
+        }
+        // "1er mars"
+        if let Some(d) = token.strip_suffix("er").filter(|d| d == &"1") {
+            parts.day = d.parse().ok();
+            seen_number = true;
+            continue;
+        }
+        if let Some(offset) = zone_name(token) {
+            parts.offset = Some(offset);
+            continue;
+        }
+        match (month_name(token), is_weekday(token)) {
+            (Some(m), true) if !seen_number && parts.month.is_none() => ambiguous_month = Some(m),
+            (Some(m), _) => parts.month = Some(m),
+            (None, true) => {}
+            (None, false) => match token {
+                "am" => parts.pm = Some(false),
+                "pm" => parts.pm = Some(true),
+                // Connecting words: "à", "um", "alle", "ore", "at", "de", "del", "le", "den".
+                "à" | "a" | "um" | "alle" | "ore" | "at" | "de" | "del" | "le" | "den" | "h"
+                | "uhr" | "-" | "|" => {}
+                _ => return None,
+            },
+        }
+    }
+    if parts.month.is_none() {
+        parts.month = ambiguous_month;
+    }
+
+    let date = NaiveDate::from_ymd_opt(parts.year?, parts.month?, parts.day?)?;
+    let time = match (parts.time, parts.pm) {
+        (Some(t), Some(pm)) => {
+            use chrono::Timelike;
+            let h = t.hour() % 12 + if pm { 12 } else { 0 };
+            t.with_hour(h)
+        }
+        (t, _) => t,
+    };
+    match (time, parts.offset) {
+        (Some(t), Some(off)) => off
+            .from_local_datetime(&NaiveDateTime::new(date, t))
+            .single()
+            .map(|d| d.with_timezone(&Utc)),
+        (None, Some(off)) => off
+            .from_local_datetime(&date.and_time(NaiveTime::MIN))
+            .single()
+            .map(|d| d.with_timezone(&Utc)),
+        (Some(t), None) => chrono_tz::Europe::Brussels
+            .from_local_datetime(&NaiveDateTime::new(date, t))
+            .earliest()
+            .map(|d| d.with_timezone(&Utc)),
+        (None, None) => Some(Utc.from_utc_datetime(&date.and_time(NaiveTime::MIN))),
+    }
+}
+
+fn year(s: &str) -> Option<i32> {
+    let y: i32 = s.parse().ok()?;
+    Some(match s.len() {
+        2 if y < 70 => 2000 + y,
+        2 => 1900 + y,
+        _ => y,
+    })
+}
+
+fn zone_name(token: &str) -> Option<FixedOffset> {
+    let hours = match token {
+        "z" | "utc" | "gmt" | "ut" | "wet" => 0,
+        "cet" | "mez" | "bst" | "west" => 1,
+        "cest" | "mesz" | "eet" => 2,
+        "eest" | "msk" => 3,
+        "est" => -5,
+        "edt" => -4,
+        "cst" => -6,
+        "cdt" => -5,
+        "mst" => -7,
+        "mdt" => -6,
+        "pst" => -8,
+        "pdt" => -7,
+        _ => return None,
+    };
+    FixedOffset::east_opt(hours * 3600)
+}
+
+fn month_name(token: &str) -> Option<u32> {
+    let m = match token {
+        "jan" | "january" | "janvier" | "janv" | "januar" | "jänner" | "jän" | "gennaio"
+        | "gen" | "enero" | "ene" => 1,
+        "feb" | "february" | "février" | "fevrier" | "févr" | "fevr" | "fév" | "fev"
+        | "februar" | "febbraio" | "febrero" => 2,
+        "mar" | "march" | "mars" | "märz" | "maerz" | "mär" | "mrz" | "marzo" => 3,
+        "apr" | "april" | "avril" | "avr" | "aprile" | "abril" | "abr" => 4,
+        "may" | "mai" | "maggio" | "mag" | "mayo" => 5,
+        "jun" | "june" | "juin" | "juni" | "giugno" | "giu" | "junio" => 6,
+        "jul" | "july" | "juillet" | "juil" | "juli" | "luglio" | "lug" | "julio" => 7,
+        "aug" | "august" | "août" | "aout" | "agosto" | "ago" => 8,
+        "sep" | "sept" | "september" | "septembre" | "settembre" | "set" | "septiembre" => 9,
+        "oct" | "october" | "octobre" | "okt" | "oktober" | "ottobre" | "ott" | "octubre" => 10,
+        "nov" | "november" | "novembre" | "noviembre" => 11,
+        "dec" | "december" | "décembre" | "decembre" | "déc" | "dez" | "dezember" | "dicembre"
+        | "dic" | "diciembre" => 12,
+        _ => return None,
+    };
+    Some(m)
+}
+
+fn is_weekday(token: &str) -> bool {
+    matches!(
+        token,
+        "mon"
+            | "tue"
+            | "wed"
+            | "thu"
+            | "fri"
+            | "sat"
+            | "sun"
+            | "monday"
+            | "tuesday"
+            | "wednesday"
+            | "thursday"
+            | "friday"
+            | "saturday"
+            | "sunday"
+            | "lun"
+            | "mar"
+            | "mer"
+            | "jeu"
+            | "ven"
+            | "sam"
+            | "dim"
+            | "lundi"
+            | "mardi"
+            | "mercredi"
+            | "jeudi"
+            | "vendredi"
+            | "samedi"
+            | "dimanche"
+            | "mo"
+            | "di"
+            | "mi"
+            | "do"
+            | "fr"
+            | "sa"
+            | "so"
+            | "montag"
+            | "dienstag"
+            | "mittwoch"
+            | "donnerstag"
+            | "freitag"
+            | "samstag"
+            | "sonntag"
+            | "gio"
+            | "sab"
+            | "dom"
+            | "lunedì"
+            | "martedì"
+            | "mercoledì"
+            | "giovedì"
+            | "venerdì"
+            | "sabato"
+            | "domenica"
+            | "lunedi"
+            | "martedi"
+            | "mercoledi"
+            | "giovedi"
+            | "venerdi"
+            | "mié"
+            | "mie"
+            | "jue"
+            | "vie"
+            | "lunes"
+            | "martes"
+            | "miércoles"
+            | "jueves"
+            | "viernes"
+            | "sábado"
+            | "domingo"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn dates() {
+        for (input, expected) in [
+            ("mer, 16 nov 2022 00:38:15 +0100", "2022-11-15T23:38:15Z"),
+            ("Mon, 03 Mar 2025 10:00:00 CET", "2025-03-03T09:00:00Z"),
+            ("Mon, 07 Jul 2025 10:00:00 CEST", "2025-07-07T08:00:00Z"),
+            ("03/03/2025", "2025-03-03T00:00:00Z"),
+            ("03.03.2025 14:30", "2025-03-03T13:30:00Z"),
+            ("3 mars 2025", "2025-03-03T00:00:00Z"),
+            ("3. März 2025", "2025-03-03T00:00:00Z"),
+            ("1er août 2025 à 14h30", "2025-08-01T12:30:00Z"),
+            ("2022-12-17", "2022-12-17T00:00:00Z"),
+            ("2025-03-03 10:00:00", "2025-03-03T09:00:00Z"),
+            ("2025-03-03T10:00:00+01:00", "2025-03-03T09:00:00Z"),
+            ("mar, 15 mar 2022 10:00:00 +0100", "2022-03-15T09:00:00Z"),
+            ("Mar 15, 2022", "2022-03-15T00:00:00Z"),
+        ] {
+            assert_eq!(parse_date(input), Some(utc(expected)), "{input}");
+        }
+        for bad in ["", "soon", "03/15/2025", "32.01.2025", "mars 2025", "12"] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn text() {
+        assert_eq!(
+            plain_text("<p>Caf&eacute;&nbsp;cr&#232;me</p><p>x &lt; y</p>"),
+            "Café crème x < y"
+        );
+        assert_eq!(plain_text("a < b and <b>bold</b>\u{7}"), "a < b and bold");
+        assert_eq!(
+            plain_text("<script>alert(1)</script>  Hello\n\tworld <!-- c -->"),
+            "Hello world"
+        );
+    }
+}

@@ -327,7 +327,24 @@ async fn bot_challenges_are_errors_never_content() {
         .content_type("application/rss+xml"),
     );
     let f = fetcher();
-    for path in ["/empty202", "/script202", "/waf", "/page"] {
+    server.route(
+        "/cookie403",
+        Response::status(403).header("Set-Cookie", "aws-waf-token=abc; Path=/; Secure"),
+    );
+    server.route(
+        "/page403",
+        Response::status(403)
+            .content_type("text/html")
+            .body("<html><body>Please enable JavaScript to continue</body></html>"),
+    );
+    for path in [
+        "/empty202",
+        "/script202",
+        "/waf",
+        "/page",
+        "/cookie403",
+        "/page403",
+    ] {
         let err = get(&f, server.url(path)).await.unwrap_err();
         assert!(err.is_challenge(), "{path}: {err}");
         assert!(matches!(err, FetchError::Challenge { .. }));
@@ -423,4 +440,41 @@ async fn a_hanging_host_does_not_delay_another_host() {
     // The slow host's request is still hanging: the other host did not wait for it.
     assert!(!hanging.is_finished());
     hanging.abort();
+}
+
+#[tokio::test]
+async fn route_sequences_serve_in_order_then_repeat_the_last() {
+    let server = TestServer::start().await;
+    server.route_sequence("/seq?x=1", vec![Response::status(503), Response::ok(RSS)]);
+    let f = fetcher();
+    let err = get(&f, server.url("/seq?x=1")).await.unwrap_err();
+    assert!(matches!(err, FetchError::Status { status: 503, .. }));
+    assert_eq!(
+        body(get(&f, server.url("/seq?x=1")).await.unwrap()).status,
+        200
+    );
+    assert_eq!(
+        body(get(&f, server.url("/seq?x=1")).await.unwrap()).status,
+        200
+    );
+    assert_eq!(server.requests_to("/seq?x=1").len(), 3);
+}
+
+#[test]
+fn background_server_serves_sync_clients() {
+    use std::io::Read as _;
+    let server = TestServer::start_background();
+    server.route("/f", Response::ok(RSS).content_type("application/rss+xml"));
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    stream
+        .write_all(b"GET /f HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"nope\"\r\n\r\n")
+        .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8(response).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with(std::str::from_utf8(RSS).unwrap()));
+    let reqs = server.requests();
+    assert_eq!(reqs[0].path, "/f");
+    assert_eq!(reqs[0].header("If-None-Match"), Some("\"nope\""));
 }

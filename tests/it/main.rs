@@ -1,6 +1,7 @@
 //! The one integration-test binary: modules by feature, shared helpers in `support`.
 
 mod config;
+mod feed;
 mod fetch;
 mod oeil;
 mod schedule;

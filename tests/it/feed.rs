@@ -1,0 +1,331 @@
+//! The generic feed source on the real feeds in `generic-rss/` (golden JSON under
+//! `tests/golden/feed/`), encoding repair, identities, HTML pages, and `parse_date`.
+
+use chrono::{DateTime, TimeZone, Utc};
+use veille::model::{FeedItem, Observation, Provenance};
+use veille::sources::feed::{parse, parse_date};
+use veille::sources::{Input, ParseError};
+
+use crate::support::fixtures;
+
+fn provenance(url: &str) -> Provenance {
+    Provenance {
+        source: "test-feed".to_string(),
+        url: url.to_string(),
+        fetched_at: Utc.with_ymd_and_hms(2025, 3, 3, 12, 0, 0).unwrap(),
+    }
+}
+
+fn items(body: &[u8], content_type: Option<&str>) -> Result<Vec<FeedItem>, ParseError> {
+    let p = provenance("https://feeds.example.org/feed.xml");
+    let input = Input {
+        body,
+        content_type,
+        provenance: &p,
+    };
+    parse(&input).map(|obs| {
+        obs.into_iter()
+            .map(|o| match o {
+                Observation::Item(item) => item,
+                other => panic!("a feed gives items only, got {other:?}"),
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn every_generic_feed_parses_or_fails_cleanly() {
+    if !fixtures::available("every_generic_feed_parses_or_fails_cleanly") {
+        return;
+    }
+    for path in fixtures::list("generic-rss") {
+        let name = path.rsplit('/').next().unwrap().trim_end_matches(".xml");
+        let body = fixtures::read(&path);
+        let result = items(&body, None);
+        if name == "rss_2.0_invalid_1" {
+            assert!(
+                matches!(result, Err(ParseError::Syntax { .. })),
+                "{path}: {result:?}"
+            );
+            continue;
+        }
+        let first = result.unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(!first.is_empty(), "{path}: no items");
+        // Identities are stable across parses and unique within the feed.
+        let second = items(&body, None).unwrap();
+        assert_eq!(first, second, "{path}: two parses differ");
+        let mut keys: Vec<&str> = first.iter().map(|i| i.key.as_str()).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), first.len(), "{path}: duplicate keys");
+        for item in &first {
+            assert!(!item.key.trim().is_empty(), "{path}: empty key");
+            if let Some(link) = &item.link {
+                assert!(link.starts_with("http://") || link.starts_with("https://"));
+            }
+            for text in [&item.title, &item.summary] {
+                assert!(
+                    !text.contains('<') || !text.contains('>'),
+                    "{path}: tags left in {text:?}"
+                );
+                assert!(
+                    !text.contains("&eacute;") && !text.contains("&nbsp;") && !text.contains("&#"),
+                    "{path}: entity left in {text:?}"
+                );
+                assert!(
+                    !text.chars().any(char::is_control),
+                    "{path}: control char in {text:?}"
+                );
+                assert_eq!(text.trim(), text.as_str());
+            }
+        }
+        let json = serde_json::to_string_pretty(&first).unwrap() + "\n";
+        fixtures::golden(&format!("feed/{name}.json"), &json);
+    }
+}
+
+#[test]
+fn iso_8859_1_feeds_keep_their_accents() {
+    if !fixtures::available("iso_8859_1_feeds_keep_their_accents") {
+        return;
+    }
+    let tjrs = items(&fixtures::read("generic-rss/rss_0.91_encoding_2.xml"), None).unwrap();
+    assert!(
+        tjrs[0]
+            .title
+            .contains("Comitê completa 150 dias de atuação na prevenção"),
+        "{:?}",
+        tjrs[0].title
+    );
+    let dival = items(&fixtures::read("generic-rss/rss_0.91_missing_id.xml"), None).unwrap();
+    assert!(dival[0].title.contains("TÉCNICO/A"), "{:?}", dival[0].title);
+}
+
+#[test]
+fn italian_dates_are_parsed() {
+    if !fixtures::available("italian_dates_are_parsed") {
+        return;
+    }
+    let items = items(
+        &fixtures::read("generic-rss/rss_2.0_ilmessaggero.xml"),
+        None,
+    )
+    .unwrap();
+    // <pubDate>mer, 16 nov 2022 00:38:15 +0100</pubDate>
+    assert_eq!(
+        items[0].published,
+        Some(Utc.with_ymd_and_hms(2022, 11, 15, 23, 38, 15).unwrap())
+    );
+    assert!(items.iter().all(|i| i.published.is_some()));
+}
+
+#[test]
+fn missing_ids_fall_back_to_the_link_or_a_hash_and_undated_items_stay_undated() {
+    if !fixtures::available("missing_ids_fall_back_to_the_link_or_a_hash") {
+        return;
+    }
+    // RSS 0.91 without guid, link or date: the key is the hash of title and (no) link.
+    let dival = items(&fixtures::read("generic-rss/rss_0.91_missing_id.xml"), None).unwrap();
+    let item = &dival[0];
+    assert_eq!(item.link, None);
+    assert_eq!(item.published, None);
+    let expected = blake3::hash(format!("{}\n", item.title).as_bytes());
+    assert_eq!(item.key, expected.to_hex().to_string());
+    // RSS 0.91 without guid but with links: the key is the link.
+    let tjrs = items(&fixtures::read("generic-rss/rss_0.91_encoding_2.xml"), None).unwrap();
+    for item in &tjrs {
+        assert!(item.link.is_some());
+        assert_eq!(Some(&item.key), item.link.as_ref());
+        assert_eq!(item.published, None);
+    }
+}
+
+const LATIN1_RSS: &str = "<rss version=\"2.0\"><channel><title>Commune</title>\
+<link>https://commune.example.fr/</link>\
+<item><title>D\u{e9}lib\u{e9}ration du conseil &amp; arr\u{ea}t\u{e9}s</title>\
+<link>/actes/42</link><description>&lt;p&gt;Ordre du jour&amp;nbsp;: budget&lt;/p&gt;</description>\
+<pubDate>lun., 3 mars 2025 18:00:00 CET</pubDate></item></channel></rss>";
+
+fn latin1(s: &str) -> Vec<u8> {
+    s.chars()
+        .map(|c| u8::try_from(u32::from(c)).expect("Latin-1 text"))
+        .collect()
+}
+
+#[test]
+fn latin1_without_declaration_uses_the_http_charset() {
+    let body = latin1(LATIN1_RSS);
+    let items = items(&body, Some("application/rss+xml; charset=ISO-8859-1")).unwrap();
+    assert_eq!(items.len(), 1);
+    let item = &items[0];
+    assert_eq!(item.title, "Délibération du conseil & arrêtés");
+    assert_eq!(item.summary, "Ordre du jour : budget");
+    assert_eq!(
+        item.link.as_deref(),
+        Some("https://commune.example.fr/actes/42")
+    );
+    assert_eq!(item.key, "https://commune.example.fr/actes/42");
+    assert_eq!(
+        item.published,
+        Some(Utc.with_ymd_and_hms(2025, 3, 3, 17, 0, 0).unwrap())
+    );
+}
+
+#[test]
+fn latin1_without_any_charset_is_read_as_windows_1252() {
+    let body = latin1(LATIN1_RSS);
+    let items = items(&body, None).unwrap();
+    assert_eq!(items[0].title, "Délibération du conseil & arrêtés");
+}
+
+#[test]
+fn utf8_declared_as_latin1_is_repaired_with_the_http_charset() {
+    let body = format!("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>{LATIN1_RSS}");
+    let items = items(body.as_bytes(), Some("application/rss+xml; charset=utf-8")).unwrap();
+    assert_eq!(items[0].title, "Délibération du conseil & arrêtés");
+}
+
+#[test]
+fn items_without_id_or_link_get_a_stable_hash() {
+    let body = b"<rss version=\"2.0\"><channel><title>t</title>\
+<item><title>Avis n\xc2\xb0 1</title></item><item><title>Avis n\xc2\xb0 2</title></item></channel></rss>";
+    let a = items(body, None).unwrap();
+    let b = items(body, None).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a[0].key.len(), 64);
+    assert!(a[0].key.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_ne!(a[0].key, a[1].key);
+    let expected = blake3::hash("Avis n° 1\n".as_bytes()).to_hex().to_string();
+    assert_eq!(a[0].key, expected);
+}
+
+#[test]
+fn atom_and_json_feeds() {
+    let atom = br#"<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://ec.example.eu/news/">
+  <title>News</title><id>urn:feed</id><updated>2025-03-03T10:00:00Z</updated>
+  <entry><id>urn:1</id><title type="html">&lt;b&gt;Green&lt;/b&gt; Deal</title>
+    <link href="item/1"/><link rel="enclosure" href="ftp://x/y"/>
+    <updated>2025-03-03T10:00:00+01:00</updated>
+    <category term="env" label="Environment"/></entry>
+</feed>"#;
+    let a = items(atom, Some("application/atom+xml")).unwrap();
+    assert_eq!(a[0].key, "urn:1");
+    assert_eq!(a[0].title, "Green Deal");
+    assert_eq!(
+        a[0].link.as_deref(),
+        Some("https://ec.example.eu/news/item/1")
+    );
+    assert_eq!(a[0].categories, vec!["Environment".to_string()]);
+    assert_eq!(
+        a[0].published,
+        Some(Utc.with_ymd_and_hms(2025, 3, 3, 9, 0, 0).unwrap())
+    );
+
+    let json = br#"{"version": "https://jsonfeed.org/version/1.1", "title": "J",
+      "items": [{"id": "42", "url": "https://j.example/42", "title": "Caf&eacute;",
+                 "content_html": "<p>Hello <em>world</em></p>", "date_published": "2025-03-03T10:00:00Z"},
+                {"id": "43", "content_text": "no title"}]}"#;
+    let j = items(json, Some("application/feed+json")).unwrap();
+    assert_eq!(j.len(), 2);
+    assert_eq!(j[0].key, "42");
+    assert_eq!(j[0].title, "Café");
+    assert_eq!(j[0].summary, "Hello world");
+    assert_eq!(j[1].summary, "no title");
+    assert_eq!(j[1].published, None);
+}
+
+#[test]
+fn html_pages_and_invalid_bodies_are_errors() {
+    let page = b"<!DOCTYPE html><html><head><title>Home</title></head><body>Hi</body></html>";
+    assert!(matches!(
+        items(page, Some("text/html")),
+        Err(ParseError::Layout(_))
+    ));
+    let challenge = b"<!DOCTYPE html><html><head><script src=\"https://x.awswaf.com/challenge.js\"></script></head></html>";
+    assert_eq!(
+        items(challenge, Some("text/html")),
+        Err(ParseError::Challenge)
+    );
+    let xhtml =
+        b"<?xml version=\"1.0\"?><html xmlns=\"http://www.w3.org/1999/xhtml\"><body/></html>";
+    assert!(matches!(items(xhtml, None), Err(ParseError::Layout(_))));
+    assert!(matches!(
+        items(
+            b"<rss version=\"2.0\"><channel><item><title>x</title></chan",
+            None
+        ),
+        Err(ParseError::Syntax { .. }) | Err(ParseError::Layout(_))
+    ));
+    assert!(matches!(items(b"", None), Err(ParseError::Layout(_))));
+    assert!(matches!(
+        items(b"{\"version\": 3", None),
+        Err(ParseError::Syntax { .. })
+    ));
+}
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+#[test]
+fn parse_date_table() {
+    for (input, expected) in [
+        // RFC 2822 and RFC 3339
+        ("Mon, 03 Mar 2025 10:00:00 +0000", "2025-03-03T10:00:00Z"),
+        ("Mon, 03 Mar 2025 10:00:00 GMT", "2025-03-03T10:00:00Z"),
+        ("Sun, 03 May 2020 21:56:15 -0000", "2020-05-03T21:56:15Z"),
+        ("2025-03-03T10:00:00+01:00", "2025-03-03T09:00:00Z"),
+        ("2025-03-03T10:00:00.250Z", "2025-03-03T10:00:00.250Z"),
+        // zone names
+        ("Mon, 03 Mar 2025 10:00:00 CET", "2025-03-03T09:00:00Z"),
+        ("Mon, 07 Jul 2025 10:00:00 CEST", "2025-07-07T08:00:00Z"),
+        ("Mo, 07 Jul 2025 10:00:00 MESZ", "2025-07-07T08:00:00Z"),
+        // day-first numeric; a date alone is midnight UTC, a time alone is Brussels time
+        ("03/03/2025", "2025-03-03T00:00:00Z"),
+        ("3/3/2025 9:05", "2025-03-03T08:05:00Z"),
+        ("03.03.2025", "2025-03-03T00:00:00Z"),
+        ("03.03.2025 14:30", "2025-03-03T13:30:00Z"),
+        ("07.07.2025 14:30:15", "2025-07-07T12:30:15Z"),
+        ("03-03-2025", "2025-03-03T00:00:00Z"),
+        ("2025-03-03 10:00:00", "2025-03-03T09:00:00Z"),
+        // French, German, Italian, Spanish
+        ("3 mars 2025", "2025-03-03T00:00:00Z"),
+        ("lundi 3 mars 2025 14:30", "2025-03-03T13:30:00Z"),
+        ("1er août 2025", "2025-08-01T00:00:00Z"),
+        ("3. März 2025", "2025-03-03T00:00:00Z"),
+        ("Montag, 3. März 2025 um 14:30 Uhr", "2025-03-03T13:30:00Z"),
+        ("Di, 04 Mär 2025 10:00:00 +0100", "2025-03-04T09:00:00Z"),
+        ("mer, 16 nov 2022 00:38:15 +0100", "2022-11-15T23:38:15Z"),
+        ("16 dicembre 2024", "2024-12-16T00:00:00Z"),
+        ("3 de marzo de 2025", "2025-03-03T00:00:00Z"),
+    ] {
+        assert_eq!(parse_date(input), Some(utc(expected)), "{input}");
+    }
+    for bad in [
+        "",
+        "  ",
+        "n/a",
+        "13/13/2025",
+        "03/15/2025",
+        "31.02.2025",
+        "March 2025",
+    ] {
+        assert_eq!(parse_date(bad), None, "{bad:?}");
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn parse_date_never_panics(s in "\\PC{0,40}") {
+        let _ = parse_date(&s);
+    }
+
+    #[test]
+    fn parse_never_panics(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+                          tail in "[<>&;a-z/ \"=?!-]{0,80}") {
+        let _ = items(&body, None);
+        let feed = format!("<rss version=\"2.0\"><channel><item><title>{tail}</title><description>{tail}</description></item></channel></rss>");
+        let _ = items(feed.as_bytes(), Some("text/xml; charset=windows-1252"));
+    }
+}
