@@ -2,5 +2,6 @@
 
 #![allow(dead_code)]
 
+pub mod app;
 pub mod fixtures;
 pub mod http;
