@@ -49,6 +49,7 @@ pub fn parse(input: &Input<'_>) -> Result<Vec<Observation>, ParseError> {
 /// What the stream yields, before interpretation.
 #[derive(Default)]
 struct Notice {
+    saw_root: bool,
     notice_type: Option<String>,
     default_lang: Option<String>,
     saw_dossier: bool,
@@ -120,6 +121,7 @@ fn read_notice(body: &[u8]) -> Result<Notice, ParseError> {
                             String::from_utf8_lossy(&name)
                         )));
                     }
+                    n.saw_root = true;
                     for a in e.attributes().flatten() {
                         let v = a.unescape_value().ok().map(|v| v.into_owned());
                         match a.key.local_name().as_ref() {
@@ -344,6 +346,11 @@ fn on_end(
 
 impl Notice {
     fn into_snapshot(self, input: &Input<'_>) -> Result<DossierSnapshot, ParseError> {
+        if !self.saw_root {
+            return Err(ParseError::Layout(
+                "no CELLAR <NOTICE> element (empty or non-XML body)".into(),
+            ));
+        }
         if !self.saw_dossier {
             return Err(ParseError::Layout(format!(
                 "CELLAR notice{} has no DOSSIER: not a procedure tree notice",

@@ -55,10 +55,21 @@ pub fn parse(input: &Input<'_>) -> Result<Vec<Observation>, ParseError> {
         Body::Json => parse_procedure(input),
         Body::Xml => parse_feed(input),
         Body::Html => Err(html_error(input.body)),
+        // The feeds answer `204 No Content` when nothing changed.
+        Body::Other if is_blank(input.body) && is_feed_url(&input.provenance.url) => Ok(Vec::new()),
         Body::Other => Err(ParseError::Layout(
             "neither JSON-LD nor an Atom feed (empty or unrecognised body)".into(),
         )),
     }
+}
+
+fn is_blank(body: &[u8]) -> bool {
+    body.iter().all(u8::is_ascii_whitespace)
+}
+
+fn is_feed_url(url: &str) -> bool {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    path.trim_end_matches('/').ends_with("/feed")
 }
 
 enum Body {
@@ -495,6 +506,25 @@ fn activity_stage(
         "PLENARY_VOTE_URGENCY" => (Stage::Other, 2, "Vote on urgent procedure".into()),
         "PLENARY_ACTIVITY" => (Stage::Other, 1, "Item on the plenary agenda".into()),
         "PLENARY_OUTCOME" => (Stage::Other, 1, "Outcome in plenary".into()),
+        "PLENARY_SITTING" => (Stage::Other, 0, "Plenary sitting".into()),
+        "PLENARY_PART_SESSION" => (Stage::Other, 0, "Plenary part-session".into()),
+        "PLENARY_PART_SESSION_DOSSIER" => (
+            Stage::Other,
+            0,
+            "On the agenda of a plenary part-session".into(),
+        ),
+        "MEETING_PART" => (Stage::Other, 0, "Part of a meeting".into()),
+        "REQUEST_VOTE_ROLLCALL" => (Stage::Other, 0, "Request for a roll-call vote".into()),
+        "REQUEST_VOTE_SPLIT" => (Stage::Other, 0, "Request for a split vote".into()),
+        "REQUEST_VOTE_SEPARATE" => (Stage::Other, 0, "Request for a separate vote".into()),
+        "PLENARY_DEBATE_SPEECH" => (Stage::Other, 0, "Speech in plenary debate".into()),
+        "PLENARY_DEBATE_WRITTEN_STATEMENT" => (
+            Stage::Other,
+            0,
+            "Written statement for plenary debate".into(),
+        ),
+        "PLENARY_VOTE_EXPLANATIONS" => (Stage::Other, 0, "Explanations of vote".into()),
+        // Not in the spec's (non-exhaustive) enum: keep the API's own code as the label.
         other => (Stage::Other, 0, other.to_string()),
     };
     (stage, priority, label)
@@ -597,11 +627,15 @@ pub(crate) fn ep_document(id: &str) -> Document {
 // ---------------------------------------------------------------------------------------
 
 /// The Atom change feeds: every entry naming a procedure (by its `id` or a `link`) gives
-/// one `Observation::Changed`, deduplicated. An empty feed is valid and gives nothing; a
-/// body that is not an Atom `feed` is a layout error.
+/// one `Observation::Changed`, deduplicated. An empty feed is valid and gives nothing, and
+/// so is an empty body (the spec's `204 No Content`); any other body that is not an Atom
+/// `feed` is a layout error.
 pub fn parse_feed(input: &Input<'_>) -> Result<Vec<Observation>, ParseError> {
     if is_html(input.body) {
         return Err(html_error(input.body));
+    }
+    if is_blank(input.body) {
+        return Ok(Vec::new());
     }
     let mut reader = quick_xml::Reader::from_reader(input.body);
     reader.config_mut().trim_text(true);

@@ -231,6 +231,22 @@ fn challenges_and_strangers_are_refused() {
         parse(br#"<NOTICE type="tree"><DOSSIER><TITLE type="data"><VALUE>x</VALUE><LANG>en</LANG></TITLE></DOSSIER></NOTICE>"#),
         Err(ParseError::Layout(m)) if m.contains("reference")
     ));
-    assert!(parse(br#"{"error": "not xml"}"#).is_err());
+    assert!(matches!(
+        parse(br#"{"error": "not xml"}"#),
+        Err(ParseError::Layout(m)) if m.contains("NOTICE")
+    ));
+    assert!(matches!(parse(b""), Err(ParseError::Layout(_))));
     assert!(parse(b"<NOTICE><DOSSIER></NOTICE>").is_err());
+}
+
+#[test]
+fn every_prefix_of_a_notice_is_an_error_not_a_panic() {
+    if !fixtures::available("every_prefix_of_a_notice_is_an_error_not_a_panic") {
+        return;
+    }
+    let body = fixtures::read("eurlex-cellar-notice/procedure_2009_162_tree-notice.xml");
+    let end = body.len() - b"</NOTICE>".len() - 2;
+    for cut in (0..end).step_by(397) {
+        assert!(parse(&body[..cut]).is_err(), "cut at {cut}");
+    }
 }

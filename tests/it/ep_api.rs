@@ -298,3 +298,134 @@ fn truncated_procedures_are_errors_never_panics() {
         );
     }
 }
+
+/// A procedure record with one event of each activity type, shaped like the captures.
+fn synthetic_procedure(activities: &[&str]) -> Vec<u8> {
+    let events: Vec<serde_json::Value> = activities
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            serde_json::json!({
+                "id": format!("eli/dl/event/2099-0001-X{i}-2099-01-01"),
+                "type": "Activity",
+                "activity_date": format!("2099-01-{:02}", i % 28 + 1),
+                "had_activity_type": format!("def/ep-activities/{a}"),
+            })
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "data": [{
+            "id": "eli/dl/proc/2099-0001",
+            "type": "Process",
+            "process_id": "2099-0001",
+            "label": "2099/0001(COD)",
+            "process_type": "def/ep-procedure-types/COD",
+            "consists_of": events,
+        }],
+        "@context": [{"data": "@graph", "@base": "https://data.europarl.europa.eu/"}],
+    }))
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn every_activity_type_of_the_spec_is_mapped() {
+    if !fixtures::available("every_activity_type_of_the_spec_is_mapped") {
+        return;
+    }
+    let spec: serde_json::Value = serde_json::from_slice(&fixtures::read(
+        "ep-api/openapi-spec_ep-open-data-api-v2.json",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let enum_values: Vec<String> = spec["components"]["parameters"]["activity-type"]["schema"]
+        ["items"]["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no activity-type enum in the spec"))
+        .iter()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+    assert!(enum_values.len() >= 30, "{enum_values:?}");
+    let mut all: Vec<&str> = enum_values.iter().map(String::as_str).collect();
+    // Seen in the captures but not in the spec's enum.
+    all.extend([
+        "REFERRAL",
+        "COMMITTEE_TABLING_REPORT",
+        "COMMITTEE_ADOPTING_REPORT",
+        "COMMITTEE_TABLING_AMENDMENT",
+        "COMMITTEE_ADOPTING_OPINION",
+        "COMMITTEE_TABLING_OPINION",
+        "INTERINSTITUTIONAL_NEGOTIATION",
+    ]);
+    for activity in all {
+        let body = synthetic_procedure(&[activity]);
+        let obs = parse_with(ep_api::parse, &body, None).unwrap_or_else(|e| panic!("{e}"));
+        let Some(Observation::Dossier(d)) = obs.first() else {
+            panic!("{activity}: no dossier")
+        };
+        assert_eq!(d.steps.len(), 1, "{activity}");
+        assert_ne!(
+            d.steps[0].label, activity,
+            "{activity} has no label of its own"
+        );
+    }
+    let stage_of = |a: &str| {
+        let obs = parse_with(ep_api::parse, &synthetic_procedure(&[a]), None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        match obs.first() {
+            Some(Observation::Dossier(d)) => d.steps[0].stage,
+            other => panic!("{other:?}"),
+        }
+    };
+    for (a, stage) in [
+        ("REFERRAL", Stage::Referral),
+        ("COMMITTEE_ADOPTING_REPORT", Stage::CommitteeVote),
+        ("TABLING_PLENARY", Stage::CommitteeVote),
+        (
+            "PLENARY_ENDORSE_COMMITTEE_INTERINSTITUTIONAL_NEGOTIATIONS",
+            Stage::Trilogue,
+        ),
+        (
+            "PLENARY_REFER_COMMITTEE_INTERINSTITUTIONAL_NEGOTIATIONS",
+            Stage::Trilogue,
+        ),
+        ("INTERINSTITUTIONAL_NEGOTIATION", Stage::Trilogue),
+        (
+            "COMMITTEE_APPROVE_PROVISIONAL_AGREEMENT",
+            Stage::ProvisionalAgreement,
+        ),
+        ("PLENARY_DEBATE", Stage::PlenaryDebate),
+        ("PLENARY_VOTE", Stage::PlenaryVote),
+        ("PLENARY_ADOPT_POSITION", Stage::PlenaryVote),
+        ("PLENARY_AMEND_PROPOSAL", Stage::PlenaryVote),
+        ("PLENARY_AMEND", Stage::PlenaryVote),
+        ("PLENARY_DECISION", Stage::PlenaryVote),
+        ("PLENARY_APPROVE_COUNCIL_POSITION", Stage::Adopted),
+        ("SIGNATURE", Stage::Signed),
+        ("PUBLICATION_OFFICIAL_JOURNAL", Stage::Published),
+        ("SOMETHING_NEW", Stage::Other),
+    ] {
+        assert_eq!(stage_of(a), stage, "{a}");
+    }
+    // An activity the house does not know keeps its code as label.
+    let obs = parse_with(
+        ep_api::parse,
+        &synthetic_procedure(&["SOMETHING_NEW"]),
+        None,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(obs.first(), Some(Observation::Dossier(d)) if d.steps[0].label == "SOMETHING_NEW")
+    );
+}
+
+#[test]
+fn a_feed_with_no_content_is_empty_not_an_error() {
+    let prov =
+        provenance("https://data.europarl.europa.eu/api/v2/procedures/feed?timeframe=one-day");
+    let input = Input {
+        body: b"",
+        content_type: None,
+        provenance: &prov,
+    };
+    assert_eq!(ep_api::parse(&input), Ok(vec![]));
+    assert_eq!(ep_api::parse_feed(&input), Ok(vec![]));
+}
