@@ -1,6 +1,8 @@
 //! The one integration-test binary: modules by feature, shared helpers in `support`.
 
+mod cellar;
 mod config;
+mod ep_api;
 mod feed;
 mod fetch;
 mod oeil;
