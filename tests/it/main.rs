@@ -2,9 +2,11 @@
 
 mod cellar;
 mod config;
+mod digest;
 mod ep_api;
 mod feed;
 mod fetch;
+mod mail;
 mod oeil;
 mod schedule;
 mod store;

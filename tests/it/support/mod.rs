@@ -1,7 +1,9 @@
-//! Shared test helpers: the fixture corpus and golden files.
+//! Shared test helpers: the fixture corpus and golden files, a loopback HTTP server, a
+//! real SMTP server (aiosmtpd), and a temporary installation driven through the binary.
 
 #![allow(dead_code)]
 
 pub mod app;
 pub mod fixtures;
 pub mod http;
+pub mod smtp;

@@ -1,0 +1,675 @@
+//! Rendering a built [`Digest`] to a subject, plain text and HTML. Every untrusted string
+//! is cleaned here (control characters out, whitespace collapsed) before it reaches a
+//! template; the HTML template is autoescaped and only `http(s)` URLs become links.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use minijinja::{AutoEscape, Environment};
+use serde::Serialize;
+
+use super::{Digest, DigestEntry, DigestError, DigestKind, SourceHealth, Upcoming};
+use crate::model::{EventKind, Language, Stage};
+
+const TEXT_TEMPLATE: &str = include_str!("templates/digest.txt");
+const HTML_TEMPLATE: &str = include_str!("templates/digest.html");
+
+/// The longest URL shown as plain text when it cannot be a link (`data:` URLs are long).
+const MAX_UNLINKED_URL: usize = 120;
+
+/// A rendered digest, ready for `mail`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Render a digest or an alert in its watchlist's language.
+pub fn render(d: &Digest) -> Result<Rendered, DigestError> {
+    let view = View::new(d);
+    let mut env = Environment::new();
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_keep_trailing_newline(true);
+    env.set_formatter(html_formatter);
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+    let render_one = |name: &'static str, source: &'static str| {
+        env.template_from_named_str(name, source)
+            .and_then(|t| t.render(&view))
+            .map_err(|source| DigestError::Template {
+                template: name,
+                source,
+            })
+    };
+    let text = render_one("digest.txt", TEXT_TEMPLATE)?;
+    let html = render_one("digest.html", HTML_TEMPLATE)?;
+    Ok(Rendered {
+        subject: view.subject.clone(),
+        text,
+        html,
+    })
+}
+
+/// Autoescape like minijinja's default, but escape only `& < > " '` in strings so that
+/// URLs stay readable in `href` (minijinja also escapes `/`, which some mail clients'
+/// link checkers show as is).
+fn html_formatter(
+    out: &mut minijinja::Output,
+    state: &minijinja::State,
+    value: &minijinja::Value,
+) -> Result<(), minijinja::Error> {
+    match value.as_str() {
+        Some(s) if state.auto_escape() == AutoEscape::Html && !value.is_safe() => {
+            let mut escaped = String::with_capacity(s.len() + 16);
+            for c in s.chars() {
+                match c {
+                    '&' => escaped.push_str("&amp;"),
+                    '<' => escaped.push_str("&lt;"),
+                    '>' => escaped.push_str("&gt;"),
+                    '"' => escaped.push_str("&quot;"),
+                    '\'' => escaped.push_str("&#39;"),
+                    c => escaped.push(c),
+                }
+            }
+            out.write_str(&escaped).map_err(minijinja::Error::from)
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    }
+}
+
+/// Control characters (CR, LF, tabs, bidi overrides excepted) become spaces, runs of
+/// whitespace one space, and the ends are trimmed: one safe line.
+pub(crate) fn clean(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut space = false;
+    for c in s.chars() {
+        if c.is_control() || c.is_whitespace() || is_invisible_format(c) {
+            space = true;
+            continue;
+        }
+        if space && !out.is_empty() {
+            out.push(' ');
+        }
+        space = false;
+        out.push(c);
+    }
+    out
+}
+
+/// Bidirectional overrides and line/paragraph separators, which can disguise text.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+}
+
+/// A URL that may become a link: absolute `http` or `https` with a host.
+pub(crate) fn safe_link(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url.trim()).ok()?;
+    match parsed.scheme() {
+        "http" | "https" if parsed.host_str().is_some_and(|h| !h.is_empty()) => {
+            Some(parsed.to_string())
+        }
+        _ => None,
+    }
+}
+
+fn shorten(s: String, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s;
+    }
+    let mut out: String = s.chars().take(max).collect();
+    out.push('…');
+    out
+}
+
+const MONTHS_EN: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+const MONTHS_FR: [&str; 12] = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+];
+
+/// `23 Nov 2026` / `23 novembre 2026` (`1er décembre 2026`).
+pub(crate) fn fmt_date(d: NaiveDate, lang: Language) -> String {
+    let m = d.month0() as usize;
+    match lang {
+        Language::En => format!("{} {} {}", d.day(), MONTHS_EN[m], d.year()),
+        Language::Fr => {
+            let day = if d.day() == 1 {
+                "1er".to_string()
+            } else {
+                d.day().to_string()
+            };
+            format!("{day} {} {}", MONTHS_FR[m], d.year())
+        }
+    }
+}
+
+/// `20 Nov 2026, 14:00 CET` / `20 novembre 2026 à 14:00 CET`, in the digest's zone.
+fn fmt_date_time(t: DateTime<Utc>, tz: chrono_tz::Tz, lang: Language) -> String {
+    let local = t.with_timezone(&tz);
+    let date = fmt_date(local.date_naive(), lang);
+    let time = local.format("%H:%M %Z");
+    match lang {
+        Language::En => format!("{date}, {time}"),
+        Language::Fr => format!("{date} à {time}"),
+    }
+}
+
+fn countdown(days: i64, lang: Language) -> String {
+    match (lang, days) {
+        (Language::En, 0) => "today".into(),
+        (Language::En, 1) => "tomorrow".into(),
+        (Language::En, n) => format!("in {n} days"),
+        (Language::Fr, 0) => "aujourd’hui".into(),
+        (Language::Fr, 1) => "demain".into(),
+        (Language::Fr, n) => format!("dans {n} jours"),
+    }
+}
+
+/// `week of 23 Nov 2026`, `24 Nov 2026` (a day), `1 Nov 2026 – 30 Nov 2026`, or
+/// `until 30 Nov 2026` for a first digest.
+fn period_label(d: &Digest) -> String {
+    let lang = d.language;
+    let end = d.period_end.with_timezone(&d.tz).date_naive();
+    let Some(start_utc) = d.period_start else {
+        return match lang {
+            Language::En => format!("until {}", fmt_date(end, lang)),
+            Language::Fr => format!("jusqu’au {}", fmt_date(end, lang)),
+        };
+    };
+    let start = start_utc.with_timezone(&d.tz).date_naive();
+    let hours = (d.period_end - start_utc).num_hours();
+    if hours <= 36 {
+        return fmt_date(end, lang);
+    }
+    if (5 * 24..=8 * 24).contains(&hours) {
+        return match lang {
+            Language::En => format!("week of {}", fmt_date(start, lang)),
+            Language::Fr => format!("semaine du {}", fmt_date(start, lang)),
+        };
+    }
+    match lang {
+        Language::En => format!("{} – {}", fmt_date(start, lang), fmt_date(end, lang)),
+        Language::Fr => format!("du {} au {}", fmt_date(start, lang), fmt_date(end, lang)),
+    }
+}
+
+/// `: ` in English, ` : ` in French typography.
+fn colon(lang: Language) -> &'static str {
+    match lang {
+        Language::En => ": ",
+        Language::Fr => " : ",
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Headings {
+    dossiers: &'static str,
+    items: &'static str,
+    upcoming: &'static str,
+    sources: &'static str,
+    why: &'static str,
+    alert_sent: &'static str,
+    source: &'static str,
+    no_link: &'static str,
+    /// `: ` or the French ` : `.
+    colon: &'static str,
+}
+
+impl Headings {
+    fn new(lang: Language) -> Self {
+        match lang {
+            Language::En => Headings {
+                dossiers: "Dossiers",
+                items: "Other matched items",
+                upcoming: "Coming up",
+                sources: "Sources",
+                why: "Why",
+                alert_sent: "alert sent",
+                source: "source",
+                no_link: "not a web link",
+                colon: ": ",
+            },
+            Language::Fr => Headings {
+                dossiers: "Dossiers",
+                items: "Autres éléments retenus",
+                upcoming: "À venir",
+                sources: "Sources",
+                why: "Pourquoi",
+                alert_sent: "alerte envoyée",
+                source: "source",
+                no_link: "pas un lien web",
+                colon: " : ",
+            },
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct VEntry {
+    date: String,
+    what: String,
+    /// An `http(s)` URL, safe as `href`.
+    link: Option<String>,
+    /// A URL of another scheme, shown as text only.
+    unlinked: Option<String>,
+    source: String,
+    why: String,
+    alerted: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct VDossier {
+    title: String,
+    reference: String,
+    path: String,
+    entries: Vec<VEntry>,
+}
+
+#[derive(Debug, Serialize)]
+struct VUpcoming {
+    date: String,
+    countdown: String,
+    what: String,
+    dossier: Option<String>,
+    link: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct VSource {
+    id: String,
+    line: String,
+}
+
+#[derive(Debug, Serialize)]
+struct View {
+    lang: &'static str,
+    alert: bool,
+    subject: String,
+    heading: String,
+    intro: String,
+    h: Headings,
+    dossiers: Vec<VDossier>,
+    items: Vec<VEntry>,
+    upcoming: Vec<VUpcoming>,
+    show_sources: bool,
+    sources: Vec<VSource>,
+    sources_summary: String,
+    footer: String,
+}
+
+impl View {
+    fn new(d: &Digest) -> View {
+        let lang = d.language;
+        let name = clean(&d.watchlist_name);
+        let n = d.entry_count();
+        let period = period_label(d);
+        let subject = match d.kind {
+            DigestKind::Digest => match lang {
+                Language::En => format!("[veille] {name}: {n} new ({period})"),
+                Language::Fr => format!(
+                    "[veille] {name} : {n} {} ({period})",
+                    if n > 1 { "nouveautés" } else { "nouveauté" }
+                ),
+            },
+            DigestKind::Alert => alert_subject(d, &name),
+        };
+        let heading = match (d.kind, lang) {
+            (DigestKind::Digest, Language::En) => format!("Watch digest: {name}"),
+            (DigestKind::Digest, Language::Fr) => format!("Veille : {name}"),
+            (DigestKind::Alert, Language::En) => format!("Alert: {name}"),
+            (DigestKind::Alert, Language::Fr) => format!("Alerte : {name}"),
+        };
+        let intro = intro(d, n, &period);
+        let dossiers = d
+            .dossiers
+            .iter()
+            .map(|b| VDossier {
+                title: clean(&b.title),
+                reference: b.reference.to_string(),
+                path: path_line(&b.path, b.path_elided, lang),
+                entries: b.entries.iter().map(|e| entry_view(e, lang)).collect(),
+            })
+            .collect();
+        let items = d.items.iter().map(|e| entry_view(e, lang)).collect();
+        let today = d.now.with_timezone(&d.tz).date_naive();
+        let upcoming = d
+            .upcoming
+            .iter()
+            .map(|u| upcoming_view(u, today, lang))
+            .collect();
+        let troubled: Vec<&SourceHealth> = d.troubled_sources().collect();
+        let sources = troubled
+            .iter()
+            .map(|s| VSource {
+                id: clean(&s.id),
+                line: source_line(s, d),
+            })
+            .collect();
+        let sources_summary =
+            match (lang, troubled.is_empty(), d.sources.is_empty()) {
+                (Language::En, _, true) => "No source status is known yet.".to_string(),
+                (Language::Fr, _, true) => "L’état des sources n’est pas encore connu.".to_string(),
+                (Language::En, true, false) => format!("All sources OK ({}).", d.sources.len()),
+                (Language::Fr, true, false) => {
+                    format!("Toutes les sources fonctionnent ({}).", d.sources.len())
+                }
+                (Language::En, false, false) => format!(
+                    "{} of {} sources failed during the period; news from them may be missing:",
+                    troubled.len(),
+                    d.sources.len()
+                ),
+                (Language::Fr, false, false) => {
+                    format!(
+                "{} {} sur {} en échec pendant la période ; des nouvelles peuvent manquer :",
+                troubled.len(),
+                if troubled.len() > 1 { "sources" } else { "source" },
+                d.sources.len()
+            )
+                }
+            };
+        View {
+            lang: lang.as_str(),
+            alert: d.kind == DigestKind::Alert,
+            subject: clean(&subject),
+            heading,
+            intro,
+            h: Headings::new(lang),
+            dossiers,
+            items,
+            upcoming,
+            show_sources: d.kind == DigestKind::Digest || !troubled.is_empty(),
+            sources,
+            sources_summary,
+            footer: match lang {
+                Language::En => format!(
+                    "Sent automatically by veille for the watchlist \u{201c}{}\u{201d}. The links lead to the sources, which are authoritative.",
+                    clean(&d.watchlist_id)
+                ),
+                Language::Fr => format!(
+                    "Envoyé automatiquement par veille pour la liste de veille « {} ». Les liens mènent aux sources, qui font foi.",
+                    clean(&d.watchlist_id)
+                ),
+            },
+        }
+    }
+}
+
+fn alert_subject(d: &Digest, name: &str) -> String {
+    let lang = d.language;
+    let c = colon(lang);
+    let prefix = match lang {
+        Language::En => "[veille] Alert",
+        Language::Fr => "[veille] Alerte",
+    };
+    let n = d.entry_count();
+    let what = match (d.dossiers.as_slice(), d.items.as_slice()) {
+        ([b], []) if b.entries.len() == 1 => {
+            let e = &b.entries[0].event;
+            let step = e
+                .stage
+                .map(|s| s.label(lang).to_string())
+                .unwrap_or_else(|| shorten(clean(&e.title), 60));
+            format!("{step} – {}", b.reference)
+        }
+        ([], [e]) => shorten(clean(&e.event.title), 80),
+        _ => match lang {
+            Language::En => format!("{n} decisive steps"),
+            Language::Fr => format!("{n} étapes décisives"),
+        },
+    };
+    format!("{prefix}{c}{name}{c}{what}")
+}
+
+fn intro(d: &Digest, n: usize, period: &str) -> String {
+    let lang = d.language;
+    let end = fmt_date_time(d.period_end, d.tz, lang);
+    let since = d.period_start.map(|s| fmt_date_time(s, d.tz, lang));
+    match (d.kind, lang) {
+        (DigestKind::Alert, Language::En) => {
+            format!(
+                "Decisive steps seen on {}.",
+                fmt_date_time(d.now, d.tz, lang)
+            )
+        }
+        (DigestKind::Alert, Language::Fr) => {
+            format!(
+                "Étapes décisives relevées le {}.",
+                fmt_date_time(d.now, d.tz, lang)
+            )
+        }
+        (DigestKind::Digest, Language::En) => {
+            let news = match n {
+                0 => "Nothing new matched".to_string(),
+                1 => "1 new item".to_string(),
+                n => format!("{n} new items"),
+            };
+            match since {
+                Some(s) => format!("{news}, {period} (from {s} to {end})."),
+                None => format!("{news}, {period} ({end})."),
+            }
+        }
+        (DigestKind::Digest, Language::Fr) => {
+            let news = match n {
+                0 => "Aucune nouveauté retenue".to_string(),
+                1 => "1 nouveauté".to_string(),
+                n => format!("{n} nouveautés"),
+            };
+            match since {
+                Some(s) => format!("{news}, {period} (du {s} au {end})."),
+                None => format!("{news}, {period} ({end})."),
+            }
+        }
+    }
+}
+
+/// `Commission proposal → Committee vote → now: Plenary vote`.
+fn path_line(path: &[Stage], elided: bool, lang: Language) -> String {
+    let Some((current, before)) = path.split_last() else {
+        return String::new();
+    };
+    let mut parts: Vec<String> = Vec::with_capacity(path.len() + 1);
+    if elided {
+        parts.push("…".to_string());
+    }
+    parts.extend(before.iter().map(|s| s.label(lang).to_string()));
+    let now = match lang {
+        Language::En => "now",
+        Language::Fr => "actuellement",
+    };
+    parts.push(format!("{now}{}{}", colon(lang), current.label(lang)));
+    parts.join(" → ")
+}
+
+/// `Stage label: text`, unless the text is empty, is the label, or already starts with it.
+fn labelled(label: &str, text: &str, lang: Language) -> String {
+    let starts = text
+        .get(..label.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(label));
+    if text.is_empty() {
+        label.to_string()
+    } else if starts {
+        text.to_string()
+    } else {
+        format!("{label}{}{text}", colon(lang))
+    }
+}
+
+fn entry_view(e: &DigestEntry, lang: Language) -> VEntry {
+    let ev = &e.event;
+    let title = clean(&ev.title);
+    let c = colon(lang);
+    let what = match (ev.kind, ev.stage) {
+        (EventKind::Step, Some(stage)) => labelled(stage.label(lang), &title, lang),
+        (EventKind::Forecast, stage) => {
+            let scheduled = match lang {
+                Language::En => "Scheduled",
+                Language::Fr => "Programmé",
+            };
+            match stage {
+                Some(s) => format!("{scheduled}{c}{}, {title}", s.label(lang)),
+                None => format!("{scheduled}{c}{title}"),
+            }
+        }
+        (EventKind::Rapporteur, _) => format!("Rapporteur{c}{title}"),
+        (EventKind::Reminder, _) => {
+            let deadline = match lang {
+                Language::En => "Deadline",
+                Language::Fr => "Échéance",
+            };
+            format!("{deadline}{c}{title}")
+        }
+        _ => title,
+    };
+    let raw_url = ev
+        .url
+        .as_deref()
+        .or(ev.provenance.first().map(|p| p.url.as_str()))
+        .unwrap_or("");
+    let link = safe_link(raw_url);
+    let unlinked = match (&link, clean(raw_url)) {
+        (None, u) if !u.is_empty() => Some(shorten(u, MAX_UNLINKED_URL)),
+        _ => None,
+    };
+    let why = e
+        .reasons
+        .iter()
+        .map(|r| clean(r))
+        .filter(|r| !r.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    VEntry {
+        date: fmt_date(ev.date, lang),
+        what,
+        link,
+        unlinked,
+        source: clean(ev.source()),
+        why,
+        alerted: e.alerted,
+    }
+}
+
+fn upcoming_view(u: &Upcoming, today: NaiveDate, lang: Language) -> VUpcoming {
+    let label = clean(&u.label);
+    let what = labelled(u.stage.label(lang), &label, lang);
+    let dossier = match (u.dossier, u.dossier_title.as_deref().map(clean)) {
+        (Some(r), Some(t)) if !t.is_empty() => Some(format!("{r} – {t}")),
+        (Some(r), _) => Some(r.to_string()),
+        (None, Some(t)) if !t.is_empty() => Some(t),
+        _ => None,
+    };
+    VUpcoming {
+        date: fmt_date(u.date, lang),
+        countdown: countdown((u.date - today).num_days(), lang),
+        what,
+        dossier,
+        link: u.url.as_deref().and_then(safe_link),
+    }
+}
+
+fn source_line(s: &SourceHealth, d: &Digest) -> String {
+    let lang = d.language;
+    let when = |t: DateTime<Utc>| fmt_date_time(t, d.tz, lang);
+    let mut parts: Vec<String> = Vec::new();
+    match (lang, s.ok, s.failing_since) {
+        (Language::En, false, Some(t)) => parts.push(format!("failing since {}", when(t))),
+        (Language::En, false, None) => parts.push("failing".to_string()),
+        (Language::En, true, _) => parts.push("working again".to_string()),
+        (Language::Fr, false, Some(t)) => parts.push(format!("en échec depuis le {}", when(t))),
+        (Language::Fr, false, None) => parts.push("en échec".to_string()),
+        (Language::Fr, true, _) => parts.push("fonctionne de nouveau".to_string()),
+    }
+    if s.failures > 0 {
+        parts.push(match lang {
+            Language::En if s.failures == 1 => "1 failed attempt".to_string(),
+            Language::En => format!("{} failed attempts", s.failures),
+            Language::Fr if s.failures == 1 => "1 tentative échouée".to_string(),
+            Language::Fr => format!("{} tentatives échouées", s.failures),
+        });
+    }
+    parts.push(match (lang, s.last_success) {
+        (Language::En, Some(t)) => format!("last success {}", when(t)),
+        (Language::En, None) => "never succeeded".to_string(),
+        (Language::Fr, Some(t)) => format!("dernier succès le {}", when(t)),
+        (Language::Fr, None) => "jamais réussi".to_string(),
+    });
+    if let Some(err) = s.last_error.as_deref().map(clean).filter(|e| !e.is_empty()) {
+        let err = shorten(err, 300);
+        parts.push(match lang {
+            Language::En => format!("last error: {err}"),
+            Language::Fr => format!("dernière erreur : {err}"),
+        });
+    }
+    let sep = match lang {
+        Language::En => "; ",
+        Language::Fr => " ; ",
+    };
+    parts.join(sep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_makes_one_line() {
+        assert_eq!(clean(" a\r\nb\t\u{0}c  d\u{202E}e "), "a b c d e");
+        assert_eq!(clean("\r\n"), "");
+    }
+
+    #[test]
+    fn only_http_links() {
+        assert!(safe_link("https://oeil.secure.europarl.europa.eu/x?a=1&b=2").is_some());
+        assert!(safe_link("http://example.org").is_some());
+        for bad in [
+            "javascript:alert(1)",
+            "JaVaScRiPt:alert(1)",
+            "data:text/html;base64,PHNjcmlwdD4=",
+            "ftp://example.org/x",
+            "/relative",
+            "",
+            "https://",
+        ] {
+            assert_eq!(safe_link(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn dates_in_both_languages() {
+        let d = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap_or_default();
+        assert_eq!(fmt_date(d, Language::En), "1 Dec 2026");
+        assert_eq!(fmt_date(d, Language::Fr), "1er décembre 2026");
+        assert_eq!(countdown(12, Language::Fr), "dans 12 jours");
+        assert_eq!(countdown(12, Language::En), "in 12 days");
+    }
+
+    #[test]
+    fn path_skips_nothing_it_is_given_and_marks_now() {
+        let p = path_line(
+            &[Stage::Proposal, Stage::CommitteeVote, Stage::PlenaryVote],
+            false,
+            Language::En,
+        );
+        assert_eq!(
+            p,
+            "Commission proposal → Committee vote → now: Plenary vote"
+        );
+        assert_eq!(path_line(&[], false, Language::En), "");
+    }
+}
