@@ -215,7 +215,7 @@ pub fn build_digest(
                 })
         })
         .collect();
-    upcoming.sort_by(|a, b| (a.date, a.stage).cmp(&(b.date, b.stage)));
+    upcoming.sort_by_key(|a| (a.date, a.stage));
     let delivery = store.delivery(&w.id)?;
     let req = DigestRequest {
         watchlist_id: &w.id,

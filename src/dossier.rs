@@ -88,8 +88,7 @@ pub fn merge(stored: Option<&Dossier>, snap: &DossierSnapshot) -> Dossier {
         .sort_by(|a, b| (a.date, a.stage, &a.label).cmp(&(b.date, b.stage, &b.label)));
     if !snap.forecasts.is_empty() {
         d.forecasts.clone_from(&snap.forecasts);
-        d.forecasts
-            .sort_by(|a, b| (a.date, a.stage).cmp(&(b.date, b.stage)));
+        d.forecasts.sort_by_key(|a| (a.date, a.stage));
     }
     for c in &snap.com {
         if !d.com.contains(c) {

@@ -131,14 +131,16 @@ pub async fn poll_once(
     // Fetch concurrently (the fetcher paces hosts and bounds concurrency), record one
     // source at a time so that dossier merges never race.
     let concurrency = ctx.config.http.global_concurrency.max(1);
-    let mut fetches = stream::iter(due.into_iter().map(|(s, state)| {
+    type Job<'f> = std::pin::Pin<Box<dyn std::future::Future<Output = (&'f SourceConfig, SourceRecord, Vec<Fetched>)> + Send + 'f>>;
+    let mut jobs: Vec<Job<'_>> = Vec::with_capacity(due.len());
+    for (s, state) in due {
         let tracked = &tracked;
-        async move {
+        jobs.push(Box::pin(async move {
             let fetched = fetch_source(ctx, s, &state, tracked, now).await;
             (s, state, fetched)
-        }
-    }))
-    .buffer_unordered(concurrency);
+        }));
+    }
+    let mut fetches = stream::iter(jobs).buffer_unordered(concurrency);
 
     let mut report = PollReport::default();
     while let Some((s, state, fetched)) = fetches.next().await {

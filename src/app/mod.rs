@@ -384,7 +384,7 @@ fn status(g: &Global, config: &Config, store: &Store, format: Format) -> anyhow:
     }
     let pending = store.pending_counts()?;
     let mut deliveries = serde_json::Map::new();
-    for (wl, _) in &pending {
+    for wl in pending.keys() {
         let d = store.delivery(wl)?;
         deliveries.insert(
             wl.clone(),
