@@ -324,7 +324,9 @@ fn build_message(m: &OutgoingMessage) -> Result<Message, MailError> {
         })
 }
 
-/// Delivers messages; cheap to clone (the SMTP pool is shared).
+/// Delivers messages; cheap to clone (the SMTP pool is shared). `new` needs no runtime;
+/// `send` must run inside a Tokio runtime (the pool is created there on first use); a
+/// `Mailer` may be dropped anywhere, even after its runtime is gone.
 #[derive(Clone)]
 pub struct Mailer {
     inner: Arc<Inner>,
