@@ -170,6 +170,12 @@ pub fn message_id_for(key: &str, from_domain: &str) -> String {
     format!("{}@veille.{domain}", &hash.as_str()[..32])
 }
 
+/// The domain of the sender (`Veille <veille@example.org>` → `example.org`), for
+/// [`message_id_for`].
+pub fn sender_domain(from: &str) -> Result<String, MailError> {
+    Ok(domain_part(mailbox("From", from)?.email.domain()))
+}
+
 /// Keep what a domain may hold; `example.org` stays, anything odd becomes `invalid`.
 fn domain_part(s: &str) -> String {
     let d: String = s
@@ -318,7 +324,9 @@ fn build_message(m: &OutgoingMessage) -> Result<Message, MailError> {
         })
 }
 
-/// Delivers messages; cheap to clone (the SMTP pool is shared).
+/// Delivers messages; cheap to clone (the SMTP pool is shared). `new` needs no runtime;
+/// `send` must run inside a Tokio runtime (the pool is created there on first use); a
+/// `Mailer` may be dropped anywhere, even after its runtime is gone.
 #[derive(Clone)]
 pub struct Mailer {
     inner: Arc<Inner>,
@@ -605,6 +613,29 @@ mod tests {
         assert!(matches!(
             mailbox("To", "not an address"),
             Err(MailError::Address { field: "To", .. })
+        ));
+    }
+
+    #[test]
+    fn sender_domain_and_recipients() {
+        assert_eq!(
+            sender_domain("Veille <veille@Example.ORG>").ok().as_deref(),
+            Some("example.org")
+        );
+        assert!(sender_domain("nobody").is_err());
+        let m = OutgoingMessage {
+            from: "Veille <veille@example.org>".into(),
+            to: vec![],
+            subject: "s".into(),
+            text: "t".into(),
+            html: "<p>h</p>".into(),
+            message_id: "x@veille.example.org".into(),
+            list_id: "l".into(),
+            date: DateTime::<Utc>::UNIX_EPOCH,
+        };
+        assert!(matches!(
+            build_message(&m),
+            Err(MailError::NoRecipient { .. })
         ));
     }
 

@@ -682,3 +682,41 @@ fn golden_html_renders_in_a_browser_when_available() {
     assert!(dom.contains("Car-recharging stations should be available every 60 km"));
     assert!(!dom.contains("<script"));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Whatever a feed says, rendering works, the text and subject stay line-safe, and
+    /// the HTML has no markup from the input and only http(s) links.
+    #[test]
+    fn any_title_and_url_render_safely(
+        title in "\\PC{0,40}[<>\"'&\r\n]{0,4}\\PC{0,20}",
+        url in "(https?|javascript|data|ftp|JAVASCRIPT)?:?/{0,2}[a-z<>\"' .]{0,20}",
+        name in "[a-zA-Z\r\n<>é ]{0,20}",
+    ) {
+        let mut req = DigestRequest {
+            watchlist_name: &name,
+            ..request(Language::En)
+        };
+        req.entries.push(DigestEntry {
+            event: item(
+                "prop",
+                day(2022, 10, 20),
+                &format!("<zz{title}"),
+                Some(&url),
+                "generic-rss",
+            ),
+            reasons: vec![format!("keyword {title:?}")],
+            alerted: false,
+        });
+        let out = digest::render(&digest::build(req)).unwrap_or_else(|e| panic!("{e}"));
+        proptest::prop_assert!(!out.subject.contains(['\r', '\n']));
+        proptest::prop_assert!(!out.text.contains('\r'));
+        proptest::prop_assert!(!out.html.contains("<script"));
+        for (i, _) in out.html.match_indices("href=\"") {
+            let rest = &out.html[i + 6..];
+            proptest::prop_assert!(rest.starts_with("https://") || rest.starts_with("http://"));
+        }
+        proptest::prop_assert!(!out.html.contains("<zz"));
+    }
+}

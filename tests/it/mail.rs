@@ -198,6 +198,30 @@ fn smtp_outage_is_a_transient_error_then_recovers() {
 }
 
 #[test]
+fn a_server_that_never_answers_gives_a_transient_error_not_a_hang() {
+    // Connections complete in the kernel backlog, but no greeting ever comes.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = silent
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mailer = smtp_mailer(SmtpSettings {
+        host: "127.0.0.1".into(),
+        port,
+        security: Security::None,
+        username: None,
+        password: None,
+        timeout: Duration::from_secs(1),
+    });
+    let err = rt()
+        .block_on(mailer.send(&message("silent")))
+        .map(|_| ())
+        .unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    drop(silent);
+}
+
+#[test]
 fn starttls_is_required_not_opportunistic() {
     // aiosmtpd here offers no STARTTLS: the mailer must refuse to go on in clear.
     let server = SmtpServer::start();
