@@ -3,3 +3,4 @@
 mod matching;
 mod schedule;
 mod support;
+mod watchlist;
