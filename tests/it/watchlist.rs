@@ -426,3 +426,37 @@ fn a_missing_directory_is_one_error() {
         .message
         .starts_with("cannot read the watchlist directory"));
 }
+
+#[test]
+fn every_toml_example_in_the_guide_is_a_valid_watchlist() {
+    let guide = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/watchlist-guide.md"),
+    )
+    .unwrap();
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in guide.lines() {
+        match (&mut current, line.trim()) {
+            (None, "```toml") => current = Some(String::new()),
+            (Some(b), "```") => {
+                blocks.push(std::mem::take(b));
+                current = None;
+            }
+            (Some(b), _) => {
+                b.push_str(line);
+                b.push('\n');
+            }
+            _ => {}
+        }
+    }
+    assert!(blocks.len() >= 5);
+    for (i, b) in blocks.iter().enumerate() {
+        load_str(
+            "guide",
+            Path::new("guide.toml"),
+            b,
+            &["ep-press".to_string()],
+        )
+        .unwrap_or_else(|e| panic!("block {i}: {e:?}\n{b}"));
+    }
+}
