@@ -522,3 +522,44 @@ fn many_watchlists_share_one_automaton() {
         ["keyword \"topic 17\"", "keyword \"shared term\""]
     );
 }
+
+#[test]
+fn shipped_exclusions_and_near_misses() {
+    let lists = shipped();
+    for text in [
+        "Customs reform: removing the EUR 150 de minimis threshold for low-value parcels",
+        "Réforme douanière : suppression du seuil de minimis de 150 euros",
+        "Zollreform: Abschaffung der De-minimis-Schwelle von 150 Euro",
+        "Air transport: Commission proposes to revise air passenger rights",
+        "Data on fisheries: collection of catch data",
+        "EU aid to Ukraine",
+        "Procurement of defence products in the fields of defence and security",
+        "State of the Union 2026",
+        "Recycling targets",
+        "Military mobility package",
+    ] {
+        let m = lists.match_text(text, None);
+        assert!(m.is_empty(), "{text}: {m:?}");
+    }
+    for (text, id) in [
+        ("De-minimis-Beihilfen für Gemeinden", "state-aid"),
+        ("aides de minimis", "state-aid"),
+        ("Recycling and cycling lanes in cities", "urban-mobility"),
+        ("Directive relative aux déchets d'emballages", "air-quality"),
+        ("Arbeitszeitrichtlinie: Bereitschaftsdienst", "employers"),
+    ] {
+        assert_eq!(ids(&lists.match_text(text, None)), [id], "{text}");
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn matching_never_panics(text in "\\PC{0,80}") {
+        let lists = shipped();
+        let _ = lists.match_text(&text, None);
+        let mut e = event(&text);
+        e.url = Some(text.clone());
+        e.summary = text.clone();
+        let _ = lists.matches(&e);
+    }
+}

@@ -460,3 +460,20 @@ fn every_toml_example_in_the_guide_is_a_valid_watchlist() {
         .unwrap_or_else(|e| panic!("block {i}: {e:?}\n{b}"));
     }
 }
+
+proptest::proptest! {
+    #[test]
+    fn loading_never_panics(text in "\\PC{0,120}") {
+        let _ = load_str("p", Path::new("p.toml"), &text, &[]);
+    }
+
+    #[test]
+    fn loading_never_panics_on_near_valid_files(kw in "\\PC{0,20}", digest in "[0-9*,/ A-Za-z-]{0,20}", d in "\\PC{0,16}") {
+        let text = format!("name = \"N\"\nrecipients = [\"a@example.org\"]\ndigest = {digest:?}\ndossiers = [{d:?}]\nkeywords = [{kw:?}]\n");
+        if let Err(errs) = load_str("p", Path::new("p.toml"), &text, &[]) {
+            for e in errs {
+                proptest::prop_assert!(e.line >= 1 && e.line <= 5, "{}", e);
+            }
+        }
+    }
+}
