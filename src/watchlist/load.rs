@@ -185,11 +185,11 @@ fn similar_key(k: &str) -> Option<&'static str> {
 }
 
 fn email_ok(s: &str) -> Result<(), String> {
-    if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err("it contains spaces or line breaks".into());
-    }
     if s.contains('<') || s.contains('>') {
         return Err("display names are not allowed".into());
+    }
+    if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("it contains spaces or line breaks".into());
     }
     let opts = email_address::Options {
         minimum_sub_domains: 2,
@@ -199,7 +199,15 @@ fn email_ok(s: &str) -> Result<(), String> {
     };
     email_address::EmailAddress::parse_with_options(s, opts)
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| {
+            let m = e.to_string();
+            let m = m.trim_end_matches('.');
+            let mut c = m.chars();
+            match c.next() {
+                Some(f) => f.to_lowercase().chain(c).collect(),
+                None => m.to_string(),
+            }
+        })
 }
 
 /// Why a dossier entry is not a reference: the procedure parser's own reason when the
@@ -420,7 +428,7 @@ pub fn load_str(
             "sources" => {
                 if let Some(items) = cx.strings(k, value) {
                     for (s, at) in items {
-                        if !known_sources.iter().any(|k| *k == s) {
+                        if !known_sources.contains(&s) {
                             let hint = if known_sources.is_empty() {
                                 "no sources are configured in config.toml".to_string()
                             } else {
@@ -484,7 +492,8 @@ pub fn load_str(
             })
             .unwrap_or(0)
     };
-    if written("dossiers") + written("keywords") == 0 {
+    let unknown_key = doc.keys().any(|k| !KEYS.contains(&k.get_ref().as_str()));
+    if written("dossiers") + written("keywords") == 0 && !unknown_key {
         cx.err(
             0,
             "the watchlist has neither dossiers nor keywords, so it would never match",

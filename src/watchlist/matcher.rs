@@ -43,7 +43,6 @@ enum Role {
     Exclude,
 }
 
-#[derive(Debug)]
 pub(crate) struct Matcher {
     /// None when no watchlist has a keyword or exclusion.
     ac: Option<AhoCorasick>,
@@ -51,6 +50,16 @@ pub(crate) struct Matcher {
     owners: Vec<Vec<(usize, Role)>>,
     /// Dossier identity → (watchlist, index in its `dossiers`).
     dossiers: HashMap<Key, Vec<(usize, usize)>>,
+}
+
+impl std::fmt::Debug for Matcher {
+    /// A summary: the automaton itself is large and says nothing useful in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Matcher")
+            .field("terms", &self.owners.len())
+            .field("dossiers", &self.dossiers.len())
+            .finish()
+    }
 }
 
 /// What one event or text hit, per watchlist.

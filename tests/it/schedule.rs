@@ -192,3 +192,13 @@ fn period_keys_are_local_and_unique() {
         .collect();
     assert_eq!(keys.len(), 400);
 }
+
+#[test]
+fn day_of_month_and_day_of_week_must_both_hold() {
+    // 1 June 2026 is a Monday; the next 1st that is a Monday is 1 February 2027.
+    let s = sched("0 8 1 * MON");
+    assert_eq!(
+        local(&s.upcoming(utc("2026-05-01T00:00:00Z"), Brussels, 2)),
+        ["2026-06-01T08:00:00+02:00", "2027-02-01T08:00:00+01:00"]
+    );
+}

@@ -1,0 +1,565 @@
+//! Matching events against watchlists: the shipped watchlists on a labelled set of real
+//! EU titles (precision and recall per watchlist), real fixture titles, dossier spellings
+//! and URLs, accents and wildcards, exclusions, the sources filter, and reasons.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use veille::model::{
+    Document, DossierEvent, DossierRef, EventId, EventKind, ProcedureRef, Provenance,
+};
+use veille::watchlist::{load_dir, load_str, Match, Reason, WatchlistSet};
+
+use crate::support::fixtures;
+
+fn shipped() -> WatchlistSet {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("watchlists");
+    load_dir(&dir, &[]).unwrap_or_else(|errs| {
+        panic!(
+            "{}",
+            errs.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })
+}
+
+fn set(lists: &[(&str, &str)], sources: &[&str]) -> WatchlistSet {
+    let known: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
+    WatchlistSet::new(
+        lists
+            .iter()
+            .map(|(id, text)| {
+                load_str(id, Path::new(&format!("{id}.toml")), text, &known)
+                    .unwrap_or_else(|e| panic!("{id}: {e:?}"))
+            })
+            .collect(),
+    )
+}
+
+fn event(title: &str) -> DossierEvent {
+    DossierEvent {
+        id: EventId::derive(&[title]),
+        kind: EventKind::Item,
+        stage: None,
+        dossier: None,
+        dossier_title: None,
+        date: NaiveDate::from_ymd_opt(2026, 11, 27).unwrap_or_default(),
+        title: title.to_string(),
+        summary: String::new(),
+        url: None,
+        documents: vec![],
+        mentions: vec![],
+        provenance: vec![Provenance {
+            source: "ep-press".into(),
+            url: "https://www.europarl.europa.eu/news/en/press-room".into(),
+            fetched_at: Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap(),
+        }],
+    }
+}
+
+fn ids(ms: &[Match]) -> Vec<&str> {
+    ms.iter().map(|m| m.watchlist.as_str()).collect()
+}
+
+fn reasons(ms: &[Match], id: &str) -> Vec<String> {
+    ms.iter()
+        .find(|m| m.watchlist == id)
+        .map(|m| m.reasons.iter().map(|r| r.to_string()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn shipped_watchlists_reach_precision_and_recall_on_real_titles() {
+    let lists = shipped();
+    let text = String::from_utf8(fixtures::own("titles/eval.tsv")).unwrap();
+    let mut tp: BTreeMap<String, usize> = BTreeMap::new();
+    let mut fp: BTreeMap<String, usize> = BTreeMap::new();
+    let mut fn_: BTreeMap<String, usize> = BTreeMap::new();
+    let mut misses = Vec::new();
+    let mut n = 0;
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let (labels, title) = line
+            .split_once('\t')
+            .unwrap_or_else(|| panic!("bad line {line}"));
+        n += 1;
+        let want: BTreeSet<&str> = labels.split(',').filter(|l| *l != "-").collect();
+        for w in &want {
+            assert!(lists.get(w).is_some(), "unknown label {w}");
+        }
+        let got_m = lists.match_text(title, None);
+        let got: BTreeSet<&str> = ids(&got_m).into_iter().collect();
+        for l in lists.lists() {
+            let id = l.id.as_str();
+            match (want.contains(id), got.contains(id)) {
+                (true, true) => *tp.entry(id.into()).or_default() += 1,
+                (false, true) => {
+                    *fp.entry(id.into()).or_default() += 1;
+                    misses.push(format!("false {id}: {title} ({:?})", reasons(&got_m, id)));
+                }
+                (true, false) => {
+                    *fn_.entry(id.into()).or_default() += 1;
+                    misses.push(format!("missed {id}: {title}"));
+                }
+                (false, false) => {}
+            }
+        }
+    }
+    assert!(n >= 150, "only {n} labelled titles");
+    for m in &misses {
+        println!("{m}");
+    }
+    for l in lists.lists() {
+        let id = l.id.as_str();
+        let (t, f, m) = (
+            tp.get(id).copied().unwrap_or(0) as f64,
+            fp.get(id).copied().unwrap_or(0) as f64,
+            fn_.get(id).copied().unwrap_or(0) as f64,
+        );
+        let precision = t / (t + f).max(1.0);
+        let recall = t / (t + m).max(1.0);
+        println!("{id}: precision {precision:.2} recall {recall:.2} ({t} tp, {f} fp, {m} fn)");
+        assert!(t >= 10.0, "{id}: only {t} positive titles");
+        assert!(
+            precision >= 0.9 && recall >= 0.9,
+            "{id}: precision {precision:.2} recall {recall:.2}\n{}",
+            misses.join("\n")
+        );
+    }
+}
+
+#[test]
+fn real_fixture_titles_match_their_focus_group() {
+    if !fixtures::available("real_fixture_titles_match_their_focus_group") {
+        return;
+    }
+    let lists = shipped();
+    // CELLAR tree notice of the single-use plastics directive: its titles in EN, FR, DE.
+    let notice = String::from_utf8_lossy(&fixtures::read(
+        "eurlex-cellar-notice/procedure_2018_172_COD_tree-notice_single-use-plastics.xml",
+    ))
+    .into_owned();
+    for title in [
+        "Directive (EU) 2019/904 of the European Parliament and of the Council of 5 June 2019 on the reduction of the impact of certain plastic products on the environment (Text with EEA relevance)",
+        "Proposition de directive du Parlement européen et du Conseil relative à la réduction de l'incidence de certains produits en plastique sur l'environnement",
+        "Vorschlag für eine RICHTLINIE DES EUROPÄISCHEN PARLAMENTS UND DES RATES über die Verringerung der Auswirkungen bestimmter Kunststoffprodukte auf die Umwelt",
+        "Opinion of the European Committee of the Regions — Proposal for a single-use plastics directive",
+    ] {
+        assert!(notice.contains(title), "fixture lacks {title}");
+        assert_eq!(ids(&lists.matches(&event(title))), ["air-quality"], "{title}");
+    }
+    // The same notice names the procedure: COM/2018/340 final - 2018/0172 (COD).
+    let m = lists.matches(&event("COM/2018/340 final - 2018/0172 (COD)"));
+    assert_eq!(reasons(&m, "air-quality"), ["dossier 2018/0172(COD)"]);
+    // The macro-financial assistance to Ukraine in another CELLAR notice is a near-miss.
+    let other = String::from_utf8_lossy(&fixtures::read(
+        "eurlex-cellar-notice/procedure_2009_162_tree-notice.xml",
+    ))
+    .into_owned();
+    let t = "Proposal for a COUNCIL DECISION providing macro-financial assistance to Ukraine";
+    assert!(other.contains(t));
+    assert!(lists.matches(&event(t)).is_empty());
+
+    // EP press release on AFIR: headline and summary name no keyword of the procurement
+    // group but the alternative fuels regulation is found through its OEIL link.
+    let html = String::from_utf8_lossy(&fixtures::read(
+        "ep-press/press-release_20221014IPR43206_AFIR-2021-0223-COD.html",
+    ))
+    .into_owned();
+    let headline = "Car-recharging stations should be available every 60 km, say MEPs";
+    assert!(html.contains(headline));
+    let mut e = event(headline);
+    e.summary = "To help the EU become climate neutral, MEPs want car-recharging stations every 60 km, hydrogen refuelling stations every 100 km and fewer emissions from ships.".into();
+    e.documents = vec![Document {
+        reference: "Procedure file".into(),
+        url: Some("https://oeil.secure.europarl.europa.eu/oeil/popups/ficheprocedure.do?reference=2021/0223(COD)&l=en".into()),
+    }];
+    let m = lists.matches(&e);
+    assert_eq!(ids(&m), ["urban-mobility"]);
+    assert_eq!(
+        reasons(&m, "urban-mobility"),
+        ["dossier 2021/0223(COD)", "keyword \"recharging station*\""]
+    );
+
+    // EP API procedure titles that concern no focus group.
+    for (file, _) in [
+        ("ep-api/procedure_2016-0132_COD.jsonld.json", "Eurodac"),
+        (
+            "ep-api/procedure_2025-0260_COD.jsonld.json",
+            "customs duties",
+        ),
+        ("ep-api/procedure_2025-0581_CNS.jsonld.json", "excise duty"),
+    ] {
+        let v: serde_json::Value = serde_json::from_slice(&fixtures::read(file)).unwrap();
+        let mut titles = Vec::new();
+        collect_titles(&v, &mut titles);
+        assert!(!titles.is_empty(), "{file}");
+        for t in titles {
+            assert!(lists.match_text(&t, None).is_empty(), "{file}: {t}");
+        }
+    }
+}
+
+fn collect_titles(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(o) => {
+            for (k, x) in o {
+                if k == "process_title" {
+                    for l in ["en", "fr", "de"] {
+                        if let Some(t) = x.get(l).and_then(|t| t.as_str()) {
+                            out.push(t.to_string());
+                        }
+                    }
+                }
+                collect_titles(x, out);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_titles(x, out)),
+        _ => {}
+    }
+}
+
+const PROC: &str = r#"
+name = "Procurement"
+recipients = ["p@example.org"]
+dossiers = ["2011/0438(COD)", "COM(2011)896", "32014L0024"]
+keywords = ["public procurement", "marchés publics", "öffentliche Auftragsvergabe", "concession contract*", "state-aid", "l'accord-cadre", "Straße"]
+exclude = ["defence and security"]
+"#;
+
+#[test]
+fn dossiers_match_in_every_spelling() {
+    let lists = set(&[("proc", PROC)], &[]);
+    let proc_reason = vec!["dossier 2011/0438(COD)".to_string()];
+    let com_reason = vec!["dossier COM(2011)896".to_string()];
+    for title in [
+        "Report on 2011/0438(COD)",
+        "CELLAR says 2011/0438/COD",
+        "Vote on 2011/0438 (COD)",
+    ] {
+        assert_eq!(
+            reasons(&lists.matches(&event(title)), "proc"),
+            proc_reason,
+            "{title}"
+        );
+    }
+    for title in [
+        "Proposal COM(2011) 896 final",
+        "COM/2011/0896 final",
+        "CELEX:52011PC0896",
+        "see 52011PC0896",
+    ] {
+        assert_eq!(
+            reasons(&lists.matches(&event(title)), "proc"),
+            com_reason,
+            "{title}"
+        );
+    }
+    assert_eq!(
+        reasons(&lists.matches(&event("OJ L 94: 32014L0024")), "proc"),
+        ["dossier 32014L0024"]
+    );
+    // Structured fields: the event's dossier in another spelling, mentions, documents.
+    let mut e = event("Plenary vote");
+    e.dossier = Some("2011-0438".parse::<ProcedureRef>().unwrap());
+    assert_eq!(reasons(&lists.matches(&e), "proc"), proc_reason);
+    let mut e = event("Plenary vote");
+    e.mentions = vec!["52011PC0896".parse::<DossierRef>().unwrap()];
+    assert_eq!(reasons(&lists.matches(&e), "proc"), com_reason);
+    let mut e = event("Plenary vote");
+    e.documents = vec![Document {
+        reference: "COM(2011)0896".into(),
+        url: None,
+    }];
+    assert_eq!(reasons(&lists.matches(&e), "proc"), com_reason);
+    // URLs.
+    for url in [
+        "http://publications.europa.eu/resource/procedure/2011_438",
+        "https://data.europarl.europa.eu/eli/dl/proc/2011-0438",
+        "https://eur-lex.europa.eu/procedure/EN/2011_438",
+        "https://oeil.secure.europarl.europa.eu/oeil/popups/ficheprocedure.do?reference=2011/0438(COD)&l=en",
+    ] {
+        let mut e = event("News");
+        e.url = Some(url.into());
+        assert_eq!(reasons(&lists.matches(&e), "proc"), proc_reason, "{url}");
+    }
+    let mut e = event("News");
+    e.url = Some("https://eur-lex.europa.eu/legal-content/EN/TXT/?uri=COM:2011:0896:FIN".into());
+    assert_eq!(reasons(&lists.matches(&e), "proc"), com_reason);
+    // Neighbours do not match.
+    for title in [
+        "Report on 2011/0439(COD)",
+        "COM(2011) 897 final",
+        "published on 2011-04-38",
+        "procedure 2011_4380",
+        "32014L0023",
+        "In 2011, 438 contracts",
+    ] {
+        assert!(lists.matches(&event(title)).is_empty(), "{title}");
+    }
+    for url in [
+        "https://example.org/2011_4381",
+        "https://example.org/news/2011-04-38",
+        "https://example.org/20110438",
+    ] {
+        let mut e = event("News");
+        e.url = Some(url.into());
+        assert!(lists.matches(&e).is_empty(), "{url}");
+    }
+}
+
+#[test]
+fn keywords_match_whole_words_whatever_the_accents_case_and_punctuation() {
+    let lists = set(&[("proc", PROC)], &[]);
+    for (text, kw) in [
+        ("Public Procurement: new rules", "public procurement"),
+        ("PUBLIC-PROCUREMENT reform", "public procurement"),
+        ("Réforme des marches publics", "marchés publics"),
+        ("Réforme des MARCHÉS PUBLICS", "marchés publics"),
+        (
+            "Richtlinie über die Öffentliche Auftragsvergabe",
+            "öffentliche Auftragsvergabe",
+        ),
+        ("Richtlinie über die oeffentliche Auftragsvergabe", ""),
+        ("award of concession contracts", "concession contract*"),
+        ("a concession contract", "concession contract*"),
+        ("concession contracting", "concession contract*"),
+        ("concession contra", ""),
+        ("State aid rules", "state-aid"),
+        ("state-aid rules", "state-aid"),
+        ("Member-State Aid", "state-aid"),
+        ("modifiant l’accord-cadre", "l'accord-cadre"),
+        ("l'accord cadre", "l'accord-cadre"),
+        ("Strasse", "Straße"),
+        ("STRASSE", "Straße"),
+        ("public procurements", ""),
+        ("publicprocurement", ""),
+        ("the e-public procurement", "public procurement"),
+        ("apublic procurement", ""),
+        ("statement aid", ""),
+    ] {
+        let got = reasons(&lists.match_text(text, None), "proc");
+        let want: Vec<String> = if kw.is_empty() {
+            vec![]
+        } else {
+            vec![format!("keyword \"{kw}\"")]
+        };
+        assert_eq!(got, want, "{text}");
+    }
+}
+
+#[test]
+fn exclusions_suppress_keywords_in_the_same_text_but_never_listed_dossiers() {
+    let lists = set(&[("proc", PROC)], &[]);
+    assert!(lists
+        .match_text(
+            "Public procurement in the fields of defence and security",
+            None
+        )
+        .is_empty());
+    // Listed dossier: the officer chose it, exclusions do not apply.
+    let m = lists.match_text(
+        "2011/0438(COD): public procurement, defence and security",
+        None,
+    );
+    assert_eq!(reasons(&m, "proc"), ["dossier 2011/0438(COD)"]);
+    // An exclusion in the summary does not cancel a keyword in the title.
+    let mut e = event("Public procurement: Council agrees its position");
+    e.summary = "Also discussed: defence and security".into();
+    assert_eq!(
+        reasons(&lists.matches(&e), "proc"),
+        ["keyword \"public procurement\""]
+    );
+    e.title = "Defence and security".into();
+    e.summary = "Public procurement rules for defence and security".into();
+    assert!(lists.matches(&e).is_empty());
+}
+
+#[test]
+fn reasons_are_all_recorded_once_in_the_watchlists_order() {
+    let lists = set(&[("proc", PROC)], &[]);
+    let mut e =
+        event("Concession contracts and public procurement: COM(2011)896 and 2011/0438(COD)");
+    e.summary = "public procurement again, and 2011/0438/COD again".into();
+    e.dossier_title = Some("Public procurement".into());
+    e.dossier = Some("2011/0438(COD)".parse().unwrap());
+    let m = lists.matches(&e);
+    assert_eq!(
+        m,
+        vec![Match {
+            watchlist: "proc".into(),
+            reasons: vec![
+                Reason::Dossier("2011/0438(COD)".into()),
+                Reason::Dossier("COM(2011)896".into()),
+                Reason::Keyword("public procurement".into()),
+                Reason::Keyword("concession contract*".into()),
+            ]
+        }]
+    );
+    assert_eq!(
+        serde_json::to_string(&m[0]).unwrap(),
+        r#"{"watchlist":"proc","reasons":["dossier 2011/0438(COD)","dossier COM(2011)896","keyword \"public procurement\"","keyword \"concession contract*\""]}"#
+    );
+}
+
+#[test]
+fn dossier_title_is_matched_too() {
+    let lists = set(&[("proc", PROC)], &[]);
+    let mut e = event("Committee vote");
+    e.dossier_title = Some("Sur la passation des marchés publics".into());
+    assert_eq!(
+        reasons(&lists.matches(&e), "proc"),
+        ["keyword \"marchés publics\""]
+    );
+}
+
+#[test]
+fn sources_filter_and_several_watchlists() {
+    let only_press = r#"
+name = "Press only"
+recipients = ["press@example.org"]
+keywords = ["public procurement"]
+sources = ["ep-press"]
+"#;
+    let only_oeil = r#"
+name = "OEIL only"
+recipients = ["oeil@example.org"]
+dossiers = ["2011/0438(COD)"]
+sources = ["oeil"]
+"#;
+    let lists = set(
+        &[
+            ("a-press", only_press),
+            ("b-oeil", only_oeil),
+            ("proc", PROC),
+        ],
+        &["ep-press", "oeil"],
+    );
+    let mut e = event("Public procurement: 2011/0438(COD) adopted");
+    assert_eq!(ids(&lists.matches(&e)), ["a-press", "proc"]);
+    e.provenance[0].source = "oeil".into();
+    assert_eq!(ids(&lists.matches(&e)), ["b-oeil", "proc"]);
+    // match_text ignores source filters and can be restricted to one watchlist.
+    assert_eq!(
+        ids(&lists.match_text("public procurement", None)),
+        ["a-press", "proc"]
+    );
+    assert_eq!(
+        ids(&lists.match_text("public procurement", Some("proc"))),
+        ["proc"]
+    );
+    assert!(lists
+        .match_text("public procurement", Some("nope"))
+        .is_empty());
+}
+
+#[test]
+fn tracked_dossiers_are_every_listed_procedure_once() {
+    let lists = shipped();
+    let tracked: Vec<String> = lists
+        .tracked_dossiers()
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    for r in [
+        "2011/0438(COD)",
+        "2012/0011(COD)",
+        "2021/0223(COD)",
+        "2022/0347(COD)",
+        "2016/0070(COD)",
+    ] {
+        assert!(tracked.contains(&r.to_string()), "{r}");
+    }
+    let mut sorted = tracked.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), tracked.len());
+    let other = r#"
+name = "Other"
+recipients = ["o@example.org"]
+dossiers = ["2011-0438", "2012/0011(COD)"]
+"#;
+    let two = set(&[("proc", PROC), ("other", other)], &[]);
+    let t: Vec<String> = two
+        .tracked_dossiers()
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(t, ["2011/0438(COD)", "2012/0011(COD)"]);
+}
+
+#[test]
+fn many_watchlists_share_one_automaton() {
+    // 300 watchlists with overlapping terms: every one is found, none spuriously.
+    let texts: Vec<(String, String)> = (0..300)
+        .map(|i| {
+            (
+                format!("w{i:03}"),
+                format!(
+                    "name = \"W{i}\"\nrecipients = [\"w{i}@example.org\"]\nkeywords = [\"topic {i}\", \"shared term\", \"pre{i}*\"]\nexclude = [\"not {i}\"]\n"
+                ),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let lists = set(&refs, &[]);
+    assert_eq!(lists.match_text("shared term", None).len(), 300);
+    assert_eq!(
+        ids(&lists.match_text("about topic 42 and pre7xyz", None)),
+        ["w007", "w042"]
+    );
+    assert_eq!(lists.match_text("shared term, not 5", None).len(), 299);
+    assert_eq!(
+        reasons(&lists.match_text("topic 17 shared term", None), "w017"),
+        ["keyword \"topic 17\"", "keyword \"shared term\""]
+    );
+}
+
+#[test]
+fn shipped_exclusions_and_near_misses() {
+    let lists = shipped();
+    for text in [
+        "Customs reform: removing the EUR 150 de minimis threshold for low-value parcels",
+        "Réforme douanière : suppression du seuil de minimis de 150 euros",
+        "Zollreform: Abschaffung der De-minimis-Schwelle von 150 Euro",
+        "Air transport: Commission proposes to revise air passenger rights",
+        "Data on fisheries: collection of catch data",
+        "EU aid to Ukraine",
+        "Procurement of defence products in the fields of defence and security",
+        "State of the Union 2026",
+        "Recycling targets",
+        "Military mobility package",
+    ] {
+        let m = lists.match_text(text, None);
+        assert!(m.is_empty(), "{text}: {m:?}");
+    }
+    for (text, id) in [
+        ("De-minimis-Beihilfen für Gemeinden", "state-aid"),
+        ("aides de minimis", "state-aid"),
+        ("Recycling and cycling lanes in cities", "urban-mobility"),
+        ("Directive relative aux déchets d'emballages", "air-quality"),
+        ("Arbeitszeitrichtlinie: Bereitschaftsdienst", "employers"),
+    ] {
+        assert_eq!(ids(&lists.match_text(text, None)), [id], "{text}");
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn matching_never_panics(text in "\\PC{0,80}") {
+        let lists = shipped();
+        let _ = lists.match_text(&text, None);
+        let mut e = event(&text);
+        e.url = Some(text.clone());
+        e.summary = text.clone();
+        let _ = lists.matches(&e);
+    }
+}
