@@ -146,7 +146,7 @@ fn real_fixture_titles_match_their_focus_group() {
     .into_owned();
     for title in [
         "Directive (EU) 2019/904 of the European Parliament and of the Council of 5 June 2019 on the reduction of the impact of certain plastic products on the environment (Text with EEA relevance)",
-        "Proposition de directive du Parlement européen et du Conseil relative à la réduction de l'incidence de certains produits en plastique sur l'environnement",
+        "Proposition de DIRECTIVE DU PARLEMENT EUROPÉEN ET DU CONSEIL relative à la réduction de l'incidence sur l'environnement de certains produits en plastique",
         "Vorschlag für eine RICHTLINIE DES EUROPÄISCHEN PARLAMENTS UND DES RATES über die Verringerung der Auswirkungen bestimmter Kunststoffprodukte auf die Umwelt",
         "Opinion of the European Committee of the Regions — Proposal for a single-use plastics directive",
     ] {
