@@ -95,6 +95,8 @@ pub fn backoff(every: Duration, failures: u32) -> Duration {
 /// One fetched URL, before processing.
 struct Fetched {
     url: String,
+    /// The procedure this URL is the record of (EU services), if any.
+    dossier: Option<ProcedureRef>,
     result: Result<FetchOutcome, FetchError>,
     parsed: Option<Result<Vec<Observation>, ParseError>>,
     content_hash: Option<String>,
@@ -131,7 +133,13 @@ pub async fn poll_once(
     // Fetch concurrently (the fetcher paces hosts and bounds concurrency), record one
     // source at a time so that dossier merges never race.
     let concurrency = ctx.config.http.global_concurrency.max(1);
-    type Job<'f> = std::pin::Pin<Box<dyn std::future::Future<Output = (&'f SourceConfig, SourceRecord, Vec<Fetched>)> + Send + 'f>>;
+    type Job<'f> = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = (&'f SourceConfig, SourceRecord, Vec<Fetched>)>
+                + Send
+                + 'f,
+        >,
+    >;
     let mut jobs: Vec<Job<'_>> = Vec::with_capacity(due.len());
     for (s, state) in due {
         let tracked = &tracked;
@@ -182,6 +190,7 @@ async fn get(
         Err(e) => {
             return Fetched {
                 url,
+                dossier: None,
                 result: Err(FetchError::Body {
                     url: String::new(),
                     reason: e.to_string(),
@@ -194,6 +203,7 @@ async fn get(
     let result = ctx.fetcher.get(&req).await;
     let mut f = Fetched {
         url,
+        dossier: None,
         result,
         parsed: None,
         content_hash: None,
@@ -267,7 +277,9 @@ async fn fetch_source(
                 let known = ctx.store.dossier(r).ok().flatten().is_some();
                 if refresh_due || !known || changed.contains(r) {
                     let url = sources::ep_api::procedure_url(&base, r);
-                    out.push(get(ctx, s, url, Some(sources::ep_api::ACCEPT), now).await);
+                    let mut f = get(ctx, s, url, Some(sources::ep_api::ACCEPT), now).await;
+                    f.dossier = Some(*r);
+                    out.push(f);
                 }
             }
             out
@@ -283,7 +295,9 @@ async fn fetch_source(
                         sources::cellar::ACCEPT,
                     )
                 };
-                out.push(get(ctx, s, url, Some(accept), now).await);
+                let mut f = get(ctx, s, url, Some(accept), now).await;
+                f.dossier = Some(*r);
+                out.push(f);
             }
             out
         }
@@ -332,6 +346,14 @@ fn record_source(
     for f in fetched {
         let mut prev = ctx.store.resource(&s.id, &f.url)?.unwrap_or_default();
         match f.result {
+            // A service that has no record of one procedure (OEIL lacks CELLAR-only
+            // procedures and vice versa) is not a broken source.
+            Err(FetchError::Status {
+                status: 404 | 410, ..
+            }) if f.dossier.is_some() => {
+                any_success = true;
+                tracing::info!(source = %s.id, url = %f.url, "procedure not found at this source");
+            }
             Err(e) => {
                 retry_after = retry_after.max(e.retry_after());
                 errors.push(e.to_string());

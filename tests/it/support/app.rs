@@ -87,16 +87,21 @@ impl TestApp {
     }
 
     pub fn add_watchlist(&self, id: &str, toml: &str) {
-        std::fs::write(self.path(&format!("watchlists/{id}.toml")), toml).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(self.path(&format!("watchlists/{id}.toml")), toml)
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Copy the shipped watchlists in.
     pub fn add_shipped_watchlists(&self) {
-        for e in std::fs::read_dir(repo("watchlists")).unwrap_or_else(|e| panic!("{e}")).flatten() {
+        for e in std::fs::read_dir(repo("watchlists"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .flatten()
+        {
             let p = e.path();
             if p.extension().is_some_and(|x| x == "toml") {
                 let name = p.file_name().map(|n| n.to_owned()).unwrap_or_default();
-                std::fs::copy(&p, self.path("watchlists").join(name)).unwrap_or_else(|e| panic!("{e}"));
+                std::fs::copy(&p, self.path("watchlists").join(name))
+                    .unwrap_or_else(|e| panic!("{e}"));
             }
         }
     }
@@ -108,8 +113,12 @@ impl TestApp {
         if let Some(n) = now {
             cmd.arg("--now").arg(n);
         }
-        cmd.args(args).env_remove("VEILLE_CONFIG").env_remove("VEILLE_SMTP_PASSWORD").env("RUST_LOG", "warn");
-        cmd.output().unwrap_or_else(|e| panic!("running veille: {e}"))
+        cmd.args(args)
+            .env_remove("VEILLE_CONFIG")
+            .env_remove("VEILLE_SMTP_PASSWORD")
+            .env("RUST_LOG", "warn");
+        cmd.output()
+            .unwrap_or_else(|e| panic!("running veille: {e}"))
     }
 
     /// Run and expect an exit code; returns stdout.

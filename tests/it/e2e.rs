@@ -1,0 +1,443 @@
+//! End to end through the real `veille` binary: the shipped configuration checks; feeds
+//! and EU dossier services served by a loopback HTTP server are polled into a real sled
+//! store; digests go to a real SMTP server (aiosmtpd). Each test is one "done when" of an
+//! issue.
+
+use std::collections::BTreeSet;
+
+use veille::model::ProcedureRef;
+use veille::sources::{cellar, ep_api, oeil};
+
+use crate::support::app::{repo, Source, TestApp};
+use crate::support::fixtures;
+use crate::support::http::{Response, TestServer};
+use crate::support::smtp::{self, SmtpServer};
+
+const NOW: &str = "2026-11-28T10:00:00Z";
+
+#[test]
+fn check_on_the_shipped_config_prints_next_digests_and_a_broken_watchlist_exits_3() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_veille"))
+        .current_dir(repo(""))
+        .args(["--now", NOW, "check"])
+        .env_remove("VEILLE_CONFIG")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for id in [
+        "public-procurement",
+        "state-aid",
+        "data-protection",
+        "air-quality",
+        "urban-mobility",
+        "employers",
+    ] {
+        assert!(stdout.contains(id), "{id} missing from:\n{stdout}");
+    }
+    // Weekly digests: Monday 30 November 2026, 08:00 Brussels time.
+    assert!(stdout.contains("Mon 2026-11-30 08:00 CET"), "{stdout}");
+
+    let app = TestApp::new(TestServer::start_background(), vec![]);
+    app.add_watchlist(
+        "broken",
+        "name = \"Broken\"\nrecipients = [\"fg@example.org\"]\ndossiers = [\"2011/438(COD)\"]\n",
+    );
+    let out = app.veille(None, &["check"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("broken.toml:3:"),
+        "the error names file and line: {stderr}"
+    );
+}
+
+fn feed_source_id(file: &str) -> String {
+    file.trim_end_matches(".xml").replace(['.', '_'], "-")
+}
+
+#[test]
+fn polling_real_feeds_stores_them_revalidates_and_names_the_failing_sources() {
+    if !fixtures::available("polling_real_feeds") {
+        return;
+    }
+    let server = TestServer::start_background();
+    let mut sources = Vec::new();
+    let mut good = Vec::new();
+    for rel in fixtures::list("generic-rss") {
+        let file = rel.rsplit('/').next().unwrap_or_default().to_string();
+        let path = format!("/feeds/{file}");
+        let ctype = if file.starts_with("atom") {
+            "application/atom+xml"
+        } else {
+            "application/rss+xml"
+        };
+        server.route(
+            &path,
+            Response::ok(fixtures::read(&rel))
+                .content_type(ctype)
+                .etag(&format!("\"{file}-v1\"")),
+        );
+        sources.push(Source::new(
+            &feed_source_id(&file),
+            "feed",
+            server.url(&path),
+        ));
+        if !file.contains("invalid") {
+            good.push((feed_source_id(&file), path));
+        }
+    }
+    server.route("/broken", Response::status(500).body("internal error"));
+    server.route(
+        "/challenge",
+        Response::status(202).header("x-amzn-waf-action", "challenge"),
+    );
+    server.route(
+        "/html",
+        Response::ok("<!doctype html><html><body><p>Welcome</p></body></html>")
+            .content_type("text/html"),
+    );
+    sources.push(Source::new("broken", "feed", server.url("/broken")));
+    sources.push(Source::new("challenged", "feed", server.url("/challenge")));
+    sources.push(Source::new("not-a-feed", "feed", server.url("/html")));
+    let app = TestApp::new(server, sources);
+    app.add_watchlist(
+        "everything",
+        "name = \"Everything\"\nrecipients = [\"fg@example.org\"]\nkeywords = [\"linux\", \"debian\", \"security\"]\n",
+    );
+
+    let first = app.expect(Some(NOW), &["poll"], 2);
+    assert!(first.contains("FAILED"), "{first}");
+    let status = app.json(Some(NOW), &["status", "--format", "json"], 0);
+    let failing: BTreeSet<String> = status["sources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["ok"] == false)
+        .map(|s| s["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let expected: BTreeSet<String> = ["broken", "challenged", "not-a-feed", "rss-2-0-invalid-1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(failing, expected);
+    let error_of = |id: &str| {
+        status["sources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["id"] == id)
+            .and_then(|s| s["last_error"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(error_of("broken").contains("500"), "{}", error_of("broken"));
+    assert!(
+        error_of("challenged").contains("challenge"),
+        "{}",
+        error_of("challenged")
+    );
+    assert!(
+        error_of("rss-2-0-invalid-1").contains("malformed"),
+        "{}",
+        error_of("rss-2-0-invalid-1")
+    );
+    assert!(
+        status["events"].as_u64().unwrap_or(0) >= 9,
+        "every item of the nine good feeds is stored: {status}"
+    );
+    let events_after_first = status["events"].as_u64();
+
+    // The second poll is conditional for every feed that answered, and stores nothing twice.
+    app.expect(Some("2026-11-28T12:00:00Z"), &["poll"], 2);
+    for (id, path) in &good {
+        let reqs = app.server.requests_to(path);
+        assert_eq!(reqs.len(), 2, "{id}");
+        assert_eq!(
+            reqs[1].header("if-none-match"),
+            Some(format!("\"{}-v1\"", &path[7..]).as_str()),
+            "{id}"
+        );
+    }
+    app.expect(Some("2026-11-28T14:00:00Z"), &["poll"], 2);
+    let status = app.json(Some(NOW), &["status", "--format", "json"], 0);
+    assert_eq!(
+        status["events"].as_u64(),
+        events_after_first,
+        "the same items polled three times are stored once"
+    );
+}
+
+fn path_of(server: &TestServer, url: &str) -> String {
+    url.strip_prefix(&server.url("")).unwrap_or(url).to_string()
+}
+
+fn proc(s: &str) -> ProcedureRef {
+    s.parse().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A loopback stand-in for the EP API, OEIL and CELLAR serving the real captures.
+fn eu_services() -> (TestServer, Vec<Source>) {
+    let server = TestServer::start_background();
+    let api = server.url("/api/v2");
+    for (r, file) in [
+        (
+            "2016/0132(COD)",
+            "ep-api/procedure_2016-0132_COD.jsonld.json",
+        ),
+        (
+            "2025/0260(COD)",
+            "ep-api/procedure_2025-0260_COD.jsonld.json",
+        ),
+    ] {
+        let url = ep_api::procedure_url(&api, &proc(r));
+        server.route(
+            &path_of(&server, &url),
+            Response::ok(fixtures::read(file)).content_type("application/ld+json"),
+        );
+    }
+    for url in ep_api::feed_urls(&api) {
+        server.route(&path_of(&server, &url), Response::status(204));
+    }
+    let base = server.url("");
+    let base = base.trim_end_matches('/');
+    let url = oeil::procedure_url(base, &proc("2024/0258(COD)"));
+    server.route(
+        &path_of(&server, &url),
+        Response::ok(fixtures::read(
+            "oeil/2024-0258-COD_new-design-es_page-available-2025-11-13.html",
+        ))
+        .content_type("text/html; charset=utf-8"),
+    );
+    let url = cellar::procedure_url(base, &proc("2018/0172(COD)"));
+    server.route(
+        &path_of(&server, &url),
+        Response::ok(fixtures::read(
+            "eurlex-cellar-notice/procedure_2018_172_COD_tree-notice_single-use-plastics.xml",
+        ))
+        .content_type("application/xml"),
+    );
+    let sources = vec![
+        Source::new("ep-api", "ep-api", api),
+        Source::new("oeil", "oeil", base.to_string()),
+        Source::new("cellar", "cellar", base.to_string()),
+    ];
+    (server, sources)
+}
+
+#[test]
+fn one_poll_gives_merged_dossier_timelines_with_their_real_dates() {
+    if !fixtures::available("one_poll_gives_merged_dossier_timelines") {
+        return;
+    }
+    let (server, sources) = eu_services();
+    let app = TestApp::new(server, sources);
+    app.add_watchlist(
+        "dossiers",
+        "name = \"Dossiers\"\nrecipients = [\"fg@example.org\"]\n\
+         dossiers = [\"2016/0132(COD)\", \"2025/0260(COD)\", \"2024/0258(COD)\", \"2018/0172(COD)\"]\n",
+    );
+    let out = app.expect(Some(NOW), &["poll"], 0);
+    assert!(
+        out.contains("ep-api") && out.contains("oeil") && out.contains("cellar"),
+        "{out}"
+    );
+
+    let d = app.json(
+        Some(NOW),
+        &["dossier", "show", "2016-0132", "--format", "json"],
+        0,
+    );
+    assert_eq!(d["reference"], "2016/0132(COD)");
+    let steps: Vec<(String, String)> = d["timeline"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            (
+                s["date"].as_str().unwrap_or("").to_string(),
+                s["stage"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    for (date, stage) in [
+        ("2016-09-12", "referral"),
+        ("2017-05-30", "committee-vote"),
+        ("2024-02-14", "provisional-agreement"),
+        ("2024-04-10", "plenary-vote"),
+        ("2024-05-14", "signed"),
+        ("2024-05-22", "published"),
+    ] {
+        assert!(
+            steps.contains(&(date.to_string(), stage.to_string())),
+            "{date} {stage} missing from {steps:?}"
+        );
+    }
+
+    for spelling in ["2024_258", "2024/0258(COD)", "2024-0258"] {
+        let text = app.expect(Some(NOW), &["dossier", "show", spelling], 0);
+        assert!(text.starts_with("2024/0258(COD)"), "{text}");
+        for line in [
+            "2025-03-11  plenary-vote",
+            "2025-03-18  adopted",
+            "2025-03-18  signed",
+            "2025-03-21  published",
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+        assert!(text.contains("Procedure completed"), "{text}");
+    }
+
+    let plastics = app.expect(Some(NOW), &["dossier", "show", "2018/0172/COD"], 0);
+    for line in [
+        "2018-10-10  opinion",
+        "2019-06-05  signed",
+        "2019-06-12  published",
+        "final act: 32019L0904",
+    ] {
+        assert!(plastics.contains(line), "{line} missing from:\n{plastics}");
+    }
+    // Upcoming plenary items of 2025/0260(COD) are known.
+    let upcoming = app.json(
+        Some(NOW),
+        &["dossier", "show", "2025-0260", "--format", "json"],
+        0,
+    );
+    let dates: Vec<&str> = upcoming["forecasts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["date"].as_str())
+        .collect();
+    assert!(dates.contains(&"2026-06-16"), "{dates:?}");
+}
+
+fn titles_of(preview: &serde_json::Value) -> Vec<String> {
+    preview["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["title"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn focus_groups_get_what_an_expert_expects_once_over_real_smtp() {
+    let server = TestServer::start_background();
+    server.route(
+        "/eur-lex.rss",
+        Response::ok(fixtures::own("eu-titles.rss")).content_type("application/rss+xml"),
+    );
+    let smtp_server = SmtpServer::start();
+    let mut app = TestApp::new(server, vec![]);
+    app.sources = vec![Source::new(
+        "eur-lex",
+        "feed",
+        app.server.url("/eur-lex.rss"),
+    )];
+    app.use_smtp(smtp_server.port());
+    app.add_shipped_watchlists();
+    app.expect(Some(NOW), &["poll"], 0);
+
+    let expect: [(&str, &[&str]); 6] = [
+        (
+            "public-procurement",
+            &[
+                "on public procurement",
+                "award of concession contracts",
+                "passation des marchés publics",
+            ],
+        ),
+        (
+            "state-aid",
+            &["de minimis aid", "services of general economic interest"],
+        ),
+        ("data-protection", &["General Data Protection Regulation"]),
+        (
+            "air-quality",
+            &["ambient air quality", "plastic products on the environment"],
+        ),
+        ("urban-mobility", &["alternative fuels infrastructure"]),
+        ("employers", &["posting of workers"]),
+    ];
+    let never = [
+        "Artificial Intelligence Act",
+        "air transport",
+        "Ukraine Facility",
+    ];
+    for (id, wanted) in expect {
+        let preview = app.json(Some(NOW), &["digest", "preview", id, "--format", "json"], 0);
+        assert_eq!(preview["watchlist"], id);
+        let titles = titles_of(&preview);
+        for w in wanted {
+            assert!(
+                titles.iter().any(|t| t.contains(w)),
+                "{id} lacks {w:?}: {titles:#?}"
+            );
+        }
+        for n in never {
+            assert!(
+                !titles.iter().any(|t| t.contains(n)),
+                "{id} wrongly has {n:?}"
+            );
+        }
+        for e in preview["entries"].as_array().into_iter().flatten() {
+            for field in [
+                "event_id",
+                "title",
+                "url",
+                "source",
+                "kind",
+                "date",
+                "dossier",
+                "matched_by",
+            ] {
+                assert!(e.get(field).is_some(), "{field} missing in {e}");
+            }
+            assert!(
+                !e["matched_by"]
+                    .as_array()
+                    .map(|a| a.is_empty())
+                    .unwrap_or(true),
+                "{e}"
+            );
+        }
+        assert!(preview["sources"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["id"] == "eur-lex")));
+    }
+
+    // Delivery: one multipart message per focus group; a second send delivers nothing.
+    let out = app.expect(Some("2026-11-30T08:05:00Z"), &["digest", "send"], 0);
+    let messages = smtp_server.messages();
+    assert_eq!(messages.len(), 6, "{out}");
+    let mut lists = BTreeSet::new();
+    for raw in &messages {
+        let m = smtp::parse(raw);
+        assert_eq!(m.content_type, "multipart/alternative");
+        assert_eq!(
+            m.parts
+                .iter()
+                .map(|p| p.content_type.as_str())
+                .collect::<Vec<_>>(),
+            ["text/plain", "text/html"]
+        );
+        assert_eq!(m.header("Auto-Submitted"), "auto-generated");
+        lists.insert(m.header("List-Id").to_string());
+    }
+    assert_eq!(lists.len(), 6);
+    let again = app.expect(Some("2026-11-30T08:10:00Z"), &["digest", "send"], 0);
+    assert_eq!(
+        smtp_server.messages().len(),
+        6,
+        "a second send delivers nothing:\n{again}"
+    );
+    // Nothing is pending any more.
+    let status = app.json(Some(NOW), &["status", "--format", "json"], 0);
+    assert_eq!(status["pending"], serde_json::json!({}));
+}
