@@ -125,7 +125,7 @@ fn main() -> ExitCode {
         LogArg::Text => LogFormat::Text,
         LogArg::Json => LogFormat::Json,
     };
-    app::init_logging(log);
+    app::init_logging(log, matches!(cli.command, Cmd::Run));
     let command = match cli.command {
         Cmd::Run => Command::Run,
         Cmd::Check => Command::Check,

@@ -352,7 +352,7 @@ fn record_source(
                 status: 404 | 410, ..
             }) if f.dossier.is_some() => {
                 any_success = true;
-                tracing::info!(source = %s.id, url = %f.url, "procedure not found at this source");
+                tracing::debug!(source = %s.id, url = %f.url, "procedure not found at this source");
             }
             Err(e) => {
                 retry_after = retry_after.max(e.retry_after());

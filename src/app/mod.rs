@@ -100,10 +100,12 @@ pub enum Command {
     },
 }
 
-/// Logs go to stderr; `RUST_LOG` filters (default `info`).
-pub fn init_logging(format: LogFormat) {
+/// Logs go to stderr; `RUST_LOG` filters (default: `info` for the daemon, `warn` for
+/// one-shot commands, whose results are on stdout).
+pub fn init_logging(format: LogFormat, daemon: bool) {
+    let default = if daemon { "info,sled=warn" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -428,9 +428,9 @@ fn a_missing_directory_is_one_error() {
 }
 
 #[test]
-fn every_toml_example_in_the_guide_is_a_valid_watchlist() {
+fn every_toml_example_in_the_readme_guide_is_a_valid_watchlist() {
     let guide = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/watchlist-guide.md"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"),
     )
     .unwrap();
     let mut blocks = Vec::new();
