@@ -3,6 +3,7 @@
 mod cellar;
 mod config;
 mod digest;
+mod dossier;
 mod e2e;
 mod ep_api;
 mod feed;

@@ -429,10 +429,8 @@ fn a_missing_directory_is_one_error() {
 
 #[test]
 fn every_toml_example_in_the_readme_guide_is_a_valid_watchlist() {
-    let guide = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"),
-    )
-    .unwrap();
+    let guide =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in guide.lines() {
