@@ -11,6 +11,7 @@ mod fetch;
 mod mail;
 mod matching;
 mod oeil;
+mod poll;
 mod schedule;
 mod store;
 mod support;

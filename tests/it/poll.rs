@@ -1,0 +1,219 @@
+//! The poll step in-process against a loopback server: every kind of broken source is
+//! reported for itself only, the others' items are stored; a second poll is conditional;
+//! a 304 or an unchanged body writes no event; `Retry-After` pushes the next poll back.
+
+use std::path::Path;
+
+use chrono::{DateTime, Duration, Utc};
+use veille::config::Config;
+use veille::fetch::Fetcher;
+use veille::poll::{poll_once, PollContext, Selection};
+use veille::store::Store;
+use veille::watchlist::{load_str, WatchlistSet};
+
+use crate::support::http::{Response, TestServer};
+
+const RSS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Council press releases</title><link>https://www.consilium.europa.eu/</link>
+<item><title>Public procurement: Council agrees its position on the revision of the procurement directives</title>
+<link>https://www.consilium.europa.eu/en/press/1</link><guid>https://www.consilium.europa.eu/en/press/1</guid>
+<pubDate>Tue, 24 Nov 2026 10:00:00 +0100</pubDate></item>
+<item><title>Air quality: provisional agreement reached</title>
+<link>https://www.consilium.europa.eu/en/press/2</link><guid>https://www.consilium.europa.eu/en/press/2</guid>
+<pubDate>Wed, 25 Nov 2026 10:00:00 +0100</pubDate></item>
+</channel></rss>"#;
+
+const MIB: usize = 1024 * 1024;
+
+fn config(server: &TestServer, sources: &[(&str, &str)]) -> Config {
+    let mut c = String::from(
+        "timezone = \"Europe/Brussels\"\nwatchlists_dir = \"watchlists\"\n[storage]\npath = \"data/veille.sled\"\n\
+         [http]\nuser_agent = \"veille-test\"\ntimeout = \"1s\"\nmax_body = \"16MiB\"\nper_host_interval = \"0s\"\nconcurrency = 8\nper_host_concurrency = 8\n\
+         [mail]\nfrom = \"v@example.org\"\ntransport = \"file\"\noutbox_dir = \"outbox\"\n",
+    );
+    for (id, path) in sources {
+        c.push_str(&format!(
+            "[[sources]]\nid = \"{id}\"\nkind = \"feed\"\nurl = \"{}\"\nevery = \"1h\"\n",
+            server.url(path)
+        ));
+    }
+    Config::from_str(Path::new("/tmp/veille-test/config.toml"), &c, None)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn watchlists() -> WatchlistSet {
+    let w = load_str(
+        "procurement",
+        Path::new("procurement.toml"),
+        "name = \"Procurement\"\nrecipients = [\"fg@example.org\"]\nkeywords = [\"public procurement\"]\n",
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    WatchlistSet::new(vec![w])
+}
+
+fn gzip_bomb() -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let zeros = vec![0u8; MIB];
+    for _ in 0..64 {
+        enc.write_all(&zeros).unwrap_or_else(|e| panic!("{e}"));
+    }
+    enc.finish().unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn each_broken_source_is_reported_for_itself_and_the_others_are_stored() {
+    let server = TestServer::start().await;
+    server.route(
+        "/good.xml",
+        Response::ok(RSS)
+            .content_type("application/rss+xml")
+            .etag("\"g1\""),
+    );
+    server.route(
+        "/slow.xml",
+        Response::ok(RSS).content_type("application/rss+xml").hang(),
+    );
+    server.route("/429", Response::status(429).header("Retry-After", "7200"));
+    server.route("/500", Response::status(500));
+    server.route(
+        "/truncated",
+        Response::ok(RSS)
+            .content_type("application/rss+xml")
+            .truncate_at(120),
+    );
+    server.route(
+        "/huge",
+        Response::ok(vec![b' '; 50 * MIB]).content_type("application/rss+xml"),
+    );
+    server.route(
+        "/bomb",
+        Response::ok(gzip_bomb())
+            .header("Content-Encoding", "gzip")
+            .content_type("application/rss+xml"),
+    );
+    server.route(
+        "/challenge",
+        Response::status(202).header("x-amzn-waf-action", "challenge"),
+    );
+    server.route(
+        "/html",
+        Response::ok("<!doctype html><html><body>News</body></html>").content_type("text/html"),
+    );
+    let sources = [
+        ("good", "/good.xml"),
+        ("hanging", "/slow.xml"),
+        ("rate-limited", "/429"),
+        ("server-error", "/500"),
+        ("truncated", "/truncated"),
+        ("huge", "/huge"),
+        ("gzip-bomb", "/bomb"),
+        ("challenged", "/challenge"),
+        ("html", "/html"),
+    ];
+    let config = config(&server, &sources);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let now: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().unwrap_or_default();
+    let (store, _) = Store::open(&dir.path().join("s.sled"), 8 * MIB as u64, now)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let fetcher = Fetcher::new(config.http.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let wl = watchlists();
+    let ctx = PollContext {
+        config: &config,
+        fetcher: &fetcher,
+        store: &store,
+        watchlists: &wl,
+    };
+    let report = poll_once(ctx, now, Selection::Due)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let by_id = |id: &str| {
+        report
+            .sources
+            .iter()
+            .find(|s| s.id == id)
+            .unwrap_or_else(|| panic!("{id} not polled"))
+    };
+    assert!(by_id("good").ok);
+    assert_eq!(by_id("good").new_events, 2);
+    assert_eq!(by_id("good").enqueued, 1);
+    for (id, why) in [
+        ("hanging", "timed out"),
+        ("rate-limited", "429"),
+        ("server-error", "500"),
+        ("truncated", ""),
+        ("huge", "larger than"),
+        ("gzip-bomb", "larger than"),
+        ("challenged", "challenge"),
+        ("html", "HTML page where a feed was expected"),
+    ] {
+        let s = by_id(id);
+        assert!(!s.ok, "{id} should have failed");
+        let err = s.error.clone().unwrap_or_default();
+        assert!(
+            err.to_lowercase().contains(&why.to_lowercase()),
+            "{id}: {err}"
+        );
+    }
+    // Retry-After is a floor for the next poll; other failures back off from one minute.
+    let next = |id: &str| store.source(id).ok().flatten().and_then(|s| s.next_poll_at);
+    assert_eq!(next("rate-limited"), Some(now + Duration::hours(2)));
+    assert_eq!(next("server-error"), Some(now + Duration::minutes(1)));
+    assert_eq!(next("good"), Some(now + Duration::hours(1)));
+    assert_eq!(
+        store.pending("procurement").map(|p| p.len()).unwrap_or(0),
+        1
+    );
+
+    // The second poll is conditional; the 304 writes no event.
+    let later = now + Duration::hours(1);
+    let events_before = store.event_count();
+    let again = poll_once(ctx, later, Selection::One("good"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(again.sources[0].ok);
+    assert_eq!(again.sources[0].unchanged, 1);
+    assert_eq!(again.sources[0].observations, 0, "a 304 is not parsed");
+    let reqs = server.requests_to("/good.xml");
+    assert_eq!(
+        reqs.last().and_then(|r| r.header("if-none-match")),
+        Some("\"g1\"")
+    );
+    assert_eq!(store.event_count(), events_before);
+}
+
+#[tokio::test]
+async fn an_unchanged_body_without_validators_is_not_parsed_again() {
+    let server = TestServer::start().await;
+    server.route(
+        "/plain.xml",
+        Response::ok(RSS)
+            .content_type("application/rss+xml")
+            .ignore_conditional(),
+    );
+    let config = config(&server, &[("plain", "/plain.xml")]);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let now: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().unwrap_or_default();
+    let (store, _) = Store::open(&dir.path().join("s.sled"), 8 * MIB as u64, now)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let fetcher = Fetcher::new(config.http.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let wl = watchlists();
+    let ctx = PollContext {
+        config: &config,
+        fetcher: &fetcher,
+        store: &store,
+        watchlists: &wl,
+    };
+    let first = poll_once(ctx, now, Selection::All)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.sources[0].observations, 2);
+    let second = poll_once(ctx, now + Duration::hours(1), Selection::All)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (second.sources[0].unchanged, second.sources[0].observations),
+        (1, 0)
+    );
+}
