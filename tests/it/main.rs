@@ -2,6 +2,7 @@
 
 mod cellar;
 mod config;
+mod deliver;
 mod digest;
 mod dossier;
 mod e2e;

@@ -1,0 +1,297 @@
+//! The delivery step in-process, against a real SMTP server: alerts within the poll cycle,
+//! digests once per period, failed sends stay pending and go out once when the server is
+//! back, and digests missed while veille was down go out at the next start.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use veille::config::Config;
+use veille::deliver::{send_due, DeliverContext, Mode, Outcome};
+use veille::mail::{Mailer, Security, SmtpSettings, Transport};
+use veille::model::{DossierEvent, EventId, EventKind, Provenance, Stage};
+use veille::store::{Enqueue, ObservedEvent, PollBatch, SourceRecord, Store};
+use veille::watchlist::{load_str, WatchlistSet};
+
+use crate::support::smtp::{self, SmtpServer};
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+fn config() -> Config {
+    let c = "timezone = \"Europe/Brussels\"\nwatchlists_dir = \"watchlists\"\n[storage]\npath = \"s.sled\"\n\
+             [http]\nuser_agent = \"t\"\ntimeout = \"5s\"\nmax_body = \"1MiB\"\nper_host_interval = \"0s\"\n\
+             [mail]\nfrom = \"Veille <veille@example.org>\"\ntransport = \"file\"\noutbox_dir = \"outbox\"\n\
+             [[sources]]\nid = \"ep-api\"\nkind = \"ep-api\"\nurl = \"https://data.europarl.europa.eu/api/v2\"\nevery = \"6h\"\n";
+    Config::from_str(Path::new("/tmp/x/config.toml"), c, None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn watchlists() -> WatchlistSet {
+    let w = load_str(
+        "air-quality",
+        Path::new("air-quality.toml"),
+        "name = \"Air quality\"\nrecipients = [\"fg-air@example.org\"]\ndigest = \"weekly\"\n\
+         alert_on = [\"plenary-vote\"]\ndossiers = [\"2022/0347(COD)\"]\n",
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    WatchlistSet::new(vec![w])
+}
+
+fn step(stage: Stage, date: &str, title: &str) -> DossierEvent {
+    let dossier = "2022/0347(COD)".parse().ok();
+    let day: NaiveDate = date.parse().unwrap_or_default();
+    DossierEvent {
+        id: EventId::derive(&["2022-0347", stage.as_str(), date]),
+        kind: EventKind::Step,
+        stage: Some(stage),
+        dossier,
+        dossier_title: Some("Ambient air quality and cleaner air for Europe (recast)".into()),
+        date: day,
+        title: title.into(),
+        summary: String::new(),
+        url: Some("https://oeil.secure.europarl.europa.eu/oeil/en/procedure-file?reference=2022/0347(COD)".into()),
+        documents: vec![],
+        mentions: vec![],
+        provenance: vec![Provenance {
+            source: "ep-api".into(),
+            url: "https://data.europarl.europa.eu/api/v2/procedures/2022-0347".into(),
+            fetched_at: t("2026-11-24T09:00:00Z"),
+        }],
+    }
+}
+
+fn record(store: &Store, events: Vec<(DossierEvent, bool)>, now: DateTime<Utc>) {
+    store
+        .record_poll(&PollBatch {
+            source: "ep-api".into(),
+            state: SourceRecord {
+                v: 1,
+                last_success: Some(now),
+                ..SourceRecord::default()
+            },
+            resources: vec![],
+            dossiers: vec![],
+            events: events
+                .into_iter()
+                .map(|(event, alert_due)| ObservedEvent {
+                    event,
+                    matches: vec![Enqueue {
+                        watchlist: "air-quality".into(),
+                        reasons: vec!["dossier 2022/0347(COD)".into()],
+                        alert_due,
+                    }],
+                })
+                .collect(),
+            track: vec![],
+            now,
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn mailer(port: u16) -> Mailer {
+    Mailer::new(Transport::Smtp(SmtpSettings {
+        host: "127.0.0.1".into(),
+        port,
+        security: Security::None,
+        username: None,
+        password: None,
+        timeout: Duration::from_secs(5),
+    }))
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn kinds(outcomes: &veille::deliver::DeliveryReport) -> Vec<String> {
+    outcomes
+        .deliveries
+        .iter()
+        .map(|d| {
+            let o = match &d.outcome {
+                Outcome::Sent { events, .. } => format!("sent {events}"),
+                Outcome::NothingToSend { .. } => "nothing".into(),
+                Outcome::AlreadySent { .. } => "already".into(),
+                Outcome::NotDue => "not-due".into(),
+                Outcome::Deferred { .. } => "deferred".into(),
+                Outcome::Failed { .. } => "failed".into(),
+            };
+            format!("{} {o}", d.kind)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_then_digests_once_and_an_smtp_outage_loses_nothing() {
+    let mut server = tokio::task::spawn_blocking(SmtpServer::start)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = config();
+    let (store, _) = Store::open(
+        &dir.path().join("s.sled"),
+        8 << 20,
+        t("2026-11-24T09:00:00Z"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let wl = watchlists();
+    let mailer = mailer(server.port());
+    let ctx = DeliverContext {
+        config: &config,
+        store: &store,
+        mailer: &mailer,
+        watchlists: &wl,
+    };
+
+    // Tuesday: a committee vote (digest only) and the plenary vote (alert).
+    let poll_time = t("2026-11-24T09:00:00Z");
+    record(
+        &store,
+        vec![
+            (
+                step(
+                    Stage::CommitteeVote,
+                    "2026-11-20",
+                    "Vote in committee, 1st reading",
+                ),
+                false,
+            ),
+            (
+                step(
+                    Stage::PlenaryVote,
+                    "2026-11-24",
+                    "Decision by Parliament, 1st reading",
+                ),
+                true,
+            ),
+        ],
+        poll_time,
+    );
+    let r = send_due(ctx, poll_time, None, Mode::AlertsOnly)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(kinds(&r), ["alert sent 1"]);
+    let msgs = server.messages();
+    assert_eq!(msgs.len(), 1);
+    let alert = smtp::parse(&msgs[0]);
+    assert!(
+        alert.header("Subject").contains("Alert"),
+        "{}",
+        alert.header("Subject")
+    );
+    // Again: nothing new to alert.
+    let r = send_due(ctx, poll_time, None, Mode::AlertsOnly)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(kinds(&r).is_empty(), "{:?}", kinds(&r));
+
+    // The SMTP server goes down before Monday's digest: it stays pending.
+    server.stop();
+    let monday = t("2026-11-30T07:00:30Z"); // 08:00:30 in Brussels
+    let r = send_due(ctx, monday, None, Mode::Due)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(kinds(&r), ["digest failed"]);
+    assert_eq!(
+        store.pending("air-quality").map(|p| p.len()).unwrap_or(0),
+        2
+    );
+    let state = store
+        .delivery("air-quality")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(state.failures, 1);
+    // Within the backoff nothing is attempted.
+    let r = send_due(ctx, monday + chrono::Duration::seconds(30), None, Mode::Due)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(kinds(&r), ["digest deferred"]);
+
+    // Hours later the server is back: the digest goes out once, with both steps.
+    server.restart();
+    let later = monday + chrono::Duration::hours(3);
+    let r = send_due(ctx, later, None, Mode::Due)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(kinds(&r), ["digest sent 2"]);
+    let msgs: Vec<_> = server.messages().iter().map(|m| smtp::parse(m)).collect();
+    assert_eq!(msgs.len(), 2, "the alert, then the digest once");
+    let digest = msgs
+        .iter()
+        .find(|m| !m.header("Subject").contains("Alert"))
+        .unwrap_or_else(|| panic!("no digest"));
+    let text = &digest.parts[0].body;
+    assert!(text.contains("Vote in committee"), "{text}");
+    assert!(text.contains("Decision by Parliament"), "{text}");
+    assert!(store
+        .pending("air-quality")
+        .map(|p| p.is_empty())
+        .unwrap_or(false));
+
+    // A repeated send in the same period, or after a restart of veille, sends nothing.
+    store.flush().await.unwrap_or_else(|e| panic!("{e}"));
+    drop(store);
+    let (store, _) =
+        Store::open(&dir.path().join("s.sled"), 8 << 20, later).unwrap_or_else(|e| panic!("{e}"));
+    let ctx = DeliverContext {
+        config: &config,
+        store: &store,
+        mailer: &mailer,
+        watchlists: &wl,
+    };
+    let r = send_due(ctx, later + chrono::Duration::hours(1), None, Mode::Due)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(kinds(&r), ["digest not-due"]);
+    assert_eq!(server.messages().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_missed_while_veille_was_down_goes_out_at_start_and_empty_ones_do_not() {
+    let server = tokio::task::spawn_blocking(SmtpServer::start)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = config();
+    let (store, _) = Store::open(
+        &dir.path().join("s.sled"),
+        8 << 20,
+        t("2026-11-24T09:00:00Z"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let wl = watchlists();
+    let mailer = mailer(server.port());
+    let ctx = DeliverContext {
+        config: &config,
+        store: &store,
+        mailer: &mailer,
+        watchlists: &wl,
+    };
+    // Nothing pending on Monday 23 November: nothing is sent, the period is done.
+    let r = send_due(ctx, t("2026-11-23T07:01:00Z"), None, Mode::Due)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(kinds(&r), ["digest nothing"]);
+    record(
+        &store,
+        vec![(
+            step(
+                Stage::CommitteeVote,
+                "2026-11-26",
+                "Vote in committee, 1st reading",
+            ),
+            false,
+        )],
+        t("2026-11-26T09:00:00Z"),
+    );
+    // veille was down over Monday 30 November 08:00 and starts on Wednesday: the missed
+    // digest goes out now.
+    let r = send_due(ctx, t("2026-12-02T15:00:00Z"), None, Mode::Due)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(kinds(&r), ["digest sent 1"]);
+    assert_eq!(server.messages().len(), 1);
+    let key = store
+        .delivery("air-quality")
+        .ok()
+        .and_then(|d| d.last_period);
+    assert_eq!(key.as_deref(), Some("2026-11-30T08:00+01:00"));
+}
