@@ -459,6 +459,11 @@ pub fn reminder_due(deadline: &Deadline, offset: ReminderOffset) -> DateTime<Utc
 ///
 /// Persist `now` as the next `last_check` together with the keys sent; windows that
 /// follow each other then yield each (deadline, offset) exactly once.
+///
+/// A deadline first seen after some of its reminders fell due (a consultation found three
+/// weeks before it closes) would miss them in the window call: pass such new deadlines
+/// separately with `last_check: None` to give each its one catch-up reminder. Keys are
+/// the same whichever call produced a reminder, so a set of sent keys removes overlaps.
 pub fn reminders_due(
     deadlines: &[Deadline],
     policy: &ReminderPolicy,

@@ -508,3 +508,29 @@ fn countdowns_count_calendar_days_in_the_zone() {
         .with_timezone(&Utc);
     assert_eq!(countdown_days(d, utc("2026-03-28T23:30:00Z"), Brussels), 1);
 }
+
+#[test]
+fn a_deadline_found_late_gets_a_catch_up_reminder() {
+    // Found on 7 September, closing 28 September: the 1-month reminder (28 August) is
+    // before the window; the separate call for new deadlines catches up once.
+    let new = consultation_deadlines(&consultation(18805, "2026-09-28T23:59:59+02:00"));
+    let policy = ReminderPolicy::default();
+    let lc = Some(utc("2026-09-06T06:00:00Z"));
+    let now = utc("2026-09-07T06:00:00Z");
+    assert!(reminders_due(&new, &policy, lc, now).is_empty());
+    let caught = reminders_due(&new, &policy, None, now);
+    assert_eq!(caught.len(), 1);
+    assert_eq!(caught[0].offset, ReminderOffset::Months(1));
+    assert_eq!(caught[0].key, format!("{}#1-month", new[0].uid));
+    // Next day, a normal window: nothing until the day itself.
+    let later = reminders_due(&new, &policy, Some(now), utc("2026-09-08T06:00:00Z"));
+    assert!(later.is_empty());
+    let on_the_day = reminders_due(
+        &new,
+        &policy,
+        Some(utc("2026-09-27T06:00:00Z")),
+        utc("2026-09-28T06:00:00Z"),
+    );
+    assert_eq!(on_the_day.len(), 1);
+    assert_eq!(on_the_day[0].offset, ReminderOffset::OnTheDay);
+}
