@@ -4,10 +4,12 @@
 
 pub mod app;
 pub mod config;
+pub mod deadlines;
 pub mod deliver;
 pub mod digest;
 pub mod dossier;
 pub mod fetch;
+pub mod ical;
 pub mod mail;
 pub mod model;
 pub mod poll;

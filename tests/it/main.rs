@@ -2,6 +2,7 @@
 
 mod cellar;
 mod config;
+mod deadlines;
 mod deliver;
 mod digest;
 mod dossier;
@@ -9,6 +10,8 @@ mod e2e;
 mod ep_api;
 mod feed;
 mod fetch;
+mod have_your_say;
+mod ical;
 mod mail;
 mod matching;
 mod oeil;
