@@ -120,6 +120,8 @@ pub struct RawDigest {
     pub backfill: Option<String>,
     #[serde(default)]
     pub retry_max: Option<String>,
+    #[serde(default)]
+    pub reminders: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -189,6 +191,8 @@ pub struct DigestConfig {
     pub backfill: Duration,
     /// The longest wait between two attempts at a failed send.
     pub retry_max: Duration,
+    /// When deadlines (consultations, subsidiarity, transposition) are reminded of.
+    pub reminders: crate::deadlines::ReminderPolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -378,6 +382,7 @@ impl Typed<'_> {
             upcoming: None,
             backfill: None,
             retry_max: None,
+            reminders: None,
         });
         let digest = DigestConfig {
             send_empty: d.send_empty.unwrap_or(false),
@@ -392,6 +397,18 @@ impl Typed<'_> {
             retry_max: match &d.retry_max {
                 Some(s) => self.duration("digest.retry_max", s)?,
                 None => Duration::from_secs(3600),
+            },
+            reminders: match &d.reminders {
+                Some(list) => crate::deadlines::ReminderPolicy {
+                    offsets: list
+                        .iter()
+                        .map(|o| {
+                            o.parse()
+                                .map_err(|e: String| self.err("digest.reminders", e))
+                        })
+                        .collect::<Result<_, _>>()?,
+                },
+                None => crate::deadlines::ReminderPolicy::default(),
             },
         };
         let server = match &raw.server {

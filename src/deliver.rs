@@ -15,9 +15,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::deadlines::{self, Deadline};
 use crate::digest::{self, Digest, DigestEntry, DigestRequest, SourceHealth, Upcoming};
 use crate::mail::{self, MailError, Mailer, OutgoingMessage};
-use crate::model::{Dossier, DossierRef, ProcedureRef};
+use crate::model::{
+    Dossier, DossierEvent, DossierRef, EventId, EventKind, ProcedureRef, Provenance,
+};
 use crate::schedule;
 use crate::store::{Delivered, DeliveryRecord, SentKind, Store, StoreError};
 use crate::watchlist::{Watchlist, WatchlistSet};
@@ -177,6 +180,43 @@ fn dossiers_for(
     Ok(out)
 }
 
+/// Every deadline and scheduled step a watchlist follows: those of its dossiers (agenda
+/// items, subsidiarity windows) and those kept for it (consultations), by uid.
+fn deadlines_of(
+    store: &Store,
+    w: &Watchlist,
+    dossiers: &[Dossier],
+) -> Result<Vec<Deadline>, StoreError> {
+    let mut out: Vec<Deadline> = dossiers
+        .iter()
+        .flat_map(deadlines::dossier_deadlines)
+        .collect();
+    for rec in store.deadlines(&w.id)? {
+        if !out.iter().any(|d| d.uid == rec.deadline.uid) {
+            out.push(rec.deadline);
+        }
+    }
+    out.sort_by(|a, b| (a.at, &a.uid).cmp(&(b.at, &b.uid)));
+    Ok(out)
+}
+
+/// The deadlines and scheduled steps of a watchlist (for calendars).
+pub fn watchlist_deadlines(store: &Store, w: &Watchlist) -> Result<Vec<Deadline>, StoreError> {
+    let dossiers = dossiers_for(store, w, &[])?;
+    deadlines_of(store, w, &dossiers)
+}
+
+/// The RFC 5545 calendar of a watchlist.
+pub fn calendar(
+    config: &Config,
+    store: &Store,
+    w: &Watchlist,
+    now: DateTime<Utc>,
+) -> Result<String, StoreError> {
+    let d = watchlist_deadlines(store, w)?;
+    Ok(crate::ical::calendar(&w.name, &d, now, config.timezone))
+}
+
 /// Build (without sending) the digest of what is pending for a watchlist.
 pub fn build_digest(
     config: &Config,
@@ -199,25 +239,28 @@ pub fn build_digest(
     let today = now.with_timezone(&config.timezone).date_naive();
     let horizon = today
         + chrono::Duration::from_std(config.digest.upcoming).unwrap_or(chrono::Duration::weeks(8));
-    let mut upcoming: Vec<Upcoming> = dossiers
-        .iter()
-        .flat_map(|d| {
-            d.forecasts
-                .iter()
-                .filter(|f| f.date >= today && f.date <= horizon)
-                .map(|f| Upcoming {
-                    date: f.date,
-                    stage: f.stage,
-                    label: f.label.clone(),
-                    dossier: Some(d.reference),
-                    dossier_title: d.titles.best().map(str::to_string),
-                    url: Some(crate::dossier::dossier_page(&d.reference)),
-                })
+    let mut upcoming: Vec<Upcoming> = deadlines_of(store, w, &dossiers)?
+        .into_iter()
+        .filter(|d| (today..=horizon).contains(&d.local_date()))
+        .map(|d| {
+            let title = d
+                .dossier
+                .and_then(|r| dossiers.iter().find(|x| x.reference == r))
+                .and_then(|x| x.titles.best());
+            Upcoming {
+                date: d.local_date(),
+                stage: d.stage,
+                label: d.title.clone(),
+                dossier: d.dossier,
+                dossier_title: title.map(str::to_string),
+                url: d.url.clone(),
+            }
         })
         .collect();
-    upcoming.sort_by_key(|a| (a.date, a.stage));
+    upcoming.sort_by(|a, b| (a.date, a.stage, &a.label).cmp(&(b.date, b.stage, &b.label)));
     let delivery = store.delivery(&w.id)?;
     let req = DigestRequest {
+        horizon_days: (config.digest.upcoming.as_secs() / 86_400) as i64,
         watchlist_id: &w.id,
         watchlist_name: &w.name,
         language: w.language,
@@ -288,6 +331,13 @@ pub async fn send_due(
         if mode == Mode::AlertsOnly {
             continue;
         }
+        for outcome in send_reminders(ctx, w, now).await? {
+            report.deliveries.push(Delivery {
+                watchlist: w.id.clone(),
+                kind: "reminder",
+                outcome,
+            });
+        }
         let (key, period) = match mode {
             Mode::Force => (format!("{}/manual/{}", w.id, now.to_rfc3339()), None),
             _ => {
@@ -319,8 +369,139 @@ pub async fn send_due(
             outcome,
         });
     }
+    if mode == Mode::Due && only.is_none() {
+        if let Some(ical) = &ctx.config.ical {
+            for w in ctx.watchlists.lists() {
+                if let Err(e) = write_calendar(ctx, w, &ical.dir, now) {
+                    tracing::error!(watchlist = %w.id, dir = %ical.dir.display(), error = %e, "cannot write the calendar");
+                }
+            }
+        }
+    }
     ctx.store.flush().await?;
     Ok(report)
+}
+
+/// Keep `{dir}/{watchlist}.ics` up to date; rewritten (atomically) only when an event
+/// changed, so calendar clients see a stable file.
+fn write_calendar(
+    ctx: DeliverContext<'_>,
+    w: &Watchlist,
+    dir: &std::path::Path,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let ics = calendar(ctx.config, ctx.store, w, now)?;
+    let path = dir.join(format!("{}.ics", w.id));
+    let without_stamp = |s: &str| -> String {
+        s.lines()
+            .filter(|l| !l.starts_with("DTSTAMP"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    if let Ok(old) = std::fs::read_to_string(&path) {
+        if without_stamp(&old) == without_stamp(&ics) {
+            return Ok(());
+        }
+    }
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{}.ics.tmp", w.id));
+    std::fs::write(&tmp, ics.as_bytes())?;
+    std::fs::rename(&tmp, &path)?;
+    tracing::info!(watchlist = %w.id, file = %path.display(), "calendar updated");
+    Ok(())
+}
+
+/// Reminders of deadlines whose reminder day came since the last check, each once.
+async fn send_reminders(
+    ctx: DeliverContext<'_>,
+    w: &Watchlist,
+    now: DateTime<Utc>,
+) -> Result<Vec<Outcome>, DeliverError> {
+    let state = ctx.store.delivery(&w.id)?;
+    let last = state
+        .last_reminder_check
+        .unwrap_or(now - chrono::Duration::days(1));
+    let dossiers = dossiers_for(ctx.store, w, &[])?;
+    let all = deadlines_of(ctx.store, w, &dossiers)?;
+    let policy = &ctx.config.digest.reminders;
+    let mut due = deadlines::reminders_due(&all, policy, Some(last), now);
+    // Deadlines first seen since the last check catch up on a reminder they missed.
+    let fresh: Vec<Deadline> = ctx
+        .store
+        .deadlines(&w.id)?
+        .into_iter()
+        .filter(|r| r.recorded_at > last)
+        .map(|r| r.deadline)
+        .collect();
+    for r in deadlines::reminders_due(&fresh, policy, None, now) {
+        if !due.iter().any(|d| d.key == r.key) {
+            due.push(r);
+        }
+    }
+    let mut outcomes = Vec::new();
+    let mut all_sent = true;
+    for r in due {
+        let key = format!("{}/reminder/{}", w.id, r.key);
+        let days = deadlines::countdown_days(r.deadline.at, now, ctx.config.timezone);
+        let when = match days {
+            0 => "today".to_string(),
+            1 => "tomorrow".to_string(),
+            n => format!("in {n} days"),
+        };
+        let event = DossierEvent {
+            id: EventId::derive(&["reminder", &r.key]),
+            kind: EventKind::Reminder,
+            stage: Some(r.deadline.stage),
+            dossier: r.deadline.dossier,
+            dossier_title: None,
+            date: r.deadline.local_date(),
+            title: format!(
+                "{} — {when} ({})",
+                r.deadline.title,
+                r.deadline.local_date()
+            ),
+            summary: String::new(),
+            url: r.deadline.url.clone(),
+            documents: Vec::new(),
+            mentions: Vec::new(),
+            provenance: vec![Provenance {
+                source: "veille".into(),
+                url: r.deadline.url.clone().unwrap_or_default(),
+                fetched_at: now,
+            }],
+        };
+        let req = DigestRequest {
+            horizon_days: 0,
+            watchlist_id: &w.id,
+            watchlist_name: &w.name,
+            language: w.language,
+            period_start: None,
+            period_end: now,
+            tz: ctx.config.timezone,
+            entries: vec![DigestEntry {
+                event,
+                reasons: vec![format!("deadline {}", r.deadline.stage)],
+                alerted: false,
+            }],
+            dossiers: Vec::new(),
+            upcoming: Vec::new(),
+            sources: Vec::new(),
+            now,
+        };
+        let d = digest::build_alert(req);
+        let o = deliver(ctx, w, &d, key, SentKind::Reminder, None, now).await?;
+        if matches!(o, Outcome::Failed { .. }) {
+            all_sent = false;
+        }
+        outcomes.push(o);
+    }
+    if all_sent {
+        let mut st = ctx.store.delivery(&w.id)?;
+        st.v = 1;
+        st.last_reminder_check = Some(now);
+        ctx.store.save_delivery(&w.id, &st)?;
+    }
+    Ok(outcomes)
 }
 
 async fn deliver(

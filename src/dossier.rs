@@ -326,6 +326,40 @@ pub fn item_event(
     }
 }
 
+/// A Have Your Say initiative as an event: an open feedback period is a
+/// `consultation-open` step (same-day alerts may follow); otherwise a plain item.
+pub fn consultation_event(
+    c: &crate::sources::have_your_say::Consultation,
+    item: &FeedItem,
+    provenance: &Provenance,
+    first_seen: DateTime<Utc>,
+) -> DossierEvent {
+    let mut ev = item_event(item, provenance, first_seen, Some("Have your say"));
+    if c.feedback_open {
+        let opens = c.opens.unwrap_or(first_seen);
+        ev.id = EventId::derive(&[
+            "consultation-open",
+            &c.initiative_id.to_string(),
+            &opens.to_rfc3339(),
+        ]);
+        ev.kind = EventKind::Step;
+        ev.stage = Some(Stage::ConsultationOpen);
+        let brussels = chrono_tz::Europe::Brussels;
+        ev.date = opens.with_timezone(&brussels).date_naive();
+        if let Some(closes) = c.closes {
+            let until = closes.with_timezone(&brussels).date_naive();
+            ev.title = format!("{} (feedback until {until})", c.title.trim());
+        }
+    }
+    for com in &c.com {
+        let r = DossierRef::Com(*com);
+        if !ev.mentions.contains(&r) {
+            ev.mentions.push(r);
+        }
+    }
+    ev
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::config::{Config, SourceConfig};
+use crate::deadlines;
 use crate::dossier::{self, DiffContext};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher, Transient, Validators};
 use crate::model::{DossierEvent, EventKind, Observation, ProcedureRef, Provenance};
@@ -342,6 +343,8 @@ fn record_source(
     let mut events: Vec<DossierEvent> = Vec::new();
     let mut dossiers: BTreeMap<ProcedureRef, crate::model::Dossier> = BTreeMap::new();
     let mut any_success = false;
+    // Deadlines carried by consultation events, kept for the watchlists they match.
+    let mut consultations: Vec<(crate::model::EventId, Vec<deadlines::Deadline>)> = Vec::new();
 
     for f in fetched {
         let mut prev = ctx.store.resource(&s.id, &f.url)?.unwrap_or_default();
@@ -408,7 +411,27 @@ fn record_source(
                         for o in observations {
                             match o {
                                 Observation::Item(item) => {
-                                    events.push(dossier::item_event(&item, &provenance, now, None));
+                                    match sources::have_your_say::consultation_of(&item) {
+                                        Some(c) if s.kind == SourceKind::HaveYourSay => {
+                                            let ev = dossier::consultation_event(
+                                                &c,
+                                                &item,
+                                                &provenance,
+                                                now,
+                                            );
+                                            consultations.push((
+                                                ev.id,
+                                                deadlines::consultation_deadlines(&c),
+                                            ));
+                                            events.push(ev);
+                                        }
+                                        _ => events.push(dossier::item_event(
+                                            &item,
+                                            &provenance,
+                                            now,
+                                            None,
+                                        )),
+                                    }
                                 }
                                 Observation::Dossier(snap) => {
                                     let key = snap.reference;
@@ -442,6 +465,7 @@ fn record_source(
     // Match and enqueue.
     let mut observed = Vec::with_capacity(events.len());
     let mut track: Vec<ProcedureRef> = Vec::new();
+    let mut kept: Vec<(String, deadlines::Deadline)> = Vec::new();
     for ev in events {
         let matches = ctx.watchlists.matches(&ev);
         let mut enqueue = Vec::with_capacity(matches.len());
@@ -457,6 +481,11 @@ fn record_source(
                 reasons: reasons(m),
                 alert_due,
             });
+        }
+        if let Some((_, ds)) = consultations.iter().find(|(id, _)| *id == ev.id) {
+            for m in &matches {
+                kept.extend(ds.iter().map(|d| (m.watchlist.clone(), d.clone())));
+            }
         }
         if !matches.is_empty() && ev.kind == EventKind::Item {
             if let Some(d) = ev.dossier {
@@ -510,6 +539,7 @@ fn record_source(
         dossiers: dossiers.into_values().collect(),
         events: observed,
         track,
+        deadlines: kept,
         now,
     };
     let outcome = ctx.store.record_poll(&batch)?;

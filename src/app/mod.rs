@@ -211,9 +211,15 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
             })
         }
         Command::Run => daemon::run(g, config, watchlists).await,
-        Command::ExportIcal { .. } => {
-            eprintln!("veille: export ical is not implemented yet");
-            Ok(Exit::Failure)
+        Command::ExportIcal { watchlist } => {
+            let store = open_store(&g, &config)?;
+            let Some(w) = watchlists.get(&watchlist) else {
+                eprintln!("veille: no watchlist {watchlist:?}");
+                return Ok(Exit::Failure);
+            };
+            let ics = deliver::calendar(&config, &store, w, g.now())?;
+            std::io::stdout().lock().write_all(ics.as_bytes())?;
+            Ok(Exit::Ok)
         }
     }
 }

@@ -19,8 +19,8 @@ use crate::model::{Dossier, DossierEvent, EventId, Language, ProcedureRef, Stage
 
 pub use render::{render, Rendered};
 
-/// How far ahead the "coming up" section looks.
-pub const UPCOMING_HORIZON_DAYS: i64 = 42;
+/// How far ahead the "coming up" section looks by default (eight weeks).
+pub const UPCOMING_HORIZON_DAYS: i64 = 56;
 /// The longest stage path shown; older stages are elided with "…".
 pub const MAX_PATH_STAGES: usize = 8;
 
@@ -68,6 +68,8 @@ impl SourceHealth {
 /// the clock; this module does neither.
 #[derive(Debug, Clone)]
 pub struct DigestRequest<'a> {
+    /// How far ahead "coming up" looks, in days (see [`UPCOMING_HORIZON_DAYS`]).
+    pub horizon_days: i64,
     pub watchlist_id: &'a str,
     pub watchlist_name: &'a str,
     pub language: Language,
@@ -122,7 +124,7 @@ pub struct Digest {
     pub dossiers: Vec<DossierBlock>,
     /// Matched items without a dossier, in date order.
     pub items: Vec<DigestEntry>,
-    /// Within [`UPCOMING_HORIZON_DAYS`] of `now`, sorted by date (empty in alerts).
+    /// Within the request's horizon of `now`, sorted by date (empty in alerts).
     pub upcoming: Vec<Upcoming>,
     /// Every source, sorted by id.
     pub sources: Vec<SourceHealth>,
@@ -230,7 +232,7 @@ fn build_kind(req: DigestRequest, kind: DigestKind) -> Digest {
     items.sort_by(entry_order);
 
     let today = req.now.with_timezone(&req.tz).date_naive();
-    let horizon = today + Duration::days(UPCOMING_HORIZON_DAYS);
+    let horizon = today + Duration::days(req.horizon_days);
     let mut upcoming: Vec<Upcoming> = match kind {
         DigestKind::Alert => Vec::new(),
         DigestKind::Digest => req

@@ -145,11 +145,13 @@ impl Stage {
         }
     }
 
-    /// Steps that change the law or its timetable; the default `alert_on` set.
+    /// Steps that change the law or its timetable, and the opening of a consultation
+    /// (the moment local government can weigh in); the default `alert_on` set.
     pub fn is_decisive(self) -> bool {
         matches!(
             self,
-            Stage::Proposal
+            Stage::ConsultationOpen
+                | Stage::Proposal
                 | Stage::ProvisionalAgreement
                 | Stage::PlenaryVote
                 | Stage::CouncilPosition

@@ -7,7 +7,8 @@
 //! fetched URL), `dossiers` (merged snapshot per procedure), `events` (insert-if-absent by
 //! `EventId`), `pending` (watchlist, event id), `sent` (digest key → what went out),
 //! `delivery` (send retry state per watchlist), `tracked` (procedures named by matched
-//! items, followed from then on), `meta` (schema version).
+//! items, followed from then on), `deadlines` (watchlist, deadline uid: consultations and
+//! other dated deadlines to remind of), `meta` (schema version).
 //! A transaction is atomic but durable only after `flush`: callers flush before sending
 //! mail and before reporting success.
 
@@ -24,8 +25,8 @@ use sled::Transactional;
 
 use crate::model::{Dossier, DossierEvent, EventId, ProcedureRef};
 pub use records::{
-    DeliveryRecord, DossierRecord, EventRecord, PendingRecord, ResourceRecord, SentKind,
-    SentRecord, SourceRecord, SCHEMA_VERSION,
+    DeadlineRecord, DeliveryRecord, DossierRecord, EventRecord, PendingRecord, ResourceRecord,
+    SentKind, SentRecord, SourceRecord, SCHEMA_VERSION,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +92,8 @@ pub struct PollBatch {
     pub events: Vec<ObservedEvent>,
     /// Procedures to follow from now on (named by matched items).
     pub track: Vec<ProcedureRef>,
+    /// Deadlines to keep for a watchlist (watchlist id, deadline).
+    pub deadlines: Vec<(String, crate::deadlines::Deadline)>,
     pub now: DateTime<Utc>,
 }
 
@@ -137,6 +140,7 @@ pub struct Store {
     sent: sled::Tree,
     delivery: sled::Tree,
     tracked: sled::Tree,
+    deadlines: sled::Tree,
     meta: sled::Tree,
 }
 
@@ -232,6 +236,7 @@ impl Store {
             sent: tree("sent")?,
             delivery: tree("delivery")?,
             tracked: tree("tracked")?,
+            deadlines: tree("deadlines")?,
             meta: tree("meta")?,
             db,
         };
@@ -391,6 +396,18 @@ impl Store {
             .map(|(url, r)| encode(r).map(|b| (resource_key(&batch.source, url), b)))
             .collect::<Result<_, _>>()?;
         let state = encode(&batch.state)?;
+        let encoded_deadlines: Vec<(Vec<u8>, Vec<u8>)> = batch
+            .deadlines
+            .iter()
+            .map(|(wl, d)| {
+                encode(&DeadlineRecord {
+                    v: 1,
+                    recorded_at: batch.now,
+                    deadline: d.clone(),
+                })
+                .map(|b| (resource_key(wl, &d.uid), b))
+            })
+            .collect::<Result<_, _>>()?;
 
         let outcome = (
             &self.events,
@@ -399,72 +416,80 @@ impl Store {
             &self.resources,
             &self.sources,
             &self.tracked,
+            &self.deadlines,
         )
-            .transaction(|(events, pending, dossiers, resources, sources, tracked)| {
-                let mut outcome = RecordOutcome::default();
-                for obs in &batch.events {
-                    let id = obs.event.id;
-                    match events.get(id.0)? {
-                        Some(existing) => {
-                            let mut rec: EventRecord = match decode("event", &existing) {
-                                Ok(r) => r,
-                                Err(e) => return abort(e),
-                            };
-                            let mut changed = false;
-                            for p in &obs.event.provenance {
-                                if !rec.event.provenance.iter().any(|q| q.source == p.source) {
-                                    rec.event.provenance.push(p.clone());
-                                    changed = true;
+            .transaction(
+                |(events, pending, dossiers, resources, sources, tracked, deadlines)| {
+                    let mut outcome = RecordOutcome::default();
+                    for obs in &batch.events {
+                        let id = obs.event.id;
+                        match events.get(id.0)? {
+                            Some(existing) => {
+                                let mut rec: EventRecord = match decode("event", &existing) {
+                                    Ok(r) => r,
+                                    Err(e) => return abort(e),
+                                };
+                                let mut changed = false;
+                                for p in &obs.event.provenance {
+                                    if !rec.event.provenance.iter().any(|q| q.source == p.source) {
+                                        rec.event.provenance.push(p.clone());
+                                        changed = true;
+                                    }
+                                }
+                                if changed {
+                                    match encode(&rec) {
+                                        Ok(b) => events.insert(&id.0, b)?,
+                                        Err(e) => return abort(e),
+                                    };
                                 }
                             }
-                            if changed {
+                            None => {
+                                let rec = EventRecord {
+                                    v: 1,
+                                    recorded_at: batch.now,
+                                    event: obs.event.clone(),
+                                };
                                 match encode(&rec) {
                                     Ok(b) => events.insert(&id.0, b)?,
                                     Err(e) => return abort(e),
                                 };
-                            }
-                        }
-                        None => {
-                            let rec = EventRecord {
-                                v: 1,
-                                recorded_at: batch.now,
-                                event: obs.event.clone(),
-                            };
-                            match encode(&rec) {
-                                Ok(b) => events.insert(&id.0, b)?,
-                                Err(e) => return abort(e),
-                            };
-                            outcome.new_events.push(id);
-                            for m in &obs.matches {
-                                let p = PendingRecord {
-                                    v: 1,
-                                    event_id: id,
-                                    reasons: m.reasons.clone(),
-                                    enqueued_at: batch.now,
-                                    alert_due: m.alert_due,
-                                    alerted: None,
-                                };
-                                match encode(&p) {
-                                    Ok(b) => pending.insert(pending_key(&m.watchlist, &id), b)?,
-                                    Err(e) => return abort(e),
-                                };
-                                outcome.enqueued += 1;
+                                outcome.new_events.push(id);
+                                for m in &obs.matches {
+                                    let p = PendingRecord {
+                                        v: 1,
+                                        event_id: id,
+                                        reasons: m.reasons.clone(),
+                                        enqueued_at: batch.now,
+                                        alert_due: m.alert_due,
+                                        alerted: None,
+                                    };
+                                    match encode(&p) {
+                                        Ok(b) => {
+                                            pending.insert(pending_key(&m.watchlist, &id), b)?
+                                        }
+                                        Err(e) => return abort(e),
+                                    };
+                                    outcome.enqueued += 1;
+                                }
                             }
                         }
                     }
-                }
-                for (k, v) in &encoded_dossiers {
-                    dossiers.insert(k.as_bytes(), v.as_slice())?;
-                }
-                for (k, v) in &encoded_resources {
-                    resources.insert(k.as_slice(), v.as_slice())?;
-                }
-                for r in &batch.track {
-                    tracked.insert(r.storage_key().as_bytes(), r.to_string().as_bytes())?;
-                }
-                sources.insert(batch.source.as_bytes(), state.as_slice())?;
-                Ok(outcome)
-            })?;
+                    for (k, v) in &encoded_dossiers {
+                        dossiers.insert(k.as_bytes(), v.as_slice())?;
+                    }
+                    for (k, v) in &encoded_resources {
+                        resources.insert(k.as_slice(), v.as_slice())?;
+                    }
+                    for (k, v) in &encoded_deadlines {
+                        deadlines.insert(k.as_slice(), v.as_slice())?;
+                    }
+                    for r in &batch.track {
+                        tracked.insert(r.storage_key().as_bytes(), r.to_string().as_bytes())?;
+                    }
+                    sources.insert(batch.source.as_bytes(), state.as_slice())?;
+                    Ok(outcome)
+                },
+            )?;
         Ok(outcome)
     }
 
@@ -612,6 +637,18 @@ impl Store {
             },
         )?;
         Ok(())
+    }
+
+    /// The deadlines kept for a watchlist.
+    pub fn deadlines(&self, watchlist: &str) -> Result<Vec<DeadlineRecord>, StoreError> {
+        let mut prefix = watchlist.as_bytes().to_vec();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for kv in self.deadlines.scan_prefix(&prefix) {
+            let (_, v) = kv?;
+            out.push(decode("deadline", &v)?);
+        }
+        Ok(out)
     }
 
     pub fn delivery(&self, watchlist: &str) -> Result<DeliveryRecord, StoreError> {

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::deadlines::Deadline;
 use crate::model::{Dossier, DossierEvent, EventId};
 
 /// The schema version of the whole database (`meta/schema_version`).
@@ -98,4 +99,16 @@ pub struct DeliveryRecord {
     /// The digest period key last delivered (or skipped as empty).
     pub last_period: Option<String>,
     pub last_digest_at: Option<DateTime<Utc>>,
+    /// Reminders are due in (last_reminder_check, now].
+    #[serde(default)]
+    pub last_reminder_check: Option<DateTime<Utc>>,
+}
+
+/// A dated deadline a watchlist follows (a consultation closing, a transposition date),
+/// kept for "coming up", reminders and calendars.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadlineRecord {
+    pub v: u16,
+    pub recorded_at: DateTime<Utc>,
+    pub deadline: Deadline,
 }

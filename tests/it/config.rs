@@ -106,6 +106,7 @@ fn every_config_key_is_documented_in_config_toml() {
     d.upcoming.get_or_insert_with(|| "1d".into());
     d.backfill.get_or_insert_with(|| "1d".into());
     d.retry_max.get_or_insert_with(|| "1d".into());
+    d.reminders.get_or_insert_with(|| vec!["1 month".into()]);
     assert!(full.server.is_some(), "[server] is documented");
     assert!(full.ical.is_some(), "[ical] is documented");
     for src in &mut full.sources {

@@ -85,6 +85,7 @@ fn record(store: &Store, events: Vec<(DossierEvent, bool)>, now: DateTime<Utc>) 
                 })
                 .collect(),
             track: vec![],
+            deadlines: vec![],
             now,
         })
         .unwrap_or_else(|e| panic!("{e}"));

@@ -190,6 +190,7 @@ pub(crate) fn request(language: Language) -> DigestRequest<'static> {
         "ep-press",
     );
     DigestRequest {
+        horizon_days: UPCOMING_HORIZON_DAYS,
         watchlist_id: "mobility",
         watchlist_name: "Urban mobility and clean transport",
         language,
@@ -695,6 +696,7 @@ proptest::proptest! {
         name in "[a-zA-Z\r\n<>é ]{0,20}",
     ) {
         let mut req = DigestRequest {
+            horizon_days: UPCOMING_HORIZON_DAYS,
             watchlist_name: &name,
             ..request(Language::En)
         };

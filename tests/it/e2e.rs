@@ -441,3 +441,110 @@ fn focus_groups_get_what_an_expert_expects_once_over_real_smtp() {
     let status = app.json(Some(NOW), &["status", "--format", "json"], 0);
     assert_eq!(status["pending"], serde_json::json!({}));
 }
+
+#[test]
+fn a_tracked_dossier_gives_a_calendar_a_standard_parser_reads_with_stable_uids() {
+    if !fixtures::available("ical export") {
+        return;
+    }
+    let (server, sources) = eu_services();
+    let app = TestApp::new(server, sources);
+    app.add_watchlist(
+        "cohesion",
+        "name = \"Dossier 2025/0260\"\nrecipients = [\"fg@example.org\"]\ndossiers = [\"2025/0260(COD)\"]\n",
+    );
+    let now = "2026-03-01T10:00:00Z";
+    app.expect(Some(now), &["poll"], 0);
+    let first = app.expect(Some(now), &["export", "ical", "cohesion"], 0);
+    let second = app.expect(
+        Some("2026-03-02T10:00:00Z"),
+        &["export", "ical", "cohesion"],
+        0,
+    );
+    let cal: icalendar::Calendar = first
+        .parse()
+        .unwrap_or_else(|e| panic!("not iCalendar: {e}\n{first}"));
+    let events: Vec<&icalendar::Event> =
+        cal.components.iter().filter_map(|c| c.as_event()).collect();
+    use icalendar::Component;
+    let starts: Vec<String> = events
+        .iter()
+        .filter_map(|e| e.property_value("DTSTART").map(str::to_string))
+        .collect();
+    for day in ["20260326", "20260616"] {
+        assert!(
+            starts.iter().any(|s| s.contains(day)),
+            "no event on {day}: {starts:?}"
+        );
+    }
+    let uids = |ics: &str| -> Vec<String> {
+        ics.lines()
+            .filter(|l| l.starts_with("UID:"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert!(!uids(&first).is_empty());
+    assert_eq!(
+        uids(&first),
+        uids(&second),
+        "UIDs are stable across exports"
+    );
+    assert!(first.contains("\r\n"), "CRLF line endings");
+
+    // The digest's "coming up" lists the plenary vote with a countdown.
+    let text = app.expect(Some(now), &["digest", "preview", "cohesion"], 0);
+    assert!(text.contains("in 25 days"), "{text}");
+}
+
+#[test]
+fn a_consultation_on_a_watched_subject_alerts_the_same_day_and_reminds_once() {
+    let server = TestServer::start_background();
+    let base = server.url("/better-regulation");
+    for url in veille::sources::have_your_say::urls(&base) {
+        server.route(
+            &path_of(&server, &url),
+            Response::ok(fixtures::own("have-your-say/search-initiatives_page.json"))
+                .content_type("application/json"),
+        );
+    }
+    let app = TestApp::new(
+        server,
+        vec![Source::new("have-your-say", "have-your-say", base)],
+    );
+    app.add_watchlist(
+        "water",
+        "name = \"Water and waste\"\nrecipients = [\"fg@example.org\"]\nkeywords = [\"urban wastewater\"]\n",
+    );
+    let now = "2026-08-10T10:00:00Z";
+    app.expect(Some(now), &["poll"], 0);
+    let preview = app.json(
+        Some(now),
+        &["digest", "preview", "water", "--format", "json"],
+        0,
+    );
+    let kinds: Vec<&str> = preview["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["consultation-open"], "{preview}");
+    let text = app.expect(Some(now), &["digest", "preview", "water"], 0);
+    assert!(text.contains("Feedback closes: Urban wastewater"), "{text}");
+    assert!(text.contains("in 49 days"), "{text}");
+
+    let out = app.expect(Some(now), &["digest", "send"], 0);
+    assert!(out.contains("alert") && out.contains("sent"), "{out}");
+    let after_first = app.outbox().len();
+    // One month before the closing date, one reminder; sending again sends nothing more.
+    let out = app.expect(Some("2026-08-28T07:00:00Z"), &["digest", "send"], 0);
+    assert!(out.contains("reminder"), "{out}");
+    assert_eq!(app.outbox().len(), after_first + 1, "{out}");
+    app.expect(Some("2026-08-28T09:00:00Z"), &["digest", "send"], 0);
+    assert_eq!(app.outbox().len(), after_first + 1);
+    let calendar = app.expect(Some(now), &["export", "ical", "water"], 0);
+    assert!(
+        calendar.contains("SUMMARY:Feedback closes: Urban wastewater"),
+        "{calendar}"
+    );
+}

@@ -52,6 +52,7 @@ fn batch(source: &str, events: Vec<DossierEvent>) -> PollBatch {
             })
             .collect(),
         track: vec![],
+        deadlines: vec![],
         now: now(),
     }
 }
