@@ -68,6 +68,8 @@ pub struct RawStorage {
     pub path: String,
     #[serde(default)]
     pub cache_capacity: Option<String>,
+    #[serde(default)]
+    pub retention: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -171,6 +173,8 @@ pub struct Config {
 pub struct StorageConfig {
     pub path: PathBuf,
     pub cache_capacity: u64,
+    /// Events older than this (and no longer pending) are pruned.
+    pub retention: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -334,6 +338,10 @@ impl Typed<'_> {
             cache_capacity: match &raw.storage.cache_capacity {
                 Some(s) => self.size("storage.cache_capacity", s)?,
                 None => 32 * 1024 * 1024,
+            },
+            retention: match &raw.storage.retention {
+                Some(s) => self.duration("storage.retention", s)?,
+                None => Duration::from_secs(730 * 86_400),
             },
         };
         let h = &raw.http;

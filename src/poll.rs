@@ -156,6 +156,12 @@ pub async fn poll_once(
         let r = record_source(ctx, s, state, fetched, now)?;
         report.sources.push(r);
     }
+    let retention = chrono::Duration::from_std(ctx.config.storage.retention)
+        .unwrap_or(chrono::Duration::days(730));
+    let pruned = ctx.store.prune(now - retention, now)?;
+    if pruned > 0 {
+        tracing::info!(events = pruned, "pruned old events");
+    }
     ctx.store.flush().await?;
     report.sources.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(report)

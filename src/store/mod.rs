@@ -351,6 +351,43 @@ impl Store {
         Ok(out)
     }
 
+    /// Remove events recorded before `before` that no watchlist still waits for, so the
+    /// database stays bounded. A pruned item that reappears in a feed is news again, so
+    /// keep the retention longer than any feed's memory (the default is two years).
+    /// Returns how many events were removed. Runs at most once a day (`meta/last_prune`).
+    pub fn prune(&self, before: DateTime<Utc>, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        if let Some(v) = self.meta.get("last_prune")? {
+            let last = <[u8; 8]>::try_from(v.as_ref())
+                .map(i64::from_be_bytes)
+                .unwrap_or(0);
+            if now.timestamp() - last < 86_400 {
+                return Ok(0);
+            }
+        }
+        let mut waiting = std::collections::HashSet::new();
+        for kv in self.pending.iter() {
+            let (k, _) = kv?;
+            if k.len() >= 16 {
+                waiting.insert(k[k.len() - 16..].to_vec());
+            }
+        }
+        let mut removed = 0;
+        for kv in self.events.iter() {
+            let (k, v) = kv?;
+            if waiting.contains(k.as_ref()) {
+                continue;
+            }
+            let rec: EventRecord = decode("event", &v)?;
+            if rec.recorded_at < before {
+                self.events.remove(k)?;
+                removed += 1;
+            }
+        }
+        self.meta
+            .insert("last_prune", &now.timestamp().to_be_bytes())?;
+        Ok(removed)
+    }
+
     /// Procedures followed because a matched item named them.
     pub fn tracked(&self) -> Result<Vec<ProcedureRef>, StoreError> {
         let mut out = Vec::new();

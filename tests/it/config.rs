@@ -86,6 +86,7 @@ fn every_config_key_is_documented_in_config_toml() {
     // Populate every optional field so that its key is serialised.
     let s = &mut full.storage;
     s.cache_capacity.get_or_insert_with(|| "1MiB".into());
+    s.retention.get_or_insert_with(|| "1d".into());
     let h = &mut full.http;
     h.connect_timeout.get_or_insert_with(|| "1s".into());
     h.per_host_concurrency.get_or_insert(1);

@@ -246,3 +246,31 @@ fn a_second_process_gets_a_clear_locked_error() {
         other => panic!("expected a Locked error, got {other:?}"),
     }
 }
+
+#[test]
+fn old_events_are_pruned_unless_a_digest_still_waits_for_them() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = open(dir.path());
+    let mut b = batch("ep-api", vec![event(1, "ep-api")]);
+    b.events[0].matches.clear();
+    store.record_poll(&b).unwrap_or_else(|e| panic!("{e}"));
+    store
+        .record_poll(&batch("ep-api", vec![event(2, "ep-api")]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let later = now() + chrono::Duration::days(800);
+    let removed = store
+        .prune(later - chrono::Duration::days(730), later)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        removed, 1,
+        "the unmatched old event goes; the pending one stays"
+    );
+    assert!(store.event(&event(2, "").id).ok().flatten().is_some());
+    // At most once a day.
+    assert_eq!(
+        store
+            .prune(later, later + chrono::Duration::hours(1))
+            .unwrap_or(9),
+        0
+    );
+}
