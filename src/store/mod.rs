@@ -201,7 +201,7 @@ impl Store {
                 message: format!("cannot create the data directory {}: {e}", parent.display()),
             })?;
         }
-        let db = match Self::open_db(path, cache_capacity) {
+        let db = match Self::open_db_waiting(path, cache_capacity) {
             Ok(db) => db,
             Err(OpenFailure::Corrupt(message)) => {
                 let aside = PathBuf::from(format!(
@@ -260,6 +260,22 @@ impl Store {
             }
         }
         Ok((store, report))
+    }
+
+    /// sled releases its file lock from a background thread after the last handle is
+    /// dropped, so a database closed a moment ago (a restart, the previous command) can
+    /// still look locked: wait up to two seconds before calling it in use.
+    fn open_db_waiting(path: &Path, cache_capacity: u64) -> Result<sled::Db, OpenFailure> {
+        let mut tries = 0;
+        loop {
+            match Self::open_db(path, cache_capacity) {
+                Err(OpenFailure::Locked) if tries < 20 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                other => return other,
+            }
+        }
     }
 
     fn open_db(path: &Path, cache_capacity: u64) -> Result<sled::Db, OpenFailure> {
