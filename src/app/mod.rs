@@ -159,7 +159,7 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
         }
         Command::DossierShow { reference, format } => {
             let store = open_store(&g, &config)?;
-            dossier_show(&config, &store, &reference, format)
+            dossier_show(&store, &reference, format)
         }
         Command::DigestPreview { watchlist, format } => {
             let store = open_store(&g, &config)?;
@@ -455,12 +455,7 @@ fn status(g: &Global, config: &Config, store: &Store, format: Format) -> anyhow:
     Ok(Exit::Ok)
 }
 
-fn dossier_show(
-    config: &Config,
-    store: &Store,
-    reference: &str,
-    format: Format,
-) -> anyhow::Result<Exit> {
+fn dossier_show(store: &Store, reference: &str, format: Format) -> anyhow::Result<Exit> {
     let r: ProcedureRef = match reference.parse() {
         Ok(r) => r,
         Err(e) => {
@@ -536,6 +531,5 @@ fn dossier_show(
             writeln!(out, "  {}  {:<22} {}", f.date, f.stage.as_str(), f.label)?;
         }
     }
-    let _ = config;
     Ok(Exit::Ok)
 }
