@@ -55,9 +55,7 @@ pub fn merge(stored: Option<&Dossier>, snap: &DossierSnapshot) -> Dossier {
     if snap.status.is_some() {
         d.status.clone_from(&snap.status);
     }
-    if !snap.committees.is_empty() {
-        d.committees.clone_from(&snap.committees);
-    }
+    merge_committees(&mut d.committees, &snap.committees);
     for step in &snap.steps {
         let id = step_identity(step.stage, step.date, &step.label);
         match d
@@ -109,6 +107,23 @@ pub fn merge(stored: Option<&Dossier>, snap: &DossierSnapshot) -> Dossier {
         }
     }
     d
+}
+
+/// Committees from a new snapshot: a source that names a committee without rapporteurs
+/// (the EP API gives only person ids) keeps the names another source gave; committees a
+/// snapshot does not mention stay.
+fn merge_committees(known: &mut Vec<crate::model::Committee>, new: &[crate::model::Committee]) {
+    for c in new {
+        match known.iter_mut().find(|k| k.code == c.code) {
+            Some(k) => {
+                k.role = c.role;
+                if !c.rapporteurs.is_empty() {
+                    k.rapporteurs.clone_from(&c.rapporteurs);
+                }
+            }
+            None => known.push(c.clone()),
+        }
+    }
 }
 
 /// What a diff needs besides the two dossiers.
@@ -550,6 +565,38 @@ mod tests {
         );
         // Unchanged again: nothing.
         assert!(diff(Some(&d2), &merge(Some(&d2), &s2), &ctx(&s2.provenance)).is_empty());
+    }
+
+    #[test]
+    fn a_source_without_rapporteur_names_does_not_erase_them() {
+        let mut oeil = snap("oeil", vec![]);
+        oeil.committees = vec![Committee {
+            code: "ENVI".into(),
+            role: CommitteeRole::Lead,
+            rapporteurs: vec!["Frédérique Ries".into()],
+        }];
+        let mut api = snap("ep-api", vec![]);
+        api.committees = vec![
+            Committee {
+                code: "ENVI".into(),
+                role: CommitteeRole::Lead,
+                rapporteurs: vec![],
+            },
+            Committee {
+                code: "ITRE".into(),
+                role: CommitteeRole::Opinion,
+                rapporteurs: vec![],
+            },
+        ];
+        let d1 = merge(None, &oeil);
+        let d2 = merge(Some(&d1), &api);
+        assert_eq!(d2.committees.len(), 2);
+        assert_eq!(d2.committees[0].rapporteurs, ["Frédérique Ries"]);
+        let d3 = merge(Some(&d2), &oeil);
+        assert!(
+            diff(Some(&d2), &d3, &ctx(&oeil.provenance)).is_empty(),
+            "no flip-flop of rapporteurs"
+        );
     }
 
     #[test]
