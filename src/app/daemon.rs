@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
@@ -29,14 +29,47 @@ const DELIVERY_TICK: Duration = Duration::from_secs(30);
 /// How often the watchlist folder and config file are checked for changes.
 const WATCH_TICK: Duration = Duration::from_secs(2);
 
+/// The daemon's clock: the wall clock, or — with `--now` (tests, replays) — that instant
+/// advancing with the monotonic clock from start-up, so that a test can place the daemon
+/// in time without waiting for it.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    base: Option<(DateTime<Utc>, Instant)>,
+}
+
+impl Clock {
+    fn new(start: Option<DateTime<Utc>>) -> Clock {
+        Clock {
+            base: start.map(|t| (t, Instant::now())),
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        match self.base {
+            None => Utc::now(),
+            Some((t, at)) => {
+                t + chrono::Duration::from_std(at.elapsed()).unwrap_or(chrono::Duration::zero())
+            }
+        }
+    }
+}
+
 #[derive(Clone)]
 struct Shared {
+    clock: Clock,
     config: Arc<Config>,
     store: Store,
     fetcher: Fetcher,
     mailer: Mailer,
     watchlists: watch::Receiver<WatchlistSet>,
     stop: watch::Receiver<bool>,
+    /// Delivery steps run one at a time: the poll loop's alerts and the delivery loop's
+    /// digests would otherwise both see the same pending alert as unsent and mail it twice.
+    delivering: Arc<tokio::sync::Mutex<()>>,
+    /// Turns true when the first poll step has finished: the delivery loop waits for it,
+    /// so that a digest due at start-up carries what the start-up poll found instead of
+    /// closing its period empty.
+    first_poll: watch::Receiver<bool>,
 }
 
 pub(super) async fn run(
@@ -58,13 +91,17 @@ pub(super) async fn run(
     );
     let (wl_tx, wl_rx) = watch::channel(watchlists);
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (first_poll_tx, first_poll_rx) = watch::channel(false);
     let shared = Shared {
+        clock: Clock::new(g.now),
         config: Arc::new(config),
         store: store.clone(),
         fetcher,
         mailer,
         watchlists: wl_rx,
         stop: stop_rx,
+        delivering: Arc::new(tokio::sync::Mutex::new(())),
+        first_poll: first_poll_rx,
     };
     if let Some(server) = &shared.config.server {
         let listener = tokio::net::TcpListener::bind(server.listen)
@@ -78,7 +115,7 @@ pub(super) async fn run(
             shared.stop.clone(),
         ));
     }
-    let poll_task = tokio::spawn(poll_loop(shared.clone()));
+    let poll_task = tokio::spawn(poll_loop(shared.clone(), first_poll_tx));
     let delivery_task = tokio::spawn(delivery_loop(shared.clone()));
     let watcher = tokio::spawn(watch_files(shared.clone(), wl_tx.clone()));
 
@@ -124,13 +161,13 @@ async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
     }
 }
 
-async fn poll_loop(mut s: Shared) {
+async fn poll_loop(mut s: Shared, first_poll: watch::Sender<bool>) {
     loop {
         if *s.stop.borrow() {
             return;
         }
         let wl = s.watchlists.borrow().clone();
-        let now = Utc::now();
+        let now = s.clock.now();
         let ctx = PollContext {
             config: &s.config,
             fetcher: &s.fetcher,
@@ -146,13 +183,16 @@ async fn poll_loop(mut s: Shared) {
                     mailer: &s.mailer,
                     watchlists: &wl,
                 };
-                if let Err(e) = deliver::send_due(dctx, Utc::now(), None, Mode::AlertsOnly).await {
+                let _one_at_a_time = s.delivering.lock().await;
+                if let Err(e) = deliver::send_due(dctx, s.clock.now(), None, Mode::AlertsOnly).await
+                {
                     tracing::error!(error = %e, "sending alerts failed");
                 }
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "poll step failed"),
         }
+        let _ = first_poll.send(true);
         let wait = next_poll_in(&s);
         if !pause(&mut s.stop, wait).await {
             return;
@@ -162,7 +202,7 @@ async fn poll_loop(mut s: Shared) {
 
 /// Until the earliest next poll of any source, between 1 s and `POLL_TICK`.
 fn next_poll_in(s: &Shared) -> Duration {
-    let now = Utc::now();
+    let now = s.clock.now();
     let mut wait = POLL_TICK;
     for src in &s.config.sources {
         let next = s
@@ -181,6 +221,12 @@ fn next_poll_in(s: &Shared) -> Duration {
 }
 
 async fn delivery_loop(mut s: Shared) {
+    // Deliver after the start-up poll (or as soon as shutdown is asked for).
+    let mut first = s.first_poll.clone();
+    tokio::select! {
+        _ = first.wait_for(|done| *done) => {}
+        _ = s.stop.wait_for(|stop| *stop) => return,
+    }
     loop {
         if *s.stop.borrow() {
             return;
@@ -192,7 +238,11 @@ async fn delivery_loop(mut s: Shared) {
             mailer: &s.mailer,
             watchlists: &wl,
         };
-        if let Err(e) = deliver::send_due(ctx, Utc::now(), None, Mode::Due).await {
+        let sent = {
+            let _one_at_a_time = s.delivering.lock().await;
+            deliver::send_due(ctx, s.clock.now(), None, Mode::Due).await
+        };
+        if let Err(e) = sent {
             tracing::error!(error = %e, "delivery step failed");
         }
         if !pause(&mut s.stop, DELIVERY_TICK).await {
