@@ -77,12 +77,13 @@ pub(super) async fn run(
     config: Config,
     watchlists: WatchlistSet,
 ) -> anyhow::Result<Exit> {
-    let store = open_store(&g, &config)?;
-    let fetcher = Fetcher::new(config.http.clone()).context("building the HTTP client")?;
-    let mailer = Mailer::new(config.mail.transport.clone()).context("setting up mail")?;
+    // Handlers first: a SIGHUP (`systemctl reload`) during start-up must not kill us.
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let store = open_store(&g, &config)?;
+    let fetcher = Fetcher::new(config.http.clone()).context("building the HTTP client")?;
+    let mailer = Mailer::new(config.mail.transport.clone()).context("setting up mail")?;
     tracing::info!(
         sources = config.sources.len(),
         watchlists = watchlists.lists().len(),

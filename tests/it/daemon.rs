@@ -771,3 +771,47 @@ fn a_hanging_source_does_not_hold_back_another_sources_digest_beyond_its_timeout
     assert_eq!(hang["ok"], false, "{status}");
     assert_eq!(source_status(&status, "good")["ok"], true, "{status}");
 }
+
+#[test]
+fn sigterm_during_a_hanging_fetch_exits_0_after_a_bounded_drain_and_a_second_daemon_is_refused() {
+    let server = TestServer::start_background();
+    server.route("/good.rss", rss(&[("Zebra crossings", "z1")]));
+    server.route("/hang.rss", Response::ok("never sent").hang());
+    let app = TestApp::new(server, vec![]);
+    let sources = [
+        src("good", app.server.url("/good.rss")),
+        Src {
+            timeout: Some("120s"),
+            ..src("hang", app.server.url("/hang.rss"))
+        },
+    ];
+    configure(&app, &sources, &app.mail.clone(), "");
+    app.add_watchlist("w", &watchlist(&["zebra*"], ""));
+    let mut d = Daemon::spawn(&app, Some(MONDAY), &[]);
+    wait_or(
+        "the hanging request",
+        || d.log(),
+        || (!app.server.requests_to("/hang.rss").is_empty()).then_some(()),
+    );
+    d.wait_log("polled");
+
+    // The store is locked by the running daemon: a second one says so and exits 1.
+    let second = app.veille(Some(MONDAY), &["run"]);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("in use by another veille process"),
+        "{stderr}"
+    );
+
+    d.stop();
+    let log = d.log();
+    assert!(
+        log.contains("did not finish in time and was abandoned"),
+        "{log}"
+    );
+    // What the good source brought was committed before the drain gave up.
+    let status = app.json(Some(MONDAY), &["status", "--format", "json"], 0);
+    assert_eq!(source_status(&status, "good")["polled"], true, "{status}");
+    assert_eq!(status["events"], 1, "{status}");
+}
