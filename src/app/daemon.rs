@@ -326,3 +326,19 @@ async fn watch_files(mut s: Shared, tx: watch::Sender<WatchlistSet>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fixed_start_runs_on_from_there() {
+        let t: DateTime<Utc> = "2026-11-30T09:00:00Z"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let c = Clock::new(Some(t));
+        let (a, b) = (c.now(), c.now());
+        assert!(t <= a && a <= b && b - t < chrono::Duration::minutes(1));
+        assert!(Clock::new(None).now() > t - chrono::Duration::days(365 * 100));
+    }
+}

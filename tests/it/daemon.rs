@@ -685,10 +685,20 @@ fn a_digest_that_fails_during_an_smtp_outage_stays_pending_and_goes_out_once_aft
     assert_eq!(status["pending"], serde_json::json!({}), "{status}");
 }
 
-#[cfg(unix)]
+/// Apply `f` to `p` and everything under it.
+fn walk(p: &std::path::Path, f: &dyn Fn(&std::path::Path, bool)) {
+    let dir = p.is_dir();
+    if dir {
+        for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+            walk(&e.path(), f);
+        }
+    }
+    f(p, dir);
+}
+
 #[test]
 fn a_read_only_data_directory_is_a_clear_error_and_corrupts_nothing() {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let server = TestServer::start_background();
     server.route("/feed.rss", rss(&[("Zebra crossings", "z1")]));
     let app = TestApp::new(server, vec![]);
@@ -699,38 +709,81 @@ fn a_read_only_data_directory_is_a_clear_error_and_corrupts_nothing() {
         "",
     );
     app.add_watchlist("w", &watchlist(&["zebra*"], ""));
-    app.expect(Some(MONDAY), &["poll"], 0);
-    let data = app.path("data");
-    let store = app.path("data/veille.sled");
-    let set_mode = |p: &std::path::Path, mode: u32| {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+    // Root ignores permission bits: then run veille as nobody (setpriv), owning the tree.
+    let root = std::fs::metadata(app.config_path())
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false);
+    const NOBODY: u32 = 65534;
+    if root {
+        let setpriv = Command::new("setpriv").arg("--version").output();
+        if !setpriv.is_ok_and(|o| o.status.success()) {
+            eprintln!("skipped a_read_only_data_directory: running as root without setpriv");
+            return;
+        }
+        walk(app.dir.path(), &|p, _| {
+            std::os::unix::fs::chown(p, Some(NOBODY), Some(NOBODY))
+                .unwrap_or_else(|e| panic!("{e}"))
+        });
+    }
+    let veille = |now: &str, args: &[&str]| {
+        let mut cmd = if root {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(env!("CARGO_BIN_EXE_veille"));
+            c
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_veille"))
+        };
+        cmd.arg("--config")
+            .arg(app.config_path())
+            .args(["--now", now])
+            .args(args)
+            .env_remove("VEILLE_CONFIG")
+            .env("RUST_LOG", "warn")
+            .output()
             .unwrap_or_else(|e| panic!("{e}"))
     };
-    set_mode(&data, 0o500);
-    set_mode(&store, 0o500);
-    // Root (tests often run as root in containers) ignores permission bits.
-    let probe = store.join("write-probe");
-    if std::fs::write(&probe, b"x").is_ok() {
-        let _ = std::fs::remove_file(&probe);
-        set_mode(&store, 0o700);
-        set_mode(&data, 0o700);
-        eprintln!(
-            "skipped a_read_only_data_directory: this process writes into a 0500 directory (running as root)"
-        );
-        return;
-    }
-    for args in [&["run"][..], &["poll"][..]] {
-        let out = app.veille(Some("2026-11-30T12:00:00Z"), args);
+    let out = veille(MONDAY, &["poll"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    let data = app.path("data");
+    let mode = |m: u32| {
+        move |p: &std::path::Path, dir: bool| {
+            let m = if dir { m } else { m & 0o666 };
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m))
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    let snapshot = |dir: &std::path::Path| {
+        let mut v = Vec::new();
+        for e in std::fs::read_dir(dir.join("veille.sled"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            v.push((e.path(), std::fs::read(e.path()).ok()));
+        }
+        v.sort();
+        v
+    };
+    let before = snapshot(&data);
+    walk(&data, &mode(0o500));
+    for args in [&["poll"][..], &["run"][..], &["digest", "send"][..]] {
+        let out = veille("2026-11-30T12:00:00Z", args);
         let stderr = String::from_utf8_lossy(&out.stderr);
+        eprintln!("read-only store, veille {args:?}: {}", stderr.trim());
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(
-            stderr.contains("veille.sled"),
-            "{args:?} names the store: {stderr}"
+            stderr.contains("veille.sled") && stderr.contains("ermission denied"),
+            "{args:?} names the store and the cause: {stderr}"
         );
     }
-    set_mode(&store, 0o700);
-    set_mode(&data, 0o700);
-    let status = app.json(Some(MONDAY), &["status", "--format", "json"], 0);
+    assert_eq!(snapshot(&data), before, "the store's files are untouched");
+    walk(&data, &mode(0o700));
+    let out = veille(MONDAY, &["status", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let status: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(status["events"], 1, "nothing lost: {status}");
     assert_eq!(status["pending"]["w"], 1, "{status}");
 }
