@@ -585,13 +585,63 @@ fn healthz_turns_503_naming_a_failing_source_and_metrics_count_polls() {
     d.stop();
 }
 
+/// aiosmtpd offering AUTH PLAIN/LOGIN in clear (loopback) and refusing every login.
+struct AuthDenyingSmtp {
+    child: Child,
+    port: u16,
+}
+
+impl AuthDenyingSmtp {
+    const SCRIPT: &'static str = r#"
+import sys, time
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+class Handler:
+    async def handle_DATA(self, server, session, envelope):
+        return "250 OK"
+def deny(server, session, envelope, mechanism, auth_data):
+    return AuthResult(success=False, handled=False)
+c = Controller(Handler(), hostname="127.0.0.1", port=int(sys.argv[1]),
+               authenticator=deny, auth_require_tls=False)
+c.start()
+print("ready", flush=True)
+while True:
+    time.sleep(3600)
+"#;
+
+    fn start() -> AuthDenyingSmtp {
+        let port = free_port();
+        let child = Command::new(smtp::python())
+            .args(["-c", Self::SCRIPT, &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting aiosmtpd: {e}"));
+        let s = AuthDenyingSmtp { child, port };
+        wait_until("the AUTH-denying SMTP server", || {
+            TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
+        });
+        s
+    }
+}
+
+impl Drop for AuthDenyingSmtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn the_smtp_password_is_never_printed() {
     const SECRET: &str = "s3cret-Zq8J-unique-4242";
-    // aiosmtpd offers no AUTH, so the login is refused; then a port where nothing listens.
+    // aiosmtpd without AUTH (the login cannot happen), aiosmtpd refusing the login (the
+    // password goes over the wire and is rejected), and a port where nothing listens.
     let smtp_server = SmtpServer::start();
+    let denying = AuthDenyingSmtp::start();
     let env = [("VEILLE_SMTP_PASSWORD", SECRET)];
-    for port in [smtp_server.port(), free_port()] {
+    for port in [smtp_server.port(), denying.port, free_port()] {
         let server = TestServer::start_background();
         server.route("/feed.rss", rss(&[("Secret-free item on zebras", "z1")]));
         let app = TestApp::new(server, vec![]);
@@ -635,6 +685,12 @@ fn the_smtp_password_is_never_printed() {
             !printed.contains(SECRET),
             "the password leaked (port {port}):\n{printed}"
         );
+        if port == denying.port {
+            assert!(
+                printed.contains("(535)"),
+                "the refused login is what failed: {printed}"
+            );
+        }
     }
     assert!(smtp_server.messages().is_empty());
 }
