@@ -113,6 +113,7 @@ pub(super) async fn run(
             listener,
             shared.config.clone(),
             store.clone(),
+            shared.watchlists.clone(),
             shared.stop.clone(),
         ));
     }

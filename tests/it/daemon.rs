@@ -504,6 +504,11 @@ fn watchlists_reload_on_edits_and_sighup_and_a_broken_edit_keeps_the_previous_se
     });
     pending(2.0);
 
+    // config.toml is not reloaded: an edit is reported with what to do.
+    let config = std::fs::read_to_string(app.config_path()).unwrap_or_default();
+    std::fs::write(app.config_path(), config + "# edited\n").unwrap_or_else(|e| panic!("{e}"));
+    d.wait_log("restart veille to apply it");
+
     // A valid file after SIGHUP: reloaded.
     save_like_an_editor(&file, &watchlist(&["alpha", "beta", "gamma"], ""));
     d.signal("HUP");
@@ -563,6 +568,9 @@ fn healthz_turns_503_naming_a_failing_source_and_metrics_count_polls() {
         "veille_source_failures{source=\"flaky\"} 0",
         "veille_source_last_success_timestamp_seconds{source=\"good\"}",
         "veille_events ",
+        // Every watchlist has its series, zero included.
+        "veille_pending{watchlist=\"w\"} ",
+        "veille_send_failures{watchlist=\"w\"} 0",
     ] {
         assert!(metrics.contains(needle), "{needle} in:\n{metrics}");
     }
