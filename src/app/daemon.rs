@@ -1,7 +1,10 @@
 //! `veille run`: the poll loop and the delivery loop (each a step plus a loop), watchlist
 //! reload on SIGHUP and on changes in `watchlists_dir`, and a bounded, flushed shutdown on
 //! SIGTERM/SIGINT. The loops only sleep, call their step and watch for shutdown.
-
+//! The first delivery step waits for the first poll step (a digest due at start-up carries
+//! what that poll found); delivery steps never overlap (the poll loop's alerts and the
+//! delivery loop's digests take turns); with `--now` the daemon's clock starts there and
+//! runs on (tests, replays).
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
