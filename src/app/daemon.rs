@@ -5,6 +5,7 @@
 //! what that poll found); delivery steps never overlap (the poll loop's alerts and the
 //! delivery loop's digests take turns); with `--now` the daemon's clock starts there and
 //! runs on (tests, replays).
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
