@@ -1,13 +1,17 @@
 //! `veille run`: the poll loop and the delivery loop (each a step plus a loop), watchlist
 //! reload on SIGHUP and on changes in `watchlists_dir`, and a bounded, flushed shutdown on
 //! SIGTERM/SIGINT. The loops only sleep, call their step and watch for shutdown.
+//! The first delivery step waits for the first poll step (a digest due at start-up carries
+//! what that poll found); delivery steps never overlap (the poll loop's alerts and the
+//! delivery loop's digests take turns); with `--now` the daemon's clock starts there and
+//! runs on (tests, replays).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
@@ -29,14 +33,47 @@ const DELIVERY_TICK: Duration = Duration::from_secs(30);
 /// How often the watchlist folder and config file are checked for changes.
 const WATCH_TICK: Duration = Duration::from_secs(2);
 
+/// The daemon's clock: the wall clock, or — with `--now` (tests, replays) — that instant
+/// advancing with the monotonic clock from start-up, so that a test can place the daemon
+/// in time without waiting for it.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    base: Option<(DateTime<Utc>, Instant)>,
+}
+
+impl Clock {
+    fn new(start: Option<DateTime<Utc>>) -> Clock {
+        Clock {
+            base: start.map(|t| (t, Instant::now())),
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        match self.base {
+            None => Utc::now(),
+            Some((t, at)) => {
+                t + chrono::Duration::from_std(at.elapsed()).unwrap_or(chrono::Duration::zero())
+            }
+        }
+    }
+}
+
 #[derive(Clone)]
 struct Shared {
+    clock: Clock,
     config: Arc<Config>,
     store: Store,
     fetcher: Fetcher,
     mailer: Mailer,
     watchlists: watch::Receiver<WatchlistSet>,
     stop: watch::Receiver<bool>,
+    /// Delivery steps run one at a time: the poll loop's alerts and the delivery loop's
+    /// digests would otherwise both see the same pending alert as unsent and mail it twice.
+    delivering: Arc<tokio::sync::Mutex<()>>,
+    /// Turns true when the first poll step has finished: the delivery loop waits for it,
+    /// so that a digest due at start-up carries what the start-up poll found instead of
+    /// closing its period empty.
+    first_poll: watch::Receiver<bool>,
 }
 
 pub(super) async fn run(
@@ -44,12 +81,13 @@ pub(super) async fn run(
     config: Config,
     watchlists: WatchlistSet,
 ) -> anyhow::Result<Exit> {
-    let store = open_store(&g, &config)?;
-    let fetcher = Fetcher::new(config.http.clone()).context("building the HTTP client")?;
-    let mailer = Mailer::new(config.mail.transport.clone()).context("setting up mail")?;
+    // Handlers first: a SIGHUP (`systemctl reload`) during start-up must not kill us.
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let store = open_store(&g, &config)?;
+    let fetcher = Fetcher::new(config.http.clone()).context("building the HTTP client")?;
+    let mailer = Mailer::new(config.mail.transport.clone()).context("setting up mail")?;
     tracing::info!(
         sources = config.sources.len(),
         watchlists = watchlists.lists().len(),
@@ -58,13 +96,17 @@ pub(super) async fn run(
     );
     let (wl_tx, wl_rx) = watch::channel(watchlists);
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (first_poll_tx, first_poll_rx) = watch::channel(false);
     let shared = Shared {
+        clock: Clock::new(g.now),
         config: Arc::new(config),
         store: store.clone(),
         fetcher,
         mailer,
         watchlists: wl_rx,
         stop: stop_rx,
+        delivering: Arc::new(tokio::sync::Mutex::new(())),
+        first_poll: first_poll_rx,
     };
     if let Some(server) = &shared.config.server {
         let listener = tokio::net::TcpListener::bind(server.listen)
@@ -75,10 +117,11 @@ pub(super) async fn run(
             listener,
             shared.config.clone(),
             store.clone(),
+            shared.watchlists.clone(),
             shared.stop.clone(),
         ));
     }
-    let poll_task = tokio::spawn(poll_loop(shared.clone()));
+    let poll_task = tokio::spawn(poll_loop(shared.clone(), first_poll_tx));
     let delivery_task = tokio::spawn(delivery_loop(shared.clone()));
     let watcher = tokio::spawn(watch_files(shared.clone(), wl_tx.clone()));
 
@@ -124,13 +167,13 @@ async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
     }
 }
 
-async fn poll_loop(mut s: Shared) {
+async fn poll_loop(mut s: Shared, first_poll: watch::Sender<bool>) {
     loop {
         if *s.stop.borrow() {
             return;
         }
         let wl = s.watchlists.borrow().clone();
-        let now = Utc::now();
+        let now = s.clock.now();
         let ctx = PollContext {
             config: &s.config,
             fetcher: &s.fetcher,
@@ -146,13 +189,16 @@ async fn poll_loop(mut s: Shared) {
                     mailer: &s.mailer,
                     watchlists: &wl,
                 };
-                if let Err(e) = deliver::send_due(dctx, Utc::now(), None, Mode::AlertsOnly).await {
+                let _one_at_a_time = s.delivering.lock().await;
+                if let Err(e) = deliver::send_due(dctx, s.clock.now(), None, Mode::AlertsOnly).await
+                {
                     tracing::error!(error = %e, "sending alerts failed");
                 }
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "poll step failed"),
         }
+        let _ = first_poll.send(true);
         let wait = next_poll_in(&s);
         if !pause(&mut s.stop, wait).await {
             return;
@@ -162,7 +208,7 @@ async fn poll_loop(mut s: Shared) {
 
 /// Until the earliest next poll of any source, between 1 s and `POLL_TICK`.
 fn next_poll_in(s: &Shared) -> Duration {
-    let now = Utc::now();
+    let now = s.clock.now();
     let mut wait = POLL_TICK;
     for src in &s.config.sources {
         let next = s
@@ -181,6 +227,12 @@ fn next_poll_in(s: &Shared) -> Duration {
 }
 
 async fn delivery_loop(mut s: Shared) {
+    // Deliver after the start-up poll (or as soon as shutdown is asked for).
+    let mut first = s.first_poll.clone();
+    tokio::select! {
+        _ = first.wait_for(|done| *done) => {}
+        _ = s.stop.wait_for(|stop| *stop) => return,
+    }
     loop {
         if *s.stop.borrow() {
             return;
@@ -192,7 +244,11 @@ async fn delivery_loop(mut s: Shared) {
             mailer: &s.mailer,
             watchlists: &wl,
         };
-        if let Err(e) = deliver::send_due(ctx, Utc::now(), None, Mode::Due).await {
+        let sent = {
+            let _one_at_a_time = s.delivering.lock().await;
+            deliver::send_due(ctx, s.clock.now(), None, Mode::Due).await
+        };
+        if let Err(e) = sent {
             tracing::error!(error = %e, "delivery step failed");
         }
         if !pause(&mut s.stop, DELIVERY_TICK).await {
@@ -273,5 +329,21 @@ async fn watch_files(mut s: Shared, tx: watch::Sender<WatchlistSet>) {
             );
             config_stamp = stamp;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fixed_start_runs_on_from_there() {
+        let t: DateTime<Utc> = "2026-11-30T09:00:00Z"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let c = Clock::new(Some(t));
+        let (a, b) = (c.now(), c.now());
+        assert!(t <= a && a <= b && b - t < chrono::Duration::minutes(1));
+        assert!(Clock::new(None).now() > t - chrono::Duration::days(365 * 100));
     }
 }

@@ -13,12 +13,14 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::store::{SentKind, Store, StoreError};
+use crate::watchlist::WatchlistSet;
 
 /// Serve until `stop` turns true.
 pub(super) async fn serve(
     listener: TcpListener,
     config: Arc<Config>,
     store: Store,
+    watchlists: watch::Receiver<WatchlistSet>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -31,6 +33,12 @@ pub(super) async fn serve(
         };
         let config = config.clone();
         let store = store.clone();
+        let ids: Vec<String> = watchlists
+            .borrow()
+            .lists()
+            .iter()
+            .map(|w| w.id.clone())
+            .collect();
         tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
             let mut n = 0;
@@ -65,7 +73,7 @@ pub(super) async fn serve(
                     ),
                     Err(e) => ("500 Internal Server Error", "text/plain", format!("{e}\n")),
                 },
-                "/metrics" => match metrics(&config, &store) {
+                "/metrics" => match metrics(&config, &store, &ids) {
                     Ok(m) => ("200 OK", "text/plain; version=0.0.4", m),
                     Err(e) => ("500 Internal Server Error", "text/plain", format!("{e}\n")),
                 },
@@ -98,8 +106,14 @@ fn escape_label(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Prometheus text exposition of veille's counters and gauges.
-pub fn metrics(config: &Config, store: &Store) -> Result<String, StoreError> {
+/// Prometheus text exposition of veille's counters and gauges. Every watchlist in
+/// `watchlists` has its pending and send-failure series, 0 included, so that alert rules
+/// never see a series vanish; pending entries of a watchlist removed since are shown too.
+pub fn metrics(
+    config: &Config,
+    store: &Store,
+    watchlists: &[String],
+) -> Result<String, StoreError> {
     let mut m = String::new();
     let _ = writeln!(m, "# HELP veille_source_polls_total Polls of a source.\n# TYPE veille_source_polls_total counter");
     let mut rows = Vec::new();
@@ -149,11 +163,15 @@ pub fn metrics(config: &Config, store: &Store) -> Result<String, StoreError> {
         m,
         "# HELP veille_pending Matched events waiting for a digest.\n# TYPE veille_pending gauge"
     );
-    for (wl, n) in store.pending_counts()? {
+    let mut pending = store.pending_counts()?;
+    for id in watchlists {
+        pending.entry(id.clone()).or_insert(0);
+    }
+    for (wl, n) in &pending {
         let _ = writeln!(
             m,
             "veille_pending{{watchlist=\"{}\"}} {n}",
-            escape_label(&wl)
+            escape_label(wl)
         );
     }
     let (mut digests, mut alerts) = (0u64, 0u64);
@@ -166,12 +184,12 @@ pub fn metrics(config: &Config, store: &Store) -> Result<String, StoreError> {
     let _ = writeln!(m, "# HELP veille_sent_total Messages accepted by the mail transport.\n# TYPE veille_sent_total counter");
     let _ = writeln!(m, "veille_sent_total{{kind=\"digest\"}} {digests}\nveille_sent_total{{kind=\"alert\"}} {alerts}");
     let _ = writeln!(m, "# HELP veille_send_failures Consecutive failed sends of a watchlist.\n# TYPE veille_send_failures gauge");
-    for (wl, _) in store.pending_counts()? {
-        let d = store.delivery(&wl)?;
+    for wl in pending.keys() {
+        let d = store.delivery(wl)?;
         let _ = writeln!(
             m,
             "veille_send_failures{{watchlist=\"{}\"}} {}",
-            escape_label(&wl),
+            escape_label(wl),
             d.failures
         );
     }

@@ -2,6 +2,8 @@
 
 mod cellar;
 mod config;
+mod crash;
+mod daemon;
 mod deadlines;
 mod deliver;
 mod digest;
