@@ -22,7 +22,7 @@ use crate::model::{
     Dossier, DossierEvent, DossierRef, EventId, EventKind, ProcedureRef, Provenance,
 };
 use crate::schedule;
-use crate::store::{Delivered, DeliveryRecord, SentKind, Store, StoreError};
+use crate::store::{Delivered, DeliveryRecord, InFlight, SentKind, Store, StoreError};
 use crate::watchlist::{Watchlist, WatchlistSet};
 
 /// Everything a delivery step needs, borrowed.
@@ -225,10 +225,25 @@ pub fn build_digest(
     now: DateTime<Utc>,
     alerts_only: bool,
 ) -> Result<Digest, StoreError> {
+    build_digest_of(config, store, w, now, alerts_only, None)
+}
+
+/// `build_digest`, restricted to some events (the resend of a message in flight).
+fn build_digest_of(
+    config: &Config,
+    store: &Store,
+    w: &Watchlist,
+    now: DateTime<Utc>,
+    alerts_only: bool,
+    only: Option<&[EventId]>,
+) -> Result<Digest, StoreError> {
     let pending = store.pending(&w.id)?;
     let entries: Vec<DigestEntry> = pending
         .into_iter()
-        .filter(|p| !alerts_only || (p.record.alert_due && p.record.alerted.is_none()))
+        .filter(|p| match only {
+            Some(ids) => ids.contains(&p.event.id),
+            None => !alerts_only || (p.record.alert_due && p.record.alerted.is_none()),
+        })
         .map(|p| DigestEntry {
             alerted: p.record.alerted.is_some(),
             reasons: p.record.reasons,
@@ -297,7 +312,7 @@ pub async fn send_due(
         if only.is_some_and(|id| id != w.id) {
             continue;
         }
-        let state = ctx.store.delivery(&w.id)?;
+        let mut state = ctx.store.delivery(&w.id)?;
         if mode != Mode::Force {
             if let Some(until) = state.next_attempt_at.filter(|t| *t > now) {
                 report.deliveries.push(Delivery {
@@ -307,6 +322,36 @@ pub async fn send_due(
                 });
                 continue;
             }
+        }
+        // A message that was in flight when veille stopped goes again first, under the
+        // same key, with the same events.
+        if let Some(f) = state.in_flight.clone() {
+            let outcome = if ctx.store.sent(&f.key)?.is_some() {
+                Outcome::AlreadySent { key: f.key.clone() }
+            } else {
+                let alert = f.kind != SentKind::Digest;
+                let d = build_digest_of(ctx.config, ctx.store, w, now, alert, Some(&f.event_ids))?;
+                deliver(ctx, w, &d, f.key.clone(), f.kind, f.period.clone(), now).await?
+            };
+            if !matches!(outcome, Outcome::Failed { .. } | Outcome::Sent { .. }) {
+                let mut st = ctx.store.delivery(&w.id)?;
+                st.in_flight = None;
+                ctx.store.save_delivery(&w.id, &st)?;
+            }
+            let failed = matches!(outcome, Outcome::Failed { .. });
+            report.deliveries.push(Delivery {
+                watchlist: w.id.clone(),
+                kind: if f.kind == SentKind::Digest {
+                    "digest"
+                } else {
+                    "alert"
+                },
+                outcome,
+            });
+            if failed {
+                continue;
+            }
+            state = ctx.store.delivery(&w.id)?;
         }
         // Same-day alerts first: they are the urgent part.
         let alert = build_digest(ctx.config, ctx.store, w, now, true)?;
@@ -538,7 +583,18 @@ async fn deliver(
         list_id: w.id.clone(),
         date: now,
     };
-    // Pending entries are durable before anything leaves.
+    // Pending entries, and what is about to leave, are durable before anything leaves.
+    if kind != SentKind::Reminder {
+        let mut st = ctx.store.delivery(&w.id)?;
+        st.v = 1;
+        st.in_flight = Some(InFlight {
+            key: key.clone(),
+            kind,
+            period: period.clone(),
+            event_ids: d.event_ids(),
+        });
+        ctx.store.save_delivery(&w.id, &st)?;
+    }
     ctx.store.flush().await?;
     match ctx.mailer.send(&msg).await {
         Ok(()) => {

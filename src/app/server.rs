@@ -62,16 +62,28 @@ pub(super) async fn serve(
             let head = String::from_utf8_lossy(&buf[..n]);
             let path = head.split_whitespace().nth(1).unwrap_or("/");
             let (status, ctype, body) = match path {
-                "/healthz" => match health(&config, &store) {
-                    Ok(failing) if failing.is_empty() => {
+                "/healthz" => match (health(&config, &store), failing_deliveries(&store)) {
+                    (Ok(failing), Ok(undelivered))
+                        if failing.is_empty() && undelivered.is_empty() =>
+                    {
                         ("200 OK", "text/plain", "ok\n".to_string())
                     }
-                    Ok(failing) => (
-                        "503 Service Unavailable",
-                        "text/plain",
-                        format!("failing sources: {}\n", failing.join(", ")),
-                    ),
-                    Err(e) => ("500 Internal Server Error", "text/plain", format!("{e}\n")),
+                    (Ok(failing), Ok(undelivered)) => {
+                        let mut body = String::new();
+                        if !failing.is_empty() {
+                            body.push_str(&format!("failing sources: {}\n", failing.join(", ")));
+                        }
+                        if !undelivered.is_empty() {
+                            body.push_str(&format!(
+                                "failing deliveries: {}\n",
+                                undelivered.join(", ")
+                            ));
+                        }
+                        ("503 Service Unavailable", "text/plain", body)
+                    }
+                    (Err(e), _) | (_, Err(e)) => {
+                        ("500 Internal Server Error", "text/plain", format!("{e}\n"))
+                    }
                 },
                 "/metrics" => match metrics(&config, &store, &ids) {
                     Ok(m) => ("200 OK", "text/plain; version=0.0.4", m),
@@ -98,6 +110,17 @@ pub fn health(config: &Config, store: &Store) -> Result<Vec<String>, StoreError>
         }
     }
     Ok(failing)
+}
+
+/// The watchlists whose last send failed (their digests stay pending and are retried).
+pub fn failing_deliveries(store: &Store) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    for wl in store.pending_counts()?.keys() {
+        if store.delivery(wl)?.failures > 0 {
+            out.push(wl.clone());
+        }
+    }
+    Ok(out)
 }
 
 fn escape_label(s: &str) -> String {

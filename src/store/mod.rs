@@ -25,8 +25,8 @@ use sled::Transactional;
 
 use crate::model::{Dossier, DossierEvent, EventId, ProcedureRef};
 pub use records::{
-    DeadlineRecord, DeliveryRecord, DossierRecord, EventRecord, PendingRecord, ResourceRecord,
-    SentKind, SentRecord, SourceRecord, SCHEMA_VERSION,
+    DeadlineRecord, DeliveryRecord, DossierRecord, EventRecord, InFlight, PendingRecord,
+    ResourceRecord, SentKind, SentRecord, SourceRecord, SCHEMA_VERSION,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -673,6 +673,7 @@ impl Store {
                     None => DeliveryRecord::default(),
                 };
                 state.v = 1;
+                state.in_flight = None;
                 state.failures = 0;
                 state.next_attempt_at = None;
                 state.last_error = None;

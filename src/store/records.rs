@@ -102,6 +102,20 @@ pub struct DeliveryRecord {
     /// Reminders are due in (last_reminder_check, now].
     #[serde(default)]
     pub last_reminder_check: Option<DateTime<Utc>>,
+    /// A message handed to the mail transport and not yet recorded as sent: after a
+    /// crash it is sent again under the same key (so the same Message-ID) with the same
+    /// events, before anything else.
+    #[serde(default)]
+    pub in_flight: Option<InFlight>,
+}
+
+/// What is being sent right now for a watchlist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlight {
+    pub key: String,
+    pub kind: SentKind,
+    pub period: Option<String>,
+    pub event_ids: Vec<EventId>,
 }
 
 /// A dated deadline a watchlist follows (a consultation closing, a transposition date),

@@ -212,7 +212,11 @@ async fn alerts_then_digests_once_and_an_smtp_outage_loses_nothing() {
     let r = send_due(ctx, later, None, Mode::Due)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(kinds(&r), ["digest sent 2"]);
+    assert_eq!(
+        kinds(&r),
+        ["digest sent 2", "digest not-due"],
+        "the failed digest goes again as it was"
+    );
     let msgs: Vec<_> = server.messages().iter().map(|m| smtp::parse(m)).collect();
     assert_eq!(msgs.len(), 2, "the alert, then the digest once");
     let digest = msgs
@@ -295,4 +299,99 @@ async fn a_digest_missed_while_veille_was_down_goes_out_at_start_and_empty_ones_
         .ok()
         .and_then(|d| d.last_period);
     assert_eq!(key.as_deref(), Some("2026-11-30T08:00+01:00"));
+}
+
+/// Regression (crash harness finding): veille killed after the SMTP server accepted a
+/// digest and before it recorded it, restarted in a later period, must resend that digest
+/// under the same key — so the same Message-ID, which mail clients fold — with the same
+/// events, not a new digest under a new key.
+#[tokio::test]
+async fn a_message_in_flight_at_a_crash_is_resent_under_its_own_key() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = config();
+    let (store, _) = Store::open(
+        &dir.path().join("s.sled"),
+        8 << 20,
+        t("2026-11-24T09:00:00Z"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let wl = watchlists();
+    let outbox = dir.path().join("outbox");
+    let mailer = Mailer::new(Transport::File {
+        dir: outbox.clone(),
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let ctx = DeliverContext {
+        config: &config,
+        store: &store,
+        mailer: &mailer,
+        watchlists: &wl,
+    };
+    let first = step(
+        Stage::CommitteeVote,
+        "2026-11-20",
+        "Vote in committee, 1st reading",
+    );
+    record(
+        &store,
+        vec![(first.clone(), false)],
+        t("2026-11-24T09:00:00Z"),
+    );
+    // The state a crash leaves behind: the digest of 30 November was handed to the
+    // transport (in flight), and nothing was recorded as sent.
+    let key = "air-quality/2026-11-30T08:00+01:00".to_string();
+    let mut st = store
+        .delivery("air-quality")
+        .unwrap_or_else(|e| panic!("{e}"));
+    st.in_flight = Some(veille::store::InFlight {
+        key: key.clone(),
+        kind: veille::store::SentKind::Digest,
+        period: Some("2026-11-30T08:00+01:00".into()),
+        event_ids: vec![first.id],
+    });
+    store
+        .save_delivery("air-quality", &st)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Meanwhile a new step arrived; veille restarts a week later.
+    record(
+        &store,
+        vec![(
+            step(
+                Stage::Trilogue,
+                "2026-12-03",
+                "Interinstitutional negotiations",
+            ),
+            false,
+        )],
+        t("2026-12-03T09:00:00Z"),
+    );
+    let r = send_due(ctx, t("2026-12-07T07:30:00Z"), None, Mode::Due)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        kinds(&r),
+        ["digest sent 1", "digest sent 1"],
+        "the resend, then this week's digest"
+    );
+    let resent = veille::mail::message_id_for(&key, "example.org");
+    let files: Vec<String> = std::fs::read_dir(&outbox)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        files.iter().any(|f| f.starts_with(&resent)),
+        "{resent} not in {files:?}"
+    );
+    assert_eq!(files.len(), 2);
+    assert!(store
+        .sent(&key)
+        .ok()
+        .flatten()
+        .is_some_and(|s| s.event_ids == vec![first.id]));
+    assert!(store
+        .pending("air-quality")
+        .map(|p| p.is_empty())
+        .unwrap_or(false));
 }
