@@ -156,7 +156,7 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
         }
         Command::Status { format } => {
             let store = open_store(&g, &config)?;
-            status(&g, &config, &store, format)
+            status(&g, &config, &watchlists, &store, format)
         }
         Command::DossierShow { reference, format } => {
             let store = open_store(&g, &config)?;
@@ -374,7 +374,13 @@ fn outbox_count(config: &Config) -> usize {
         .unwrap_or(0)
 }
 
-fn status(g: &Global, config: &Config, store: &Store, format: Format) -> anyhow::Result<Exit> {
+fn status(
+    g: &Global,
+    config: &Config,
+    watchlists: &WatchlistSet,
+    store: &Store,
+    format: Format,
+) -> anyhow::Result<Exit> {
     let mut sources = Vec::new();
     for s in &config.sources {
         let st = store.source(&s.id)?.unwrap_or_default();
@@ -444,7 +450,16 @@ fn status(g: &Global, config: &Config, store: &Store, format: Format) -> anyhow:
         writeln!(out, "  nothing pending")?;
     }
     for (wl, n) in &pending {
-        writeln!(out, "  {wl:<24} {n} event(s)")?;
+        let note = match (watchlists.get(wl), v["delivery"][wl]["failures"].as_u64()) {
+            (None, _) => " (no such watchlist any more: these will not be sent)".to_string(),
+            (Some(_), Some(f)) if f > 0 => format!(
+                " (last send failed {f} time(s): {}; next attempt {})",
+                v["delivery"][wl]["last_error"].as_str().unwrap_or("-"),
+                v["delivery"][wl]["next_attempt"].as_str().unwrap_or("-")
+            ),
+            _ => String::new(),
+        };
+        writeln!(out, "  {wl:<24} {n} event(s){note}")?;
     }
     writeln!(out, "events recorded: {}", store.event_count())?;
     writeln!(
