@@ -12,25 +12,42 @@ use unicode_normalization::UnicodeNormalization;
 pub fn normalise(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push(' ');
-    for c in text.nfkd() {
-        if is_combining_mark(c) {
-            continue;
-        }
-        match c {
-            'ß' | 'ẞ' => out.push_str("ss"),
-            'æ' | 'Æ' => out.push_str("ae"),
-            'œ' | 'Œ' => out.push_str("oe"),
-            'ø' | 'Ø' => out.push('o'),
-            'ł' | 'Ł' => out.push('l'),
-            'đ' | 'Đ' => out.push('d'),
-            'ı' => out.push('i'),
-            c if c.is_alphanumeric() => out.extend(c.to_lowercase()),
-            _ => {
-                if !out.ends_with(' ') {
-                    out.push(' ');
-                }
+    let push = |c: char, out: &mut String| match c {
+        'ß' | 'ẞ' => out.push_str("ss"),
+        'æ' | 'Æ' => out.push_str("ae"),
+        'œ' | 'Œ' => out.push_str("oe"),
+        'ø' | 'Ø' => out.push('o'),
+        'ł' | 'Ł' => out.push('l'),
+        'đ' | 'Đ' => out.push('d'),
+        'ı' => out.push('i'),
+        c if c.is_alphanumeric() => out.extend(c.to_lowercase()),
+        _ => {
+            if !out.ends_with(' ') {
+                out.push(' ');
             }
         }
+    };
+    // An ASCII character is its own NFKD and, of combining class 0, never reorders with its
+    // neighbours: only the runs of other characters need `nfkd()`. Same result as
+    // decomposing the whole text, without its cost on the mostly-ASCII texts of feeds.
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii() {
+            push(char::from(bytes[i]), &mut out);
+            i += 1;
+            continue;
+        }
+        let end = bytes[i..]
+            .iter()
+            .position(u8::is_ascii)
+            .map_or(bytes.len(), |p| i + p);
+        for c in text[i..end].nfkd() {
+            if !is_combining_mark(c) {
+                push(c, &mut out);
+            }
+        }
+        i = end;
     }
     if !out.ends_with(' ') {
         out.push(' ');

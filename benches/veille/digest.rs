@@ -1,0 +1,76 @@
+//! Building and rendering 50 digests of 200 events each (subject, text and HTML).
+
+use chrono::Duration;
+use criterion::{Criterion, Throughput};
+use veille::digest::{self, DigestEntry, DigestRequest, SourceHealth};
+use veille::model::Language;
+
+use crate::corpus;
+
+pub fn benches(c: &mut Criterion) {
+    if !corpus::available("digest") {
+        return;
+    }
+    let (dossiers, steps) = corpus::dossiers_and_steps();
+    let items = corpus::item_events(200);
+    // Every dossier step (capped at 100), then items up to 200 events.
+    let mut events: Vec<_> = steps.into_iter().take(100).collect();
+    let room = 200 - events.len();
+    events.extend(items.into_iter().take(room));
+    assert_eq!(events.len(), 200);
+    let entries: Vec<DigestEntry> = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| DigestEntry {
+            event,
+            reasons: vec![format!("keyword \"term {i}\"")],
+            alerted: i % 7 == 0,
+        })
+        .collect();
+    let sources: Vec<SourceHealth> = ["cellar", "ep-api", "ep-press", "oeil"]
+        .iter()
+        .map(|id| SourceHealth {
+            id: id.to_string(),
+            ok: *id != "oeil",
+            last_success: Some(corpus::now()),
+            failing_since: None,
+            failures: u32::from(*id == "oeil"),
+            last_error: None,
+        })
+        .collect();
+    let names: Vec<(String, String)> = (0..50)
+        .map(|i| (format!("group-{i}"), format!("Focus group {i}")))
+        .collect();
+
+    let mut g = c.benchmark_group("digest");
+    g.throughput(Throughput::Elements(50));
+    g.bench_function("50_digests_of_200_events", |b| {
+        b.iter(|| {
+            let mut bytes = 0usize;
+            for (i, (id, name)) in names.iter().enumerate() {
+                let req = DigestRequest {
+                    watchlist_id: id,
+                    watchlist_name: name,
+                    language: if i % 2 == 0 {
+                        Language::En
+                    } else {
+                        Language::Fr
+                    },
+                    period_start: Some(corpus::now() - Duration::days(7)),
+                    period_end: corpus::now(),
+                    tz: chrono_tz::Europe::Brussels,
+                    entries: entries.clone(),
+                    dossiers: dossiers.clone(),
+                    upcoming: Vec::new(),
+                    sources: sources.clone(),
+                    now: corpus::now(),
+                };
+                let out =
+                    digest::render(&digest::build(req)).unwrap_or_else(|e| panic!("render: {e}"));
+                bytes += out.text.len() + out.html.len();
+            }
+            bytes
+        })
+    });
+    g.finish();
+}

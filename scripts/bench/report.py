@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Render results.json (from run.py) and the criterion estimates into a markdown report.
+
+usage: report.py RESULTS_JSON REPORT_MD [CRITERION_DIR]
+"""
+import glob
+import json
+import os
+import sys
+
+R = json.load(open(sys.argv[1]))
+OUT = sys.argv[2]
+CRIT = sys.argv[3] if len(sys.argv) > 3 else os.path.join(os.path.dirname(OUT), "criterion")
+L = []
+
+
+def g(key, field, default=None):
+    return R.get(key, {}).get(field, default)
+
+
+def ok(cond):
+    return "**met**" if cond else "**MISSED**"
+
+
+def ratio(a, b):
+    return f"{a / b:.1f}×" if a and b else "n/a"
+
+
+def fmt_time(ns):
+    for unit, div in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= div:
+            return f"{ns / div:.2f} {unit}"
+    return f"{ns:.0f} ns"
+
+
+m = R.get("machine", {})
+c = R.get("corpus", {})
+L.append("# veille benchmark report\n")
+L.append(f"Machine: {m.get('cpus')} × {m.get('cpu')}; load average before: "
+         f"{', '.join('%.2f' % x for x in m.get('load_before', []))}. {m.get('veille', '')}.\n")
+L.append(f"Corpus: {c.get('feeds')} feeds ({c.get('generated')}), {c.get('items_per_feed')} items "
+         f"per feed, served over loopback HTTP with ETags; the full configuration adds the EP API, "
+         f"OEIL and CELLAR services tracking {len(c.get('dossiers', []))} dossiers with real captures "
+         f"(plus the shipped watchlists' dossiers, which the server answers 404).\n")
+
+L.append("## Whole process (`/usr/bin/time -v`)\n")
+L.append("| run | wall | CPU (user+sys) | peak RSS | requests (200 / 304 / 404) | exit |")
+L.append("|---|---|---|---|---|---|")
+for key, label in [("feeds-poll1", f"veille poll, {c.get('feeds')} feeds, first"),
+                   ("feeds-poll2", f"veille poll, {c.get('feeds')} feeds, unchanged"),
+                   ("full-poll1", "veille poll, feeds + EU services, first"),
+                   ("full-poll2", "veille poll, feeds + EU services, unchanged")]:
+    r = R.get(key)
+    if not r:
+        continue
+    q = r.get("requests", {})
+    L.append(f"| {label} | {r['wall_s']:.2f} s | {r['cpu_s']:.2f} s | {r['max_rss_mb']} MB | "
+             f"{q.get('ok', '?')} / {q.get('not_modified', '?')} / {q.get('not_found', '?')} | {r['exit']} |")
+L.append("")
+cs = R.get("cold-start", {})
+idle = R.get("idle", {})
+sg = R.get("store-growth", {})
+p1, p2 = R.get("full-poll1", {}), R.get("full-poll2", {})
+
+L.append("## Budget\n")
+L.append("| budget | measured | verdict |")
+L.append("|---|---|---|")
+if idle:
+    L.append(f"| idle RSS ≤ 15 MB (daemon, 50 sources, after {idle['seconds']} s) | {idle['rss_mb']} MB "
+             f"(peak during its first poll {idle['peak_rss_mb']} MB; {idle['cpu_s']} s CPU in all) | {ok(idle['rss_mb'] <= 15)} |")
+if p1:
+    L.append(f"| peak RSS ≤ 64 MB polling {c.get('feeds')} feeds + EU services | {p1['max_rss_mb']} MB | {ok(p1['max_rss_mb'] <= 64)} |")
+if p1 and p2:
+    cpu_pct = 100 * p2["cpu_s"] / p1["cpu_s"] if p1["cpu_s"] else 0
+    wall_pct = 100 * p2["wall_s"] / p1["wall_s"] if p1["wall_s"] else 0
+    L.append(f"| unchanged poll ≤ 10 % of a first poll | CPU {p2['cpu_s']:.2f} s vs {p1['cpu_s']:.2f} s = {cpu_pct:.0f} %; "
+             f"wall {p2['wall_s']:.2f} s vs {p1['wall_s']:.2f} s = {wall_pct:.0f} % | {ok(cpu_pct <= 10)} (CPU) |")
+if cs:
+    L.append(f"| cold start < 100 ms (exec → first request at the server) | median {cs['median_ms']} ms "
+             f"(runs: {', '.join(str(x) for x in cs['runs_ms'])}) | {ok(cs['median_ms'] < 100)} |")
+if sg:
+    per_m = float(sg["allocated_bytes"]) * 1e6 / float(sg["events"]) / 2**20
+    L.append(f"| store growth per million events stated | {per_m:.0f} MiB per million events on disk "
+             f"({float(sg['bytes_per_event']):.0f} B/event; measured over {int(sg['events']):,} events, "
+             f"{float(sg['events_per_second']):.0f} events/s with flushes) | stated |")
+
+# Criterion estimates (mean).
+rows = []
+for bj in sorted(glob.glob(os.path.join(CRIT, "**", "new", "benchmark.json"), recursive=True)):
+    b = json.load(open(bj))
+    e = json.load(open(os.path.join(os.path.dirname(bj), "estimates.json")))
+    mean = e["mean"]["point_estimate"]
+    thr = b.get("throughput") or {}
+    per = ""
+    if "Elements" in thr:
+        per = f"{thr['Elements'] / (mean / 1e9):,.0f} elements/s"
+    elif "Bytes" in thr:
+        per = f"{thr['Bytes'] / (mean / 1e9) / 2**20:,.0f} MiB/s"
+    rows.append((b["full_id"], fmt_time(mean), per))
+if rows:
+    L.append("\n## Criterion (`cargo bench --bench veille`), mean per iteration\n")
+    L.append("| benchmark | time | throughput |")
+    L.append("|---|---|---|")
+    for r in rows:
+        L.append(f"| `{r[0]}` | {r[1]} | {r[2]} |")
+
+fp = R.get("feedparser-parse")
+if fp:
+    v1, v2 = R.get("feeds-poll1", {}), R.get("feeds-poll2", {})
+    imp = R.get("feedparser-import", {})
+    L.append("\n## Side by side, same loopback corpus\n")
+    L.append(f"veille figures are `veille poll` over the {c.get('feeds')} feeds alone (no EU services), "
+             "whole process: HTTP, parsing, events, matching against 7 watchlists, sled transaction and flush.\n")
+    L.append("| tool | what it does | wall | CPU | peak RSS | CPU ratio to veille |")
+    L.append("|---|---|---|---|---|---|")
+    L.append(f"| veille | first poll | {v1['wall_s']:.2f} s | {v1['cpu_s']:.2f} s | {v1['max_rss_mb']} MB | 1× |")
+    L.append(f"| veille | unchanged poll (304) | {v2['wall_s']:.2f} s | {v2['cpu_s']:.2f} s | {v2['max_rss_mb']} MB | — |")
+    L.append(f"| feedparser {fp.get('entries')} entries | parse loop only (files in memory) | {fp['parse_wall_s']:.2f} s | "
+             f"{fp['parse_cpu_s']:.2f} s | — | {ratio(fp['parse_cpu_s'], v1['cpu_s'])} |")
+    L.append(f"| feedparser | whole process (Python start, import, read, parse) | {fp['wall_s']:.2f} s | "
+             f"{fp['cpu_s']:.2f} s | {fp['max_rss_mb']} MB | {ratio(fp['cpu_s'], v1['cpu_s'])} |")
+    if imp:
+        L.append(f"| (python -c 'import feedparser') | fixed cost | {imp['wall_s']:.2f} s | {imp['cpu_s']:.2f} s | {imp['max_rss_mb']} MB | — |")
+    for tool in ("urlwatch", "rss2email"):
+        for n, what in (("1", "first poll"), ("2", "unchanged poll")):
+            r = R.get(f"{tool}-poll{n}")
+            if not r:
+                continue
+            base = v1 if n == "1" else v2
+            q = r.get("requests", {})
+            L.append(f"| {tool} | {what} ({q.get('ok', '?')} × 200, {q.get('not_modified', '?')} × 304; exit {r['exit']}) | "
+                     f"{r['wall_s']:.2f} s | {r['cpu_s']:.2f} s | {r['max_rss_mb']} MB | {ratio(r['cpu_s'], base['cpu_s'])} |")
+    corpus_rows = [r for r in rows if r[0].startswith("parse/corpus_")]
+    if corpus_rows:
+        # Mean wall time of one single-threaded iteration ≈ its CPU time.
+        est = json.load(open(glob.glob(os.path.join(CRIT, "parse", "corpus_*", "new", "estimates.json"))[0]))
+        vparse = est["mean"]["point_estimate"] / 1e9
+        L.append(f"| veille, parse only | `sources::feed::parse` over the same {c.get('feeds')} files in memory "
+                 f"(criterion `{corpus_rows[0][0]}`) | {vparse:.2f} s | {vparse:.2f} s | — | "
+                 f"feedparser parse loop: {ratio(fp['parse_cpu_s'], vparse)} |")
+        L.append(f"\nParse alone against parse alone: feedparser {fp['parse_cpu_s']:.2f} s CPU, veille {vparse:.2f} s: "
+                 f"{ratio(fp['parse_cpu_s'], vparse)} — {ok(fp['parse_cpu_s'] >= 20 * vparse)} against the 20× target.")
+    L.append(f"\nWhole veille poll (HTTP, parse, match, store) against feedparser's parse loop alone: "
+             f"{ratio(fp['parse_cpu_s'], v1['cpu_s'])} — {ok(fp['parse_cpu_s'] >= 20 * v1['cpu_s'])}.")
+
+if idle.get("rss_samples_mb"):
+    L.append("\nIdle daemon RSS over time (s, MB): " + ", ".join(f"{t}: {v}" for t, v in idle["rss_samples_mb"]) + ".")
+L.append("\nRaw figures: `target/bench/results.json`; each run's output: `target/bench/out-*.txt`.")
+open(OUT, "w").write("\n".join(L) + "\n")
+print(f"wrote {OUT}")

@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+"""Whole-process measurements for scripts/bench.sh (stdlib only; peers run in the venv).
+
+Runs, against a loopback server (serve.py) holding N feeds made from the real generic-rss
+fixtures plus the real EP API / OEIL / CELLAR captures:
+  - veille poll, first and unchanged second, over N feeds + 3 EU services (full), and
+    over the N feeds alone (the like-for-like comparison with the peers);
+  - cold start: exec to the first request arriving at the server (median of R runs);
+  - idle daemon (`veille run`) RSS and CPU after W seconds with 50 sources;
+  - peers from PyPI in the venv: feedparser parsing the same files (no HTTP), urlwatch
+    and rss2email polling the same URLs (first and unchanged second run);
+and writes the results as JSON and a markdown report.
+
+usage: run.py VEILLE FIXTURES WORKDIR VENV REPORT [store-growth-file]
+env: BENCH_FEEDS (500), BENCH_ITEMS (20), BENCH_IDLE_SECONDS (120), BENCH_COLD_RUNS (5),
+     BENCH_PEER_FEEDS (= BENCH_FEEDS)
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+VEILLE, FIXTURES, WORK, VENV, REPORT = sys.argv[1:6]
+GROWTH = sys.argv[6] if len(sys.argv) > 6 else None
+FEEDS = int(os.environ.get("BENCH_FEEDS", "500"))
+ITEMS = int(os.environ.get("BENCH_ITEMS", "20"))
+IDLE = int(os.environ.get("BENCH_IDLE_SECONDS", "120"))
+COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "5"))
+PEER_FEEDS = int(os.environ.get("BENCH_PEER_FEEDS", str(FEEDS)))
+CORPUS = os.path.join(WORK, "corpus")
+RESULTS = {}
+
+BENCH_DOSSIERS = [
+    "2016/0132(COD)", "2025/0260(COD)", "2025/0581(CNS)",  # EP API captures
+    "2024/0258(COD)", "2023/2019(INI)", "2025/0229(NLE)", "2022/2201(INI)",  # OEIL
+    "2018/0172(COD)", "2013/0449(COD)", "2009/0162(COD)",  # CELLAR
+]
+
+
+def log(*a):
+    print("[bench]", *a, file=sys.stderr, flush=True)
+
+
+def timed(label, argv, cwd=None, env=None, ok=(0,)):
+    """Run argv under /usr/bin/time -v; return wall/user/sys/rss."""
+    out = os.path.join(WORK, "time-%s.txt" % label)
+    t0 = time.monotonic()
+    p = subprocess.run(["/usr/bin/time", "-v", "-o", out] + argv, cwd=cwd, env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wall = time.monotonic() - t0
+    text = open(out).read()
+
+    def field(name):
+        m = re.search(re.escape(name) + r":\s*(.+)", text)
+        return m.group(1).strip() if m else None
+
+    el = field("Elapsed (wall clock) time (h:mm:ss or m:ss)") or "0:0"
+    secs = 0.0
+    for part in el.split(":"):
+        secs = secs * 60 + float(part)
+    r = {
+        "wall_s": round(secs, 3),
+        "user_s": float(field("User time (seconds)") or 0),
+        "sys_s": float(field("System time (seconds)") or 0),
+        "max_rss_mb": round(int(field("Maximum resident set size (kbytes)") or 0) / 1024, 1),
+        "exit": p.returncode,
+    }
+    r["cpu_s"] = round(r["user_s"] + r["sys_s"], 3)
+    with open(os.path.join(WORK, "out-%s.txt" % label), "wb") as fh:
+        fh.write(p.stdout + b"\n--- stderr\n" + p.stderr)
+    if p.returncode not in ok:
+        log(f"{label}: exit {p.returncode}\n{p.stderr.decode(errors='replace')[-2000:]}")
+    log(f"{label}: {r}")
+    RESULTS[label] = r
+    return r, p
+
+
+def server_stats(port):
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/__stats") as r:
+        return dict(kv.split("=") for kv in r.read().decode().split())
+
+
+def install(name, port, feeds, eu):
+    d = os.path.join(WORK, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(os.path.join(d, "watchlists"))
+    for f in os.listdir(os.path.join(REPO, "watchlists")):
+        if f.endswith(".toml"):
+            shutil.copy(os.path.join(REPO, "watchlists", f), os.path.join(d, "watchlists", f))
+    with open(os.path.join(d, "watchlists", "bench-dossiers.toml"), "w") as fh:
+        fh.write('# The dossiers whose captures the bench server serves.\nname = "Bench dossiers"\n'
+                 'recipients = ["bench@example.org"]\ndossiers = [%s]\n'
+                 % ", ".join('"%s"' % r for r in BENCH_DOSSIERS))
+    base = f"http://127.0.0.1:{port}"
+    c = [
+        'timezone = "Europe/Brussels"', 'watchlists_dir = "watchlists"',
+        "[storage]", 'path = "data/veille.sled"', 'cache_capacity = "32MiB"',
+        "[http]", 'user_agent = "veille-bench"', 'timeout = "60s"', 'max_body = "16MiB"',
+        'per_host_interval = "0s"', "per_host_concurrency = 8", "concurrency = 8",
+        "[mail]", 'from = "Veille <veille@example.org>"', 'transport = "file"', 'outbox_dir = "outbox"',
+    ]
+    for i in range(feeds):
+        c += ["[[sources]]", f'id = "f{i:04d}"', 'kind = "feed"', f'url = "{base}/feeds/f{i:04d}.xml"', 'every = "1h"']
+    if eu:
+        c += ["[[sources]]", 'id = "ep-api"', 'kind = "ep-api"', f'url = "{base}/api/v2"', 'every = "6h"']
+        c += ["[[sources]]", 'id = "oeil"', 'kind = "oeil"', f'url = "{base}"', 'every = "1d"']
+        c += ["[[sources]]", 'id = "cellar"', 'kind = "cellar"', f'url = "{base}"', 'every = "1d"']
+    with open(os.path.join(d, "config.toml"), "w") as fh:
+        fh.write("\n".join(c) + "\n")
+    return d
+
+
+def du(path):
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.stat(os.path.join(root, f)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+def veille_env():
+    env = dict(os.environ)
+    env.pop("VEILLE_CONFIG", None)
+    env["RUST_LOG"] = "warn"
+    return env
+
+
+def poll_pair(name, app, port):
+    cfg = os.path.join(app, "config.toml")
+    s0 = server_stats(port)
+    first, p = timed(f"{name}-poll1", [VEILLE, "--config", cfg, "poll"], env=veille_env(), ok=(0, 2))
+    s1 = server_stats(port)
+    second, _ = timed(f"{name}-poll2", [VEILLE, "--config", cfg, "poll"], env=veille_env(), ok=(0, 2))
+    s2 = server_stats(port)
+    first["requests"] = {k: int(s1[k]) - int(s0[k]) for k in s0}
+    second["requests"] = {k: int(s2[k]) - int(s1[k]) for k in s1}
+    first["summary_tail"] = p.stdout.decode(errors="replace").strip().splitlines()[-3:]
+    RESULTS[f"{name}-store"] = {"bytes": du(os.path.join(app, "data"))}
+    return first, second
+
+
+def cold_start(app):
+    cfg = os.path.join(app, "config.toml")
+    marker = os.path.join(CORPUS, "first-request")
+    samples = []
+    for _ in range(COLD_RUNS):
+        if os.path.exists(marker):
+            os.remove(marker)
+        t0 = time.time_ns()
+        p = subprocess.Popen([VEILLE, "--config", cfg, "poll"], env=veille_env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p.wait()
+        t1 = int(open(marker).read())
+        samples.append((t1 - t0) / 1e6)
+    RESULTS["cold-start"] = {"runs_ms": [round(s, 1) for s in samples],
+                             "median_ms": round(statistics.median(samples), 1),
+                             "min_ms": round(min(samples), 1)}
+    log("cold start", RESULTS["cold-start"])
+
+
+def idle_daemon(port):
+    app = install("app-idle", port, 47, True)  # 47 feeds + 3 EU services = 50 sources
+    cfg = os.path.join(app, "config.toml")
+    logf = open(os.path.join(WORK, "out-idle-daemon.txt"), "wb")
+    p = subprocess.Popen([VEILLE, "--config", cfg, "run"], env=veille_env(), stdout=logf, stderr=logf)
+    samples = []
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < IDLE and p.poll() is None:
+        time.sleep(min(10, IDLE))
+        st = proc_status(p.pid)
+        if st:
+            samples.append((round(time.monotonic() - t0), st["VmRSS"]))
+    st = proc_status(p.pid) or {}
+    cpu = proc_cpu(p.pid)
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    RESULTS["idle"] = {
+        "seconds": IDLE, "sources": 50,
+        "rss_mb": round(st.get("VmRSS", 0) / 1024, 1),
+        "peak_rss_mb": round(st.get("VmHWM", 0) / 1024, 1),
+        "cpu_s": cpu, "exit": p.returncode,
+        "rss_samples_mb": [(t, round(kb / 1024, 1)) for t, kb in samples],
+    }
+    log("idle", RESULTS["idle"])
+
+
+def proc_status(pid):
+    try:
+        out = {}
+        for line in open(f"/proc/{pid}/status"):
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM"):
+                out[k] = int(v.split()[0])
+        return out
+    except OSError:
+        return None
+
+
+def proc_cpu(pid):
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)
+    except (OSError, IndexError):
+        return None
+
+
+def peers(port):
+    py = os.path.join(VENV, "bin", "python")
+    feeds = [f"f{i:04d}.xml" for i in range(PEER_FEEDS)]
+    base = f"http://127.0.0.1:{port}/feeds/"
+    # feedparser alone, on the files (no HTTP).
+    r, p = timed("feedparser-parse", [py, os.path.join(HERE, "peer_feedparser.py"),
+                                      os.path.join(CORPUS, "feeds"), str(PEER_FEEDS)])
+    r.update(json.loads(p.stdout.decode().strip().splitlines()[-1]))
+    # Python itself with feedparser imported and nothing parsed: the fixed cost.
+    timed("feedparser-import", [py, "-c", "import feedparser"])
+    # urlwatch: one url job per feed.
+    d = os.path.join(WORK, "urlwatch")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    with open(os.path.join(d, "urls.yaml"), "w") as fh:
+        fh.write("\n---\n".join(f"name: {f}\nurl: {base}{f}" for f in feeds) + "\n")
+    uw = [os.path.join(VENV, "bin", "urlwatch"), "--urls", os.path.join(d, "urls.yaml"),
+          "--config", os.path.join(d, "urlwatch.yaml"), "--cache", os.path.join(d, "cache.db"),
+          "--hooks", os.path.join(d, "hooks.py")]
+    env = dict(os.environ, HOME=d, XDG_CONFIG_HOME=d, XDG_CACHE_HOME=d)
+    s0 = server_stats(port)
+    timed("urlwatch-poll1", uw, cwd=d, env=env, ok=(0, 1))
+    s1 = server_stats(port)
+    timed("urlwatch-poll2", uw, cwd=d, env=env, ok=(0, 1))
+    s2 = server_stats(port)
+    RESULTS["urlwatch-poll1"]["requests"] = {k: int(s1[k]) - int(s0[k]) for k in s0}
+    RESULTS["urlwatch-poll2"]["requests"] = {k: int(s2[k]) - int(s1[k]) for k in s1}
+    # rss2email: the config and data files written directly (500 `r2e add` would take
+    # minutes of Python start-ups); `run --no-send` fetches, parses and records, no mail.
+    d = os.path.join(WORK, "rss2email")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    r2e = os.path.join(VENV, "bin", "r2e")
+    cfg, data = os.path.join(d, "r2e.cfg"), os.path.join(d, "data.json")
+    subprocess.run([r2e, "-c", cfg, "-d", data, "new", "bench@example.org"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(cfg, "a") as fh:
+        for f in feeds:
+            fh.write(f"\n[feed.{f[:-4]}]\nurl = {base}{f}\n")
+    with open(data, "w") as fh:
+        json.dump({"version": 2, "feeds": [{"name": f[:-4], "etag": None, "modified": None, "seen": {}} for f in feeds]}, fh)
+    s0 = server_stats(port)
+    timed("rss2email-poll1", [r2e, "-c", cfg, "-d", data, "run", "--no-send"], cwd=d, ok=(0, 1))
+    s1 = server_stats(port)
+    timed("rss2email-poll2", [r2e, "-c", cfg, "-d", data, "run", "--no-send"], cwd=d, ok=(0, 1))
+    s2 = server_stats(port)
+    RESULTS["rss2email-poll1"]["requests"] = {k: int(s1[k]) - int(s0[k]) for k in s0}
+    RESULTS["rss2email-poll2"]["requests"] = {k: int(s2[k]) - int(s1[k]) for k in s1}
+
+
+def main():
+    os.makedirs(WORK, exist_ok=True)
+    shutil.rmtree(CORPUS, ignore_errors=True)
+    gen = subprocess.run([sys.executable, os.path.join(HERE, "corpus.py"), FIXTURES, CORPUS, str(FEEDS), str(ITEMS)],
+                         check=True, stdout=subprocess.PIPE).stdout.decode().strip()
+    RESULTS["corpus"] = {"feeds": FEEDS, "items_per_feed": ITEMS, "generated": gen,
+                         "dossiers": BENCH_DOSSIERS}
+    log(gen)
+    server = subprocess.Popen([sys.executable, os.path.join(HERE, "serve.py"), FIXTURES, CORPUS])
+    try:
+        port_file = os.path.join(CORPUS, "port")
+        for _ in range(100):
+            if os.path.exists(port_file):
+                break
+            time.sleep(0.1)
+        port = int(open(port_file).read())
+        RESULTS["machine"] = {
+            "cpus": os.cpu_count(),
+            "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
+            "load_before": os.getloadavg(),
+            "veille": subprocess.run([VEILLE, "--version"], stdout=subprocess.PIPE).stdout.decode().strip(),
+        }
+        feeds_app = install("app-feeds", port, FEEDS, False)
+        poll_pair("feeds", feeds_app, port)
+        full_app = install("app-full", port, FEEDS, True)
+        poll_pair("full", full_app, port)
+        cold_start(full_app)
+        if os.environ.get("BENCH_SKIP_PEERS") != "1":
+            peers(port)
+        if IDLE > 0:
+            idle_daemon(port)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait()
+    if GROWTH and os.path.exists(GROWTH):
+        for line in open(GROWTH):
+            if line.startswith("store-growth-final"):
+                RESULTS["store-growth"] = dict(kv.split("=") for kv in line.split()[1:])
+    with open(os.path.join(WORK, "results.json"), "w") as fh:
+        json.dump(RESULTS, fh, indent=2)
+    subprocess.run([sys.executable, os.path.join(HERE, "report.py"), os.path.join(WORK, "results.json"), REPORT], check=True)
+
+
+if __name__ == "__main__":
+    main()
