@@ -101,6 +101,8 @@ struct Fetched {
     result: Result<FetchOutcome, FetchError>,
     parsed: Option<Result<Vec<Observation>, ParseError>>,
     content_hash: Option<String>,
+    /// What was recorded about this URL before this fetch.
+    prev: ResourceRecord,
 }
 
 /// Poll the selected sources once.
@@ -152,10 +154,12 @@ pub async fn poll_once(
     let mut fetches = stream::iter(jobs).buffer_unordered(concurrency);
 
     let mut report = PollReport::default();
+    let mut quiet = Vec::new();
     while let Some((s, state, fetched)) = fetches.next().await {
-        let r = record_source(ctx, s, state, fetched, now)?;
+        let r = record_source(ctx, s, state, fetched, now, &mut quiet)?;
         report.sources.push(r);
     }
+    ctx.store.record_sources(&quiet)?;
     let retention = chrono::Duration::from_std(ctx.config.storage.retention)
         .unwrap_or(chrono::Duration::days(730));
     let pruned = ctx.store.prune(now - retention, now)?;
@@ -167,24 +171,6 @@ pub async fn poll_once(
     Ok(report)
 }
 
-fn request(
-    ctx: PollContext<'_>,
-    s: &SourceConfig,
-    url: String,
-    accept: Option<&str>,
-) -> Result<FetchRequest, StoreError> {
-    let prev = ctx.store.resource(&s.id, &url)?.unwrap_or_default();
-    Ok(FetchRequest {
-        url,
-        accept: accept.map(str::to_string),
-        validators: Validators {
-            etag: prev.etag,
-            last_modified: prev.last_modified,
-        },
-        timeout: s.timeout,
-    })
-}
-
 async fn get(
     ctx: PollContext<'_>,
     s: &SourceConfig,
@@ -192,8 +178,10 @@ async fn get(
     accept: Option<&str>,
     now: DateTime<Utc>,
 ) -> Fetched {
-    let req = match request(ctx, s, url.clone(), accept) {
-        Ok(r) => r,
+    // One read of what we know about this URL serves the conditional request, the
+    // content-hash check and the recording.
+    let prev = match ctx.store.resource(&s.id, &url) {
+        Ok(p) => p.unwrap_or_default(),
         Err(e) => {
             return Fetched {
                 url,
@@ -204,8 +192,18 @@ async fn get(
                 }),
                 parsed: None,
                 content_hash: None,
+                prev: ResourceRecord::default(),
             }
         }
+    };
+    let req = FetchRequest {
+        url: url.clone(),
+        accept: accept.map(str::to_string),
+        validators: Validators {
+            etag: prev.etag.clone(),
+            last_modified: prev.last_modified.clone(),
+        },
+        timeout: s.timeout,
     };
     let result = ctx.fetcher.get(&req).await;
     let mut f = Fetched {
@@ -214,16 +212,11 @@ async fn get(
         result,
         parsed: None,
         content_hash: None,
+        prev,
     };
     if let Ok(FetchOutcome::Body(body)) = &f.result {
         let hash = blake3::hash(&body.bytes).to_hex().to_string();
-        let prev = ctx
-            .store
-            .resource(&s.id, &f.url)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        if prev.content_hash.as_deref() != Some(hash.as_str()) {
+        if f.prev.content_hash.as_deref() != Some(hash.as_str()) {
             let provenance = Provenance {
                 source: s.id.clone(),
                 url: body.final_url.clone(),
@@ -329,6 +322,7 @@ fn record_source(
     mut state: SourceRecord,
     fetched: Vec<Fetched>,
     now: DateTime<Utc>,
+    quiet: &mut Vec<PollBatch>,
 ) -> Result<SourceReport, StoreError> {
     let mut report = SourceReport {
         id: s.id.clone(),
@@ -353,7 +347,7 @@ fn record_source(
     let mut consultations: Vec<(crate::model::EventId, Vec<deadlines::Deadline>)> = Vec::new();
 
     for f in fetched {
-        let mut prev = ctx.store.resource(&s.id, &f.url)?.unwrap_or_default();
+        let mut prev = f.prev;
         match f.result {
             // A service that has no record of one procedure (OEIL lacks CELLAR-only
             // procedures and vice versa) is not a broken source.
@@ -371,9 +365,13 @@ fn record_source(
                 validators,
                 cache_floor,
             }) => {
-                any_success = true;
                 report.unchanged += 1;
                 floor = floor.max(cache_floor);
+                match &prev.parse_error {
+                    // Unchanged, and still what failed to parse last time.
+                    Some(e) => errors.push(format!("{}: {e}", f.url)),
+                    None => any_success = true,
+                }
                 if prev.etag != validators.etag || prev.last_modified != validators.last_modified {
                     prev.v = 1;
                     prev.etag = validators.etag;
@@ -383,19 +381,28 @@ fn record_source(
             }
             Ok(FetchOutcome::Body(body)) => {
                 floor = floor.max(body.cache_floor);
-                let record = ResourceRecord {
+                let mut record = ResourceRecord {
                     v: 1,
                     etag: body.validators.etag.clone(),
                     last_modified: body.validators.last_modified.clone(),
                     content_hash: f.content_hash.clone(),
                     fetched_at: Some(now),
+                    parse_error: None,
                 };
                 match f.parsed {
                     None => {
-                        // Same bytes as last time: nothing to parse.
-                        any_success = true;
+                        // Same bytes as last time: nothing to parse (and, if they did not
+                        // parse then, the same error).
                         report.unchanged += 1;
-                        resources.push((f.url, record));
+                        match &prev.parse_error {
+                            Some(e) => errors.push(format!("{}: {e}", f.url)),
+                            None => any_success = true,
+                        }
+                        record.parse_error = prev.parse_error.clone();
+                        record.fetched_at = prev.fetched_at;
+                        if record != prev {
+                            resources.push((f.url, record));
+                        }
                     }
                     Some(Err(ParseError::NotFound(why))) => {
                         any_success = true;
@@ -403,8 +410,11 @@ fn record_source(
                         resources.push((f.url, record));
                     }
                     Some(Err(e)) => {
-                        // Keep the old hash so the same bytes are parsed again next time.
+                        // Remember the bytes and the error: the same bytes are not parsed
+                        // again, and the source stays failing until they change.
                         errors.push(format!("{}: {e}", f.url));
+                        record.parse_error = Some(e.to_string());
+                        resources.push((f.url, record));
                     }
                     Some(Ok(observations)) => {
                         any_success = true;
@@ -548,12 +558,18 @@ fn record_source(
         deadlines: kept,
         now,
     };
-    let outcome = ctx.store.record_poll(&batch)?;
-    if !outcome.new_events.is_empty() {
-        let mut st = state.clone();
-        st.events += outcome.new_events.len() as u64;
-        ctx.store.save_source(&s.id, &st)?;
-    }
+    // A poll that changed nothing but the poll state (the common case: 304s, unchanged
+    // bodies) is recorded with the others in one transaction at the end of the step.
+    let nothing_new = batch.events.is_empty()
+        && batch.dossiers.is_empty()
+        && batch.deadlines.is_empty()
+        && batch.track.is_empty();
+    let outcome = if nothing_new {
+        quiet.push(batch);
+        crate::store::RecordOutcome::default()
+    } else {
+        ctx.store.record_poll(&batch)?
+    };
     report.ok = !failed;
     report.error = state.last_error.clone();
     report.new_events = outcome.new_events.len();

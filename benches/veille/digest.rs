@@ -49,6 +49,7 @@ pub fn benches(c: &mut Criterion) {
             let mut bytes = 0usize;
             for (i, (id, name)) in names.iter().enumerate() {
                 let req = DigestRequest {
+                    horizon_days: veille::digest::UPCOMING_HORIZON_DAYS,
                     watchlist_id: id,
                     watchlist_name: name,
                     language: if i % 2 == 0 {

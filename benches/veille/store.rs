@@ -59,6 +59,7 @@ fn batch(templates: &[DossierEvent], start: u64, len: u64) -> PollBatch {
             .map(|i| observed(templates, i))
             .collect(),
         track: Vec::new(),
+        deadlines: vec![],
         now: corpus::now(),
     }
 }

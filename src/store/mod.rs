@@ -335,11 +335,6 @@ impl Store {
             .transpose()
     }
 
-    pub fn save_source(&self, id: &str, rec: &SourceRecord) -> Result<(), StoreError> {
-        self.sources.insert(id, encode(rec)?)?;
-        Ok(())
-    }
-
     pub fn resource(&self, source: &str, url: &str) -> Result<Option<ResourceRecord>, StoreError> {
         self.resources
             .get(resource_key(source, url))?
@@ -448,7 +443,6 @@ impl Store {
             .iter()
             .map(|(url, r)| encode(r).map(|b| (resource_key(&batch.source, url), b)))
             .collect::<Result<_, _>>()?;
-        let state = encode(&batch.state)?;
         let encoded_deadlines: Vec<(Vec<u8>, Vec<u8>)> = batch
             .deadlines
             .iter()
@@ -539,31 +533,40 @@ impl Store {
                     for r in &batch.track {
                         tracked.insert(r.storage_key().as_bytes(), r.to_string().as_bytes())?;
                     }
-                    sources.insert(batch.source.as_bytes(), state.as_slice())?;
+                    let mut state = batch.state.clone();
+                    state.events += outcome.new_events.len() as u64;
+                    match encode(&state) {
+                        Ok(b) => sources.insert(batch.source.as_bytes(), b)?,
+                        Err(e) => return abort(e),
+                    };
                     Ok(outcome)
                 },
             )?;
         Ok(outcome)
     }
 
-    /// Save a source's state and validators without events (a failure, a 304).
-    pub fn record_source(
-        &self,
-        source: &str,
-        state: &SourceRecord,
-        resources: &[(String, ResourceRecord)],
-    ) -> Result<(), StoreError> {
-        let state = encode(state)?;
-        let res: Vec<(Vec<u8>, Vec<u8>)> = resources
-            .iter()
-            .map(|(url, r)| encode(r).map(|b| (resource_key(source, url), b)))
-            .collect::<Result<_, _>>()?;
+    /// Record polls that brought nothing new (only poll state and validators), all in one
+    /// transaction.
+    pub fn record_sources(&self, batches: &[PollBatch]) -> Result<(), StoreError> {
+        if batches.is_empty() {
+            return Ok(());
+        }
+        let mut states = Vec::with_capacity(batches.len());
+        let mut res = Vec::new();
+        for b in batches {
+            states.push((b.source.as_bytes(), encode(&b.state)?));
+            for (url, r) in &b.resources {
+                res.push((resource_key(&b.source, url), encode(r)?));
+            }
+        }
         (&self.sources, &self.resources).transaction(
             |(sources, resources): &(TransactionalTree, TransactionalTree)| {
                 for (k, v) in &res {
                     resources.insert(k.as_slice(), v.as_slice())?;
                 }
-                sources.insert(source.as_bytes(), state.as_slice())?;
+                for (k, v) in &states {
+                    sources.insert(*k, v.as_slice())?;
+                }
                 Ok::<(), ConflictableTransactionError<StoreError>>(())
             },
         )?;

@@ -21,6 +21,9 @@ pub struct ResourceRecord {
     /// blake3 of the last body that was processed; an identical body is not re-processed.
     pub content_hash: Option<String>,
     pub fetched_at: Option<DateTime<Utc>>,
+    /// Why the body with `content_hash` could not be parsed, if it could not.
+    #[serde(default)]
+    pub parse_error: Option<String>,
 }
 
 /// The poll state of one configured source.

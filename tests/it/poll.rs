@@ -217,3 +217,42 @@ async fn an_unchanged_body_without_validators_is_not_parsed_again() {
         (1, 0)
     );
 }
+
+#[tokio::test]
+async fn a_feed_that_does_not_parse_stays_failing_without_being_parsed_again() {
+    let server = TestServer::start().await;
+    server.route(
+        "/broken.xml",
+        Response::ok("<rss><channel><item><title>cut off")
+            .content_type("application/rss+xml")
+            .etag("\"b1\""),
+    );
+    let config = config(&server, &[("broken", "/broken.xml")]);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let now: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().unwrap_or_default();
+    let (store, _) = Store::open(&dir.path().join("s.sled"), 8 * MIB as u64, now)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let fetcher = Fetcher::new(config.http.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let wl = watchlists();
+    let ctx = PollContext {
+        config: &config,
+        fetcher: &fetcher,
+        store: &store,
+        watchlists: &wl,
+    };
+    let first = poll_once(ctx, now, Selection::All)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!first.sources[0].ok);
+    let second = poll_once(ctx, now + Duration::hours(1), Selection::All)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let s = &second.sources[0];
+    assert!(!s.ok, "unchanged broken bytes are still broken");
+    assert_eq!(s.unchanged, 1, "answered 304, not parsed again");
+    assert_eq!(s.error, first.sources[0].error);
+    assert_eq!(
+        store.source("broken").ok().flatten().map(|s| s.failures),
+        Some(2)
+    );
+}
