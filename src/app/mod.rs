@@ -117,12 +117,19 @@ pub fn init_logging(format: LogFormat, daemon: bool) {
 }
 
 /// Run one command to completion.
+/// The daemon runs on one thread (it is idle nearly all the time, and every worker thread
+/// costs resident memory); one-shot commands use two, to parse while they fetch.
 pub fn execute(g: Global, cmd: Command) -> anyhow::Result<Exit> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = match cmd {
+        Command::Run => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build(),
+    }
+    .context("starting the async runtime")?;
     runtime.block_on(execute_async(g, cmd))
 }
 
