@@ -548,3 +548,76 @@ fn a_consultation_on_a_watched_subject_alerts_the_same_day_and_reminds_once() {
         "{calendar}"
     );
 }
+
+#[test]
+fn match_says_which_watchlists_a_text_matches_and_why() {
+    let app = TestApp::new(TestServer::start_background(), vec![]);
+    app.add_shipped_watchlists();
+    let out = app.expect(
+        None,
+        &[
+            "match",
+            "Proposition de directive sur la passation des marchés publics, COM(2011) 896",
+        ],
+        0,
+    );
+    assert!(out.contains("public-procurement:"), "{out}");
+    assert!(
+        out.contains("dossier COM(2011)896") || out.contains("dossier 2011/0438(COD)"),
+        "{out}"
+    );
+    assert!(out.contains("keyword"), "{out}");
+    let none = app.expect(None, &["match", "Macro-financial assistance to Ukraine"], 0);
+    assert_eq!(none.trim(), "no watchlist matches");
+    let only = app.expect(
+        None,
+        &["match", "--watchlist", "state-aid", "marchés publics"],
+        0,
+    );
+    assert_eq!(only.trim(), "no watchlist matches");
+    let unknown = app.veille(None, &["match", "--watchlist", "nope", "x"]);
+    assert_eq!(unknown.status.code(), Some(1));
+}
+
+#[test]
+fn links_in_feeds_are_never_followed_and_logs_can_be_json() {
+    let server = TestServer::start_background();
+    let trap = server.url("/trap");
+    let feed = format!(
+        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>{trap}</link>
+<item><title>Public procurement reform</title><link>{trap}/item</link><enclosure url="{trap}/enc" type="audio/mpeg" length="1"/></item>
+</channel></rss>"#
+    );
+    server.route(
+        "/feed.xml",
+        Response::ok(feed).content_type("application/rss+xml"),
+    );
+    let app = TestApp::new(server, vec![]);
+    let mut app = app;
+    app.sources = vec![Source::new("one", "feed", app.server.url("/feed.xml"))];
+    app.write_config();
+    app.add_watchlist(
+        "p",
+        "name = \"P\"\nrecipients = [\"fg@example.org\"]\nkeywords = [\"public procurement\"]\n",
+    );
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_veille"));
+    let out = cmd
+        .arg("--config")
+        .arg(app.config_path())
+        .args(["--log-format", "json", "--now", NOW, "poll"])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for l in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"));
+        assert!(v.get("level").is_some() && v.get("fields").is_some(), "{l}");
+    }
+    app.expect(Some(NOW), &["digest", "send", "--force"], 0);
+    let paths: Vec<String> = app.server.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/feed.xml"], "only the configured URL is fetched");
+}
