@@ -515,6 +515,10 @@ fn a_consultation_on_a_watched_subject_alerts_the_same_day_and_reminds_once() {
         "water",
         "name = \"Water and waste\"\nrecipients = [\"fg@example.org\"]\nkeywords = [\"urban wastewater\"]\n",
     );
+    // Calendar files kept up to date by the delivery step.
+    let mut config = std::fs::read_to_string(app.config_path()).unwrap_or_default();
+    config.push_str("[ical]\ndir = \"calendars\"\n");
+    std::fs::write(app.config_path(), config).unwrap_or_else(|e| panic!("{e}"));
     let now = "2026-08-10T10:00:00Z";
     app.expect(Some(now), &["poll"], 0);
     let preview = app.json(
@@ -535,6 +539,11 @@ fn a_consultation_on_a_watched_subject_alerts_the_same_day_and_reminds_once() {
 
     let out = app.expect(Some(now), &["digest", "send"], 0);
     assert!(out.contains("alert") && out.contains("sent"), "{out}");
+    let ics = std::fs::read_to_string(app.path("calendars/water.ics")).unwrap_or_default();
+    assert!(
+        ics.contains("SUMMARY:Feedback closes: Urban wastewater"),
+        "calendars/water.ics: {ics}"
+    );
     let after_first = app.outbox().len();
     // One month before the closing date, one reminder; sending again sends nothing more.
     let out = app.expect(Some("2026-08-28T07:00:00Z"), &["digest", "send"], 0);
