@@ -234,6 +234,19 @@ async fn get(
     f
 }
 
+/// After an error that says the service itself is unreachable, refusing or challenging
+/// us, the remaining dossiers of this source wait for the next poll (with its backoff):
+/// politeness, and a dead host does not hold the poll for one timeout per dossier.
+fn host_is_down(f: &Fetched) -> bool {
+    match &f.result {
+        Err(FetchError::Status { status, .. }) => *status == 429 || *status >= 500,
+        Err(
+            FetchError::Timeout { .. } | FetchError::Connect { .. } | FetchError::Challenge { .. },
+        ) => true,
+        _ => false,
+    }
+}
+
 fn parse(kind: SourceKind, input: &Input<'_>) -> Result<Vec<Observation>, ParseError> {
     match kind {
         SourceKind::Feed => sources::feed::parse(input),
@@ -279,7 +292,11 @@ async fn fetch_source(
                     let url = sources::ep_api::procedure_url(&base, r);
                     let mut f = get(ctx, s, url, Some(sources::ep_api::ACCEPT), now).await;
                     f.dossier = Some(*r);
+                    let stop = host_is_down(&f);
                     out.push(f);
+                    if stop {
+                        break;
+                    }
                 }
             }
             out
@@ -297,7 +314,11 @@ async fn fetch_source(
                 };
                 let mut f = get(ctx, s, url, Some(accept), now).await;
                 f.dossier = Some(*r);
+                let stop = host_is_down(&f);
                 out.push(f);
+                if stop {
+                    break;
+                }
             }
             out
         }

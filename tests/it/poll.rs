@@ -256,3 +256,63 @@ async fn a_feed_that_does_not_parse_stays_failing_without_being_parsed_again() {
         Some(2)
     );
 }
+
+#[tokio::test]
+async fn a_service_that_is_down_is_not_asked_for_every_dossier() {
+    let server = TestServer::start().await;
+    let base = server.url("");
+    let base = base.trim_end_matches('/');
+    let refs = ["2018/0172(COD)", "2016/0132(COD)", "2024/0258(COD)"];
+    for r in refs {
+        let url = veille::sources::cellar::procedure_url(
+            base,
+            &r.parse().unwrap_or_else(|e| panic!("{e}")),
+        );
+        let path = url.strip_prefix(base).unwrap_or(&url).to_string();
+        server.route(&path, Response::status(503).header("Retry-After", "600"));
+    }
+    let c = format!(
+        "timezone = \"Europe/Brussels\"\nwatchlists_dir = \"w\"\n[storage]\npath = \"s\"\n\
+         [http]\nuser_agent = \"t\"\ntimeout = \"2s\"\nmax_body = \"1MiB\"\nper_host_interval = \"0s\"\n\
+         [mail]\nfrom = \"v@example.org\"\ntransport = \"file\"\noutbox_dir = \"o\"\n\
+         [[sources]]\nid = \"cellar\"\nkind = \"cellar\"\nurl = \"{base}\"\nevery = \"1d\"\n"
+    );
+    let config = Config::from_str(Path::new("/tmp/x/config.toml"), &c, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let w = load_str(
+        "d",
+        Path::new("d.toml"),
+        &format!("name = \"D\"\nrecipients = [\"fg@example.org\"]\ndossiers = {refs:?}\n"),
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let wl = WatchlistSet::new(vec![w]);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let now: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().unwrap_or_default();
+    let (store, _) = Store::open(&dir.path().join("s.sled"), 8 * MIB as u64, now)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let fetcher = Fetcher::new(config.http.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let ctx = PollContext {
+        config: &config,
+        fetcher: &fetcher,
+        store: &store,
+        watchlists: &wl,
+    };
+    let report = poll_once(ctx, now, Selection::All)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!report.sources[0].ok);
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "the first 503 stops this source's round"
+    );
+    assert_eq!(
+        store
+            .source("cellar")
+            .ok()
+            .flatten()
+            .and_then(|s| s.next_poll_at),
+        Some(now + Duration::minutes(10))
+    );
+}
