@@ -52,6 +52,38 @@ fn watchlists() -> WatchlistSet {
     WatchlistSet::new(vec![w])
 }
 
+/// A store in a temporary folder and a fetcher for one configuration.
+struct Rig {
+    _dir: tempfile::TempDir,
+    config: Config,
+    store: Store,
+    fetcher: Fetcher,
+}
+
+impl Rig {
+    fn new(config: Config, now: DateTime<Utc>) -> Rig {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (store, _) = Store::open(&dir.path().join("s.sled"), 8 * MIB as u64, now)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let fetcher = Fetcher::new(config.http.clone()).unwrap_or_else(|e| panic!("{e}"));
+        Rig {
+            _dir: dir,
+            config,
+            store,
+            fetcher,
+        }
+    }
+
+    fn ctx<'a>(&'a self, watchlists: &'a WatchlistSet) -> PollContext<'a> {
+        PollContext {
+            config: &self.config,
+            fetcher: &self.fetcher,
+            store: &self.store,
+            watchlists,
+        }
+    }
+}
+
 fn gzip_bomb() -> Vec<u8> {
     use std::io::Write;
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -113,18 +145,10 @@ async fn each_broken_source_is_reported_for_itself_and_the_others_are_stored() {
         ("html", "/html"),
     ];
     let config = config(&server, &sources);
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let now: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().unwrap_or_default();
-    let (store, _) = Store::open(&dir.path().join("s.sled"), 8 * MIB as u64, now)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let fetcher = Fetcher::new(config.http.clone()).unwrap_or_else(|e| panic!("{e}"));
     let wl = watchlists();
-    let ctx = PollContext {
-        config: &config,
-        fetcher: &fetcher,
-        store: &store,
-        watchlists: &wl,
-    };
+    let rig = Rig::new(config, now);
+    let (store, ctx) = (&rig.store, rig.ctx(&wl));
     let report = poll_once(ctx, now, Selection::Due)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -193,18 +217,10 @@ async fn an_unchanged_body_without_validators_is_not_parsed_again() {
             .ignore_conditional(),
     );
     let config = config(&server, &[("plain", "/plain.xml")]);
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let now: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().unwrap_or_default();
-    let (store, _) = Store::open(&dir.path().join("s.sled"), 8 * MIB as u64, now)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let fetcher = Fetcher::new(config.http.clone()).unwrap_or_else(|e| panic!("{e}"));
     let wl = watchlists();
-    let ctx = PollContext {
-        config: &config,
-        fetcher: &fetcher,
-        store: &store,
-        watchlists: &wl,
-    };
+    let rig = Rig::new(config, now);
+    let ctx = rig.ctx(&wl);
     let first = poll_once(ctx, now, Selection::All)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -228,18 +244,10 @@ async fn a_feed_that_does_not_parse_stays_failing_without_being_parsed_again() {
             .etag("\"b1\""),
     );
     let config = config(&server, &[("broken", "/broken.xml")]);
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let now: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().unwrap_or_default();
-    let (store, _) = Store::open(&dir.path().join("s.sled"), 8 * MIB as u64, now)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let fetcher = Fetcher::new(config.http.clone()).unwrap_or_else(|e| panic!("{e}"));
     let wl = watchlists();
-    let ctx = PollContext {
-        config: &config,
-        fetcher: &fetcher,
-        store: &store,
-        watchlists: &wl,
-    };
+    let rig = Rig::new(config, now);
+    let (store, ctx) = (&rig.store, rig.ctx(&wl));
     let first = poll_once(ctx, now, Selection::All)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -287,17 +295,9 @@ async fn a_service_that_is_down_is_not_asked_for_every_dossier() {
     )
     .unwrap_or_else(|e| panic!("{e:?}"));
     let wl = WatchlistSet::new(vec![w]);
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let now: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().unwrap_or_default();
-    let (store, _) = Store::open(&dir.path().join("s.sled"), 8 * MIB as u64, now)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let fetcher = Fetcher::new(config.http.clone()).unwrap_or_else(|e| panic!("{e}"));
-    let ctx = PollContext {
-        config: &config,
-        fetcher: &fetcher,
-        store: &store,
-        watchlists: &wl,
-    };
+    let rig = Rig::new(config, now);
+    let (store, ctx) = (&rig.store, rig.ctx(&wl));
     let report = poll_once(ctx, now, Selection::All)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
