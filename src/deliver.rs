@@ -145,21 +145,35 @@ pub fn source_health(
 }
 
 /// The dossiers a watchlist follows (listed, or concerned by pending entries), merged.
+/// The dossiers the entries concern (all an alert needs).
+fn dossiers_of_entries(store: &Store, entries: &[DigestEntry]) -> Result<Vec<Dossier>, StoreError> {
+    let refs: BTreeSet<ProcedureRef> = entries.iter().filter_map(|e| e.event.dossier).collect();
+    let mut out = Vec::new();
+    for r in refs {
+        if let Some(d) = store.dossier(&r)? {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
 fn dossiers_for(
     store: &Store,
     w: &Watchlist,
     entries: &[DigestEntry],
 ) -> Result<Vec<Dossier>, StoreError> {
-    let mut refs: BTreeSet<ProcedureRef> = entries.iter().filter_map(|e| e.event.dossier).collect();
+    let mut out = dossiers_of_entries(store, entries)?;
+    let mut refs: BTreeSet<ProcedureRef> = BTreeSet::new();
     for d in &w.dossiers {
         if let DossierRef::Procedure(p) = d {
             refs.insert(*p);
         }
     }
-    let mut out = Vec::new();
     for r in refs {
-        if let Some(d) = store.dossier(&r)? {
-            out.push(d);
+        if out.iter().all(|o| o.reference != r) {
+            if let Some(d) = store.dossier(&r)? {
+                out.push(d);
+            }
         }
     }
     // Dossiers listed by COM or CELEX number.
@@ -250,6 +264,30 @@ fn build_digest_of(
             event: p.event,
         })
         .collect();
+    if alerts_only {
+        // An alert names its steps and failing sources; no "coming up", so none of the
+        // watchlist's other dossiers or deadlines are read (this runs after every poll).
+        let sources = if entries.is_empty() {
+            Vec::new()
+        } else {
+            source_health(config, store, Some(w))?
+        };
+        let dossiers = dossiers_of_entries(store, &entries)?;
+        return Ok(digest::build_alert(DigestRequest {
+            horizon_days: 0,
+            watchlist_id: &w.id,
+            watchlist_name: &w.name,
+            language: w.language,
+            period_start: None,
+            period_end: now,
+            tz: config.timezone,
+            entries,
+            dossiers,
+            upcoming: Vec::new(),
+            sources,
+            now,
+        }));
+    }
     let dossiers = dossiers_for(store, w, &entries)?;
     let today = now.with_timezone(&config.timezone).date_naive();
     let horizon = today
@@ -288,11 +326,7 @@ fn build_digest_of(
         sources: source_health(config, store, Some(w))?,
         now,
     };
-    Ok(if alerts_only {
-        digest::build_alert(req)
-    } else {
-        digest::build(req)
-    })
+    Ok(digest::build(req))
 }
 
 /// One delivery step.
@@ -463,6 +497,14 @@ async fn send_reminders(
     now: DateTime<Utc>,
 ) -> Result<Vec<Outcome>, DeliverError> {
     let state = ctx.store.delivery(&w.id)?;
+    // Reminders fall due at midnight (Brussels): looking every quarter of an hour is
+    // enough, rather than reading every deadline of the watchlist on each delivery tick.
+    if state
+        .last_reminder_check
+        .is_some_and(|t| now >= t && now - t < chrono::Duration::minutes(15))
+    {
+        return Ok(Vec::new());
+    }
     let last = state
         .last_reminder_check
         .unwrap_or(now - chrono::Duration::days(1));

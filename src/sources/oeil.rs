@@ -260,17 +260,7 @@ fn new_design_page(
         if cells.is_empty() {
             continue; // the header row
         }
-        if cells.len() < 3 {
-            return Err(ParseError::Layout(format!(
-                "a key-events row has {} cells, expected Date | Event | Reference | Summary",
-                cells.len()
-            )));
-        }
-        raw.events.push((
-            text_of(cells[0]),
-            text_of(cells[1]),
-            documents(cells[2], ctx),
-        ));
+        raw.events.push(key_event_row(&cells, ctx)?);
     }
 
     // Technical information: th | td rows.
@@ -380,17 +370,7 @@ fn old_design(doc: &Html, ctx: &Ctx<'_>) -> Result<Option<Raw>, ParseError> {
             continue;
         }
         let cells: Vec<ElementRef<'_>> = row.select(&SEL.old_cell).collect();
-        if cells.len() < 3 {
-            return Err(ParseError::Layout(format!(
-                "a key-events row has {} cells, expected Date | Event | Reference | Summary",
-                cells.len()
-            )));
-        }
-        raw.events.push((
-            text_of(cells[0]),
-            text_of(cells[1]),
-            documents(cells[2], ctx),
-        ));
+        raw.events.push(key_event_row(&cells, ctx)?);
     }
 
     if let Some(tech) = doc.select(&SEL.old_technical).next() {
@@ -758,6 +738,25 @@ fn norm(s: &str) -> String {
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Date, event label and documents of one key-events row (every design has the columns
+/// Date | Event | Reference | Summary).
+fn key_event_row(
+    cells: &[ElementRef<'_>],
+    ctx: &Ctx<'_>,
+) -> Result<(String, String, Vec<Document>), ParseError> {
+    if cells.len() < 3 {
+        return Err(ParseError::Layout(format!(
+            "a key-events row has {} cells, expected Date | Event | Reference | Summary",
+            cells.len()
+        )));
+    }
+    Ok((
+        text_of(cells[0]),
+        text_of(cells[1]),
+        documents(cells[2], ctx),
+    ))
 }
 
 fn text_of(e: ElementRef<'_>) -> String {
