@@ -17,7 +17,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Days, Months, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Europe::Brussels;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -144,26 +144,42 @@ fn dossier_label(d: &Dossier) -> String {
 
 /// Legislative procedures in which a proposal goes to national parliaments for the
 /// subsidiarity check.
-fn has_subsidiarity_check(t: Option<ProcedureType>) -> bool {
+pub fn has_subsidiarity_check(t: Option<ProcedureType>) -> bool {
     matches!(
         t,
         Some(ProcedureType::Cod | ProcedureType::Cns | ProcedureType::App | ProcedureType::Syn)
     )
 }
 
+/// The last day of the subsidiarity window for a proposal sent to national parliaments on
+/// `transmitted`: 8 weeks (56 days) later, not counting days in August, which the
+/// Commission leaves out of the period since 2010 ("the period of August is not taken
+/// into account" in its transmission letters). A proposal sent on 15 July closes on
+/// 10 October, not 9 September.
+pub fn subsidiarity_end(transmitted: NaiveDate) -> NaiveDate {
+    let mut day = transmitted;
+    let mut left = 7 * SUBSIDIARITY_WEEKS;
+    while left > 0 {
+        match day.succ_opt() {
+            Some(next) => day = next,
+            None => break,
+        }
+        if day.month() != 8 {
+            left -= 1;
+        }
+    }
+    day
+}
+
 /// The subsidiarity deadline for a proposal transmitted to national parliaments on
-/// `transmitted`: 8 weeks later, all day. Use this when a source gives the real
-/// transmission date (CELLAR `RESOURCE_LEGAL_DATE_DISPATCH` annotated `TRANS/PARL` on the
-/// proposal's notice).
+/// `transmitted` ([`subsidiarity_end`]), all day.
 pub fn subsidiarity_deadline(
     dossier: Option<ProcedureRef>,
     transmitted: NaiveDate,
     about: &str,
     url: Option<String>,
 ) -> Deadline {
-    let date = transmitted
-        .checked_add_days(Days::new(7 * SUBSIDIARITY_WEEKS))
-        .unwrap_or(transmitted);
+    let date = subsidiarity_end(transmitted);
     let subject = match &dossier {
         Some(r) => r.storage_key(),
         None => normalise(about),
@@ -187,15 +203,15 @@ pub fn subsidiarity_deadline(
 }
 
 /// The deadlines of a merged dossier, sorted by instant then uid:
-/// - subsidiarity: 8 weeks after the earliest `proposal` step, for COD, CNS, APP and SYN
-///   procedures. The proposal's date stands in for its transmission to national
-///   parliaments (usually the same day or a few days later; the real date is in CELLAR,
-///   see [`subsidiarity_deadline`]). Not computed when a source announces the deadline
-///   itself (a forecast with stage `subsidiarity-deadline`).
+/// - subsidiarity, for COD, CNS, APP and SYN procedures: [`subsidiarity_end`] of the day
+///   CELLAR says the proposal was sent to national parliaments; until that is known, of
+///   the earliest `proposal` step (usually the same day, and the title says it is an
+///   estimate). Not computed when a source announces the deadline itself (a forecast
+///   with stage `subsidiarity-deadline`).
+/// - transposition: each transposition date of the final act, when it is a directive.
 /// - every forecast: a `ScheduledStep`, except forecasts whose stage is itself a
 ///   deadline (`subsidiarity-deadline`, `transposition-deadline`, `consultation-closing`),
 ///   which become deadlines of that kind.
-/// - transposition: the model has no transposition date; see [`transposition_deadline`].
 pub fn dossier_deadlines(d: &Dossier) -> Vec<Deadline> {
     let mut out = Vec::new();
     let label = dossier_label(d);
@@ -227,20 +243,48 @@ pub fn dossier_deadlines(d: &Dossier) -> Vec<Deadline> {
         });
     }
 
-    let announced = out.iter().any(|x| x.kind == DeadlineKind::Subsidiarity);
+    out.extend(act_deadlines(d));
+    sort(&mut out);
+    out
+}
+
+/// The deadlines a dossier's acts set by law rather than by announcement (subsidiarity,
+/// transposition; see [`dossier_deadlines`]), sorted.
+pub fn act_deadlines(d: &Dossier) -> Vec<Deadline> {
+    let mut out = Vec::new();
+    let label = dossier_label(d);
+    let url = Some(oeil_url(&d.reference));
+    let announced = d
+        .forecasts
+        .iter()
+        .any(|f| f.stage == Stage::SubsidiarityDeadline);
     if !announced && has_subsidiarity_check(d.reference.kind()) {
-        if let Some(p) = d
+        let proposed = d
             .timeline
             .iter()
             .filter(|s| s.stage == Stage::Proposal)
-            .min_by_key(|s| s.date)
-        {
-            out.push(subsidiarity_deadline(
+            .map(|s| s.date)
+            .min();
+        match (d.act_dates.sent_to_parliaments, proposed) {
+            (Some(sent), _) => out.push(subsidiarity_deadline(
                 Some(d.reference),
-                p.date,
+                sent,
                 &label,
                 url.clone(),
-            ));
+            )),
+            (None, Some(p)) => {
+                let mut dl = subsidiarity_deadline(Some(d.reference), p, &label, url.clone());
+                dl.title = format!(
+                    "Subsidiarity deadline for national parliaments (estimated from the proposal date): {label}"
+                );
+                out.push(dl);
+            }
+            (None, None) => {}
+        }
+    }
+    if let Some(act) = d.final_act.as_ref().filter(|a| a.is_directive()) {
+        for date in &d.act_dates.transposition {
+            out.push(transposition_deadline(act, *date, Some(d.reference)));
         }
     }
     sort(&mut out);
@@ -253,11 +297,7 @@ pub fn transposition_deadline(
     date: NaiveDate,
     dossier: Option<ProcedureRef>,
 ) -> Deadline {
-    let act = if final_act.is_directive() {
-        format!("Directive {final_act}")
-    } else {
-        format!("act {final_act}")
-    };
+    let act = final_act.act_name();
     let title = match &dossier {
         Some(r) => format!("Transposition deadline of {act} ({r})"),
         None => format!("Transposition deadline of {act}"),

@@ -535,12 +535,15 @@ async fn send_reminders(
             1 => "tomorrow".to_string(),
             n => format!("in {n} days"),
         };
+        let dossier = dossiers
+            .iter()
+            .find(|d| Some(d.reference) == r.deadline.dossier);
         let event = DossierEvent {
             id: EventId::derive(&["reminder", &r.key]),
             kind: EventKind::Reminder,
             stage: Some(r.deadline.stage),
             dossier: r.deadline.dossier,
-            dossier_title: None,
+            dossier_title: dossier.and_then(|d| d.titles.best()).map(str::to_string),
             date: r.deadline.local_date(),
             title: format!(
                 "{} — {when} ({})",
@@ -570,7 +573,7 @@ async fn send_reminders(
                 reasons: vec![format!("deadline {}", r.deadline.stage)],
                 alerted: false,
             }],
-            dossiers: Vec::new(),
+            dossiers: dossier.cloned().into_iter().collect(),
             upcoming: Vec::new(),
             sources: Vec::new(),
             now,

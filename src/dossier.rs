@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::deadlines::{self, Deadline, DeadlineKind};
 use crate::model::{
     Celex, ComRef, Dossier, DossierEvent, DossierRef, DossierSnapshot, EventId, EventKind,
     FeedItem, Forecast, ProcedureRef, Provenance, Stage, TimelineStep,
@@ -44,6 +45,7 @@ pub fn merge(stored: Option<&Dossier>, snap: &DossierSnapshot) -> Dossier {
             forecasts: Vec::new(),
             com: Vec::new(),
             final_act: None,
+            act_dates: Default::default(),
             subjects: Vec::new(),
             last_modified: Vec::new(),
         },
@@ -95,6 +97,14 @@ pub fn merge(stored: Option<&Dossier>, snap: &DossierSnapshot) -> Dossier {
     }
     if snap.final_act.is_some() {
         d.final_act.clone_from(&snap.final_act);
+    }
+    if snap.act_dates.sent_to_parliaments.is_some() {
+        d.act_dates.sent_to_parliaments = snap.act_dates.sent_to_parliaments;
+    }
+    if !snap.act_dates.transposition.is_empty() {
+        d.act_dates
+            .transposition
+            .clone_from(&snap.act_dates.transposition);
     }
     if !snap.subjects.is_empty() {
         d.subjects.clone_from(&snap.subjects);
@@ -257,6 +267,56 @@ pub fn diff(old: Option<&Dossier>, new: &Dossier, ctx: &DiffContext<'_>) -> Vec<
         out.push(base(EventKind::Forecast, Some(f.stage), f.date, title, id));
     }
 
+    // Deadlines the acts set: news when CELLAR's dates make them known or move them,
+    // while they are still ahead. A subsidiarity window estimated from the proposal date
+    // is listed under "coming up" but is not news until its real start is known.
+    let known = |d: &Dossier| -> Vec<Deadline> {
+        deadlines::act_deadlines(d)
+            .into_iter()
+            .filter(|x| {
+                x.kind != DeadlineKind::Subsidiarity || d.act_dates.sent_to_parliaments.is_some()
+            })
+            .collect()
+    };
+    let before = old.map(known).unwrap_or_default();
+    let now_known = known(new);
+    for dl in &now_known {
+        if dl.at < ctx.now || before.iter().any(|b| b.uid == dl.uid) {
+            continue;
+        }
+        let count = |v: &[Deadline]| v.iter().filter(|x| x.kind == dl.kind).count();
+        let moved_from = before
+            .iter()
+            .find(|b| b.kind == dl.kind)
+            .filter(|_| count(&before) == 1 && count(&now_known) == 1);
+        let mut title = match (dl.kind, &new.final_act) {
+            (DeadlineKind::Transposition, Some(act)) => {
+                format!("Member States must transpose {} by this date", act.act_name())
+            }
+            _ => match new.act_dates.sent_to_parliaments {
+                Some(sent) => format!(
+                    "National parliaments can object on subsidiarity grounds until this date (proposal sent to them on {sent})"
+                ),
+                None => dl.title.clone(),
+            },
+        };
+        if let Some(b) = moved_from {
+            title = format!("{title}; moved from {}", b.local_date());
+        }
+        let id = EventId::derive(&["deadline-known", &dl.uid]);
+        let mut ev = base(
+            EventKind::Forecast,
+            Some(dl.stage),
+            dl.local_date(),
+            title,
+            id,
+        );
+        if let Some(u) = &dl.url {
+            ev.url = Some(u.clone());
+        }
+        out.push(ev);
+    }
+
     if let Some(old) = old {
         for c in &new.committees {
             let before = old.committees.iter().find(|o| o.code == c.code);
@@ -415,6 +475,7 @@ mod tests {
             forecasts: vec![],
             com: vec![],
             final_act: None,
+            act_dates: Default::default(),
             subjects: vec![],
             last_modified: None,
             provenance: prov(source),

@@ -18,8 +18,10 @@ use crate::config::{Config, SourceConfig};
 use crate::deadlines;
 use crate::dossier::{self, DiffContext};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher, Transient, Validators};
-use crate::model::{DossierEvent, EventKind, Observation, ProcedureRef, Provenance};
-use crate::sources::{self, Input, ParseError, SourceKind};
+use crate::model::{
+    Celex, ComRef, DossierEvent, EventKind, Observation, ProcedureRef, Provenance, Stage,
+};
+use crate::sources::{self, cellar_work, Input, ParseError, SourceKind};
 use crate::store::{
     Enqueue, ObservedEvent, PollBatch, ResourceRecord, SourceRecord, Store, StoreError,
 };
@@ -171,12 +173,28 @@ pub async fn poll_once(
     Ok(report)
 }
 
+/// How a fetched body is read: by its source's parser, or as something else the source
+/// serves (a CELLAR work notice).
+type ParseFn<'a> = &'a (dyn Fn(&Input<'_>) -> Result<Vec<Observation>, ParseError> + Sync);
+
 async fn get(
     ctx: PollContext<'_>,
     s: &SourceConfig,
     url: String,
     accept: Option<&str>,
     now: DateTime<Utc>,
+) -> Fetched {
+    let parse = |input: &Input<'_>| parse(s.kind, input);
+    get_with(ctx, s, url, accept, now, &parse).await
+}
+
+async fn get_with(
+    ctx: PollContext<'_>,
+    s: &SourceConfig,
+    url: String,
+    accept: Option<&str>,
+    now: DateTime<Utc>,
+    parse: ParseFn<'_>,
 ) -> Fetched {
     // One read of what we know about this URL serves the conditional request, the
     // content-hash check and the recording.
@@ -227,7 +245,7 @@ async fn get(
                 content_type: body.content_type.as_deref(),
                 provenance: &provenance,
             };
-            f.parsed = Some(parse(s.kind, &input));
+            f.parsed = Some(parse(&input));
         }
         f.content_hash = Some(hash);
     }
@@ -301,23 +319,48 @@ async fn fetch_source(
             }
             out
         }
-        SourceKind::Oeil | SourceKind::Cellar => {
+        SourceKind::Oeil => {
             let mut out = Vec::new();
             for r in tracked {
-                let (url, accept) = if s.kind == SourceKind::Oeil {
-                    (sources::oeil::procedure_url(&base, r), "text/html")
-                } else {
-                    (
-                        sources::cellar::procedure_url(&base, r),
-                        sources::cellar::ACCEPT,
-                    )
-                };
-                let mut f = get(ctx, s, url, Some(accept), now).await;
+                let url = sources::oeil::procedure_url(&base, r);
+                let mut f = get(ctx, s, url, Some("text/html"), now).await;
                 f.dossier = Some(*r);
                 let stop = host_is_down(&f);
                 out.push(f);
                 if stop {
                     break;
+                }
+            }
+            out
+        }
+        SourceKind::Cellar => {
+            let mut out = Vec::new();
+            'dossiers: for r in tracked {
+                let url = sources::cellar::procedure_url(&base, r);
+                let mut f = get(ctx, s, url, Some(sources::cellar::ACCEPT), now).await;
+                f.dossier = Some(*r);
+                let stop = host_is_down(&f);
+                let works = if stop {
+                    Vec::new()
+                } else {
+                    work_notices_due(ctx, s, &base, r, &f, now)
+                };
+                out.push(f);
+                if stop {
+                    break;
+                }
+                for (role, celex) in works {
+                    let url = cellar_work::url(&base, &celex);
+                    let dossier = *r;
+                    let parse =
+                        |input: &Input<'_>| cellar_work::parse(input, dossier, role, &celex);
+                    let mut w = get_with(ctx, s, url, Some(cellar_work::ACCEPT), now, &parse).await;
+                    w.dossier = Some(*r);
+                    let stop = host_is_down(&w);
+                    out.push(w);
+                    if stop {
+                        break 'dossiers;
+                    }
                 }
             }
             out
@@ -330,6 +373,83 @@ async fn fetch_source(
             out
         }
     }
+}
+
+/// The CELLAR work notices to read after a procedure's tree notice `f`:
+/// - the Commission proposal's, for the day it was sent to national parliaments, while
+///   that is unknown and the subsidiarity window may still be open (proposal less than
+///   16 weeks old, or its date unknown), for procedures with a subsidiarity check;
+/// - the final act's, for its transposition deadlines, when it is a directive.
+///
+/// Each is read when it never was, and again only when the procedure's notice changed
+/// (new bytes): act metadata changes with the procedure, and one unchanged procedure
+/// costs one conditional request, not three.
+fn work_notices_due(
+    ctx: PollContext<'_>,
+    s: &SourceConfig,
+    base: &str,
+    r: &ProcedureRef,
+    f: &Fetched,
+    now: DateTime<Utc>,
+) -> Vec<(cellar_work::Role, Celex)> {
+    let fresh = match &f.parsed {
+        Some(Ok(obs)) => obs.iter().find_map(|o| match o {
+            Observation::Dossier(d) => Some(d.as_ref()),
+            _ => None,
+        }),
+        _ => None,
+    };
+    let stored = ctx.store.dossier(r).ok().flatten();
+    let changed = f.parsed.is_some();
+    let mut com: Vec<ComRef> = fresh.map(|d| d.com.clone()).unwrap_or_default();
+    let mut final_act = fresh.and_then(|d| d.final_act.clone());
+    let mut proposed = fresh.and_then(|d| {
+        d.steps
+            .iter()
+            .filter(|s| s.stage == Stage::Proposal)
+            .map(|s| s.date)
+            .min()
+    });
+    let mut sent = None;
+    if let Some(d) = &stored {
+        com.extend(d.com.iter().copied());
+        final_act = final_act.or_else(|| d.final_act.clone());
+        let stored_proposal = d
+            .timeline
+            .iter()
+            .filter(|s| s.stage == Stage::Proposal)
+            .map(|s| s.date)
+            .min();
+        proposed = match (proposed, stored_proposal) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        sent = d.act_dates.sent_to_parliaments;
+    }
+    let never_read = |url: &str| {
+        ctx.store
+            .resource(&s.id, url)
+            .ok()
+            .flatten()
+            .is_none_or(|rec| rec.content_hash.is_none())
+    };
+    let mut out = Vec::new();
+    let window_may_be_open =
+        proposed.is_none_or(|p| p >= now.date_naive() - chrono::Duration::weeks(16));
+    if sent.is_none() && window_may_be_open && deadlines::has_subsidiarity_check(r.kind()) {
+        if let Some(first) = com.iter().min() {
+            let celex = first.to_celex();
+            if changed || never_read(&cellar_work::url(base, &celex)) {
+                out.push((cellar_work::Role::Proposal, celex));
+            }
+        }
+    }
+    if let Some(act) = final_act.filter(Celex::is_directive) {
+        if changed || never_read(&cellar_work::url(base, &act)) {
+            out.push((cellar_work::Role::FinalAct, act));
+        }
+    }
+    out
 }
 
 fn reasons(m: &crate::watchlist::Match) -> Vec<String> {

@@ -333,6 +333,8 @@ impl View {
         let heading = match (d.kind, lang) {
             (DigestKind::Digest, Language::En) => format!("Watch digest: {name}"),
             (DigestKind::Digest, Language::Fr) => format!("Veille : {name}"),
+            (DigestKind::Alert, Language::En) if is_reminder(d) => format!("Reminder: {name}"),
+            (DigestKind::Alert, Language::Fr) if is_reminder(d) => format!("Rappel : {name}"),
             (DigestKind::Alert, Language::En) => format!("Alert: {name}"),
             (DigestKind::Alert, Language::Fr) => format!("Alerte : {name}"),
         };
@@ -411,12 +413,26 @@ impl View {
     }
 }
 
+/// An alert made only of deadline reminders.
+fn is_reminder(d: &Digest) -> bool {
+    let mut events = d
+        .dossiers
+        .iter()
+        .flat_map(|b| b.entries.iter())
+        .chain(d.items.iter())
+        .map(|e| e.event.kind)
+        .peekable();
+    events.peek().is_some() && events.all(|k| k == EventKind::Reminder)
+}
+
 fn alert_subject(d: &Digest, name: &str) -> String {
     let lang = d.language;
     let c = colon(lang);
-    let prefix = match lang {
-        Language::En => "[veille] Alert",
-        Language::Fr => "[veille] Alerte",
+    let prefix = match (lang, is_reminder(d)) {
+        (Language::En, false) => "[veille] Alert",
+        (Language::Fr, false) => "[veille] Alerte",
+        (Language::En, true) => "[veille] Reminder",
+        (Language::Fr, true) => "[veille] Rappel",
     };
     let n = d.entry_count();
     let what = match (d.dossiers.as_slice(), d.items.as_slice()) {
@@ -442,6 +458,12 @@ fn intro(d: &Digest, n: usize, period: &str) -> String {
     let end = fmt_date_time(d.period_end, d.tz, lang);
     let since = d.period_start.map(|s| fmt_date_time(s, d.tz, lang));
     match (d.kind, lang) {
+        (DigestKind::Alert, Language::En) if is_reminder(d) => {
+            format!("Deadline reminder, {}.", fmt_date_time(d.now, d.tz, lang))
+        }
+        (DigestKind::Alert, Language::Fr) if is_reminder(d) => {
+            format!("Rappel d'échéance, {}.", fmt_date_time(d.now, d.tz, lang))
+        }
         (DigestKind::Alert, Language::En) => {
             format!(
                 "Decisive steps seen on {}.",

@@ -125,6 +125,27 @@ impl Titles {
     }
 }
 
+/// Dates the law attaches to a dossier's acts, from their CELLAR work metadata: they start
+/// or end the windows officers act in (subsidiarity, transposition).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActDates {
+    /// When the Commission sent the proposal to the national parliaments
+    /// (`RESOURCE_LEGAL_DATE_DISPATCH` annotated `TRANS/PARL`): the subsidiarity window
+    /// starts here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_to_parliaments: Option<NaiveDate>,
+    /// The final act's transposition deadline(s) (`DIRECTIVE_DATE_TRANSPOSITION`), sorted;
+    /// a directive may stagger several.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transposition: Vec<NaiveDate>,
+}
+
+impl ActDates {
+    pub fn is_empty(&self) -> bool {
+        self.sent_to_parliaments.is_none() && self.transposition.is_empty()
+    }
+}
+
 /// Everything one source says about one procedure at one time. Sections a source does
 /// not report are left empty; emptiness never means "removed".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +161,9 @@ pub struct DossierSnapshot {
     pub com: Vec<ComRef>,
     /// The final act, once adopted.
     pub final_act: Option<Celex>,
+    /// Dates from the acts' own metadata (CELLAR work notices).
+    #[serde(default, skip_serializing_if = "ActDates::is_empty")]
+    pub act_dates: ActDates,
     pub subjects: Vec<String>,
     /// The source's own change signal (`LASTMODIFICATIONDATE`, `<meta available>`).
     pub last_modified: Option<String>,
@@ -180,6 +204,10 @@ pub struct Dossier {
     pub forecasts: Vec<Forecast>,
     pub com: Vec<ComRef>,
     pub final_act: Option<Celex>,
+    /// Dates from the acts' own metadata: proposal sent to national parliaments,
+    /// transposition deadlines.
+    #[serde(default, skip_serializing_if = "ActDates::is_empty")]
+    pub act_dates: ActDates,
     pub subjects: Vec<String>,
     /// Source id → that source's change signal at its last snapshot.
     pub last_modified: Vec<(String, String)>,

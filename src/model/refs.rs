@@ -541,6 +541,21 @@ impl Celex {
     pub fn is_directive(&self) -> bool {
         self.sector == '3' && self.doc_type == "L"
     }
+    /// How the Official Journal names the act since 2015 (`Directive (EU) 2019/904`);
+    /// older acts and other documents keep their CELEX number.
+    pub fn act_name(&self) -> String {
+        let kind = match (self.sector, self.doc_type.as_str()) {
+            ('3', "L") => "Directive",
+            ('3', "R") => "Regulation",
+            ('3', "D") => "Decision",
+            _ => return self.to_string(),
+        };
+        let number = self.number.trim_start_matches('0');
+        if self.year < 2015 || number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return format!("{kind} {self}");
+        }
+        format!("{kind} (EU) {}/{number}", self.year)
+    }
     pub fn eurlex_url(&self) -> String {
         format!("https://eur-lex.europa.eu/legal-content/EN/TXT/?uri=CELEX:{self}")
     }
@@ -816,6 +831,9 @@ mod tests {
             ('3', 2014, "L", "0024")
         );
         assert!(d.is_directive());
+        assert_eq!(d.act_name(), "Directive 32014L0024");
+        let sup: Celex = "32019L0904".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sup.act_name(), "Directive (EU) 2019/904");
         let pc: Celex = "CELEX:52011PC0896"
             .parse()
             .unwrap_or_else(|e| panic!("{e}"));

@@ -382,6 +382,7 @@ impl Notice {
             forecasts: Vec::new(),
             com,
             final_act,
+            act_dates: Default::default(),
             subjects: Vec::new(),
             last_modified,
             provenance: input.provenance.clone(),

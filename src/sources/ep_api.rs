@@ -227,6 +227,7 @@ fn procedure_snapshot(p: &Value, input: &Input<'_>) -> Result<DossierSnapshot, P
         forecasts,
         com: Vec::new(),
         final_act: None,
+        act_dates: Default::default(),
         subjects: Vec::new(),
         last_modified: None,
         provenance: input.provenance.clone(),

@@ -3,6 +3,7 @@
 //! find the structure it expects returns `ParseError::Layout`, never an empty list.
 
 pub mod cellar;
+pub mod cellar_work;
 pub mod ep_api;
 pub mod feed;
 pub mod have_your_say;

@@ -2,8 +2,10 @@
 //! error cases.
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use veille::model::{DossierSnapshot, Observation, ProcedureType, Provenance, Stage};
-use veille::sources::{cellar, Input, ParseError};
+use veille::model::{
+    Celex, DossierSnapshot, Observation, ProcedureRef, ProcedureType, Provenance, Stage,
+};
+use veille::sources::{cellar, cellar_work, Input, ParseError};
 
 use crate::support::fixtures;
 
@@ -248,5 +250,83 @@ fn every_prefix_of_a_notice_is_an_error_not_a_panic() {
     let end = body.len() - b"</NOTICE>".len() - 2;
     for cut in (0..end).step_by(397) {
         assert!(parse(&body[..cut]).is_err(), "cut at {cut}");
+    }
+}
+
+// Work notices: the dates of one act (`sources::cellar_work`).
+
+fn parse_work(
+    body: &[u8],
+    r: ProcedureRef,
+    role: cellar_work::Role,
+    celex: &Celex,
+) -> Result<Vec<Observation>, ParseError> {
+    let prov = provenance();
+    let input = Input {
+        body,
+        content_type: Some("application/xml;notice=branch"),
+        provenance: &prov,
+    };
+    cellar_work::parse(&input, r, role, celex)
+}
+
+#[test]
+fn the_proposal_notice_says_when_it_went_to_national_parliaments() {
+    if !fixtures::available("the_proposal_notice_says_when_it_went_to_national_parliaments") {
+        return;
+    }
+    let body = fixtures::read(
+        "eurlex-cellar-notice/celex_52018PC0340_branch-notice_COM-2018-340-proposal.xml",
+    );
+    let n = cellar_work::read(&body).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(n.celex.as_deref(), Some("52018PC0340"));
+    assert_eq!(n.resource_type.as_deref(), Some("PROP_DIR"));
+    assert_eq!(n.sent_to_parliaments, vec![date("2018-05-28")]);
+    assert!(n.transposition.is_empty());
+
+    let r: ProcedureRef = "2018/0172(COD)".parse().unwrap_or_else(|e| panic!("{e}"));
+    let celex: Celex = "52018PC0340".parse().unwrap_or_else(|e| panic!("{e}"));
+    let obs =
+        parse_work(&body, r, cellar_work::Role::Proposal, &celex).unwrap_or_else(|e| panic!("{e}"));
+    let [Observation::Dossier(snap)] = obs.as_slice() else {
+        panic!("{obs:?}");
+    };
+    assert_eq!(snap.reference, r);
+    assert_eq!(snap.act_dates.sent_to_parliaments, Some(date("2018-05-28")));
+    assert!(snap.steps.is_empty() && snap.titles.best().is_none() && snap.final_act.is_none());
+
+    // The notice of another act is never merged into this dossier.
+    let other: Celex = "52018PC0341".parse().unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(
+        parse_work(&body, r, cellar_work::Role::Proposal, &other),
+        Err(ParseError::Layout(m)) if m.contains("52018PC0340")
+    ));
+    // A procedure tree notice is not a work notice.
+    let tree = fixtures::read("eurlex-cellar-notice/procedure_2013_449_COD_tree-notice.xml");
+    assert!(matches!(
+        cellar_work::read(&tree),
+        Err(ParseError::Layout(_))
+    ));
+}
+
+#[test]
+fn a_directive_notice_gives_its_transposition_deadline() {
+    let body = fixtures::own("cellar/celex_32019L0904_branch-notice.xml");
+    let n = cellar_work::read(&body).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(n.resource_type.as_deref(), Some("DIR"));
+    // The embedded notice's date (2099) is another work's.
+    assert_eq!(n.transposition, vec![date("2021-07-03")]);
+    let r: ProcedureRef = "2018/0172(COD)".parse().unwrap_or_else(|e| panic!("{e}"));
+    let celex: Celex = "32019L0904".parse().unwrap_or_else(|e| panic!("{e}"));
+    let obs =
+        parse_work(&body, r, cellar_work::Role::FinalAct, &celex).unwrap_or_else(|e| panic!("{e}"));
+    let [Observation::Dossier(snap)] = obs.as_slice() else {
+        panic!("{obs:?}");
+    };
+    assert_eq!(snap.act_dates.transposition, vec![date("2021-07-03")]);
+    assert_eq!(snap.act_dates.sent_to_parliaments, None);
+    // Truncated anywhere: an error, never a panic nor a partial date list.
+    for cut in (0..body.len()).step_by(97) {
+        assert!(cellar_work::read(&body[..cut]).is_err(), "cut at {cut}");
     }
 }

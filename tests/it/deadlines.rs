@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Europe::Brussels;
 use veille::deadlines::{
     consultation_deadlines, countdown_days, dossier_deadlines, reminder_due, reminders_due,
@@ -79,6 +79,7 @@ pub fn cod_dossier() -> Dossier {
             number: 820,
         }],
         final_act: None,
+        act_dates: Default::default(),
         subjects: vec![],
         last_modified: vec![],
     }
@@ -238,7 +239,7 @@ fn transposition_and_consultation_deadlines() {
     assert_eq!(t.stage, Stage::TranspositionDeadline);
     assert_eq!(t.at, utc("2021-07-03T21:59:59Z"));
     assert_eq!(t.url, Some(celex.eurlex_url()));
-    assert!(t.title.contains("Directive 32019L0904"), "{}", t.title);
+    assert!(t.title.contains("Directive (EU) 2019/904"), "{}", t.title);
     assert_eq!(
         t.uid,
         transposition_deadline(&celex, date(2021, 7, 3), None).uid
@@ -533,4 +534,76 @@ fn a_deadline_found_late_gets_a_catch_up_reminder() {
     );
     assert_eq!(on_the_day.len(), 1);
     assert_eq!(on_the_day[0].offset, ReminderOffset::OnTheDay);
+}
+
+#[test]
+fn the_subsidiarity_window_leaves_out_august() {
+    use veille::deadlines::subsidiarity_end;
+    // No August in the window: plain 8 weeks.
+    assert_eq!(subsidiarity_end(date(2018, 5, 28)), date(2018, 7, 23));
+    assert_eq!(subsidiarity_end(date(2025, 11, 19)), date(2026, 1, 14));
+    // 16 days of July, then September and 10 days of October.
+    assert_eq!(subsidiarity_end(date(2026, 7, 15)), date(2026, 10, 10));
+    // Sent in August: the count starts on 1 September.
+    assert_eq!(subsidiarity_end(date(2026, 8, 5)), date(2026, 10, 26));
+    // Sent on 31 July: 56 days from 1 September.
+    assert_eq!(subsidiarity_end(date(2026, 7, 31)), date(2026, 10, 26));
+    // Ending just before August is untouched.
+    assert_eq!(subsidiarity_end(date(2026, 6, 4)), date(2026, 7, 30));
+    // Never ends in August.
+    let mut d = date(2026, 1, 1);
+    while d.year() == 2026 {
+        assert_ne!(subsidiarity_end(d).month(), 8, "{d}");
+        d = d.succ_opt().unwrap();
+    }
+}
+
+#[test]
+fn act_dates_from_cellar_give_the_exact_windows() {
+    let mut d = cod_dossier();
+    // Without CELLAR's date, the proposal's stands in, and the title says so.
+    let estimated = dossier_deadlines(&d)
+        .into_iter()
+        .find(|x| x.kind == DeadlineKind::Subsidiarity)
+        .unwrap();
+    assert_eq!(estimated.local_date(), date(2026, 1, 14));
+    assert!(estimated.title.contains("estimated"), "{}", estimated.title);
+
+    d.act_dates.sent_to_parliaments = Some(date(2025, 11, 21));
+    let exact = dossier_deadlines(&d)
+        .into_iter()
+        .find(|x| x.kind == DeadlineKind::Subsidiarity)
+        .unwrap();
+    assert_eq!(exact.local_date(), date(2026, 1, 16));
+    assert!(!exact.title.contains("estimated"), "{}", exact.title);
+    assert_ne!(
+        exact.uid, estimated.uid,
+        "a moved deadline gets fresh reminders"
+    );
+
+    // Transposition deadlines only for a directive's dates.
+    d.act_dates.transposition = vec![date(2027, 6, 30), date(2028, 1, 1)];
+    assert!(dossier_deadlines(&d)
+        .iter()
+        .all(|x| x.kind != DeadlineKind::Transposition));
+    d.final_act = Some("32026R0101".parse().unwrap());
+    assert!(dossier_deadlines(&d)
+        .iter()
+        .all(|x| x.kind != DeadlineKind::Transposition));
+    d.final_act = Some("32026L0101".parse().unwrap());
+    let t: Vec<Deadline> = dossier_deadlines(&d)
+        .into_iter()
+        .filter(|x| x.kind == DeadlineKind::Transposition)
+        .collect();
+    assert_eq!(
+        t.iter().map(Deadline::local_date).collect::<Vec<_>>(),
+        [date(2027, 6, 30), date(2028, 1, 1)]
+    );
+    assert!(
+        t[0].title
+            .starts_with("Transposition deadline of Directive (EU) 2026/101 (2025/0260(COD))"),
+        "{}",
+        t[0].title
+    );
+    assert_ne!(t[0].uid, t[1].uid);
 }

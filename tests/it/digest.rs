@@ -156,6 +156,7 @@ fn afir_dossier() -> Dossier {
         forecasts: vec![],
         com: vec![],
         final_act: None,
+        act_dates: Default::default(),
         subjects: vec![],
         last_modified: vec![],
     }

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use veille::model::ProcedureRef;
-use veille::sources::{cellar, ep_api, oeil};
+use veille::sources::{cellar, cellar_work, ep_api, oeil};
 
 use crate::support::app::{repo, Source, TestApp};
 use crate::support::fixtures;
@@ -222,6 +222,25 @@ fn eu_services() -> (TestServer, Vec<Source>) {
         ))
         .content_type("application/xml"),
     );
+    // The proposal's notice is a capture; the directive's is veille's own stand-in.
+    for (celex, body) in [
+        (
+            "52018PC0340",
+            fixtures::read(
+                "eurlex-cellar-notice/celex_52018PC0340_branch-notice_COM-2018-340-proposal.xml",
+            ),
+        ),
+        (
+            "32019L0904",
+            fixtures::own("cellar/celex_32019L0904_branch-notice.xml"),
+        ),
+    ] {
+        let url = cellar_work::url(base, &celex.parse().unwrap_or_else(|e| panic!("{e}")));
+        server.route(
+            &path_of(&server, &url),
+            Response::ok(body).content_type("application/xml"),
+        );
+    }
     let sources = vec![
         Source::new("ep-api", "ep-api", api),
         Source::new("oeil", "oeil", base.to_string()),
@@ -494,6 +513,114 @@ fn a_tracked_dossier_gives_a_calendar_a_standard_parser_reads_with_stable_uids()
     // The digest's "coming up" lists the plenary vote with a countdown.
     let text = app.expect(Some(now), &["digest", "preview", "cohesion"], 0);
     assert!(text.contains("in 25 days"), "{text}");
+}
+
+#[test]
+fn a_directive_gets_its_subsidiarity_and_transposition_deadlines_from_cellar() {
+    if !fixtures::available("cellar act dates") {
+        return;
+    }
+    let (server, sources) = eu_services();
+    let cellar_only: Vec<Source> = sources.into_iter().filter(|s| s.id == "cellar").collect();
+    let app = TestApp::new(server, cellar_only);
+    app.add_watchlist(
+        "plastics",
+        "name = \"Single-use plastics\"\nrecipients = [\"fg@example.org\"]\ndossiers = [\"2018/0172(COD)\"]\n",
+    );
+    // Two weeks after the proposal: the subsidiarity window is open.
+    let now = "2018-06-10T10:00:00Z";
+    app.expect(Some(now), &["poll"], 0);
+    let proposal = "/resource/celex/52018PC0340";
+    let directive = "/resource/celex/32019L0904";
+    assert_eq!(app.server.requests_to(proposal).len(), 1);
+    assert_eq!(app.server.requests_to(directive).len(), 1);
+    assert_eq!(
+        app.server.requests_to(directive)[0].header("accept"),
+        Some(cellar_work::ACCEPT)
+    );
+
+    let d = app.json(
+        Some(now),
+        &["dossier", "show", "2018/0172(COD)", "--format", "json"],
+        0,
+    );
+    assert_eq!(d["act_dates"]["sent_to_parliaments"], "2018-05-28", "{d}");
+    assert_eq!(
+        d["act_dates"]["transposition"],
+        serde_json::json!(["2021-07-03"])
+    );
+
+    // Both are news in the digest, and listed with countdowns.
+    let preview = app.json(
+        Some(now),
+        &["digest", "preview", "plastics", "--format", "json"],
+        0,
+    );
+    let stages: Vec<&str> = preview["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["stage"].as_str())
+        .collect();
+    for stage in ["subsidiarity-deadline", "transposition-deadline"] {
+        assert!(stages.contains(&stage), "{stage} not in {preview}");
+    }
+    let text = app.expect(Some(now), &["digest", "preview", "plastics"], 0);
+    assert!(text.contains("Subsidiarity deadline"), "{text}");
+    assert!(
+        text.contains("in 43 days"),
+        "2018-07-23 is 43 days away:\n{text}"
+    );
+
+    // The calendar has both, all day, with a link to the act.
+    let ics = app.expect(Some(now), &["export", "ical", "plastics"], 0);
+    let cal: icalendar::Calendar = ics
+        .parse()
+        .unwrap_or_else(|e| panic!("not iCalendar: {e}\n{ics}"));
+    use icalendar::Component;
+    let events: Vec<&icalendar::Event> =
+        cal.components.iter().filter_map(|c| c.as_event()).collect();
+    let on = |day: &str| {
+        events
+            .iter()
+            .find(|e| e.property_value("DTSTART").is_some_and(|s| s.contains(day)))
+    };
+    let subsidiarity = on("20180723").unwrap_or_else(|| panic!("no 2018-07-23 event:\n{ics}"));
+    assert!(subsidiarity
+        .get_summary()
+        .is_some_and(|s| s.contains("Subsidiarity")));
+    let transposition = on("20210703").unwrap_or_else(|| panic!("no 2021-07-03 event:\n{ics}"));
+    assert!(
+        transposition
+            .get_summary()
+            .is_some_and(|s| s.contains("Directive (EU) 2019/904")),
+        "{ics}"
+    );
+    assert!(ics.contains("CELEX:32019L0904"), "{ics}");
+
+    // Unchanged procedure: the act notices are not asked for again.
+    app.expect(Some("2018-06-11T10:00:00Z"), &["poll"], 0);
+    assert_eq!(app.server.requests_to(proposal).len(), 1);
+    assert_eq!(app.server.requests_to(directive).len(), 1);
+
+    // The digest goes out; six months before the transposition deadline, one reminder,
+    // once.
+    app.expect(Some(now), &["digest", "send"], 0);
+    let earlier = app.outbox();
+    let sent = earlier.len();
+    let out = app.expect(Some("2021-01-03T07:00:00Z"), &["digest", "send"], 0);
+    assert!(out.contains("reminder"), "{out}");
+    assert_eq!(app.outbox().len(), sent + 1, "{out}");
+    let mails: Vec<String> = app
+        .outbox()
+        .iter()
+        .filter(|p| !earlier.contains(p))
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].contains("2019/904"), "{}", mails[0]);
+    app.expect(Some("2021-01-03T09:00:00Z"), &["digest", "send"], 0);
+    assert_eq!(app.outbox().len(), sent + 1);
 }
 
 #[test]
