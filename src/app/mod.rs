@@ -554,5 +554,24 @@ fn dossier_show(store: &Store, reference: &str, format: Format) -> anyhow::Resul
             writeln!(out, "  {}  {:<22} {}", f.date, f.stage.as_str(), f.label)?;
         }
     }
+    let deadlines: Vec<_> = crate::deadlines::dossier_deadlines(&d)
+        .into_iter()
+        .filter(|x| x.kind.has_reminders())
+        .collect();
+    if !deadlines.is_empty() {
+        writeln!(out, "deadlines:")?;
+        if let Some(sent) = d.act_dates.sent_to_parliaments {
+            writeln!(out, "  (proposal sent to national parliaments on {sent})")?;
+        }
+        for x in &deadlines {
+            writeln!(
+                out,
+                "  {}  {:<22} {}",
+                x.local_date(),
+                x.stage.as_str(),
+                x.title
+            )?;
+        }
+    }
     Ok(Exit::Ok)
 }

@@ -549,6 +549,14 @@ fn a_directive_gets_its_subsidiarity_and_transposition_deadlines_from_cellar() {
         d["act_dates"]["transposition"],
         serde_json::json!(["2021-07-03"])
     );
+    let text = app.expect(Some(now), &["dossier", "show", "2018/0172(COD)"], 0);
+    for line in [
+        "(proposal sent to national parliaments on 2018-05-28)",
+        "2018-07-23  subsidiarity-deadline",
+        "2021-07-03  transposition-deadline Transposition deadline of Directive (EU) 2019/904",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
 
     // Both are news in the digest, and listed with countdowns.
     let preview = app.json(
