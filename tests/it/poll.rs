@@ -316,3 +316,123 @@ async fn a_service_that_is_down_is_not_asked_for_every_dossier() {
         Some(now + Duration::minutes(10))
     );
 }
+
+#[tokio::test]
+async fn act_notices_missing_or_challenged_are_retried_without_losing_the_procedure() {
+    if !crate::support::fixtures::available("act notices") {
+        return;
+    }
+    let server = TestServer::start().await;
+    let base = server.url("");
+    let base = base.trim_end_matches('/').to_string();
+    let r: veille::model::ProcedureRef = "2018/0172(COD)".parse().unwrap_or_else(|e| panic!("{e}"));
+    let tree = veille::sources::cellar::procedure_url(&base, &r);
+    let path = |url: &str| url.strip_prefix(base.as_str()).unwrap_or(url).to_string();
+    server.route(
+        &path(&tree),
+        Response::ok(crate::support::fixtures::read(
+            "eurlex-cellar-notice/procedure_2018_172_COD_tree-notice_single-use-plastics.xml",
+        ))
+        .content_type("application/xml"),
+    );
+    let proposal = "/resource/celex/52018PC0340";
+    let directive = "/resource/celex/32019L0904";
+    // CELLAR has no notice for the proposal yet, and challenges the directive's request.
+    server.route(proposal, Response::status(404));
+    server.route(
+        directive,
+        Response::status(202)
+            .header("x-amzn-waf-action", "challenge")
+            .content_type("text/html")
+            .body("<!DOCTYPE html><html><head><script src=\"https://x.token.awswaf.com/challenge.js\"></script></head></html>"),
+    );
+    let c = format!(
+        "timezone = \"Europe/Brussels\"\nwatchlists_dir = \"w\"\n[storage]\npath = \"s\"\n\
+         [http]\nuser_agent = \"t\"\ntimeout = \"2s\"\nmax_body = \"4MiB\"\nper_host_interval = \"0s\"\n\
+         [mail]\nfrom = \"v@example.org\"\ntransport = \"file\"\noutbox_dir = \"o\"\n\
+         [[sources]]\nid = \"cellar\"\nkind = \"cellar\"\nurl = \"{base}\"\nevery = \"1d\"\n"
+    );
+    let config = Config::from_str(Path::new("/tmp/x/config.toml"), &c, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let w = load_str(
+        "plastics",
+        Path::new("plastics.toml"),
+        "name = \"P\"\nrecipients = [\"fg@example.org\"]\ndossiers = [\"2018/0172(COD)\"]\n",
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let wl = WatchlistSet::new(vec![w]);
+    let now: DateTime<Utc> = "2018-06-10T10:00:00Z".parse().unwrap_or_default();
+    let rig = Rig::new(config, now);
+    let (store, ctx) = (&rig.store, rig.ctx(&wl));
+
+    let report = poll_once(ctx, now, Selection::All)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let s = &report.sources[0];
+    assert!(!s.ok, "a challenge is a failure: {s:?}");
+    assert!(
+        s.error.as_deref().is_some_and(|e| e.contains("challenge")),
+        "{s:?}"
+    );
+    // The procedure itself is kept, without act dates.
+    let d = store
+        .dossier(&r)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("the procedure is stored"));
+    assert_eq!(
+        d.final_act.map(|c| c.to_string()).as_deref(),
+        Some("32019L0904")
+    );
+    assert!(d.act_dates.is_empty());
+
+    // CELLAR answers the next time: both notices are asked for again (they were never
+    // read), the procedure's unchanged notice is not parsed again.
+    server.route(
+        proposal,
+        Response::ok(crate::support::fixtures::read(
+            "eurlex-cellar-notice/celex_52018PC0340_branch-notice_COM-2018-340-proposal.xml",
+        )),
+    );
+    server.route(
+        directive,
+        Response::ok(crate::support::fixtures::own(
+            "cellar/celex_32019L0904_branch-notice.xml",
+        )),
+    );
+    let later = now + Duration::days(1);
+    let report = poll_once(ctx, later, Selection::All)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.sources[0].ok, "{:?}", report.sources[0]);
+    assert_eq!(server.requests_to(proposal).len(), 2);
+    assert_eq!(server.requests_to(directive).len(), 2);
+    let d = store
+        .dossier(&r)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("stored"));
+    assert_eq!(
+        d.act_dates
+            .sent_to_parliaments
+            .map(|x| x.to_string())
+            .as_deref(),
+        Some("2018-05-28")
+    );
+    assert_eq!(
+        d.act_dates
+            .transposition
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["2021-07-03"]
+    );
+
+    // Read once, not again while the procedure's notice stays the same.
+    poll_once(ctx, later + Duration::days(1), Selection::All)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(server.requests_to(proposal).len(), 2);
+    assert_eq!(server.requests_to(directive).len(), 2);
+}
