@@ -2,7 +2,7 @@
 //! DT_RELR) when building natively against glibc 2.36 or newer.
 //!
 //! The binary is position-independent: its 1.5 MB table of relative relocations is read
-//! at every start and its pages stayed resident for the life of the daemon (1.46 MB of the
+//! at every start and its pages stayed resident for the life of the daemon (1.4 MB of the
 //! idle daemon's RSS). Packed, the table is 25 KB. glibc refuses to load such a binary
 //! before 2.36 (it needs the `GLIBC_ABI_DT_RELR` version), hence the check; a binary built
 //! here and copied to a machine with an older glibc would not start: build it there.
