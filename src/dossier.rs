@@ -344,9 +344,10 @@ pub fn diff(old: Option<&Dossier>, new: &Dossier, ctx: &DiffContext<'_>) -> Vec<
 pub fn references_in(text: &str) -> (Vec<ProcedureRef>, Vec<ComRef>, Vec<Celex>) {
     let mut procs = ProcedureRef::find_all(text);
     static URL_FORMS: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    // `[0-9]`, not `\d` (Unicode digits): see `model::refs::procedure_in_text`.
     let re = URL_FORMS.get_or_init(|| {
         regex::Regex::new(
-            r"(?i)(?:procedure[/=]|reference=|proc/)((?:19|20)\d{2}[_-]\d{1,4}[A-Z]?)\b",
+            r"(?i)(?:procedure[/=]|reference=|proc/)((?:19|20)[0-9]{2}[_-][0-9]{1,4}[A-Z]?)\b",
         )
         .expect("static regex")
     });

@@ -145,6 +145,13 @@ if fp:
 
 if idle.get("rss_samples_mb"):
     L.append("\nIdle daemon RSS over time (s, MB): " + ", ".join(f"{t}: {v}" for t, v in idle["rss_samples_mb"]) + ".")
+sm = idle.get("smaps")
+if sm:
+    L.append(f"\nIdle daemon resident memory by kind (smaps): binary code and data "
+             f"{sm['binary_kb'] / 1024:.1f} MB, other files {sm['other_files_kb'] / 1024:.1f} MB, "
+             f"anonymous {sm['anon_kb'] / 1024:.1f} MB, main stack {sm['stack_kb'] / 1024:.1f} MB; "
+             f"threads: {', '.join(idle.get('threads') or [])}. Largest anonymous mappings (resident / size, kB): "
+             + ", ".join(f"{m['rss_kb']} / {m['size_kb']}" for m in sm["largest_anon"]) + ".")
 L.append("\nRaw figures: `target/bench/results.json`; each run's output: `target/bench/out-*.txt`.")
 open(OUT, "w").write("\n".join(L) + "\n")
 print(f"wrote {OUT}")

@@ -13,7 +13,8 @@ and writes the results as JSON and a markdown report.
 
 usage: run.py VEILLE FIXTURES WORKDIR VENV REPORT [store-growth-file]
 env: BENCH_FEEDS (500), BENCH_ITEMS (20), BENCH_IDLE_SECONDS (120), BENCH_COLD_RUNS (5),
-     BENCH_PEER_FEEDS (= BENCH_FEEDS)
+     BENCH_PEER_FEEDS (= BENCH_FEEDS), BENCH_ONLY (comma-separated steps among feeds, full,
+     cold, peers, idle; default all: e.g. BENCH_ONLY=idle measures the idle daemon alone)
 """
 import json
 import os
@@ -34,6 +35,7 @@ ITEMS = int(os.environ.get("BENCH_ITEMS", "20"))
 IDLE = int(os.environ.get("BENCH_IDLE_SECONDS", "120"))
 COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "5"))
 PEER_FEEDS = int(os.environ.get("BENCH_PEER_FEEDS", str(FEEDS)))
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 CORPUS = os.path.join(WORK, "corpus")
 RESULTS = {}
 
@@ -183,6 +185,8 @@ def idle_daemon(port):
             samples.append((round(time.monotonic() - t0), st["VmRSS"]))
     st = proc_status(p.pid) or {}
     cpu = proc_cpu(p.pid)
+    smaps = proc_smaps(p.pid)
+    threads = proc_threads(p.pid)
     if p.poll() is None:
         p.send_signal(signal.SIGTERM)
         try:
@@ -194,7 +198,7 @@ def idle_daemon(port):
         "seconds": IDLE, "sources": 50,
         "rss_mb": round(st.get("VmRSS", 0) / 1024, 1),
         "peak_rss_mb": round(st.get("VmHWM", 0) / 1024, 1),
-        "cpu_s": cpu, "exit": p.returncode,
+        "cpu_s": cpu, "exit": p.returncode, "threads": threads, "smaps": smaps,
         "rss_samples_mb": [(t, round(kb / 1024, 1)) for t, kb in samples],
     }
     log("idle", RESULTS["idle"])
@@ -208,6 +212,53 @@ def proc_status(pid):
             if k in ("VmRSS", "VmHWM"):
                 out[k] = int(v.split()[0])
         return out
+    except OSError:
+        return None
+
+
+def proc_smaps(pid):
+    """Resident memory by kind (binary's file pages, other files, anonymous, stacks) and
+    the largest anonymous mappings, from /proc/PID/smaps (kB)."""
+    try:
+        lines = open(f"/proc/{pid}/smaps").read().splitlines()
+    except OSError:
+        return None
+    exe = os.path.realpath(f"/proc/{pid}/exe")
+    maps, cur = [], None
+    for line in lines:
+        head = line.split()
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+            lo, hi = (int(x, 16) for x in head[0].split("-"))
+            cur = {"range": head[0], "size_kb": (hi - lo) // 1024, "perms": head[1],
+                   "name": head[5] if len(head) > 5 else "", "rss_kb": 0, "anon_kb": 0}
+            maps.append(cur)
+        elif head and head[0] == "Rss:":
+            cur["rss_kb"] = int(head[1])
+        elif head and head[0] == "Anonymous:":
+            cur["anon_kb"] = int(head[1])
+    out = {"binary_kb": 0, "other_files_kb": 0, "anon_kb": 0, "stack_kb": 0}
+    for m in maps:
+        if m["name"] == exe:
+            out["binary_kb"] += m["rss_kb"] - m["anon_kb"]
+            out["anon_kb"] += m["anon_kb"]
+        elif m["name"].startswith("/"):
+            out["other_files_kb"] += m["rss_kb"] - m["anon_kb"]
+            out["anon_kb"] += m["anon_kb"]
+        elif m["name"] == "[stack]":
+            out["stack_kb"] += m["rss_kb"]
+        else:
+            out["anon_kb"] += m["rss_kb"]
+    out["largest_anon"] = [
+        {k: m[k] for k in ("range", "size_kb", "rss_kb", "perms", "name")}
+        for m in sorted(maps, key=lambda m: -m["rss_kb"])
+        if not m["name"].startswith("/")][:8]
+    return out
+
+
+def proc_threads(pid):
+    try:
+        return sorted(open(f"/proc/{pid}/task/{t}/comm").read().strip()
+                      for t in os.listdir(f"/proc/{pid}/task"))
     except OSError:
         return None
 
@@ -292,14 +343,19 @@ def main():
             "load_before": os.getloadavg(),
             "veille": subprocess.run([VEILLE, "--version"], stdout=subprocess.PIPE).stdout.decode().strip(),
         }
-        feeds_app = install("app-feeds", port, FEEDS, False)
-        poll_pair("feeds", feeds_app, port)
-        full_app = install("app-full", port, FEEDS, True)
-        poll_pair("full", full_app, port)
-        cold_start(full_app)
-        if os.environ.get("BENCH_SKIP_PEERS") != "1":
+        def step(name):
+            return not ONLY or name in ONLY
+        if step("feeds"):
+            feeds_app = install("app-feeds", port, FEEDS, False)
+            poll_pair("feeds", feeds_app, port)
+        if step("full") or step("cold"):
+            full_app = install("app-full", port, FEEDS, True)
+            poll_pair("full", full_app, port)
+        if step("cold"):
+            cold_start(full_app)
+        if step("peers") and os.environ.get("BENCH_SKIP_PEERS") != "1":
             peers(port)
-        if IDLE > 0:
+        if step("idle") and IDLE > 0:
             idle_daemon(port)
     finally:
         server.send_signal(signal.SIGTERM)

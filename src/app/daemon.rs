@@ -199,6 +199,8 @@ async fn poll_loop(mut s: Shared, first_poll: watch::Sender<bool>) {
             Err(e) => tracing::error!(error = %e, "poll step failed"),
         }
         let _ = first_poll.send(true);
+        // The step's buffers are freed by now; give them back for the sleep.
+        super::memory::release_free_memory();
         let wait = next_poll_in(&s);
         if !pause(&mut s.stop, wait).await {
             return;
@@ -251,6 +253,7 @@ async fn delivery_loop(mut s: Shared) {
         if let Err(e) = sent {
             tracing::error!(error = %e, "delivery step failed");
         }
+        super::memory::release_free_memory();
         if !pause(&mut s.stop, DELIVERY_TICK).await {
             return;
         }

@@ -20,6 +20,7 @@ use crate::store::Store;
 use crate::watchlist::{self, WatchlistSet};
 
 mod daemon;
+mod memory;
 pub mod server;
 
 /// The process exit codes of the contract.

@@ -348,16 +348,20 @@ struct DateParts {
 
 fn date_regexes() -> Option<&'static [Regex; 4]> {
     static RE: OnceLock<Option<[Regex; 4]>> = OnceLock::new();
+    // `[0-9]`, not `\d` (Unicode digits): see `model::refs::procedure_in_text`.
     RE.get_or_init(|| {
         Some([
             // dd/mm/yyyy, dd.mm.yyyy, dd-mm-yyyy (also two-digit years)
-            Regex::new(r"^(\d{1,2})[./-](\d{1,2})[./-](\d{4}|\d{2})$").ok()?,
+            Regex::new(r"^([0-9]{1,2})[./-]([0-9]{1,2})[./-]([0-9]{4}|[0-9]{2})$").ok()?,
             // yyyy-mm-dd, yyyy/mm/dd
-            Regex::new(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$").ok()?,
+            Regex::new(r"^([0-9]{4})[-/.]([0-9]{1,2})[-/.]([0-9]{1,2})$").ok()?,
             // HH:MM[:SS[.fff]], 14h30, 14h
-            Regex::new(r"^(\d{1,2})(?::(\d{2})(?::(\d{2})(?:[.,]\d+)?)?|h(\d{2})?)$").ok()?,
+            Regex::new(
+                r"^([0-9]{1,2})(?::([0-9]{2})(?::([0-9]{2})(?:[.,][0-9]+)?)?|h([0-9]{2})?)$",
+            )
+            .ok()?,
             // +0100, +01:00, -05, +1
-            Regex::new(r"^([+-])(\d{1,2})(?::?(\d{2}))?$").ok()?,
+            Regex::new(r"^([+-])([0-9]{1,2})(?::?([0-9]{2}))?$").ok()?,
         ])
     })
     .as_ref()

@@ -254,13 +254,15 @@ fn refs_in_text(text: &str, keys: &mut Vec<Key>) {
 fn refs_in_url(url: &str, keys: &mut Vec<Key>) {
     static PROC: OnceLock<Option<regex::Regex>> = OnceLock::new();
     static COM: OnceLock<Option<regex::Regex>> = OnceLock::new();
+    // `[0-9]`, not `\d` (Unicode digits): see `model::refs::procedure_in_text`.
     let proc_re = PROC.get_or_init(|| {
         regex::Regex::new(
-            r"(?:^|[^0-9A-Za-z])((?:19|20)\d{2})(?:_(\d{1,4})|-(\d{4}))([A-Z])?(?:[^0-9A-Za-z]|$)",
+            r"(?:^|[^0-9A-Za-z])((?:19|20)[0-9]{2})(?:_([0-9]{1,4})|-([0-9]{4}))([A-Z])?(?:[^0-9A-Za-z]|$)",
         )
         .ok()
     });
-    let com_re = COM.get_or_init(|| regex::Regex::new(r"(?i)\bCOM[:_](\d{4})[:_](\d{1,4})\b").ok());
+    let com_re =
+        COM.get_or_init(|| regex::Regex::new(r"(?i)\bCOM[:_]([0-9]{4})[:_]([0-9]{1,4})\b").ok());
     if let Some(re) = proc_re {
         for c in re.captures_iter(url) {
             let year: Option<u16> = c.get(1).and_then(|m| m.as_str().parse().ok());
