@@ -181,6 +181,42 @@ fn abort<T>(e: StoreError) -> Result<T, ConflictableTransactionError<StoreError>
     Err(ConflictableTransactionError::Abort(e))
 }
 
+/// sled 0.34.7 writes a snapshot to `snap.{lsn}.generating`, syncs it and renames it; a
+/// process killed before the rename leaves the partial file, which the next open takes for
+/// the newest snapshot and reports as corruption (spacejam/sled#1527). The file is only a
+/// recovery shortcut: without it sled starts from the previous snapshot and replays the
+/// log. Called only after an open failed as corrupt, so no live process is writing it.
+/// Returns whether any file was removed.
+fn remove_interrupted_snapshots(path: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return false;
+    };
+    let mut removed = false;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::warn!(
+                        store = %path.display(),
+                        file = %name,
+                        "removed a snapshot file that a killed process left half-written; the log is replayed instead"
+                    );
+                    removed = true;
+                }
+                Err(e) => tracing::error!(
+                    store = %path.display(),
+                    file = %name,
+                    error = %e,
+                    "cannot remove a half-written snapshot file"
+                ),
+            }
+        }
+    }
+    removed
+}
+
 impl Store {
     /// Open (or create) the database at `path` with a bounded page cache. A database that
     /// fails to open as corrupt is moved aside (`*.corrupt-YYYYMMDDTHHMMSS`), reported
@@ -201,7 +237,11 @@ impl Store {
                 message: format!("cannot create the data directory {}: {e}", parent.display()),
             })?;
         }
-        let db = match Self::open_db_waiting(path, cache_capacity) {
+        let mut opened = Self::open_db_waiting(path, cache_capacity);
+        if matches!(opened, Err(OpenFailure::Corrupt(_))) && remove_interrupted_snapshots(path) {
+            opened = Self::open_db_waiting(path, cache_capacity);
+        }
+        let db = match opened {
             Ok(db) => db,
             Err(OpenFailure::Corrupt(message)) => {
                 let aside = PathBuf::from(format!(

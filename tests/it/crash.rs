@@ -198,7 +198,7 @@ impl Tally {
                 false
             }
             Ran::Exited { code, stderr } => {
-                if code != Some(expected) || stderr.contains("corrupt") {
+                if code != Some(expected) || stderr.contains("THE DATABASE IS CORRUPT") {
                     self.failures
                         .push(format!("{what} exited {code:?}: {stderr}"));
                 }

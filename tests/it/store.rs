@@ -206,6 +206,39 @@ fn a_corrupt_database_is_moved_aside_and_rebuilt() {
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
+#[tokio::test]
+async fn a_snapshot_left_half_written_by_a_kill_loses_nothing() {
+    // sled writes `snap.{lsn}.generating`, then renames it; killed in between, the next
+    // open used to find "an empty/corrupt snapshot" and the whole database was moved aside
+    // (found by the crash harness; spacejam/sled#1527).
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("veille.sled");
+    {
+        let store = open(dir.path());
+        store
+            .record_poll(&batch(
+                "ep-api",
+                vec![event(1, "ep-api"), event(2, "ep-api")],
+            ))
+            .unwrap_or_else(|e| panic!("{e}"));
+        store.flush().await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let leftover = path.join("snap.FFFFFFFFFFFFFFFF.generating");
+    std::fs::write(&leftover, b"snap").unwrap_or_else(|e| panic!("{e}"));
+    let (store, report) =
+        Store::open(&path, 8 * 1024 * 1024, now()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.moved_aside, None, "nothing is moved aside");
+    assert!(!leftover.exists(), "the half-written snapshot is removed");
+    assert_eq!(store.event_count(), 2);
+    assert_eq!(
+        store
+            .pending("air-quality")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .len(),
+        2
+    );
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
