@@ -252,6 +252,22 @@ async fn get_with(
     f
 }
 
+/// A procedure a service said it does not hold is asked for again after this long, not at
+/// every poll: about once a day (a source polled daily asks at each poll). A procedure
+/// reaches OEIL and CELLAR within days of the proposal, so a day's delay costs little, and
+/// the EU services are spared a request per untracked-there dossier and poll.
+const NOT_FOUND_RECHECK: chrono::Duration = chrono::Duration::hours(20);
+
+/// Whether the service said recently that it does not hold `url`.
+fn recently_missing(ctx: PollContext<'_>, s: &SourceConfig, url: &str, now: DateTime<Utc>) -> bool {
+    ctx.store
+        .resource(&s.id, url)
+        .ok()
+        .flatten()
+        .and_then(|r| r.not_found_at)
+        .is_some_and(|t| t <= now && now - t < NOT_FOUND_RECHECK)
+}
+
 /// After an error that says the service itself is unreachable, refusing or challenging
 /// us, the remaining dossiers of this source wait for the next poll (with its backoff):
 /// politeness, and a dead host does not hold the poll for one timeout per dossier.
@@ -308,6 +324,9 @@ async fn fetch_source(
                 let known = ctx.store.dossier(r).ok().flatten().is_some();
                 if refresh_due || !known || changed.contains(r) {
                     let url = sources::ep_api::procedure_url(&base, r);
+                    if !changed.contains(r) && recently_missing(ctx, s, &url, now) {
+                        continue;
+                    }
                     let mut f = get(ctx, s, url, Some(sources::ep_api::ACCEPT), now).await;
                     f.dossier = Some(*r);
                     let stop = host_is_down(&f);
@@ -323,6 +342,9 @@ async fn fetch_source(
             let mut out = Vec::new();
             for r in tracked {
                 let url = sources::oeil::procedure_url(&base, r);
+                if recently_missing(ctx, s, &url, now) {
+                    continue;
+                }
                 let mut f = get(ctx, s, url, Some("text/html"), now).await;
                 f.dossier = Some(*r);
                 let stop = host_is_down(&f);
@@ -337,6 +359,9 @@ async fn fetch_source(
             let mut out = Vec::new();
             'dossiers: for r in tracked {
                 let url = sources::cellar::procedure_url(&base, r);
+                if recently_missing(ctx, s, &url, now) {
+                    continue;
+                }
                 let mut f = get(ctx, s, url, Some(sources::cellar::ACCEPT), now).await;
                 f.dossier = Some(*r);
                 let stop = host_is_down(&f);
@@ -351,6 +376,9 @@ async fn fetch_source(
                 }
                 for (role, celex) in works {
                     let url = cellar_work::url(&base, &celex);
+                    if recently_missing(ctx, s, &url, now) {
+                        continue;
+                    }
                     let dossier = *r;
                     let parse =
                         |input: &Input<'_>| cellar_work::parse(input, dossier, role, &celex);
@@ -497,6 +525,9 @@ fn record_source(
             }) if f.dossier.is_some() => {
                 any_success = true;
                 tracing::debug!(source = %s.id, url = %f.url, "procedure not found at this source");
+                prev.v = 1;
+                prev.not_found_at = Some(now);
+                resources.push((f.url, prev));
             }
             Err(e) => {
                 retry_after = retry_after.max(e.retry_after());
@@ -513,10 +544,14 @@ fn record_source(
                     Some(e) => errors.push(format!("{}: {e}", f.url)),
                     None => any_success = true,
                 }
-                if prev.etag != validators.etag || prev.last_modified != validators.last_modified {
+                if prev.etag != validators.etag
+                    || prev.last_modified != validators.last_modified
+                    || prev.not_found_at.is_some()
+                {
                     prev.v = 1;
                     prev.etag = validators.etag;
                     prev.last_modified = validators.last_modified;
+                    prev.not_found_at = None;
                     resources.push((f.url, prev));
                 }
             }
@@ -529,6 +564,7 @@ fn record_source(
                     content_hash: f.content_hash.clone(),
                     fetched_at: Some(now),
                     parse_error: None,
+                    not_found_at: None,
                 };
                 match f.parsed {
                     None => {
@@ -540,6 +576,7 @@ fn record_source(
                             None => any_success = true,
                         }
                         record.parse_error = prev.parse_error.clone();
+                        record.not_found_at = prev.not_found_at;
                         record.fetched_at = prev.fetched_at;
                         if record != prev {
                             resources.push((f.url, record));
@@ -548,6 +585,7 @@ fn record_source(
                     Some(Err(ParseError::NotFound(why))) => {
                         any_success = true;
                         tracing::info!(source = %s.id, url = %f.url, reason = %why, "not found at the source");
+                        record.not_found_at = Some(now);
                         resources.push((f.url, record));
                     }
                     Some(Err(e)) => {

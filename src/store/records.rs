@@ -24,6 +24,10 @@ pub struct ResourceRecord {
     /// Why the body with `content_hash` could not be parsed, if it could not.
     #[serde(default)]
     pub parse_error: Option<String>,
+    /// When the service last said it has no such resource (404, 410, or a page saying
+    /// so): a procedure it does not hold is not asked for at every poll.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_found_at: Option<DateTime<Utc>>,
 }
 
 /// The poll state of one configured source.

@@ -436,3 +436,46 @@ async fn act_notices_missing_or_challenged_are_retried_without_losing_the_proced
     assert_eq!(server.requests_to(proposal).len(), 2);
     assert_eq!(server.requests_to(directive).len(), 2);
 }
+
+#[tokio::test]
+async fn a_procedure_a_service_does_not_hold_is_asked_for_about_once_a_day() {
+    let server = TestServer::start().await;
+    let base = server.url("");
+    let base = base.trim_end_matches('/').to_string();
+    let r: veille::model::ProcedureRef = "2026/0101(COD)".parse().unwrap_or_else(|e| panic!("{e}"));
+    let url = veille::sources::oeil::procedure_url(&base, &r);
+    let path = url.strip_prefix(base.as_str()).unwrap_or(&url).to_string();
+    server.route(&path, Response::status(404));
+    let c = format!(
+        "timezone = \"Europe/Brussels\"\nwatchlists_dir = \"w\"\n[storage]\npath = \"s\"\n\
+         [http]\nuser_agent = \"t\"\ntimeout = \"2s\"\nmax_body = \"1MiB\"\nper_host_interval = \"0s\"\n\
+         [mail]\nfrom = \"v@example.org\"\ntransport = \"file\"\noutbox_dir = \"o\"\n\
+         [[sources]]\nid = \"oeil\"\nkind = \"oeil\"\nurl = \"{base}\"\nevery = \"6h\"\n"
+    );
+    let config = Config::from_str(Path::new("/tmp/x/config.toml"), &c, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let w = load_str(
+        "d",
+        Path::new("d.toml"),
+        "name = \"D\"\nrecipients = [\"fg@example.org\"]\ndossiers = [\"2026/0101(COD)\"]\n",
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let wl = WatchlistSet::new(vec![w]);
+    let t0: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().unwrap_or_default();
+    let rig = Rig::new(config, t0);
+    let ctx = rig.ctx(&wl);
+    let mut asked = Vec::new();
+    for hours in [0, 6, 12, 18, 24, 30] {
+        let report = poll_once(ctx, t0 + Duration::hours(hours), Selection::All)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.sources[0].ok, "a missing procedure is not a failure");
+        asked.push(server.requests_to(&path).len());
+    }
+    assert_eq!(
+        asked,
+        [1, 1, 1, 1, 2, 2],
+        "asked again after a day, not every 6 hours"
+    );
+}
