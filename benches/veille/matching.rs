@@ -131,6 +131,23 @@ pub fn watchlists(n: usize) -> Vec<Watchlist> {
     out
 }
 
+/// `n` watchlists of which only the first can match the events: the others have as many
+/// keywords, each made unique to its watchlist. The output stays that of one watchlist, so
+/// what grows is only what the scan has to look for.
+pub fn distinct_watchlists(n: usize) -> Vec<Watchlist> {
+    let mut out = watchlists(n);
+    for (k, w) in out.iter_mut().enumerate().skip(1) {
+        w.keywords = w
+            .keywords
+            .iter()
+            .enumerate()
+            .map(|(j, kw)| format!("{kw} vw{k}k{j}"))
+            .collect();
+        w.dossiers.clear();
+    }
+    out
+}
+
 /// `n` events made from the real feed items and dossier steps, each with a different
 /// title; one in 20 names a shipped keyword, one in 50 a listed dossier.
 pub fn events(n: usize) -> Vec<DossierEvent> {
@@ -197,6 +214,24 @@ pub fn benches(c: &mut Criterion) {
         let pairs: usize = events.iter().map(|e| set.matches(e).len()).sum();
         eprintln!("matching: {n} watchlists, {terms} keywords and exclusions, {pairs} (event, watchlist) matches over {N} events");
         let id = BenchmarkId::new("100k_events", format!("{n}_watchlists"));
+        g.bench_with_input(id, &set, |b, set| {
+            b.iter(|| {
+                let mut matched = 0usize;
+                for e in &events {
+                    matched += set.matches(e).len();
+                }
+                matched
+            })
+        });
+    }
+    // The same numbers of watchlists and terms, but only one watchlist matches: the cost
+    // of watching more subjects, with the output held constant.
+    let distinct = distinct_watchlists(200);
+    for n in [1usize, 10, 50, 200] {
+        let set = WatchlistSet::new(distinct[..n].to_vec());
+        let pairs: usize = events.iter().map(|e| set.matches(e).len()).sum();
+        eprintln!("matching, one matching watchlist: {n} watchlists, {pairs} (event, watchlist) matches over {N} events");
+        let id = BenchmarkId::new("100k_events_one_matching", format!("{n}_watchlists"));
         g.bench_with_input(id, &set, |b, set| {
             b.iter(|| {
                 let mut matched = 0usize;

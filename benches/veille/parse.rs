@@ -139,5 +139,20 @@ pub fn benches(c: &mut Criterion) {
             })
         });
     }
+    // An act's own notice: the proposal's branch notice (about 1 MB), read for the day it
+    // went to national parliaments.
+    let rel = "eurlex-cellar-notice/celex_52018PC0340_branch-notice_COM-2018-340-proposal.xml";
+    let body = corpus::read(rel);
+    let id = BenchmarkId::new(
+        "cellar-work",
+        format!("52018PC0340 branch notice ({} KB)", body.len() / 1024),
+    );
+    g.bench_with_input(id, &body, |b, body| {
+        b.iter(|| {
+            let notice = sources::cellar_work::read(body).unwrap_or_else(|e| panic!("{rel}: {e}"));
+            assert_eq!(notice.sent_to_parliaments.len(), 1);
+            notice
+        })
+    });
     g.finish();
 }
