@@ -347,7 +347,7 @@ pub fn references_in(text: &str) -> (Vec<ProcedureRef>, Vec<ComRef>, Vec<Celex>)
     // `[0-9]`, not `\d` (Unicode digits): see `model::refs::procedure_in_text`.
     let re = URL_FORMS.get_or_init(|| {
         regex::Regex::new(
-            r"(?i)(?:procedure[/=]|reference=|proc/)((?:19|20)[0-9]{2}[_-][0-9]{1,4}[A-Z]?)\b",
+            r"(?i)(?:procedure[/=]|reference=|proc/)((?:19|20)[0-9]{2}[_-][0-9]{1,4}[A-Z]?)(?-u:\b)",
         )
         .expect("static regex")
     });

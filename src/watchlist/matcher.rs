@@ -261,8 +261,9 @@ fn refs_in_url(url: &str, keys: &mut Vec<Key>) {
         )
         .ok()
     });
-    let com_re =
-        COM.get_or_init(|| regex::Regex::new(r"(?i)\bCOM[:_]([0-9]{4})[:_]([0-9]{1,4})\b").ok());
+    let com_re = COM.get_or_init(|| {
+        regex::Regex::new(r"(?i)(?-u:\b)COM[:_]([0-9]{4})[:_]([0-9]{1,4})(?-u:\b)").ok()
+    });
     if let Some(re) = proc_re {
         for c in re.captures_iter(url) {
             let year: Option<u16> = c.get(1).and_then(|m| m.as_str().parse().ok());
