@@ -28,7 +28,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-VEILLE, FIXTURES, WORK, VENV, REPORT = sys.argv[1:6]
+# Absolute: some steps run with another working directory (urlwatch, rss2email).
+VEILLE, FIXTURES, WORK, VENV, REPORT = map(os.path.abspath, sys.argv[1:6])
 GROWTH = sys.argv[6] if len(sys.argv) > 6 else None
 FEEDS = int(os.environ.get("BENCH_FEEDS", "500"))
 ITEMS = int(os.environ.get("BENCH_ITEMS", "20"))
@@ -273,6 +274,9 @@ def proc_cpu(pid):
 
 def peers(port):
     py = os.path.join(VENV, "bin", "python")
+    if not os.path.exists(py):
+        sys.exit(f"run.py: no peer venv at {VENV}: scripts/bench.sh creates it "
+                 "(python3 -m venv, then pip install feedparser urlwatch rss2email)")
     feeds = [f"f{i:04d}.xml" for i in range(PEER_FEEDS)]
     base = f"http://127.0.0.1:{port}/feeds/"
     # feedparser alone, on the files (no HTTP).
