@@ -259,13 +259,10 @@ pub fn act_deadlines(d: &Dossier) -> Vec<Deadline> {
         .iter()
         .any(|f| f.stage == Stage::SubsidiarityDeadline);
     if !announced && has_subsidiarity_check(d.reference.kind()) {
-        let proposed = d
-            .timeline
-            .iter()
-            .filter(|s| s.stage == Stage::Proposal)
-            .map(|s| s.date)
-            .min();
-        match (d.act_dates.sent_to_parliaments, proposed) {
+        match (
+            d.act_dates.sent_to_parliaments,
+            d.first_date(Stage::Proposal),
+        ) {
             (Some(sent), _) => out.push(subsidiarity_deadline(
                 Some(d.reference),
                 sent,

@@ -431,24 +431,12 @@ fn work_notices_due(
     let changed = f.parsed.is_some();
     let mut com: Vec<ComRef> = fresh.map(|d| d.com.clone()).unwrap_or_default();
     let mut final_act = fresh.and_then(|d| d.final_act.clone());
-    let mut proposed = fresh.and_then(|d| {
-        d.steps
-            .iter()
-            .filter(|s| s.stage == Stage::Proposal)
-            .map(|s| s.date)
-            .min()
-    });
+    let mut proposed = fresh.and_then(|d| d.first_date(Stage::Proposal));
     let mut sent = None;
     if let Some(d) = &stored {
         com.extend(d.com.iter().copied());
         final_act = final_act.or_else(|| d.final_act.clone());
-        let stored_proposal = d
-            .timeline
-            .iter()
-            .filter(|s| s.stage == Stage::Proposal)
-            .map(|s| s.date)
-            .min();
-        proposed = match (proposed, stored_proposal) {
+        proposed = match (proposed, d.first_date(Stage::Proposal)) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };

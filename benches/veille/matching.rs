@@ -193,6 +193,11 @@ pub fn events(n: usize) -> Vec<DossierEvent> {
         .collect()
 }
 
+/// How many (event, watchlist) pairs match: the work measured.
+fn matched(set: &WatchlistSet, events: &[DossierEvent]) -> usize {
+    events.iter().map(|e| set.matches(e).len()).sum()
+}
+
 pub fn benches(c: &mut Criterion) {
     if !corpus::available("matching") {
         return;
@@ -211,36 +216,20 @@ pub fn benches(c: &mut Criterion) {
             .iter()
             .map(|l| l.keywords.len() + l.exclude.len())
             .sum();
-        let pairs: usize = events.iter().map(|e| set.matches(e).len()).sum();
+        let pairs = matched(&set, &events);
         eprintln!("matching: {n} watchlists, {terms} keywords and exclusions, {pairs} (event, watchlist) matches over {N} events");
         let id = BenchmarkId::new("100k_events", format!("{n}_watchlists"));
-        g.bench_with_input(id, &set, |b, set| {
-            b.iter(|| {
-                let mut matched = 0usize;
-                for e in &events {
-                    matched += set.matches(e).len();
-                }
-                matched
-            })
-        });
+        g.bench_with_input(id, &set, |b, set| b.iter(|| matched(set, &events)));
     }
     // The same numbers of watchlists and terms, but only one watchlist matches: the cost
     // of watching more subjects, with the output held constant.
     let distinct = distinct_watchlists(200);
     for n in [1usize, 10, 50, 200] {
         let set = WatchlistSet::new(distinct[..n].to_vec());
-        let pairs: usize = events.iter().map(|e| set.matches(e).len()).sum();
+        let pairs = matched(&set, &events);
         eprintln!("matching, one matching watchlist: {n} watchlists, {pairs} (event, watchlist) matches over {N} events");
         let id = BenchmarkId::new("100k_events_one_matching", format!("{n}_watchlists"));
-        g.bench_with_input(id, &set, |b, set| {
-            b.iter(|| {
-                let mut matched = 0usize;
-                for e in &events {
-                    matched += set.matches(e).len();
-                }
-                matched
-            })
-        });
+        g.bench_with_input(id, &set, |b, set| b.iter(|| matched(set, &events)));
     }
     g.finish();
 }

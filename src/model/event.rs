@@ -170,6 +170,17 @@ pub struct DossierSnapshot {
     pub provenance: Provenance,
 }
 
+impl DossierSnapshot {
+    /// The date of the earliest step of `stage` this source reports.
+    pub fn first_date(&self, stage: Stage) -> Option<NaiveDate> {
+        self.steps
+            .iter()
+            .filter(|s| s.stage == stage)
+            .map(|s| s.date)
+            .min()
+    }
+}
+
 /// What a source parser returns for one fetched body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Observation {
@@ -214,6 +225,14 @@ pub struct Dossier {
 }
 
 impl Dossier {
+    /// The date of the earliest step of `stage` on the timeline.
+    pub fn first_date(&self, stage: Stage) -> Option<NaiveDate> {
+        self.timeline
+            .iter()
+            .filter(|s| s.stage == stage)
+            .map(|s| s.date)
+            .min()
+    }
     /// The most advanced stage reached so far (ignoring `other`).
     pub fn current_stage(&self) -> Option<Stage> {
         self.timeline

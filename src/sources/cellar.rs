@@ -32,18 +32,24 @@ pub fn procedure_url(base: &str, r: &ProcedureRef) -> String {
 
 /// One procedure tree notice → one `Observation::Dossier`.
 pub fn parse(input: &Input<'_>) -> Result<Vec<Observation>, ParseError> {
-    let head = &input.body[..input.body.len().min(2048)];
+    reject_html(input.body)?;
+    let notice = read_notice(input.body)?;
+    let snapshot = notice.into_snapshot(input)?;
+    Ok(vec![Observation::Dossier(Box::new(snapshot))])
+}
+
+/// An HTML page where a notice should be: a bot challenge, or some other page.
+pub(super) fn reject_html(body: &[u8]) -> Result<(), ParseError> {
+    let head = &body[..body.len().min(2048)];
     let head = String::from_utf8_lossy(head).to_ascii_lowercase();
     if head.contains("<html") || head.contains("<!doctype html") {
-        return Err(if looks_like_challenge(input.body) {
+        return Err(if looks_like_challenge(body) {
             ParseError::Challenge
         } else {
             ParseError::Layout("an HTML page instead of a CELLAR notice".into())
         });
     }
-    let notice = read_notice(input.body)?;
-    let snapshot = notice.into_snapshot(input)?;
-    Ok(vec![Observation::Dossier(Box::new(snapshot))])
+    Ok(())
 }
 
 /// What the stream yields, before interpretation.

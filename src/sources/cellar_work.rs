@@ -12,7 +12,7 @@
 use chrono::NaiveDate;
 use quick_xml::events::Event;
 
-use super::{looks_like_challenge, Input, ParseError};
+use super::{Input, ParseError};
 use crate::model::{ActDates, Celex, DossierSnapshot, Observation, ProcedureRef, Titles};
 
 /// The Accept header that makes CELLAR answer with a work's branch notice.
@@ -47,15 +47,7 @@ pub struct WorkNotice {
 
 /// Read the notice's own `WORK`.
 pub fn read(body: &[u8]) -> Result<WorkNotice, ParseError> {
-    let head = &body[..body.len().min(2048)];
-    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
-    if head.contains("<html") || head.contains("<!doctype html") {
-        return Err(if looks_like_challenge(body) {
-            ParseError::Challenge
-        } else {
-            ParseError::Layout("an HTML page instead of a CELLAR notice".into())
-        });
-    }
+    super::cellar::reject_html(body)?;
     let syntax = |e: String, pos: u64| ParseError::Syntax {
         format: "XML",
         message: format!("{e} at byte {pos}"),

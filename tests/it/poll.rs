@@ -265,6 +265,17 @@ async fn a_feed_that_does_not_parse_stays_failing_without_being_parsed_again() {
     );
 }
 
+/// A configuration with one EU service source `kind` (its id is its kind) at `base`.
+fn eu_config(base: &str, kind: &str, every: &str, max_body: &str) -> Config {
+    let c = format!(
+        "timezone = \"Europe/Brussels\"\nwatchlists_dir = \"w\"\n[storage]\npath = \"s\"\n\
+         [http]\nuser_agent = \"t\"\ntimeout = \"2s\"\nmax_body = \"{max_body}\"\nper_host_interval = \"0s\"\n\
+         [mail]\nfrom = \"v@example.org\"\ntransport = \"file\"\noutbox_dir = \"o\"\n\
+         [[sources]]\nid = \"{kind}\"\nkind = \"{kind}\"\nurl = \"{base}\"\nevery = \"{every}\"\n"
+    );
+    Config::from_str(Path::new("/tmp/x/config.toml"), &c, None).unwrap_or_else(|e| panic!("{e}"))
+}
+
 #[tokio::test]
 async fn a_service_that_is_down_is_not_asked_for_every_dossier() {
     let server = TestServer::start().await;
@@ -279,14 +290,7 @@ async fn a_service_that_is_down_is_not_asked_for_every_dossier() {
         let path = url.strip_prefix(base).unwrap_or(&url).to_string();
         server.route(&path, Response::status(503).header("Retry-After", "600"));
     }
-    let c = format!(
-        "timezone = \"Europe/Brussels\"\nwatchlists_dir = \"w\"\n[storage]\npath = \"s\"\n\
-         [http]\nuser_agent = \"t\"\ntimeout = \"2s\"\nmax_body = \"1MiB\"\nper_host_interval = \"0s\"\n\
-         [mail]\nfrom = \"v@example.org\"\ntransport = \"file\"\noutbox_dir = \"o\"\n\
-         [[sources]]\nid = \"cellar\"\nkind = \"cellar\"\nurl = \"{base}\"\nevery = \"1d\"\n"
-    );
-    let config = Config::from_str(Path::new("/tmp/x/config.toml"), &c, None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let config = eu_config(base, "cellar", "1d", "1MiB");
     let w = load_str(
         "d",
         Path::new("d.toml"),
@@ -346,14 +350,7 @@ async fn act_notices_missing_or_challenged_are_retried_without_losing_the_proced
             .content_type("text/html")
             .body("<!DOCTYPE html><html><head><script src=\"https://x.token.awswaf.com/challenge.js\"></script></head></html>"),
     );
-    let c = format!(
-        "timezone = \"Europe/Brussels\"\nwatchlists_dir = \"w\"\n[storage]\npath = \"s\"\n\
-         [http]\nuser_agent = \"t\"\ntimeout = \"2s\"\nmax_body = \"4MiB\"\nper_host_interval = \"0s\"\n\
-         [mail]\nfrom = \"v@example.org\"\ntransport = \"file\"\noutbox_dir = \"o\"\n\
-         [[sources]]\nid = \"cellar\"\nkind = \"cellar\"\nurl = \"{base}\"\nevery = \"1d\"\n"
-    );
-    let config = Config::from_str(Path::new("/tmp/x/config.toml"), &c, None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let config = eu_config(&base, "cellar", "1d", "4MiB");
     let w = load_str(
         "plastics",
         Path::new("plastics.toml"),
@@ -446,14 +443,7 @@ async fn a_procedure_a_service_does_not_hold_is_asked_for_about_once_a_day() {
     let url = veille::sources::oeil::procedure_url(&base, &r);
     let path = url.strip_prefix(base.as_str()).unwrap_or(&url).to_string();
     server.route(&path, Response::status(404));
-    let c = format!(
-        "timezone = \"Europe/Brussels\"\nwatchlists_dir = \"w\"\n[storage]\npath = \"s\"\n\
-         [http]\nuser_agent = \"t\"\ntimeout = \"2s\"\nmax_body = \"1MiB\"\nper_host_interval = \"0s\"\n\
-         [mail]\nfrom = \"v@example.org\"\ntransport = \"file\"\noutbox_dir = \"o\"\n\
-         [[sources]]\nid = \"oeil\"\nkind = \"oeil\"\nurl = \"{base}\"\nevery = \"6h\"\n"
-    );
-    let config = Config::from_str(Path::new("/tmp/x/config.toml"), &c, None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let config = eu_config(&base, "oeil", "6h", "1MiB");
     let w = load_str(
         "d",
         Path::new("d.toml"),
