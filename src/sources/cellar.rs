@@ -38,6 +38,33 @@ pub fn parse(input: &Input<'_>) -> Result<Vec<Observation>, ParseError> {
     Ok(vec![Observation::Dossier(Box::new(snapshot))])
 }
 
+/// An XML syntax error at byte `pos`.
+pub(super) fn syntax(e: String, pos: u64) -> ParseError {
+    ParseError::Syntax {
+        format: "XML",
+        message: format!("{e} at byte {pos}"),
+    }
+}
+
+/// The document's root element is not `<NOTICE>`.
+pub(super) fn not_a_notice(root: &[u8]) -> ParseError {
+    ParseError::Layout(format!(
+        "expected a CELLAR <NOTICE>, found <{}>",
+        String::from_utf8_lossy(root)
+    ))
+}
+
+/// The body ended inside `<open>`.
+pub(super) fn truncated(open: &[u8]) -> ParseError {
+    ParseError::Syntax {
+        format: "XML",
+        message: format!(
+            "truncated: <{}> is never closed",
+            String::from_utf8_lossy(open)
+        ),
+    }
+}
+
 /// An HTML page where a notice should be: a bot challenge, or some other page.
 pub(super) fn reject_html(body: &[u8]) -> Result<(), ParseError> {
     let head = &body[..body.len().min(2048)];
@@ -108,10 +135,6 @@ fn read_notice(body: &[u8]) -> Result<Notice, ParseError> {
     let mut event: Option<RawEvent> = None;
     let mut title: (Option<String>, Option<String>) = (None, None);
     let mut same_as = SameAs::default();
-    let syntax = |e: String, pos: u64| ParseError::Syntax {
-        format: "XML",
-        message: format!("{e} at byte {pos}"),
-    };
 
     loop {
         let ev = reader
@@ -122,10 +145,7 @@ fn read_notice(body: &[u8]) -> Result<Notice, ParseError> {
                 let name = e.local_name().as_ref().to_vec();
                 if stack.is_empty() {
                     if name != b"NOTICE" {
-                        return Err(ParseError::Layout(format!(
-                            "expected a CELLAR <NOTICE>, found <{}>",
-                            String::from_utf8_lossy(&name)
-                        )));
+                        return Err(not_a_notice(&name));
                     }
                     n.saw_root = true;
                     for a in e.attributes().flatten() {
@@ -232,13 +252,7 @@ fn read_notice(body: &[u8]) -> Result<Notice, ParseError> {
         }
     }
     if let Some(open) = stack.last() {
-        return Err(ParseError::Syntax {
-            format: "XML",
-            message: format!(
-                "truncated: <{}> is never closed",
-                String::from_utf8_lossy(open)
-            ),
-        });
+        return Err(truncated(open));
     }
     Ok(n)
 }

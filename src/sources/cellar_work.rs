@@ -12,6 +12,7 @@
 use chrono::NaiveDate;
 use quick_xml::events::Event;
 
+use super::cellar::{not_a_notice, syntax, truncated};
 use super::{Input, ParseError};
 use crate::model::{ActDates, Celex, DossierSnapshot, Observation, ProcedureRef, Titles};
 
@@ -48,10 +49,6 @@ pub struct WorkNotice {
 /// Read the notice's own `WORK`.
 pub fn read(body: &[u8]) -> Result<WorkNotice, ParseError> {
     super::cellar::reject_html(body)?;
-    let syntax = |e: String, pos: u64| ParseError::Syntax {
-        format: "XML",
-        message: format!("{e} at byte {pos}"),
-    };
     let mut reader = quick_xml::Reader::from_reader(body);
     reader.config_mut().trim_text(true);
     let mut stack: Vec<Vec<u8>> = Vec::new();
@@ -71,10 +68,7 @@ pub fn read(body: &[u8]) -> Result<WorkNotice, ParseError> {
                 let name = e.local_name().as_ref().to_vec();
                 if stack.is_empty() {
                     if name != b"NOTICE" {
-                        return Err(ParseError::Layout(format!(
-                            "expected a CELLAR <NOTICE>, found <{}>",
-                            String::from_utf8_lossy(&name)
-                        )));
+                        return Err(not_a_notice(&name));
                     }
                     saw_root = true;
                 }
@@ -141,13 +135,7 @@ pub fn read(body: &[u8]) -> Result<WorkNotice, ParseError> {
         }
     }
     if let Some(open) = stack.last() {
-        return Err(ParseError::Syntax {
-            format: "XML",
-            message: format!(
-                "truncated: <{}> is never closed",
-                String::from_utf8_lossy(open)
-            ),
-        });
+        return Err(truncated(open));
     }
     if !saw_root {
         return Err(ParseError::Layout(
