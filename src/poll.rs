@@ -1,6 +1,7 @@
 //! One poll step: which sources are due, fetch them (bounded concurrency, per-host pacing
 //! in `fetch`), parse, merge dossiers, diff into events, match watchlists, and record
-//! everything of one source in ONE store transaction, then flush. `poll_once(now)` is the
+//! each source's whole result atomically — several sources per store transaction, at most
+//! 2,000 events or one second after the first is ready — then flush. `poll_once(now)` is the
 //! step; the daemon's loop only calls it and sleeps. Must not render or send mail.
 //!
 //! Scheduling per source: `every` after a success (or the server's `Cache-Control`
@@ -156,12 +157,44 @@ pub async fn poll_once(
     let mut fetches = stream::iter(jobs).buffer_unordered(concurrency);
 
     let mut report = PollReport::default();
-    let mut quiet = Vec::new();
-    while let Some((s, state, fetched)) = fetches.next().await {
-        let r = record_source(ctx, s, state, fetched, now, &mut quiet)?;
-        report.sources.push(r);
+    // Sources are prepared one at a time as their fetches finish (so dossier merges never
+    // race: `merged` carries the dossiers this step merged to the sources after them) and
+    // recorded together, a few thousand events per transaction.
+    let mut merged: BTreeMap<ProcedureRef, crate::model::Dossier> = BTreeMap::new();
+    let mut prepared: Vec<(SourceReport, PollBatch)> = Vec::new();
+    let mut prepared_events = 0;
+    let mut waiting_since = tokio::time::Instant::now();
+    loop {
+        let next = if prepared.is_empty() {
+            fetches.next().await
+        } else {
+            // A slow source never holds back what the others brought. (`next` is
+            // cancel-safe: a fetch that completes later is not lost.)
+            let deadline = waiting_since + MAX_RECORD_DELAY;
+            match tokio::time::timeout_at(deadline, fetches.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    record(ctx, &mut prepared, &mut report)?;
+                    prepared_events = 0;
+                    continue;
+                }
+            }
+        };
+        let Some((s, state, fetched)) = next else {
+            break;
+        };
+        let (r, batch) = prepare_source(ctx, s, state, fetched, now, &mut merged)?;
+        if prepared.is_empty() {
+            waiting_since = tokio::time::Instant::now();
+        }
+        prepared_events += batch.events.len();
+        prepared.push((r, batch));
+        if prepared_events >= EVENTS_PER_TRANSACTION {
+            record(ctx, &mut prepared, &mut report)?;
+            prepared_events = 0;
+        }
     }
-    ctx.store.record_sources(&quiet)?;
+    record(ctx, &mut prepared, &mut report)?;
     let retention = chrono::Duration::from_std(ctx.config.storage.retention)
         .unwrap_or(chrono::Duration::days(730));
     let pruned = ctx.store.prune(now - retention, now)?;
@@ -171,6 +204,40 @@ pub async fn poll_once(
     ctx.store.flush().await?;
     report.sources.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(report)
+}
+
+/// How many events a poll step gathers before committing them with their sources' state:
+/// a sled transaction has a fixed cost about that of 20 inserts, so committing each
+/// source's handful of items alone doubled the store's share of a poll; the bound keeps
+/// the memory held for it small (a few MB).
+const EVENTS_PER_TRANSACTION: usize = 2_000;
+
+/// ... or once the first of them has waited this long, so that a hanging source does not
+/// hold back the others' events (and alerts) until its timeout.
+const MAX_RECORD_DELAY: Duration = Duration::from_secs(1);
+
+/// Record the prepared sources in one transaction; complete and log their reports.
+fn record(
+    ctx: PollContext<'_>,
+    prepared: &mut Vec<(SourceReport, PollBatch)>,
+    report: &mut PollReport,
+) -> Result<(), StoreError> {
+    if prepared.is_empty() {
+        return Ok(());
+    }
+    let (reports, batches): (Vec<SourceReport>, Vec<PollBatch>) = prepared.drain(..).unzip();
+    let outcomes = ctx.store.record_polls(&batches)?;
+    for ((mut r, batch), outcome) in reports.into_iter().zip(batches).zip(outcomes) {
+        r.new_events = outcome.new_events.len();
+        r.enqueued = outcome.enqueued;
+        if r.ok {
+            tracing::info!(source = %r.id, new_events = r.new_events, enqueued = r.enqueued, unchanged = r.unchanged, "polled");
+        } else {
+            tracing::warn!(source = %r.id, failures = batch.state.failures, error = ?r.error, "poll failed");
+        }
+        report.sources.push(r);
+    }
+    Ok(())
 }
 
 /// How a fetched body is read: by its source's parser, or as something else the source
@@ -472,15 +539,17 @@ fn reasons(m: &crate::watchlist::Match) -> Vec<String> {
     m.reasons.iter().map(|r| r.to_string()).collect()
 }
 
-/// Turn one source's fetches into events and record them in one transaction.
-fn record_source(
+/// Turn one source's fetches into events, matches and its new poll state: the batch that
+/// `record` commits. Dossiers merge against `merged` (this step's earlier sources) before
+/// the store, and this source's merges are added to it.
+fn prepare_source(
     ctx: PollContext<'_>,
     s: &SourceConfig,
     mut state: SourceRecord,
     fetched: Vec<Fetched>,
     now: DateTime<Utc>,
-    quiet: &mut Vec<PollBatch>,
-) -> Result<SourceReport, StoreError> {
+    merged: &mut BTreeMap<ProcedureRef, crate::model::Dossier>,
+) -> Result<(SourceReport, PollBatch), StoreError> {
     let mut report = SourceReport {
         id: s.id.clone(),
         kind: s.kind,
@@ -618,7 +687,7 @@ fn record_source(
                                 }
                                 Observation::Dossier(snap) => {
                                     let key = snap.reference;
-                                    let stored = match dossiers.get(&key) {
+                                    let stored = match dossiers.get(&key).or(merged.get(&key)) {
                                         Some(d) => Some(d.clone()),
                                         None => ctx.store.dossier(&key)?,
                                     };
@@ -715,6 +784,9 @@ fn record_source(
         }
     }
 
+    for (r, d) in &dossiers {
+        merged.insert(*r, d.clone());
+    }
     let batch = PollBatch {
         source: s.id.clone(),
         state: state.clone(),
@@ -725,29 +797,10 @@ fn record_source(
         deadlines: kept,
         now,
     };
-    // A poll that changed nothing but the poll state (the common case: 304s, unchanged
-    // bodies) is recorded with the others in one transaction at the end of the step.
-    let nothing_new = batch.events.is_empty()
-        && batch.dossiers.is_empty()
-        && batch.deadlines.is_empty()
-        && batch.track.is_empty();
-    let outcome = if nothing_new {
-        quiet.push(batch);
-        crate::store::RecordOutcome::default()
-    } else {
-        ctx.store.record_poll(&batch)?
-    };
     report.ok = !failed;
     report.error = state.last_error.clone();
-    report.new_events = outcome.new_events.len();
-    report.enqueued = outcome.enqueued;
     report.next_poll = state.next_poll_at;
-    if failed {
-        tracing::warn!(source = %s.id, failures = state.failures, error = ?state.last_error, "poll failed");
-    } else {
-        tracing::info!(source = %s.id, new_events = report.new_events, enqueued = report.enqueued, unchanged = report.unchanged, "polled");
-    }
-    Ok(report)
+    Ok((report, batch))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //!
 //! Trees: `sources` (poll state per source), `resources` (validators and content hash per
 //! fetched URL), `dossiers` (merged snapshot per procedure), `events` (insert-if-absent by
-//! `EventId`), `pending` (watchlist, event id), `sent` (digest key → what went out),
+//! `EventId`; in full when a watchlist wanted it, else only when it was seen), `pending` (watchlist, event id), `sent` (digest key → what went out),
 //! `delivery` (send retry state per watchlist), `tracked` (procedures named by matched
 //! items, followed from then on), `deadlines` (watchlist, deadline uid: consultations and
 //! other dated deadlines to remind of), `meta` (schema version).
@@ -26,7 +26,7 @@ use sled::Transactional;
 use crate::model::{Dossier, DossierEvent, EventId, ProcedureRef};
 pub use records::{
     DeadlineRecord, DeliveryRecord, DossierRecord, EventRecord, InFlight, PendingRecord,
-    ResourceRecord, SentKind, SentRecord, SourceRecord, SCHEMA_VERSION,
+    ResourceRecord, SentKind, SentRecord, SourceRecord, StoredEvent, SCHEMA_VERSION,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +82,8 @@ pub struct ObservedEvent {
     pub matches: Vec<Enqueue>,
 }
 
-/// Everything one poll of one source writes, committed in ONE transaction.
+/// Everything one poll of one source writes, committed atomically (with other sources'
+/// batches, in one transaction: [`Store::record_polls`]).
 #[derive(Debug, Clone)]
 pub struct PollBatch {
     pub source: String,
@@ -161,6 +162,17 @@ fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, St
     })
 }
 
+fn decode_event(bytes: &[u8]) -> Result<StoredEvent, StoreError> {
+    StoredEvent::from_bytes(
+        bytes,
+        |b| decode("event", b),
+        || StoreError::Decode {
+            what: "event",
+            message: format!("a seen-event record of {} bytes, not 9", bytes.len()),
+        },
+    )
+}
+
 fn pending_key(watchlist: &str, id: &EventId) -> Vec<u8> {
     let mut k = Vec::with_capacity(watchlist.len() + 17);
     k.extend_from_slice(watchlist.as_bytes());
@@ -179,6 +191,73 @@ fn resource_key(source: &str, url: &str) -> Vec<u8> {
 
 fn abort<T>(e: StoreError) -> Result<T, ConflictableTransactionError<StoreError>> {
     Err(ConflictableTransactionError::Abort(e))
+}
+
+/// Inside a poll's transaction: the events of one batch, insert-if-absent. A new event is
+/// kept in full with its pending entries when watchlists matched it, else only as seen; a
+/// known event kept in full gains the provenance of sources it lacked.
+fn record_events(
+    events: &TransactionalTree,
+    pending: &TransactionalTree,
+    batch: &PollBatch,
+) -> Result<RecordOutcome, ConflictableTransactionError<StoreError>> {
+    let mut outcome = RecordOutcome::default();
+    for obs in &batch.events {
+        let id = obs.event.id;
+        match events.get(id.0)? {
+            Some(existing) => {
+                let mut rec = match decode_event(&existing) {
+                    Ok(StoredEvent::Full(r)) => r,
+                    Ok(StoredEvent::Seen { .. }) => continue,
+                    Err(e) => return abort(e),
+                };
+                let before = rec.event.provenance.len();
+                for p in &obs.event.provenance {
+                    if !rec.event.provenance.iter().any(|q| q.source == p.source) {
+                        rec.event.provenance.push(p.clone());
+                    }
+                }
+                if rec.event.provenance.len() != before {
+                    match encode(&rec) {
+                        Ok(b) => events.insert(&id.0, b)?,
+                        Err(e) => return abort(e),
+                    };
+                }
+            }
+            None if obs.matches.is_empty() => {
+                events.insert(&id.0, &StoredEvent::seen_bytes(batch.now))?;
+                outcome.new_events.push(id);
+            }
+            None => {
+                let rec = EventRecord {
+                    v: 1,
+                    recorded_at: batch.now,
+                    event: obs.event.clone(),
+                };
+                match encode(&rec) {
+                    Ok(b) => events.insert(&id.0, b)?,
+                    Err(e) => return abort(e),
+                };
+                outcome.new_events.push(id);
+                for m in &obs.matches {
+                    let p = PendingRecord {
+                        v: 1,
+                        event_id: id,
+                        reasons: m.reasons.clone(),
+                        enqueued_at: batch.now,
+                        alert_due: m.alert_due,
+                        alerted: None,
+                    };
+                    match encode(&p) {
+                        Ok(b) => pending.insert(pending_key(&m.watchlist, &id), b)?,
+                        Err(e) => return abort(e),
+                    };
+                    outcome.enqueued += 1;
+                }
+            }
+        }
+    }
+    Ok(outcome)
 }
 
 /// sled 0.34.7 writes a snapshot to `snap.{lsn}.generating`, syncs it and renames it; a
@@ -296,6 +375,15 @@ impl Store {
                         path: path.to_path_buf(),
                         found,
                     });
+                }
+                // Older records are all still read as they are; the new version number
+                // keeps an older veille from misreading what this one writes.
+                if found < SCHEMA_VERSION {
+                    store
+                        .meta
+                        .insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+                    store.db.flush()?;
+                    tracing::info!(from = found, to = SCHEMA_VERSION, "store schema upgraded");
                 }
             }
         }
@@ -428,8 +516,7 @@ impl Store {
             if waiting.contains(k.as_ref()) {
                 continue;
             }
-            let rec: EventRecord = decode("event", &v)?;
-            if rec.recorded_at < before {
+            if decode_event(&v)?.recorded_at() < before {
                 self.events.remove(k)?;
                 removed += 1;
             }
@@ -451,52 +538,68 @@ impl Store {
         Ok(out)
     }
 
+    /// The full record of an event a watchlist waited for when it was recorded (`None`
+    /// for an event only kept as seen: see [`StoredEvent`]).
     pub fn event(&self, id: &EventId) -> Result<Option<EventRecord>, StoreError> {
-        self.events
-            .get(id.0)?
-            .map(|v| decode("event", &v))
-            .transpose()
+        Ok(match self.stored_event(id)? {
+            Some(StoredEvent::Full(r)) => Some(*r),
+            _ => None,
+        })
+    }
+
+    /// What the store keeps of an event, in either form.
+    pub fn stored_event(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
+        self.events.get(id.0)?.map(|v| decode_event(&v)).transpose()
     }
 
     pub fn event_count(&self) -> usize {
         self.events.len()
     }
 
-    /// Record one poll: insert new events (existing ones only gain provenance), enqueue the
-    /// matches of NEW events, save merged dossiers, resource validators and the source
-    /// state — all in one transaction. Call `flush` before acknowledging.
+    /// Record one poll of one source; see [`Store::record_polls`].
     pub fn record_poll(&self, batch: &PollBatch) -> Result<RecordOutcome, StoreError> {
-        let encoded_dossiers: Vec<(String, Vec<u8>)> = batch
-            .dossiers
-            .iter()
-            .map(|d| {
-                encode(&DossierRecord {
+        Ok(self
+            .record_polls(std::slice::from_ref(batch))?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// Record the polls of several sources, in order, in ONE transaction: insert new
+    /// events (existing ones only gain provenance), enqueue the matches of NEW events,
+    /// save merged dossiers, resource validators and each source's poll state. An event
+    /// no watchlist matched is kept only as seen ([`StoredEvent::Seen`]). Returns one
+    /// outcome per batch. Call `flush` before acknowledging.
+    ///
+    /// One transaction for many sources, not one each: a sled transaction costs about
+    /// as much as 20 plain inserts, whatever it holds (see README, Performance).
+    pub fn record_polls(&self, batches: &[PollBatch]) -> Result<Vec<RecordOutcome>, StoreError> {
+        type Encoded = Vec<(Vec<u8>, Vec<u8>)>;
+        let mut dossier_rows: Encoded = Vec::new();
+        let mut resource_rows: Encoded = Vec::new();
+        let mut deadline_rows: Encoded = Vec::new();
+        for batch in batches {
+            for d in &batch.dossiers {
+                let rec = DossierRecord {
                     v: 1,
                     updated_at: batch.now,
                     dossier: d.clone(),
-                })
-                .map(|b| (d.reference.storage_key(), b))
-            })
-            .collect::<Result<_, _>>()?;
-        let encoded_resources: Vec<(Vec<u8>, Vec<u8>)> = batch
-            .resources
-            .iter()
-            .map(|(url, r)| encode(r).map(|b| (resource_key(&batch.source, url), b)))
-            .collect::<Result<_, _>>()?;
-        let encoded_deadlines: Vec<(Vec<u8>, Vec<u8>)> = batch
-            .deadlines
-            .iter()
-            .map(|(wl, d)| {
-                encode(&DeadlineRecord {
+                };
+                dossier_rows.push((d.reference.storage_key().into_bytes(), encode(&rec)?));
+            }
+            for (url, r) in &batch.resources {
+                resource_rows.push((resource_key(&batch.source, url), encode(r)?));
+            }
+            for (wl, d) in &batch.deadlines {
+                let rec = DeadlineRecord {
                     v: 1,
                     recorded_at: batch.now,
                     deadline: d.clone(),
-                })
-                .map(|b| (resource_key(wl, &d.uid), b))
-            })
-            .collect::<Result<_, _>>()?;
+                };
+                deadline_rows.push((resource_key(wl, &d.uid), encode(&rec)?));
+            }
+        }
 
-        let outcome = (
+        let outcomes = (
             &self.events,
             &self.pending,
             &self.dossiers,
@@ -507,110 +610,33 @@ impl Store {
         )
             .transaction(
                 |(events, pending, dossiers, resources, sources, tracked, deadlines)| {
-                    let mut outcome = RecordOutcome::default();
-                    for obs in &batch.events {
-                        let id = obs.event.id;
-                        match events.get(id.0)? {
-                            Some(existing) => {
-                                let mut rec: EventRecord = match decode("event", &existing) {
-                                    Ok(r) => r,
-                                    Err(e) => return abort(e),
-                                };
-                                let mut changed = false;
-                                for p in &obs.event.provenance {
-                                    if !rec.event.provenance.iter().any(|q| q.source == p.source) {
-                                        rec.event.provenance.push(p.clone());
-                                        changed = true;
-                                    }
-                                }
-                                if changed {
-                                    match encode(&rec) {
-                                        Ok(b) => events.insert(&id.0, b)?,
-                                        Err(e) => return abort(e),
-                                    };
-                                }
-                            }
-                            None => {
-                                let rec = EventRecord {
-                                    v: 1,
-                                    recorded_at: batch.now,
-                                    event: obs.event.clone(),
-                                };
-                                match encode(&rec) {
-                                    Ok(b) => events.insert(&id.0, b)?,
-                                    Err(e) => return abort(e),
-                                };
-                                outcome.new_events.push(id);
-                                for m in &obs.matches {
-                                    let p = PendingRecord {
-                                        v: 1,
-                                        event_id: id,
-                                        reasons: m.reasons.clone(),
-                                        enqueued_at: batch.now,
-                                        alert_due: m.alert_due,
-                                        alerted: None,
-                                    };
-                                    match encode(&p) {
-                                        Ok(b) => {
-                                            pending.insert(pending_key(&m.watchlist, &id), b)?
-                                        }
-                                        Err(e) => return abort(e),
-                                    };
-                                    outcome.enqueued += 1;
-                                }
-                            }
+                    let mut outcomes = Vec::with_capacity(batches.len());
+                    for batch in batches {
+                        let outcome = record_events(events, pending, batch)?;
+                        for r in &batch.track {
+                            tracked.insert(r.storage_key().as_bytes(), r.to_string().as_bytes())?;
                         }
+                        let mut state = batch.state.clone();
+                        state.events += outcome.new_events.len() as u64;
+                        match encode(&state) {
+                            Ok(b) => sources.insert(batch.source.as_bytes(), b)?,
+                            Err(e) => return abort(e),
+                        };
+                        outcomes.push(outcome);
                     }
-                    for (k, v) in &encoded_dossiers {
-                        dossiers.insert(k.as_bytes(), v.as_slice())?;
+                    for (k, v) in &dossier_rows {
+                        dossiers.insert(k.as_slice(), v.as_slice())?;
                     }
-                    for (k, v) in &encoded_resources {
+                    for (k, v) in &resource_rows {
                         resources.insert(k.as_slice(), v.as_slice())?;
                     }
-                    for (k, v) in &encoded_deadlines {
+                    for (k, v) in &deadline_rows {
                         deadlines.insert(k.as_slice(), v.as_slice())?;
                     }
-                    for r in &batch.track {
-                        tracked.insert(r.storage_key().as_bytes(), r.to_string().as_bytes())?;
-                    }
-                    let mut state = batch.state.clone();
-                    state.events += outcome.new_events.len() as u64;
-                    match encode(&state) {
-                        Ok(b) => sources.insert(batch.source.as_bytes(), b)?,
-                        Err(e) => return abort(e),
-                    };
-                    Ok(outcome)
+                    Ok(outcomes)
                 },
             )?;
-        Ok(outcome)
-    }
-
-    /// Record polls that brought nothing new (only poll state and validators), all in one
-    /// transaction.
-    pub fn record_sources(&self, batches: &[PollBatch]) -> Result<(), StoreError> {
-        if batches.is_empty() {
-            return Ok(());
-        }
-        let mut states = Vec::with_capacity(batches.len());
-        let mut res = Vec::new();
-        for b in batches {
-            states.push((b.source.as_bytes(), encode(&b.state)?));
-            for (url, r) in &b.resources {
-                res.push((resource_key(&b.source, url), encode(r)?));
-            }
-        }
-        (&self.sources, &self.resources).transaction(
-            |(sources, resources): &(TransactionalTree, TransactionalTree)| {
-                for (k, v) in &res {
-                    resources.insert(k.as_slice(), v.as_slice())?;
-                }
-                for (k, v) in &states {
-                    sources.insert(*k, v.as_slice())?;
-                }
-                Ok::<(), ConflictableTransactionError<StoreError>>(())
-            },
-        )?;
-        Ok(())
+        Ok(outcomes)
     }
 
     // --- pending and sent ---------------------------------------------------------------

@@ -10,7 +10,9 @@ use crate::deadlines::Deadline;
 use crate::model::{Dossier, DossierEvent, EventId};
 
 /// The schema version of the whole database (`meta/schema_version`).
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: events no watchlist wanted are kept as [`StoredEvent::Seen`] (version 1 only had
+/// full records, which version 2 still reads).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// HTTP validators and content hash of one URL fetched for a source.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +55,52 @@ pub struct EventRecord {
     pub v: u16,
     pub recorded_at: DateTime<Utc>,
     pub event: DossierEvent,
+}
+
+/// How an event is kept in the `events` tree. In full when a watchlist waits for it (a
+/// digest will show it); otherwise only the fact that it was seen, and when: enough for
+/// insert-if-absent and for pruning, 9 bytes instead of about a kilobyte of JSON. Most
+/// feed items match no watchlist, so this is most of the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredEvent {
+    Full(Box<EventRecord>),
+    Seen { recorded_at: DateTime<Utc> },
+}
+
+/// First byte of a `Seen` record; a full record is JSON and starts with `{`.
+const SEEN_TAG: u8 = 0x01;
+
+impl StoredEvent {
+    pub fn recorded_at(&self) -> DateTime<Utc> {
+        match self {
+            StoredEvent::Full(r) => r.recorded_at,
+            StoredEvent::Seen { recorded_at } => *recorded_at,
+        }
+    }
+
+    /// The bytes of a `Seen` record: the tag, then the time in seconds, big-endian.
+    pub fn seen_bytes(recorded_at: DateTime<Utc>) -> [u8; 9] {
+        let mut b = [0u8; 9];
+        b[0] = SEEN_TAG;
+        b[1..].copy_from_slice(&recorded_at.timestamp().to_be_bytes());
+        b
+    }
+
+    /// Read either form; a full record is decoded by `full` (JSON).
+    pub fn from_bytes<E>(
+        bytes: &[u8],
+        full: impl FnOnce(&[u8]) -> Result<EventRecord, E>,
+        malformed: impl FnOnce() -> E,
+    ) -> Result<StoredEvent, E> {
+        match bytes.split_first() {
+            Some((&SEEN_TAG, rest)) => <[u8; 8]>::try_from(rest)
+                .ok()
+                .and_then(|secs| DateTime::from_timestamp(i64::from_be_bytes(secs), 0))
+                .map(|recorded_at| StoredEvent::Seen { recorded_at })
+                .ok_or_else(malformed),
+            _ => full(bytes).map(|r| StoredEvent::Full(Box::new(r))),
+        }
+    }
 }
 
 /// The merged snapshot of one procedure.

@@ -469,3 +469,81 @@ async fn a_procedure_a_service_does_not_hold_is_asked_for_about_once_a_day() {
         "asked again after a day, not every 6 hours"
     );
 }
+
+/// An RSS feed of `n` items (ids `{prefix}-0`..), one in 100 about public procurement.
+fn big_feed(prefix: &str, n: usize) -> String {
+    let mut s = String::from(
+        r#"<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Big</title><link>https://example.org/</link>"#,
+    );
+    for i in 0..n {
+        let title = if i % 100 == 0 {
+            format!("Public procurement notice {i}")
+        } else {
+            format!("Town hall news {i}: opening hours of the library")
+        };
+        s.push_str(&format!(
+            "<item><title>{title}</title><link>https://example.org/{prefix}/{i}</link><guid>{prefix}-{i}</guid>\
+             <description>Item {i} of the {prefix} feed.</description></item>"
+        ));
+    }
+    s.push_str("</channel></rss>");
+    s
+}
+
+/// A step with more events than one transaction takes: every item is recorded once, each
+/// source's counts are its own, the matched ones wait in the digest and the others are
+/// only remembered as seen; a feed that gains one item brings one new event.
+#[tokio::test]
+async fn a_poll_bigger_than_one_transaction_records_every_item_once() {
+    let server = TestServer::start().await;
+    for name in ["a", "b", "c"] {
+        server.route(
+            &format!("/{name}.xml"),
+            Response::ok(big_feed(name, 900)).content_type("application/rss+xml"),
+        );
+    }
+    let config = config(
+        &server,
+        &[("a", "/a.xml"), ("b", "/b.xml"), ("c", "/c.xml")],
+    );
+    let now: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().unwrap_or_default();
+    let wl = watchlists();
+    let rig = Rig::new(config, now);
+    let report = poll_once(rig.ctx(&wl), now, Selection::All)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let counts: Vec<(String, usize, usize)> = report
+        .sources
+        .iter()
+        .map(|s| (s.id.clone(), s.new_events, s.enqueued))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("a".into(), 900, 9),
+            ("b".into(), 900, 9),
+            ("c".into(), 900, 9)
+        ]
+    );
+    assert_eq!(rig.store.event_count(), 2700);
+    let pending = rig
+        .store
+        .pending("procurement")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(pending.len(), 27);
+    assert!(pending
+        .iter()
+        .all(|p| p.event.title.starts_with("Public procurement notice")));
+
+    let later = now + Duration::hours(2);
+    server.route(
+        "/a.xml",
+        Response::ok(big_feed("a", 901)).content_type("application/rss+xml"),
+    );
+    let report = poll_once(rig.ctx(&wl), later, Selection::All)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let new: Vec<usize> = report.sources.iter().map(|s| s.new_events).collect();
+    assert_eq!(new, [1, 0, 0]);
+    assert_eq!(rig.store.event_count(), 2701);
+}

@@ -307,3 +307,159 @@ fn old_events_are_pruned_unless_a_digest_still_waits_for_them() {
         0
     );
 }
+
+/// An event no watchlist wants is kept as seen only, a few bytes: still deduplicated,
+/// counted and pruned like any other, never shown (nothing waits for it).
+#[test]
+fn an_event_no_watchlist_wants_is_kept_as_seen_only() {
+    use veille::store::StoredEvent;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = open(dir.path());
+    let mut b = batch(
+        "feed",
+        vec![event(1, "feed"), event(2, "feed"), event(3, "feed")],
+    );
+    b.events[1].matches.clear();
+    b.events[2].matches.clear();
+    let first = store.record_poll(&b).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((first.new_events.len(), first.enqueued), (3, 1));
+    let again = store.record_poll(&b).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (again.new_events.len(), again.enqueued),
+        (0, 0),
+        "seen is known"
+    );
+    assert_eq!(store.event_count(), 3);
+    let stored = |n: u32| {
+        store
+            .stored_event(&event(n, "").id)
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    match stored(1) {
+        Some(StoredEvent::Full(r)) => assert_eq!(r.event.title, "Decision by Parliament 1"),
+        other => panic!("the matched event is kept in full, got {other:?}"),
+    }
+    assert_eq!(stored(2), Some(StoredEvent::Seen { recorded_at: now() }));
+    assert!(store.event(&event(2, "").id).ok().flatten().is_none());
+    // Another source reporting a seen event adds nothing and does not fail.
+    let mut other = batch("cellar", vec![event(2, "cellar")]);
+    other.events[0].matches.clear();
+    let o = store.record_poll(&other).unwrap_or_else(|e| panic!("{e}"));
+    assert!(o.new_events.is_empty());
+    assert_eq!(stored(2), Some(StoredEvent::Seen { recorded_at: now() }));
+
+    let later = now() + chrono::Duration::days(800);
+    let removed = store
+        .prune(later - chrono::Duration::days(730), later)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(removed, 2, "the two seen events go; the pending one stays");
+    assert!(stored(1).is_some());
+}
+
+/// Several sources' polls in one transaction, in order: an event reported by two of them
+/// is new once (in the first) and gains the second's provenance; each batch gets its own
+/// outcome and its source its own state.
+#[test]
+fn several_polls_are_recorded_in_one_transaction_in_order() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = open(dir.path());
+    let outcomes = store
+        .record_polls(&[
+            batch("ep-api", vec![event(1, "ep-api"), event(2, "ep-api")]),
+            batch("oeil", vec![event(2, "oeil"), event(3, "oeil")]),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let counts: Vec<(usize, usize)> = outcomes
+        .iter()
+        .map(|o| (o.new_events.len(), o.enqueued))
+        .collect();
+    assert_eq!(counts, [(2, 2), (1, 1)]);
+    let sources: Vec<String> = store
+        .event(&event(2, "").id)
+        .ok()
+        .flatten()
+        .map(|r| r.event.provenance.into_iter().map(|p| p.source).collect())
+        .unwrap_or_default();
+    assert_eq!(sources, ["ep-api", "oeil"]);
+    for (id, events) in [("ep-api", 2), ("oeil", 1)] {
+        let state = store.source(id).ok().flatten().unwrap_or_default();
+        assert_eq!((state.last_success, state.events), (Some(now()), events));
+    }
+    assert_eq!(
+        store.pending("air-quality").map(|p| p.len()).unwrap_or(0),
+        3
+    );
+}
+
+/// A database written by a version 1 veille (every event in full, schema version 1):
+/// its records still read and prune, and the schema version moves to 2 so that an older
+/// veille refuses the seen-only records this one writes instead of misreading them.
+#[tokio::test]
+async fn a_version_1_database_is_read_and_upgraded() {
+    use veille::store::{EventRecord, StoredEvent, SCHEMA_VERSION};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("veille.sled");
+    let old = event(7, "feed");
+    {
+        let db = sled::Config::new()
+            .path(&path)
+            .open()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let meta = db.open_tree("meta").unwrap_or_else(|e| panic!("{e}"));
+        meta.insert("schema_version", &1u32.to_be_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let events = db.open_tree("events").unwrap_or_else(|e| panic!("{e}"));
+        let rec = EventRecord {
+            v: 1,
+            recorded_at: now(),
+            event: old.clone(),
+        };
+        let bytes = serde_json::to_vec(&rec).unwrap_or_else(|e| panic!("{e}"));
+        events
+            .insert(old.id.0, bytes)
+            .unwrap_or_else(|e| panic!("{e}"));
+        db.flush().unwrap_or_else(|e| panic!("{e}"));
+    }
+    {
+        let store = open(dir.path());
+        match store
+            .stored_event(&old.id)
+            .unwrap_or_else(|e| panic!("{e}"))
+        {
+            Some(StoredEvent::Full(r)) => assert_eq!(r.event, old),
+            other => panic!("expected the version 1 record, got {other:?}"),
+        }
+        let mut b = batch("feed", vec![old.clone()]);
+        b.events[0].matches.clear();
+        let o = store.record_poll(&b).unwrap_or_else(|e| panic!("{e}"));
+        assert!(o.new_events.is_empty(), "a version 1 event is known");
+        let later = now() + chrono::Duration::days(800);
+        assert_eq!(
+            store
+                .prune(later - chrono::Duration::days(730), later)
+                .unwrap_or(0),
+            1
+        );
+        store.flush().await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    // sled lets go of its lock from a background thread after the last handle is dropped.
+    let mut tries = 0;
+    let db = loop {
+        match sled::Config::new().path(&path).open() {
+            Ok(db) => break db,
+            Err(e) if tries < 50 => {
+                tries += 1;
+                let _ = e;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let version = db
+        .open_tree("meta")
+        .and_then(|m| m.get("schema_version"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|v| v.to_vec());
+    assert_eq!(version, Some(SCHEMA_VERSION.to_be_bytes().to_vec()));
+    assert_eq!(SCHEMA_VERSION, 2);
+}
