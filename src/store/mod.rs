@@ -5,8 +5,9 @@
 //!
 //! Trees: `sources` (poll state per source), `resources` (validators and content hash per
 //! fetched URL), `dossiers` (merged snapshot per procedure), `events` (insert-if-absent by
-//! `EventId`; in full when a watchlist wanted it, else only when it was seen), `pending` (watchlist, event id), `sent` (digest key → what went out),
-//! `delivery` (send retry state per watchlist), `tracked` (procedures named by matched
+//! `EventId`; in full when a watchlist wanted it, else only when it was seen), `pending`
+//! (watchlist, event id), `sent` (digest key → what went out), `delivery` (send retry
+//! state per watchlist), `tracked` (procedures named by matched
 //! items, followed from then on), `deadlines` (watchlist, deadline uid: consultations and
 //! other dated deadlines to remind of), `meta` (schema version).
 //! A transaction is atomic but durable only after `flush`: callers flush before sending
