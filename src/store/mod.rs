@@ -102,7 +102,7 @@ pub struct PollBatch {
 /// What a recorded poll changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordOutcome {
-    /// Events that were not known before (in batch order).
+    /// Events that were not known before: the matched ones in batch order, then the others.
     pub new_events: Vec<EventId>,
     /// Pending entries created.
     pub enqueued: usize,
@@ -194,17 +194,22 @@ fn abort<T>(e: StoreError) -> Result<T, ConflictableTransactionError<StoreError>
     Err(ConflictableTransactionError::Abort(e))
 }
 
-/// Inside a poll's transaction: the events of one batch, insert-if-absent. A new event is
-/// kept in full with its pending entries when watchlists matched it, else only as seen; a
-/// known event kept in full gains the provenance of sources it lacked.
+/// Inside a poll's transaction: the matched events of one batch, insert-if-absent, kept in
+/// full with their pending entries; a known event kept in full gains the provenance of
+/// sources it lacked (also an unmatched one, when it is in `known_in_full`). The other
+/// unmatched events were recorded as seen before the transaction.
 fn record_events(
     events: &TransactionalTree,
     pending: &TransactionalTree,
     batch: &PollBatch,
+    known_in_full: &std::collections::HashSet<EventId>,
 ) -> Result<RecordOutcome, ConflictableTransactionError<StoreError>> {
     let mut outcome = RecordOutcome::default();
     for obs in &batch.events {
         let id = obs.event.id;
+        if obs.matches.is_empty() && !known_in_full.contains(&id) {
+            continue;
+        }
         match events.get(id.0)? {
             Some(existing) => {
                 let mut rec = match decode_event(&existing) {
@@ -567,13 +572,46 @@ impl Store {
 
     /// Record the polls of several sources, in order, in ONE transaction: insert new
     /// events (existing ones only gain provenance), enqueue the matches of NEW events,
-    /// save merged dossiers, resource validators and each source's poll state. An event
-    /// no watchlist matched is kept only as seen ([`StoredEvent::Seen`]). Returns one
-    /// outcome per batch. Call `flush` before acknowledging.
+    /// save merged dossiers, resource validators and each source's poll state. Returns
+    /// one outcome per batch. Call `flush` before acknowledging.
     ///
     /// One transaction for many sources, not one each: a sled transaction costs about
     /// as much as 20 plain inserts, whatever it holds (see README, Performance).
+    ///
+    /// An event no watchlist matched is kept only as seen ([`StoredEvent::Seen`]), and
+    /// written just before the transaction, by one compare-and-swap (insert if absent)
+    /// instead of a read and a write inside it: half the store's work of a first poll. It
+    /// needs no atomicity with the rest: if the transaction never commits, the source is
+    /// polled again, these events are known and were not wanted, and the matched ones,
+    /// in the transaction, are new again.
     pub fn record_polls(&self, batches: &[PollBatch]) -> Result<Vec<RecordOutcome>, StoreError> {
+        let mut seen_outcomes = Vec::with_capacity(batches.len());
+        // Unmatched events already kept in full (matched once, another source now): the
+        // transaction adds their provenance.
+        let mut known_in_full: std::collections::HashSet<EventId> =
+            std::collections::HashSet::new();
+        for batch in batches {
+            let mut outcome = RecordOutcome::default();
+            let seen = StoredEvent::seen_bytes(batch.now);
+            for obs in batch.events.iter().filter(|o| o.matches.is_empty()) {
+                let id = obs.event.id;
+                match self
+                    .events
+                    .compare_and_swap(id.0, None::<&[u8]>, Some(&seen[..]))?
+                {
+                    Ok(()) => outcome.new_events.push(id),
+                    Err(existing) => {
+                        let full = existing
+                            .current
+                            .is_some_and(|v| matches!(decode_event(&v), Ok(StoredEvent::Full(_))));
+                        if full {
+                            known_in_full.insert(id);
+                        }
+                    }
+                }
+            }
+            seen_outcomes.push(outcome);
+        }
         type Encoded = Vec<(Vec<u8>, Vec<u8>)>;
         let mut dossier_rows: Encoded = Vec::new();
         let mut resource_rows: Encoded = Vec::new();
@@ -612,8 +650,9 @@ impl Store {
             .transaction(
                 |(events, pending, dossiers, resources, sources, tracked, deadlines)| {
                     let mut outcomes = Vec::with_capacity(batches.len());
-                    for batch in batches {
-                        let outcome = record_events(events, pending, batch)?;
+                    for (batch, seen) in batches.iter().zip(&seen_outcomes) {
+                        let mut outcome = record_events(events, pending, batch, &known_in_full)?;
+                        outcome.new_events.extend_from_slice(&seen.new_events);
                         for r in &batch.track {
                             tracked.insert(r.storage_key().as_bytes(), r.to_string().as_bytes())?;
                         }

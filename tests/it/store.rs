@@ -347,6 +347,18 @@ fn an_event_no_watchlist_wants_is_kept_as_seen_only() {
     let o = store.record_poll(&other).unwrap_or_else(|e| panic!("{e}"));
     assert!(o.new_events.is_empty());
     assert_eq!(stored(2), Some(StoredEvent::Seen { recorded_at: now() }));
+    // An event kept in full gains the provenance of a source whose report matched nothing.
+    let mut other = batch("cellar", vec![event(1, "cellar")]);
+    other.events[0].matches.clear();
+    let o = store.record_poll(&other).unwrap_or_else(|e| panic!("{e}"));
+    assert!(o.new_events.is_empty());
+    let sources: Vec<String> = store
+        .event(&event(1, "").id)
+        .ok()
+        .flatten()
+        .map(|r| r.event.provenance.into_iter().map(|p| p.source).collect())
+        .unwrap_or_default();
+    assert_eq!(sources, ["feed", "cellar"]);
 
     let later = now() + chrono::Duration::days(800);
     let removed = store
