@@ -33,8 +33,14 @@ pub fn normalise(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i].is_ascii() {
-            push(char::from(bytes[i]), &mut out);
+        let b = bytes[i];
+        if b.is_ascii() {
+            // The same as `push`, without its Unicode case tables.
+            if b.is_ascii_alphanumeric() {
+                out.push(char::from(b.to_ascii_lowercase()));
+            } else if !out.ends_with(' ') {
+                out.push(' ');
+            }
             i += 1;
             continue;
         }
@@ -142,6 +148,39 @@ mod tests {
         assert_eq!(normalise("l’Union — state-aid"), " l union state aid ");
         assert_eq!(normalise(""), " ");
         assert_eq!(normalise("Œuvre"), " oeuvre ");
+    }
+
+    /// The definition `normalise` implements faster: decompose the whole text, drop the
+    /// combining marks, fold each character.
+    fn normalise_by_definition(text: &str) -> String {
+        let mut out = String::from(" ");
+        for c in text.nfkd().filter(|c| !is_combining_mark(*c)) {
+            match c {
+                'ß' | 'ẞ' => out.push_str("ss"),
+                'æ' | 'Æ' => out.push_str("ae"),
+                'œ' | 'Œ' => out.push_str("oe"),
+                'ø' | 'Ø' => out.push('o'),
+                'ł' | 'Ł' => out.push('l'),
+                'đ' | 'Đ' => out.push('d'),
+                'ı' => out.push('i'),
+                c if c.is_alphanumeric() => out.extend(c.to_lowercase()),
+                _ if out.ends_with(' ') => {}
+                _ => out.push(' '),
+            }
+        }
+        if !out.ends_with(' ') {
+            out.push(' ');
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_paths_give_the_definition(
+            text in "[ -~]{0,12}([àéÉçñøßŒıłİ\u{301}\u{308}’—ﬁ①Ⅻ][ -~]{0,6}){0,6}"
+        ) {
+            proptest::prop_assert_eq!(normalise(&text), normalise_by_definition(&text));
+        }
     }
 
     #[test]
