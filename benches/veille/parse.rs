@@ -78,6 +78,28 @@ pub fn benches(c: &mut Criterion) {
                 items
             })
         });
+        // ... and everything a poll does with them short of HTTP and the store: the items
+        // as events, matched against the six shipped watchlists.
+        let set = veille::watchlist::WatchlistSet::new(crate::matching::watchlists(6));
+        g.bench_function(format!("corpus_{}_feeds_to_matches", bodies.len()), |b| {
+            b.iter(|| {
+                let mut matched = 0usize;
+                for body in &bodies {
+                    let input = Input {
+                        body,
+                        content_type: Some("application/xml"),
+                        provenance: &prov,
+                    };
+                    for o in sources::feed::parse(&input).unwrap_or_default() {
+                        if let Observation::Item(i) = o {
+                            let ev = dossier::item_event(&i, &prov, corpus::now(), None);
+                            matched += set.matches(&ev).len();
+                        }
+                    }
+                }
+                matched
+            })
+        });
     }
 
     // One dossier per iteration.

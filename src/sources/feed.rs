@@ -221,13 +221,16 @@ fn transcode(body: &[u8], encoding: &'static Encoding) -> Vec<u8> {
 /// sequences (`Ã©`).
 fn mojibake_score(item: &FeedItem) -> usize {
     let score = |s: &str| {
-        let chars: Vec<char> = s.chars().collect();
-        let replacement = chars.iter().filter(|c| **c == '\u{fffd}').count();
-        let latin = chars
-            .windows(2)
-            .filter(|w| matches!(w[0], 'Ã' | 'Â') && ('\u{80}'..='\u{bf}').contains(&w[1]))
-            .count();
-        replacement + latin
+        let mut n = 0;
+        let mut prev = ' ';
+        for c in s.chars() {
+            if c == '\u{fffd}' || (matches!(prev, 'Ã' | 'Â') && ('\u{80}'..='\u{bf}').contains(&c))
+            {
+                n += 1;
+            }
+            prev = c;
+        }
+        n
     };
     score(&item.title) + score(&item.summary)
 }
@@ -238,7 +241,10 @@ fn mojibake_score(item: &FeedItem) -> usize {
 /// HTML or text to plain text: tags stripped (script and style with their content), HTML
 /// entities decoded, control characters dropped, whitespace collapsed.
 pub fn plain_text(s: &str) -> String {
-    let stripped = strip_tags(s);
+    let stripped = match s.contains('<') {
+        true => std::borrow::Cow::Owned(strip_tags(s)),
+        false => std::borrow::Cow::Borrowed(s),
+    };
     let decoded = html_escape::decode_html_entities(&stripped);
     let mut out = String::with_capacity(decoded.len());
     let mut pending_space = false;
