@@ -3,8 +3,8 @@
 #
 #   scripts/bench.sh            everything (≈ 15 min on 2 cores: release and bench builds, 2 min idle window)
 #
-# Steps: release build; criterion benches (`cargo bench --bench veille`); a one-shot store
-# growth measurement (1,000,000 events into sled); whole-process runs against a loopback
+# Steps: release build; criterion benches (`cargo bench --bench veille`); two one-shot store
+# growth measurements (1,000,000 events into sled, one in 20 matched, then all matched); whole-process runs against a loopback
 # server (`scripts/bench/run.py`: veille poll first/unchanged, cold start, idle daemon,
 # and the peers feedparser, urlwatch and rss2email from PyPI in target/bench-venv).
 #
@@ -44,10 +44,15 @@ fi
 
 GROWTH_FILE=$WORK/store-growth.txt
 if [ "${BENCH_GROWTH_EVENTS:-1000000}" != 0 ]; then
-  echo "bench: store growth, ${BENCH_GROWTH_EVENTS:-1000000} events" >&2
   mkdir -p "$WORK/growth"
-  VEILLE_STORE_GROWTH=${BENCH_GROWTH_EVENTS:-1000000} VEILLE_STORE_GROWTH_DIR=$WORK/growth \
-    cargo bench --locked --bench veille 2>/dev/null | tee "$GROWTH_FILE" >&2
+  : > "$GROWTH_FILE"
+  # One event in 20 matched (the others are kept as seen only), then every event matched.
+  for every in 20 1; do
+    echo "bench: store growth, ${BENCH_GROWTH_EVENTS:-1000000} events, one in $every matched" >&2
+    VEILLE_STORE_GROWTH=${BENCH_GROWTH_EVENTS:-1000000} VEILLE_STORE_GROWTH_MATCH_EVERY=$every \
+      VEILLE_STORE_GROWTH_DIR=$WORK/growth \
+      cargo bench --locked --bench veille 2>/dev/null | tee -a "$GROWTH_FILE" >&2
+  done
 fi
 
 VENV=$ROOT/target/bench-venv

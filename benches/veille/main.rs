@@ -23,7 +23,11 @@ use criterion::Criterion;
 fn main() {
     if let Ok(n) = std::env::var("VEILLE_STORE_GROWTH") {
         let n: usize = n.parse().unwrap_or(1_000_000);
-        store::growth(n);
+        let match_every: u64 = std::env::var("VEILLE_STORE_GROWTH_MATCH_EVERY")
+            .ok()
+            .and_then(|k| k.parse().ok())
+            .unwrap_or(20);
+        store::growth(n, match_every.max(1));
         return;
     }
     let mut c = Criterion::default()

@@ -27,13 +27,14 @@ fn templates() -> Vec<DossierEvent> {
     t
 }
 
-/// Event number `i`: a template with its own id and URL; one in 20 matched a watchlist.
-fn observed(templates: &[DossierEvent], i: u64) -> ObservedEvent {
+/// Event number `i`: a template with its own id and URL; one in `match_every` matched a
+/// watchlist (kept in full and pending), the others are kept as seen only.
+fn observed(templates: &[DossierEvent], i: u64, match_every: u64) -> ObservedEvent {
     let mut event = templates[i as usize % templates.len()].clone();
     let n = i.to_string();
     event.id = EventId::derive(&["bench", &n]);
     event.url = Some(format!("https://example.org/news/{n}"));
-    let matches = if i % 20 == 0 {
+    let matches = if i % match_every == 0 {
         vec![Enqueue {
             watchlist: "public-procurement".into(),
             reasons: vec!["keyword \"public procurement\"".into()],
@@ -47,7 +48,7 @@ fn observed(templates: &[DossierEvent], i: u64) -> ObservedEvent {
 
 /// One poll's batch: events `start..start+len`, plus the last tenth of the previous batch
 /// again (already known: dedupe).
-fn batch(templates: &[DossierEvent], start: u64, len: u64) -> PollBatch {
+fn batch(templates: &[DossierEvent], start: u64, len: u64, match_every: u64) -> PollBatch {
     let dup = len / 10;
     let from = start.saturating_sub(dup);
     PollBatch {
@@ -56,7 +57,7 @@ fn batch(templates: &[DossierEvent], start: u64, len: u64) -> PollBatch {
         resources: Vec::new(),
         dossiers: Vec::new(),
         events: (from..start + len)
-            .map(|i| observed(templates, i))
+            .map(|i| observed(templates, i, match_every))
             .collect(),
         track: Vec::new(),
         deadlines: vec![],
@@ -102,7 +103,7 @@ pub fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1000));
     g.bench_function("record_poll_1000_events_100_known_and_flush", |b| {
         b.iter(|| {
-            let batch = batch(&templates, next, 1000);
+            let batch = batch(&templates, next, 1000, 20);
             next += 1000;
             let out = store
                 .record_poll(&batch)
@@ -118,8 +119,9 @@ pub fn benches(c: &mut Criterion) {
 }
 
 /// Record `n` events once, 1,000 per poll (plus 100 already known), flushing after each
-/// poll as the poller does; print the time and the size on disk.
-pub fn growth(n: usize) {
+/// poll as the poller does, one in `match_every` matched; print the time and the size on
+/// disk.
+pub fn growth(n: usize, match_every: u64) {
     if !corpus::available("store growth") {
         return;
     }
@@ -137,7 +139,7 @@ pub fn growth(n: usize) {
     checkpoints.dedup();
     while (start as usize) < n {
         let len = per.min(n as u64 - start);
-        let b = batch(&templates, start, len);
+        let b = batch(&templates, start, len, match_every);
         store
             .record_poll(&b)
             .unwrap_or_else(|e| panic!("record_poll: {e}"));
@@ -159,7 +161,7 @@ pub fn growth(n: usize) {
     drop(store);
     let (apparent, allocated) = disk_usage(dir.path());
     println!(
-        "store-growth-final events={n} seconds={secs:.2} events_per_second={:.0} apparent_bytes={apparent} allocated_bytes={allocated} bytes_per_event={:.0}",
+        "store-growth-final events={n} matched_every={match_every} seconds={secs:.2} events_per_second={:.0} apparent_bytes={apparent} allocated_bytes={allocated} bytes_per_event={:.0}",
         n as f64 / secs,
         allocated as f64 / n as f64
     );

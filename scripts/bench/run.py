@@ -367,7 +367,8 @@ def main():
     if GROWTH and os.path.exists(GROWTH):
         for line in open(GROWTH):
             if line.startswith("store-growth-final"):
-                RESULTS["store-growth"] = dict(kv.split("=") for kv in line.split()[1:])
+                RESULTS.setdefault("store-growth", []).append(
+                    dict(kv.split("=") for kv in line.split()[1:]))
     with open(os.path.join(WORK, "results.json"), "w") as fh:
         json.dump(RESULTS, fh, indent=2)
     subprocess.run([sys.executable, os.path.join(HERE, "report.py"), os.path.join(WORK, "results.json"), REPORT], check=True)
