@@ -5,6 +5,7 @@ usage: report.py RESULTS_JSON REPORT_MD [CRITERION_DIR]
 """
 import glob
 import json
+import re
 import os
 import sys
 
@@ -134,10 +135,11 @@ if fp:
             q = r.get("requests", {})
             L.append(f"| {tool} | {what} ({q.get('ok', '?')} × 200, {q.get('not_modified', '?')} × 304; exit {r['exit']}) | "
                      f"{r['wall_s']:.2f} s | {r['cpu_s']:.2f} s | {r['max_rss_mb']} MB | {ratio(r['cpu_s'], base['cpu_s'])} |")
-    corpus_rows = [r for r in rows if r[0].startswith("parse/corpus_")]
+    # `parse/corpus_N_feeds` (parse alone), not `..._to_matches` (parse, events, matching).
+    corpus_rows = [r for r in rows if re.fullmatch(r"parse/corpus_[0-9]+_feeds", r[0])]
     if corpus_rows:
         # Mean wall time of one single-threaded iteration ≈ its CPU time.
-        est = json.load(open(glob.glob(os.path.join(CRIT, "parse", "corpus_*", "new", "estimates.json"))[0]))
+        est = json.load(open(os.path.join(CRIT, "parse", corpus_rows[0][0].split("/")[1], "new", "estimates.json")))
         vparse = est["mean"]["point_estimate"] / 1e9
         L.append(f"| veille, parse only | `sources::feed::parse` over the same {c.get('feeds')} files in memory "
                  f"(criterion `{corpus_rows[0][0]}`) | {vparse:.2f} s | {vparse:.2f} s | — | "
