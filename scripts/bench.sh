@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # veille performance figures on this machine; writes target/bench-report.md.
 #
-#   scripts/bench.sh            everything (≈ 15 min on 2 cores: release and bench builds, 2 min idle window)
+#   scripts/bench.sh            everything (≈ 17 min on 2 cores: release and bench builds, 2 min idle window)
 #
 # Steps: release build; criterion benches (`cargo bench --bench veille`); two one-shot store
 # growth measurements (1,000,000 events into sled, one in 20 matched, then all matched); whole-process runs against a loopback
