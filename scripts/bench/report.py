@@ -44,8 +44,10 @@ L.append(f"Corpus: {c.get('feeds')} feeds ({c.get('generated')}), {c.get('items_
          f"OEIL and CELLAR services tracking {len(c.get('dossiers', []))} dossiers with real captures "
          f"(plus the shipped watchlists' dossiers, which the server answers 404).\n")
 
-L.append("## Whole process (`/usr/bin/time -v`)\n")
-L.append("| run | wall | CPU (user+sys) | peak RSS | requests (200 / 304 / 404) | exit |")
+srcs = sorted({R[k].get("cpu_source", "rusage (10 ms ticks)") for k in R
+               if isinstance(R[k], dict) and "cpu_s" in R[k] and "wall_s" in R[k]})
+L.append("## Whole process (`/usr/bin/time -v`; CPU: " + ", ".join(srcs) + ")\n")
+L.append("| run | wall | CPU (all threads) | peak RSS | requests (200 / 304 / 404) | exit |")
 L.append("|---|---|---|---|---|---|")
 for key, label in [("feeds-poll1", f"veille poll, {c.get('feeds')} feeds, first"),
                    ("feeds-poll2", f"veille poll, {c.get('feeds')} feeds, unchanged"),
@@ -55,7 +57,9 @@ for key, label in [("feeds-poll1", f"veille poll, {c.get('feeds')} feeds, first"
     if not r:
         continue
     q = r.get("requests", {})
-    L.append(f"| {label} | {r['wall_s']:.2f} s | {r['cpu_s']:.2f} s | {r['max_rss_mb']} MB | "
+    runs = r.get("cpu_runs") or []
+    spread = f" (median of {len(runs)}: {', '.join('%.3f' % x for x in sorted(runs))})" if len(runs) > 1 else ""
+    L.append(f"| {label} | {r['wall_s']:.2f} s | {r['cpu_s']:.3f} s{spread} | {r['max_rss_mb']} MB | "
              f"{q.get('ok', '?')} / {q.get('not_modified', '?')} / {q.get('not_found', '?')} | {r['exit']} |")
 L.append("")
 cs = R.get("cold-start", {})
@@ -76,7 +80,7 @@ if p1:
 if p1 and p2:
     cpu_pct = 100 * p2["cpu_s"] / p1["cpu_s"] if p1["cpu_s"] else 0
     wall_pct = 100 * p2["wall_s"] / p1["wall_s"] if p1["wall_s"] else 0
-    L.append(f"| unchanged poll ≤ 10 % of a first poll | CPU {p2['cpu_s']:.2f} s vs {p1['cpu_s']:.2f} s = {cpu_pct:.0f} %; "
+    L.append(f"| unchanged poll ≤ 10 % of a first poll | CPU {p2['cpu_s']:.3f} s vs {p1['cpu_s']:.3f} s = {cpu_pct:.0f} %; "
              f"wall {p2['wall_s']:.2f} s vs {p1['wall_s']:.2f} s = {wall_pct:.0f} % | {ok(cpu_pct <= 10)} (CPU) |")
 if cs:
     L.append(f"| cold start < 100 ms (exec → first request at the server) | median {cs['median_ms']} ms "
@@ -118,8 +122,8 @@ if fp:
              "whole process: HTTP, parsing, events, matching against 7 watchlists, sled transaction and flush.\n")
     L.append("| tool | what it does | wall | CPU | peak RSS | CPU ratio to veille |")
     L.append("|---|---|---|---|---|---|")
-    L.append(f"| veille | first poll | {v1['wall_s']:.2f} s | {v1['cpu_s']:.2f} s | {v1['max_rss_mb']} MB | 1× |")
-    L.append(f"| veille | unchanged poll (304) | {v2['wall_s']:.2f} s | {v2['cpu_s']:.2f} s | {v2['max_rss_mb']} MB | — |")
+    L.append(f"| veille | first poll | {v1['wall_s']:.2f} s | {v1['cpu_s']:.3f} s | {v1['max_rss_mb']} MB | 1× |")
+    L.append(f"| veille | unchanged poll (304) | {v2['wall_s']:.2f} s | {v2['cpu_s']:.3f} s | {v2['max_rss_mb']} MB | — |")
     L.append(f"| feedparser {fp.get('entries')} entries | parse loop only (files in memory) | {fp['parse_wall_s']:.2f} s | "
              f"{fp['parse_cpu_s']:.2f} s | — | {ratio(fp['parse_cpu_s'], v1['cpu_s'])} |")
     L.append(f"| feedparser | whole process (Python start, import, read, parse) | {fp['wall_s']:.2f} s | "
