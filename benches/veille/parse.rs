@@ -63,18 +63,21 @@ pub fn benches(c: &mut Criterion) {
             .collect();
         files.sort();
         let bodies: Vec<Vec<u8>> = files.iter().filter_map(|p| std::fs::read(p).ok()).collect();
+        let parse_all = |each: &mut dyn FnMut(Vec<Observation>)| {
+            for body in &bodies {
+                let input = Input {
+                    body,
+                    content_type: Some("application/xml"),
+                    provenance: &prov,
+                };
+                each(sources::feed::parse(&input).unwrap_or_default());
+            }
+        };
         g.throughput(Throughput::Elements(bodies.len() as u64));
         g.bench_function(format!("corpus_{}_feeds", bodies.len()), |b| {
             b.iter(|| {
                 let mut items = 0usize;
-                for body in &bodies {
-                    let input = Input {
-                        body,
-                        content_type: Some("application/xml"),
-                        provenance: &prov,
-                    };
-                    items += sources::feed::parse(&input).map(|o| o.len()).unwrap_or(0);
-                }
+                parse_all(&mut |obs| items += obs.len());
                 items
             })
         });
@@ -84,19 +87,14 @@ pub fn benches(c: &mut Criterion) {
         g.bench_function(format!("corpus_{}_feeds_to_matches", bodies.len()), |b| {
             b.iter(|| {
                 let mut matched = 0usize;
-                for body in &bodies {
-                    let input = Input {
-                        body,
-                        content_type: Some("application/xml"),
-                        provenance: &prov,
-                    };
-                    for o in sources::feed::parse(&input).unwrap_or_default() {
+                parse_all(&mut |obs| {
+                    for o in obs {
                         if let Observation::Item(i) = o {
                             let ev = dossier::item_event(&i, &prov, corpus::now(), None);
                             matched += set.matches(&ev).len();
                         }
                     }
-                }
+                });
                 matched
             })
         });

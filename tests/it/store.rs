@@ -57,6 +57,15 @@ fn batch(source: &str, events: Vec<DossierEvent>) -> PollBatch {
     }
 }
 
+/// The sources in the provenance of event `n`, kept in full.
+fn provenance(store: &Store, n: u32) -> Vec<String> {
+    store
+        .event(&event(n, "").id)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|r| r.event.provenance.into_iter().map(|p| p.source).collect())
+        .unwrap_or_default()
+}
+
 fn open(dir: &std::path::Path) -> Store {
     Store::open(&dir.join("veille.sled"), 8 * 1024 * 1024, now())
         .unwrap_or_else(|e| panic!("{e}"))
@@ -79,13 +88,7 @@ async fn the_same_events_polled_three_times_are_stored_and_enqueued_once() {
         .record_poll(&batch("cellar", vec![event(1, "cellar")]))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(other.new_events.is_empty());
-    let rec = store
-        .event(&event(1, "x").id)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let sources: Vec<String> = rec
-        .map(|r| r.event.provenance.into_iter().map(|p| p.source).collect())
-        .unwrap_or_default();
-    assert_eq!(sources, ["ep-api", "cellar"]);
+    assert_eq!(provenance(&store, 1), ["ep-api", "cellar"]);
     assert_eq!(
         store.pending("air-quality").map(|p| p.len()).unwrap_or(0),
         2
@@ -352,13 +355,7 @@ fn an_event_no_watchlist_wants_is_kept_as_seen_only() {
     other.events[0].matches.clear();
     let o = store.record_poll(&other).unwrap_or_else(|e| panic!("{e}"));
     assert!(o.new_events.is_empty());
-    let sources: Vec<String> = store
-        .event(&event(1, "").id)
-        .ok()
-        .flatten()
-        .map(|r| r.event.provenance.into_iter().map(|p| p.source).collect())
-        .unwrap_or_default();
-    assert_eq!(sources, ["feed", "cellar"]);
+    assert_eq!(provenance(&store, 1), ["feed", "cellar"]);
 
     let later = now() + chrono::Duration::days(800);
     let removed = store
@@ -386,13 +383,7 @@ fn several_polls_are_recorded_in_one_transaction_in_order() {
         .map(|o| (o.new_events.len(), o.enqueued))
         .collect();
     assert_eq!(counts, [(2, 2), (1, 1)]);
-    let sources: Vec<String> = store
-        .event(&event(2, "").id)
-        .ok()
-        .flatten()
-        .map(|r| r.event.provenance.into_iter().map(|p| p.source).collect())
-        .unwrap_or_default();
-    assert_eq!(sources, ["ep-api", "oeil"]);
+    assert_eq!(provenance(&store, 2), ["ep-api", "oeil"]);
     for (id, events) in [("ep-api", 2), ("oeil", 1)] {
         let state = store.source(id).ok().flatten().unwrap_or_default();
         assert_eq!((state.last_success, state.events), (Some(now()), events));
