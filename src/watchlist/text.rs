@@ -12,21 +12,6 @@ use unicode_normalization::UnicodeNormalization;
 pub fn normalise(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push(' ');
-    let push = |c: char, out: &mut String| match c {
-        'ß' | 'ẞ' => out.push_str("ss"),
-        'æ' | 'Æ' => out.push_str("ae"),
-        'œ' | 'Œ' => out.push_str("oe"),
-        'ø' | 'Ø' => out.push('o'),
-        'ł' | 'Ł' => out.push('l'),
-        'đ' | 'Đ' => out.push('d'),
-        'ı' => out.push('i'),
-        c if c.is_alphanumeric() => out.extend(c.to_lowercase()),
-        _ => {
-            if !out.ends_with(' ') {
-                out.push(' ');
-            }
-        }
-    };
     // An ASCII character is its own NFKD and, of combining class 0, never reorders with its
     // neighbours: only the runs of other characters need `nfkd()`. Same result as
     // decomposing the whole text, without its cost on the mostly-ASCII texts of feeds.
@@ -35,7 +20,7 @@ pub fn normalise(text: &str) -> String {
     while i < bytes.len() {
         let b = bytes[i];
         if b.is_ascii() {
-            // The same as `push`, without its Unicode case tables.
+            // The same as `fold`, without its Unicode case tables.
             if b.is_ascii_alphanumeric() {
                 out.push(char::from(b.to_ascii_lowercase()));
             } else if !out.ends_with(' ') {
@@ -50,7 +35,7 @@ pub fn normalise(text: &str) -> String {
             .map_or(bytes.len(), |p| i + p);
         for c in text[i..end].nfkd() {
             if !is_combining_mark(c) {
-                push(c, &mut out);
+                fold(c, &mut out);
             }
         }
         i = end;
@@ -59,6 +44,23 @@ pub fn normalise(text: &str) -> String {
         out.push(' ');
     }
     out
+}
+
+/// Append one character of a decomposed text, folded: lower case, the letters NFKD does not
+/// split spelled out, anything not alphanumeric as (at most one) space.
+fn fold(c: char, out: &mut String) {
+    match c {
+        'ß' | 'ẞ' => out.push_str("ss"),
+        'æ' | 'Æ' => out.push_str("ae"),
+        'œ' | 'Œ' => out.push_str("oe"),
+        'ø' | 'Ø' => out.push('o'),
+        'ł' | 'Ł' => out.push('l'),
+        'đ' | 'Đ' => out.push('d'),
+        'ı' => out.push('i'),
+        c if c.is_alphanumeric() => out.extend(c.to_lowercase()),
+        _ if out.ends_with(' ') => {}
+        _ => out.push(' '),
+    }
 }
 
 /// A keyword as the matcher searches for it.
@@ -155,18 +157,7 @@ mod tests {
     fn normalise_by_definition(text: &str) -> String {
         let mut out = String::from(" ");
         for c in text.nfkd().filter(|c| !is_combining_mark(*c)) {
-            match c {
-                'ß' | 'ẞ' => out.push_str("ss"),
-                'æ' | 'Æ' => out.push_str("ae"),
-                'œ' | 'Œ' => out.push_str("oe"),
-                'ø' | 'Ø' => out.push('o'),
-                'ł' | 'Ł' => out.push('l'),
-                'đ' | 'Đ' => out.push('d'),
-                'ı' => out.push('i'),
-                c if c.is_alphanumeric() => out.extend(c.to_lowercase()),
-                _ if out.ends_with(' ') => {}
-                _ => out.push(' '),
-            }
+            fold(c, &mut out);
         }
         if !out.ends_with(' ') {
             out.push(' ');
