@@ -233,7 +233,7 @@ fn record(
         if r.ok {
             tracing::info!(source = %r.id, new_events = r.new_events, enqueued = r.enqueued, unchanged = r.unchanged, "polled");
         } else {
-            tracing::warn!(source = %r.id, failures = batch.state.failures, error = ?r.error, "poll failed");
+            tracing::warn!(source = %r.id, failures = batch.state.failures, error = r.error.as_deref().unwrap_or_default(), "poll failed");
         }
         report.sources.push(r);
     }

@@ -14,8 +14,10 @@ and writes the results as JSON and a markdown report.
 usage: run.py VEILLE FIXTURES WORKDIR VENV REPORT [store-growth-file]
 env: BENCH_FEEDS (500), BENCH_ITEMS (20), BENCH_IDLE_SECONDS (120), BENCH_COLD_RUNS (5),
      BENCH_POLL_RUNS (5: each pair of polls from an empty store; medians reported),
-     BENCH_PEER_FEEDS (= BENCH_FEEDS), BENCH_ONLY (comma-separated steps among feeds, full,
-     cold, peers, idle; default all: e.g. BENCH_ONLY=idle measures the idle daemon alone)
+     BENCH_PEER_FEEDS (= BENCH_FEEDS), BENCH_DAEMON_EVERY (15s: every source's interval in
+     the daemon-steps measurement), BENCH_DAEMON_STEPS (4: unchanged steps measured),
+     BENCH_ONLY (comma-separated steps among feeds, full, daemon, cold, peers, idle; default
+     all: e.g. BENCH_ONLY=idle measures the idle daemon alone)
 """
 import json
 import os
@@ -39,6 +41,9 @@ COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "5"))
 PEER_FEEDS = int(os.environ.get("BENCH_PEER_FEEDS", str(FEEDS)))
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 POLL_RUNS = max(1, int(os.environ.get("BENCH_POLL_RUNS", "5")))
+DAEMON_EVERY = os.environ.get("BENCH_DAEMON_EVERY", "15s")
+DAEMON_UNCHANGED_STEPS = int(os.environ.get("BENCH_DAEMON_STEPS", "4"))
+DAEMON_SECONDS = 30 + 90 * DAEMON_UNCHANGED_STEPS
 CORPUS = os.path.join(WORK, "corpus")
 RESULTS = {}
 
@@ -118,7 +123,7 @@ def server_stats(port):
         return dict(kv.split("=") for kv in r.read().decode().split())
 
 
-def install(name, port, feeds, eu):
+def install(name, port, feeds, eu, every=None):
     d = os.path.join(WORK, name)
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(os.path.join(d, "watchlists"))
@@ -138,11 +143,11 @@ def install(name, port, feeds, eu):
         "[mail]", 'from = "Veille <veille@example.org>"', 'transport = "file"', 'outbox_dir = "outbox"',
     ]
     for i in range(feeds):
-        c += ["[[sources]]", f'id = "f{i:04d}"', 'kind = "feed"', f'url = "{base}/feeds/f{i:04d}.xml"', 'every = "1h"']
+        c += ["[[sources]]", f'id = "f{i:04d}"', 'kind = "feed"', f'url = "{base}/feeds/f{i:04d}.xml"', f'every = "{every or "1h"}"']
     if eu:
-        c += ["[[sources]]", 'id = "ep-api"', 'kind = "ep-api"', f'url = "{base}/api/v2"', 'every = "6h"']
-        c += ["[[sources]]", 'id = "oeil"', 'kind = "oeil"', f'url = "{base}"', 'every = "1d"']
-        c += ["[[sources]]", 'id = "cellar"', 'kind = "cellar"', f'url = "{base}"', 'every = "1d"']
+        c += ["[[sources]]", 'id = "ep-api"', 'kind = "ep-api"', f'url = "{base}/api/v2"', f'every = "{every or "6h"}"']
+        c += ["[[sources]]", 'id = "oeil"', 'kind = "oeil"', f'url = "{base}"', f'every = "{every or "1d"}"']
+        c += ["[[sources]]", 'id = "cellar"', 'kind = "cellar"', f'url = "{base}"', f'every = "{every or "1d"}"']
     with open(os.path.join(d, "config.toml"), "w") as fh:
         fh.write("\n".join(c) + "\n")
     return d
@@ -211,6 +216,59 @@ def cold_start(app):
                              "median_ms": round(statistics.median(samples), 1),
                              "min_ms": round(min(samples), 1)}
     log("cold start", RESULTS["cold-start"])
+
+
+def daemon_steps(port):
+    """The daemon's own poll steps, from its log line per step (sources polled, CPU of the
+    whole process during the step, every thread): its first step, then the steps that poll
+    the same sources again, unchanged. No process start, configuration or store opening in
+    either: what polling costs the service that runs for years. Every source is polled
+    every DAEMON_EVERY; sources whose feed does not parse are on backoff and come back later,
+    so the unchanged cost is reported per source polled, times the number of sources."""
+    app = install("app-daemon", port, FEEDS, True, every=DAEMON_EVERY)
+    cfg = os.path.join(app, "config.toml")
+    n_sources = FEEDS + 3
+    logpath = os.path.join(WORK, "out-daemon-steps.txt")
+    env = dict(veille_env(), RUST_LOG="warn,veille::app::daemon=info")
+    with open(logpath, "wb") as logf:
+        p = subprocess.Popen([VEILLE, "--config", cfg, "--log-format", "json", "run"], env=env,
+                             stdout=logf, stderr=logf)
+        steps = []
+        t0 = time.monotonic()
+        try:
+            while time.monotonic() - t0 < DAEMON_SECONDS and p.poll() is None:
+                time.sleep(1)
+                steps = []
+                for line in open(logpath, errors="replace"):
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        continue
+                    f = rec.get("fields", {})
+                    if f.get("message") == "poll step":
+                        steps.append(f)
+                if len(steps) > DAEMON_UNCHANGED_STEPS:
+                    break
+        finally:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    if not steps:
+        log("daemon steps: none logged; see", logpath)
+        return
+    first, later = steps[0], steps[1:]
+    polled = sum(s["sources"] for s in later)
+    cpu = sum(s["cpu_ms"] for s in later)
+    RESULTS["daemon-steps"] = {
+        "sources": n_sources, "every": DAEMON_EVERY, "first": first, "unchanged_steps": later,
+        "unchanged_cpu_ms_per_source": cpu / polled if polled else None,
+        "unchanged_cpu_ms_all_sources": cpu / polled * n_sources if polled else None,
+        "all_unchanged": all(s["unchanged"] == s["requests"] and s["new_events"] == 0 for s in later),
+    }
+    log("daemon steps", RESULTS["daemon-steps"])
 
 
 def idle_daemon(port):
@@ -398,6 +456,8 @@ def main():
             poll_pair("full", full_app, port)
         if step("cold"):
             cold_start(full_app)
+        if step("daemon"):
+            daemon_steps(port)
         if step("peers") and os.environ.get("BENCH_SKIP_PEERS") != "1":
             peers(port)
         if step("idle") and IDLE > 0:

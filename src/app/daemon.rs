@@ -180,7 +180,12 @@ async fn poll_loop(mut s: Shared, first_poll: watch::Sender<bool>) {
             store: &s.store,
             watchlists: &wl,
         };
-        match poll::poll_once(ctx, now, Selection::Due).await {
+        let (cpu_before, started) = (super::cpu::process_time(), Instant::now());
+        let polled = poll::poll_once(ctx, now, Selection::Due).await;
+        if let Ok(report) = &polled {
+            log_step(report, cpu_before, started);
+        }
+        match polled {
             Ok(report) if !report.sources.is_empty() => {
                 // Same-day alerts go out within the poll cycle that found their step.
                 let dctx = DeliverContext {
@@ -206,6 +211,29 @@ async fn poll_loop(mut s: Shared, first_poll: watch::Sender<bool>) {
             return;
         }
     }
+}
+
+/// One line per poll step that polled anything: what it found and what it cost (CPU of
+/// the whole process during the step, every thread; wall time).
+fn log_step(report: &poll::PollReport, cpu_before: Option<Duration>, started: Instant) {
+    if report.sources.is_empty() {
+        return;
+    }
+    let sum = |f: fn(&poll::SourceReport) -> usize| report.sources.iter().map(f).sum::<usize>();
+    let ms = |d: Duration| (d.as_secs_f64() * 1e4).round() / 10.0;
+    let cpu_ms = cpu_before
+        .zip(super::cpu::process_time())
+        .map(|(a, b)| ms(b.saturating_sub(a)));
+    tracing::info!(
+        sources = report.sources.len(),
+        failed = report.sources.iter().filter(|r| !r.ok).count(),
+        requests = sum(|r| r.requests),
+        unchanged = sum(|r| r.unchanged),
+        new_events = sum(|r| r.new_events),
+        cpu_ms,
+        wall_ms = ms(started.elapsed()),
+        "poll step"
+    );
 }
 
 /// Until the earliest next poll of any source, between 1 s and `POLL_TICK`.

@@ -19,6 +19,7 @@ use crate::poll::{self, PollContext, PollReport, Selection};
 use crate::store::Store;
 use crate::watchlist::{self, WatchlistSet};
 
+mod cpu;
 mod daemon;
 mod memory;
 pub mod server;

@@ -348,6 +348,23 @@ fn the_daemon_polls_at_start_and_delivers_the_digest_that_is_due() {
     let mut d = Daemon::spawn(&app, Some(MONDAY), &[]);
     wait_mails(&smtp_server, 1);
     d.stop();
+    // Each poll step says what it found and what it cost.
+    let log = d.log();
+    let step = log
+        .lines()
+        .find(|l| l.contains("poll step"))
+        .unwrap_or_else(|| panic!("a \"poll step\" line in the log:\n{log}"));
+    for field in [
+        "sources=1 ",
+        "failed=0 ",
+        "requests=1 ",
+        "unchanged=0 ",
+        "new_events=3 ",
+        "cpu_ms=",
+        "wall_ms=",
+    ] {
+        assert!(step.contains(field), "{field:?} in {step}");
+    }
     let m = mails(&smtp_server);
     assert_eq!(m.len(), 1, "one digest: {m:#?}");
     let (_, _, text) = &m[0];
