@@ -230,7 +230,11 @@ fn record(
     for ((mut r, batch), outcome) in reports.into_iter().zip(batches).zip(outcomes) {
         r.new_events = outcome.new_events.len();
         r.enqueued = outcome.enqueued;
-        if r.ok {
+        // A source that brought nothing new is a debug line: the daemon's "poll step" line
+        // sums up the step, and 500 unchanged sources an hour would bury what matters.
+        if r.ok && r.new_events == 0 && r.enqueued == 0 {
+            tracing::debug!(source = %r.id, unchanged = r.unchanged, "polled");
+        } else if r.ok {
             tracing::info!(source = %r.id, new_events = r.new_events, enqueued = r.enqueued, unchanged = r.unchanged, "polled");
         } else {
             tracing::warn!(source = %r.id, failures = batch.state.failures, error = r.error.as_deref().unwrap_or_default(), "poll failed");

@@ -344,7 +344,8 @@ fn print_deliveries(report: &DeliveryReport) -> anyhow::Result<()> {
 }
 
 fn print_poll(report: &PollReport) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    // Buffered: stdout is line-buffered, one write per source otherwise.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for s in &report.sources {
         if s.ok {
             writeln!(
@@ -361,6 +362,7 @@ fn print_poll(report: &PollReport) -> anyhow::Result<()> {
             )?;
         }
     }
+    out.flush()?;
     Ok(())
 }
 
