@@ -372,9 +372,12 @@ fn an_event_no_watchlist_wants_is_kept_as_seen_only() {
 fn several_polls_are_recorded_in_one_transaction_in_order() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let store = open(dir.path());
+    // Between them, a source whose poll changed nothing but its own state (written
+    // outside the transaction).
     let outcomes = store
         .record_polls(&[
             batch("ep-api", vec![event(1, "ep-api"), event(2, "ep-api")]),
+            batch("feed", vec![]),
             batch("oeil", vec![event(2, "oeil"), event(3, "oeil")]),
         ])
         .unwrap_or_else(|e| panic!("{e}"));
@@ -382,9 +385,9 @@ fn several_polls_are_recorded_in_one_transaction_in_order() {
         .iter()
         .map(|o| (o.new_events.len(), o.enqueued))
         .collect();
-    assert_eq!(counts, [(2, 2), (1, 1)]);
+    assert_eq!(counts, [(2, 2), (0, 0), (1, 1)]);
     assert_eq!(provenance(&store, 2), ["ep-api", "oeil"]);
-    for (id, events) in [("ep-api", 2), ("oeil", 1)] {
+    for (id, events) in [("ep-api", 2), ("feed", 0), ("oeil", 1)] {
         let state = store.source(id).ok().flatten().unwrap_or_default();
         assert_eq!((state.last_success, state.events), (Some(now()), events));
     }
