@@ -159,6 +159,16 @@ pub fn growth(n: usize, match_every: u64) {
     }
     let secs = started.elapsed().as_secs_f64();
     drop(store);
+    // What counting the events costs a process that opens this store (status, the first
+    // /metrics scrape): one full scan; after it, the count is kept by the writes.
+    let reopened = open(dir.path());
+    let counting = Instant::now();
+    let counted = reopened.event_count();
+    println!(
+        "store-count-scan events={counted} seconds={:.3}",
+        counting.elapsed().as_secs_f64()
+    );
+    drop(reopened);
     let (apparent, allocated) = disk_usage(dir.path());
     println!(
         "store-growth-final events={n} matched_every={match_every} seconds={secs:.2} events_per_second={:.0} apparent_bytes={apparent} allocated_bytes={allocated} bytes_per_event={:.0}",

@@ -470,6 +470,9 @@ def main():
             if line.startswith("store-growth-final"):
                 RESULTS.setdefault("store-growth", []).append(
                     dict(kv.split("=") for kv in line.split()[1:]))
+            if line.startswith("store-count-scan"):
+                RESULTS.setdefault("store-count-scan", []).append(
+                    dict(kv.split("=") for kv in line.split()[1:]))
     with open(os.path.join(WORK, "results.json"), "w") as fh:
         json.dump(RESULTS, fh, indent=2)
     subprocess.run([sys.executable, os.path.join(HERE, "report.py"), os.path.join(WORK, "results.json"), REPORT], check=True)

@@ -17,6 +17,8 @@ pub mod records;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -155,6 +157,11 @@ pub struct Store {
     tracked: sled::Tree,
     deadlines: sled::Tree,
     meta: sled::Tree,
+    /// How many events the `events` tree holds, once counted (-1 until then). sled's
+    /// `len` is a full scan — seconds on a store of millions of events — and `/metrics`
+    /// asks at every scrape. Every write of events goes through this `Store` (one process
+    /// holds the database), which keeps the count exact; a write that fails resets it.
+    event_count: Arc<AtomicI64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -375,6 +382,7 @@ impl Store {
             deadlines: tree("deadlines")?,
             meta: tree("meta")?,
             db,
+            event_count: Arc::new(AtomicI64::new(-1)),
         };
         match store.meta.get("schema_version")? {
             None => {
@@ -527,17 +535,24 @@ impl Store {
                 waiting.insert(k[k.len() - 16..].to_vec());
             }
         }
-        let mut removed = 0;
-        for kv in self.events.iter() {
-            let (k, v) = kv?;
-            if waiting.contains(k.as_ref()) {
-                continue;
+        let (mut removed, mut kept) = (0, 0);
+        let mut sweep = || -> Result<(), StoreError> {
+            for kv in self.events.iter() {
+                let (k, v) = kv?;
+                if !waiting.contains(k.as_ref()) && decode_event(&v)?.recorded_at() < before {
+                    self.events.remove(k)?;
+                    removed += 1;
+                } else {
+                    kept += 1;
+                }
             }
-            if decode_event(&v)?.recorded_at() < before {
-                self.events.remove(k)?;
-                removed += 1;
-            }
-        }
+            Ok(())
+        };
+        let swept = sweep();
+        // The sweep saw every event: the count is now exact (or unknown, if it failed).
+        self.event_count
+            .store(if swept.is_ok() { kept } else { -1 }, Ordering::Relaxed);
+        swept?;
         self.meta
             .insert("last_prune", &now.timestamp().to_be_bytes())?;
         Ok(removed)
@@ -569,8 +584,30 @@ impl Store {
         self.events.get(id.0)?.map(|v| decode_event(&v)).transpose()
     }
 
+    /// How many events are stored: counted once (a full scan), then kept up to date.
     pub fn event_count(&self) -> usize {
-        self.events.len()
+        let n = self.event_count.load(Ordering::Relaxed);
+        if n >= 0 {
+            return n as usize;
+        }
+        let n = self.events.len();
+        self.event_count.store(n as i64, Ordering::Relaxed);
+        n
+    }
+
+    /// After a write of events: `Some(delta)` adds to the count if there is one; `None`
+    /// (the write failed part-way) forgets it, so that the next call counts again.
+    fn adjust_event_count(&self, delta: Option<i64>) {
+        match delta {
+            Some(d) => {
+                let _ = self
+                    .event_count
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                        (n >= 0).then_some(n + d)
+                    });
+            }
+            None => self.event_count.store(-1, Ordering::Relaxed),
+        }
     }
 
     /// Record one poll of one source; see [`Store::record_polls`].
@@ -596,6 +633,20 @@ impl Store {
     /// polled again, these events are known and were not wanted, and the matched ones,
     /// in the transaction, are new again.
     pub fn record_polls(&self, batches: &[PollBatch]) -> Result<Vec<RecordOutcome>, StoreError> {
+        let recorded = self.record_polls_counted(batches);
+        self.adjust_event_count(
+            recorded
+                .as_ref()
+                .ok()
+                .map(|outcomes| outcomes.iter().map(|o| o.new_events.len() as i64).sum()),
+        );
+        recorded
+    }
+
+    fn record_polls_counted(
+        &self,
+        batches: &[PollBatch],
+    ) -> Result<Vec<RecordOutcome>, StoreError> {
         let mut seen_outcomes = Vec::with_capacity(batches.len());
         // Unmatched events already kept in full (matched once, another source now): the
         // transaction adds their provenance.

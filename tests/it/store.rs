@@ -311,6 +311,47 @@ fn old_events_are_pruned_unless_a_digest_still_waits_for_them() {
     );
 }
 
+/// The event count (status, /metrics) is counted once, then kept by the writes: it
+/// follows new events, known ones, both kinds of record and pruning, and a reopened store
+/// counts the same.
+#[test]
+fn the_event_count_follows_records_and_pruning() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = open(dir.path());
+    assert_eq!(store.event_count(), 0);
+    let mut unmatched = batch("feed", vec![event(1, "feed"), event(2, "feed")]);
+    for o in &mut unmatched.events {
+        o.matches.clear();
+    }
+    store
+        .record_poll(&unmatched)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(store.event_count(), 2, "two seen-only events");
+    // One known, one new (kept in full), one known again from another source.
+    store
+        .record_polls(&[
+            batch("ep-api", vec![event(2, "ep-api"), event(3, "ep-api")]),
+            batch("oeil", vec![event(3, "oeil")]),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(store.event_count(), 3);
+    let later = now() + chrono::Duration::days(800);
+    let removed = store
+        .prune(later - chrono::Duration::days(730), later)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        removed, 2,
+        "the two unmatched events go; the pending one stays"
+    );
+    assert_eq!(store.event_count(), 1);
+    drop(store);
+    assert_eq!(
+        open(dir.path()).event_count(),
+        1,
+        "counted again on reopening"
+    );
+}
+
 /// An event no watchlist wants is kept as seen only, a few bytes: still deduplicated,
 /// counted and pruned like any other, never shown (nothing waits for it).
 #[test]
