@@ -110,8 +110,10 @@ for g in sg:
              f"({float(g['bytes_per_event']):.0f} B/event; measured over {int(g['events']):,} events, "
              f"{float(g['events_per_second']):.0f} events/s with flushes) | stated |")
 
-for sc in R.get("store-count-scan", []):
-    L.append(f"| (not a budget) counting the events once per process (`status`, the daemon's first `/metrics`) | "
+for sc, g in zip(R.get("store-count-scan", []), sg):
+    every = int(g.get("matched_every", "20"))
+    share = "every event matched" if every == 1 else f"one event in {every} matched"
+    L.append(f"| (not a budget) counting the events once per process (`status`, the daemon's first `/metrics`; {share}) | "
              f"{float(sc['seconds']) * 1000:.0f} ms for {int(sc['events']):,} events (a full scan); then kept by the writes | — |")
 
 # Criterion estimates (mean).
