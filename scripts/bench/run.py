@@ -218,6 +218,18 @@ def cold_start(app):
     log("cold start", RESULTS["cold-start"])
 
 
+def stop_daemon(p):
+    """SIGTERM, as systemd would; SIGKILL if it has not exited 15 s later."""
+    if p.poll() is not None:
+        return
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
 def daemon_steps(port):
     """The daemon's own poll steps, from its log line per step (sources polled, CPU of the
     whole process during the step, every thread): its first step, then the steps that poll
@@ -250,12 +262,7 @@ def daemon_steps(port):
                 if len(steps) > DAEMON_UNCHANGED_STEPS:
                     break
         finally:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            stop_daemon(p)
     if not steps:
         log("daemon steps: none logged; see", logpath)
         return
@@ -287,13 +294,7 @@ def idle_daemon(port):
     cpu = proc_cpu(p.pid)
     smaps = proc_smaps(p.pid)
     threads = proc_threads(p.pid)
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+    stop_daemon(p)
     RESULTS["idle"] = {
         "seconds": IDLE, "sources": 50,
         "rss_mb": round(st.get("VmRSS", 0) / 1024, 1),

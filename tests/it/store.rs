@@ -66,6 +66,16 @@ fn provenance(store: &Store, n: u32) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Prune 800 days after `now()` with the default two-year retention; what it removed,
+/// and when it ran.
+fn prune_800_days_later(store: &Store) -> (usize, DateTime<Utc>) {
+    let later = now() + chrono::Duration::days(800);
+    let removed = store
+        .prune(later - chrono::Duration::days(730), later)
+        .unwrap_or_else(|e| panic!("{e}"));
+    (removed, later)
+}
+
 fn open(dir: &std::path::Path) -> Store {
     Store::open(&dir.join("veille.sled"), 8 * 1024 * 1024, now())
         .unwrap_or_else(|e| panic!("{e}"))
@@ -293,10 +303,7 @@ fn old_events_are_pruned_unless_a_digest_still_waits_for_them() {
     store
         .record_poll(&batch("ep-api", vec![event(2, "ep-api")]))
         .unwrap_or_else(|e| panic!("{e}"));
-    let later = now() + chrono::Duration::days(800);
-    let removed = store
-        .prune(later - chrono::Duration::days(730), later)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (removed, later) = prune_800_days_later(&store);
     assert_eq!(
         removed, 1,
         "the unmatched old event goes; the pending one stays"
@@ -335,10 +342,7 @@ fn the_event_count_follows_records_and_pruning() {
         ])
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(store.event_count(), 3);
-    let later = now() + chrono::Duration::days(800);
-    let removed = store
-        .prune(later - chrono::Duration::days(730), later)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (removed, _) = prune_800_days_later(&store);
     assert_eq!(
         removed, 2,
         "the two unmatched events go; the pending one stays"
@@ -398,10 +402,7 @@ fn an_event_no_watchlist_wants_is_kept_as_seen_only() {
     assert!(o.new_events.is_empty());
     assert_eq!(provenance(&store, 1), ["feed", "cellar"]);
 
-    let later = now() + chrono::Duration::days(800);
-    let removed = store
-        .prune(later - chrono::Duration::days(730), later)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (removed, _) = prune_800_days_later(&store);
     assert_eq!(removed, 2, "the two seen events go; the pending one stays");
     assert!(stored(1).is_some());
 }
@@ -436,6 +437,14 @@ fn several_polls_are_recorded_in_one_transaction_in_order() {
         store.pending("air-quality").map(|p| p.len()).unwrap_or(0),
         3
     );
+    // The states read back after the write (kept in memory) are those on disk.
+    let states = |store: &Store| {
+        ["ep-api", "feed", "oeil", "cellar"]
+            .map(|id| store.source(id).unwrap_or_else(|e| panic!("{e}")))
+    };
+    let in_memory = states(&store);
+    drop(store);
+    assert_eq!(states(&open(dir.path())), in_memory);
 }
 
 /// A database written by a version 1 veille (every event in full, schema version 1):
