@@ -402,20 +402,34 @@ async fn read_capped(
     mut response: reqwest::Response,
     limit: u64,
 ) -> Result<Bytes, FetchError> {
+    // A body in one chunk is returned as it came; a longer one is copied once into a
+    // buffer sized by Content-Length (when the body is not compressed) and the limit.
+    let expected = response.content_length().unwrap_or(0).min(limit) as usize;
+    let mut first: Option<Bytes> = None;
     let mut buf = BytesMut::new();
+    let mut total = 0u64;
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                if buf.len() as u64 + chunk.len() as u64 > limit {
-                    tracing::debug!(url = %url, bytes = buf.len() + chunk.len(), limit, "fetch body too large");
+                total += chunk.len() as u64;
+                if total > limit {
+                    tracing::debug!(url = %url, bytes = total, limit, "fetch body too large");
                     return Err(FetchError::TooLarge {
                         url: url.to_string(),
                         limit,
                     });
                 }
+                if first.is_none() && buf.is_empty() {
+                    first = Some(chunk);
+                    continue;
+                }
+                if let Some(f) = first.take() {
+                    buf.reserve(expected.max(f.len() + chunk.len()));
+                    buf.extend_from_slice(&f);
+                }
                 buf.extend_from_slice(&chunk);
             }
-            Ok(None) => return Ok(buf.freeze()),
+            Ok(None) => return Ok(first.unwrap_or_else(|| buf.freeze())),
             Err(e) => return Err(classify(url, &e)),
         }
     }

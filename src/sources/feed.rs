@@ -221,6 +221,9 @@ fn transcode(body: &[u8], encoding: &'static Encoding) -> Vec<u8> {
 /// sequences (`Ã©`).
 fn mojibake_score(item: &FeedItem) -> usize {
     let score = |s: &str| {
+        if s.is_ascii() {
+            return 0;
+        }
         let mut n = 0;
         let mut prev = ' ';
         for c in s.chars() {
@@ -248,11 +251,10 @@ pub fn plain_text(s: &str) -> String {
     let decoded = html_escape::decode_html_entities(&stripped);
     let mut out = String::with_capacity(decoded.len());
     let mut pending_space = false;
-    for c in decoded.chars() {
+    let mut keep = |c: char, out: &mut String| {
         if c.is_whitespace() {
             pending_space = true;
         } else if c.is_control() || c == '\u{feff}' || c == '\u{200b}' {
-            continue;
         } else {
             if pending_space && !out.is_empty() {
                 out.push(' ');
@@ -260,6 +262,26 @@ pub fn plain_text(s: &str) -> String {
             pending_space = false;
             out.push(c);
         }
+    };
+    // Runs of ASCII letters and digits are copied whole; every other character goes
+    // through `keep` (same result as one `keep` per character, measured faster).
+    let mut rest: &str = &decoded;
+    while !rest.is_empty() {
+        let run = rest
+            .bytes()
+            .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b',' | b'-')))
+            .unwrap_or(rest.len());
+        if run > 0 {
+            keep(rest.as_bytes()[0] as char, &mut out);
+            out.push_str(&rest[1..run]);
+            rest = &rest[run..];
+            continue;
+        }
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            keep(c, &mut out);
+        }
+        rest = chars.as_str();
     }
     out
 }
@@ -295,15 +317,15 @@ fn strip_tags(s: &str) -> String {
             break;
         };
         let tag = &after[..end];
-        let name: String = tag
-            .trim_start_matches('/')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
+        let bare = tag.trim_start_matches('/');
+        let name = &bare[..bare
+            .bytes()
+            .position(|b| !b.is_ascii_alphanumeric())
+            .unwrap_or(bare.len())];
         rest = &after[end + 1..];
-        if (name == "script" || name == "style") && !tag.starts_with('/') {
-            let closing = format!("</{name}");
+        let is = |n: &str| name.eq_ignore_ascii_case(n);
+        if (is("script") || is("style")) && !tag.starts_with('/') {
+            let closing = format!("</{}", name.to_ascii_lowercase());
             let lower = rest.to_ascii_lowercase();
             rest = match lower.find(&closing) {
                 Some(i) => rest[i..].find('>').map_or("", |j| &rest[i + j + 1..]),
@@ -312,7 +334,7 @@ fn strip_tags(s: &str) -> String {
             out.push(' ');
             continue;
         }
-        if !INLINE_TAGS.contains(&name.as_str()) {
+        if !INLINE_TAGS.iter().any(|t| is(t)) {
             out.push(' ');
         }
     }
@@ -676,5 +698,37 @@ mod tests {
             plain_text("<script>alert(1)</script>  Hello\n\tworld <!-- c -->"),
             "Hello world"
         );
+        assert_eq!(
+            plain_text("<P>Public <SPAN>procure</SPAN>ment</P><Style>p{}</STYLE>end"),
+            "Public procurement end"
+        );
+    }
+
+    /// What `plain_text` does after tags and entities, one character at a time (the test
+    /// text has neither `<` nor `&`).
+    fn collapse_by_definition(text: &str) -> String {
+        let mut out = String::new();
+        let mut pending_space = false;
+        for c in text.chars() {
+            if c.is_whitespace() {
+                pending_space = true;
+            } else if !(c.is_control() || c == '\u{feff}' || c == '\u{200b}') {
+                if pending_space && !out.is_empty() {
+                    out.push(' ');
+                }
+                pending_space = false;
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_ascii_runs_give_the_definition(
+            text in "([ -%'-;=-~]{0,8}[ \t\n\u{b}\u{7}\u{feff}\u{200b}\u{a0}é—]{0,3}){0,8}"
+        ) {
+            proptest::prop_assert_eq!(plain_text(&text), collapse_by_definition(&text));
+        }
     }
 }
