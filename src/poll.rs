@@ -570,7 +570,9 @@ fn prepare_source(
     let mut floor: Option<Duration> = None;
     let mut retry_after: Option<Duration> = None;
     let mut resources = Vec::new();
-    let mut events: Vec<DossierEvent> = Vec::new();
+    // Each event, and whether `dossier::item_event` made it as it is (then
+    // `WatchlistSet::matches_item` applies).
+    let mut events: Vec<(DossierEvent, bool)> = Vec::new();
     let mut dossiers: BTreeMap<ProcedureRef, crate::model::Dossier> = BTreeMap::new();
     let mut any_success = false;
     // Deadlines carried by consultation events, kept for the watchlists they match.
@@ -679,13 +681,11 @@ fn prepare_source(
                                                 ev.id,
                                                 deadlines::consultation_deadlines(&c),
                                             ));
-                                            events.push(ev);
+                                            events.push((ev, false));
                                         }
-                                        _ => events.push(dossier::item_event(
-                                            &item,
-                                            &provenance,
-                                            now,
-                                            None,
+                                        _ => events.push((
+                                            dossier::item_event(&item, &provenance, now, None),
+                                            true,
                                         )),
                                     }
                                 }
@@ -701,11 +701,11 @@ fn prepare_source(
                                         backfill: ctx.config.digest.backfill,
                                         provenance: &snap.provenance,
                                     };
-                                    events.extend(dossier::diff(
-                                        stored.as_ref(),
-                                        &merged,
-                                        &diff_ctx,
-                                    ));
+                                    events.extend(
+                                        dossier::diff(stored.as_ref(), &merged, &diff_ctx)
+                                            .into_iter()
+                                            .map(|ev| (ev, false)),
+                                    );
                                     dossiers.insert(key, merged);
                                 }
                                 Observation::Changed(_) => {}
@@ -722,8 +722,11 @@ fn prepare_source(
     let mut observed = Vec::with_capacity(events.len());
     let mut track: Vec<ProcedureRef> = Vec::new();
     let mut kept: Vec<(String, deadlines::Deadline)> = Vec::new();
-    for ev in events {
-        let matches = ctx.watchlists.matches(&ev);
+    for (ev, plain_item) in events {
+        let matches = match plain_item {
+            true => ctx.watchlists.matches_item(&ev),
+            false => ctx.watchlists.matches(&ev),
+        };
         let mut enqueue = Vec::with_capacity(matches.len());
         for m in &matches {
             let alert_due = ev.kind == EventKind::Step

@@ -153,7 +153,15 @@ impl Matcher {
         }
     }
 
-    pub(crate) fn matches(&self, lists: &[Watchlist], event: &DossierEvent) -> Vec<Match> {
+    /// `text_refs_read`: the event's dossier and mentions already hold every reference
+    /// in its title, summary and URL (an event fresh from `dossier::item_event`), so they
+    /// are not read again.
+    pub(crate) fn matches(
+        &self,
+        lists: &[Watchlist],
+        event: &DossierEvent,
+        text_refs_read: bool,
+    ) -> Vec<Match> {
         let mut hits: BTreeMap<usize, Hits> = BTreeMap::new();
         if !self.dossiers.is_empty() {
             let mut keys: Vec<Key> = Vec::new();
@@ -161,7 +169,10 @@ impl Matcher {
                 keys.push(Key::Procedure(d.key()));
             }
             keys.extend(event.mentions.iter().map(Key::of));
-            let mut prose: Vec<&str> = vec![&event.title, &event.summary];
+            let mut prose: Vec<&str> = Vec::with_capacity(3);
+            if !text_refs_read {
+                prose.extend([event.title.as_str(), event.summary.as_str()]);
+            }
             prose.extend(event.dossier_title.as_deref());
             for d in &event.documents {
                 prose.push(&d.reference);
@@ -176,8 +187,10 @@ impl Matcher {
                 .url
                 .iter()
                 .chain(event.documents.iter().filter_map(|d| d.url.as_ref()));
-            for u in urls {
-                refs_in_text(u, &mut keys);
+            for (i, u) in urls.enumerate() {
+                if !(text_refs_read && i == 0 && event.url.is_some()) {
+                    refs_in_text(u, &mut keys);
+                }
                 refs_in_url(u, &mut keys);
             }
             self.dossier_keys(keys, &mut hits);

@@ -6,9 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use chrono::{NaiveDate, TimeZone, Utc};
+use veille::dossier::item_event;
 use veille::model::{
-    Document, DossierEvent, DossierRef, EventId, EventKind, ProcedureRef, Provenance,
+    Document, DossierEvent, DossierRef, EventId, EventKind, FeedItem, Observation, ProcedureRef,
+    Provenance,
 };
+use veille::sources::{feed, Input};
 use veille::watchlist::{load_dir, load_str, Match, Reason, WatchlistSet};
 
 use crate::support::fixtures;
@@ -311,6 +314,104 @@ fn dossiers_match_in_every_spelling() {
         e.url = Some(url.into());
         assert!(lists.matches(&e).is_empty(), "{url}");
     }
+}
+
+/// The poll matches the events `item_event` makes with `matches_item`, which does not read
+/// the references in their text again: it must give `matches`' answer, for every spelling
+/// and its neighbours in titles, summaries and links, and for every real feed item.
+#[test]
+fn fresh_item_events_match_the_same_without_reading_their_text_again() {
+    let provenance = Provenance {
+        source: "ep-press".into(),
+        url: "https://www.europarl.europa.eu/news/en/press-room".into(),
+        fetched_at: Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap(),
+    };
+    let at = provenance.fetched_at;
+    let same = |lists: &WatchlistSet, item: &FeedItem| -> usize {
+        let ev = item_event(item, &provenance, at, None);
+        let full = lists.matches(&ev);
+        assert_eq!(lists.matches_item(&ev), full, "{item:?}");
+        full.len()
+    };
+    let lists = set(&[("proc", PROC)], &[]);
+    let texts = [
+        "Report on 2011/0438(COD)",
+        "CELLAR says 2011/0438/COD",
+        "Vote on 2011/0438 (COD)",
+        "Proposal COM(2011) 896 final",
+        "COM/2011/0896 final",
+        "CELEX:52011PC0896",
+        "see 52011PC0896",
+        "OJ L 94: 32014L0024",
+        "Report on 2011/0439(COD)",
+        "procedure 2011_4380",
+        "In 2011, 438 contracts",
+        "public procurement and state-aid",
+    ];
+    let links = [
+        "http://publications.europa.eu/resource/procedure/2011_438",
+        "https://data.europarl.europa.eu/eli/dl/proc/2011-0438",
+        "https://oeil.secure.europarl.europa.eu/oeil/popups/ficheprocedure.do?reference=2011/0438(COD)&l=en",
+        "https://eur-lex.europa.eu/legal-content/EN/TXT/?uri=COM:2011:0896:FIN",
+        "https://eur-lex.europa.eu/legal-content/EN/TXT/?uri=CELEX:32014L0024",
+        "https://example.org/2011_4381",
+    ];
+    let mut matched = 0;
+    for text in texts {
+        for (title, summary) in [(text, ""), ("News", text)] {
+            for link in links.iter().map(|l| Some(l.to_string())).chain([None]) {
+                let item = FeedItem {
+                    key: format!("{title} {summary}"),
+                    title: title.into(),
+                    link,
+                    summary: summary.into(),
+                    published: None,
+                    categories: vec![],
+                };
+                matched += same(&lists, &item);
+            }
+        }
+    }
+    assert!(matched > 100, "{matched}");
+    // The labelled real EU titles as titles and as summaries, and every item of the real
+    // feeds, against the shipped watchlists.
+    let shipped = shipped();
+    let text = String::from_utf8(fixtures::own("titles/eval.tsv")).unwrap();
+    let mut matched = 0;
+    for title in text.lines().filter(|l| !l.starts_with('#')) {
+        let title = title.split_once('\t').map_or(title, |(_, t)| t);
+        for (title, summary) in [(title, ""), ("News", title)] {
+            let item = FeedItem {
+                key: title.into(),
+                title: title.into(),
+                link: None,
+                summary: summary.into(),
+                published: None,
+                categories: vec![],
+            };
+            matched += same(&shipped, &item).min(1);
+        }
+    }
+    assert!(matched > 200, "{matched}");
+    if !fixtures::available("fresh_item_events_match_the_same_without_reading_their_text_again") {
+        return;
+    }
+    let mut items = 0;
+    for path in fixtures::list("generic-rss") {
+        let body = fixtures::read(&path);
+        let input = Input {
+            body: &body,
+            content_type: None,
+            provenance: &provenance,
+        };
+        for o in feed::parse(&input).unwrap_or_default() {
+            if let Observation::Item(item) = o {
+                items += 1;
+                same(&shipped, &item);
+            }
+        }
+    }
+    assert!(items >= 9, "{items} items");
 }
 
 #[test]
