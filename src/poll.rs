@@ -666,6 +666,7 @@ fn prepare_source(
                             url: body.final_url.clone(),
                             fetched_at: now,
                         };
+                        events.reserve(observations.len());
                         for o in observations {
                             match o {
                                 Observation::Item(item) => {
