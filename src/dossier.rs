@@ -369,13 +369,7 @@ pub fn item_event(
     feed_title: Option<&str>,
 ) -> DossierEvent {
     let link = item.link.as_deref().unwrap_or_default();
-    let mut text = String::with_capacity(item.title.len() + item.summary.len() + link.len() + 2);
-    for (i, part) in [&item.title, &item.summary, link].into_iter().enumerate() {
-        if i > 0 {
-            text.push(' ');
-        }
-        text.push_str(part);
-    }
+    let text = [item.title.as_str(), item.summary.as_str(), link].join(" ");
     let (procs, coms, celexes) = references_in(&text);
     let mut mentions: Vec<DossierRef> = procs
         .iter()

@@ -183,14 +183,14 @@ impl Matcher {
             for t in prose {
                 refs_in_text(t, &mut keys);
             }
-            let urls = event
-                .url
-                .iter()
-                .chain(event.documents.iter().filter_map(|d| d.url.as_ref()));
-            for (i, u) in urls.enumerate() {
-                if !(text_refs_read && i == 0 && event.url.is_some()) {
+            if let Some(u) = &event.url {
+                if !text_refs_read {
                     refs_in_text(u, &mut keys);
                 }
+                refs_in_url(u, &mut keys);
+            }
+            for u in event.documents.iter().filter_map(|d| d.url.as_ref()) {
+                refs_in_text(u, &mut keys);
                 refs_in_url(u, &mut keys);
             }
             self.dossier_keys(keys, &mut hits);
