@@ -251,19 +251,8 @@ pub fn plain_text(s: &str) -> String {
     let decoded = html_escape::decode_html_entities(&stripped);
     let mut out = String::with_capacity(decoded.len());
     let mut pending_space = false;
-    let mut keep = |c: char, out: &mut String| {
-        if c.is_whitespace() {
-            pending_space = true;
-        } else if !(c.is_control() || c == '\u{feff}' || c == '\u{200b}') {
-            if pending_space && !out.is_empty() {
-                out.push(' ');
-            }
-            pending_space = false;
-            out.push(c);
-        }
-    };
     // Runs of ASCII letters, digits and `.,-` are copied whole after their first
-    // character; the result is the same as one `keep` per character (a proptest checks).
+    // character; the result is the same as `collapse` on each character (a proptest checks).
     let mut rest: &str = &decoded;
     while !rest.is_empty() {
         let run = rest
@@ -271,18 +260,32 @@ pub fn plain_text(s: &str) -> String {
             .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b',' | b'-')))
             .unwrap_or(rest.len());
         if run > 0 {
-            keep(rest.as_bytes()[0] as char, &mut out);
+            collapse(rest.as_bytes()[0] as char, &mut pending_space, &mut out);
             out.push_str(&rest[1..run]);
             rest = &rest[run..];
             continue;
         }
         let mut chars = rest.chars();
         if let Some(c) = chars.next() {
-            keep(c, &mut out);
+            collapse(c, &mut pending_space, &mut out);
         }
         rest = chars.as_str();
     }
     out
+}
+
+/// Append one character of plain text: whitespace becomes (at most one, never leading)
+/// space before the next character kept; control characters and zero-width marks go.
+fn collapse(c: char, pending_space: &mut bool, out: &mut String) {
+    if c.is_whitespace() {
+        *pending_space = true;
+    } else if !(c.is_control() || c == '\u{feff}' || c == '\u{200b}') {
+        if *pending_space && !out.is_empty() {
+            out.push(' ');
+        }
+        *pending_space = false;
+        out.push(c);
+    }
 }
 
 const INLINE_TAGS: &[&str] = &[
@@ -703,21 +706,12 @@ mod tests {
         );
     }
 
-    /// What `plain_text` does after tags and entities, one character at a time (the test
-    /// text has neither `<` nor `&`).
+    /// What `plain_text` does after tags and entities: `collapse` on each character (the
+    /// test text has neither `<` nor `&`).
     fn collapse_by_definition(text: &str) -> String {
-        let mut out = String::new();
-        let mut pending_space = false;
+        let (mut out, mut pending_space) = (String::new(), false);
         for c in text.chars() {
-            if c.is_whitespace() {
-                pending_space = true;
-            } else if !(c.is_control() || c == '\u{feff}' || c == '\u{200b}') {
-                if pending_space && !out.is_empty() {
-                    out.push(' ');
-                }
-                pending_space = false;
-                out.push(c);
-            }
+            collapse(c, &mut pending_space, &mut out);
         }
         out
     }
