@@ -110,6 +110,14 @@ impl PollBatch {
             && self.track.is_empty()
             && self.deadlines.is_empty()
     }
+
+    /// The source's state as stored after this poll: its events counter includes the
+    /// events the poll found new.
+    fn stored_state(&self, outcome: &RecordOutcome) -> SourceRecord {
+        let mut state = self.state.clone();
+        state.events += outcome.new_events.len() as u64;
+        state
+    }
 }
 
 /// What a recorded poll changed.
@@ -680,9 +688,9 @@ impl Store {
         match &recorded {
             Ok(outcomes) => {
                 for (batch, outcome) in batches.iter().zip(outcomes) {
-                    let mut state = batch.state.clone();
-                    state.events += outcome.new_events.len() as u64;
-                    states.sources.insert(batch.source.clone(), Some(state));
+                    states
+                        .sources
+                        .insert(batch.source.clone(), Some(batch.stored_state(outcome)));
                     for (url, r) in &batch.resources {
                         states
                             .resources
@@ -774,9 +782,7 @@ impl Store {
                         for r in &batch.track {
                             tracked.insert(r.storage_key().as_bytes(), r.to_string().as_bytes())?;
                         }
-                        let mut state = batch.state.clone();
-                        state.events += outcome.new_events.len() as u64;
-                        match encode(&state) {
+                        match encode(&batch.stored_state(&outcome)) {
                             Ok(b) => sources.insert(batch.source.as_bytes(), b)?,
                             Err(e) => return abort(e),
                         };
