@@ -191,7 +191,7 @@ pub struct DigestConfig {
     /// How far ahead "coming up" looks.
     pub upcoming: Duration,
     /// On a dossier's first poll, steps this recent are reported as news; older ones
-    /// only fill its timeline.
+    /// only fill its timeline. On a source's first poll, likewise for its items.
     pub backfill: Duration,
     /// The longest wait between two attempts at a failed send.
     pub retry_max: Duration,

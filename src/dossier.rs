@@ -164,13 +164,17 @@ fn http_link(u: &Option<String>) -> Option<String> {
         .cloned()
 }
 
+/// The oldest day that is still news in what is seen for the first time (a dossier's
+/// steps, a source's items): `backfill` before `now`.
+pub fn backfill_horizon(now: DateTime<Utc>, backfill: Duration) -> NaiveDate {
+    (now - chrono::Duration::from_std(backfill).unwrap_or(chrono::Duration::days(30))).date_naive()
+}
+
 /// The events that `new` adds to `old`: new steps, new documents on known steps, forecasts
 /// added or moved, new rapporteurs. Never "removed" events.
 pub fn diff(old: Option<&Dossier>, new: &Dossier, ctx: &DiffContext<'_>) -> Vec<DossierEvent> {
     let today = ctx.now.date_naive();
-    let horizon =
-        ctx.now - chrono::Duration::from_std(ctx.backfill).unwrap_or(chrono::Duration::days(30));
-    let horizon = horizon.date_naive();
+    let horizon = backfill_horizon(ctx.now, ctx.backfill);
     let r = &new.reference;
     let page = dossier_page(r);
     let base =

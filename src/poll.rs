@@ -719,7 +719,13 @@ fn prepare_source(
         }
     }
 
-    // Match and enqueue.
+    // Match and enqueue. On a source's first successful poll, a feed's items older than
+    // `digest.backfill` are what it held before veille watched it, not news: like a new
+    // dossier's old steps, they are kept as seen, out of the digests (a dossier they name
+    // is still tracked).
+    let first_sight = state.last_success.is_none();
+    let horizon = dossier::backfill_horizon(now, ctx.config.digest.backfill);
+    let mut archived_items = 0usize;
     let mut observed = Vec::with_capacity(events.len());
     let mut track: Vec<ProcedureRef> = Vec::new();
     let mut kept: Vec<(String, deadlines::Deadline)> = Vec::new();
@@ -728,8 +734,16 @@ fn prepare_source(
             true => ctx.watchlists.matches_item(&ev),
             false => ctx.watchlists.matches(&ev),
         };
-        let mut enqueue = Vec::with_capacity(matches.len());
-        for m in &matches {
+        let archived = first_sight && plain_item && ev.date < horizon;
+        let news: &[_] = match archived {
+            true => &[],
+            false => &matches,
+        };
+        if archived && !matches.is_empty() {
+            archived_items += 1;
+        }
+        let mut enqueue = Vec::with_capacity(news.len());
+        for m in news {
             let alert_due = ev.kind == EventKind::Step
                 && ev.stage.is_some_and(|st| {
                     ctx.watchlists
@@ -758,6 +772,15 @@ fn prepare_source(
             event: ev,
             matches: enqueue,
         });
+    }
+
+    if archived_items > 0 {
+        tracing::info!(
+            source = %s.id,
+            items = archived_items,
+            backfill = %humantime::format_duration(ctx.config.digest.backfill),
+            "first poll of this source: matched items older than digest.backfill are kept as seen, not reported as news"
+        );
     }
 
     let failed = !errors.is_empty();

@@ -336,6 +336,130 @@ fn one_poll_gives_merged_dossier_timelines_with_their_real_dates() {
     assert!(dates.contains(&"2026-06-16"), "{dates:?}");
 }
 
+/// A Council press feed: (number, title, pubDate) per item.
+fn council_feed(items: &[(u32, &str, Option<&str>)]) -> String {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel>\
+         <title>Council press releases</title><link>https://www.consilium.europa.eu/</link>\n",
+    );
+    for (n, title, date) in items {
+        xml.push_str(&format!(
+            "<item><title>{title}</title><link>https://www.consilium.europa.eu/en/press/{n}</link>\
+             <guid>https://www.consilium.europa.eu/en/press/{n}</guid>{}</item>\n",
+            date.map(|d| format!("<pubDate>{d}</pubDate>"))
+                .unwrap_or_default()
+        ));
+    }
+    xml.push_str("</channel></rss>\n");
+    xml
+}
+
+/// A feed added to the configuration brings its archive: on its first poll only the items
+/// of the last `digest.backfill` (30 days) are news, and an undated one (its age unknown);
+/// an older matched item still has its dossier tracked. After that, every new item is news
+/// whatever its date.
+#[test]
+fn a_new_feed_reports_its_recent_items_not_its_archive() {
+    if !fixtures::available("a_new_feed_reports_its_recent_items_not_its_archive") {
+        return;
+    }
+    let (server, mut sources) = eu_services();
+    let old_with_dossier = (
+        1,
+        "Public procurement: Council and Parliament resume talks on 2016/0132(COD)",
+        Some("Mon, 01 Jun 2026 10:00:00 +0200"),
+    );
+    let old = (
+        2,
+        "Public procurement: the 2014 directives are adopted",
+        Some("Fri, 28 Mar 2014 00:00:00 +0100"),
+    );
+    let recent = (
+        3,
+        "Public procurement: Council agrees its position on the revision",
+        Some("Tue, 24 Nov 2026 10:00:00 +0100"),
+    );
+    let undated = (4, "Public procurement: note to delegations", None);
+    let unmatched = (
+        5,
+        "Fisheries: quotas for 2027",
+        Some("Wed, 25 Nov 2026 10:00:00 +0100"),
+    );
+    server.route(
+        "/council.rss",
+        Response::ok(council_feed(&[
+            old_with_dossier,
+            old,
+            recent,
+            undated,
+            unmatched,
+        ]))
+        .content_type("application/rss+xml"),
+    );
+    sources.push(Source::new("council", "feed", server.url("/council.rss")));
+    let app = TestApp::new(server, sources);
+    app.add_watchlist(
+        "procurement",
+        "name = \"Procurement\"\nrecipients = [\"fg@example.org\"]\nkeywords = [\"public procurement\"]\n",
+    );
+    let preview = |now: &str| {
+        titles_of(&app.json(
+            Some(now),
+            &["digest", "preview", "procurement", "--format", "json"],
+            0,
+        ))
+    };
+
+    app.expect(Some(NOW), &["poll"], 0);
+    let titles = preview(NOW);
+    assert!(titles.iter().any(|t| t == recent.1), "{titles:#?}");
+    assert!(titles.iter().any(|t| t == undated.1), "{titles:#?}");
+    for archived in [old_with_dossier.1, old.1] {
+        assert!(
+            !titles.iter().any(|t| t == archived),
+            "{archived:?} in {titles:#?}"
+        );
+    }
+
+    // The dossier the archived item names is fetched from the next poll on.
+    let out = app.veille(Some(NOW), &["dossier", "show", "2016/0132(COD)"]);
+    assert_eq!(out.status.code(), Some(1));
+    let later = "2026-11-28T11:00:00Z";
+    let late = (
+        6,
+        "Public procurement: a report published late",
+        Some("Fri, 02 Oct 2026 10:00:00 +0200"),
+    );
+    app.server.route(
+        "/council.rss",
+        Response::ok(council_feed(&[
+            late,
+            old_with_dossier,
+            old,
+            recent,
+            undated,
+            unmatched,
+        ]))
+        .content_type("application/rss+xml"),
+    );
+    app.expect(Some(later), &["poll"], 0);
+    let shown = app.expect(Some(later), &["dossier", "show", "2016/0132(COD)"], 0);
+    assert!(shown.starts_with("2016/0132(COD)"), "{shown}");
+
+    // The feed is known now: a new item is news, however old its date; the archive
+    // stays out.
+    let titles = preview(later);
+    assert!(titles.iter().any(|t| t == late.1), "{titles:#?}");
+    assert_eq!(
+        titles
+            .iter()
+            .filter(|t| t.starts_with("Public procurement"))
+            .count(),
+        3,
+        "{titles:#?}"
+    );
+}
+
 fn titles_of(preview: &serde_json::Value) -> Vec<String> {
     preview["entries"]
         .as_array()
@@ -360,6 +484,9 @@ fn focus_groups_get_what_an_expert_expects_once_over_real_smtp() {
         app.server.url("/eur-lex.rss"),
     )];
     app.use_smtp(smtp_server.port());
+    // These real titles span 2012–2024: all of them are news here, however old.
+    app.mail.push_str("[digest]\nbackfill = \"36500d\"\n");
+    app.write_config();
     app.add_shipped_watchlists();
     app.expect(Some(NOW), &["poll"], 0);
 
