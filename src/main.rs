@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use veille::app::{self, Command, Exit, Format, Global, LogFormat};
+use veille::app::{self, Command, Exit, Format, Global, LogFormat, Query};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -133,10 +133,10 @@ fn main() -> ExitCode {
         Cmd::Digest(DigestCmd::Preview {
             watchlist,
             format: f,
-        }) => Command::DigestPreview {
+        }) => Command::Query(Query::DigestPreview {
             watchlist,
             format: format(f),
-        },
+        }),
         Cmd::Digest(DigestCmd::Send { watchlist, force }) => {
             Command::DigestSend { watchlist, force }
         }
@@ -144,12 +144,14 @@ fn main() -> ExitCode {
         Cmd::Dossier(DossierCmd::Show {
             reference,
             format: f,
-        }) => Command::DossierShow {
+        }) => Command::Query(Query::DossierShow {
             reference,
             format: format(f),
-        },
-        Cmd::Status { format: f } => Command::Status { format: format(f) },
-        Cmd::Export(ExportCmd::Ical { watchlist }) => Command::ExportIcal { watchlist },
+        }),
+        Cmd::Status { format: f } => Command::Query(Query::Status { format: format(f) }),
+        Cmd::Export(ExportCmd::Ical { watchlist }) => {
+            Command::Query(Query::ExportIcal { watchlist })
+        }
     };
     let global = Global {
         config: cli.config,

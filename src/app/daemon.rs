@@ -1,4 +1,5 @@
-//! `veille run`: the poll loop and the delivery loop (each a step plus a loop), watchlist
+//! `veille run`: the poll loop and the delivery loop (each a step plus a loop), the control
+//! socket that answers read-only commands while the daemon holds the store, watchlist
 //! reload on SIGHUP and on changes in `watchlists_dir`, and a bounded, flushed shutdown on
 //! SIGTERM/SIGINT. The loops only sleep, call their step and watch for shutdown.
 //! The first delivery step waits for the first poll step (a digest due at start-up carries
@@ -121,6 +122,19 @@ pub(super) async fn run(
             shared.stop.clone(),
         ));
     }
+    let socket = match super::control::listen(&shared.config) {
+        Some((listener, path)) => {
+            let daemon = super::control::Daemon {
+                config: shared.config.clone(),
+                store: store.clone(),
+                watchlists: shared.watchlists.clone(),
+                now: move || shared.clock.now(),
+            };
+            tokio::spawn(super::control::serve(listener, daemon, shared.stop.clone()));
+            Some(path)
+        }
+        None => None,
+    };
     let poll_task = tokio::spawn(poll_loop(shared.clone(), first_poll_tx));
     let delivery_task = tokio::spawn(delivery_loop(shared.clone()));
     let watcher = tokio::spawn(watch_files(shared.clone(), wl_tx.clone()));
@@ -150,6 +164,9 @@ pub(super) async fn run(
         );
         pa.abort();
         da.abort();
+    }
+    if let Some(path) = &socket {
+        super::control::remove(path);
     }
     store.flush().await.context("flushing the store")?;
     tracing::info!("stopped");

@@ -19,6 +19,7 @@ use crate::poll::{self, PollContext, PollReport, Selection};
 use crate::store::Store;
 use crate::watchlist::{self, WatchlistSet};
 
+mod control;
 mod cpu;
 mod daemon;
 mod memory;
@@ -42,9 +43,20 @@ impl Exit {
             Exit::Invalid => 3,
         }
     }
+
+    /// The exit of a code from [`Exit::code`]; any other code is a failure.
+    pub fn from_code(code: u8) -> Exit {
+        match code {
+            0 => Exit::Ok,
+            2 => Exit::SourcesFailed,
+            3 => Exit::Invalid,
+            _ => Exit::Failure,
+        }
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
     Text,
     Json,
@@ -78,10 +90,6 @@ pub enum Command {
     Poll {
         source: Option<String>,
     },
-    DigestPreview {
-        watchlist: String,
-        format: Format,
-    },
     DigestSend {
         watchlist: Option<String>,
         force: bool,
@@ -90,16 +98,19 @@ pub enum Command {
         watchlist: Option<String>,
         text: String,
     },
-    DossierShow {
-        reference: String,
-        format: Format,
-    },
-    Status {
-        format: Format,
-    },
-    ExportIcal {
-        watchlist: String,
-    },
+    /// `status`, `dossier show`, `digest preview`, `export ical`.
+    Query(Query),
+}
+
+/// A command that only reads the store. While the daemon holds the store, the daemon
+/// answers it for the command-line process (`control`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "command", rename_all = "kebab-case")]
+pub enum Query {
+    Status { format: Format },
+    DossierShow { reference: String, format: Format },
+    DigestPreview { watchlist: String, format: Format },
+    ExportIcal { watchlist: String },
 }
 
 /// Logs go to stderr; `RUST_LOG` filters (default: `info` for the daemon, `warn` for
@@ -159,39 +170,6 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
                 Exit::Ok
             })
         }
-        Command::Status { format } => {
-            let store = open_store(&g, &config)?;
-            status(&g, &config, &watchlists, &store, format)
-        }
-        Command::DossierShow { reference, format } => {
-            let store = open_store(&g, &config)?;
-            dossier_show(&store, &reference, format)
-        }
-        Command::DigestPreview { watchlist, format } => {
-            let store = open_store(&g, &config)?;
-            let Some(w) = watchlists.get(&watchlist) else {
-                eprintln!("veille: no watchlist {watchlist:?}");
-                return Ok(Exit::Failure);
-            };
-            let d = deliver::build_digest(&config, &store, w, g.now(), false)?;
-            let mut out = std::io::stdout().lock();
-            match format {
-                Format::Json => writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string_pretty(&digest::to_json(&d))?
-                )?,
-                Format::Text | Format::Html => {
-                    let r = digest::render(&d)?;
-                    if format == Format::Html {
-                        writeln!(out, "{}", r.html)?;
-                    } else {
-                        writeln!(out, "Subject: {}\n\n{}", r.subject, r.text)?;
-                    }
-                }
-            }
-            Ok(Exit::Ok)
-        }
         Command::DigestSend { watchlist, force } => {
             let store = open_store(&g, &config)?;
             let mailer = Mailer::new(config.mail.transport.clone()).context("setting up mail")?;
@@ -217,14 +195,81 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
             })
         }
         Command::Run => daemon::run(g, config, watchlists).await,
-        Command::ExportIcal { watchlist } => {
-            let store = open_store(&g, &config)?;
-            let Some(w) = watchlists.get(&watchlist) else {
-                eprintln!("veille: no watchlist {watchlist:?}");
+        Command::Query(q) => query(&g, &config, &watchlists, &q),
+    }
+}
+
+/// A query is answered by the running daemon when there is one (it holds the store),
+/// otherwise from the store opened here.
+fn query(
+    g: &Global,
+    config: &Config,
+    watchlists: &WatchlistSet,
+    q: &Query,
+) -> anyhow::Result<Exit> {
+    if let Some(a) = control::ask(config, g.now, q) {
+        std::io::stdout().lock().write_all(a.stdout.as_bytes())?;
+        std::io::stderr().lock().write_all(a.stderr.as_bytes())?;
+        return Ok(a.exit());
+    }
+    let store = open_store(g, config)?;
+    answer(
+        q,
+        g.now(),
+        config,
+        watchlists,
+        &store,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    )
+}
+
+/// Answer a query from the store, writing what the command prints on stdout to `out` and
+/// its messages to `err`.
+pub(crate) fn answer(
+    q: &Query,
+    now: DateTime<Utc>,
+    config: &Config,
+    watchlists: &WatchlistSet,
+    store: &Store,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Exit> {
+    match q {
+        Query::Status { format } => status(now, config, watchlists, store, *format, out),
+        Query::DossierShow { reference, format } => {
+            dossier_show(store, reference, *format, out, err)
+        }
+        Query::DigestPreview { watchlist, format } => {
+            let Some(w) = watchlists.get(watchlist) else {
+                writeln!(err, "veille: no watchlist {watchlist:?}")?;
                 return Ok(Exit::Failure);
             };
-            let ics = deliver::calendar(&config, &store, w, g.now())?;
-            std::io::stdout().lock().write_all(ics.as_bytes())?;
+            let d = deliver::build_digest(config, store, w, now, false)?;
+            match format {
+                Format::Json => writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&digest::to_json(&d))?
+                )?,
+                Format::Text | Format::Html => {
+                    let r = digest::render(&d)?;
+                    if *format == Format::Html {
+                        writeln!(out, "{}", r.html)?;
+                    } else {
+                        writeln!(out, "Subject: {}\n\n{}", r.subject, r.text)?;
+                    }
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        Query::ExportIcal { watchlist } => {
+            let Some(w) = watchlists.get(watchlist) else {
+                writeln!(err, "veille: no watchlist {watchlist:?}")?;
+                return Ok(Exit::Failure);
+            };
+            let ics = deliver::calendar(config, store, w, now)?;
+            out.write_all(ics.as_bytes())?;
             Ok(Exit::Ok)
         }
     }
@@ -382,11 +427,12 @@ fn outbox_count(config: &Config) -> usize {
 }
 
 fn status(
-    g: &Global,
+    now: DateTime<Utc>,
     config: &Config,
     watchlists: &WatchlistSet,
     store: &Store,
     format: Format,
+    out: &mut dyn Write,
 ) -> anyhow::Result<Exit> {
     let mut sources = Vec::new();
     for s in &config.sources {
@@ -414,14 +460,13 @@ fn status(
         );
     }
     let v = json!({
-        "now": g.now().to_rfc3339(),
+        "now": now.to_rfc3339(),
         "sources": sources,
         "pending": pending,
         "delivery": deliveries,
         "events": store.event_count(),
         "outbox": {"dir": config.mail.outbox_dir.display().to_string(), "messages": outbox_count(config)},
     });
-    let mut out = std::io::stdout().lock();
     if format == Format::Json {
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(Exit::Ok);
@@ -478,21 +523,27 @@ fn status(
     Ok(Exit::Ok)
 }
 
-fn dossier_show(store: &Store, reference: &str, format: Format) -> anyhow::Result<Exit> {
+fn dossier_show(
+    store: &Store,
+    reference: &str,
+    format: Format,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Exit> {
     let r: ProcedureRef = match reference.parse() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("veille: {e}");
+            writeln!(err, "veille: {e}")?;
             return Ok(Exit::Failure);
         }
     };
     let Some(d) = store.dossier(&r)? else {
-        eprintln!(
-            "veille: dossier {r} is not known yet; list it in a watchlist and run `veille poll`"
-        );
+        writeln!(
+            err,
+            "veille: dossier {r} is not known yet; list it in a watchlist: the next poll fetches it"
+        )?;
         return Ok(Exit::Failure);
     };
-    let mut out = std::io::stdout().lock();
     if format == Format::Json {
         writeln!(out, "{}", serde_json::to_string_pretty(&d)?)?;
         return Ok(Exit::Ok);

@@ -949,3 +949,114 @@ fn sigterm_during_a_hanging_fetch_exits_0_after_a_bounded_drain_and_a_second_dae
     assert_eq!(source_status(&status, "good")["polled"], true, "{status}");
     assert_eq!(status["events"], 1, "{status}");
 }
+
+/// The queries a command line asks while the daemon holds the store.
+fn queries(app: &TestApp) -> (serde_json::Value, serde_json::Value, String) {
+    let status = app.json(Some(MONDAY), &["status", "--format", "json"], 0);
+    let preview = app.json(
+        Some(MONDAY),
+        &["digest", "preview", "w", "--format", "json"],
+        0,
+    );
+    let ical = app.expect(Some(MONDAY), &["export", "ical", "w"], 0);
+    (status, preview, ical)
+}
+
+#[test]
+fn while_the_daemon_holds_the_store_it_answers_status_and_the_other_queries() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+
+    let server = TestServer::start_background();
+    server.route(
+        "/feed.rss",
+        rss(&[("Urban mobility package", "m1"), ("Other news", "o1")]),
+    );
+    let app = TestApp::new(server, vec![]);
+    // No mail server: the digest due at start fails and stays pending, as an operator
+    // would then see it in `veille status`.
+    configure(
+        &app,
+        &[src("feed", app.server.url("/feed.rss"))],
+        &smtp_mail(free_port(), None),
+        "",
+    );
+    app.add_watchlist("w", &watchlist(&["urban mobility"], ""));
+    let socket = app.path("data/veille.sled.sock");
+    // A socket a killed daemon left: nobody answers on it, so a command reads the store
+    // itself, and the next daemon replaces it.
+    std::fs::create_dir_all(app.path("data")).unwrap_or_else(|e| panic!("{e}"));
+    drop(
+        std::os::unix::net::UnixListener::bind(&socket)
+            .unwrap_or_else(|e| panic!("binding {}: {e}", socket.display())),
+    );
+    let before = app.json(Some(MONDAY), &["status", "--format", "json"], 0);
+    assert_eq!(source_status(&before, "feed")["polled"], false, "{before}");
+
+    let mut d = Daemon::spawn(&app, Some(MONDAY), &[]);
+    d.wait_log("send failed; stays pending");
+    let meta = std::fs::symlink_metadata(&socket).unwrap_or_else(|e| panic!("{e}"));
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "owner-only");
+
+    let (status, preview, ical) = queries(&app);
+    assert_eq!(source_status(&status, "feed")["ok"], true, "{status}");
+    assert_eq!(status["events"], 2, "{status}");
+    assert_eq!(
+        status["now"], "2026-11-30T09:00:00+00:00",
+        "the command's --now"
+    );
+    assert_eq!(status["pending"], serde_json::json!({"w": 1}), "{status}");
+    assert_eq!(status["delivery"]["w"]["failures"], 1, "{status}");
+    assert_eq!(titles(&preview), ["Urban mobility package"], "{preview}");
+    assert!(ical.starts_with("BEGIN:VCALENDAR"), "{ical}");
+    // A query's own failures come back as they would from the store: message and code.
+    let out = app.veille(Some(MONDAY), &["dossier", "show", "2016/0132(COD)"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("2016/0132(COD) is not known yet"),
+        "{stderr}"
+    );
+    let out = app.veille(Some(MONDAY), &["digest", "preview", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no watchlist \"nope\""),
+        "{out:?}"
+    );
+    // Commands that write still need the store to themselves; a second daemon is
+    // refused without touching the first one's socket.
+    for args in [&["poll"][..], &["run"][..]] {
+        let out = app.veille(Some(MONDAY), args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("in use by another veille process"),
+            "{args:?}: {out:?}"
+        );
+    }
+    let again = app.json(Some(MONDAY), &["status", "--format", "json"], 0);
+    assert_eq!(again["events"], 2, "{again}");
+
+    d.stop();
+    assert!(!socket.exists(), "the socket is removed at shutdown");
+    assert!(!d.log().contains("no control socket"), "{}", d.log());
+    // Without the daemon the same commands read the store and say the same.
+    let (status_after, preview_after, ical_after) = queries(&app);
+    assert_eq!(status_after, status);
+    assert_eq!(preview_after, preview);
+    let without_stamp = |s: &str| -> String {
+        s.lines()
+            .filter(|l| !l.starts_with("DTSTAMP"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(without_stamp(&ical_after), without_stamp(&ical));
+}
+
+fn titles(preview: &serde_json::Value) -> Vec<String> {
+    preview["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["title"].as_str().unwrap_or("").to_string())
+        .collect()
+}

@@ -1,0 +1,243 @@
+//! The daemon's control socket. sled lets one process open the store, so while `veille
+//! run` holds it, `status`, `dossier show`, `digest preview` and `export ical` typed on the
+//! command line are answered by the daemon itself, over a Unix socket beside the store
+//! (`{storage.path}.sock`, owner-only): one JSON request line in, one JSON answer line
+//! out (the command's exit code, stdout and stderr), one exchange per connection.
+//!
+//! Owns: the socket file's life (bound after the store is opened, so only the process that
+//! holds the store ever replaces a socket a killed daemon left; removed at shutdown) and
+//! the exchange, bounded in size and time on both sides.
+//! Must not: accept anything but read-only queries ([`Query`]), or let a slow or silent
+//! client hold up the daemon.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+
+use super::{answer, Exit, Query};
+use crate::config::Config;
+use crate::store::Store;
+use crate::watchlist::WatchlistSet;
+
+/// The exchange's version: a request from another version is refused with a message.
+const VERSION: u16 = 1;
+/// A request is one short JSON line.
+const MAX_REQUEST: u64 = 64 * 1024;
+/// An answer is what the command prints: a calendar or a digest of a few hundred events.
+const MAX_ANSWER: u64 = 256 * 1024 * 1024;
+/// How long the daemon waits for a request, and the client for the request to be taken.
+const REQUEST_TIME: Duration = Duration::from_secs(5);
+/// How long an answer may take to compute and to be read.
+const ANSWER_TIME: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Request {
+    v: u16,
+    /// The command line's `--now`, if it gave one; the daemon's clock otherwise.
+    now: Option<DateTime<Utc>>,
+    query: Query,
+}
+
+/// The daemon's answer: what the command would have printed, and its exit code.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Answer {
+    v: u16,
+    exit: u8,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Answer {
+    pub fn exit(&self) -> Exit {
+        Exit::from_code(self.exit)
+    }
+
+    fn failure(message: String) -> Answer {
+        Answer {
+            v: VERSION,
+            exit: Exit::Failure.code(),
+            stdout: String::new(),
+            stderr: format!("veille: {message}\n"),
+        }
+    }
+}
+
+/// `{storage.path}.sock`: beside the store, so that every command reading the same
+/// configuration finds it.
+pub(crate) fn socket_path(config: &Config) -> PathBuf {
+    let store = &config.storage.path;
+    let mut name = store
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "veille".into());
+    name.push(".sock");
+    store.with_file_name(name)
+}
+
+/// Ask the running daemon. `None` when no daemon answers (no socket, a socket a killed
+/// daemon left, an exchange cut short): the caller then opens the store itself, and says
+/// so plainly if another process holds it.
+pub(crate) fn ask(config: &Config, now: Option<DateTime<Utc>>, query: &Query) -> Option<Answer> {
+    let path = socket_path(config);
+    let sock = std::os::unix::net::UnixStream::connect(&path).ok()?;
+    let request = Request {
+        v: VERSION,
+        now,
+        query: query.clone(),
+    };
+    match request_answer(sock, &request) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            tracing::warn!(socket = %path.display(), error = %e, "the running daemon did not answer; reading the store directly");
+            None
+        }
+    }
+}
+
+fn request_answer(
+    mut sock: std::os::unix::net::UnixStream,
+    request: &Request,
+) -> std::io::Result<Answer> {
+    sock.set_write_timeout(Some(REQUEST_TIME))?;
+    sock.set_read_timeout(Some(ANSWER_TIME))?;
+    let mut bytes = serde_json::to_vec(request)?;
+    bytes.push(b'\n');
+    sock.write_all(&bytes)?;
+    let mut line = String::new();
+    BufReader::new(sock.take(MAX_ANSWER)).read_line(&mut line)?;
+    Ok(serde_json::from_str(&line)?)
+}
+
+/// Bind the control socket. Called only by the process that holds the store, so a socket
+/// file already there is one a killed daemon left, and is replaced. Without a socket the
+/// daemon runs on, and says what is lost.
+pub(super) fn listen(config: &Config) -> Option<(UnixListener, PathBuf)> {
+    let path = socket_path(config);
+    let unavailable = |error: &dyn std::fmt::Display| {
+        tracing::warn!(
+            socket = %path.display(),
+            error = %error,
+            "no control socket: `veille status`, `dossier show`, `digest preview` and `export ical` cannot answer while the daemon runs"
+        );
+    };
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_socket() => {
+            if let Err(e) = std::fs::remove_file(&path) {
+                unavailable(&e);
+                return None;
+            }
+        }
+        Ok(_) => {
+            unavailable(&"a file that is not a socket is in the way");
+            return None;
+        }
+        Err(_) => {}
+    }
+    let listener = match UnixListener::bind(&path) {
+        Ok(l) => l,
+        Err(e) => {
+            unavailable(&e);
+            return None;
+        }
+    };
+    if let Err(e) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
+        unavailable(&e);
+        remove(&path);
+        return None;
+    }
+    Some((listener, path))
+}
+
+/// Remove the socket at shutdown.
+pub(super) fn remove(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(socket = %path.display(), error = %e, "could not remove the control socket");
+        }
+    }
+}
+
+/// What a query needs from the daemon.
+#[derive(Clone)]
+pub(super) struct Daemon<F> {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub watchlists: watch::Receiver<WatchlistSet>,
+    pub now: F,
+}
+
+/// Answer queries until `stop` turns true.
+pub(super) async fn serve<F>(
+    listener: UnixListener,
+    daemon: Daemon<F>,
+    mut stop: watch::Receiver<bool>,
+) where
+    F: Fn() -> DateTime<Utc> + Clone + Send + Sync + 'static,
+{
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => return,
+        };
+        let Ok((sock, _)) = accepted else {
+            continue;
+        };
+        let daemon = daemon.clone();
+        tokio::spawn(async move {
+            if let Err(e) = exchange(sock, &daemon).await {
+                tracing::debug!(error = %e, "control socket: exchange cut short");
+            }
+        });
+    }
+}
+
+async fn exchange<F>(sock: UnixStream, d: &Daemon<F>) -> std::io::Result<()>
+where
+    F: Fn() -> DateTime<Utc>,
+{
+    let (rd, mut wr) = sock.into_split();
+    let mut line = String::new();
+    let mut rd = tokio::io::BufReader::new(rd.take(MAX_REQUEST));
+    tokio::time::timeout(REQUEST_TIME, rd.read_line(&mut line)).await??;
+    let answer = match serde_json::from_str::<Request>(&line) {
+        Ok(r) if r.v == VERSION => {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let exit = {
+                let watchlists = d.watchlists.borrow();
+                let now = r.now.unwrap_or_else(|| (d.now)());
+                answer(
+                    &r.query, now, &d.config, &watchlists, &d.store, &mut out, &mut err,
+                )
+            };
+            let exit = exit.unwrap_or_else(|e| {
+                let _ = writeln!(err, "veille: {e:#}");
+                Exit::Failure
+            });
+            Answer {
+                v: VERSION,
+                exit: exit.code(),
+                stdout: String::from_utf8_lossy(&out).into_owned(),
+                stderr: String::from_utf8_lossy(&err).into_owned(),
+            }
+        }
+        Ok(r) => Answer::failure(format!(
+            "the running daemon answers requests of version {VERSION}, not {}: run the same veille as the daemon",
+            r.v
+        )),
+        Err(e) => Answer::failure(format!(
+            "the running daemon could not read the request ({e}): run the same veille as the daemon"
+        )),
+    };
+    let mut bytes = serde_json::to_vec(&answer)?;
+    bytes.push(b'\n');
+    tokio::time::timeout(ANSWER_TIME, wr.write_all(&bytes)).await??;
+    wr.shutdown().await
+}
