@@ -241,3 +241,79 @@ where
     tokio::time::timeout(ANSWER_TIME, wr.write_all(&bytes)).await??;
     wr.shutdown().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::Format;
+
+    /// The shipped configuration, with the store at `storage`.
+    fn config(storage: &str) -> Config {
+        let shipped = include_str!("../../config.toml");
+        let text = shipped.replace(
+            "path = \"data/veille.sled\"",
+            &format!("path = \"{storage}\""),
+        );
+        assert!(shipped.contains("path = \"data/veille.sled\""));
+        Config::from_str(Path::new("/srv/veille/config.toml"), &text, None)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_socket_sits_beside_the_store() {
+        assert_eq!(
+            socket_path(&config("data/veille.sled")),
+            Path::new("/srv/veille/data/veille.sled.sock")
+        );
+        assert_eq!(
+            socket_path(&config("/var/lib/veille/store")),
+            Path::new("/var/lib/veille/store.sock")
+        );
+    }
+
+    #[test]
+    fn requests_and_answers_keep_their_meaning_on_the_wire() {
+        let queries = [
+            Query::Status {
+                format: Format::Json,
+            },
+            Query::DossierShow {
+                reference: "2016/0132(COD)".into(),
+                format: Format::Text,
+            },
+            Query::DigestPreview {
+                watchlist: "state-aid".into(),
+                format: Format::Html,
+            },
+            Query::ExportIcal {
+                watchlist: "air-quality".into(),
+            },
+        ];
+        for query in queries {
+            let r = Request {
+                v: VERSION,
+                now: "2026-11-30T09:00:00Z".parse().ok(),
+                query: query.clone(),
+            };
+            let line = serde_json::to_string(&r).unwrap_or_default();
+            assert!(!line.contains('\n'), "one line: {line}");
+            let back: Request = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!((back.v, back.now, back.query), (r.v, r.now, query));
+        }
+        assert_eq!(
+            serde_json::to_string(&Query::Status {
+                format: Format::Json
+            })
+            .unwrap_or_default(),
+            r#"{"command":"status","format":"json"}"#
+        );
+        for exit in [Exit::Ok, Exit::Failure, Exit::SourcesFailed, Exit::Invalid] {
+            assert_eq!(Exit::from_code(exit.code()), exit);
+        }
+        let a = Answer::failure("no".into());
+        assert_eq!(
+            (a.exit(), a.stderr.as_str()),
+            (Exit::Failure, "veille: no\n")
+        );
+    }
+}
