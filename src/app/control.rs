@@ -1,13 +1,15 @@
 //! The daemon's control socket. sled lets one process open the store, so while `veille
 //! run` holds it, `status`, `dossier show`, `digest preview` and `export ical` typed on the
-//! command line are answered by the daemon itself, over a Unix socket beside the store
-//! (`{storage.path}.sock`, owner-only): one JSON request line in, one JSON answer line
-//! out (the command's exit code, stdout and stderr), one exchange per connection.
+//! command line are answered by the daemon itself, and `poll` asks the daemon's poll loop
+//! to poll now; over a Unix socket beside the store (`{storage.path}.sock`, owner-only):
+//! one JSON request line in, one JSON answer line out (the command's exit code, stdout and
+//! stderr), one exchange per connection.
 //!
 //! Owns: the socket file's life (bound after the store is opened, so only the process that
 //! holds the store ever replaces a socket a killed daemon left; removed at shutdown) and
 //! the exchange, bounded in size and time on both sides.
-//! Must not: accept anything but read-only queries ([`Query`]), or let a slow or silent
+//! Must not: accept anything but read-only queries ([`Query`]) and "poll now" (which the
+//! poll loop runs as one of its own steps, never beside another), or let a slow or silent
 //! client hold up the daemon.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -22,7 +24,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
-use super::{answer, Exit, Query};
+use super::daemon::PollNow;
+use super::{answer, print_poll, Exit, Query};
 use crate::config::Config;
 use crate::store::Store;
 use crate::watchlist::WatchlistSet;
@@ -37,13 +40,24 @@ const MAX_ANSWER: u64 = 256 * 1024 * 1024;
 const REQUEST_TIME: Duration = Duration::from_secs(5);
 /// How long an answer may take to compute and to be read.
 const ANSWER_TIME: Duration = Duration::from_secs(120);
+/// A poll waits for its slowest source (a source's own timeout may be minutes).
+const POLL_TIME: Duration = Duration::from_secs(30 * 60);
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Request {
     v: u16,
-    /// The command line's `--now`, if it gave one; the daemon's clock otherwise.
+    /// The command line's `--now`, if it gave one, for a query; the daemon's clock
+    /// otherwise (a poll always runs on the daemon's clock).
     now: Option<DateTime<Utc>>,
-    query: Query,
+    ask: Ask,
+}
+
+/// What the command line asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "ask", rename_all = "kebab-case")]
+pub(crate) enum Ask {
+    Query { query: Query },
+    Poll { source: Option<String> },
 }
 
 /// The daemon's answer: what the command would have printed, and its exit code.
@@ -58,6 +72,28 @@ pub(crate) struct Answer {
 impl Answer {
     pub fn exit(&self) -> Exit {
         Exit::from_code(self.exit)
+    }
+
+    /// What a command's run gave: its exit (an error is printed as the command would) and
+    /// what it wrote.
+    fn of(exit: anyhow::Result<Exit>, out: Vec<u8>, mut err: Vec<u8>) -> Answer {
+        let exit = exit.unwrap_or_else(|e| {
+            let _ = writeln!(err, "veille: {e:#}");
+            Exit::Failure
+        });
+        Answer {
+            v: VERSION,
+            exit: exit.code(),
+            stdout: String::from_utf8_lossy(&out).into_owned(),
+            stderr: String::from_utf8_lossy(&err).into_owned(),
+        }
+    }
+
+    /// Print it as the command would have, and give its exit.
+    pub fn print(&self) -> anyhow::Result<Exit> {
+        std::io::stdout().lock().write_all(self.stdout.as_bytes())?;
+        std::io::stderr().lock().write_all(self.stderr.as_bytes())?;
+        Ok(self.exit())
     }
 
     fn failure(message: String) -> Answer {
@@ -85,13 +121,13 @@ pub(crate) fn socket_path(config: &Config) -> PathBuf {
 /// Ask the running daemon. `None` when no daemon answers (no socket, a socket a killed
 /// daemon left, an exchange cut short): the caller then opens the store itself, and says
 /// so plainly if another process holds it.
-pub(crate) fn ask(config: &Config, now: Option<DateTime<Utc>>, query: &Query) -> Option<Answer> {
+pub(crate) fn ask(config: &Config, now: Option<DateTime<Utc>>, ask: Ask) -> Option<Answer> {
     let path = socket_path(config);
     let sock = std::os::unix::net::UnixStream::connect(&path).ok()?;
     let request = Request {
         v: VERSION,
         now,
-        query: query.clone(),
+        ask,
     };
     match request_answer(sock, &request) {
         Ok(a) => Some(a),
@@ -107,7 +143,10 @@ fn request_answer(
     request: &Request,
 ) -> std::io::Result<Answer> {
     sock.set_write_timeout(Some(REQUEST_TIME))?;
-    sock.set_read_timeout(Some(ANSWER_TIME))?;
+    sock.set_read_timeout(Some(match request.ask {
+        Ask::Query { .. } => ANSWER_TIME,
+        Ask::Poll { .. } => POLL_TIME,
+    }))?;
     let mut bytes = serde_json::to_vec(request)?;
     bytes.push(b'\n');
     sock.write_all(&bytes)?;
@@ -172,6 +211,8 @@ pub(super) struct Daemon<F> {
     pub store: Store,
     pub watchlists: watch::Receiver<WatchlistSet>,
     pub now: F,
+    /// The poll loop's "poll now" queue.
+    pub poll_now: tokio::sync::mpsc::Sender<PollNow>,
 }
 
 /// Answer queries until `stop` turns true.
@@ -208,24 +249,45 @@ where
     let mut rd = tokio::io::BufReader::new(rd.take(MAX_REQUEST));
     tokio::time::timeout(REQUEST_TIME, rd.read_line(&mut line)).await??;
     let answer = match serde_json::from_str::<Request>(&line) {
-        Ok(r) if r.v == VERSION => {
+        Ok(Request {
+            v: VERSION,
+            now,
+            ask: Ask::Query { query },
+        }) => {
             let (mut out, mut err) = (Vec::new(), Vec::new());
             let exit = {
                 let watchlists = d.watchlists.borrow();
-                let now = r.now.unwrap_or_else(|| (d.now)());
+                let now = now.unwrap_or_else(|| (d.now)());
                 answer(
-                    &r.query, now, &d.config, &watchlists, &d.store, &mut out, &mut err,
+                    &query,
+                    now,
+                    &d.config,
+                    &watchlists,
+                    &d.store,
+                    &mut out,
+                    &mut err,
                 )
             };
-            let exit = exit.unwrap_or_else(|e| {
-                let _ = writeln!(err, "veille: {e:#}");
-                Exit::Failure
-            });
-            Answer {
-                v: VERSION,
-                exit: exit.code(),
-                stdout: String::from_utf8_lossy(&out).into_owned(),
-                stderr: String::from_utf8_lossy(&err).into_owned(),
+            Answer::of(exit, out, err)
+        }
+        Ok(Request {
+            v: VERSION,
+            ask: Ask::Poll { source },
+            ..
+        }) => {
+            let (reply, report) = tokio::sync::oneshot::channel();
+            let asked = d.poll_now.send(PollNow { source, reply }).await;
+            match (asked, report.await) {
+                (Ok(()), Ok(Ok(report))) => {
+                    let mut out = Vec::new();
+                    let exit = print_poll(&report, &mut out).map(|()| match report.any_failed() {
+                        true => Exit::SourcesFailed,
+                        false => Exit::Ok,
+                    });
+                    Answer::of(exit, out, Vec::new())
+                }
+                (Ok(()), Ok(Err(e))) => Answer::failure(e),
+                _ => Answer::failure("the daemon stopped before the poll finished".into()),
             }
         }
         Ok(r) => Answer::failure(format!(
@@ -289,16 +351,25 @@ mod tests {
                 watchlist: "air-quality".into(),
             },
         ];
-        for query in queries {
+        let asks = queries
+            .into_iter()
+            .map(|query| Ask::Query { query })
+            .chain([
+                Ask::Poll { source: None },
+                Ask::Poll {
+                    source: Some("council-press".into()),
+                },
+            ]);
+        for ask in asks {
             let r = Request {
                 v: VERSION,
                 now: "2026-11-30T09:00:00Z".parse().ok(),
-                query: query.clone(),
+                ask: ask.clone(),
             };
             let line = serde_json::to_string(&r).unwrap_or_default();
             assert!(!line.contains('\n'), "one line: {line}");
             let back: Request = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!((back.v, back.now, back.query), (r.v, r.now, query));
+            assert_eq!((back.v, back.now, back.ask), (r.v, r.now, ask));
         }
         assert_eq!(
             serde_json::to_string(&Query::Status {

@@ -59,6 +59,13 @@ impl Clock {
     }
 }
 
+/// "Poll now" from the command line (through the control socket): all sources, or the
+/// one named; the poll loop answers with the step's report.
+pub(super) struct PollNow {
+    pub source: Option<String>,
+    pub reply: tokio::sync::oneshot::Sender<Result<poll::PollReport, String>>,
+}
+
 #[derive(Clone)]
 struct Shared {
     clock: Clock,
@@ -122,6 +129,7 @@ pub(super) async fn run(
             shared.stop.clone(),
         ));
     }
+    let (poll_now_tx, poll_now_rx) = tokio::sync::mpsc::channel(4);
     let socket = match super::control::listen(&shared.config) {
         Some((listener, path)) => {
             let daemon = super::control::Daemon {
@@ -129,13 +137,14 @@ pub(super) async fn run(
                 store: store.clone(),
                 watchlists: shared.watchlists.clone(),
                 now: move || shared.clock.now(),
+                poll_now: poll_now_tx,
             };
             tokio::spawn(super::control::serve(listener, daemon, shared.stop.clone()));
             Some(path)
         }
         None => None,
     };
-    let poll_task = tokio::spawn(poll_loop(shared.clone(), first_poll_tx));
+    let poll_task = tokio::spawn(poll_loop(shared.clone(), first_poll_tx, poll_now_rx));
     let delivery_task = tokio::spawn(delivery_loop(shared.clone()));
     let watcher = tokio::spawn(watch_files(shared.clone(), wl_tx.clone()));
 
@@ -184,7 +193,14 @@ async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
     }
 }
 
-async fn poll_loop(mut s: Shared, first_poll: watch::Sender<bool>) {
+/// Poll the sources that are due, then sleep until the next one is, or until a "poll
+/// now" comes: polls never overlap, whoever asked for them.
+async fn poll_loop(
+    mut s: Shared,
+    first_poll: watch::Sender<bool>,
+    mut poll_now: tokio::sync::mpsc::Receiver<PollNow>,
+) {
+    let mut asked: Option<PollNow> = None;
     loop {
         if *s.stop.borrow() {
             return;
@@ -197,12 +213,19 @@ async fn poll_loop(mut s: Shared, first_poll: watch::Sender<bool>) {
             store: &s.store,
             watchlists: &wl,
         };
+        let which = match &asked {
+            None => Selection::Due,
+            Some(PollNow { source: None, .. }) => Selection::All,
+            Some(PollNow {
+                source: Some(id), ..
+            }) => Selection::One(id),
+        };
         let (cpu_before, started) = (super::cpu::process_time(), Instant::now());
-        let polled = poll::poll_once(ctx, now, Selection::Due).await;
+        let polled = poll::poll_once(ctx, now, which).await;
         if let Ok(report) = &polled {
             log_step(report, cpu_before, started);
         }
-        match polled {
+        match &polled {
             Ok(report) if !report.sources.is_empty() => {
                 // Same-day alerts go out within the poll cycle that found their step.
                 let dctx = DeliverContext {
@@ -220,12 +243,16 @@ async fn poll_loop(mut s: Shared, first_poll: watch::Sender<bool>) {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "poll step failed"),
         }
+        if let Some(a) = asked.take() {
+            let _ = a.reply.send(polled.map_err(|e| e.to_string()));
+        }
         let _ = first_poll.send(true);
         // The step's buffers are freed by now; give them back for the sleep.
         super::memory::release_free_memory();
         let wait = next_poll_in(&s);
-        if !pause(&mut s.stop, wait).await {
-            return;
+        tokio::select! {
+            Some(a) = poll_now.recv() => asked = Some(a),
+            go_on = pause(&mut s.stop, wait) => if !go_on { return },
         }
     }
 }

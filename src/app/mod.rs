@@ -150,6 +150,13 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
         Command::Check => check(&g, &config, &watchlists),
         Command::Match { watchlist, text } => match_text(&watchlists, watchlist.as_deref(), &text),
         Command::Poll { source } => {
+            // A running daemon holds the store: its poll loop polls now.
+            let ask = control::Ask::Poll {
+                source: source.clone(),
+            };
+            if let Some(a) = control::ask(&config, g.now, ask) {
+                return a.print();
+            }
             let store = open_store(&g, &config)?;
             let fetcher = Fetcher::new(config.http.clone()).context("building the HTTP client")?;
             let ctx = PollContext {
@@ -163,7 +170,9 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
                 None => Selection::All,
             };
             let report = poll::poll_once(ctx, g.now(), which).await?;
-            print_poll(&report)?;
+            // Buffered: stdout is line-buffered, one write per source otherwise.
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            print_poll(&report, &mut out)?;
             Ok(if report.any_failed() {
                 Exit::SourcesFailed
             } else {
@@ -207,10 +216,8 @@ fn query(
     watchlists: &WatchlistSet,
     q: &Query,
 ) -> anyhow::Result<Exit> {
-    if let Some(a) = control::ask(config, g.now, q) {
-        std::io::stdout().lock().write_all(a.stdout.as_bytes())?;
-        std::io::stderr().lock().write_all(a.stderr.as_bytes())?;
-        return Ok(a.exit());
+    if let Some(a) = control::ask(config, g.now, control::Ask::Query { query: q.clone() }) {
+        return a.print();
     }
     let store = open_store(g, config)?;
     answer(
@@ -388,9 +395,8 @@ fn print_deliveries(report: &DeliveryReport) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_poll(report: &PollReport) -> anyhow::Result<()> {
-    // Buffered: stdout is line-buffered, one write per source otherwise.
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+/// One line per source polled.
+pub(crate) fn print_poll(report: &PollReport, out: &mut dyn Write) -> anyhow::Result<()> {
     for s in &report.sources {
         if s.ok {
             writeln!(

@@ -963,7 +963,7 @@ fn queries(app: &TestApp) -> (serde_json::Value, serde_json::Value, String) {
 }
 
 #[test]
-fn while_the_daemon_holds_the_store_it_answers_status_and_the_other_queries() {
+fn while_the_daemon_holds_the_store_it_answers_status_and_the_other_queries_and_polls_now() {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 
     let server = TestServer::start_background();
@@ -998,16 +998,43 @@ fn while_the_daemon_holds_the_store_it_answers_status_and_the_other_queries() {
     assert!(meta.file_type().is_socket());
     assert_eq!(meta.permissions().mode() & 0o777, 0o600, "owner-only");
 
+    // `poll` has the daemon's poll loop poll now, and prints what a poll prints.
+    app.server.route(
+        "/feed.rss",
+        rss(&[
+            ("Urban mobility package", "m1"),
+            ("Other news", "o1"),
+            ("Urban mobility: the Council's position", "m2"),
+        ]),
+    );
+    let out = app.expect(Some(MONDAY), &["poll", "--source", "feed"], 0);
+    assert!(out.starts_with("feed "), "{out}");
+    assert!(out.contains("1 new event(s), 1 matched"), "{out}");
+    d.wait_log_count("poll step", 2);
+    let out = app.veille(Some(MONDAY), &["poll", "--source", "nope"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no source with id \"nope\""),
+        "{out:?}"
+    );
+
     let (status, preview, ical) = queries(&app);
     assert_eq!(source_status(&status, "feed")["ok"], true, "{status}");
-    assert_eq!(status["events"], 2, "{status}");
+    assert_eq!(status["events"], 3, "{status}");
     assert_eq!(
         status["now"], "2026-11-30T09:00:00+00:00",
         "the command's --now"
     );
-    assert_eq!(status["pending"], serde_json::json!({"w": 1}), "{status}");
+    assert_eq!(status["pending"], serde_json::json!({"w": 2}), "{status}");
     assert_eq!(status["delivery"]["w"]["failures"], 1, "{status}");
-    assert_eq!(titles(&preview), ["Urban mobility package"], "{preview}");
+    assert_eq!(
+        titles(&preview),
+        [
+            "Urban mobility package",
+            "Urban mobility: the Council's position"
+        ],
+        "{preview}"
+    );
     assert!(ical.starts_with("BEGIN:VCALENDAR"), "{ical}");
     // A query's own failures come back as they would from the store: message and code.
     let out = app.veille(Some(MONDAY), &["dossier", "show", "2016/0132(COD)"]);
@@ -1023,9 +1050,9 @@ fn while_the_daemon_holds_the_store_it_answers_status_and_the_other_queries() {
         String::from_utf8_lossy(&out.stderr).contains("no watchlist \"nope\""),
         "{out:?}"
     );
-    // Commands that write still need the store to themselves; a second daemon is
-    // refused without touching the first one's socket.
-    for args in [&["poll"][..], &["run"][..]] {
+    // Sending digests still needs the store to itself; a second daemon is refused
+    // without touching the first one's socket.
+    for args in [&["digest", "send"][..], &["run"][..]] {
         let out = app.veille(Some(MONDAY), args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         assert!(
@@ -1034,7 +1061,7 @@ fn while_the_daemon_holds_the_store_it_answers_status_and_the_other_queries() {
         );
     }
     let again = app.json(Some(MONDAY), &["status", "--format", "json"], 0);
-    assert_eq!(again["events"], 2, "{again}");
+    assert_eq!(again["events"], 3, "{again}");
 
     d.stop();
     assert!(!socket.exists(), "the socket is removed at shutdown");
