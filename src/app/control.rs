@@ -1,16 +1,16 @@
 //! The daemon's control socket. sled lets one process open the store, so while `veille
 //! run` holds it, `status`, `dossier show`, `digest preview` and `export ical` typed on the
-//! command line are answered by the daemon itself, and `poll` asks the daemon's poll loop
-//! to poll now; over a Unix socket beside the store (`{storage.path}.sock`, owner-only):
+//! command line are answered by the daemon itself, `poll` asks the daemon's poll loop to
+//! poll now, and `digest send` sends between the daemon's own deliveries; over a Unix socket beside the store (`{storage.path}.sock`, owner-only):
 //! one JSON request line in, one JSON answer line out (the command's exit code, stdout and
 //! stderr), one exchange per connection.
 //!
 //! Owns: the socket file's life (bound after the store is opened, so only the process that
 //! holds the store ever replaces a socket a killed daemon left; removed at shutdown) and
 //! the exchange, bounded in size and time on both sides.
-//! Must not: accept anything but read-only queries ([`Query`]) and "poll now" (which the
-//! poll loop runs as one of its own steps, never beside another), or let a slow or silent
-//! client hold up the daemon.
+//! Must not: accept anything but read-only queries ([`Query`]), "poll now" (which the poll
+//! loop runs as one of its own steps, never beside another) and "send digests" (never
+//! beside another delivery), or let a slow or silent client hold up the daemon.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -25,8 +25,10 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
 use super::daemon::PollNow;
-use super::{answer, print_poll, Exit, Query};
+use super::{answer, print_poll, send_digests, Exit, Query};
 use crate::config::Config;
+use crate::deliver::DeliverContext;
+use crate::mail::Mailer;
 use crate::store::Store;
 use crate::watchlist::WatchlistSet;
 
@@ -40,7 +42,8 @@ const MAX_ANSWER: u64 = 256 * 1024 * 1024;
 const REQUEST_TIME: Duration = Duration::from_secs(5);
 /// How long an answer may take to compute and to be read.
 const ANSWER_TIME: Duration = Duration::from_secs(120);
-/// A poll waits for its slowest source (a source's own timeout may be minutes).
+/// A poll waits for its slowest source (a source's own timeout may be minutes), a send
+/// for the mail server (each send has its timeout, and there may be many).
 const POLL_TIME: Duration = Duration::from_secs(30 * 60);
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -56,8 +59,16 @@ struct Request {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "ask", rename_all = "kebab-case")]
 pub(crate) enum Ask {
-    Query { query: Query },
-    Poll { source: Option<String> },
+    Query {
+        query: Query,
+    },
+    Poll {
+        source: Option<String>,
+    },
+    DigestSend {
+        watchlist: Option<String>,
+        force: bool,
+    },
 }
 
 /// The daemon's answer: what the command would have printed, and its exit code.
@@ -145,7 +156,7 @@ fn request_answer(
     sock.set_write_timeout(Some(REQUEST_TIME))?;
     sock.set_read_timeout(Some(match request.ask {
         Ask::Query { .. } => ANSWER_TIME,
-        Ask::Poll { .. } => POLL_TIME,
+        Ask::Poll { .. } | Ask::DigestSend { .. } => POLL_TIME,
     }))?;
     let mut bytes = serde_json::to_vec(request)?;
     bytes.push(b'\n');
@@ -213,6 +224,9 @@ pub(super) struct Daemon<F> {
     pub now: F,
     /// The poll loop's "poll now" queue.
     pub poll_now: tokio::sync::mpsc::Sender<PollNow>,
+    pub mailer: Mailer,
+    /// Held while delivering: the daemon's own deliveries and this one take turns.
+    pub delivering: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Answer queries until `stop` turns true.
@@ -289,6 +303,25 @@ where
                 (Ok(()), Ok(Err(e))) => Answer::failure(e),
                 _ => Answer::failure("the daemon stopped before the poll finished".into()),
             }
+        }
+        Ok(Request {
+            v: VERSION,
+            now,
+            ask: Ask::DigestSend { watchlist, force },
+        }) => {
+            let watchlists = d.watchlists.borrow().clone();
+            let ctx = DeliverContext {
+                config: &d.config,
+                store: &d.store,
+                mailer: &d.mailer,
+                watchlists: &watchlists,
+            };
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let _one_at_a_time = d.delivering.lock().await;
+            let now = now.unwrap_or_else(|| (d.now)());
+            let exit =
+                send_digests(ctx, now, watchlist.as_deref(), force, &mut out, &mut err).await;
+            Answer::of(exit, out, err)
         }
         Ok(r) => Answer::failure(format!(
             "the running daemon answers requests of version {VERSION}, not {}: run the same veille as the daemon",

@@ -138,6 +138,8 @@ pub(super) async fn run(
                 watchlists: shared.watchlists.clone(),
                 now: move || shared.clock.now(),
                 poll_now: poll_now_tx,
+                mailer: shared.mailer.clone(),
+                delivering: shared.delivering.clone(),
             };
             tokio::spawn(super::control::serve(listener, daemon, shared.stop.clone()));
             Some(path)

@@ -180,6 +180,14 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
             })
         }
         Command::DigestSend { watchlist, force } => {
+            // A running daemon holds the store: it sends, between its own deliveries.
+            let ask = control::Ask::DigestSend {
+                watchlist: watchlist.clone(),
+                force,
+            };
+            if let Some(a) = control::ask(&config, g.now, ask) {
+                return a.print();
+            }
             let store = open_store(&g, &config)?;
             let mailer = Mailer::new(config.mail.transport.clone()).context("setting up mail")?;
             let ctx = DeliverContext {
@@ -188,20 +196,16 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
                 mailer: &mailer,
                 watchlists: &watchlists,
             };
-            let mode = if force { Mode::Force } else { Mode::Due };
-            let report = match deliver::send_due(ctx, g.now(), watchlist.as_deref(), mode).await {
-                Err(deliver::DeliverError::UnknownWatchlist(id)) => {
-                    eprintln!("veille: no watchlist {id:?}");
-                    return Ok(Exit::Failure);
-                }
-                other => other?,
-            };
-            print_deliveries(&report)?;
-            Ok(if report.any_failed() {
-                Exit::Failure
-            } else {
-                Exit::Ok
-            })
+            // Not locked across the sending: logs from other threads write to stderr.
+            send_digests(
+                ctx,
+                g.now(),
+                watchlist.as_deref(),
+                force,
+                &mut std::io::stdout(),
+                &mut std::io::stderr(),
+            )
+            .await
         }
         Command::Run => daemon::run(g, config, watchlists).await,
         Command::Query(q) => query(&g, &config, &watchlists, &q),
@@ -379,8 +383,33 @@ fn match_text(watchlists: &WatchlistSet, only: Option<&str>, text: &str) -> anyh
     Ok(Exit::Ok)
 }
 
-fn print_deliveries(report: &DeliveryReport) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+/// `digest send`: deliver what is due (or, forced, what is pending) and say what happened
+/// to each watchlist.
+pub(crate) async fn send_digests<O: Write, E: Write>(
+    ctx: DeliverContext<'_>,
+    now: DateTime<Utc>,
+    watchlist: Option<&str>,
+    force: bool,
+    out: &mut O,
+    err: &mut E,
+) -> anyhow::Result<Exit> {
+    let mode = if force { Mode::Force } else { Mode::Due };
+    let report = match deliver::send_due(ctx, now, watchlist, mode).await {
+        Err(deliver::DeliverError::UnknownWatchlist(id)) => {
+            writeln!(err, "veille: no watchlist {id:?}")?;
+            return Ok(Exit::Failure);
+        }
+        other => other?,
+    };
+    print_deliveries(&report, out)?;
+    Ok(if report.any_failed() {
+        Exit::Failure
+    } else {
+        Exit::Ok
+    })
+}
+
+fn print_deliveries(report: &DeliveryReport, out: &mut dyn Write) -> anyhow::Result<()> {
     for d in &report.deliveries {
         let what = match &d.outcome {
             Outcome::Sent { key, events } => format!("sent {events} event(s) ({key})"),

@@ -963,7 +963,7 @@ fn queries(app: &TestApp) -> (serde_json::Value, serde_json::Value, String) {
 }
 
 #[test]
-fn while_the_daemon_holds_the_store_it_answers_status_and_the_other_queries_and_polls_now() {
+fn while_the_daemon_holds_the_store_it_answers_queries_polls_now_and_sends() {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 
     let server = TestServer::start_background();
@@ -972,12 +972,14 @@ fn while_the_daemon_holds_the_store_it_answers_status_and_the_other_queries_and_
         rss(&[("Urban mobility package", "m1"), ("Other news", "o1")]),
     );
     let app = TestApp::new(server, vec![]);
-    // No mail server: the digest due at start fails and stays pending, as an operator
-    // would then see it in `veille status`.
+    // The mail server is down: the digest due at start fails and stays pending, as an
+    // operator would then see it in `veille status`.
+    let mut smtp_server = SmtpServer::start();
+    smtp_server.stop();
     configure(
         &app,
         &[src("feed", app.server.url("/feed.rss"))],
-        &smtp_mail(free_port(), None),
+        &smtp_mail(smtp_server.port(), None),
         "",
     );
     app.add_watchlist("w", &watchlist(&["urban mobility"], ""));
@@ -1050,18 +1052,43 @@ fn while_the_daemon_holds_the_store_it_answers_status_and_the_other_queries_and_
         String::from_utf8_lossy(&out.stderr).contains("no watchlist \"nope\""),
         "{out:?}"
     );
-    // Sending digests still needs the store to itself; a second daemon is refused
-    // without touching the first one's socket.
-    for args in [&["digest", "send"][..], &["run"][..]] {
-        let out = app.veille(Some(MONDAY), args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
+    // A second daemon is refused without touching the first one's socket.
+    let out = app.veille(Some(MONDAY), &["run"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("in use by another veille process"),
+        "{out:?}"
+    );
+
+    // `digest send` sends between the daemon's own deliveries.
+    smtp_server.restart();
+    let out = app.expect(Some(MONDAY), &["digest", "send", "w", "--force"], 0);
+    // First the digest that failed at start, as it was; then the rest, forced.
+    assert!(
+        out.contains("sent 1 event(s) (w/2026-11-30T08:00+01:00)"),
+        "{out}"
+    );
+    assert!(out.contains("sent 1 event(s) (w/manual/"), "{out}");
+    wait_mails(&smtp_server, 2);
+    let texts: Vec<String> = mails(&smtp_server).into_iter().map(|m| m.2).collect();
+    for (has, lacks) in [
+        ("Urban mobility package", "the Council's position"),
+        ("the Council's position", "Urban mobility package"),
+    ] {
         assert!(
-            String::from_utf8_lossy(&out.stderr).contains("in use by another veille process"),
-            "{args:?}: {out:?}"
+            texts.iter().any(|t| t.contains(has) && !t.contains(lacks)),
+            "{texts:#?}"
         );
     }
-    let again = app.json(Some(MONDAY), &["status", "--format", "json"], 0);
-    assert_eq!(again["events"], 3, "{again}");
+    let out = app.veille(Some(MONDAY), &["digest", "send", "nope"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no watchlist \"nope\""),
+        "{out:?}"
+    );
+    let (status, preview, ical) = queries(&app);
+    assert_eq!(status["pending"], serde_json::json!({}), "{status}");
+    assert_eq!(status["events"], 3, "{status}");
 
     d.stop();
     assert!(!socket.exists(), "the socket is removed at shutdown");
