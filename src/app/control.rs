@@ -1,9 +1,10 @@
 //! The daemon's control socket. sled lets one process open the store, so while `veille
-//! run` holds it, `status`, `dossier show`, `digest preview` and `export ical` typed on the
-//! command line are answered by the daemon itself, `poll` asks the daemon's poll loop to
-//! poll now, and `digest send` sends between the daemon's own deliveries; over a Unix socket beside the store (`{storage.path}.sock`, owner-only):
-//! one JSON request line in, one JSON answer line out (the command's exit code, stdout and
-//! stderr), one exchange per connection.
+//! run` holds it, the other commands typed on the command line go to the daemon: it
+//! answers `status`, `dossier show`, `digest preview` and `export ical` itself, its poll
+//! loop polls now for `poll`, and it sends for `digest send` between its own deliveries.
+//! Over a Unix socket beside the store (`{storage.path}.sock`, owner-only): one JSON
+//! request line in, one JSON answer line out (the command's exit code, stdout and stderr),
+//! one exchange per connection.
 //!
 //! Owns: the socket file's life (bound after the store is opened, so only the process that
 //! holds the store ever replaces a socket a killed daemon left; removed at shutdown) and
@@ -49,8 +50,8 @@ const POLL_TIME: Duration = Duration::from_secs(30 * 60);
 #[derive(Debug, Serialize, Deserialize)]
 struct Request {
     v: u16,
-    /// The command line's `--now`, if it gave one, for a query; the daemon's clock
-    /// otherwise (a poll always runs on the daemon's clock).
+    /// The command line's `--now`, if it gave one, for a query or a send; the daemon's
+    /// clock otherwise (a poll always runs on the daemon's clock).
     now: Option<DateTime<Utc>>,
     ask: Ask,
 }
