@@ -176,7 +176,7 @@ pub(super) fn listen(config: &Config) -> Option<(UnixListener, PathBuf)> {
         tracing::warn!(
             socket = %path.display(),
             error = %error,
-            "no control socket: `veille status`, `dossier show`, `digest preview` and `export ical` cannot answer while the daemon runs"
+            "no control socket: while the daemon runs, the other commands (status, poll, digest, dossier, export) find the store in use"
         );
     };
     match std::fs::symlink_metadata(&path) {
