@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use veille::model::ProcedureRef;
 use veille::sources::ep_api;
 
-use crate::support::app::TestApp;
+use crate::support::app::{titles_of, TestApp};
 use crate::support::fixtures;
 use crate::support::http::{Response, TestServer};
 use crate::support::smtp::{self, SmtpServer};
@@ -1030,7 +1030,7 @@ fn while_the_daemon_holds_the_store_it_answers_queries_polls_now_and_sends() {
     assert_eq!(status["pending"], serde_json::json!({"w": 2}), "{status}");
     assert_eq!(status["delivery"]["w"]["failures"], 1, "{status}");
     assert_eq!(
-        titles(&preview),
+        titles_of(&preview),
         [
             "Urban mobility package",
             "Urban mobility: the Council's position"
@@ -1104,13 +1104,4 @@ fn while_the_daemon_holds_the_store_it_answers_queries_polls_now_and_sends() {
             .join("\n")
     };
     assert_eq!(without_stamp(&ical_after), without_stamp(&ical));
-}
-
-fn titles(preview: &serde_json::Value) -> Vec<String> {
-    preview["entries"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| e["title"].as_str().unwrap_or("").to_string())
-        .collect()
 }

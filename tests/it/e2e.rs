@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use veille::model::ProcedureRef;
 use veille::sources::{cellar, cellar_work, ep_api, oeil};
 
-use crate::support::app::{repo, Source, TestApp};
+use crate::support::app::{repo, titles_of, Source, TestApp};
 use crate::support::fixtures;
 use crate::support::http::{Response, TestServer};
 use crate::support::smtp::{self, SmtpServer};
@@ -385,16 +385,15 @@ fn a_new_feed_reports_its_recent_items_not_its_archive() {
         "Fisheries: quotas for 2027",
         Some("Wed, 25 Nov 2026 10:00:00 +0100"),
     );
-    server.route(
-        "/council.rss",
-        Response::ok(council_feed(&[
-            old_with_dossier,
-            old,
-            recent,
-            undated,
-            unmatched,
-        ]))
-        .content_type("application/rss+xml"),
+    let serve = |server: &TestServer, items: &[(u32, &str, Option<&str>)]| {
+        server.route(
+            "/council.rss",
+            Response::ok(council_feed(items)).content_type("application/rss+xml"),
+        );
+    };
+    serve(
+        &server,
+        &[old_with_dossier, old, recent, undated, unmatched],
     );
     sources.push(Source::new("council", "feed", server.url("/council.rss")));
     let app = TestApp::new(server, sources);
@@ -430,17 +429,9 @@ fn a_new_feed_reports_its_recent_items_not_its_archive() {
         "Public procurement: a report published late",
         Some("Fri, 02 Oct 2026 10:00:00 +0200"),
     );
-    app.server.route(
-        "/council.rss",
-        Response::ok(council_feed(&[
-            late,
-            old_with_dossier,
-            old,
-            recent,
-            undated,
-            unmatched,
-        ]))
-        .content_type("application/rss+xml"),
+    serve(
+        &app.server,
+        &[late, old_with_dossier, old, recent, undated, unmatched],
     );
     app.expect(Some(later), &["poll"], 0);
     let shown = app.expect(Some(later), &["dossier", "show", "2016/0132(COD)"], 0);
@@ -458,15 +449,6 @@ fn a_new_feed_reports_its_recent_items_not_its_archive() {
         3,
         "{titles:#?}"
     );
-}
-
-fn titles_of(preview: &serde_json::Value) -> Vec<String> {
-    preview["entries"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| e["title"].as_str().unwrap_or("").to_string())
-        .collect()
 }
 
 #[test]

@@ -33,6 +33,16 @@ pub struct TestApp {
     pub mail: String,
 }
 
+/// The entry titles of a `digest preview --format json`.
+pub fn titles_of(preview: &serde_json::Value) -> Vec<String> {
+    preview["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["title"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
 /// The repository's own files.
 pub fn repo(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
