@@ -26,7 +26,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
 use super::daemon::PollNow;
-use super::{answer, print_poll, send_digests, Exit, Query};
+use super::{answer, print_poll, send_digests, Exit, Query, QueryContext, Running};
 use crate::config::Config;
 use crate::deliver::DeliverContext;
 use crate::mail::Mailer;
@@ -223,6 +223,8 @@ pub(super) struct Daemon<F> {
     pub store: Store,
     pub watchlists: watch::Receiver<WatchlistSet>,
     pub now: F,
+    /// This process, and when it started (`status` says so).
+    pub running: Running,
     /// The poll loop's "poll now" queue.
     pub poll_now: tokio::sync::mpsc::Sender<PollNow>,
     pub mailer: Mailer,
@@ -273,15 +275,13 @@ where
             let exit = {
                 let watchlists = d.watchlists.borrow();
                 let now = now.unwrap_or_else(|| (d.now)());
-                answer(
-                    &query,
-                    now,
-                    &d.config,
-                    &watchlists,
-                    &d.store,
-                    &mut out,
-                    &mut err,
-                )
+                let ctx = QueryContext {
+                    config: &d.config,
+                    watchlists: &watchlists,
+                    store: &d.store,
+                    running: Some(d.running),
+                };
+                answer(&query, now, ctx, &mut out, &mut err)
             };
             Answer::of(exit, out, err)
         }

@@ -137,6 +137,10 @@ pub(super) async fn run(
                 store: store.clone(),
                 watchlists: shared.watchlists.clone(),
                 now: move || shared.clock.now(),
+                running: super::Running {
+                    pid: std::process::id(),
+                    since: shared.clock.now(),
+                },
                 poll_now: poll_now_tx,
                 mailer: shared.mailer.clone(),
                 delivering: shared.delivering.clone(),

@@ -224,30 +224,54 @@ fn query(
         return a.print();
     }
     let store = open_store(g, config)?;
+    let ctx = QueryContext {
+        config,
+        watchlists,
+        store: &store,
+        running: None,
+    };
     answer(
         q,
         g.now(),
-        config,
-        watchlists,
-        &store,
+        ctx,
         &mut std::io::stdout().lock(),
         &mut std::io::stderr().lock(),
     )
 }
 
-/// Answer a query from the store, writing what the command prints on stdout to `out` and
-/// its messages to `err`.
+/// The daemon that answers a query, for `status` to say so.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Running {
+    pub pid: u32,
+    pub since: DateTime<Utc>,
+}
+
+/// What a query reads: the store, and the configuration and watchlists of the process
+/// that has it open (the running daemon's, when `running` says so).
+pub(crate) struct QueryContext<'a> {
+    pub config: &'a Config,
+    pub watchlists: &'a WatchlistSet,
+    pub store: &'a Store,
+    pub running: Option<Running>,
+}
+
+/// Answer a query, writing what the command prints on stdout to `out` and its messages to
+/// `err`.
 pub(crate) fn answer(
     q: &Query,
     now: DateTime<Utc>,
-    config: &Config,
-    watchlists: &WatchlistSet,
-    store: &Store,
+    ctx: QueryContext<'_>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Exit> {
+    let QueryContext {
+        config,
+        watchlists,
+        store,
+        running,
+    } = ctx;
     match q {
-        Query::Status { format } => status(now, config, watchlists, store, *format, out),
+        Query::Status { format } => status(now, config, watchlists, store, running, *format, out),
         Query::DossierShow { reference, format } => {
             dossier_show(store, reference, *format, out, err)
         }
@@ -466,6 +490,7 @@ fn status(
     config: &Config,
     watchlists: &WatchlistSet,
     store: &Store,
+    running: Option<Running>,
     format: Format,
     out: &mut dyn Write,
 ) -> anyhow::Result<Exit> {
@@ -501,10 +526,20 @@ fn status(
         "delivery": deliveries,
         "events": store.event_count(),
         "outbox": {"dir": config.mail.outbox_dir.display().to_string(), "messages": outbox_count(config)},
+        "daemon": running.map(|r| json!({"pid": r.pid, "since": r.since.to_rfc3339()})),
     });
     if format == Format::Json {
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(Exit::Ok);
+    }
+    match running {
+        Some(r) => writeln!(
+            out,
+            "daemon: running (pid {}) since {}",
+            r.pid,
+            r.since.to_rfc3339()
+        )?,
+        None => writeln!(out, "daemon: not running")?,
     }
     writeln!(out, "sources:")?;
     for s in v["sources"].as_array().into_iter().flatten() {

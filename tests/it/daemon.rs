@@ -1021,6 +1021,17 @@ fn while_the_daemon_holds_the_store_it_answers_queries_polls_now_and_sends() {
     );
 
     let (status, preview, ical) = queries(&app);
+    assert_eq!(status["daemon"]["pid"], d.child.id(), "{status}");
+    assert_eq!(
+        status["daemon"]["since"].as_str().map(|t| &t[..16]),
+        Some("2026-11-30T09:00"),
+        "{status}"
+    );
+    let text = app.expect(Some(MONDAY), &["status"], 0);
+    assert!(
+        text.starts_with(&format!("daemon: running (pid {}) since", d.child.id())),
+        "{text}"
+    );
     assert_eq!(source_status(&status, "feed")["ok"], true, "{status}");
     assert_eq!(status["events"], 3, "{status}");
     assert_eq!(
@@ -1094,7 +1105,11 @@ fn while_the_daemon_holds_the_store_it_answers_queries_polls_now_and_sends() {
     assert!(!socket.exists(), "the socket is removed at shutdown");
     assert!(!d.log().contains("no control socket"), "{}", d.log());
     // Without the daemon the same commands read the store and say the same.
-    let (status_after, preview_after, ical_after) = queries(&app);
+    let (mut status_after, preview_after, ical_after) = queries(&app);
+    assert_eq!(status_after["daemon"], serde_json::Value::Null);
+    let text = app.expect(Some(MONDAY), &["status"], 0);
+    assert!(text.starts_with("daemon: not running\n"), "{text}");
+    status_after["daemon"] = status["daemon"].clone();
     assert_eq!(status_after, status);
     assert_eq!(preview_after, preview);
     let without_stamp = |s: &str| -> String {
