@@ -216,7 +216,7 @@ pub(super) fn remove(path: &Path) {
     }
 }
 
-/// What a query needs from the daemon.
+/// What the requests need from the daemon.
 #[derive(Clone)]
 pub(super) struct Daemon<F> {
     pub config: Arc<Config>,
@@ -232,7 +232,7 @@ pub(super) struct Daemon<F> {
     pub delivering: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// Answer queries until `stop` turns true.
+/// Answer requests until `stop` turns true.
 pub(super) async fn serve<F>(
     listener: UnixListener,
     daemon: Daemon<F>,
@@ -246,6 +246,8 @@ pub(super) async fn serve<F>(
             _ = stop.changed() => return,
         };
         let Ok((sock, _)) = accepted else {
+            // Out of descriptors, most likely: wait a little rather than spin.
+            tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
         let daemon = daemon.clone();

@@ -1,5 +1,5 @@
 //! `veille run`: the poll loop and the delivery loop (each a step plus a loop), the control
-//! socket that answers read-only commands while the daemon holds the store, watchlist
+//! socket through which the other commands reach the daemon that holds the store, watchlist
 //! reload on SIGHUP and on changes in `watchlists_dir`, and a bounded, flushed shutdown on
 //! SIGTERM/SIGINT. The loops only sleep, call their step and watch for shutdown.
 //! The first delivery step waits for the first poll step (a digest due at start-up carries
