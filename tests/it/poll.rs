@@ -547,3 +547,50 @@ async fn a_poll_bigger_than_one_transaction_records_every_item_once() {
     assert_eq!(new, [1, 0, 0]);
     assert_eq!(rig.store.event_count(), 2701);
 }
+
+/// The archive rule of a source's first poll applies at its first *successful* poll: a feed
+/// that was down when it was added does not flood the next digest when it comes back.
+#[tokio::test]
+async fn a_feed_down_at_its_first_poll_still_reports_only_its_recent_items_when_it_comes_back() {
+    let archive = r#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Council press releases</title><link>https://www.consilium.europa.eu/</link>
+<item><title>Public procurement: the 2014 directives are adopted</title>
+<link>https://www.consilium.europa.eu/en/press/0</link><guid>https://www.consilium.europa.eu/en/press/0</guid>
+<pubDate>Fri, 28 Mar 2014 00:00:00 +0100</pubDate></item>
+<item><title>Public procurement: Council agrees its position on the revision of the procurement directives</title>
+<link>https://www.consilium.europa.eu/en/press/1</link><guid>https://www.consilium.europa.eu/en/press/1</guid>
+<pubDate>Tue, 24 Nov 2026 10:00:00 +0100</pubDate></item>
+</channel></rss>"#;
+    let server = TestServer::start().await;
+    server.route("/council.xml", Response::status(503));
+    let config = config(&server, &[("council", "/council.xml")]);
+    let now: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().unwrap_or_default();
+    let wl = watchlists();
+    let rig = Rig::new(config, now);
+    let ctx = rig.ctx(&wl);
+    let down = poll_once(ctx, now, Selection::All)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!down.sources[0].ok);
+
+    server.route(
+        "/council.xml",
+        Response::ok(archive).content_type("application/rss+xml"),
+    );
+    let back = poll_once(ctx, now + Duration::hours(1), Selection::All)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = &back.sources[0];
+    assert!(r.ok, "{r:?}");
+    // Both items are recorded (the old one as seen), only the recent one is news.
+    assert_eq!((r.new_events, r.enqueued), (2, 1), "{r:?}");
+    let pending = rig
+        .store
+        .pending("procurement")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let titles: Vec<&str> = pending.iter().map(|p| p.event.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        ["Public procurement: Council agrees its position on the revision of the procurement directives"]
+    );
+}
