@@ -312,6 +312,8 @@ where
             now,
             ask: Ask::DigestSend { watchlist, force },
         }) => {
+            let _one_at_a_time = d.delivering.lock().await;
+            // Read once it is this send's turn: the watchlists as they are then.
             let watchlists = d.watchlists.borrow().clone();
             let ctx = DeliverContext {
                 config: &d.config,
@@ -320,7 +322,6 @@ where
                 watchlists: &watchlists,
             };
             let (mut out, mut err) = (Vec::new(), Vec::new());
-            let _one_at_a_time = d.delivering.lock().await;
             let now = now.unwrap_or_else(|| (d.now)());
             let exit =
                 send_digests(ctx, now, watchlist.as_deref(), force, &mut out, &mut err).await;
