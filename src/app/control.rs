@@ -297,10 +297,7 @@ where
             match (asked, report.await) {
                 (Ok(()), Ok(Ok(report))) => {
                     let mut out = Vec::new();
-                    let exit = print_poll(&report, &mut out).map(|()| match report.any_failed() {
-                        true => Exit::SourcesFailed,
-                        false => Exit::Ok,
-                    });
+                    let exit = print_poll(&report, &mut out);
                     Answer::of(exit, out, Vec::new())
                 }
                 (Ok(()), Ok(Err(e))) => Answer::failure(e),

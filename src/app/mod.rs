@@ -172,12 +172,7 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
             let report = poll::poll_once(ctx, g.now(), which).await?;
             // Buffered: stdout is line-buffered, one write per source otherwise.
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            print_poll(&report, &mut out)?;
-            Ok(if report.any_failed() {
-                Exit::SourcesFailed
-            } else {
-                Exit::Ok
-            })
+            print_poll(&report, &mut out)
         }
         Command::DigestSend { watchlist, force } => {
             // A running daemon holds the store: it sends, between its own deliveries.
@@ -448,8 +443,8 @@ fn print_deliveries(report: &DeliveryReport, out: &mut dyn Write) -> anyhow::Res
     Ok(())
 }
 
-/// One line per source polled.
-pub(crate) fn print_poll(report: &PollReport, out: &mut dyn Write) -> anyhow::Result<()> {
+/// One line per source polled; the exit that the poll means (2 when a source failed).
+pub(crate) fn print_poll(report: &PollReport, out: &mut dyn Write) -> anyhow::Result<Exit> {
     for s in &report.sources {
         if s.ok {
             writeln!(
@@ -467,7 +462,11 @@ pub(crate) fn print_poll(report: &PollReport, out: &mut dyn Write) -> anyhow::Re
         }
     }
     out.flush()?;
-    Ok(())
+    Ok(if report.any_failed() {
+        Exit::SourcesFailed
+    } else {
+        Exit::Ok
+    })
 }
 
 fn rfc3339(t: Option<DateTime<Utc>>) -> serde_json::Value {
