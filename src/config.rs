@@ -158,7 +158,7 @@ pub struct RawSource {
 pub struct Config {
     /// The file this came from.
     pub file: PathBuf,
-    pub timezone: chrono_tz::Tz,
+    pub timezone: crate::tz::Tz,
     pub watchlists_dir: PathBuf,
     pub storage: StorageConfig,
     pub http: FetchSettings,
@@ -324,7 +324,7 @@ impl Typed<'_> {
     }
 
     fn config(&self, raw: RawConfig, password: Option<String>) -> Result<Config, ConfigError> {
-        let timezone: chrono_tz::Tz = raw.timezone.parse().map_err(|_| {
+        let timezone: crate::tz::Tz = raw.timezone.parse().map_err(|_| {
             self.err(
                 "timezone",
                 format!(

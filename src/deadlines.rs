@@ -17,9 +17,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::tz::Tz;
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveTime, Utc};
-use chrono_tz::Europe::Brussels;
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Celex, Dossier, EventId, ProcedureRef, ProcedureType, Stage};
@@ -86,7 +85,7 @@ pub struct Deadline {
 impl Deadline {
     /// The date of the deadline in Brussels.
     pub fn local_date(&self) -> NaiveDate {
-        self.at.with_timezone(&Brussels).date_naive()
+        self.at.with_timezone(&Tz::brussels()).date_naive()
     }
 }
 
@@ -115,7 +114,7 @@ fn normalise(s: &str) -> String {
 /// 23:59:59 Brussels on `date`, in UTC.
 pub fn end_of_day(date: NaiveDate) -> DateTime<Utc> {
     let t = NaiveTime::from_hms_opt(23, 59, 59).unwrap_or(NaiveTime::MIN);
-    local_to_utc(date.and_time(t), Brussels)
+    local_to_utc(date.and_time(t), Tz::brussels())
 }
 
 /// 00:00 in `tz` on `date`, in UTC.
@@ -323,7 +322,7 @@ pub fn consultation_deadlines(c: &Consultation) -> Vec<Deadline> {
     let Some(closes) = c.closes else {
         return Vec::new();
     };
-    let date = closes.with_timezone(&Brussels).date_naive();
+    let date = closes.with_timezone(&Tz::brussels()).date_naive();
     let mut title = format!("Feedback closes: {}", c.title.trim());
     if !c.com.is_empty() {
         let coms: Vec<String> = c.com.iter().map(ToString::to_string).collect();
@@ -484,7 +483,7 @@ pub struct Reminder {
 
 /// The instant a reminder falls due (see the module doc).
 pub fn reminder_due(deadline: &Deadline, offset: ReminderOffset) -> DateTime<Utc> {
-    start_of_day(offset.reminder_date(deadline.local_date()), Brussels)
+    start_of_day(offset.reminder_date(deadline.local_date()), Tz::brussels())
 }
 
 /// The reminders whose due instant falls in `(last_check, now]`, sorted by due instant

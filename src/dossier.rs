@@ -420,7 +420,7 @@ pub fn consultation_event(
         ]);
         ev.kind = EventKind::Step;
         ev.stage = Some(Stage::ConsultationOpen);
-        let brussels = chrono_tz::Europe::Brussels;
+        let brussels = crate::tz::Tz::brussels();
         ev.date = opens.with_timezone(&brussels).date_naive();
         if let Some(closes) = c.closes {
             let until = closes.with_timezone(&brussels).date_naive();

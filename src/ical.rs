@@ -13,8 +13,8 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
+use crate::tz::Tz;
 use chrono::{DateTime, Datelike, Days, NaiveDate, Offset, TimeZone, Utc, Weekday};
-use chrono_tz::{OffsetName, Tz};
 
 use crate::deadlines::{Deadline, DeadlineKind};
 use crate::model::Language;

@@ -16,4 +16,5 @@ pub mod poll;
 pub mod schedule;
 pub mod sources;
 pub mod store;
+pub mod tz;
 pub mod watchlist;

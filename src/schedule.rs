@@ -11,8 +11,8 @@
 use std::collections::BTreeSet;
 use std::str::FromStr;
 
+use crate::tz::Tz;
 use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, TimeZone, Utc};
-use chrono_tz::Tz;
 
 /// When a watchlist's digest goes out.
 #[derive(Debug, Clone)]

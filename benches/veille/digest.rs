@@ -59,7 +59,7 @@ pub fn benches(c: &mut Criterion) {
                     },
                     period_start: Some(corpus::now() - Duration::days(7)),
                     period_end: corpus::now(),
-                    tz: chrono_tz::Europe::Brussels,
+                    tz: veille::tz::Tz::brussels(),
                     entries: entries.clone(),
                     dossiers: dossiers.clone(),
                     upcoming: Vec::new(),

@@ -77,7 +77,7 @@ pub struct DigestRequest<'a> {
     pub period_start: Option<DateTime<Utc>>,
     pub period_end: DateTime<Utc>,
     /// The time zone dates and times are shown in.
-    pub tz: chrono_tz::Tz,
+    pub tz: crate::tz::Tz,
     pub entries: Vec<DigestEntry>,
     /// The merged timelines of the dossiers concerned.
     pub dossiers: Vec<Dossier>,
@@ -118,7 +118,7 @@ pub struct Digest {
     pub period_start: Option<DateTime<Utc>>,
     pub period_end: DateTime<Utc>,
     #[serde(serialize_with = "serialize_tz")]
-    pub tz: chrono_tz::Tz,
+    pub tz: crate::tz::Tz,
     pub now: DateTime<Utc>,
     /// Dossier blocks, most recent news first.
     pub dossiers: Vec<DossierBlock>,
@@ -130,7 +130,7 @@ pub struct Digest {
     pub sources: Vec<SourceHealth>,
 }
 
-fn serialize_tz<S: Serializer>(tz: &chrono_tz::Tz, s: S) -> Result<S::Ok, S::Error> {
+fn serialize_tz<S: Serializer>(tz: &crate::tz::Tz, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(tz.name())
 }
 

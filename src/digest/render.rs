@@ -161,7 +161,7 @@ pub(crate) fn fmt_date(d: NaiveDate, lang: Language) -> String {
 }
 
 /// `20 Nov 2026, 14:00 CET` / `20 novembre 2026 à 14:00 CET`, in the digest's zone.
-fn fmt_date_time(t: DateTime<Utc>, tz: chrono_tz::Tz, lang: Language) -> String {
+fn fmt_date_time(t: DateTime<Utc>, tz: crate::tz::Tz, lang: Language) -> String {
     let local = t.with_timezone(&tz);
     let date = fmt_date(local.date_naive(), lang);
     let time = local.format("%H:%M %Z");

@@ -525,7 +525,7 @@ fn parse_date_tokens(s: &str) -> Option<DateTime<Utc>> {
             .from_local_datetime(&date.and_time(NaiveTime::MIN))
             .single()
             .map(|d| d.with_timezone(&Utc)),
-        (Some(t), None) => chrono_tz::Europe::Brussels
+        (Some(t), None) => crate::tz::Tz::brussels()
             .from_local_datetime(&NaiveDateTime::new(date, t))
             .earliest()
             .map(|d| d.with_timezone(&Utc)),

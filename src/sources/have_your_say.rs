@@ -14,9 +14,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::tz::Tz;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
-use chrono_tz::Europe::Brussels;
-use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
@@ -138,7 +137,7 @@ fn parse_local(s: &str, end_of_day: bool) -> Option<DateTime<Utc>> {
                 d.and_hms_opt(0, 0, 0)
             }
         })?;
-    Some(local_to_utc(naive, Brussels))
+    Some(local_to_utc(naive, Tz::brussels()))
 }
 
 /// A local wall-clock time in `tz` → UTC, DST-safe (see [`parse_feedback_date`]).
@@ -485,13 +484,13 @@ fn capitalise(s: &str) -> String {
 
 /// RFC 3339 with the Brussels offset of that instant: `2026-09-28T23:59:59+02:00`.
 fn brussels_rfc3339(t: DateTime<Utc>) -> String {
-    t.with_timezone(&Brussels)
+    t.with_timezone(&Tz::brussels())
         .format("%Y-%m-%dT%H:%M:%S%:z")
         .to_string()
 }
 
 fn brussels_human(t: DateTime<Utc>) -> String {
-    t.with_timezone(&Brussels)
+    t.with_timezone(&Tz::brussels())
         .format("%Y-%m-%d %H:%M")
         .to_string()
 }

@@ -17,7 +17,7 @@ fn shipped_config_loads_and_uses_the_file_outbox() {
         None,
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(c.timezone, chrono_tz::Europe::Brussels);
+    assert_eq!(c.timezone, veille::tz::Tz::brussels());
     assert!(matches!(
         c.mail.transport,
         veille::mail::Transport::File { .. }

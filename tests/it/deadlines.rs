@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
-use chrono_tz::Europe::Brussels;
 use veille::deadlines::{
     consultation_deadlines, countdown_days, dossier_deadlines, reminder_due, reminders_due,
     subsidiarity_deadline, transposition_deadline, Deadline, DeadlineKind, ReminderOffset,
@@ -12,6 +11,7 @@ use veille::deadlines::{
 };
 use veille::model::{Celex, ComRef, Dossier, Forecast, ProcedureRef, Stage, TimelineStep, Titles};
 use veille::sources::have_your_say::Consultation;
+use veille::tz::Tz;
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
@@ -486,28 +486,31 @@ fn offsets_parse_and_print() {
 
 #[test]
 fn countdowns_count_calendar_days_in_the_zone() {
-    let at = Brussels
+    let at = Tz::brussels()
         .with_ymd_and_hms(2026, 3, 31, 23, 59, 59)
         .unwrap()
         .with_timezone(&Utc);
     // 01:30 on 31 March in Brussels, still 30 March in UTC.
     let now = utc("2026-03-30T23:30:00Z");
-    assert_eq!(countdown_days(at, now, Brussels), 0);
-    assert_eq!(countdown_days(at, now, chrono_tz::UTC), 1);
+    assert_eq!(countdown_days(at, now, Tz::brussels()), 0);
+    assert_eq!(countdown_days(at, now, Tz::utc()), 1);
     assert_eq!(
-        countdown_days(at, utc("2026-03-01T12:00:00Z"), Brussels),
+        countdown_days(at, utc("2026-03-01T12:00:00Z"), Tz::brussels()),
         30
     );
     assert_eq!(
-        countdown_days(at, utc("2026-04-02T12:00:00Z"), Brussels),
+        countdown_days(at, utc("2026-04-02T12:00:00Z"), Tz::brussels()),
         -2
     );
     // Across the spring change: still whole days.
-    let d = Brussels
+    let d = Tz::brussels()
         .with_ymd_and_hms(2026, 3, 30, 0, 30, 0)
         .unwrap()
         .with_timezone(&Utc);
-    assert_eq!(countdown_days(d, utc("2026-03-28T23:30:00Z"), Brussels), 1);
+    assert_eq!(
+        countdown_days(d, utc("2026-03-28T23:30:00Z"), Tz::brussels()),
+        1
+    );
 }
 
 #[test]

@@ -197,7 +197,7 @@ pub(crate) fn request(language: Language) -> DigestRequest<'static> {
         language,
         period_start: Some(utc(2022, 10, 17, 6, 0)),
         period_end: now(),
-        tz: chrono_tz::Europe::Brussels,
+        tz: veille::tz::Tz::brussels(),
         entries: vec![
             DigestEntry {
                 event: vote,

@@ -5,7 +5,6 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday};
-use chrono_tz::Europe::Brussels;
 use icalendar::{CalendarComponent, CalendarDateTime, Component as _, DatePerhapsTime};
 use proptest::prelude::*;
 use veille::deadlines::{
@@ -14,6 +13,7 @@ use veille::deadlines::{
 use veille::ical::{calendar, text, unfold};
 use veille::model::Stage;
 use veille::sources::have_your_say::Consultation;
+use veille::tz::Tz;
 
 use crate::deadlines::cod_dossier;
 use crate::support::fixtures;
@@ -42,7 +42,7 @@ fn consultation(id: u64, title: &str, closes: DateTime<Utc>) -> Consultation {
 }
 
 fn brussels(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    Brussels
+    Tz::brussels()
         .with_ymd_and_hms(y, m, d, h, min, 0)
         .unwrap()
         .with_timezone(&Utc)
@@ -76,7 +76,7 @@ fn export(deadlines: &[Deadline], now: DateTime<Utc>) -> String {
         "Veille – Regional policy, deadlines",
         deadlines,
         now,
-        Brussels,
+        Tz::brussels(),
     )
 }
 
@@ -232,7 +232,10 @@ fn times_around_the_dst_changes() {
                 NaiveDate::from_ymd_opt(y, m, d).unwrap()
             };
             let local = day.and_hms_opt(h, 0, 0).unwrap();
-            let expected = Brussels.from_local_datetime(&local).earliest().unwrap();
+            let expected = Tz::brussels()
+                .from_local_datetime(&local)
+                .earliest()
+                .unwrap();
             assert_eq!(
                 to_utc_by_vtimezone(&ics, local),
                 expected.with_timezone(&Utc),
@@ -244,7 +247,12 @@ fn times_around_the_dst_changes() {
 
 #[test]
 fn forecasts_on_plenary_dates_become_all_day_events() {
-    let ics = calendar("ENVI", &dossier_deadlines(&cod_dossier()), now(), Brussels);
+    let ics = calendar(
+        "ENVI",
+        &dossier_deadlines(&cod_dossier()),
+        now(),
+        Tz::brussels(),
+    );
     let lines = unfold(&ics);
     let events = lines.iter().filter(|l| *l == "BEGIN:VEVENT").count();
     assert_eq!(events, 3);
@@ -269,20 +277,20 @@ fn forecasts_on_plenary_dates_become_all_day_events() {
 #[test]
 fn other_zones() {
     let d = consultation_deadlines(&consultation(1, "x", brussels(2026, 3, 29, 10, 0)));
-    let paris = calendar("x", &d, now(), chrono_tz::Europe::Paris);
+    let paris = calendar("x", &d, now(), Tz::get("Europe/Paris").unwrap());
     assert!(paris.contains("TZID:Europe/Paris\r\n"));
     assert!(paris.contains("DTSTART;TZID=Europe/Paris:20260329T100000\r\n"));
-    let lisbon = calendar("x", &d, now(), chrono_tz::Europe::Lisbon);
+    let lisbon = calendar("x", &d, now(), Tz::get("Europe/Lisbon").unwrap());
     assert!(lisbon.contains("TZOFFSETFROM:+0000\r\nTZOFFSETTO:+0100\r\n"));
     assert!(lisbon.contains("DTSTART:19810329T010000\r\n"));
     assert!(lisbon.contains("DTSTART;TZID=Europe/Lisbon:20260329T090000\r\n"));
     // No EU rules: plain UTC, no VTIMEZONE.
-    let ny = calendar("x", &d, now(), chrono_tz::America::New_York);
+    let ny = calendar("x", &d, now(), Tz::get("America/New_York").unwrap());
     assert!(!ny.contains("VTIMEZONE"));
     assert!(ny.contains("DTSTART:20260329T080000Z\r\n"));
     icalendar::Calendar::from_str(&ny).expect("parses");
     // An empty calendar is still valid.
-    let empty = calendar("nothing", &[], now(), Brussels);
+    let empty = calendar("nothing", &[], now(), Tz::brussels());
     icalendar::parser::read_calendar(&icalendar::parser::unfold(&empty)).expect("parses");
 }
 
@@ -301,7 +309,7 @@ proptest! {
         d.title = title.clone();
         d.kind = DeadlineKind::Transposition;
         d.stage = Stage::TranspositionDeadline;
-        let ics = calendar("p", &[d], now(), Brussels);
+        let ics = calendar("p", &[d], now(), Tz::brussels());
         for l in ics.split("\r\n") {
             prop_assert!(l.len() <= 75);
         }

@@ -21,4 +21,5 @@ mod poll;
 mod schedule;
 mod store;
 mod support;
+mod tz;
 mod watchlist;

@@ -2,8 +2,8 @@
 //! transitions of 2026, catch-up after downtime, and period keys.
 
 use chrono::{DateTime, TimeZone, Utc};
-use chrono_tz::Europe::Brussels;
 use veille::schedule::{period_key, DigestSchedule};
+use veille::tz::Tz;
 
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
@@ -15,7 +15,7 @@ fn sched(s: &str) -> DigestSchedule {
     DigestSchedule::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
 }
 
-fn local(fires: &[DateTime<chrono_tz::Tz>]) -> Vec<String> {
+fn local(fires: &[DateTime<Tz>]) -> Vec<String> {
     fires.iter().map(|t| t.to_rfc3339()).collect()
 }
 
@@ -64,7 +64,7 @@ fn bad_schedules_say_why() {
 
 #[test]
 fn weekly_is_monday_eight_local() {
-    let fires = sched("weekly").upcoming(utc("2026-11-25T12:00:00Z"), Brussels, 3);
+    let fires = sched("weekly").upcoming(utc("2026-11-25T12:00:00Z"), Tz::brussels(), 3);
     assert_eq!(
         local(&fires),
         [
@@ -75,14 +75,14 @@ fn weekly_is_monday_eight_local() {
     );
     // A fire time itself is not "after" itself.
     assert_eq!(
-        sched("weekly").next_after(utc("2026-11-30T07:00:00Z"), Brussels),
+        sched("weekly").next_after(utc("2026-11-30T07:00:00Z"), Tz::brussels()),
         Some(utc("2026-12-07T07:00:00Z"))
     );
 }
 
 #[test]
 fn eight_stays_eight_across_dst() {
-    let fires = sched("daily").upcoming(utc("2026-03-27T12:00:00Z"), Brussels, 3);
+    let fires = sched("daily").upcoming(utc("2026-03-27T12:00:00Z"), Tz::brussels(), 3);
     assert_eq!(
         local(&fires),
         [
@@ -91,7 +91,7 @@ fn eight_stays_eight_across_dst() {
             "2026-03-30T08:00:00+02:00"
         ]
     );
-    let fires = sched("daily").upcoming(utc("2026-10-24T12:00:00Z"), Brussels, 2);
+    let fires = sched("daily").upcoming(utc("2026-10-24T12:00:00Z"), Tz::brussels(), 2);
     assert_eq!(
         local(&fires),
         ["2026-10-25T08:00:00+01:00", "2026-10-26T08:00:00+01:00"]
@@ -101,7 +101,7 @@ fn eight_stays_eight_across_dst() {
 #[test]
 fn spring_gap_fires_once_at_the_next_valid_time() {
     // 29 March 2026: 02:00 CET jumps to 03:00 CEST; 02:30 does not exist that day.
-    let fires = sched("30 2 * * *").upcoming(utc("2026-03-27T12:00:00Z"), Brussels, 3);
+    let fires = sched("30 2 * * *").upcoming(utc("2026-03-27T12:00:00Z"), Tz::brussels(), 3);
     assert_eq!(
         local(&fires),
         [
@@ -115,14 +115,14 @@ fn spring_gap_fires_once_at_the_next_valid_time() {
 #[test]
 fn autumn_ambiguity_fires_once() {
     // 25 October 2026: 03:00 CEST goes back to 02:00 CET; 02:30 happens twice.
-    let fires = sched("30 2 * * *").upcoming(utc("2026-10-24T12:00:00Z"), Brussels, 2);
+    let fires = sched("30 2 * * *").upcoming(utc("2026-10-24T12:00:00Z"), Tz::brussels(), 2);
     assert_eq!(
         local(&fires),
         ["2026-10-25T02:30:00+02:00", "2026-10-26T02:30:00+01:00"]
     );
     // Asked during the repeated hour, after the first 02:30: no second fire that day.
     assert_eq!(
-        sched("30 2 * * *").next_after(utc("2026-10-25T00:45:00Z"), Brussels),
+        sched("30 2 * * *").next_after(utc("2026-10-25T00:45:00Z"), Tz::brussels()),
         Some(utc("2026-10-26T01:30:00Z"))
     );
 }
@@ -132,36 +132,36 @@ fn catch_up_finds_the_last_missed_fire() {
     let weekly = sched("weekly");
     // Down from Sunday to Wednesday: Monday's digest is the one to send.
     assert_eq!(
-        weekly.last_at_or_before(utc("2026-12-02T10:00:00Z"), Brussels),
+        weekly.last_at_or_before(utc("2026-12-02T10:00:00Z"), Tz::brussels()),
         Some(utc("2026-11-30T07:00:00Z"))
     );
     // Exactly at the fire time counts.
     assert_eq!(
-        weekly.last_at_or_before(utc("2026-11-30T07:00:00Z"), Brussels),
+        weekly.last_at_or_before(utc("2026-11-30T07:00:00Z"), Tz::brussels()),
         Some(utc("2026-11-30T07:00:00Z"))
     );
     assert_eq!(
-        weekly.last_at_or_before(utc("2026-11-30T06:59:59Z"), Brussels),
+        weekly.last_at_or_before(utc("2026-11-30T06:59:59Z"), Tz::brussels()),
         Some(utc("2026-11-23T07:00:00Z"))
     );
     // Across the spring gap and the autumn repeat.
     let s = sched("30 2 * * *");
     assert_eq!(
-        s.last_at_or_before(utc("2026-03-29T01:30:00Z"), Brussels),
+        s.last_at_or_before(utc("2026-03-29T01:30:00Z"), Tz::brussels()),
         Some(utc("2026-03-29T01:00:00Z"))
     );
     assert_eq!(
-        s.last_at_or_before(utc("2026-10-25T01:40:00Z"), Brussels),
+        s.last_at_or_before(utc("2026-10-25T01:40:00Z"), Tz::brussels()),
         Some(utc("2026-10-25T00:30:00Z"))
     );
     // A monthly schedule looks back more than a week.
     assert_eq!(
-        sched("0 8 1 * *").last_at_or_before(utc("2026-12-20T00:00:00Z"), Brussels),
+        sched("0 8 1 * *").last_at_or_before(utc("2026-12-20T00:00:00Z"), Tz::brussels()),
         Some(utc("2026-12-01T07:00:00Z"))
     );
     // A schedule that never fires.
     assert_eq!(
-        sched("0 8 31 2 *").last_at_or_before(utc("2026-12-20T00:00:00Z"), Brussels),
+        sched("0 8 31 2 *").last_at_or_before(utc("2026-12-20T00:00:00Z"), Tz::brussels()),
         None
     );
 }
@@ -169,26 +169,26 @@ fn catch_up_finds_the_last_missed_fire() {
 #[test]
 fn period_keys_are_local_and_unique() {
     assert_eq!(
-        period_key(utc("2026-11-30T07:00:00Z"), Brussels),
+        period_key(utc("2026-11-30T07:00:00Z"), Tz::brussels()),
         "2026-11-30T08:00+01:00"
     );
     assert_eq!(
-        period_key(utc("2026-06-01T06:00:00Z"), Brussels),
+        period_key(utc("2026-06-01T06:00:00Z"), Tz::brussels()),
         "2026-06-01T08:00+02:00"
     );
     // The two 02:30 of 25 October 2026 have different keys.
     assert_ne!(
-        period_key(utc("2026-10-25T00:30:00Z"), Brussels),
-        period_key(utc("2026-10-25T01:30:00Z"), Brussels)
+        period_key(utc("2026-10-25T00:30:00Z"), Tz::brussels()),
+        period_key(utc("2026-10-25T01:30:00Z"), Tz::brussels())
     );
     let fires = sched("daily").upcoming(
         Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
-        Brussels,
+        Tz::brussels(),
         400,
     );
     let keys: std::collections::BTreeSet<String> = fires
         .iter()
-        .map(|t| period_key(t.with_timezone(&Utc), Brussels))
+        .map(|t| period_key(t.with_timezone(&Utc), Tz::brussels()))
         .collect();
     assert_eq!(keys.len(), 400);
 }
@@ -198,7 +198,7 @@ fn day_of_month_and_day_of_week_must_both_hold() {
     // 1 June 2026 is a Monday; the next 1st that is a Monday is 1 February 2027.
     let s = sched("0 8 1 * MON");
     assert_eq!(
-        local(&s.upcoming(utc("2026-05-01T00:00:00Z"), Brussels, 2)),
+        local(&s.upcoming(utc("2026-05-01T00:00:00Z"), Tz::brussels(), 2)),
         ["2026-06-01T08:00:00+02:00", "2027-02-01T08:00:00+01:00"]
     );
 }
