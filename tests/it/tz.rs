@@ -226,3 +226,13 @@ fn moldova_changes_its_clocks_at_the_eu_s_times_since_2022() {
         assert_eq!((at(before), at(after)), (from, to), "{before}");
     }
 }
+
+#[test]
+fn every_zone_name_chrono_tz_accepted_is_still_accepted() {
+    let missing: Vec<&str> = chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|tz| tz.name())
+        .filter(|name| Tz::get(name).is_none())
+        .collect();
+    assert!(missing.is_empty(), "no longer accepted: {missing:?}");
+}
