@@ -337,7 +337,10 @@ impl Typed<'_> {
             path: self.path(&raw.storage.path),
             cache_capacity: match &raw.storage.cache_capacity {
                 Some(s) => self.size("storage.cache_capacity", s)?,
-                None => 32 * 1024 * 1024,
+                // 8 MiB: the hot trees (sources, resources, pending) and the index nodes
+                // fit many times over; more only keeps more of the events' leaves, which
+                // sled holds at about twice the size it counts (README, Performance).
+                None => 8 * 1024 * 1024,
             },
             retention: match &raw.storage.retention {
                 Some(s) => self.duration("storage.retention", s)?,

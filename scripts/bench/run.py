@@ -137,7 +137,7 @@ def install(name, port, feeds, eu, every=None):
     base = f"http://127.0.0.1:{port}"
     c = [
         'timezone = "Europe/Brussels"', 'watchlists_dir = "watchlists"',
-        "[storage]", 'path = "data/veille.sled"', 'cache_capacity = "32MiB"',
+        "[storage]", 'path = "data/veille.sled"', 'cache_capacity = "8MiB"',
         "[http]", 'user_agent = "veille-bench"', 'timeout = "60s"', 'max_body = "16MiB"',
         'per_host_interval = "0s"', "per_host_concurrency = 8", "concurrency = 8",
         "[mail]", 'from = "Veille <veille@example.org>"', 'transport = "file"', 'outbox_dir = "outbox"',

@@ -142,3 +142,25 @@ fn every_config_key_is_documented_in_config_toml() {
         assert!(have.contains(k), "no source in config.toml shows {k}");
     }
 }
+
+/// The shipped `config.toml` shows the storage defaults: leaving a key out changes nothing.
+#[test]
+fn the_shipped_storage_settings_are_the_defaults() {
+    let text = std::fs::read_to_string(repo("config.toml")).unwrap_or_default();
+    let load =
+        |t: &str| Config::from_str(&repo("config.toml"), t, None).unwrap_or_else(|e| panic!("{e}"));
+    let shipped = load(&text);
+    let without: String = text
+        .lines()
+        .filter(|l| !l.starts_with("cache_capacity") && !l.starts_with("retention"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(without, text);
+    let defaults = load(&without);
+    assert_eq!(defaults.storage.cache_capacity, 8 * 1024 * 1024);
+    assert_eq!(
+        defaults.storage.cache_capacity,
+        shipped.storage.cache_capacity
+    );
+    assert_eq!(defaults.storage.retention, shipped.storage.retention);
+}
