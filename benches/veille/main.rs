@@ -10,7 +10,8 @@
 //!
 //! `VEILLE_STORE_GROWTH=N cargo bench --bench veille` does not run criterion: it records N
 //! events once (1,000 per transaction, a tenth of them already known) in a fresh sled
-//! database and prints the time taken and the size on disk.
+//! database and prints the time taken and the size on disk; with
+//! `VEILLE_STORE_GROWTH_KEEP=DIR` the database is kept as `DIR/veille.sled`.
 
 mod corpus;
 mod digest;

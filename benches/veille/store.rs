@@ -175,4 +175,15 @@ pub fn growth(n: usize, match_every: u64) {
         n as f64 / secs,
         allocated as f64 / n as f64
     );
+    // A store of this size, kept for measuring what a daemon with years of events costs
+    // (README, Performance, "A large store").
+    if let Some(keep) = std::env::var_os("VEILLE_STORE_GROWTH_KEEP") {
+        let kept = dir.keep();
+        std::fs::rename(&kept, &keep)
+            .unwrap_or_else(|e| panic!("moving {} to {keep:?}: {e}", kept.display()));
+        println!(
+            "store-growth-kept path={}",
+            Path::new(&keep).join("veille.sled").display()
+        );
+    }
 }
