@@ -48,6 +48,10 @@ impl Tz {
         if let Some(z) = known(&loaded, name) {
             return Some(Tz(z));
         }
+        // jiff's sentinel for a zone it could not determine is not a zone to configure.
+        if name.eq_ignore_ascii_case("Etc/Unknown") {
+            return None;
+        }
         let tz = jiff::tz::db().get(name).ok()?;
         let name = tz.iana_name().unwrap_or(name).to_string();
         if let Some(z) = known(&loaded, &name) {

@@ -194,6 +194,7 @@ fn names_are_looked_up_without_regard_to_case_and_spelled_as_the_database_does()
     let err = "Europe/Atlantis".parse::<Tz>().unwrap_err();
     assert!(err.to_string().contains("Europe/Atlantis"), "{err}");
     assert!(Tz::get("").is_none());
+    assert!(Tz::get("Etc/Unknown").is_none());
     assert!(Tz::get("../../etc/passwd").is_none());
 }
 
