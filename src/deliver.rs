@@ -8,7 +8,7 @@
 //! one duplicate window — a crash after the SMTP server accepted, before the commit — is
 //! covered by a Message-ID derived from the key, which mail clients fold.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -205,8 +205,9 @@ fn deadlines_of(
         .iter()
         .flat_map(deadlines::dossier_deadlines)
         .collect();
+    let mut uids: HashSet<String> = out.iter().map(|d| d.uid.clone()).collect();
     for rec in store.deadlines(&w.id)? {
-        if !out.iter().any(|d| d.uid == rec.deadline.uid) {
+        if uids.insert(rec.deadline.uid.clone()) {
             out.push(rec.deadline);
         }
     }
@@ -252,9 +253,10 @@ fn build_digest_of(
     only: Option<&[EventId]>,
 ) -> Result<Digest, StoreError> {
     let pending = store.pending(&w.id)?;
+    let only: Option<HashSet<&EventId>> = only.map(|ids| ids.iter().collect());
     let entries: Vec<DigestEntry> = pending
         .into_iter()
-        .filter(|p| match only {
+        .filter(|p| match &only {
             Some(ids) => ids.contains(&p.event.id),
             None => !alerts_only || (p.record.alert_due && p.record.alerted.is_none()),
         })

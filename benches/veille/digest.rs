@@ -1,4 +1,5 @@
-//! Building and rendering 50 digests of 200 events each (subject, text and HTML).
+//! Building and rendering 50 digests of 200 events each (subject, text and HTML), and one
+//! digest of 20,000 events as far as its message.
 
 use chrono::Duration;
 use criterion::{Criterion, Throughput};
@@ -73,5 +74,60 @@ pub fn benches(c: &mut Criterion) {
             bytes
         })
     });
+    g.finish();
+
+    // One very large digest (a broad watchlist, or the first after a long outage), as far as
+    // the bytes of its message: every step of the three dossiers and 20,000 items.
+    let (dossiers, steps) = corpus::dossiers_and_steps();
+    let mut events = steps;
+    events.extend(corpus::item_events(20_000));
+    let large: Vec<DigestEntry> = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| DigestEntry {
+            event,
+            reasons: vec![format!("keyword \"term {}\"", i % 50)],
+            alerted: false,
+        })
+        .collect();
+    let mut g = c.benchmark_group("digest");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(large.len() as u64));
+    g.bench_function(
+        format!("one_digest_of_{}_events_to_message", large.len()),
+        |b| {
+            b.iter(|| {
+                let req = DigestRequest {
+                    horizon_days: veille::digest::UPCOMING_HORIZON_DAYS,
+                    watchlist_id: "group-0",
+                    watchlist_name: "Focus group 0",
+                    language: Language::En,
+                    period_start: Some(corpus::now() - Duration::days(7)),
+                    period_end: corpus::now(),
+                    tz: veille::tz::Tz::brussels(),
+                    entries: large.clone(),
+                    dossiers: dossiers.clone(),
+                    upcoming: Vec::new(),
+                    sources: sources.clone(),
+                    now: corpus::now(),
+                };
+                let out =
+                    digest::render(&digest::build(req)).unwrap_or_else(|e| panic!("render: {e}"));
+                let message = veille::mail::OutgoingMessage {
+                    from: "Veille <veille@example.org>".into(),
+                    to: vec!["group-0@example.org".into()],
+                    subject: out.subject,
+                    text: out.text,
+                    html: out.html,
+                    message_id: "bench@veille.example.org".into(),
+                    list_id: "group-0".into(),
+                    date: corpus::now(),
+                };
+                veille::mail::formatted(&message)
+                    .unwrap_or_else(|e| panic!("message: {e}"))
+                    .len()
+            })
+        },
+    );
     g.finish();
 }

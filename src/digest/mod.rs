@@ -12,6 +12,8 @@
 
 mod render;
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -194,7 +196,14 @@ pub fn build_alert(req: DigestRequest) -> Digest {
 
 fn build_kind(req: DigestRequest, kind: DigestKind) -> Digest {
     let entries = merge_duplicates(req.entries);
+    // Indexes, not scans: a digest may gather tens of thousands of events (a broad
+    // watchlist, or the first digest after a long outage).
+    let mut dossiers: HashMap<ProcedureRef, &Dossier> = HashMap::with_capacity(req.dossiers.len());
+    for d in &req.dossiers {
+        dossiers.entry(d.reference).or_insert(d);
+    }
     let mut blocks: Vec<DossierBlock> = Vec::new();
+    let mut block_of: HashMap<ProcedureRef, usize> = HashMap::new();
     let mut items: Vec<DigestEntry> = Vec::new();
     for mut entry in entries {
         if kind == DigestKind::Alert {
@@ -204,12 +213,13 @@ fn build_kind(req: DigestRequest, kind: DigestKind) -> Digest {
             items.push(entry);
             continue;
         };
-        match blocks.iter_mut().find(|b| b.reference == reference) {
-            Some(b) => b.entries.push(entry),
+        match block_of.get(&reference) {
+            Some(&i) => blocks[i].entries.push(entry),
             None => {
-                let dossier = req.dossiers.iter().find(|d| d.reference == reference);
+                let dossier = dossiers.get(&reference).copied();
                 let title = dossier_title(dossier, &entry, req.language, reference);
                 let (path, path_elided) = dossier.map(stage_path).unwrap_or_default();
+                block_of.insert(reference, blocks.len());
                 blocks.push(DossierBlock {
                     reference: dossier.map_or(reference, |d| d.reference.merge(reference)),
                     title,
@@ -224,10 +234,9 @@ fn build_kind(req: DigestRequest, kind: DigestKind) -> Digest {
         b.entries.sort_by(entry_order);
     }
     // Most recent news first; ties by reference for a stable order.
-    blocks.sort_by(|a, b| {
-        let la = a.entries.iter().map(|e| e.event.date).max();
-        let lb = b.entries.iter().map(|e| e.event.date).max();
-        lb.cmp(&la).then_with(|| a.reference.cmp(&b.reference))
+    blocks.sort_by_cached_key(|b| {
+        let latest = b.entries.iter().map(|e| e.event.date).max();
+        (std::cmp::Reverse(latest), b.reference)
     });
     items.sort_by(entry_order);
 
@@ -268,8 +277,9 @@ fn build_kind(req: DigestRequest, kind: DigestKind) -> Digest {
 /// One entry per event id: reasons are united, `alerted` if any copy was.
 fn merge_duplicates(entries: Vec<DigestEntry>) -> Vec<DigestEntry> {
     let mut out: Vec<DigestEntry> = Vec::with_capacity(entries.len());
+    let mut index: HashMap<EventId, usize> = HashMap::with_capacity(entries.len());
     for e in entries {
-        match out.iter_mut().find(|o| o.event.id == e.event.id) {
+        match index.get(&e.event.id).map(|&i| &mut out[i]) {
             Some(o) => {
                 for r in e.reasons {
                     if !o.reasons.contains(&r) {
@@ -278,7 +288,10 @@ fn merge_duplicates(entries: Vec<DigestEntry>) -> Vec<DigestEntry> {
                 }
                 o.alerted |= e.alerted;
             }
-            None => out.push(e),
+            None => {
+                index.insert(e.event.id, out.len());
+                out.push(e);
+            }
         }
     }
     out
