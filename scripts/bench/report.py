@@ -176,6 +176,13 @@ if fp:
     L.append(f"\nWhole veille poll (HTTP, parse, match, store) against feedparser's parse loop alone: "
              f"{ratio(fp['parse_cpu_s'], v1['cpu_s'])} — {ok(fp['parse_cpu_s'] >= 20 * v1['cpu_s'])}.")
 
+rp = R.get("ratio-pairs")
+if rp and rp.get("median"):
+    each = ", ".join(f"{p['feedparser_parse_cpu_s']:.2f} s / {p['veille_cpu_s']:.3f} s" for p in rp["pairs"])
+    L.append(f"\nWhole veille poll against feedparser's parse loop in the same minutes ({len(rp['pairs'])} "
+             f"interleaved pairs, feedparser / veille CPU: {each}): median **{rp['median']:.1f}×**, "
+             f"from {rp['min']:.1f}× to {rp['max']:.1f}× — {ok(rp['median'] >= 20)} against the 20× target.")
+
 if idle.get("rss_samples_mb"):
     L.append("\nIdle daemon RSS over time (s, MB): " + ", ".join(f"{t}: {v}" for t, v in idle["rss_samples_mb"]) + ".")
 sm = idle.get("smaps")

@@ -16,8 +16,10 @@ env: BENCH_FEEDS (500), BENCH_ITEMS (20), BENCH_IDLE_SECONDS (120), BENCH_COLD_R
      BENCH_POLL_RUNS (5: each pair of polls from an empty store; medians reported),
      BENCH_PEER_FEEDS (= BENCH_FEEDS), BENCH_DAEMON_EVERY (15s: every source's interval in
      the daemon-steps measurement), BENCH_DAEMON_STEPS (4: unchanged steps measured),
-     BENCH_ONLY (comma-separated steps among feeds, full, daemon, cold, peers, idle; default
-     all: e.g. BENCH_ONLY=idle measures the idle daemon alone)
+     BENCH_RATIO_PAIRS (5: interleaved pairs of a first veille poll and feedparser's parse
+     loop, for the CPU ratio measured in the same minutes; 0 skips them),
+     BENCH_ONLY (comma-separated steps among feeds, full, daemon, cold, peers, ratio, idle;
+     default all: e.g. BENCH_ONLY=idle measures the idle daemon alone)
 """
 import json
 import os
@@ -41,6 +43,7 @@ COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "5"))
 PEER_FEEDS = int(os.environ.get("BENCH_PEER_FEEDS", str(FEEDS)))
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 POLL_RUNS = max(1, int(os.environ.get("BENCH_POLL_RUNS", "5")))
+RATIO_PAIRS = int(os.environ.get("BENCH_RATIO_PAIRS", "5"))
 DAEMON_EVERY = os.environ.get("BENCH_DAEMON_EVERY", "15s")
 DAEMON_UNCHANGED_STEPS = int(os.environ.get("BENCH_DAEMON_STEPS", "4"))
 DAEMON_SECONDS = 30 + 90 * DAEMON_UNCHANGED_STEPS
@@ -205,6 +208,29 @@ def poll_pair(name, app, port):
         RESULTS[label] = median
         out.append(median)
     return out[0], out[1]
+
+
+def ratio_pairs(port):
+    """The 20× target is a ratio of CPU times, and this machine's speed drifts within an
+    hour: a first `veille poll` of the feeds (from an empty store) and feedparser's parse
+    loop, alternately, RATIO_PAIRS times; each pair's ratio is taken in the same minute."""
+    py = os.path.join(VENV, "bin", "python")
+    app = install("app-ratio", port, FEEDS, False)
+    cfg = os.path.join(app, "config.toml")
+    pairs = []
+    for i in range(RATIO_PAIRS):
+        for d in ("data", "outbox"):
+            shutil.rmtree(os.path.join(app, d), ignore_errors=True)
+        v, _ = timed("ratio-veille", [VEILLE, "--config", cfg, "poll"], env=veille_env(), ok=(0, 2))
+        f, p = timed("ratio-feedparser", [py, os.path.join(HERE, "peer_feedparser.py"),
+                                          os.path.join(CORPUS, "feeds"), str(FEEDS)])
+        parse = json.loads(p.stdout.decode().strip().splitlines()[-1])["parse_cpu_s"]
+        pairs.append({"veille_cpu_s": v["cpu_s"], "feedparser_parse_cpu_s": parse,
+                      "ratio": round(parse / v["cpu_s"], 2) if v["cpu_s"] else None})
+    ratios = sorted(r["ratio"] for r in pairs if r["ratio"])
+    RESULTS["ratio-pairs"] = {"pairs": pairs, "median": statistics.median(ratios) if ratios else None,
+                              "min": ratios[0] if ratios else None, "max": ratios[-1] if ratios else None}
+    log(f"ratio pairs: {RESULTS['ratio-pairs']}")
 
 
 def cold_start(app):
@@ -469,6 +495,8 @@ def main():
             daemon_steps(port)
         if step("peers") and os.environ.get("BENCH_SKIP_PEERS") != "1":
             peers(port)
+        if step("ratio") and RATIO_PAIRS > 0 and os.environ.get("BENCH_SKIP_PEERS") != "1":
+            ratio_pairs(port)
         if step("idle") and IDLE > 0:
             idle_daemon(port)
     finally:
