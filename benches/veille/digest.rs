@@ -49,24 +49,12 @@ pub fn benches(c: &mut Criterion) {
         b.iter(|| {
             let mut bytes = 0usize;
             for (i, (id, name)) in names.iter().enumerate() {
-                let req = DigestRequest {
-                    horizon_days: veille::digest::UPCOMING_HORIZON_DAYS,
-                    watchlist_id: id,
-                    watchlist_name: name,
-                    language: if i % 2 == 0 {
-                        Language::En
-                    } else {
-                        Language::Fr
-                    },
-                    period_start: Some(corpus::now() - Duration::days(7)),
-                    period_end: corpus::now(),
-                    tz: veille::tz::Tz::brussels(),
-                    entries: entries.clone(),
-                    dossiers: dossiers.clone(),
-                    upcoming: Vec::new(),
-                    sources: sources.clone(),
-                    now: corpus::now(),
+                let language = if i % 2 == 0 {
+                    Language::En
+                } else {
+                    Language::Fr
                 };
+                let req = request(id, name, language, &entries, &dossiers, &sources);
                 let out =
                     digest::render(&digest::build(req)).unwrap_or_else(|e| panic!("render: {e}"));
                 bytes += out.text.len() + out.html.len();
@@ -97,20 +85,14 @@ pub fn benches(c: &mut Criterion) {
         format!("one_digest_of_{}_events_to_message", large.len()),
         |b| {
             b.iter(|| {
-                let req = DigestRequest {
-                    horizon_days: veille::digest::UPCOMING_HORIZON_DAYS,
-                    watchlist_id: "group-0",
-                    watchlist_name: "Focus group 0",
-                    language: Language::En,
-                    period_start: Some(corpus::now() - Duration::days(7)),
-                    period_end: corpus::now(),
-                    tz: veille::tz::Tz::brussels(),
-                    entries: large.clone(),
-                    dossiers: dossiers.clone(),
-                    upcoming: Vec::new(),
-                    sources: sources.clone(),
-                    now: corpus::now(),
-                };
+                let req = request(
+                    "group-0",
+                    "Focus group 0",
+                    Language::En,
+                    &large,
+                    &dossiers,
+                    &sources,
+                );
                 let out =
                     digest::render(&digest::build(req)).unwrap_or_else(|e| panic!("render: {e}"));
                 let message = veille::mail::OutgoingMessage {
@@ -130,4 +112,29 @@ pub fn benches(c: &mut Criterion) {
         },
     );
     g.finish();
+}
+
+/// The weekly digest of `entries` for one watchlist, as `deliver` asks for it.
+fn request<'a>(
+    id: &'a str,
+    name: &'a str,
+    language: Language,
+    entries: &[DigestEntry],
+    dossiers: &[veille::model::Dossier],
+    sources: &[SourceHealth],
+) -> DigestRequest<'a> {
+    DigestRequest {
+        horizon_days: veille::digest::UPCOMING_HORIZON_DAYS,
+        watchlist_id: id,
+        watchlist_name: name,
+        language,
+        period_start: Some(corpus::now() - Duration::days(7)),
+        period_end: corpus::now(),
+        tz: veille::tz::Tz::brussels(),
+        entries: entries.to_vec(),
+        dossiers: dossiers.to_vec(),
+        upcoming: Vec::new(),
+        sources: sources.to_vec(),
+        now: corpus::now(),
+    }
 }
