@@ -342,7 +342,7 @@ fn body(text: &str) -> Body {
     use lettre::message::header::ContentTransferEncoding as Cte;
     let crlf = crlf_line_endings(text);
     let encoding = match Encoding::choose(text, false) {
-        // Sent as they are (lettre's `Body::new` does not check them again).
+        // 7bit and 8bit bodies are their bytes, as `Body::new` leaves them.
         Encoding::SevenBit => return Body::dangerous_pre_encoded(crlf.into_bytes(), Cte::SevenBit),
         Encoding::EightBit => return Body::dangerous_pre_encoded(crlf.into_bytes(), Cte::EightBit),
         Encoding::QuotedPrintable => Cte::QuotedPrintable,
