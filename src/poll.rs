@@ -546,6 +546,16 @@ fn reasons(m: &crate::watchlist::Match) -> Vec<String> {
 /// Turn one source's fetches into events, matches and its new poll state: the batch that
 /// `record` commits. Dossiers merge against `merged` (this step's earlier sources) before
 /// the store, and this source's merges are added to it.
+/// An event found in one poll of a source, before matching.
+struct Found {
+    event: DossierEvent,
+    /// Made by `dossier::item_event` as the item is (then `WatchlistSet::matches_item`
+    /// applies).
+    plain_item: bool,
+    /// An item the resource's previous version already listed: not news again.
+    listed_before: bool,
+}
+
 fn prepare_source(
     ctx: PollContext<'_>,
     s: &SourceConfig,
@@ -570,9 +580,7 @@ fn prepare_source(
     let mut floor: Option<Duration> = None;
     let mut retry_after: Option<Duration> = None;
     let mut resources = Vec::new();
-    // Each event, and whether `dossier::item_event` made it as it is (then
-    // `WatchlistSet::matches_item` applies).
-    let mut events: Vec<(DossierEvent, bool)> = Vec::new();
+    let mut events: Vec<Found> = Vec::new();
     let mut dossiers: BTreeMap<ProcedureRef, crate::model::Dossier> = BTreeMap::new();
     let mut any_success = false;
     // Deadlines carried by consultation events, kept for the watchlists they match.
@@ -628,6 +636,7 @@ fn prepare_source(
                     fetched_at: Some(now),
                     parse_error: None,
                     not_found_at: None,
+                    items: Vec::new(),
                 };
                 match f.parsed {
                     None => {
@@ -641,6 +650,7 @@ fn prepare_source(
                         record.parse_error = prev.parse_error.clone();
                         record.not_found_at = prev.not_found_at;
                         record.fetched_at = prev.fetched_at;
+                        record.items = std::mem::take(&mut prev.items);
                         if record != prev {
                             resources.push((f.url, record));
                         }
@@ -649,6 +659,7 @@ fn prepare_source(
                         any_success = true;
                         tracing::info!(source = %s.id, url = %f.url, reason = %why, "not found at the source");
                         record.not_found_at = Some(now);
+                        record.items = prev.items;
                         resources.push((f.url, record));
                     }
                     Some(Err(e)) => {
@@ -656,10 +667,14 @@ fn prepare_source(
                         // again, and the source stays failing until they change.
                         errors.push(format!("{}: {e}", f.url));
                         record.parse_error = Some(e.to_string());
+                        record.items = prev.items;
                         resources.push((f.url, record));
                     }
                     Some(Ok(observations)) => {
                         any_success = true;
+                        // Sorted as stored; sorting again costs nothing and keeps the
+                        // binary search below right whatever wrote the record.
+                        prev.items.sort_unstable();
                         report.observations += observations.len();
                         let provenance = Provenance {
                             source: s.id.clone(),
@@ -670,25 +685,32 @@ fn prepare_source(
                         for o in observations {
                             match o {
                                 Observation::Item(item) => {
-                                    match sources::have_your_say::consultation_of(&item) {
-                                        Some(c) if s.kind == SourceKind::HaveYourSay => {
-                                            let ev = dossier::consultation_event(
-                                                &c,
-                                                &item,
-                                                &provenance,
-                                                now,
-                                            );
-                                            consultations.push((
-                                                ev.id,
-                                                deadlines::consultation_deadlines(&c),
-                                            ));
-                                            events.push((ev, false));
-                                        }
-                                        _ => events.push((
-                                            dossier::item_event(&item, &provenance, now, None),
-                                            true,
-                                        )),
-                                    }
+                                    let (event, plain_item) =
+                                        match sources::have_your_say::consultation_of(&item) {
+                                            Some(c) if s.kind == SourceKind::HaveYourSay => {
+                                                let ev = dossier::consultation_event(
+                                                    &c,
+                                                    &item,
+                                                    &provenance,
+                                                    now,
+                                                );
+                                                consultations.push((
+                                                    ev.id,
+                                                    deadlines::consultation_deadlines(&c),
+                                                ));
+                                                (ev, false)
+                                            }
+                                            _ => (
+                                                dossier::item_event(&item, &provenance, now, None),
+                                                true,
+                                            ),
+                                        };
+                                    record.items.push(event.id);
+                                    events.push(Found {
+                                        listed_before: prev.items.binary_search(&event.id).is_ok(),
+                                        event,
+                                        plain_item,
+                                    });
                                 }
                                 Observation::Dossier(snap) => {
                                     let key = snap.reference;
@@ -705,13 +727,19 @@ fn prepare_source(
                                     events.extend(
                                         dossier::diff(stored.as_ref(), &merged, &diff_ctx)
                                             .into_iter()
-                                            .map(|ev| (ev, false)),
+                                            .map(|event| Found {
+                                                event,
+                                                plain_item: false,
+                                                listed_before: false,
+                                            }),
                                     );
                                     dossiers.insert(key, merged);
                                 }
                                 Observation::Changed(_) => {}
                             }
                         }
+                        record.items.sort_unstable();
+                        record.items.dedup();
                         resources.push((f.url, record));
                     }
                 }
@@ -729,7 +757,12 @@ fn prepare_source(
     let mut observed = Vec::with_capacity(events.len());
     let mut track: Vec<ProcedureRef> = Vec::new();
     let mut kept: Vec<(String, deadlines::Deadline)> = Vec::new();
-    for (ev, plain_item) in events {
+    for Found {
+        event: ev,
+        plain_item,
+        listed_before,
+    } in events
+    {
         let matches = match plain_item {
             true => ctx.watchlists.matches_item(&ev),
             false => ctx.watchlists.matches(&ev),
@@ -771,6 +804,7 @@ fn prepare_source(
         observed.push(ObservedEvent {
             event: ev,
             matches: enqueue,
+            listed_before,
         });
     }
 

@@ -28,8 +28,14 @@ fn templates() -> Vec<DossierEvent> {
 }
 
 /// Event number `i`: a template with its own id and URL; one in `match_every` matched a
-/// watchlist (kept in full and pending), the others are kept as seen only.
-fn observed(templates: &[DossierEvent], i: u64, match_every: u64) -> ObservedEvent {
+/// watchlist (kept in full and pending), the others matched nothing (counted, not
+/// written). `listed_before`: the poll found it in the resource's previous version.
+fn observed(
+    templates: &[DossierEvent],
+    i: u64,
+    match_every: u64,
+    listed_before: bool,
+) -> ObservedEvent {
     let mut event = templates[i as usize % templates.len()].clone();
     let n = i.to_string();
     event.id = EventId::derive(&["bench", &n]);
@@ -43,11 +49,15 @@ fn observed(templates: &[DossierEvent], i: u64, match_every: u64) -> ObservedEve
     } else {
         Vec::new()
     };
-    ObservedEvent { event, matches }
+    ObservedEvent {
+        event,
+        matches,
+        listed_before,
+    }
 }
 
 /// One poll's batch: events `start..start+len`, plus the last tenth of the previous batch
-/// again (already known: dedupe).
+/// again, still listed by the feed (already known: dedupe).
 fn batch(templates: &[DossierEvent], start: u64, len: u64, match_every: u64) -> PollBatch {
     let dup = len / 10;
     let from = start.saturating_sub(dup);
@@ -57,7 +67,7 @@ fn batch(templates: &[DossierEvent], start: u64, len: u64, match_every: u64) -> 
         resources: Vec::new(),
         dossiers: Vec::new(),
         events: (from..start + len)
-            .map(|i| observed(templates, i, match_every))
+            .map(|i| observed(templates, i, match_every, i < start))
             .collect(),
         track: Vec::new(),
         deadlines: vec![],

@@ -283,28 +283,55 @@ impl EventId {
     }
 
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        self.hex_digits().iter().map(|&c| char::from(c)).collect()
+    }
+
+    /// The 32 lower-case hex digits, without allocating.
+    pub fn hex_digits(&self) -> [u8; 32] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 32];
+        for (pair, b) in out.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0x0f)];
+        }
+        out
+    }
+
+    /// Read 32 hex digits (either case); `None` for anything else.
+    pub fn from_hex(digits: &[u8]) -> Option<EventId> {
+        fn nibble(c: u8) -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                b'A'..=b'F' => Some(c - b'A' + 10),
+                _ => None,
+            }
+        }
+        if digits.len() != 32 {
+            return None;
+        }
+        let mut out = [0u8; 16];
+        for (b, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+            *b = nibble(pair[0])? << 4 | nibble(pair[1])?;
+        }
+        Some(EventId(out))
     }
 }
 
 impl fmt::Display for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
+        let digits = self.hex_digits();
+        f.write_str(std::str::from_utf8(&digits).map_err(|_| fmt::Error)?)
     }
 }
 
 impl std::str::FromStr for EventId {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.len() != 32 || !s.is_ascii() {
+        if s.len() != 32 {
             return Err(format!("{s:?} is not an event id (32 hex digits)"));
         }
-        let mut out = [0u8; 16];
-        for (i, b) in out.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16)
-                .map_err(|_| format!("{s:?} is not hex"))?;
-        }
-        Ok(EventId(out))
+        EventId::from_hex(s.as_bytes()).ok_or_else(|| format!("{s:?} is not hex"))
     }
 }
 
@@ -446,5 +473,33 @@ mod tests {
             ..item
         };
         assert_eq!(url.event_id("a"), url.event_id("b"));
+    }
+
+    proptest::proptest! {
+        /// The hex form is what `format!("{b:02x}")` per byte made, and reads back, in
+        /// either case.
+        #[test]
+        fn an_event_id_reads_back_from_its_hex(bytes in proptest::array::uniform16(0u8..)) {
+            let id = EventId(bytes);
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            proptest::prop_assert_eq!(id.to_hex(), hex.clone());
+            proptest::prop_assert_eq!(id.to_string(), hex.clone());
+            proptest::prop_assert_eq!(hex.parse::<EventId>(), Ok(id));
+            proptest::prop_assert_eq!(hex.to_uppercase().parse::<EventId>(), Ok(id));
+        }
+    }
+
+    #[test]
+    fn anything_but_32_hex_digits_is_not_an_event_id() {
+        for bad in [
+            "",
+            "0123456789abcdef0123456789abcde",
+            "0123456789abcdef0123456789abcdef0",
+            "0123456789abcdef0123456789abcdeg",
+            "+123456789abcdef0123456789abcdef",
+            "é123456789abcdef0123456789abcde",
+        ] {
+            assert!(bad.parse::<EventId>().is_err(), "{bad:?}");
+        }
     }
 }

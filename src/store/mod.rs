@@ -83,6 +83,9 @@ pub struct Enqueue {
 pub struct ObservedEvent {
     pub event: DossierEvent,
     pub matches: Vec<Enqueue>,
+    /// An item the previous version of its resource already listed
+    /// ([`ResourceRecord::items`]): known, so not news, and nothing to write.
+    pub listed_before: bool,
 }
 
 /// Everything one poll of one source writes, committed atomically (with other sources'
@@ -127,6 +130,8 @@ pub struct RecordOutcome {
     pub new_events: Vec<EventId>,
     /// Pending entries created.
     pub enqueued: usize,
+    /// Of the new events, those written to `events` (the matched ones).
+    pub kept: usize,
 }
 
 /// One pending entry with its event.
@@ -236,7 +241,7 @@ fn abort<T>(e: StoreError) -> Result<T, ConflictableTransactionError<StoreError>
 /// Inside a poll's transaction: the matched events of one batch, insert-if-absent, kept in
 /// full with their pending entries; a known event kept in full gains the provenance of
 /// sources it lacked (also an unmatched one, when it is in `known_in_full`). The other
-/// unmatched events were recorded as seen before the transaction.
+/// unmatched events are not written, and an item its resource listed before is skipped.
 fn record_events(
     events: &TransactionalTree,
     pending: &TransactionalTree,
@@ -246,13 +251,14 @@ fn record_events(
     let mut outcome = RecordOutcome::default();
     for obs in &batch.events {
         let id = obs.event.id;
-        if obs.matches.is_empty() && !known_in_full.contains(&id) {
+        if obs.listed_before || (obs.matches.is_empty() && !known_in_full.contains(&id)) {
             continue;
         }
         match events.get(id.0)? {
             Some(existing) => {
                 let mut rec = match decode_event(&existing) {
                     Ok(StoredEvent::Full(r)) => r,
+                    // Kept as seen by an earlier veille: known.
                     Ok(StoredEvent::Seen { .. }) => continue,
                     Err(e) => return abort(e),
                 };
@@ -269,10 +275,8 @@ fn record_events(
                     };
                 }
             }
-            None if obs.matches.is_empty() => {
-                events.insert(&id.0, &StoredEvent::seen_bytes(batch.now))?;
-                outcome.new_events.push(id);
-            }
+            // Known in full before the transaction, and pruned since: nothing to add to.
+            None if obs.matches.is_empty() => {}
             None => {
                 let rec = EventRecord {
                     v: 1,
@@ -284,6 +288,7 @@ fn record_events(
                     Err(e) => return abort(e),
                 };
                 outcome.new_events.push(id);
+                outcome.kept += 1;
                 for m in &obs.matches {
                     let p = PendingRecord {
                         v: 1,
@@ -670,19 +675,21 @@ impl Store {
     /// One transaction for many sources, not one each: a sled transaction costs about
     /// as much as 20 plain inserts, whatever it holds (see README, Performance).
     ///
-    /// An event no watchlist matched is kept only as seen ([`StoredEvent::Seen`]), and
-    /// written just before the transaction, by one compare-and-swap (insert if absent)
-    /// instead of a read and a write inside it: half the store's work of a first poll. It
-    /// needs no atomicity with the rest: if the transaction never commits, the source is
-    /// polled again, these events are known and were not wanted, and the matched ones,
-    /// in the transaction, are new again.
+    /// An event no watchlist matched is not written: it is news to no one. An item is
+    /// known by its resource's record ([`ResourceRecord::items`], written in the same
+    /// transaction), which lists the items of the body last parsed, so an item still
+    /// listed is not new again ([`ObservedEvent::listed_before`]: skipped here, matched or
+    /// not); a dossier's step is known by the dossier's record. An unmatched event not
+    /// listed before is looked up, outside the transaction, only to count it as new or
+    /// not and to add its source to the provenance of an event kept in full. Records of
+    /// the seen-only kind, which an earlier veille wrote, are still read as known.
     pub fn record_polls(&self, batches: &[PollBatch]) -> Result<Vec<RecordOutcome>, StoreError> {
         let recorded = self.write_polls(batches);
         self.adjust_event_count(
             recorded
                 .as_ref()
                 .ok()
-                .map(|outcomes| outcomes.iter().map(|o| o.new_events.len() as i64).sum()),
+                .map(|outcomes| outcomes.iter().map(|o| o.kept as i64).sum()),
         );
         let mut states = self.poll_states();
         match &recorded {
@@ -712,21 +719,21 @@ impl Store {
         // transaction adds their provenance.
         let mut known_in_full: std::collections::HashSet<EventId> =
             std::collections::HashSet::new();
+        // Unmatched events counted new in these batches: an item in two feeds is new once.
+        let mut counted: std::collections::HashSet<EventId> = std::collections::HashSet::new();
         for batch in batches {
             let mut outcome = RecordOutcome::default();
-            let seen = StoredEvent::seen_bytes(batch.now);
-            for obs in batch.events.iter().filter(|o| o.matches.is_empty()) {
+            let unknown = batch
+                .events
+                .iter()
+                .filter(|o| o.matches.is_empty() && !o.listed_before);
+            for obs in unknown {
                 let id = obs.event.id;
-                match self
-                    .events
-                    .compare_and_swap(id.0, None::<&[u8]>, Some(&seen[..]))?
-                {
-                    Ok(()) => outcome.new_events.push(id),
-                    Err(existing) => {
-                        let full = existing
-                            .current
-                            .is_some_and(|v| matches!(decode_event(&v), Ok(StoredEvent::Full(_))));
-                        if full {
+                match self.events.get(id.0)? {
+                    None if counted.insert(id) => outcome.new_events.push(id),
+                    None => {}
+                    Some(v) => {
+                        if matches!(decode_event(&v), Ok(StoredEvent::Full(_))) {
                             known_in_full.insert(id);
                         }
                     }

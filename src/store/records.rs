@@ -30,6 +30,52 @@ pub struct ResourceRecord {
     /// so): a procedure it does not hold is not asked for at every poll.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_found_at: Option<DateTime<Utc>>,
+    /// The events of the items (feed entries, consultations) in the body last parsed,
+    /// sorted. An item this resource still lists at its next parse is not news again,
+    /// which is why an item no watchlist wanted needs no record of its own in `events`
+    /// (see `Store::record_polls`). Bounded by the resource's size; kept through a failed
+    /// parse, so that the items come back as known when the resource parses again.
+    /// Stored as one string of their hex digits, 32 per item.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "item_ids")]
+    pub items: Vec<EventId>,
+}
+
+/// [`ResourceRecord::items`] as one string: the ids' hex digits, concatenated.
+mod item_ids {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::model::EventId;
+
+    pub fn serialize<S: Serializer>(ids: &[EventId], s: S) -> Result<S::Ok, S::Error> {
+        let mut digits = Vec::with_capacity(ids.len() * 32);
+        for id in ids {
+            digits.extend_from_slice(&id.hex_digits());
+        }
+        s.serialize_str(std::str::from_utf8(&digits).map_err(serde::ser::Error::custom)?)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<EventId>, D::Error> {
+        let digits = String::deserialize(d)?;
+        if digits.len() % 32 != 0 {
+            return Err(D::Error::custom(format!(
+                "item ids: {} hex digits, not a multiple of 32",
+                digits.len()
+            )));
+        }
+        digits
+            .as_bytes()
+            .chunks_exact(32)
+            .map(|c| {
+                EventId::from_hex(c).ok_or_else(|| {
+                    D::Error::custom(format!(
+                        "item ids: {:?} is not hex",
+                        String::from_utf8_lossy(c)
+                    ))
+                })
+            })
+            .collect()
+    }
 }
 
 /// The poll state of one configured source.
@@ -180,4 +226,53 @@ pub struct DeadlineRecord {
     pub v: u16,
     pub recorded_at: DateTime<Utc>,
     pub deadline: Deadline,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resource's items are one string of hex digits; a record without them (written
+    /// before they existed) reads as none, and a damaged list is an error, not a guess.
+    #[test]
+    fn a_resource_keeps_its_items_as_one_string() {
+        let rec = ResourceRecord {
+            v: 1,
+            items: vec![EventId([0xab; 16]), EventId([0x01; 16])],
+            ..ResourceRecord::default()
+        };
+        let json = serde_json::to_string(&rec).unwrap_or_default();
+        assert!(
+            json.contains(&format!(
+                "\"items\":\"{}{}\"",
+                "ab".repeat(16),
+                "01".repeat(16)
+            )),
+            "{json}"
+        );
+        let back: ResourceRecord = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, rec);
+
+        let empty = serde_json::to_string(&ResourceRecord::default()).unwrap_or_default();
+        assert!(!empty.contains("items"), "{empty}");
+        let old: ResourceRecord = serde_json::from_str(
+            r#"{"v":1,"etag":null,"last_modified":null,"content_hash":null,"fetched_at":null}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(old.items.is_empty());
+
+        for bad in [
+            format!("{}0", "ab".repeat(16)),
+            format!("{}zz", "ab".repeat(15)),
+        ] {
+            let json = format!(
+                r#"{{"v":1,"etag":null,"last_modified":null,"content_hash":null,"fetched_at":null,"items":"{bad}"}}"#
+            );
+            let e = serde_json::from_str::<ResourceRecord>(&json)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("item ids"), "{bad}: {e}");
+        }
+    }
 }

@@ -82,6 +82,7 @@ fn record(store: &Store, events: Vec<(DossierEvent, bool)>, now: DateTime<Utc>) 
                         reasons: vec!["dossier 2022/0347(COD)".into()],
                         alert_due,
                     }],
+                    listed_before: false,
                 })
                 .collect(),
             track: vec![],

@@ -490,9 +490,10 @@ fn big_feed(prefix: &str, n: usize) -> String {
     s
 }
 
-/// A step with more events than one transaction takes: every item is recorded once, each
-/// source's counts are its own, the matched ones wait in the digest and the others are
-/// only remembered as seen; a feed that gains one item brings one new event.
+/// A step with more events than one transaction takes: every item is new once, each
+/// source's counts are its own, the matched ones are kept and wait in the digest, the
+/// others are only counted (each feed's resource record lists them); a feed that gains
+/// one item brings one new event.
 #[tokio::test]
 async fn a_poll_bigger_than_one_transaction_records_every_item_once() {
     let server = TestServer::start().await;
@@ -525,7 +526,7 @@ async fn a_poll_bigger_than_one_transaction_records_every_item_once() {
             ("c".into(), 900, 9)
         ]
     );
-    assert_eq!(rig.store.event_count(), 2700);
+    assert_eq!(rig.store.event_count(), 27, "the matched events are kept");
     let pending = rig
         .store
         .pending("procurement")
@@ -545,7 +546,7 @@ async fn a_poll_bigger_than_one_transaction_records_every_item_once() {
         .unwrap_or_else(|e| panic!("{e}"));
     let new: Vec<usize> = report.sources.iter().map(|s| s.new_events).collect();
     assert_eq!(new, [1, 0, 0]);
-    assert_eq!(rig.store.event_count(), 2701);
+    assert_eq!(rig.store.event_count(), 28, "item 900 matched");
 }
 
 /// The archive rule of a source's first poll applies at its first *successful* poll: a feed
@@ -582,7 +583,8 @@ async fn a_feed_down_at_its_first_poll_still_reports_only_its_recent_items_when_
         .unwrap_or_else(|e| panic!("{e}"));
     let r = &back.sources[0];
     assert!(r.ok, "{r:?}");
-    // Both items are recorded (the old one as seen), only the recent one is news.
+    // Both items are new to veille (the old one kept out of the digests), only the recent
+    // one is news.
     assert_eq!((r.new_events, r.enqueued), (2, 1), "{r:?}");
     let pending = rig
         .store
@@ -593,4 +595,95 @@ async fn a_feed_down_at_its_first_poll_still_reports_only_its_recent_items_when_
         titles,
         ["Public procurement: Council agrees its position on the revision of the procurement directives"]
     );
+}
+
+/// An item is known by its feed's last parsed version (the resource's record), not by a
+/// record of its own: through a version that does not parse, the items stay known, and
+/// an archived item (first poll, older than the backfill) never reaches a digest, even
+/// after the feed was broken for a while. Only the item added meanwhile is new.
+#[tokio::test]
+async fn items_stay_known_through_a_broken_version_of_their_feed() {
+    let item = |n: usize, title: &str, date: &str| {
+        format!(
+            "<item><title>{title}</title><link>https://example.org/press/{n}</link>\
+             <guid>https://example.org/press/{n}</guid><pubDate>{date}</pubDate></item>"
+        )
+    };
+    let feed = |items: &[String]| {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\"><channel>\
+             <title>Council</title><link>https://example.org/</link>{}</channel></rss>",
+            items.concat()
+        )
+    };
+    let archived = item(
+        0,
+        "Public procurement: the 2014 directives are adopted",
+        "Fri, 28 Mar 2014 00:00:00 +0100",
+    );
+    let recent = item(
+        1,
+        "Public procurement: Council agrees its position",
+        "Tue, 24 Nov 2026 10:00:00 +0100",
+    );
+    let other = item(
+        2,
+        "Fisheries: quotas for 2027",
+        "Wed, 25 Nov 2026 10:00:00 +0100",
+    );
+    let added = item(
+        3,
+        "Public procurement: trilogue agreement",
+        "Mon, 30 Nov 2026 10:00:00 +0100",
+    );
+    let server = TestServer::start().await;
+    let serve = |body: String| {
+        server.route(
+            "/council.xml",
+            Response::ok(body).content_type("application/rss+xml"),
+        )
+    };
+    serve(feed(&[archived.clone(), recent.clone(), other.clone()]));
+    let config = config(&server, &[("council", "/council.xml")]);
+    let t0: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().unwrap_or_default();
+    let wl = watchlists();
+    let rig = Rig::new(config, t0);
+    let ctx = rig.ctx(&wl);
+    let poll = |hours: i64| poll_once(ctx, t0 + Duration::hours(hours), Selection::All);
+
+    let first = poll(0).await.unwrap_or_else(|e| panic!("{e}"));
+    let r = &first.sources[0];
+    assert_eq!((r.new_events, r.enqueued), (3, 1), "{r:?}");
+    assert_eq!(rig.store.event_count(), 1, "only the news is kept");
+
+    serve(String::from(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><item>",
+    ));
+    let broken = poll(2).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(!broken.sources[0].ok, "{:?}", broken.sources[0]);
+
+    serve(feed(&[added, archived, recent, other]));
+    let back = poll(4).await.unwrap_or_else(|e| panic!("{e}"));
+    let r = &back.sources[0];
+    assert!(r.ok, "{r:?}");
+    assert_eq!((r.new_events, r.enqueued), (1, 1), "{r:?}");
+    let pending = rig
+        .store
+        .pending("procurement")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut titles: Vec<&str> = pending.iter().map(|p| p.event.title.as_str()).collect();
+    titles.sort();
+    assert_eq!(
+        titles,
+        [
+            "Public procurement: Council agrees its position",
+            "Public procurement: trilogue agreement"
+        ]
+    );
+    let known = rig
+        .store
+        .resource("council", &server.url("/council.xml"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|r| r.items.len());
+    assert_eq!(known, Some(4), "the feed's last version lists four items");
 }

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use veille::model::{DossierEvent, EventId, EventKind, Provenance, Stage};
-use veille::store::{Delivered, Enqueue, ObservedEvent, PollBatch, SentKind, SourceRecord, Store};
+use veille::store::{
+    Delivered, Enqueue, ObservedEvent, PollBatch, SentKind, SourceRecord, Store, StoredEvent,
+};
 
 fn now() -> DateTime<Utc> {
     "2026-11-20T10:00:00Z".parse().unwrap_or_default()
@@ -49,6 +51,7 @@ fn batch(source: &str, events: Vec<DossierEvent>) -> PollBatch {
                     reasons: vec!["dossier 2018/0172(COD)".into()],
                     alert_due: true,
                 }],
+                listed_before: false,
             })
             .collect(),
         track: vec![],
@@ -296,17 +299,15 @@ fn a_second_process_gets_a_clear_locked_error() {
 #[test]
 fn old_events_are_pruned_unless_a_digest_still_waits_for_them() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    legacy_seen(dir.path(), &[1]);
     let store = open(dir.path());
-    let mut b = batch("ep-api", vec![event(1, "ep-api")]);
-    b.events[0].matches.clear();
-    store.record_poll(&b).unwrap_or_else(|e| panic!("{e}"));
     store
         .record_poll(&batch("ep-api", vec![event(2, "ep-api")]))
         .unwrap_or_else(|e| panic!("{e}"));
     let (removed, later) = prune_800_days_later(&store);
     assert_eq!(
         removed, 1,
-        "the unmatched old event goes; the pending one stays"
+        "the old event no digest waits for goes; the pending one stays"
     );
     assert!(store.event(&event(2, "").id).ok().flatten().is_some());
     // At most once a day.
@@ -318,34 +319,62 @@ fn old_events_are_pruned_unless_a_digest_still_waits_for_them() {
     );
 }
 
+/// Seen-only records, as veille wrote them for unmatched events before it kept the
+/// items of each resource instead: written with sled directly, before the store opens.
+fn legacy_seen(dir: &std::path::Path, ns: &[u32]) {
+    let db = sled::open(dir.join("veille.sled")).unwrap_or_else(|e| panic!("{e}"));
+    let events = db.open_tree("events").unwrap_or_else(|e| panic!("{e}"));
+    for n in ns {
+        events
+            .insert(
+                event(*n, "").id.0,
+                &veille::store::StoredEvent::seen_bytes(now())[..],
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    db.flush().unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn unmatched(mut b: PollBatch) -> PollBatch {
+    for o in &mut b.events {
+        o.matches.clear();
+    }
+    b
+}
+
 /// The event count (status, /metrics) is counted once, then kept by the writes: it
-/// follows new events, known ones, both kinds of record and pruning, and a reopened store
-/// counts the same.
+/// follows new events kept in full (an unmatched one is not written), known ones, the
+/// seen-only records of an earlier veille and pruning, and a reopened store counts the
+/// same.
 #[test]
 fn the_event_count_follows_records_and_pruning() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    legacy_seen(dir.path(), &[1, 2]);
     let store = open(dir.path());
-    assert_eq!(store.event_count(), 0);
-    let mut unmatched = batch("feed", vec![event(1, "feed"), event(2, "feed")]);
-    for o in &mut unmatched.events {
-        o.matches.clear();
-    }
-    store
-        .record_poll(&unmatched)
+    assert_eq!(store.event_count(), 2, "two seen-only records");
+    let out = store
+        .record_poll(&unmatched(batch(
+            "feed",
+            vec![event(1, "feed"), event(2, "feed"), event(4, "feed")],
+        )))
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(store.event_count(), 2, "two seen-only events");
-    // One known, one new (kept in full), one known again from another source.
-    store
+    assert_eq!(out.new_events, [event(4, "").id], "1 and 2 were seen");
+    assert_eq!(store.event_count(), 2, "an unmatched event is not written");
+    // Seen before, now matched: known, not news. New and matched: kept, and known again
+    // from another source.
+    let out = store
         .record_polls(&[
             batch("ep-api", vec![event(2, "ep-api"), event(3, "ep-api")]),
             batch("oeil", vec![event(3, "oeil")]),
         ])
         .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out[0].new_events, [event(3, "").id]);
+    assert_eq!((out[0].enqueued, out[1].enqueued), (1, 0));
     assert_eq!(store.event_count(), 3);
     let (removed, _) = prune_800_days_later(&store);
     assert_eq!(
         removed, 2,
-        "the two unmatched events go; the pending one stays"
+        "the two seen-only records go; the pending one stays"
     );
     assert_eq!(store.event_count(), 1);
     drop(store);
@@ -356,11 +385,13 @@ fn the_event_count_follows_records_and_pruning() {
     );
 }
 
-/// An event no watchlist wants is kept as seen only, a few bytes: still deduplicated,
-/// counted and pruned like any other, never shown (nothing waits for it).
+/// An event no watchlist wants is news to no one: counted as new, never written. An item
+/// its resource listed before is known whether it matches or not; the same unmatched item
+/// in two sources of one poll is new once; an event kept in full gains the provenance of
+/// a source that matched nothing; and an item first seen unmatched is news when a later
+/// source's report of it matches.
 #[test]
-fn an_event_no_watchlist_wants_is_kept_as_seen_only() {
-    use veille::store::StoredEvent;
+fn an_event_no_watchlist_wants_is_counted_not_written() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let store = open(dir.path());
     let mut b = batch(
@@ -371,13 +402,7 @@ fn an_event_no_watchlist_wants_is_kept_as_seen_only() {
     b.events[2].matches.clear();
     let first = store.record_poll(&b).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((first.new_events.len(), first.enqueued), (3, 1));
-    let again = store.record_poll(&b).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        (again.new_events.len(), again.enqueued),
-        (0, 0),
-        "seen is known"
-    );
-    assert_eq!(store.event_count(), 3);
+    assert_eq!(store.event_count(), 1);
     let stored = |n: u32| {
         store
             .stored_event(&event(n, "").id)
@@ -387,24 +412,44 @@ fn an_event_no_watchlist_wants_is_kept_as_seen_only() {
         Some(StoredEvent::Full(r)) => assert_eq!(r.event.title, "Decision by Parliament 1"),
         other => panic!("the matched event is kept in full, got {other:?}"),
     }
-    assert_eq!(stored(2), Some(StoredEvent::Seen { recorded_at: now() }));
-    assert!(store.event(&event(2, "").id).ok().flatten().is_none());
-    // Another source reporting a seen event adds nothing and does not fail.
-    let mut other = batch("cellar", vec![event(2, "cellar")]);
-    other.events[0].matches.clear();
-    let o = store.record_poll(&other).unwrap_or_else(|e| panic!("{e}"));
-    assert!(o.new_events.is_empty());
-    assert_eq!(stored(2), Some(StoredEvent::Seen { recorded_at: now() }));
+    assert_eq!(stored(2), None);
+    assert_eq!(stored(3), None);
+
+    // The feed's next version still lists all three.
+    for o in &mut b.events {
+        o.listed_before = true;
+    }
+    let again = store.record_poll(&b).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (again.new_events.len(), again.enqueued),
+        (0, 0),
+        "{again:?}"
+    );
+
+    // Two sources of one poll bring event 4, unmatched: new once.
+    let out = store
+        .record_polls(&[
+            unmatched(batch("cellar", vec![event(4, "cellar")])),
+            unmatched(batch("oeil", vec![event(4, "oeil")])),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out[0].new_events, [event(4, "").id]);
+    assert!(out[1].new_events.is_empty(), "{out:?}");
+
     // An event kept in full gains the provenance of a source whose report matched nothing.
-    let mut other = batch("cellar", vec![event(1, "cellar")]);
-    other.events[0].matches.clear();
-    let o = store.record_poll(&other).unwrap_or_else(|e| panic!("{e}"));
+    let o = store
+        .record_poll(&unmatched(batch("cellar", vec![event(1, "cellar")])))
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(o.new_events.is_empty());
     assert_eq!(provenance(&store, 1), ["feed", "cellar"]);
 
-    let (removed, _) = prune_800_days_later(&store);
-    assert_eq!(removed, 2, "the two seen events go; the pending one stays");
-    assert!(stored(1).is_some());
+    // Event 2, unmatched in the feed, matches from another source: news.
+    let o = store
+        .record_poll(&batch("ep-api", vec![event(2, "ep-api")]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((o.new_events.len(), o.enqueued), (1, 1));
+    assert_eq!(provenance(&store, 2), ["ep-api"]);
+    assert_eq!(store.event_count(), 2);
 }
 
 /// Several sources' polls in one transaction, in order: an event reported by two of them
