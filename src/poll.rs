@@ -650,7 +650,7 @@ fn prepare_source(
                         record.parse_error = prev.parse_error.clone();
                         record.not_found_at = prev.not_found_at;
                         record.fetched_at = prev.fetched_at;
-                        record.items = std::mem::take(&mut prev.items);
+                        record.items.clone_from(&prev.items);
                         if record != prev {
                             resources.push((f.url, record));
                         }

@@ -94,6 +94,9 @@ pub(super) async fn run(
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let store = open_store(&g, &config)?;
+    // An unchanged step writes nothing; its sources' routine states are written within
+    // this long, with any other write, and at shutdown.
+    store.defer_routine_poll_states(ROUTINE_STATES_WRITTEN_WITHIN);
     let fetcher = Fetcher::new(config.http.clone()).context("building the HTTP client")?;
     let mailer = Mailer::new(config.mail.transport.clone()).context("setting up mail")?;
     tracing::info!(
@@ -183,10 +186,18 @@ pub(super) async fn run(
     if let Some(path) = &socket {
         super::control::remove(path);
     }
+    store
+        .write_deferred_poll_states()
+        .context("writing the sources' poll states")?;
     store.flush().await.context("flushing the store")?;
     tracing::info!("stopped");
     Ok(Exit::Ok)
 }
+
+/// How long the routine poll state of an unchanged source may stay in memory only
+/// ([`crate::store::Store::defer_routine_poll_states`]): what a crash can lose, which only
+/// means those sources are polled again at the next start.
+const ROUTINE_STATES_WRITTEN_WITHIN: chrono::Duration = chrono::Duration::minutes(10);
 
 /// Sleep for `d` unless shutdown comes first; false when stopping.
 async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {

@@ -3,9 +3,10 @@
 //! recovery from a corrupt database. Must not contain matching or scheduling rules, and
 //! must not leak `sled::` types.
 //!
-//! Trees: `sources` (poll state per source), `resources` (validators and content hash per
-//! fetched URL), `dossiers` (merged snapshot per procedure), `events` (insert-if-absent by
-//! `EventId`; in full when a watchlist wanted it, else only when it was seen), `pending`
+//! Trees: `sources` (poll state per source), `resources` (validators, content hash and the
+//! items last listed, per fetched URL), `dossiers` (merged snapshot per procedure),
+//! `events` (insert-if-absent by `EventId`, the events a watchlist wanted, in full; also
+//! the seen-only records of earlier versions, still read), `pending`
 //! (watchlist, event id), `sent` (digest key → what went out), `delivery` (send retry
 //! state per watchlist), `tracked` (procedures named by matched
 //! items, followed from then on), `deadlines` (watchlist, deadline uid: consultations and
@@ -188,6 +189,31 @@ pub struct Store {
 struct PollStates {
     sources: HashMap<String, Option<SourceRecord>>,
     resources: HashMap<Vec<u8>, Option<ResourceRecord>>,
+    deferred: Deferred,
+}
+
+/// Sources whose state here is newer than on disk by a routine change only (see
+/// [`Store::defer_routine_poll_states`]).
+#[derive(Default)]
+struct Deferred {
+    /// How long a routine change may wait; `None`: it is written at once.
+    max_age: Option<chrono::Duration>,
+    /// The poll time of the oldest change waiting.
+    since: Option<DateTime<Utc>>,
+    sources: std::collections::BTreeSet<String>,
+}
+
+/// Whether a source's new state differs from the previous one only by what every
+/// successful poll changes: when it ran and succeeded, when the next is due, the count.
+fn routine_change(prev: &SourceRecord, next: &SourceRecord) -> bool {
+    let without_times = |s: &SourceRecord| SourceRecord {
+        next_poll_at: None,
+        last_attempt: None,
+        last_success: None,
+        polls: 0,
+        ..s.clone()
+    };
+    next.failures == 0 && without_times(prev) == without_times(next)
 }
 
 impl std::fmt::Debug for Store {
@@ -537,6 +563,34 @@ impl Store {
         Ok(record)
     }
 
+    /// For a process that keeps the store open (the daemon): a poll that changes nothing
+    /// but the routine part of a source's state (when it ran, when the next is due, the
+    /// count; every URL unchanged) is kept in memory, where every query of this process
+    /// reads it, and written with the next write of the store, or after `max_age` at
+    /// most, or by [`Store::write_deferred_poll_states`]. An unchanged step then writes
+    /// nothing. A crash loses at most `max_age` of such changes: those sources are
+    /// polled again at the next start. Anything else (a failure, a recovery, a new
+    /// event) is written at once.
+    pub fn defer_routine_poll_states(&self, max_age: chrono::Duration) {
+        self.poll_states().deferred.max_age = Some(max_age);
+    }
+
+    /// Write the routine poll states kept in memory (at shutdown, before the flush).
+    pub fn write_deferred_poll_states(&self) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        {
+            let mut states = self.poll_states();
+            for id in std::mem::take(&mut states.deferred.sources) {
+                if let Some(Some(state)) = states.sources.get(&id) {
+                    batch.insert(id.as_bytes(), encode(state)?);
+                }
+            }
+            states.deferred.since = None;
+        }
+        self.sources.apply_batch(batch)?;
+        Ok(())
+    }
+
     fn poll_states(&self) -> MutexGuard<'_, PollStates> {
         // A panic while holding it cannot leave it half-written: each use is one map call.
         self.poll_states
@@ -705,7 +759,13 @@ impl Store {
                     }
                 }
             }
-            Err(_) => *states = PollStates::default(),
+            Err(_) => {
+                // What was deferred is lost with the rest: those sources are polled again
+                // sooner, by the states on disk.
+                let max_age = states.deferred.max_age;
+                *states = PollStates::default();
+                states.deferred.max_age = max_age;
+            }
         }
         drop(states);
         recorded
@@ -767,55 +827,105 @@ impl Store {
             }
         }
 
-        let outcomes = (
-            &self.events,
-            &self.pending,
-            &self.dossiers,
-            &self.resources,
-            &self.sources,
-            &self.tracked,
-            &self.deadlines,
-        )
-            .transaction(
-                |(events, pending, dossiers, resources, sources, tracked, deadlines)| {
-                    let mut outcomes = Vec::with_capacity(batches.len());
-                    for (batch, seen) in batches.iter().zip(&seen_outcomes) {
-                        if batch.only_state() {
-                            outcomes.push(RecordOutcome::default());
-                            continue;
+        let outcomes = if batches.iter().all(PollBatch::only_state) {
+            // Nothing for a transaction (a step of unchanged sources): skip its fixed cost.
+            vec![RecordOutcome::default(); batches.len()]
+        } else {
+            (
+                &self.events,
+                &self.pending,
+                &self.dossiers,
+                &self.resources,
+                &self.sources,
+                &self.tracked,
+                &self.deadlines,
+            )
+                .transaction(
+                    |(events, pending, dossiers, resources, sources, tracked, deadlines)| {
+                        let mut outcomes = Vec::with_capacity(batches.len());
+                        for (batch, seen) in batches.iter().zip(&seen_outcomes) {
+                            if batch.only_state() {
+                                outcomes.push(RecordOutcome::default());
+                                continue;
+                            }
+                            let mut outcome =
+                                record_events(events, pending, batch, &known_in_full)?;
+                            outcome.new_events.extend_from_slice(&seen.new_events);
+                            for r in &batch.track {
+                                tracked
+                                    .insert(r.storage_key().as_bytes(), r.to_string().as_bytes())?;
+                            }
+                            match encode(&batch.stored_state(&outcome)) {
+                                Ok(b) => sources.insert(batch.source.as_bytes(), b)?,
+                                Err(e) => return abort(e),
+                            };
+                            outcomes.push(outcome);
                         }
-                        let mut outcome = record_events(events, pending, batch, &known_in_full)?;
-                        outcome.new_events.extend_from_slice(&seen.new_events);
-                        for r in &batch.track {
-                            tracked.insert(r.storage_key().as_bytes(), r.to_string().as_bytes())?;
+                        for (k, v) in &dossier_rows {
+                            dossiers.insert(k.as_slice(), v.as_slice())?;
                         }
-                        match encode(&batch.stored_state(&outcome)) {
-                            Ok(b) => sources.insert(batch.source.as_bytes(), b)?,
-                            Err(e) => return abort(e),
-                        };
-                        outcomes.push(outcome);
-                    }
-                    for (k, v) in &dossier_rows {
-                        dossiers.insert(k.as_slice(), v.as_slice())?;
-                    }
-                    for (k, v) in &resource_rows {
-                        resources.insert(k.as_slice(), v.as_slice())?;
-                    }
-                    for (k, v) in &deadline_rows {
-                        deadlines.insert(k.as_slice(), v.as_slice())?;
-                    }
-                    Ok(outcomes)
-                },
-            )?;
+                        for (k, v) in &resource_rows {
+                            resources.insert(k.as_slice(), v.as_slice())?;
+                        }
+                        for (k, v) in &deadline_rows {
+                            deadlines.insert(k.as_slice(), v.as_slice())?;
+                        }
+                        Ok(outcomes)
+                    },
+                )?
+        };
         // The sources whose poll changed nothing but their own state (every URL unchanged):
         // that state needs no atomicity with anything, so it goes in one batch after the
         // transaction, which costs a fraction of a transactional insert per source. A crash
-        // in between only means that those sources are polled again.
+        // in between only means that those sources are polled again. A routine change may
+        // wait for a later write ([`Store::defer_routine_poll_states`]).
         let mut quiet = sled::Batch::default();
-        for batch in batches.iter().filter(|b| b.only_state()) {
-            quiet.insert(batch.source.as_bytes(), encode(&batch.state)?);
+        let mut quiet_rows = 0usize;
+        let transaction = !batches.iter().all(PollBatch::only_state);
+        let mut states = self.poll_states();
+        let deferring = states.deferred.max_age;
+        for batch in batches {
+            let routine = batch.only_state()
+                && deferring.is_some()
+                && matches!(
+                    states.sources.get(&batch.source),
+                    Some(Some(prev)) if routine_change(prev, &batch.state)
+                );
+            if routine {
+                states.deferred.sources.insert(batch.source.clone());
+                states.deferred.since.get_or_insert(batch.now);
+                continue;
+            }
+            states.deferred.sources.remove(&batch.source);
+            if batch.only_state() {
+                quiet.insert(batch.source.as_bytes(), encode(&batch.state)?);
+                quiet_rows += 1;
+            }
         }
-        self.sources.apply_batch(quiet)?;
+        let now = batches.iter().map(|b| b.now).max();
+        let due = match (states.deferred.since, deferring, now) {
+            (Some(since), Some(max_age), Some(now)) => now - since >= max_age,
+            _ => false,
+        };
+        if transaction || quiet_rows > 0 || due {
+            // The deferred states go with this write: their latest is this call's, if it
+            // has one, else the one kept in memory.
+            for id in std::mem::take(&mut states.deferred.sources) {
+                let latest = match batches.iter().rev().find(|b| b.source == id) {
+                    Some(b) => Some(&b.state),
+                    None => states.sources.get(&id).and_then(Option::as_ref),
+                };
+                if let Some(state) = latest {
+                    quiet.insert(id.as_bytes(), encode(state)?);
+                    quiet_rows += 1;
+                }
+            }
+            states.deferred.since = None;
+        }
+        drop(states);
+        if quiet_rows > 0 {
+            self.sources.apply_batch(quiet)?;
+        }
         Ok(outcomes)
     }
 

@@ -10,8 +10,9 @@ use crate::deadlines::Deadline;
 use crate::model::{Dossier, DossierEvent, EventId};
 
 /// The schema version of the whole database (`meta/schema_version`).
-/// 2: events no watchlist wanted are kept as [`StoredEvent::Seen`] (version 1 only had
-/// full records, which version 2 still reads).
+/// 2: events no watchlist wanted may be kept as [`StoredEvent::Seen`] (version 1 only had
+/// full records, which version 2 still reads). veille no longer writes them (an item is
+/// known by [`ResourceRecord::items`], which older versions ignore) but reads them.
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// HTTP validators and content hash of one URL fetched for a source.
@@ -104,9 +105,9 @@ pub struct EventRecord {
 }
 
 /// How an event is kept in the `events` tree. In full when a watchlist waits for it (a
-/// digest will show it); otherwise only the fact that it was seen, and when: enough for
-/// insert-if-absent and for pruning, 9 bytes instead of about a kilobyte of JSON. Most
-/// feed items match no watchlist, so this is most of the tree.
+/// digest will show it); `Seen` is what versions before `ResourceRecord::items` wrote for
+/// an event no watchlist wanted (the fact that it was seen, and when: 9 bytes), still read
+/// as known and pruned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoredEvent {
     Full(Box<EventRecord>),

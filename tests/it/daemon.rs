@@ -304,20 +304,34 @@ fn sigterm_and_sigint_stop_the_daemon_with_exit_0_and_a_flushed_store() {
             rss(&[("Urban mobility package", "m1"), ("Other news", "o1")]),
         );
         let app = TestApp::new(server, vec![]);
-        configure(
-            &app,
-            &[src("feed", app.server.url("/feed.rss"))],
-            &app.mail.clone(),
-            "",
-        );
+        let every_second = Src {
+            every: "1s",
+            ..src("feed", app.server.url("/feed.rss"))
+        };
+        configure(&app, &[every_second], &app.mail.clone(), "");
         app.add_watchlist("w", &watchlist(&["urban mobility"], ""));
         let mut d = Daemon::spawn(&app, Some(MONDAY), &[]);
-        d.wait_log("polled");
+        // The second step finds the feed unchanged: its routine state stays in memory
+        // until the shutdown writes it.
+        d.wait_log_count("poll step", 2);
+        let last_success = |status: &serde_json::Value| {
+            source_status(status, "feed")["last_success"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .unwrap_or_else(|| panic!("no last_success: {status}"))
+        };
+        let live = app.json(Some(MONDAY), &["status", "--format", "json"], 0);
+        assert!(!live["daemon"].is_null(), "answered by the daemon: {live}");
         d.signal(sig);
         let st = d.wait_exit();
         assert_eq!(st.code(), Some(0), "SIG{sig}: {st}\n{}", d.log());
         assert!(d.log().contains("stopped"), "{}", d.log());
         let status = app.json(Some(MONDAY), &["status", "--format", "json"], 0);
+        assert!(status["daemon"].is_null(), "read from the store: {status}");
+        assert!(
+            last_success(&status) >= last_success(&live),
+            "the last poll's state was written at shutdown, SIG{sig}:\n{live}\n{status}"
+        );
         let feed = source_status(&status, "feed");
         assert_eq!(feed["polled"], true, "SIG{sig}: {status}");
         assert_eq!(feed["ok"], true, "SIG{sig}: {status}");

@@ -564,3 +564,102 @@ async fn a_version_1_database_is_read_and_upgraded() {
     assert_eq!(version, Some(SCHEMA_VERSION.to_be_bytes().to_vec()));
     assert_eq!(SCHEMA_VERSION, 2);
 }
+
+/// The daemon's deferral of routine poll states: an unchanged poll's state (times, count)
+/// stays in memory, read by this process, and reaches the disk with the next write, after
+/// `max_age`, or at shutdown; a failure is written at once. Dropping the store without the
+/// shutdown write is a crash: only the routine change is lost.
+#[test]
+fn routine_poll_states_wait_in_memory_until_a_write_or_shutdown() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let t = |minutes: i64| now() + chrono::Duration::minutes(minutes);
+    let state = |minutes: i64, polls: u64, failures: u32| SourceRecord {
+        v: 1,
+        next_poll_at: Some(t(minutes + 60)),
+        last_attempt: Some(t(minutes)),
+        last_success: (failures == 0).then(|| t(minutes)),
+        failures,
+        failing_since: (failures > 0).then(|| t(minutes)),
+        last_error: (failures > 0).then(|| "HTTP 503".to_string()),
+        polls,
+        ..SourceRecord::default()
+    };
+    let unchanged = |source: &str, minutes: i64, polls: u64, failures: u32| PollBatch {
+        state: state(minutes, polls, failures),
+        now: t(minutes),
+        ..batch(source, vec![])
+    };
+    let polls_on_disk = |source: &str| {
+        let store = open(dir.path());
+        store
+            .source(source)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|s| s.polls)
+    };
+    let record = |store: &Store, b: PollBatch| {
+        store.record_poll(&b).unwrap_or_else(|e| panic!("{e}"));
+    };
+    let opened = |deferring: bool| {
+        let store = open(dir.path());
+        if deferring {
+            store.defer_routine_poll_states(chrono::Duration::minutes(10));
+        }
+        // A poll reads each source's state before recording it.
+        for id in ["a", "b"] {
+            store.source(id).unwrap_or_else(|e| panic!("{e}"));
+        }
+        store
+    };
+
+    let store = opened(true);
+    record(&store, unchanged("a", 0, 1, 0));
+    record(&store, unchanged("b", 0, 1, 0));
+    record(&store, unchanged("a", 1, 2, 0));
+    let polls = |store: &Store| store.source("a").ok().flatten().map(|s| s.polls);
+    assert_eq!(
+        polls(&store),
+        Some(2),
+        "this process reads the newest state"
+    );
+    drop(store);
+    assert_eq!(
+        polls_on_disk("a"),
+        Some(1),
+        "a crash loses the routine change only"
+    );
+
+    // A failure is written at once, and the routine changes waiting go with it.
+    let store = opened(true);
+    record(&store, unchanged("a", 2, 2, 0));
+    record(&store, unchanged("b", 3, 2, 1));
+    drop(store);
+    assert_eq!(polls_on_disk("a"), Some(2));
+    assert_eq!(polls_on_disk("b"), Some(2));
+
+    // After max_age, the next routine change writes them all.
+    let store = opened(true);
+    record(&store, unchanged("a", 4, 3, 0));
+    record(&store, unchanged("a", 9, 4, 0));
+    record(&store, unchanged("a", 14, 5, 0));
+    drop(store);
+    assert_eq!(
+        polls_on_disk("a"),
+        Some(5),
+        "written 10 minutes after the first"
+    );
+
+    // At shutdown.
+    let store = opened(true);
+    record(&store, unchanged("a", 15, 6, 0));
+    store
+        .write_deferred_poll_states()
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(store);
+    assert_eq!(polls_on_disk("a"), Some(6));
+
+    // A one-shot process (no deferral) writes every poll.
+    let store = opened(false);
+    record(&store, unchanged("a", 16, 7, 0));
+    drop(store);
+    assert_eq!(polls_on_disk("a"), Some(7));
+}
