@@ -46,7 +46,7 @@ GROWTH_FILE=$WORK/store-growth.txt
 if [ "${BENCH_GROWTH_EVENTS:-1000000}" != 0 ]; then
   mkdir -p "$WORK/growth"
   : > "$GROWTH_FILE"
-  # One event in 20 matched (the others are kept as seen only), then every event matched.
+  # One event in 20 matched (the others are not written), then every event matched.
   for every in 20 1; do
     echo "bench: store growth, ${BENCH_GROWTH_EVENTS:-1000000} events, one in $every matched" >&2
     VEILLE_STORE_GROWTH=${BENCH_GROWTH_EVENTS:-1000000} VEILLE_STORE_GROWTH_MATCH_EVERY=$every \
