@@ -586,15 +586,22 @@ async fn a_feed_down_at_its_first_poll_still_reports_only_its_recent_items_when_
     // Both items are new to veille (the old one kept out of the digests), only the recent
     // one is news.
     assert_eq!((r.new_events, r.enqueued), (2, 1), "{r:?}");
-    let pending = rig
-        .store
-        .pending("procurement")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let titles: Vec<&str> = pending.iter().map(|p| p.event.title.as_str()).collect();
     assert_eq!(
-        titles,
+        procurement_news(&rig.store),
         ["Public procurement: Council agrees its position on the revision of the procurement directives"]
     );
+}
+
+/// The titles waiting in the procurement watchlist's digest, sorted.
+fn procurement_news(store: &Store) -> Vec<String> {
+    let mut titles: Vec<String> = store
+        .pending("procurement")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|p| p.event.title)
+        .collect();
+    titles.sort();
+    titles
 }
 
 /// An item is known by its feed's last parsed version (the resource's record), not by a
@@ -667,14 +674,8 @@ async fn items_stay_known_through_a_broken_version_of_their_feed() {
     let r = &back.sources[0];
     assert!(r.ok, "{r:?}");
     assert_eq!((r.new_events, r.enqueued), (1, 1), "{r:?}");
-    let pending = rig
-        .store
-        .pending("procurement")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut titles: Vec<&str> = pending.iter().map(|p| p.event.title.as_str()).collect();
-    titles.sort();
     assert_eq!(
-        titles,
+        procurement_news(&rig.store),
         [
             "Public procurement: Council agrees its position",
             "Public procurement: trilogue agreement"
