@@ -543,9 +543,6 @@ fn reasons(m: &crate::watchlist::Match) -> Vec<String> {
     m.reasons.iter().map(|r| r.to_string()).collect()
 }
 
-/// Turn one source's fetches into events, matches and its new poll state: the batch that
-/// `record` commits. Dossiers merge against `merged` (this step's earlier sources) before
-/// the store, and this source's merges are added to it.
 /// An event found in one poll of a source, before matching.
 struct Found {
     event: DossierEvent,
@@ -556,6 +553,9 @@ struct Found {
     listed_before: bool,
 }
 
+/// Turn one source's fetches into events, matches and its new poll state: the batch that
+/// `record` commits. Dossiers merge against `merged` (this step's earlier sources) before
+/// the store, and this source's merges are added to it.
 fn prepare_source(
     ctx: PollContext<'_>,
     s: &SourceConfig,

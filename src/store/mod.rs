@@ -827,7 +827,8 @@ impl Store {
             }
         }
 
-        let outcomes = if batches.iter().all(PollBatch::only_state) {
+        let transaction = !batches.iter().all(PollBatch::only_state);
+        let outcomes = if !transaction {
             // Nothing for a transaction (a step of unchanged sources): skip its fixed cost.
             vec![RecordOutcome::default(); batches.len()]
         } else {
@@ -881,7 +882,6 @@ impl Store {
         // wait for a later write ([`Store::defer_routine_poll_states`]).
         let mut quiet = sled::Batch::default();
         let mut quiet_rows = 0usize;
-        let transaction = !batches.iter().all(PollBatch::only_state);
         let mut states = self.poll_states();
         let deferring = states.deferred.max_age;
         for batch in batches {
