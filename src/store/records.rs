@@ -125,7 +125,9 @@ impl StoredEvent {
         }
     }
 
-    /// The bytes of a `Seen` record: the tag, then the time in seconds, big-endian.
+    /// The bytes of a `Seen` record: the tag, then the time in seconds, big-endian. veille
+    /// no longer writes them; this is the format `from_bytes` reads (and the tests use to
+    /// make a database as earlier versions left it).
     pub fn seen_bytes(recorded_at: DateTime<Utc>) -> [u8; 9] {
         let mut b = [0u8; 9];
         b[0] = SEEN_TAG;
