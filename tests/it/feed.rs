@@ -329,3 +329,67 @@ proptest::proptest! {
         let _ = items(feed.as_bytes(), Some("text/xml; charset=windows-1252"));
     }
 }
+
+/// The vendored feed-rs (vendor/README.md) reads a feed in memory with `parse_slice`:
+/// on every real feed it gives exactly what `parse` gives through its `BufReader`.
+#[test]
+fn vendored_feed_rs_reads_a_slice_as_it_reads_a_stream() {
+    if !fixtures::available("vendored_feed_rs_reads_a_slice_as_it_reads_a_stream") {
+        return;
+    }
+    let parser = || {
+        feed_rs::parser::Builder::new()
+            .id_generator(|_, _, _| String::new())
+            .sanitize_content(false)
+            .build()
+    };
+    let paths = fixtures::list("generic-rss");
+    let mut parsed = 0;
+    for path in &paths {
+        let body = fixtures::read(path);
+        let streamed = parser().parse(&body[..]);
+        let sliced = parser().parse_slice(&body);
+        assert_eq!(format!("{sliced:?}"), format!("{streamed:?}"), "{path}");
+        parsed += usize::from(sliced.is_ok());
+    }
+    // All but `rss_2.0_invalid_1`, whose error is compared above.
+    assert_eq!(parsed, paths.len() - 1);
+}
+
+/// The vendored feed-rs's two other changes: end tags carry no name of their own (inline
+/// XHTML is rebuilt with the names of the elements it opened), and a link with no
+/// `xml:base` to resolve against is kept as written, to be parsed once, by veille.
+#[test]
+fn vendored_feed_rs_rebuilds_xhtml_and_leaves_links_to_veille() {
+    let atom = br#"<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:f</id>
+<entry><id>urn:1</id><title>x</title><link href=" https://Example.EU/a b "/>
+<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p class="lead">Hello <em>world</em></p><br/><x:y xmlns:x="urn:x">z</x:y></div></content></entry>
+<entry xml:base="https://ec.example.eu/news/"><id>urn:2</id><title>y</title><link href="item/2"/></entry></feed>"#;
+    let feed = feed_rs::parser::Builder::new()
+        .build()
+        .parse_slice(atom)
+        .unwrap();
+    // What feed-rs 2.4.0 as published gives for this content, byte for byte.
+    assert_eq!(
+        feed.entries[0].content.as_ref().unwrap().body.as_deref(),
+        Some(
+            "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p class=\"lead\">Hello <em>world</em></p>\
+             <br></br><y xmlns:x=\"urn:x\">z</y></div>"
+        )
+    );
+    assert_eq!(feed.entries[0].links[0].href, "https://Example.EU/a b");
+    assert_eq!(
+        feed.entries[1].links[0].href,
+        "https://ec.example.eu/news/item/2"
+    );
+    // veille's item: the link normalised as feed-rs used to (and resolved), the summary
+    // made plain text from the rebuilt XHTML.
+    let items = items(atom, Some("application/atom+xml")).unwrap();
+    assert_eq!(items[0].link.as_deref(), Some("https://example.eu/a%20b"));
+    assert_eq!(items[0].summary, "Hello world z");
+    assert_eq!(
+        items[1].link.as_deref(),
+        Some("https://ec.example.eu/news/item/2")
+    );
+}
