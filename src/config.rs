@@ -123,6 +123,8 @@ pub struct RawDigest {
     #[serde(default)]
     pub retry_max: Option<String>,
     #[serde(default)]
+    pub max_events: Option<usize>,
+    #[serde(default)]
     pub reminders: Option<Vec<String>>,
 }
 
@@ -184,6 +186,10 @@ pub struct MailConfig {
     pub outbox_dir: PathBuf,
 }
 
+/// The most events in one digest message by default: about 0.7 MB of mail, far below
+/// what relays accept (often 10 MB), and already more than anyone reads in one sitting.
+pub const DEFAULT_MAX_EVENTS: usize = 1_000;
+
 #[derive(Debug, Clone)]
 pub struct DigestConfig {
     /// Send a digest even when nothing matched (default: no, the skip is logged).
@@ -195,6 +201,8 @@ pub struct DigestConfig {
     pub backfill: Duration,
     /// The longest wait between two attempts at a failed send.
     pub retry_max: Duration,
+    /// The most events one digest message carries; a larger digest goes in parts.
+    pub max_events: usize,
     /// When deadlines (consultations, subsidiarity, transposition) are reminded of.
     pub reminders: crate::deadlines::ReminderPolicy,
 }
@@ -393,6 +401,7 @@ impl Typed<'_> {
             upcoming: None,
             backfill: None,
             retry_max: None,
+            max_events: None,
             reminders: None,
         });
         let digest = DigestConfig {
@@ -409,6 +418,7 @@ impl Typed<'_> {
                 Some(s) => self.duration("digest.retry_max", s)?,
                 None => Duration::from_secs(3600),
             },
+            max_events: positive("digest.max_events", d.max_events, DEFAULT_MAX_EVENTS)?,
             reminders: match &d.reminders {
                 Some(list) => crate::deadlines::ReminderPolicy {
                     offsets: list

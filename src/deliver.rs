@@ -398,13 +398,25 @@ pub async fn send_due(
                 w.id,
                 blake3::hash(ids.join(",").as_bytes()).to_hex()
             );
-            let outcome = deliver(ctx, w, &alert, key, SentKind::Alert, None, now).await?;
-            let failed = matches!(outcome, Outcome::Failed { .. });
-            report.deliveries.push(Delivery {
-                watchlist: w.id.clone(),
-                kind: "alert",
-                outcome,
-            });
+            // In parts too when too large (a long outage of the sources or the relay);
+            // the entries of a part not sent stay due, and make the next alert.
+            let mut failed = false;
+            for part in alert.into_parts(ctx.config.digest.max_events) {
+                let key = match part.part {
+                    Some((k, _)) if k > 1 => format!("{key}/part-{k}"),
+                    _ => key.clone(),
+                };
+                let outcome = deliver(ctx, w, &part, key, SentKind::Alert, None, now).await?;
+                failed = matches!(outcome, Outcome::Failed { .. });
+                report.deliveries.push(Delivery {
+                    watchlist: w.id.clone(),
+                    kind: "alert",
+                    outcome,
+                });
+                if failed {
+                    break;
+                }
+            }
             if failed {
                 continue;
             }
@@ -442,13 +454,29 @@ pub async fn send_due(
                 (format!("{}/{}", w.id, period), Some(period))
             }
         };
+        // A digest too large for one message goes in parts, each delivered and cleared on
+        // its own (`Digest::into_parts`): part 1 under the digest's key, part k under
+        // `{key}/part-k`. Every part records the period, so a part that fails is resent
+        // as any message in flight, and the parts after it go with the next digest: late,
+        // never lost.
         let d = build_digest(ctx.config, ctx.store, w, now, false)?;
-        let outcome = deliver(ctx, w, &d, key, SentKind::Digest, period, now).await?;
-        report.deliveries.push(Delivery {
-            watchlist: w.id.clone(),
-            kind: "digest",
-            outcome,
-        });
+        for part in d.into_parts(ctx.config.digest.max_events) {
+            let key = match part.part {
+                Some((k, _)) if k > 1 => format!("{key}/part-{k}"),
+                _ => key.clone(),
+            };
+            let outcome =
+                deliver(ctx, w, &part, key, SentKind::Digest, period.clone(), now).await?;
+            let failed = matches!(outcome, Outcome::Failed { .. });
+            report.deliveries.push(Delivery {
+                watchlist: w.id.clone(),
+                kind: "digest",
+                outcome,
+            });
+            if failed {
+                break;
+            }
+        }
     }
     if mode == Mode::Due && only.is_none() {
         if let Some(ical) = &ctx.config.ical {

@@ -130,6 +130,10 @@ pub struct Digest {
     pub upcoming: Vec<Upcoming>,
     /// Every source, sorted by id.
     pub sources: Vec<SourceHealth>,
+    /// `(k, n)`: this message is part `k` of `n` of one digest too large for one message
+    /// (see [`Digest::into_parts`]); `None` for a digest sent whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<(usize, usize)>,
 }
 
 fn serialize_tz<S: Serializer>(tz: &crate::tz::Tz, s: S) -> Result<S::Ok, S::Error> {
@@ -180,6 +184,89 @@ impl Digest {
     /// The sources the digest warns about.
     pub fn troubled_sources(&self) -> impl Iterator<Item = &SourceHealth> {
         self.sources.iter().filter(|s| s.needs_mention())
+    }
+
+    /// The digest as messages of at most `max_events` events each (`max_events` ≥ 1), in
+    /// display order; the digest itself, whole, when it fits in one.
+    ///
+    /// A digest that gathered tens of thousands of events (a broad watchlist, weeks of a
+    /// stopped relay) would be one message of tens of megabytes, which relays refuse and
+    /// which stays pending, growing, for ever. In parts, each message is delivered (and
+    /// its events cleared) on its own. A dossier's entries stay in one part unless they
+    /// alone are more than `max_events`; a dossier split across parts keeps its heading
+    /// in each. "Coming up" and the sources' health are told once, in the first part.
+    pub fn into_parts(self, max_events: usize) -> Vec<Digest> {
+        let max = max_events.max(1);
+        if self.entry_count() <= max {
+            return vec![self];
+        }
+        let Digest {
+            kind,
+            watchlist_id,
+            watchlist_name,
+            language,
+            period_start,
+            period_end,
+            tz,
+            now,
+            dossiers,
+            items,
+            upcoming,
+            sources,
+            part: _,
+        } = self;
+        let empty = |upcoming, sources| Digest {
+            kind,
+            watchlist_id: watchlist_id.clone(),
+            watchlist_name: watchlist_name.clone(),
+            language,
+            period_start,
+            period_end,
+            tz,
+            now,
+            dossiers: Vec::new(),
+            items: Vec::new(),
+            upcoming,
+            sources,
+            part: None,
+        };
+        let mut parts = vec![empty(upcoming, sources)];
+        let room = |d: &Digest| max - d.entry_count();
+        for mut block in dossiers {
+            // A block that does not fit where there is room starts a new part.
+            if block.entries.len() > room(parts.last().expect("one part")) {
+                if parts.last().is_some_and(|d| d.entry_count() > 0) {
+                    parts.push(empty(Vec::new(), Vec::new()));
+                }
+                // A block larger than a whole part fills parts of its own.
+                while block.entries.len() > max {
+                    let rest = block.entries.split_off(max);
+                    let head = DossierBlock {
+                        reference: block.reference,
+                        title: block.title.clone(),
+                        path: block.path.clone(),
+                        path_elided: block.path_elided,
+                        entries: std::mem::replace(&mut block.entries, rest),
+                    };
+                    parts.last_mut().expect("one part").dossiers.push(head);
+                    parts.push(empty(Vec::new(), Vec::new()));
+                }
+            }
+            if !block.entries.is_empty() {
+                parts.last_mut().expect("one part").dossiers.push(block);
+            }
+        }
+        for item in items {
+            if room(parts.last().expect("one part")) == 0 {
+                parts.push(empty(Vec::new(), Vec::new()));
+            }
+            parts.last_mut().expect("one part").items.push(item);
+        }
+        let n = parts.len();
+        for (k, d) in parts.iter_mut().enumerate() {
+            d.part = Some((k + 1, n));
+        }
+        parts
     }
 }
 
@@ -271,6 +358,7 @@ fn build_kind(req: DigestRequest, kind: DigestKind) -> Digest {
         items,
         upcoming,
         sources,
+        part: None,
     }
 }
 

@@ -330,6 +330,11 @@ impl View {
             },
             DigestKind::Alert => alert_subject(d, &name),
         };
+        let subject = match (d.part, lang) {
+            (Some((k, n)), Language::En) => format!("{subject} (part {k} of {n})"),
+            (Some((k, n)), Language::Fr) => format!("{subject} (partie {k} sur {n})"),
+            (None, _) => subject,
+        };
         let heading = match (d.kind, lang) {
             (DigestKind::Digest, Language::En) => format!("Watch digest: {name}"),
             (DigestKind::Digest, Language::Fr) => format!("Veille : {name}"),
@@ -338,7 +343,17 @@ impl View {
             (DigestKind::Alert, Language::En) => format!("Alert: {name}"),
             (DigestKind::Alert, Language::Fr) => format!("Alerte : {name}"),
         };
-        let intro = intro(d, n, &period);
+        let intro = match (d.part, lang) {
+            (Some((k, parts)), Language::En) => format!(
+                "{} This digest is too large for one message: it comes in {parts} parts, and this is part {k}.",
+                intro(d, n, &period)
+            ),
+            (Some((k, parts)), Language::Fr) => format!(
+                "{} Cette veille est trop longue pour un seul message : elle arrive en {parts} parties, et voici la partie {k}.",
+                intro(d, n, &period)
+            ),
+            (None, _) => intro(d, n, &period),
+        };
         let dossiers = d
             .dossiers
             .iter()
@@ -396,7 +411,9 @@ impl View {
             dossiers,
             items,
             upcoming,
-            show_sources: d.kind == DigestKind::Digest || !troubled.is_empty(),
+            // The sources' health is told once, in the first part of a digest in parts.
+            show_sources: (d.kind == DigestKind::Digest && d.part.is_none_or(|(k, _)| k == 1))
+                || !troubled.is_empty(),
             sources,
             sources_summary,
             footer: match lang {

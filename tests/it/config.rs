@@ -18,6 +18,7 @@ fn shipped_config_loads_and_uses_the_file_outbox() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.timezone, veille::tz::Tz::brussels());
+    assert_eq!(c.digest.max_events, veille::config::DEFAULT_MAX_EVENTS);
     assert!(matches!(
         c.mail.transport,
         veille::mail::Transport::File { .. }
@@ -107,6 +108,7 @@ fn every_config_key_is_documented_in_config_toml() {
     d.upcoming.get_or_insert_with(|| "1d".into());
     d.backfill.get_or_insert_with(|| "1d".into());
     d.retry_max.get_or_insert_with(|| "1d".into());
+    d.max_events.get_or_insert(1);
     d.reminders.get_or_insert_with(|| vec!["1 month".into()]);
     assert!(full.server.is_some(), "[server] is documented");
     assert!(full.ical.is_some(), "[ical] is documented");
@@ -163,4 +165,20 @@ fn the_shipped_storage_settings_are_the_defaults() {
         shipped.storage.cache_capacity
     );
     assert_eq!(defaults.storage.retention, shipped.storage.retention);
+}
+
+/// A digest message must carry at least one event: `max_events = 0` is refused by name.
+#[test]
+fn a_digest_cap_of_zero_events_is_an_error() {
+    let text = std::fs::read_to_string(repo("config.toml"))
+        .unwrap_or_default()
+        .replace("max_events = 1000", "max_events = 0");
+    let err = Config::from_str(&repo("config.toml"), &text, None)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("digest.max_events") && err.contains("at least 1"),
+        "{err}"
+    );
 }

@@ -396,3 +396,172 @@ async fn a_message_in_flight_at_a_crash_is_resent_under_its_own_key() {
         .map(|p| p.is_empty())
         .unwrap_or(false));
 }
+
+/// A digest too large for one message goes in parts of at most `digest.max_events`
+/// events, each its own message and its own delivery. A part the relay refuses (552, too
+/// large) stays pending and goes again as any message in flight; the parts after it go
+/// with the next digest; every event arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_too_large_for_one_message_goes_in_parts_each_once() {
+    let mut server = tokio::task::spawn_blocking(|| SmtpServer::start_with_size_limit(40_000))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let text = "timezone = \"Europe/Brussels\"\nwatchlists_dir = \"watchlists\"\n[storage]\npath = \"s.sled\"\n\
+                [http]\nuser_agent = \"t\"\ntimeout = \"5s\"\nmax_body = \"1MiB\"\nper_host_interval = \"0s\"\n\
+                [mail]\nfrom = \"Veille <veille@example.org>\"\ntransport = \"file\"\noutbox_dir = \"outbox\"\n\
+                [digest]\nmax_events = 2\n\
+                [[sources]]\nid = \"ep-api\"\nkind = \"ep-api\"\nurl = \"https://data.europarl.europa.eu/api/v2\"\nevery = \"6h\"\n";
+    let config = Config::from_str(Path::new("/tmp/x/config.toml"), text, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.digest.max_events, 2);
+    let (store, _) = Store::open(
+        &dir.path().join("s.sled"),
+        8 << 20,
+        t("2026-11-24T09:00:00Z"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let wl = watchlists();
+    let mailer = mailer(server.port());
+    let ctx = DeliverContext {
+        config: &config,
+        store: &store,
+        mailer: &mailer,
+        watchlists: &wl,
+    };
+    // Five steps of one dossier; the third (by date) too large for the relay.
+    let long = format!("Step 3 {}", "in a very long title ".repeat(3_000));
+    let titles: Vec<String> = (1..=5)
+        .map(|i| {
+            if i == 3 {
+                long.clone()
+            } else {
+                format!("Step {i}")
+            }
+        })
+        .collect();
+    let events: Vec<(DossierEvent, bool)> = titles
+        .iter()
+        .enumerate()
+        .map(|(i, title)| {
+            let date = format!("2026-11-{:02}", 16 + i);
+            (step(Stage::CommitteeVote, &date, title), false)
+        })
+        .collect();
+    record(&store, events, t("2026-11-24T09:00:00Z"));
+
+    // Monday: part 1 goes, part 2 is refused, part 3 is not attempted.
+    let monday = t("2026-11-30T07:00:30Z");
+    let r = send_due(ctx, monday, None, Mode::Due)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(kinds(&r), ["digest sent 2", "digest failed"]);
+    let first = smtp::parse(&server.messages()[0]);
+    assert!(
+        first.header("Subject").ends_with("(part 1 of 3)"),
+        "{}",
+        first.header("Subject")
+    );
+    assert!(first.parts[0]
+        .body
+        .contains("it comes in 3 parts, and this is part 1"));
+    let key = "air-quality/2026-11-30T08:00+01:00";
+    assert_eq!(
+        store.sent(key).ok().flatten().map(|s| s.event_ids.len()),
+        Some(2)
+    );
+    assert_eq!(store.pending("air-quality").map(|p| p.len()).ok(), Some(3));
+    let state = store
+        .delivery("air-quality")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        state.in_flight.map(|f| f.key),
+        Some(format!("{key}/part-2"))
+    );
+
+    // The relay takes large messages again: the refused part goes (its own key), and the
+    // period's digest is done; the last part waits for the next digest, or a forced one.
+    server.set_size_limit(None);
+    let later = monday + chrono::Duration::hours(3);
+    let r = send_due(ctx, later, None, Mode::Due)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(kinds(&r), ["digest sent 2", "digest not-due"]);
+    assert!(store
+        .sent(&format!("{key}/part-2"))
+        .ok()
+        .flatten()
+        .is_some());
+    assert_eq!(store.pending("air-quality").map(|p| p.len()).ok(), Some(1));
+    let r = send_due(ctx, later, None, Mode::Force)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(kinds(&r), ["digest sent 1"]);
+    assert!(store
+        .pending("air-quality")
+        .map(|p| p.is_empty())
+        .unwrap_or(false));
+    let bodies: Vec<String> = server
+        .messages()
+        .iter()
+        .map(|m| smtp::parse(m).parts[0].body.clone())
+        .collect();
+    assert_eq!(bodies.len(), 3);
+    for title in [
+        "Step 1",
+        "Step 2",
+        "Step 3 in a very long title",
+        "Step 4",
+        "Step 5",
+    ] {
+        let n: usize = bodies.iter().map(|b| b.matches(title).count()).sum();
+        assert_eq!(n, 1, "{title} in {n} messages");
+    }
+
+    // A week later, five more steps and a relay that takes them: three parts at once,
+    // three Message-IDs, the sources' health told once.
+    let events: Vec<(DossierEvent, bool)> = (1..=5)
+        .map(|i| {
+            let date = format!("2026-12-{:02}", i);
+            (step(Stage::Trilogue, &date, &format!("Round {i}")), false)
+        })
+        .collect();
+    record(&store, events, t("2026-12-06T09:00:00Z"));
+    let r = send_due(ctx, t("2026-12-07T07:00:30Z"), None, Mode::Due)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        kinds(&r),
+        ["digest sent 2", "digest sent 2", "digest sent 1"]
+    );
+    // (Maildir names do not keep the order of arrival: the week's parts are told by subject.)
+    let all: Vec<_> = server.messages().iter().map(|m| smtp::parse(m)).collect();
+    let mut parts: Vec<_> = all
+        .iter()
+        .filter(|m| m.parts[0].body.contains("Round "))
+        .collect();
+    parts.sort_by_key(|m| {
+        m.header("Subject")
+            .rsplit("(part ")
+            .next()
+            .map(str::to_string)
+    });
+    let subjects: Vec<&str> = parts.iter().map(|m| m.header("Subject")).collect();
+    assert_eq!(subjects.len(), 3, "{subjects:?}");
+    for (k, s) in subjects.iter().enumerate() {
+        assert!(s.ends_with(&format!("(part {} of 3)", k + 1)), "{s}");
+    }
+    let ids: std::collections::BTreeSet<&str> =
+        parts.iter().map(|m| m.header("Message-ID")).collect();
+    assert_eq!(ids.len(), 3);
+    let with_sources: Vec<&str> = parts
+        .iter()
+        .filter(|m| m.parts[0].body.contains("All sources OK"))
+        .map(|m| m.header("Subject"))
+        .collect();
+    assert_eq!(with_sources, [subjects[0]]);
+    assert!(store
+        .pending("air-quality")
+        .map(|p| p.is_empty())
+        .unwrap_or(false));
+}

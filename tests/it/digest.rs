@@ -723,3 +723,101 @@ proptest::proptest! {
         proptest::prop_assert!(!out.html.contains("<zz"));
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// `Digest::into_parts`: every event once, in display order; no part over the cap;
+    /// a dossier's entries together unless they alone exceed it; "coming up" and the
+    /// sources in the first part only; a digest that fits is left whole.
+    #[test]
+    fn a_digest_in_parts_keeps_every_event_once_in_order(
+        blocks in proptest::collection::vec(1usize..9, 0..6),
+        items in 0usize..9,
+        max in 1usize..7,
+    ) {
+        let base = digest::build(request(Language::En));
+        let mut serial = 0u32;
+        let mut entry = |from: &DigestEntry| {
+            serial += 1;
+            let mut e = from.clone();
+            e.event.id = EventId::derive(&["part-test", &serial.to_string()]);
+            e
+        };
+        let mut d = base.clone();
+        d.dossiers = blocks
+            .iter()
+            .map(|&n| {
+                let mut b = base.dossiers[0].clone();
+                b.entries = (0..n).map(|_| entry(&base.dossiers[0].entries[0])).collect();
+                b
+            })
+            .collect();
+        d.items = (0..items).map(|_| entry(&base.items[0])).collect();
+        let all = d.event_ids();
+        let total = all.len();
+        let parts = d.clone().into_parts(max);
+
+        let joined: Vec<EventId> = parts.iter().flat_map(|p| p.event_ids()).collect();
+        proptest::prop_assert_eq!(&joined, &all);
+        if total <= max {
+            proptest::prop_assert_eq!(parts.len(), 1);
+            proptest::prop_assert_eq!(parts[0].part, None);
+        } else {
+            let n = parts.len();
+            for (k, p) in parts.iter().enumerate() {
+                proptest::prop_assert_eq!(p.part, Some((k + 1, n)));
+                proptest::prop_assert!(p.entry_count() >= 1 && p.entry_count() <= max);
+                if k > 0 {
+                    proptest::prop_assert!(p.upcoming.is_empty() && p.sources.is_empty());
+                }
+            }
+            proptest::prop_assert_eq!(&parts[0].upcoming, &d.upcoming);
+            proptest::prop_assert_eq!(parts[0].sources.len(), d.sources.len());
+        }
+        for b in &d.dossiers {
+            if b.entries.len() <= max {
+                let holding = parts
+                    .iter()
+                    .filter(|p| p.entries().any(|e| e.event.id == b.entries[0].event.id))
+                    .collect::<Vec<_>>();
+                proptest::prop_assert_eq!(holding.len(), 1);
+                let first = b.entries[0].event.id;
+                let block = holding[0]
+                    .dossiers
+                    .iter()
+                    .find(|x| x.entries.iter().any(|e| e.event.id == first));
+                proptest::prop_assert_eq!(block.map(|x| x.entries.len()), Some(b.entries.len()));
+            }
+        }
+    }
+}
+
+/// A part says which it is, in the subject and the introduction, in both languages; only
+/// the first tells the sources' health.
+#[test]
+fn a_digest_in_parts_says_so() {
+    for (lang, subject, intro) in [
+        (
+            Language::En,
+            "(part 2 of 2)",
+            "it comes in 2 parts, and this is part 2.",
+        ),
+        (
+            Language::Fr,
+            "(partie 2 sur 2)",
+            "elle arrive en 2 parties, et voici la partie 2.",
+        ),
+    ] {
+        let parts = digest::build(request(lang)).into_parts(2);
+        assert_eq!(parts.len(), 2);
+        let first = digest::render(&parts[0]).unwrap_or_else(|e| panic!("{e}"));
+        let second = digest::render(&parts[1]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(second.subject.ends_with(subject), "{}", second.subject);
+        assert!(second.text.contains(intro), "{}", second.text);
+        assert!(second.html.contains(intro), "{}", second.html);
+        // The heading is the same word in both languages.
+        assert!(first.text.contains("== Sources =="));
+        assert!(!second.text.contains("== Sources =="), "{}", second.text);
+    }
+}

@@ -149,6 +149,8 @@ pub struct SmtpServer {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// aiosmtpd's `--size`: a larger message is refused (552), as relays do.
+    size_limit: Option<usize>,
 }
 
 impl SmtpServer {
@@ -160,9 +162,23 @@ impl SmtpServer {
             port: free_port(),
             dir,
             child: None,
+            size_limit: None,
         };
         s.spawn();
         s
+    }
+
+    /// Start, refusing messages larger than `bytes` (aiosmtpd's default is 32 MiB).
+    pub fn start_with_size_limit(bytes: usize) -> SmtpServer {
+        let mut s = SmtpServer::start();
+        s.set_size_limit(Some(bytes));
+        s
+    }
+
+    /// Change the size limit; the server restarts on the same port.
+    pub fn set_size_limit(&mut self, bytes: Option<usize>) {
+        self.size_limit = bytes;
+        self.restart();
     }
 
     pub fn host(&self) -> &'static str {
@@ -184,6 +200,11 @@ impl SmtpServer {
         let child = Command::new(&self.python)
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{}", self.port))
+            .args(
+                self.size_limit
+                    .map(|b| vec!["--size".to_string(), b.to_string()])
+                    .unwrap_or_default(),
+            )
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(self.maildir())
             .stdin(Stdio::null())
