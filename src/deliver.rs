@@ -366,7 +366,15 @@ pub async fn send_due(
                 Outcome::AlreadySent { key: f.key.clone() }
             } else {
                 let alert = f.kind != SentKind::Digest;
-                let d = build_digest_of(ctx.config, ctx.store, w, now, alert, Some(&f.event_ids))?;
+                let mut d =
+                    build_digest_of(ctx.config, ctx.store, w, now, alert, Some(&f.event_ids))?;
+                // A part goes again as that part: "coming up" and the sources are the
+                // first part's.
+                d.part = f.part;
+                if f.part.is_some_and(|(k, _)| k > 1) {
+                    d.upcoming.clear();
+                    d.sources.clear();
+                }
                 deliver(ctx, w, &d, f.key.clone(), f.kind, f.period.clone(), now).await?
             };
             if !matches!(outcome, Outcome::Failed { .. } | Outcome::Sent { .. }) {
@@ -667,6 +675,7 @@ async fn deliver(
             kind,
             period: period.clone(),
             event_ids: d.event_ids(),
+            part: d.part,
         });
         ctx.store.save_delivery(&w.id, &st)?;
     }

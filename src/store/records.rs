@@ -220,6 +220,10 @@ pub struct InFlight {
     pub kind: SentKind,
     pub period: Option<String>,
     pub event_ids: Vec<EventId>,
+    /// `(k, n)` when the message is part `k` of `n` of a digest sent in parts, so that a
+    /// resend says so too. Absent in records written before digests had parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<(usize, usize)>,
 }
 
 /// A dated deadline a watchlist follows (a consultation closing, a transposition date),

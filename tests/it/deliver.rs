@@ -349,6 +349,7 @@ async fn a_message_in_flight_at_a_crash_is_resent_under_its_own_key() {
         kind: veille::store::SentKind::Digest,
         period: Some("2026-11-30T08:00+01:00".into()),
         event_ids: vec![first.id],
+        part: None,
     });
     store
         .save_delivery("air-quality", &st)
@@ -492,6 +493,12 @@ async fn a_digest_too_large_for_one_message_goes_in_parts_each_once() {
         .ok()
         .flatten()
         .is_some());
+    let resent: Vec<_> = server.messages().iter().map(|m| smtp::parse(m)).collect();
+    let subjects: Vec<&str> = resent.iter().map(|m| m.header("Subject")).collect();
+    assert!(
+        subjects.iter().any(|s| s.ends_with("(part 2 of 3)")),
+        "the resend is still part 2: {subjects:?}"
+    );
     assert_eq!(store.pending("air-quality").map(|p| p.len()).ok(), Some(1));
     let r = send_due(ctx, later, None, Mode::Force)
         .await
