@@ -408,23 +408,15 @@ pub async fn send_due(
             );
             // In parts too when too large (a long outage of the sources or the relay);
             // the entries of a part not sent stay due, and make the next alert.
-            let mut failed = false;
-            for part in alert.into_parts(ctx.config.digest.max_events) {
-                let key = match part.part {
-                    Some((k, _)) if k > 1 => format!("{key}/part-{k}"),
-                    _ => key.clone(),
-                };
-                let outcome = deliver(ctx, w, &part, key, SentKind::Alert, None, now).await?;
-                failed = matches!(outcome, Outcome::Failed { .. });
-                report.deliveries.push(Delivery {
+            let sent = deliver_in_parts(ctx, w, alert, &key, SentKind::Alert, None, now).await?;
+            let failed = sent.iter().any(|o| matches!(o, Outcome::Failed { .. }));
+            report
+                .deliveries
+                .extend(sent.into_iter().map(|outcome| Delivery {
                     watchlist: w.id.clone(),
                     kind: "alert",
                     outcome,
-                });
-                if failed {
-                    break;
-                }
-            }
+                }));
             if failed {
                 continue;
             }
@@ -462,29 +454,17 @@ pub async fn send_due(
                 (format!("{}/{}", w.id, period), Some(period))
             }
         };
-        // A digest too large for one message goes in parts, each delivered and cleared on
-        // its own (`Digest::into_parts`): part 1 under the digest's key, part k under
-        // `{key}/part-k`. Every part records the period, so a part that fails is resent
-        // as any message in flight, and the parts after it go with the next digest: late,
-        // never lost.
+        // Every part records the period, so a part that fails is resent as any message in
+        // flight, and the parts after it go with the next digest: late, never lost.
         let d = build_digest(ctx.config, ctx.store, w, now, false)?;
-        for part in d.into_parts(ctx.config.digest.max_events) {
-            let key = match part.part {
-                Some((k, _)) if k > 1 => format!("{key}/part-{k}"),
-                _ => key.clone(),
-            };
-            let outcome =
-                deliver(ctx, w, &part, key, SentKind::Digest, period.clone(), now).await?;
-            let failed = matches!(outcome, Outcome::Failed { .. });
-            report.deliveries.push(Delivery {
+        let sent = deliver_in_parts(ctx, w, d, &key, SentKind::Digest, period, now).await?;
+        report
+            .deliveries
+            .extend(sent.into_iter().map(|outcome| Delivery {
                 watchlist: w.id.clone(),
                 kind: "digest",
                 outcome,
-            });
-            if failed {
-                break;
-            }
-        }
+            }));
     }
     if mode == Mode::Due && only.is_none() {
         if let Some(ical) = &ctx.config.ical {
@@ -628,6 +608,34 @@ async fn send_reminders(
         st.v = 1;
         st.last_reminder_check = Some(now);
         ctx.store.save_delivery(&w.id, &st)?;
+    }
+    Ok(outcomes)
+}
+
+/// Deliver `d`, in parts when it is over `digest.max_events` (`Digest::into_parts`): part
+/// 1 under `key`, part k under `{key}/part-k`, each its own delivery. Stops at the first
+/// part that fails; the outcomes of the parts attempted, in order.
+async fn deliver_in_parts(
+    ctx: DeliverContext<'_>,
+    w: &Watchlist,
+    d: Digest,
+    key: &str,
+    kind: SentKind,
+    period: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Outcome>, DeliverError> {
+    let mut outcomes = Vec::new();
+    for part in d.into_parts(ctx.config.digest.max_events) {
+        let key = match part.part {
+            Some((k, _)) if k > 1 => format!("{key}/part-{k}"),
+            _ => key.to_string(),
+        };
+        let outcome = deliver(ctx, w, &part, key, kind, period.clone(), now).await?;
+        let failed = matches!(outcome, Outcome::Failed { .. });
+        outcomes.push(outcome);
+        if failed {
+            break;
+        }
     }
     Ok(outcomes)
 }

@@ -20,11 +20,26 @@ fn t(s: &str) -> DateTime<Utc> {
 }
 
 fn config() -> Config {
-    let c = "timezone = \"Europe/Brussels\"\nwatchlists_dir = \"watchlists\"\n[storage]\npath = \"s.sled\"\n\
-             [http]\nuser_agent = \"t\"\ntimeout = \"5s\"\nmax_body = \"1MiB\"\nper_host_interval = \"0s\"\n\
-             [mail]\nfrom = \"Veille <veille@example.org>\"\ntransport = \"file\"\noutbox_dir = \"outbox\"\n\
-             [[sources]]\nid = \"ep-api\"\nkind = \"ep-api\"\nurl = \"https://data.europarl.europa.eu/api/v2\"\nevery = \"6h\"\n";
-    Config::from_str(Path::new("/tmp/x/config.toml"), c, None).unwrap_or_else(|e| panic!("{e}"))
+    config_with("")
+}
+
+/// The test configuration with `digest` (TOML lines) as its `[digest]` table.
+fn config_with(digest: &str) -> Config {
+    let c = format!(
+        "timezone = \"Europe/Brussels\"\nwatchlists_dir = \"watchlists\"\n[storage]\npath = \"s.sled\"\n\
+         [http]\nuser_agent = \"t\"\ntimeout = \"5s\"\nmax_body = \"1MiB\"\nper_host_interval = \"0s\"\n\
+         [mail]\nfrom = \"Veille <veille@example.org>\"\ntransport = \"file\"\noutbox_dir = \"outbox\"\n\
+         [digest]\n{digest}\n\
+         [[sources]]\nid = \"ep-api\"\nkind = \"ep-api\"\nurl = \"https://data.europarl.europa.eu/api/v2\"\nevery = \"6h\"\n"
+    );
+    Config::from_str(Path::new("/tmp/x/config.toml"), &c, None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A fresh store in `dir`, opened on 24 November 2026.
+fn open_store(dir: &Path) -> Store {
+    Store::open(&dir.join("s.sled"), 8 << 20, t("2026-11-24T09:00:00Z"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .0
 }
 
 fn watchlists() -> WatchlistSet {
@@ -129,12 +144,7 @@ async fn alerts_then_digests_once_and_an_smtp_outage_loses_nothing() {
         .unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let config = config();
-    let (store, _) = Store::open(
-        &dir.path().join("s.sled"),
-        8 << 20,
-        t("2026-11-24T09:00:00Z"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let store = open_store(dir.path());
     let wl = watchlists();
     let mailer = mailer(server.port());
     let ctx = DeliverContext {
@@ -257,12 +267,7 @@ async fn a_digest_missed_while_veille_was_down_goes_out_at_start_and_empty_ones_
         .unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let config = config();
-    let (store, _) = Store::open(
-        &dir.path().join("s.sled"),
-        8 << 20,
-        t("2026-11-24T09:00:00Z"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let store = open_store(dir.path());
     let wl = watchlists();
     let mailer = mailer(server.port());
     let ctx = DeliverContext {
@@ -310,12 +315,7 @@ async fn a_digest_missed_while_veille_was_down_goes_out_at_start_and_empty_ones_
 async fn a_message_in_flight_at_a_crash_is_resent_under_its_own_key() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let config = config();
-    let (store, _) = Store::open(
-        &dir.path().join("s.sled"),
-        8 << 20,
-        t("2026-11-24T09:00:00Z"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let store = open_store(dir.path());
     let wl = watchlists();
     let outbox = dir.path().join("outbox");
     let mailer = Mailer::new(Transport::File {
@@ -408,20 +408,9 @@ async fn a_digest_too_large_for_one_message_goes_in_parts_each_once() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let text = "timezone = \"Europe/Brussels\"\nwatchlists_dir = \"watchlists\"\n[storage]\npath = \"s.sled\"\n\
-                [http]\nuser_agent = \"t\"\ntimeout = \"5s\"\nmax_body = \"1MiB\"\nper_host_interval = \"0s\"\n\
-                [mail]\nfrom = \"Veille <veille@example.org>\"\ntransport = \"file\"\noutbox_dir = \"outbox\"\n\
-                [digest]\nmax_events = 2\n\
-                [[sources]]\nid = \"ep-api\"\nkind = \"ep-api\"\nurl = \"https://data.europarl.europa.eu/api/v2\"\nevery = \"6h\"\n";
-    let config = Config::from_str(Path::new("/tmp/x/config.toml"), text, None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let config = config_with("max_events = 2");
     assert_eq!(config.digest.max_events, 2);
-    let (store, _) = Store::open(
-        &dir.path().join("s.sled"),
-        8 << 20,
-        t("2026-11-24T09:00:00Z"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let store = open_store(dir.path());
     let wl = watchlists();
     let mailer = mailer(server.port());
     let ctx = DeliverContext {
