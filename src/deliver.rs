@@ -361,6 +361,9 @@ pub async fn send_due(
         }
         // A message that was in flight when veille stopped goes again first, under the
         // same key, with the same events.
+        // (base key, period, next part): the rest of a digest in parts whose sending
+        // stopped at the part resent here.
+        let mut rest_of: Option<(String, Option<String>, usize)> = None;
         if let Some(f) = state.in_flight.clone() {
             let outcome = if ctx.store.sent(&f.key)?.is_some() {
                 Outcome::AlreadySent { key: f.key.clone() }
@@ -383,6 +386,12 @@ pub async fn send_due(
                 ctx.store.save_delivery(&w.id, &st)?;
             }
             let failed = matches!(outcome, Outcome::Failed { .. });
+            if let (SentKind::Digest, Some((k, n)), false) = (f.kind, f.part, failed) {
+                if k < n {
+                    let base = f.key.rsplit_once("/part-").map_or(&*f.key, |(b, _)| b);
+                    rest_of = Some((base.to_string(), f.period.clone(), k + 1));
+                }
+            }
             report.deliveries.push(Delivery {
                 watchlist: w.id.clone(),
                 kind: if f.kind == SentKind::Digest {
@@ -408,7 +417,7 @@ pub async fn send_due(
             );
             // In parts too when too large (a long outage of the sources or the relay);
             // the entries of a part not sent stay due, and make the next alert.
-            let sent = deliver_in_parts(ctx, w, alert, &key, SentKind::Alert, None, now).await?;
+            let sent = deliver_in_parts(ctx, w, alert, &key, SentKind::Alert, None, now, 1).await?;
             let failed = sent.iter().any(|o| matches!(o, Outcome::Failed { .. }));
             report
                 .deliveries
@@ -419,6 +428,25 @@ pub async fn send_due(
                 }));
             if failed {
                 continue;
+            }
+        }
+        // The parts of a digest after the one resent above: what is pending now, numbered
+        // on from it (the first part told "coming up" and the sources).
+        if let Some((base, period, next)) = rest_of {
+            let mut rest = build_digest(ctx.config, ctx.store, w, now, false)?;
+            rest.upcoming.clear();
+            rest.sources.clear();
+            if !rest.is_empty() {
+                let sent =
+                    deliver_in_parts(ctx, w, rest, &base, SentKind::Digest, period, now, next)
+                        .await?;
+                report
+                    .deliveries
+                    .extend(sent.into_iter().map(|outcome| Delivery {
+                        watchlist: w.id.clone(),
+                        kind: "digest",
+                        outcome,
+                    }));
             }
         }
         if mode == Mode::AlertsOnly {
@@ -454,10 +482,10 @@ pub async fn send_due(
                 (format!("{}/{}", w.id, period), Some(period))
             }
         };
-        // Every part records the period, so a part that fails is resent as any message in
-        // flight, and the parts after it go with the next digest: late, never lost.
+        // Every part records the period; a part that fails is resent as any message in
+        // flight, and the parts after it follow it (`rest_of` above).
         let d = build_digest(ctx.config, ctx.store, w, now, false)?;
-        let sent = deliver_in_parts(ctx, w, d, &key, SentKind::Digest, period, now).await?;
+        let sent = deliver_in_parts(ctx, w, d, &key, SentKind::Digest, period, now, 1).await?;
         report
             .deliveries
             .extend(sent.into_iter().map(|outcome| Delivery {
@@ -613,8 +641,10 @@ async fn send_reminders(
 }
 
 /// Deliver `d`, in parts when it is over `digest.max_events` (`Digest::into_parts`): part
-/// 1 under `key`, part k under `{key}/part-k`, each its own delivery. Stops at the first
-/// part that fails; the outcomes of the parts attempted, in order.
+/// 1 under `key`, part k under `{key}/part-k`, each its own delivery. `first` > 1: `d` is
+/// the rest of a digest whose parts before `first` were sent, numbered on from there.
+/// Stops at the first part that fails; the outcomes of the parts attempted, in order.
+#[allow(clippy::too_many_arguments)]
 async fn deliver_in_parts(
     ctx: DeliverContext<'_>,
     w: &Watchlist,
@@ -623,9 +653,17 @@ async fn deliver_in_parts(
     kind: SentKind,
     period: Option<String>,
     now: DateTime<Utc>,
+    first: usize,
 ) -> Result<Vec<Outcome>, DeliverError> {
+    let mut parts = d.into_parts(ctx.config.digest.max_events);
+    if first > 1 {
+        let last = first + parts.len() - 1;
+        for (i, p) in parts.iter_mut().enumerate() {
+            p.part = Some((first + i, last));
+        }
+    }
     let mut outcomes = Vec::new();
-    for part in d.into_parts(ctx.config.digest.max_events) {
+    for part in parts {
         let key = match part.part {
             Some((k, _)) if k > 1 => format!("{key}/part-{k}"),
             _ => key.to_string(),
