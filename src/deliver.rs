@@ -417,7 +417,8 @@ pub async fn send_due(
             );
             // In parts too when too large (a long outage of the sources or the relay);
             // the entries of a part not sent stay due, and make the next alert.
-            let sent = deliver_in_parts(ctx, w, alert, &key, SentKind::Alert, None, now, 1).await?;
+            let parts = alert.into_parts(ctx.config.digest.max_events);
+            let sent = deliver_in_parts(ctx, w, parts, &key, SentKind::Alert, None, now).await?;
             let failed = sent.iter().any(|o| matches!(o, Outcome::Failed { .. }));
             report
                 .deliveries
@@ -437,9 +438,9 @@ pub async fn send_due(
             rest.upcoming.clear();
             rest.sources.clear();
             if !rest.is_empty() {
+                let parts = rest.into_parts_from(ctx.config.digest.max_events, next);
                 let sent =
-                    deliver_in_parts(ctx, w, rest, &base, SentKind::Digest, period, now, next)
-                        .await?;
+                    deliver_in_parts(ctx, w, parts, &base, SentKind::Digest, period, now).await?;
                 report
                     .deliveries
                     .extend(sent.into_iter().map(|outcome| Delivery {
@@ -485,7 +486,8 @@ pub async fn send_due(
         // Every part records the period; a part that fails is resent as any message in
         // flight, and the parts after it follow it (`rest_of` above).
         let d = build_digest(ctx.config, ctx.store, w, now, false)?;
-        let sent = deliver_in_parts(ctx, w, d, &key, SentKind::Digest, period, now, 1).await?;
+        let parts = d.into_parts(ctx.config.digest.max_events);
+        let sent = deliver_in_parts(ctx, w, parts, &key, SentKind::Digest, period, now).await?;
         report
             .deliveries
             .extend(sent.into_iter().map(|outcome| Delivery {
@@ -640,28 +642,18 @@ async fn send_reminders(
     Ok(outcomes)
 }
 
-/// Deliver `d`, in parts when it is over `digest.max_events` (`Digest::into_parts`): part
-/// 1 under `key`, part k under `{key}/part-k`, each its own delivery. `first` > 1: `d` is
-/// the rest of a digest whose parts before `first` were sent, numbered on from there.
+/// Deliver the parts of a digest (`Digest::into_parts`; one, unnumbered, when it fits in
+/// a message): part 1 under `key`, part k under `{key}/part-k`, each its own delivery.
 /// Stops at the first part that fails; the outcomes of the parts attempted, in order.
-#[allow(clippy::too_many_arguments)]
 async fn deliver_in_parts(
     ctx: DeliverContext<'_>,
     w: &Watchlist,
-    d: Digest,
+    parts: Vec<Digest>,
     key: &str,
     kind: SentKind,
     period: Option<String>,
     now: DateTime<Utc>,
-    first: usize,
 ) -> Result<Vec<Outcome>, DeliverError> {
-    let mut parts = d.into_parts(ctx.config.digest.max_events);
-    if first > 1 {
-        let last = first + parts.len() - 1;
-        for (i, p) in parts.iter_mut().enumerate() {
-            p.part = Some((first + i, last));
-        }
-    }
     let mut outcomes = Vec::new();
     for part in parts {
         let key = match part.part {

@@ -268,6 +268,18 @@ impl Digest {
         }
         parts
     }
+
+    /// The rest of a digest sent in parts, whose parts before `first` went already: as
+    /// [`Digest::into_parts`], numbered on from `first` (a rest that fits in one message
+    /// is still a part: the last).
+    pub fn into_parts_from(self, max_events: usize, first: usize) -> Vec<Digest> {
+        let mut parts = self.into_parts(max_events);
+        let last = first + parts.len() - 1;
+        for (i, d) in parts.iter_mut().enumerate() {
+            d.part = Some((first + i, last));
+        }
+        parts
+    }
 }
 
 /// Build a periodic digest.

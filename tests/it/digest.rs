@@ -775,6 +775,14 @@ proptest::proptest! {
             proptest::prop_assert_eq!(&parts[0].upcoming, &d.upcoming);
             proptest::prop_assert_eq!(parts[0].sources.len(), d.sources.len());
         }
+        // The rest of a digest whose first two parts went: numbered on from 3, even whole.
+        let rest = d.clone().into_parts_from(max, 3);
+        let joined: Vec<EventId> = rest.iter().flat_map(|p| p.event_ids()).collect();
+        proptest::prop_assert_eq!(&joined, &all);
+        let last = 2 + rest.len();
+        for (i, p) in rest.iter().enumerate() {
+            proptest::prop_assert_eq!(p.part, Some((3 + i, last)));
+        }
         for b in &d.dossiers {
             if b.entries.len() <= max {
                 let holding = parts
