@@ -84,6 +84,16 @@ pub struct DeliveryReport {
 }
 
 impl DeliveryReport {
+    /// The outcomes of one watchlist's messages of one kind (the parts of a digest).
+    fn add(&mut self, w: &Watchlist, kind: &'static str, outcomes: Vec<Outcome>) {
+        self.deliveries
+            .extend(outcomes.into_iter().map(|outcome| Delivery {
+                watchlist: w.id.clone(),
+                kind,
+                outcome,
+            }));
+    }
+
     pub fn any_failed(&self) -> bool {
         self.deliveries
             .iter()
@@ -420,13 +430,7 @@ pub async fn send_due(
             let parts = alert.into_parts(ctx.config.digest.max_events);
             let sent = deliver_in_parts(ctx, w, parts, &key, SentKind::Alert, None, now).await?;
             let failed = sent.iter().any(|o| matches!(o, Outcome::Failed { .. }));
-            report
-                .deliveries
-                .extend(sent.into_iter().map(|outcome| Delivery {
-                    watchlist: w.id.clone(),
-                    kind: "alert",
-                    outcome,
-                }));
+            report.add(w, "alert", sent);
             if failed {
                 continue;
             }
@@ -441,13 +445,7 @@ pub async fn send_due(
                 let parts = rest.into_parts_from(ctx.config.digest.max_events, next);
                 let sent =
                     deliver_in_parts(ctx, w, parts, &base, SentKind::Digest, period, now).await?;
-                report
-                    .deliveries
-                    .extend(sent.into_iter().map(|outcome| Delivery {
-                        watchlist: w.id.clone(),
-                        kind: "digest",
-                        outcome,
-                    }));
+                report.add(w, "digest", sent);
             }
         }
         if mode == Mode::AlertsOnly {
@@ -488,13 +486,7 @@ pub async fn send_due(
         let d = build_digest(ctx.config, ctx.store, w, now, false)?;
         let parts = d.into_parts(ctx.config.digest.max_events);
         let sent = deliver_in_parts(ctx, w, parts, &key, SentKind::Digest, period, now).await?;
-        report
-            .deliveries
-            .extend(sent.into_iter().map(|outcome| Delivery {
-                watchlist: w.id.clone(),
-                kind: "digest",
-                outcome,
-            }));
+        report.add(w, "digest", sent);
     }
     if mode == Mode::Due && only.is_none() {
         if let Some(ical) = &ctx.config.ical {

@@ -231,12 +231,14 @@ impl Digest {
             part: None,
         };
         let mut parts = vec![empty(upcoming, sources)];
-        let room = |d: &Digest| max - d.entry_count();
+        // The entries in the last part so far.
+        let mut filled = 0;
         for mut block in dossiers {
             // A block that does not fit where there is room starts a new part.
-            if block.entries.len() > room(parts.last().expect("one part")) {
-                if parts.last().is_some_and(|d| d.entry_count() > 0) {
+            if block.entries.len() > max - filled {
+                if filled > 0 {
                     parts.push(empty(Vec::new(), Vec::new()));
+                    filled = 0;
                 }
                 // A block larger than a whole part fills parts of its own.
                 while block.entries.len() > max {
@@ -253,13 +255,16 @@ impl Digest {
                 }
             }
             if !block.entries.is_empty() {
+                filled += block.entries.len();
                 parts.last_mut().expect("one part").dossiers.push(block);
             }
         }
         for item in items {
-            if room(parts.last().expect("one part")) == 0 {
+            if filled == max {
                 parts.push(empty(Vec::new(), Vec::new()));
+                filled = 0;
             }
+            filled += 1;
             parts.last_mut().expect("one part").items.push(item);
         }
         let n = parts.len();
