@@ -156,22 +156,24 @@ pub struct SmtpServer {
 impl SmtpServer {
     /// Start on a free loopback port and wait until it accepts connections.
     pub fn start() -> SmtpServer {
+        SmtpServer::spawned(None)
+    }
+
+    /// Start, refusing messages larger than `bytes` (aiosmtpd's default is 32 MiB).
+    pub fn start_with_size_limit(bytes: usize) -> SmtpServer {
+        SmtpServer::spawned(Some(bytes))
+    }
+
+    fn spawned(size_limit: Option<usize>) -> SmtpServer {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let mut s = SmtpServer {
             python: python(),
             port: free_port(),
             dir,
             child: None,
-            size_limit: None,
+            size_limit,
         };
         s.spawn();
-        s
-    }
-
-    /// Start, refusing messages larger than `bytes` (aiosmtpd's default is 32 MiB).
-    pub fn start_with_size_limit(bytes: usize) -> SmtpServer {
-        let mut s = SmtpServer::start();
-        s.set_size_limit(Some(bytes));
         s
     }
 
