@@ -51,6 +51,9 @@ fn parse_bytes(bytes: &[u8], input: &Input) -> Result<Vec<FeedItem>, ParseError>
         .id_generator(|_, _, _| String::new())
         .timestamp_parser(parse_date)
         .sanitize_content(false)
+        // veille reads no media objects (enclosures, MediaRSS, iTunes): the vendored
+        // feed-rs skips them (vendor/README.md).
+        .media(false)
         .build();
     // No base URI for feed-rs: it resolves xml:base only, and a relative link left over is
     // resolved below against the feed's own link (the site), else the URL fetched.
@@ -223,18 +226,23 @@ fn transcode(body: &[u8], encoding: &'static Encoding) -> Vec<u8> {
 /// How much an item looks mis-decoded: replacement characters and UTF-8-read-as-Latin-1
 /// sequences (`Ã©`).
 fn mojibake_score(item: &FeedItem) -> usize {
+    // On the bytes: U+FFFD is `EF BF BD`; `Ã` and `Â` are `C3 83` and `C3 82`, and a
+    // character from U+0080 to U+00BF after them is `C2 80` to `C2 BF`.
     let score = |s: &str| {
-        if s.is_ascii() {
-            return 0;
-        }
+        let b = s.as_bytes();
         let mut n = 0;
-        let mut prev = ' ';
-        for c in s.chars() {
-            if c == '\u{fffd}' || (matches!(prev, 'Ã' | 'Â') && ('\u{80}'..='\u{bf}').contains(&c))
+        let mut i = 0;
+        while let Some(p) = b[i..].iter().position(|&x| x == 0xC3 || x == 0xEF) {
+            let j = i + p;
+            let rest = &b[j..];
+            if rest.starts_with(&[0xEF, 0xBF, 0xBD])
+                || (rest.len() >= 4
+                    && matches!(rest[..3], [0xC3, 0x82 | 0x83, 0xC2])
+                    && (0x80..=0xBF).contains(&rest[3]))
             {
                 n += 1;
             }
-            prev = c;
+            i = j + 1;
         }
         n
     };
@@ -254,25 +262,30 @@ pub fn plain_text(s: &str) -> String {
     let decoded = html_escape::decode_html_entities(&stripped);
     let mut out = String::with_capacity(decoded.len());
     let mut pending_space = false;
-    // Runs of ASCII letters, digits and `.,-` are copied whole after their first
-    // character; the result is the same as `collapse` on each character (a proptest checks).
-    let mut rest: &str = &decoded;
-    while !rest.is_empty() {
-        let run = rest
-            .bytes()
-            .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b',' | b'-')))
-            .unwrap_or(rest.len());
-        if run > 0 {
-            collapse(rest.as_bytes()[0] as char, &mut pending_space, &mut out);
-            out.push_str(&rest[1..run]);
-            rest = &rest[run..];
-            continue;
-        }
-        let mut chars = rest.chars();
-        if let Some(c) = chars.next() {
+    // Runs of printable ASCII other than the space (`!` to `~`) are copied whole; the
+    // result is the same as `collapse` on each character (a proptest checks).
+    let bytes = decoded.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if matches!(b, b'!'..=b'~') {
+            let end = bytes[i..]
+                .iter()
+                .position(|b| !matches!(b, b'!'..=b'~'))
+                .map_or(bytes.len(), |p| i + p);
+            if pending_space && !out.is_empty() {
+                out.push(' ');
+            }
+            pending_space = false;
+            out.push_str(&decoded[i..end]);
+            i = end;
+        } else if b.is_ascii() {
+            collapse(char::from(b), &mut pending_space, &mut out);
+            i += 1;
+        } else if let Some(c) = decoded[i..].chars().next() {
             collapse(c, &mut pending_space, &mut out);
+            i += c.len_utf8();
         }
-        rest = chars.as_str();
     }
     out
 }
@@ -379,29 +392,85 @@ struct DateParts {
     pm: Option<bool>,
 }
 
-fn date_regexes() -> Option<&'static [Regex; 4]> {
-    static RE: OnceLock<Option<[Regex; 4]>> = OnceLock::new();
-    // `[0-9]`, not `\d` (Unicode digits): see `model::refs::procedure_in_text`.
-    RE.get_or_init(|| {
-        Some([
-            // dd/mm/yyyy, dd.mm.yyyy, dd-mm-yyyy (also two-digit years)
-            Regex::new(r"^([0-9]{1,2})[./-]([0-9]{1,2})[./-]([0-9]{4}|[0-9]{2})$").ok()?,
-            // yyyy-mm-dd, yyyy/mm/dd
-            Regex::new(r"^([0-9]{4})[-/.]([0-9]{1,2})[-/.]([0-9]{1,2})$").ok()?,
-            // HH:MM[:SS[.fff]], 14h30, 14h
-            Regex::new(
-                r"^([0-9]{1,2})(?::([0-9]{2})(?::([0-9]{2})(?:[.,][0-9]+)?)?|h([0-9]{2})?)$",
-            )
-            .ok()?,
-            // +0100, +01:00, -05, +1
-            Regex::new(r"^([+-])([0-9]{1,2})(?::?([0-9]{2}))?$").ok()?,
-        ])
-    })
-    .as_ref()
+/// The run of ASCII digits at the start of `s`, if its length is within `len`.
+fn digits(s: &str, len: std::ops::RangeInclusive<usize>) -> Option<(&str, &str)> {
+    let n = s
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(s.len());
+    len.contains(&n).then(|| s.split_at(n))
+}
+
+/// `s` without its first character if that is one of `seps`.
+fn sep<'a>(s: &'a str, seps: &[u8]) -> Option<&'a str> {
+    (s.bytes().next().is_some_and(|b| seps.contains(&b))).then(|| &s[1..])
+}
+
+/// `dd/mm/yyyy`, `dd.mm.yyyy`, `dd-mm-yyyy` (also two-digit years): day, month, year.
+fn dmy_token(t: &str) -> Option<(&str, &str, &str)> {
+    let (d, rest) = digits(t, 1..=2)?;
+    let (m, rest) = digits(sep(rest, b"./-")?, 1..=2)?;
+    let (y, rest) = digits(sep(rest, b"./-")?, 2..=4)?;
+    (rest.is_empty() && y.len() != 3).then_some((d, m, y))
+}
+
+/// `yyyy-mm-dd`, `yyyy/mm/dd`, `yyyy.mm.dd`: year, month, day.
+fn ymd_token(t: &str) -> Option<(&str, &str, &str)> {
+    let (y, rest) = digits(t, 4..=4)?;
+    let (m, rest) = digits(sep(rest, b"-/.")?, 1..=2)?;
+    let (d, rest) = digits(sep(rest, b"-/.")?, 1..=2)?;
+    rest.is_empty().then_some((y, m, d))
+}
+
+/// `HH:MM`, `HH:MM:SS`, `HH:MM:SS.fff` (or `,fff`), `14h30`, `14h`: hours, minutes and
+/// seconds as written (absent ones `None`).
+fn hms_token(t: &str) -> Option<(&str, Option<&str>, Option<&str>)> {
+    let (h, rest) = digits(t, 1..=2)?;
+    if let Some(rest) = rest.strip_prefix('h') {
+        return match rest {
+            "" => Some((h, None, None)),
+            _ => {
+                let (m, rest) = digits(rest, 2..=2)?;
+                rest.is_empty().then_some((h, Some(m), None))
+            }
+        };
+    }
+    let (m, rest) = digits(rest.strip_prefix(':')?, 2..=2)?;
+    if rest.is_empty() {
+        return Some((h, Some(m), None));
+    }
+    let (sec, rest) = digits(rest.strip_prefix(':')?, 2..=2)?;
+    match sep(rest, b".,") {
+        None if rest.is_empty() => Some((h, Some(m), Some(sec))),
+        Some(fraction) if !fraction.is_empty() && fraction.bytes().all(|b| b.is_ascii_digit()) => {
+            Some((h, Some(m), Some(sec)))
+        }
+        _ => None,
+    }
+}
+
+/// `+0100`, `+01:00`, `-05`, `+1`: the sign, hours and minutes as written.
+fn zone_token(t: &str) -> Option<(&str, &str, Option<&str>)> {
+    let (sign, rest) = t.split_at_checked(1)?;
+    if sign != "+" && sign != "-" {
+        return None;
+    }
+    let (d, after) = digits(rest, 1..=4)?;
+    if after.is_empty() {
+        // Hours take one or two digits and minutes exactly two: `+100` is 1:00.
+        return Some(match d.len() {
+            1 | 2 => (sign, d, None),
+            n => (sign, &d[..n - 2], Some(&d[n - 2..])),
+        });
+    }
+    if d.len() > 2 {
+        return None;
+    }
+    let (m, rest) = digits(after.strip_prefix(':')?, 2..=2)?;
+    rest.is_empty().then_some((sign, d, Some(m)))
 }
 
 fn parse_date_tokens(s: &str) -> Option<DateTime<Utc>> {
-    let [dmy, ymd, hms, zone] = date_regexes()?;
     let lower = s.to_lowercase();
     // Split `2025-03-03t10:00:00+01:00` and `10:00:00z` into separate tokens.
     let mut spaced = String::with_capacity(lower.len() + 8);
@@ -435,38 +504,33 @@ fn parse_date_tokens(s: &str) -> Option<DateTime<Utc>> {
         if token.is_empty() {
             continue;
         }
-        if let Some(c) = dmy.captures(token) {
-            parts.day = c[1].parse().ok();
-            parts.month = c[2].parse().ok();
-            parts.year = year(&c[3]);
+        if let Some((d, m, y)) = dmy_token(token) {
+            parts.day = d.parse().ok();
+            parts.month = m.parse().ok();
+            parts.year = year(y);
             seen_number = true;
             continue;
         }
-        if let Some(c) = ymd.captures(token) {
-            parts.year = c[1].parse().ok();
-            parts.month = c[2].parse().ok();
-            parts.day = c[3].parse().ok();
+        if let Some((y, m, d)) = ymd_token(token) {
+            parts.year = y.parse().ok();
+            parts.month = m.parse().ok();
+            parts.day = d.parse().ok();
             seen_number = true;
             continue;
         }
         if parts.day.is_some() || parts.month.is_some() {
-            if let Some(c) = hms.captures(token) {
-                if token.contains(':') || token.contains('h') {
-                    let h: u32 = c[1].parse().ok()?;
-                    let m: u32 = c
-                        .get(2)
-                        .or(c.get(4))
-                        .map_or(Some(0), |m| m.as_str().parse().ok())?;
-                    let sec: u32 = c.get(3).map_or(Some(0), |m| m.as_str().parse().ok())?;
-                    parts.time = Some(NaiveTime::from_hms_opt(h, m, sec.min(59))?);
-                    continue;
-                }
+            if let Some((h, m, sec)) = hms_token(token) {
+                let h: u32 = h.parse().ok()?;
+                let m: u32 = m.map_or(Some(0), |m| m.parse().ok())?;
+                let sec: u32 = sec.map_or(Some(0), |s| s.parse().ok())?;
+                parts.time = Some(NaiveTime::from_hms_opt(h, m, sec.min(59))?);
+                continue;
             }
             if parts.time.is_some() {
-                if let Some(c) = zone.captures(token) {
-                    let sign = if &c[1] == "-" { -1 } else { 1 };
-                    let h: i32 = c[2].parse().ok()?;
-                    let m: i32 = c.get(3).map_or(Some(0), |m| m.as_str().parse().ok())?;
+                if let Some((sign, h, m)) = zone_token(token) {
+                    let sign = if sign == "-" { -1 } else { 1 };
+                    let h: i32 = h.parse().ok()?;
+                    let m: i32 = m.map_or(Some(0), |m| m.parse().ok())?;
                     parts.offset = Some(FixedOffset::east_opt(sign * (h * 3600 + m * 60))?);
                     continue;
                 }
@@ -719,7 +783,98 @@ mod tests {
         out
     }
 
+    /// What `mojibake_score` counts, character by character: replacement characters, and
+    /// U+0080 to U+00BF right after `Ã` or `Â`.
+    fn mojibake_by_definition(s: &str) -> usize {
+        let mut n = 0;
+        let mut prev = ' ';
+        for c in s.chars() {
+            if c == '\u{fffd}' || (matches!(prev, 'Ã' | 'Â') && ('\u{80}'..='\u{bf}').contains(&c))
+            {
+                n += 1;
+            }
+            prev = c;
+        }
+        n
+    }
+
+    #[test]
+    fn mojibake_is_counted() {
+        let item = |title: &str| FeedItem {
+            key: String::new(),
+            title: title.to_string(),
+            link: None,
+            summary: "RÃ©glement \u{fffd}".to_string(),
+            published: None,
+            categories: Vec::new(),
+        };
+        assert_eq!(mojibake_score(&item("Règlement")), 2);
+        assert_eq!(mojibake_score(&item("MarchÃ©s publics, Ã©tat, Â°")), 5);
+    }
+
+    /// The date tokens' definitions, as regular expressions: what `dmy_token`, `ymd_token`,
+    /// `hms_token` and `zone_token` recognise, and the groups they give.
+    fn token_by_definition(re: &str, token: &str) -> Option<Vec<Option<String>>> {
+        static COMPILED: std::sync::Mutex<Vec<(String, Regex)>> = std::sync::Mutex::new(Vec::new());
+        let mut compiled = COMPILED.lock().unwrap();
+        if !compiled.iter().any(|(r, _)| r == re) {
+            compiled.push((re.to_string(), Regex::new(re).unwrap()));
+        }
+        let re = &compiled.iter().find(|(r, _)| r == re).unwrap().1;
+        re.captures(token).map(|c| {
+            c.iter()
+                .skip(1)
+                .map(|m| m.map(|m| m.as_str().to_string()))
+                .collect()
+        })
+    }
+
+    fn groups<const N: usize>(g: [Option<&str>; N]) -> Vec<Option<String>> {
+        g.iter().map(|m| m.map(str::to_string)).collect()
+    }
+
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn date_tokens_give_the_definition(token in "[0-9+:./,h-]{0,9}|[0-9]{1,4}[./-][0-9]{1,3}[./-][0-9]{1,5}|[+-][0-9]{1,5}(:[0-9]{1,3})?|[0-9]{1,3}(:[0-9]{1,3}(:[0-9]{1,3}([.,][0-9]{0,3})?)?|h[0-9]{0,3})") {
+            proptest::prop_assert_eq!(
+                dmy_token(&token).map(|(d, m, y)| groups([Some(d), Some(m), Some(y)])),
+                token_by_definition(r"^([0-9]{1,2})[./-]([0-9]{1,2})[./-]([0-9]{4}|[0-9]{2})$", &token)
+            );
+            proptest::prop_assert_eq!(
+                ymd_token(&token).map(|(y, m, d)| groups([Some(y), Some(m), Some(d)])),
+                token_by_definition(r"^([0-9]{4})[-/.]([0-9]{1,2})[-/.]([0-9]{1,2})$", &token)
+            );
+            // The definition gives the minutes of `14h30` in a fourth group.
+            proptest::prop_assert_eq!(
+                hms_token(&token).map(|(h, m, s)| groups([Some(h), m, s])),
+                token_by_definition(
+                    r"^([0-9]{1,2})(?::([0-9]{2})(?::([0-9]{2})(?:[.,][0-9]+)?)?|h([0-9]{2})?)$",
+                    &token
+                )
+                .map(|g| vec![g[0].clone(), g[1].clone().or(g[3].clone()), g[2].clone()])
+            );
+            proptest::prop_assert_eq!(
+                zone_token(&token).map(|(s, h, m)| groups([Some(s), Some(h), m])),
+                token_by_definition(r"^([+-])([0-9]{1,2})(?::?([0-9]{2}))?$", &token)
+            );
+        }
+
+        #[test]
+        fn mojibake_on_bytes_gives_the_definition(
+            text in "[a ÃÂé\u{80}\u{a9}\u{bf}\u{c0}\u{fffd}\u{fffe}\u{10fffd}]{0,24}"
+        ) {
+            let item = FeedItem {
+                key: String::new(),
+                title: text.clone(),
+                link: None,
+                summary: String::new(),
+                published: None,
+                categories: Vec::new(),
+            };
+            proptest::prop_assert_eq!(mojibake_score(&item), mojibake_by_definition(&text));
+        }
+
         #[test]
         fn the_ascii_runs_give_the_definition(
             text in "([ -%'-;=-~]{0,8}[ \t\n\u{b}\u{7}\u{feff}\u{200b}\u{a0}é—]{0,3}){0,8}"

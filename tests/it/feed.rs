@@ -393,3 +393,76 @@ fn vendored_feed_rs_rebuilds_xhtml_and_leaves_links_to_veille() {
         Some("https://ec.example.eu/news/item/2")
     );
 }
+
+/// The vendored feed-rs's `Builder::media(false)`, which veille uses: an entry's media
+/// objects (RSS enclosures, MediaRSS, iTunes) are skipped, and nothing else changes.
+#[test]
+fn vendored_feed_rs_without_media_objects_reads_everything_else_alike() {
+    let parser = |media: bool| {
+        feed_rs::parser::Builder::new()
+            .id_generator(|_, _, _| String::new())
+            .sanitize_content(false)
+            .media(media)
+            .build()
+    };
+    let rss = br#"<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">
+<channel><title>t</title><link>https://example.eu/</link>
+<item><title>Podcast: the Data Act</title><link>https://example.eu/1</link><guid>1</guid>
+<description>  The &lt;b&gt;Data Act&lt;/b&gt; explained  </description>
+<enclosure url="https://example.eu/1.mp3" length="1234" type="audio/mpeg"/>
+<media:content url="https://example.eu/1.mp4" type="video/mp4"><media:title>Video</media:title></media:content>
+<media:group><media:thumbnail url="https://example.eu/1.jpg"/></media:group>
+<itunes:duration>12:00</itunes:duration><category>Data</category></item>
+</channel></rss>"#;
+    let with = parser(true).parse_slice(rss).unwrap();
+    let without = parser(false).parse_slice(rss).unwrap();
+    assert_eq!(
+        with.entries[0].media.len(),
+        2,
+        "{:?}",
+        with.entries[0].media
+    );
+    assert!(without.entries[0].media.is_empty());
+    // Texts are trimmed as feed-rs always trimmed them, and typed as before.
+    let summary = without.entries[0].summary.as_ref().unwrap();
+    assert_eq!(summary.content, "The <b>Data Act</b> explained");
+    assert_eq!(summary.content_type.to_string(), "text/html");
+    assert_eq!(
+        without.entries[0]
+            .title
+            .as_ref()
+            .unwrap()
+            .content_type
+            .to_string(),
+        "text/plain"
+    );
+    let mut cleared = with.clone();
+    cleared.entries.iter_mut().for_each(|e| e.media.clear());
+    assert_eq!(format!("{cleared:?}"), format!("{without:?}"));
+
+    if !fixtures::available("vendored_feed_rs_without_media_objects_reads_everything_else_alike") {
+        return;
+    }
+    let mut with_media = 0;
+    for path in fixtures::list("generic-rss") {
+        let body = fixtures::read(&path);
+        match (
+            parser(true).parse_slice(&body),
+            parser(false).parse_slice(&body),
+        ) {
+            (Ok(mut with), Ok(without)) => {
+                with_media += usize::from(with.entries.iter().any(|e| !e.media.is_empty()));
+                with.entries.iter_mut().for_each(|e| e.media.clear());
+                assert_eq!(format!("{with:?}"), format!("{without:?}"), "{path}");
+            }
+            (with, without) => assert_eq!(
+                format!("{:?}", with.map(|_| ())),
+                format!("{:?}", without.map(|_| ())),
+                "{path}"
+            ),
+        }
+    }
+    // Not vacuous: the real feeds with enclosures or MediaRSS (Il Messaggero, Spiegel).
+    assert!(with_media >= 2, "{with_media}");
+}

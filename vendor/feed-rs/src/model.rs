@@ -476,7 +476,7 @@ impl Default for Content {
     fn default() -> Content {
         Content {
             body: None,
-            content_type: MediaTypeBuf::new(names::TEXT, names::PLAIN),
+            content_type: text_plain(),
             length: None,
             src: None,
         }
@@ -997,20 +997,42 @@ pub struct Text {
     pub content: String,
 }
 
+/// veille: `content` without its surrounding whitespace, copied only when it has any
+/// (feed-rs copied every text).
+fn trimmed(content: String) -> String {
+    if content.trim().len() == content.len() {
+        content
+    } else {
+        content.trim().to_string()
+    }
+}
+
+/// veille: `text/plain` and `text/html`, made once and cloned (`MediaTypeBuf::new` formats
+/// and parses the type every time).
+pub(crate) fn text_plain() -> MediaTypeBuf {
+    static TEXT_PLAIN: std::sync::OnceLock<MediaTypeBuf> = std::sync::OnceLock::new();
+    TEXT_PLAIN.get_or_init(|| MediaTypeBuf::new(names::TEXT, names::PLAIN)).clone()
+}
+
+pub(crate) fn text_html() -> MediaTypeBuf {
+    static TEXT_HTML: std::sync::OnceLock<MediaTypeBuf> = std::sync::OnceLock::new();
+    TEXT_HTML.get_or_init(|| MediaTypeBuf::new(names::TEXT, names::HTML)).clone()
+}
+
 impl Text {
     pub(crate) fn new(content: String) -> Text {
         Text {
-            content_type: MediaTypeBuf::new(names::TEXT, names::PLAIN),
+            content_type: text_plain(),
             src: None,
-            content: content.trim().to_string(),
+            content: trimmed(content),
         }
     }
 
     pub(crate) fn html(content: String) -> Text {
         Text {
-            content_type: MediaTypeBuf::new(names::TEXT, names::HTML),
+            content_type: text_html(),
             src: None,
-            content: content.trim().to_string(),
+            content: trimmed(content),
         }
     }
 

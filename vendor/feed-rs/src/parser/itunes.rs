@@ -1,4 +1,4 @@
-use std::io::BufRead;
+use crate::xml::XmlInput;
 use std::time::Duration;
 
 use crate::model::{Category, Feed, Image, MediaCredit, MediaObject, MediaRating, MediaThumbnail, Person};
@@ -8,7 +8,7 @@ use crate::parser::ParseFeedResult;
 use crate::xml::{Element, NS};
 
 // Process <itunes> elements at channel level updating the Feed object as required
-pub(crate) fn handle_itunes_channel_element<R: BufRead>(element: Element<R>, feed: &mut Feed) -> ParseFeedResult<()> {
+pub(crate) fn handle_itunes_channel_element<R: XmlInput>(element: Element<R>, feed: &mut Feed) -> ParseFeedResult<()> {
     match element.ns_and_tag() {
         (NS::Itunes, "image") => if_some_then(handle_image(element), |image| {
             // Assign to feed logo if not already set
@@ -37,7 +37,7 @@ pub(crate) fn handle_itunes_channel_element<R: BufRead>(element: Element<R>, fee
 }
 
 // Process <itunes> elements at item level and turn them into something that looks like MediaRSS objects.
-pub(crate) fn handle_itunes_item_element<R: BufRead>(element: Element<R>, media_obj: &mut MediaObject) -> ParseFeedResult<()> {
+pub(crate) fn handle_itunes_item_element<R: XmlInput>(element: Element<R>, media_obj: &mut MediaObject) -> ParseFeedResult<()> {
     match element.ns_and_tag() {
         (NS::Itunes, "title") => media_obj.title = atom::handle_text(element)?,
 
@@ -57,12 +57,12 @@ pub(crate) fn handle_itunes_item_element<R: BufRead>(element: Element<R>, media_
 }
 
 // Handles <itunes:author>
-fn handle_author<R: BufRead>(element: Element<R>) -> Option<MediaCredit> {
+fn handle_author<R: XmlInput>(element: Element<R>) -> Option<MediaCredit> {
     element.child_as_text().map(MediaCredit::new)
 }
 
 // Handles <itunes:category>
-fn handle_category<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Category>> {
+fn handle_category<R: XmlInput>(element: Element<R>) -> ParseFeedResult<Option<Category>> {
     Ok(if let Some(text) = element.attr_value("text") {
         // Create a new category for this level
         let mut category = Category::new(&text);
@@ -84,12 +84,12 @@ fn handle_category<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Ca
 }
 
 // Handles <itunes:duration>
-fn handle_duration<R: BufRead>(element: Element<R>) -> Option<Duration> {
+fn handle_duration<R: XmlInput>(element: Element<R>) -> Option<Duration> {
     element.child_as_text().and_then(|text| parse_npt(&text))
 }
 
 // Handles <itunes:explicit> by mapping to {true|false} and wrapping in MediaRating instance
-fn handle_explicit<R: BufRead>(element: Element<R>) -> Option<MediaRating> {
+fn handle_explicit<R: XmlInput>(element: Element<R>) -> Option<MediaRating> {
     element
         .child_as_text()
         .filter(|v| v.to_lowercase() == "true")
@@ -97,12 +97,12 @@ fn handle_explicit<R: BufRead>(element: Element<R>) -> Option<MediaRating> {
 }
 
 // Handles <itunes:image>
-fn handle_image<R: BufRead>(element: Element<R>) -> Option<MediaThumbnail> {
+fn handle_image<R: XmlInput>(element: Element<R>) -> Option<MediaThumbnail> {
     element.attr_value("href").map(|url| MediaThumbnail::new(Image::new(url)))
 }
 
 // Handles <itunes:owner>
-fn handle_owner<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Person>> {
+fn handle_owner<R: XmlInput>(element: Element<R>) -> ParseFeedResult<Option<Person>> {
     let mut email = None;
     let mut name = None;
 

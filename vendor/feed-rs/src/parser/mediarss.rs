@@ -1,7 +1,7 @@
-use std::io::BufRead;
+use crate::xml::XmlInput;
 use std::time::Duration;
 
-use mediatype::{names, MediaTypeBuf};
+use mediatype::MediaTypeBuf;
 
 use crate::model::{Image, MediaCommunity, MediaContent, MediaCredit, MediaObject, MediaRating, MediaText, MediaThumbnail, Text};
 use crate::parser::util::{if_ok_then_some, if_some_then, parse_npt};
@@ -12,7 +12,7 @@ use crate::xml::{Element, NS};
 // TODO Duplicated elements appearing at deeper levels of the document tree have higher priority over other levels. For example, <media:content> level elements are favored over <item> level elements. The priority level is listed from strongest to weakest: <media:content>, <media:group>, <item>, <channel>.
 
 /// Handles the top-level "media:group", a collection of mediarss elements.
-pub(crate) fn handle_media_group<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<MediaObject>> {
+pub(crate) fn handle_media_group<R: XmlInput>(element: Element<R>) -> ParseFeedResult<Option<MediaObject>> {
     let mut media_obj = MediaObject::default();
 
     for child in element.children() {
@@ -28,7 +28,7 @@ pub(crate) fn handle_media_group<R: BufRead>(element: Element<R>) -> ParseFeedRe
 /// Process the mediarss element into the supplied media object
 /// This isn't the typical pattern, but MediaRSS has a strange shape (content within group, with other elements as peers...or no group and some elements as children)
 /// So this signature is used to parse into a media object from a group, or a default one created at the entry level
-pub(crate) fn handle_media_element<R: BufRead>(element: Element<R>, media_obj: &mut MediaObject) -> ParseFeedResult<()> {
+pub(crate) fn handle_media_element<R: XmlInput>(element: Element<R>, media_obj: &mut MediaObject) -> ParseFeedResult<()> {
     // Top level elements that should be propagated down to content items
     let mut rating = None;
 
@@ -66,7 +66,7 @@ pub(crate) fn handle_media_element<R: BufRead>(element: Element<R>, media_obj: &
 }
 
 // Handle "media:community"
-fn handle_media_community<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<MediaCommunity>> {
+fn handle_media_community<R: XmlInput>(element: Element<R>) -> ParseFeedResult<Option<MediaCommunity>> {
     let mut community = MediaCommunity::new();
 
     for child in element.children() {
@@ -74,7 +74,7 @@ fn handle_media_community<R: BufRead>(element: Element<R>) -> ParseFeedResult<Op
         match child.ns_and_tag() {
             (NS::MediaRSS, "starRating") => {
                 for attr in &child.attributes {
-                    match attr.name.as_str() {
+                    match &*attr.name {
                         "average" => if_ok_then_some(attr.value.parse::<f64>(), |v| community.stars_avg = v),
                         "count" => if_ok_then_some(attr.value.parse::<u64>(), |v| community.stars_count = v),
                         "min" => if_ok_then_some(attr.value.parse::<u64>(), |v| community.stars_min = v),
@@ -87,7 +87,7 @@ fn handle_media_community<R: BufRead>(element: Element<R>) -> ParseFeedResult<Op
             }
             (NS::MediaRSS, "statistics") => {
                 for attr in &child.attributes {
-                    match attr.name.as_str() {
+                    match &*attr.name {
                         "views" => if_ok_then_some(attr.value.parse::<u64>(), |v| community.stats_views = v),
                         "favorites" => if_ok_then_some(attr.value.parse::<u64>(), |v| community.stats_favorites = v),
 
@@ -106,12 +106,12 @@ fn handle_media_community<R: BufRead>(element: Element<R>) -> ParseFeedResult<Op
 }
 
 // Handle the core attributes and elements from "media:content"
-fn handle_media_content<R: BufRead>(element: Element<R>, media_obj: &mut MediaObject) -> ParseFeedResult<()> {
+fn handle_media_content<R: XmlInput>(element: Element<R>, media_obj: &mut MediaObject) -> ParseFeedResult<()> {
     let mut content = MediaContent::new();
 
     // Extract attributes from the content element
     for attr in &element.attributes {
-        match attr.name.as_str() {
+        match &*attr.name {
             "url" => content.url = util::parse_uri(&attr.value, element.xml_base.as_ref()),
 
             "type" => if_ok_then_some(attr.value.parse::<MediaTypeBuf>(), |v| content.content_type = v),
@@ -180,12 +180,12 @@ fn handle_media_content<R: BufRead>(element: Element<R>, media_obj: &mut MediaOb
 }
 
 // Handles the "media:credit" element
-fn handle_media_credit<R: BufRead>(element: Element<R>) -> Option<MediaCredit> {
+fn handle_media_credit<R: XmlInput>(element: Element<R>) -> Option<MediaCredit> {
     element.child_as_text().map(MediaCredit::new)
 }
 
 // Handles the "media:rating" element
-fn handle_media_rating<R: BufRead>(element: Element<R>) -> Option<MediaRating> {
+fn handle_media_rating<R: XmlInput>(element: Element<R>) -> Option<MediaRating> {
     // Schema is "urn:simple" by default
     let scheme = element.attr_value("scheme").unwrap_or_else(|| "urn:simple".into());
 
@@ -193,18 +193,18 @@ fn handle_media_rating<R: BufRead>(element: Element<R>) -> Option<MediaRating> {
 }
 
 // Handles the "media:text" element
-fn handle_media_text<R: BufRead>(element: Element<R>) -> Option<MediaText> {
+fn handle_media_text<R: XmlInput>(element: Element<R>) -> Option<MediaText> {
     let mut start_time = None;
     let mut end_time = None;
     let mut mime = None;
     for attr in &element.attributes {
-        match attr.name.as_str() {
+        match &*attr.name {
             "start" => if_some_then(parse_npt(&attr.value), |npt| start_time = Some(npt)),
             "end" => if_some_then(parse_npt(&attr.value), |npt| end_time = Some(npt)),
             "type" => {
                 mime = match attr.value.as_str() {
-                    "plain" => Some(MediaTypeBuf::new(names::TEXT, names::PLAIN)),
-                    "html" => Some(MediaTypeBuf::new(names::TEXT, names::HTML)),
+                    "plain" => Some(crate::model::text_plain()),
+                    "html" => Some(crate::model::text_html()),
                     _ => None,
                 }
             }
@@ -217,7 +217,7 @@ fn handle_media_text<R: BufRead>(element: Element<R>) -> Option<MediaText> {
     element.child_as_text().map(|t| {
         // Parse out the actual text of this element
         let mut text = Text::new(t);
-        text.content_type = mime.map_or(MediaTypeBuf::new(names::TEXT, names::PLAIN), |m| m);
+        text.content_type = mime.map_or(crate::model::text_plain(), |m| m);
         let mut media_text = MediaText::new(text);
 
         // Add the time boundaries if we found them
@@ -229,14 +229,14 @@ fn handle_media_text<R: BufRead>(element: Element<R>) -> Option<MediaText> {
 }
 
 // Handles the "media:thumbnail" element
-fn handle_media_thumbnail<R: BufRead>(element: Element<R>) -> Option<MediaThumbnail> {
+fn handle_media_thumbnail<R: XmlInput>(element: Element<R>) -> Option<MediaThumbnail> {
     // Extract the attributes on the thumbnail element
     let mut url = None;
     let mut width = None;
     let mut height = None;
     let mut time = None;
     for attr in &element.attributes {
-        match attr.name.as_str() {
+        match &*attr.name {
             "url" => url = Some(attr.value.clone()),
 
             "width" => if_ok_then_some(attr.value.parse::<u32>(), |v| width = v),
@@ -265,13 +265,13 @@ fn handle_media_thumbnail<R: BufRead>(element: Element<R>) -> Option<MediaThumbn
 }
 
 // Handles a title or description element
-fn handle_text<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Text>> {
+fn handle_text<R: XmlInput>(element: Element<R>) -> ParseFeedResult<Option<Text>> {
     // Find type, defaulting to "plain" if not present
     let type_attr = element.attributes.iter().find(|a| &a.name == "type").map_or("plain", |a| a.value.as_str());
 
     let mime = match type_attr {
-        "plain" => Ok(MediaTypeBuf::new(names::TEXT, names::PLAIN)),
-        "html" => Ok(MediaTypeBuf::new(names::TEXT, names::HTML)),
+        "plain" => Ok(crate::model::text_plain()),
+        "html" => Ok(crate::model::text_html()),
 
         // Unknown content type
         _ => Err(ParseFeedError::ParseError(ParseErrorKind::UnknownMimeType(type_attr.into()))),

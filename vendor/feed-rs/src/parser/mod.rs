@@ -107,6 +107,7 @@ pub struct Parser {
     id_generator: Box<IdGenerator>,
     sanitize_content: bool,
     timestamp_parser: Box<TimestampParser>,
+    media: bool,
 }
 
 impl Parser {
@@ -193,13 +194,13 @@ impl Parser {
     }
 
     // Handles XML content
-    fn parse_xml<R: BufRead>(&self, source: R) -> ParseFeedResult<model::Feed> {
+    fn parse_xml<R: xml::XmlInput>(&self, source: R) -> ParseFeedResult<model::Feed> {
         // Set up the source of XML elements from the input
         let element_source = xml::ElementSource::new(source, self.base_uri.as_deref())?;
         if let Ok(Some(root)) = element_source.root() {
             // Dispatch to the correct parser
             let version = root.attr_value("version");
-            match (root.name.as_str(), version.as_deref()) {
+            match (&*root.name, version.as_deref()) {
                 ("feed", _) => {
                     element_source.set_default_default_namespace(NS::Atom);
                     return atom::parse_feed(self, root);
@@ -242,6 +243,7 @@ pub struct Builder {
     id_generator: Box<IdGenerator>,
     sanitize_content: bool,
     timestamp_parser: Box<TimestampParser>,
+    media: bool,
 }
 
 impl Builder {
@@ -263,6 +265,7 @@ impl Builder {
             id_generator: self.id_generator,
             sanitize_content: self.sanitize_content,
             timestamp_parser: self.timestamp_parser,
+            media: self.media,
         }
     }
 
@@ -300,6 +303,15 @@ impl Builder {
         self
     }
 
+    /// veille: whether an entry's media objects are read (`Entry::media`: RSS enclosures,
+    /// MediaRSS and iTunes elements). On by default; a parser that never looks at them
+    /// skips these elements as it skips unknown ones, and saves parsing their URLs and
+    /// media types.
+    pub fn media(mut self, flag: bool) -> Self {
+        self.media = flag;
+        self
+    }
+
     /// Registers a custom timestamp parser
     pub fn timestamp_parser<F>(mut self, ts_parser: F) -> Self
     where
@@ -318,6 +330,7 @@ impl Default for Builder {
             id_generator: Box::new(generate_id),
             sanitize_content: true,
             timestamp_parser: Box::new(util::parse_timestamp_lenient),
+            media: true,
         }
     }
 }

@@ -1,5 +1,5 @@
 use std::error::Error;
-use std::io::BufRead;
+use crate::xml::XmlInput;
 use std::ops::Add;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -84,27 +84,27 @@ pub(crate) type TimestampParser = dyn Fn(&str) -> Option<DateTime<Utc>> + 'stati
 pub(crate) type IdGenerator = dyn Fn(&[Link], &Option<Text>, Option<&str>) -> String;
 
 /// Handles <content:encoded>
-pub(crate) fn handle_encoded<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Text>> {
+pub(crate) fn handle_encoded<R: XmlInput>(element: Element<R>) -> ParseFeedResult<Option<Text>> {
     Ok(element.children_as_string()?.map(Text::html))
 }
 
 // Handles "xml:lang" as an attribute (e.g. in Atom feeds)
-pub(crate) fn handle_language_attr<R: BufRead>(element: &Element<R>) -> Option<String> {
+pub(crate) fn handle_language_attr<R: XmlInput>(element: &Element<R>) -> Option<String> {
     element.attr_value("xml:lang")
 }
 
 // Handles "xml:base" as an attribute (e.g. in Atom feeds)
-pub(crate) fn handle_base_attr<R: BufRead>(element: &Element<R>) -> Option<String> {
+pub(crate) fn handle_base_attr<R: XmlInput>(element: &Element<R>) -> Option<String> {
     element.attr_value("xml:base")
 }
 
 // Handles <link>
-pub(crate) fn handle_link<R: BufRead>(element: Element<R>) -> Option<Link> {
+pub(crate) fn handle_link<R: XmlInput>(element: Element<R>) -> Option<Link> {
     element.child_as_text().map(|s| Link::new(s, element.xml_base.as_ref()))
 }
 
 // Handles <title>, <description> etc
-pub(crate) fn handle_text<R: BufRead>(element: Element<R>) -> Option<Text> {
+pub(crate) fn handle_text<R: XmlInput>(element: Element<R>) -> Option<Text> {
     if let Ok(Some(text)) = element.children_as_string() {
         Some(Text::new(text))
     } else {
@@ -113,7 +113,7 @@ pub(crate) fn handle_text<R: BufRead>(element: Element<R>) -> Option<Text> {
 }
 
 /// Handles date/time
-pub(crate) fn handle_timestamp<R: BufRead>(parser: &Parser, element: Element<R>) -> Option<DateTime<Utc>> {
+pub(crate) fn handle_timestamp<R: XmlInput>(parser: &Parser, element: Element<R>) -> Option<DateTime<Utc>> {
     if let Some(text) = element.child_as_text() {
         parser.parse_timestamp(&text)
     } else {

@@ -1,13 +1,15 @@
 use core::fmt;
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::error::Error;
 use std::fmt::Debug;
-use std::io::BufRead;
+use std::io::{BufRead, BufReader, Read};
 use std::mem;
 
 use quick_xml::events::{BytesEnd, BytesStart, Event};
 use quick_xml::name::ResolveResult;
-use quick_xml::{NsReader, Reader};
+use quick_xml::encoding::Decoder;
+use quick_xml::NsReader;
 use url::Url;
 
 #[cfg(test)]
@@ -16,13 +18,35 @@ mod tests;
 /// Iteration over the XML elements may return an error (malformed content etc)
 pub(crate) type XmlResult<T> = Result<T, XmlError>;
 
+/// veille: how quick-xml reads each event from an input. A slice in memory is read in place
+/// (each event borrows from it); a stream is copied event by event into a buffer, as
+/// feed-rs has always read it. Implemented for the two inputs `Parser` gives this module:
+/// `&[u8]` (`Parser::parse_slice`) and `BufReader` (`Parser::parse`).
+pub(crate) trait XmlInput: BufRead + Sized {
+    /// The next event, with its namespace resolved.
+    fn read_resolved_event<'b>(reader: &'b mut NsReader<Self>, buf: &'b mut Vec<u8>) -> quick_xml::Result<(ResolveResult<'b>, Event<'b>)>;
+}
+
+impl XmlInput for &[u8] {
+    fn read_resolved_event<'b>(reader: &'b mut NsReader<Self>, _buf: &'b mut Vec<u8>) -> quick_xml::Result<(ResolveResult<'b>, Event<'b>)> {
+        reader.read_resolved_event()
+    }
+}
+
+impl<R: Read> XmlInput for BufReader<R> {
+    fn read_resolved_event<'b>(reader: &'b mut NsReader<Self>, buf: &'b mut Vec<u8>) -> quick_xml::Result<(ResolveResult<'b>, Event<'b>)> {
+        buf.clear();
+        reader.read_resolved_event_into(buf)
+    }
+}
+
 /// Produces elements from the provided source
-pub(crate) struct ElementSource<R: BufRead> {
+pub(crate) struct ElementSource<R: XmlInput> {
     // Needs to be a RefCell since we can't borrow mutably multiple times (e.g. when calls to Element::children() are nested)
     state: RefCell<SourceState<R>>,
 }
 
-impl<R: BufRead> ElementSource<R> {
+impl<R: XmlInput> ElementSource<R> {
     /// Parses the XML stream and emits elements
     ///
     /// # Arguments
@@ -61,7 +85,7 @@ impl<R: BufRead> ElementSource<R> {
         let mut current_depth = depth;
         // veille: the names of the elements opened here, for their end tags (end events
         // carry no name).
-        let mut open: Vec<String> = Vec::new();
+        let mut open: Vec<Name> = Vec::new();
 
         loop {
             // A strange construction, but we need to throw an error if we cannot consume all the children (e.g. malformed XML)
@@ -230,7 +254,7 @@ impl<R: BufRead> ElementSource<R> {
 }
 
 // Wraps the XML source and current depth of iteration
-struct SourceState<R: BufRead> {
+struct SourceState<R: XmlInput> {
     reader: NsReader<R>,
     buf_event: Vec<u8>,
     next: XmlResult<Option<XmlEvent>>,
@@ -241,7 +265,7 @@ struct SourceState<R: BufRead> {
     default_namespace: NS,
 }
 
-impl<R: BufRead> SourceState<R> {
+impl<R: XmlInput> SourceState<R> {
     // Wrap the reader in additional state (buffers, tree depth etc)
     fn new(reader: NsReader<R>, xml_base_uri: Option<&str>) -> XmlResult<SourceState<R>> {
         // If we have a base URI, parse it and init at the root
@@ -272,14 +296,15 @@ impl<R: BufRead> SourceState<R> {
             return Ok(Some(event));
         }
 
-        let decoder = self.reader.decoder();
-        let reader = &mut self.reader;
-
         // Text, CData and entity references are coalesced into a single text event
         let mut text: Option<String> = None;
 
         loop {
-            let (ns_resolution, event) = reader.read_resolved_event_into(&mut self.buf_event)?;
+            // veille: the decoder is taken before each event (it changes once the XML
+            // declaration has been read), and the event is read through `XmlInput`, so
+            // that a slice is read in place (its events borrow the reader).
+            let decoder = self.reader.decoder();
+            let (ns_resolution, event) = R::read_resolved_event(&mut self.reader, &mut self.buf_event)?;
 
             match event {
                 // Start of an element
@@ -293,7 +318,7 @@ impl<R: BufRead> SourceState<R> {
                         ResolveResult::Unbound => None,
                     };
 
-                    let start = XmlEvent::start(namespace, e, reader);
+                    let start = XmlEvent::start(namespace, e, decoder);
                     return match text.take() {
                         Some(text) => {
                             self.pending_text = Some(start);
@@ -305,7 +330,7 @@ impl<R: BufRead> SourceState<R> {
 
                 // End of an element
                 Event::End(ref e) => {
-                    let end = XmlEvent::end(e, reader);
+                    let end = XmlEvent::end(e);
                     return match text.take() {
                         Some(text) => {
                             self.pending_text = Some(end);
@@ -376,9 +401,9 @@ impl<R: BufRead> SourceState<R> {
 }
 
 /// An element (specifically, XML element start tag)
-pub(crate) struct Element<'a, R: BufRead> {
+pub(crate) struct Element<'a, R: XmlInput> {
     /// Qualified name of the element.
-    pub name: String,
+    pub name: Name,
 
     /// The namespace mapping at this point of the document.
     pub namespace: NS,
@@ -398,7 +423,7 @@ pub(crate) struct Element<'a, R: BufRead> {
 
 // TODO this is flagged as needless, but is required in Element... fix this
 #[allow(clippy::needless_lifetimes)]
-impl<'a, R: BufRead> Element<'a, R> {
+impl<'a, R: XmlInput> Element<'a, R> {
     /// Returns the value for an attribute if it exists
     pub(crate) fn attr_value(&self, name: &str) -> Option<String> {
         self.attributes.iter().find(|a| a.name == name).map(|a| a.value.clone())
@@ -436,7 +461,7 @@ impl<'a, R: BufRead> Element<'a, R> {
 
 // TODO this is flagged as needless, but is required in Element... fix this
 #[allow(clippy::needless_lifetimes)]
-impl<'a, R: BufRead> Debug for Element<'a, R> {
+impl<'a, R: XmlInput> Debug for Element<'a, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut buffer = String::new();
         append_element_start(&mut buffer, &self.name, &self.attributes);
@@ -445,12 +470,12 @@ impl<'a, R: BufRead> Debug for Element<'a, R> {
 }
 
 /// Iterator over elements at a specific depth in the hierarchy
-pub(crate) struct ElementIter<'a, R: BufRead> {
+pub(crate) struct ElementIter<'a, R: XmlInput> {
     source: &'a ElementSource<R>,
     depth: u32,
 }
 
-impl<'a, R: BufRead> Iterator for ElementIter<'a, R> {
+impl<'a, R: XmlInput> Iterator for ElementIter<'a, R> {
     type Item = XmlResult<Element<'a, R>>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -490,9 +515,45 @@ impl NS {
     }
 }
 
+/// veille: the name of an element or attribute. A name feed-rs reads (and a few other
+/// common ones) is a static string, so that reading an element allocates nothing for
+/// its name; any other name is allocated, as feed-rs always did.
+pub(crate) type Name = Cow<'static, str>;
+
+trait NameOf {
+    fn of(name: &str) -> Name;
+}
+
+macro_rules! known_names {
+    ($($name:literal),* $(,)?) => {
+        impl NameOf for Name {
+            fn of(name: &str) -> Name {
+                match name {
+                    $($name => Cow::Borrowed($name),)*
+                    _ => Cow::Owned(name.to_string()),
+                }
+            }
+        }
+    };
+}
+
+known_names!(
+    // elements
+    "rss", "channel", "item", "title", "link", "description", "pubDate", "guid", "category", "author",
+    "comments", "enclosure", "source", "language", "copyright", "managingEditor", "webMaster",
+    "lastBuildDate", "generator", "docs", "ttl", "image", "url", "width", "height", "feed", "entry",
+    "id", "updated", "published", "summary", "content", "rights", "subtitle", "contributor", "name",
+    "email", "uri", "icon", "logo", "encoded", "creator", "date", "subject", "RDF", "items", "Seq",
+    "li", "group", "thumbnail", "player", "credit", "rating", "community", "statistics", "starRating",
+    "duration", "explicit", "owner", "text", "p", "a", "img", "br", "div", "b", "span",
+    // attributes
+    "href", "type", "rel", "src", "length", "version", "isPermaLink", "xml:base", "xml:lang", "term",
+    "scheme", "label", "hreflang", "domain", "medium", "fileSize", "about", "resource", "xmlns",
+);
+
 /// Combination of a name and value (e.g. attribute name + value)
 pub(crate) struct NameValue {
-    pub name: String,
+    pub name: Name,
     pub value: String,
 }
 
@@ -548,7 +609,7 @@ enum XmlEvent {
     // The namespace is `None` when the document does not declare one; the source's default namespace is applied on consumption
     Start {
         namespace: Option<NS>,
-        name: String,
+        name: Name,
         attributes: Vec<NameValue>,
     },
     // An XML end tag
@@ -561,37 +622,36 @@ impl XmlEvent {
     // Creates a new event corresponding to an XML end-tag
     // veille: an end event carries no name (one allocation per closing tag, read only by
     // `children_as_string`, which now keeps the names of the elements it opened).
-    fn end<R: BufRead>(_event: &BytesEnd, _reader: &Reader<R>) -> XmlEvent {
+    fn end(_event: &BytesEnd) -> XmlEvent {
         XmlEvent::End
     }
 
     // Extracts the element name, dropping the namespace prefix if present
-    fn parse_name<R: BufRead>(bytes: &[u8], reader: &Reader<R>) -> String {
-        reader
-            .decoder()
-            .decode(bytes)
+    // veille: given the decoder, not the reader (a slice's events borrow the reader).
+    fn parse_name(bytes: &[u8], decoder: Decoder) -> Name {
+        decoder.decode(bytes)
             .ok()
-            .and_then(|name| name.split(':').next_back().map(str::to_string))
+            .and_then(|name| name.split(':').next_back().map(Name::of))
             .unwrap_or_default()
     }
 
     // Creates a new event corresponding to an XML start-tag
-    fn start<R: BufRead>(namespace: Option<NS>, event: &BytesStart, reader: &Reader<R>) -> XmlEvent {
+    fn start(namespace: Option<NS>, event: &BytesStart, decoder: Decoder) -> XmlEvent {
         // Parse the name
-        let name = XmlEvent::parse_name(event.name().as_ref(), reader);
+        let name = XmlEvent::parse_name(event.name().as_ref(), decoder);
 
         // Parse the attributes
         let attributes = event
             .attributes()
             .filter_map(|a| {
                 if let Ok(a) = a {
-                    let name = match reader.decoder().decode(a.key.as_ref()) {
+                    let name = match decoder.decode(a.key.as_ref()) {
                         Ok(decoded) => decoded,
                         Err(_) => return None,
                     };
 
                     // Unescape the XML attribute, or use the original value if this fails (broken escape sequence etc)
-                    let decoded_value = match reader.decoder().decode(&a.value) {
+                    let decoded_value = match decoder.decode(&a.value) {
                         Ok(decoded) => decoded,
                         Err(_) => return None,
                     };
@@ -599,7 +659,7 @@ impl XmlEvent {
                         .unwrap_or_else(|_| decoded_value.clone())
                         .to_string();
 
-                    Some(NameValue { name: name.into(), value })
+                    Some(NameValue { name: Name::of(&name), value })
                 } else {
                     None
                 }
@@ -624,7 +684,7 @@ fn append_element_start(buffer: &mut String, name: &str, attributes: &[NameValue
     buffer.push_str(name);
     for attr in attributes {
         buffer.push(' ');
-        buffer.push_str(attr.name.as_str());
+        buffer.push_str(&attr.name);
         buffer.push_str("=\"");
         buffer.push_str(attr.value.as_str());
         buffer.push('"');

@@ -1,4 +1,4 @@
-use std::io::BufRead;
+use crate::xml::XmlInput;
 
 use mediatype::{names, MediaTypeBuf};
 
@@ -14,7 +14,7 @@ use crate::xml::{Element, NS};
 mod tests;
 
 /// Parses an Atom feed into our model
-pub(crate) fn parse_feed<R: BufRead>(parser: &Parser, root: Element<R>) -> ParseFeedResult<Feed> {
+pub(crate) fn parse_feed<R: XmlInput>(parser: &Parser, root: Element<R>) -> ParseFeedResult<Feed> {
     let mut feed = Feed::new(FeedType::Atom);
 
     feed.language = util::handle_language_attr(&root);
@@ -71,7 +71,7 @@ pub(crate) fn parse_feed<R: BufRead>(parser: &Parser, root: Element<R>) -> Parse
 /// Parses an Atom entry into our model
 ///
 /// Note that the entry is wrapped in an empty Feed to keep the API consistent
-pub(crate) fn parse_entry<R: BufRead>(parser: &Parser, root: Element<R>) -> ParseFeedResult<Feed> {
+pub(crate) fn parse_entry<R: XmlInput>(parser: &Parser, root: Element<R>) -> ParseFeedResult<Feed> {
     let mut feed = Feed::new(FeedType::Atom);
 
     if_some_then(handle_entry(parser, root)?, |entry| feed.entries.push(entry));
@@ -80,13 +80,13 @@ pub(crate) fn parse_entry<R: BufRead>(parser: &Parser, root: Element<R>) -> Pars
 }
 
 // Handles an Atom <category>
-fn handle_category<R: BufRead>(element: Element<R>) -> Option<Category> {
+fn handle_category<R: XmlInput>(element: Element<R>) -> Option<Category> {
     // Always need a term
     if let Some(term) = element.attr_value("term") {
         let mut category = Category::new(&term);
 
         for attr in element.attributes {
-            match attr.name.as_str() {
+            match &*attr.name {
                 "scheme" => category.scheme = Some(attr.value.clone()),
                 "label" => category.label = Some(attr.value.clone()),
 
@@ -103,7 +103,7 @@ fn handle_category<R: BufRead>(element: Element<R>) -> Option<Category> {
 }
 
 // Handles an Atom <content> element
-fn handle_content<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Content>> {
+fn handle_content<R: XmlInput>(element: Element<R>) -> ParseFeedResult<Option<Content>> {
     // Extract the content type so we can parse the body
     let content_type = element.attr_value("type");
 
@@ -116,7 +116,7 @@ fn handle_content<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Con
             None => {
                 // According to the spec the content type only SHOULD be provided.
                 // Unfortunately `Content` has media type as required. So we treat a missing type as text/html as that is probably the most common. Not to mention that `body` will be `None` so we are just providing a content type for nothing.
-                MediaTypeBuf::new(names::TEXT, names::HTML)
+                crate::model::text_html()
             }
         };
 
@@ -195,7 +195,7 @@ fn handle_content<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Con
 }
 
 // Handles an Atom <entry>
-fn handle_entry<R: BufRead>(parser: &Parser, element: Element<R>) -> ParseFeedResult<Option<Entry>> {
+fn handle_entry<R: XmlInput>(parser: &Parser, element: Element<R>) -> ParseFeedResult<Option<Entry>> {
     // Create a default MediaRSS content object for non-grouped elements
     let mut media_obj = MediaObject::default();
 
@@ -233,10 +233,11 @@ fn handle_entry<R: BufRead>(parser: &Parser, element: Element<R>) -> ParseFeedRe
             (NS::Atom, "rights") => entry.rights = handle_text(child)?,
 
             // MediaRSS group creates a new object for this group of elements
-            (NS::MediaRSS, "group") => if_some_then(mediarss::handle_media_group(child)?, |obj| entry.media.push(obj)),
+            // veille: media objects only when the parser reads them (`Builder::media`)
+            (NS::MediaRSS, "group") if parser.media => if_some_then(mediarss::handle_media_group(child)?, |obj| entry.media.push(obj)),
 
             // MediaRSS tags that are not grouped are parsed into the default object
-            (NS::MediaRSS, _) => handle_media_element(child, &mut media_obj)?,
+            (NS::MediaRSS, _) if parser.media => handle_media_element(child, &mut media_obj)?,
 
             // Nothing required for unknown elements
             _ => {}
@@ -267,12 +268,12 @@ fn handle_entry<R: BufRead>(parser: &Parser, element: Element<R>) -> ParseFeedRe
 }
 
 // Handles an Atom <generator>
-fn handle_generator<R: BufRead>(element: Element<R>) -> Option<Generator> {
+fn handle_generator<R: XmlInput>(element: Element<R>) -> Option<Generator> {
     element.child_as_text().map(|content| {
         let mut generator = Generator::new(&content);
 
         for attr in element.attributes {
-            match attr.name.as_str() {
+            match &*attr.name {
                 "uri" => generator.uri = Some(attr.value.clone()),
                 "version" => generator.version = Some(attr.value.clone()),
                 // Nothing required for unknown attributes
@@ -285,7 +286,7 @@ fn handle_generator<R: BufRead>(element: Element<R>) -> Option<Generator> {
 }
 
 // Handles an Atom <icon> or <logo>
-fn handle_image<R: BufRead>(element: Element<R>) -> Option<Image> {
+fn handle_image<R: XmlInput>(element: Element<R>) -> Option<Image> {
     element
         .child_as_text()
         .map(|raw_uri| {
@@ -297,13 +298,13 @@ fn handle_image<R: BufRead>(element: Element<R>) -> Option<Image> {
 }
 
 // Handles an Atom <link>
-pub(crate) fn handle_link<R: BufRead>(element: Element<R>) -> Option<Link> {
+pub(crate) fn handle_link<R: XmlInput>(element: Element<R>) -> Option<Link> {
     // Always need an href
     element.attr_value("href").map(|href| {
         let mut link = Link::new(href, element.xml_base.as_ref());
 
         for attr in element.attributes {
-            match attr.name.as_str() {
+            match &*attr.name {
                 "rel" => link.rel = Some(attr.value.clone()),
                 "type" => link.media_type = Some(attr.value.clone()),
                 "hreflang" => link.href_lang = Some(attr.value.clone()),
@@ -325,12 +326,12 @@ pub(crate) fn handle_link<R: BufRead>(element: Element<R>) -> Option<Link> {
 }
 
 // Handles an Atom <author> or <contributor>
-fn handle_person<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Person>> {
+fn handle_person<R: XmlInput>(element: Element<R>) -> ParseFeedResult<Option<Person>> {
     let mut person = Person::new("unknown");
 
     for child in element.children() {
         let child = child?;
-        let tag_name = child.name.as_str();
+        let tag_name = &*child.name;
         let child_text = child.child_as_text();
         match (tag_name, child_text) {
             // Extract the fields from the spec
@@ -347,13 +348,13 @@ fn handle_person<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Pers
 }
 
 // Directly handles an Atom <title>, <summary>, <rights> or <subtitle> element
-pub(crate) fn handle_text<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Text>> {
+pub(crate) fn handle_text<R: XmlInput>(element: Element<R>) -> ParseFeedResult<Option<Text>> {
     // Find type, defaulting to "text" if not present
     let type_attr = element.attributes.iter().find(|a| &a.name == "type").map_or("text", |a| a.value.as_str());
 
     let mime = match type_attr {
-        "text" => Ok(MediaTypeBuf::new(names::TEXT, names::PLAIN)),
-        "html" | "xhtml" | "text/html" => Ok(MediaTypeBuf::new(names::TEXT, names::HTML)),
+        "text" => Ok(crate::model::text_plain()),
+        "html" | "xhtml" | "text/html" => Ok(crate::model::text_html()),
 
         // Unknown content type
         _ => Err(ParseFeedError::ParseError(ParseErrorKind::UnknownMimeType(type_attr.into()))),

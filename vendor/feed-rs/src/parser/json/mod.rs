@@ -1,6 +1,6 @@
 use std::io::Read;
 
-use mediatype::{names, MediaTypeBuf};
+use mediatype::MediaTypeBuf;
 
 use crate::model::{Category, Content, Entry, Feed, FeedType, Image, Link, Person, Text};
 use crate::parser::util::if_some_then;
@@ -123,9 +123,9 @@ fn handle_item(parser: &Parser, ji: JsonItem) -> Entry {
     if_some_then(ji.title, |text| entry.title = Some(Text::new(text)));
 
     // Content HTML, content text and summary are mapped across to our model with the preference toward HTML and explicit summary fields
-    entry.content = handle_content(ji.content_html, MediaTypeBuf::new(names::TEXT, names::HTML));
+    entry.content = handle_content(ji.content_html, crate::model::text_html());
     entry.summary = ji.summary.map(Text::new);
-    if let Some(content_text) = handle_content(ji.content_text, MediaTypeBuf::new(names::TEXT, names::PLAIN)) {
+    if let Some(content_text) = handle_content(ji.content_text, crate::model::text_plain()) {
         // If we don't have HTML content, use the text content as the entry content
         // otherwise, if the summary was not provided, we push the text there
 

@@ -1,4 +1,4 @@
-use std::io::BufRead;
+use crate::xml::XmlInput;
 
 use crate::model::{Feed, FeedType};
 use crate::parser::{rss2, ParseFeedResult, Parser};
@@ -8,7 +8,7 @@ use crate::xml::Element;
 mod tests;
 
 /// Parses an RSS 0.9x feed into our model
-pub(crate) fn parse<R: BufRead>(parser: &Parser, root: Element<R>) -> ParseFeedResult<Feed> {
+pub(crate) fn parse<R: XmlInput>(parser: &Parser, root: Element<R>) -> ParseFeedResult<Feed> {
     // The 0.9x models are upward compatible with 2.x so we just delegate to that parser then set the correct type
     rss2::parse(parser, root).map(|mut feed| {
         feed.feed_type = FeedType::RSS0;

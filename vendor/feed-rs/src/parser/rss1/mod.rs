@@ -1,4 +1,4 @@
-use std::io::BufRead;
+use crate::xml::XmlInput;
 
 use crate::model::{Content, Entry, Feed, FeedType, Image, Link, Person, Text};
 use crate::parser::util::if_some_then;
@@ -9,7 +9,7 @@ use crate::xml::{Element, NS};
 mod tests;
 
 /// Parses an RSS 1.0 feed into our model
-pub(crate) fn parse<R: BufRead>(parser: &Parser, root: Element<R>) -> ParseFeedResult<Feed> {
+pub(crate) fn parse<R: XmlInput>(parser: &Parser, root: Element<R>) -> ParseFeedResult<Feed> {
     let mut feed = Feed::new(FeedType::RSS1);
 
     for child in root.children() {
@@ -30,7 +30,7 @@ pub(crate) fn parse<R: BufRead>(parser: &Parser, root: Element<R>) -> ParseFeedR
 }
 
 // Handles the <channel> element
-fn handle_channel<R: BufRead>(parser: &Parser, feed: &mut Feed, channel: Element<R>) -> ParseFeedResult<()> {
+fn handle_channel<R: XmlInput>(parser: &Parser, feed: &mut Feed, channel: Element<R>) -> ParseFeedResult<()> {
     for child in channel.children() {
         let child = child?;
         match child.ns_and_tag() {
@@ -69,7 +69,7 @@ fn handle_channel<R: BufRead>(parser: &Parser, feed: &mut Feed, channel: Element
 }
 
 // Handles <image>
-fn handle_image<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Image>> {
+fn handle_image<R: XmlInput>(element: Element<R>) -> ParseFeedResult<Option<Image>> {
     let mut image = Image::new("".to_owned());
 
     for child in element.children() {
@@ -91,7 +91,7 @@ fn handle_image<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Image
 }
 
 // Handles <item>
-fn handle_item<R: BufRead>(parser: &Parser, element: Element<R>) -> ParseFeedResult<Option<Entry>> {
+fn handle_item<R: XmlInput>(parser: &Parser, element: Element<R>) -> ParseFeedResult<Option<Entry>> {
     let mut entry = Entry::default();
 
     // Per https://www.w3.org/wiki/RssContent:

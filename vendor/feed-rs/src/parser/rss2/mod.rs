@@ -1,6 +1,6 @@
-use std::io::BufRead;
+use crate::xml::XmlInput;
 
-use mediatype::{names, MediaTypeBuf};
+use mediatype::MediaTypeBuf;
 
 use crate::model::{Category, Content, Entry, Feed, FeedType, Generator, Image, Link, MediaContent, MediaObject, Person};
 use crate::parser::itunes::{handle_itunes_channel_element, handle_itunes_item_element};
@@ -15,7 +15,7 @@ use crate::xml::{Element, NS};
 mod tests;
 
 /// Parses an RSS 2.0 feed into our model
-pub(crate) fn parse<R: BufRead>(parser: &Parser, root: Element<R>) -> ParseFeedResult<Feed> {
+pub(crate) fn parse<R: XmlInput>(parser: &Parser, root: Element<R>) -> ParseFeedResult<Feed> {
     // Only expecting a channel element
     let found_channel = root.children().find(|result| match result {
         Ok(element) => &element.name == "channel",
@@ -29,7 +29,7 @@ pub(crate) fn parse<R: BufRead>(parser: &Parser, root: Element<R>) -> ParseFeedR
 }
 
 // Handles the <channel> element
-fn handle_channel<R: BufRead>(parser: &Parser, channel: Element<R>) -> ParseFeedResult<Feed> {
+fn handle_channel<R: XmlInput>(parser: &Parser, channel: Element<R>) -> ParseFeedResult<Feed> {
     let mut feed = Feed::new(FeedType::RSS2);
 
     for child in channel.children() {
@@ -89,7 +89,7 @@ fn handle_channel<R: BufRead>(parser: &Parser, channel: Element<R>) -> ParseFeed
 }
 
 // Handles <category>
-fn handle_category<R: BufRead>(element: Element<R>) -> Option<Category> {
+fn handle_category<R: XmlInput>(element: Element<R>) -> Option<Category> {
     element.children_as_string().ok().flatten().map(|text| {
         let mut category = Category::new(&text);
         category.scheme = element.attr_value("domain");
@@ -98,7 +98,7 @@ fn handle_category<R: BufRead>(element: Element<R>) -> Option<Category> {
 }
 
 // Handles <managingEditor> and <webMaster>
-fn handle_contact<R: BufRead>(role: &str, element: Element<R>) -> Option<Person> {
+fn handle_contact<R: XmlInput>(role: &str, element: Element<R>) -> Option<Person> {
     element.child_as_text().map(|email| {
         let mut person = Person::new(role);
         person.email = Some(email);
@@ -106,12 +106,12 @@ fn handle_contact<R: BufRead>(role: &str, element: Element<R>) -> Option<Person>
     })
 }
 
-fn handle_generator<R: BufRead>(element: Element<R>) -> Option<Generator> {
+fn handle_generator<R: XmlInput>(element: Element<R>) -> Option<Generator> {
     element.child_as_text().map(|c| {
         let mut generator = Generator::new(&c);
 
         for attr in element.attributes {
-            let tag_name = attr.name.as_str();
+            let tag_name = &*attr.name;
             if tag_name == "uri" {
                 generator.uri = Some(attr.value.clone());
             }
@@ -122,11 +122,11 @@ fn handle_generator<R: BufRead>(element: Element<R>) -> Option<Generator> {
 }
 
 // Handles <enclosure>
-fn handle_enclosure<R: BufRead>(element: Element<R>, media_obj: &mut MediaObject) {
+fn handle_enclosure<R: XmlInput>(element: Element<R>, media_obj: &mut MediaObject) {
     let mut content = MediaContent::new();
 
     for attr in &element.attributes {
-        let tag_name = attr.name.as_str();
+        let tag_name = &*attr.name;
         match tag_name {
             "url" => content.url = util::parse_uri(&attr.value, element.xml_base.as_ref()),
             "length" => content.size = attr.value.parse::<u64>().ok(),
@@ -144,7 +144,7 @@ fn handle_enclosure<R: BufRead>(element: Element<R>, media_obj: &mut MediaObject
 }
 
 // Handles <image>
-fn handle_image<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Image>> {
+fn handle_image<R: XmlInput>(element: Element<R>) -> ParseFeedResult<Option<Image>> {
     let mut image = Image::new("".to_owned());
 
     for child in element.children() {
@@ -184,7 +184,7 @@ fn handle_image<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Image
 }
 
 // Handles <content:encoded>
-fn handle_content_encoded<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Content>> {
+fn handle_content_encoded<R: XmlInput>(element: Element<R>) -> ParseFeedResult<Option<Content>> {
     let src = element.xml_base.as_ref().map(|xml_base| Link::new(xml_base, element.xml_base.as_ref()));
 
     Ok(element.children_as_string()?.and_then(|string| {
@@ -193,7 +193,7 @@ fn handle_content_encoded<R: BufRead>(element: Element<R>) -> ParseFeedResult<Op
         } else {
             Some(Content {
                 body: Some(string),
-                content_type: MediaTypeBuf::new(names::TEXT, names::HTML),
+                content_type: crate::model::text_html(),
                 src,
                 ..Default::default()
             })
@@ -213,7 +213,7 @@ fn handle_content_encoded<R: BufRead>(element: Element<R>) -> ParseFeedResult<Op
 // * "content:encoded" is mapped to the content field of an Entry
 // * MediaRSS elements without a parent group are added to a default MediaObject
 // * Itunes elements are added to the default MediaObject
-fn handle_item<R: BufRead>(parser: &Parser, element: Element<R>) -> ParseFeedResult<Option<Entry>> {
+fn handle_item<R: XmlInput>(parser: &Parser, element: Element<R>) -> ParseFeedResult<Option<Entry>> {
     let mut entry = Entry::default();
 
     // Create a default media object e.g. MediaRSS elements that are not within a "<media:group>", enclosures etc
@@ -234,7 +234,8 @@ fn handle_item<R: BufRead>(parser: &Parser, element: Element<R>) -> ParseFeedRes
 
             (NS::RSS, "guid") => if_some_then(child.child_as_text(), |guid| entry.id = guid.trim().to_string()),
 
-            (NS::RSS, "enclosure") => handle_enclosure(child, &mut media_obj),
+            // veille: media objects only when the parser reads them (`Builder::media`)
+            (NS::RSS, "enclosure") if parser.media => handle_enclosure(child, &mut media_obj),
 
             (NS::RSS, "pubDate") | (NS::DublinCore, "date") => entry.published = util::handle_timestamp(parser, child),
 
@@ -243,13 +244,13 @@ fn handle_item<R: BufRead>(parser: &Parser, element: Element<R>) -> ParseFeedRes
             (NS::DublinCore, "creator") => if_some_then(child.children_as_string().ok().flatten(), |name| entry.authors.push(Person::new(&name))),
 
             // Itunes elements populate the default MediaObject
-            (NS::Itunes, _) => handle_itunes_item_element(child, &mut media_obj)?,
+            (NS::Itunes, _) if parser.media => handle_itunes_item_element(child, &mut media_obj)?,
 
             // MediaRSS group creates a new object for this group of elements
-            (NS::MediaRSS, "group") => if_some_then(mediarss::handle_media_group(child)?, |obj| entry.media.push(obj)),
+            (NS::MediaRSS, "group") if parser.media => if_some_then(mediarss::handle_media_group(child)?, |obj| entry.media.push(obj)),
 
             // MediaRSS tags that are not grouped are parsed into the default object
-            (NS::MediaRSS, _) => handle_media_element(child, &mut media_obj)?,
+            (NS::MediaRSS, _) if parser.media => handle_media_element(child, &mut media_obj)?,
 
             // Nothing required for unknown elements
             _ => {}
