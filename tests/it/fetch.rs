@@ -360,11 +360,50 @@ async fn bot_challenges_are_errors_never_content() {
 #[tokio::test]
 async fn invalid_urls_are_refused_without_a_request() {
     let f = fetcher();
-    for url in ["not a url", "ftp://example.org/feed", "file:///etc/passwd"] {
+    // Twice: a refused URL is not kept with the parsed ones.
+    for url in ["not a url", "ftp://example.org/feed", "file:///etc/passwd"].repeat(2) {
         let err = get(&f, url.to_string()).await.unwrap_err();
         assert!(matches!(err, FetchError::InvalidUrl { .. }), "{url}: {err}");
         assert!(!err.is_transient());
     }
+}
+
+/// The fetcher keeps the URLs it has parsed (a daemon requests the same ones at every
+/// step): the same URL again, and many different ones, are requested as they are written.
+#[tokio::test]
+async fn urls_requested_again_and_many_urls_go_where_they_say() {
+    let server = TestServer::start().await;
+    server.route(
+        "/feed",
+        Response::ok(RSS).content_type("application/rss+xml"),
+    );
+    let f = fetcher();
+    for _ in 0..3 {
+        let b = body(get(&f, server.url("/feed")).await.unwrap());
+        assert_eq!(b.status, 200);
+        assert_eq!(b.final_url, server.url("/feed"));
+    }
+    // More distinct URLs than the fetcher keeps: each still reaches its own path.
+    for i in 0..1100 {
+        let url = server.url(&format!("/missing/{i}?q={i}"));
+        match get(&f, url.clone()).await {
+            Err(FetchError::Status {
+                status: 404,
+                url: u,
+                ..
+            }) => assert_eq!(u, url),
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+    let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths.len(), 1103);
+    for i in 0..1100 {
+        assert_eq!(paths[3 + i], format!("/missing/{i}?q={i}"));
+    }
+    assert_eq!(
+        body(get(&f, server.url("/feed")).await.unwrap()).status,
+        200
+    );
 }
 
 #[tokio::test]

@@ -198,7 +198,7 @@ impl<R: XmlInput> ElementSource<R> {
         if let Ok(Some(XmlEvent::Text(_text))) = state.peek() {
             // Grab the next event - we know its a Text event from the above
             match state.next() {
-                Ok(Some(XmlEvent::Text(text))) => return Some(text),
+                Ok(Some(XmlEvent::Text(text))) => return Some(text.into_owned()),
                 _ => unreachable!("state.next() did not return expected XmlEvent::Text"),
             }
         }
@@ -297,7 +297,9 @@ impl<R: XmlInput> SourceState<R> {
         }
 
         // Text, CData and entity references are coalesced into a single text event
-        let mut text: Option<String> = None;
+        // veille: a `Cow`, so that the whitespace between elements needs no allocation
+        // (`static_whitespace`).
+        let mut text: Option<Cow<'static, str>> = None;
 
         loop {
             // veille: the decoder is taken before each event (it changes once the XML
@@ -344,7 +346,10 @@ impl<R: XmlInput> SourceState<R> {
                 Event::Text(ref t) => {
                     if !t.is_empty() {
                         let decoded = decoder.decode(t)?;
-                        text.get_or_insert_with(String::new).push_str(&decoded);
+                        match text.as_mut() {
+                            Some(text) => text.to_mut().push_str(&decoded),
+                            None => text = Some(static_whitespace(&decoded).map_or_else(|| Cow::Owned(decoded.into_owned()), Cow::Borrowed)),
+                        }
                     }
                 }
 
@@ -352,13 +357,13 @@ impl<R: XmlInput> SourceState<R> {
                 Event::CData(ref t) => {
                     if !t.is_empty() {
                         let decoded = decoder.decode(t)?;
-                        text.get_or_insert_with(String::new).push_str(&decoded);
+                        text.get_or_insert_with(Cow::default).to_mut().push_str(&decoded);
                     }
                 }
 
                 // Character and entity references (e.g. "&#38;" or "&amp;") are resolved into text
                 Event::GeneralRef(ref r) => {
-                    let buffer = text.get_or_insert_with(String::new);
+                    let buffer = text.get_or_insert_with(Cow::default).to_mut();
                     if let Some(ch) = r.resolve_char_ref()? {
                         buffer.push(ch);
                     } else {
@@ -515,6 +520,19 @@ impl NS {
     }
 }
 
+/// veille: `text` as a static string if it is whitespace as feeds indent their elements
+/// (a line break, then spaces or tabs), which is half the text events of a feed and is
+/// then read by nothing: no allocation for it.
+fn static_whitespace(text: &str) -> Option<&'static str> {
+    const INDENTS: [&str; 4] = [
+        "\n                                                                ",
+        "\n\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t",
+        "\r\n                                                                ",
+        "\r\n\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t",
+    ];
+    INDENTS.iter().find_map(|indent| indent.get(..text.len()).filter(|prefix| *prefix == text))
+}
+
 /// veille: the name of an element or attribute. A name feed-rs reads (and a few other
 /// common ones) is a static string, so that reading an element allocates nothing for
 /// its name; any other name is allocated, as feed-rs always did.
@@ -615,7 +633,7 @@ enum XmlEvent {
     // An XML end tag
     End,
     // Text or CData
-    Text(String),
+    Text(Cow<'static, str>),
 }
 
 impl XmlEvent {
