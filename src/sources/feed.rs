@@ -230,21 +230,15 @@ fn mojibake_score(item: &FeedItem) -> usize {
     // character from U+0080 to U+00BF after them is `C2 80` to `C2 BF`.
     let score = |s: &str| {
         let b = s.as_bytes();
-        let mut n = 0;
-        let mut i = 0;
-        while let Some(p) = b[i..].iter().position(|&x| x == 0xC3 || x == 0xEF) {
-            let j = i + p;
-            let rest = &b[j..];
-            if rest.starts_with(&[0xEF, 0xBF, 0xBD])
-                || (rest.len() >= 4
-                    && matches!(rest[..3], [0xC3, 0x82 | 0x83, 0xC2])
-                    && (0x80..=0xBF).contains(&rest[3]))
-            {
-                n += 1;
-            }
-            i = j + 1;
-        }
-        n
+        memchr::memchr2_iter(0xC3, 0xEF, b)
+            .filter(|&j| {
+                let rest = &b[j..];
+                rest.starts_with(&[0xEF, 0xBF, 0xBD])
+                    || (rest.len() >= 4
+                        && matches!(rest[..3], [0xC3, 0x82 | 0x83, 0xC2])
+                        && (0x80..=0xBF).contains(&rest[3]))
+            })
+            .count()
     };
     score(&item.title) + score(&item.summary)
 }
