@@ -394,6 +394,52 @@ fn vendored_feed_rs_rebuilds_xhtml_and_leaves_links_to_veille() {
     );
 }
 
+/// The vendored feed-rs resolves namespaces itself (vendor/README.md): declarations are
+/// scoped to their element, redeclared defaults and prefixes win inside, and an undeclared
+/// prefix is no namespace. An element in no namespace (`xmlns=""`) is read as in the
+/// feed's own, as feed-rs always did.
+#[test]
+fn vendored_feed_rs_resolves_namespaces_in_scope() {
+    let rss = br#"<?xml version="1.0"?>
+<rss version="2.0"><channel><title>t</title>
+<item xmlns:dc="http://purl.org/dc/elements/1.1/"><title>one</title><dc:creator>Ana</dc:creator></item>
+<item><title>two</title><dc:creator>Ben</dc:creator></item>
+<item><title>three</title><x:creator xmlns:x="http://purl.org/dc/elements/1.1/">Cy</x:creator>
+  <dc:creator xmlns:dc="urn:not-dublin-core">Dee</dc:creator></item>
+</channel></rss>"#;
+    let feed = feed_rs::parser::Builder::new()
+        .build()
+        .parse_slice(rss)
+        .unwrap();
+    let authors: Vec<Vec<&str>> = feed
+        .entries
+        .iter()
+        .map(|e| e.authors.iter().map(|a| a.name.as_str()).collect())
+        .collect();
+    assert_eq!(authors, [vec!["Ana"], vec![], vec!["Cy"]]);
+
+    let atom = br#"<?xml version="1.0"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xmlns:a="http://www.w3.org/2005/Atom"><title>t</title><id>f</id>
+<entry><id>1</id><title xmlns="urn:other">not this</title><title>the title</title></entry>
+<a:entry><a:id>2</a:id><a:title>prefixed</a:title></a:entry>
+<entry><id>3</id><title xmlns="">unqualified</title><summary>s</summary></entry>
+</feed>"#;
+    let feed = feed_rs::parser::Builder::new()
+        .build()
+        .parse_slice(atom)
+        .unwrap();
+    let titles: Vec<Option<&str>> = feed
+        .entries
+        .iter()
+        .map(|e| e.title.as_ref().map(|t| t.content.as_str()))
+        .collect();
+    assert_eq!(
+        titles,
+        [Some("the title"), Some("prefixed"), Some("unqualified")]
+    );
+    assert_eq!(feed.entries[2].summary.as_ref().unwrap().content, "s");
+}
+
 /// The vendored feed-rs's `Builder::media(false)`, which veille uses: an entry's media
 /// objects (RSS enclosures, MediaRSS, iTunes) are skipped, and nothing else changes.
 #[test]

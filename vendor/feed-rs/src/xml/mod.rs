@@ -7,9 +7,9 @@ use std::io::{BufRead, BufReader, Read};
 use std::mem;
 
 use quick_xml::events::{BytesEnd, BytesStart, Event};
-use quick_xml::name::ResolveResult;
+use quick_xml::name::PrefixDeclaration;
 use quick_xml::encoding::Decoder;
-use quick_xml::NsReader;
+use quick_xml::Reader;
 use url::Url;
 
 #[cfg(test)]
@@ -23,20 +23,67 @@ pub(crate) type XmlResult<T> = Result<T, XmlError>;
 /// feed-rs has always read it. Implemented for the two inputs `Parser` gives this module:
 /// `&[u8]` (`Parser::parse_slice`) and `BufReader` (`Parser::parse`).
 pub(crate) trait XmlInput: BufRead + Sized {
-    /// The next event, with its namespace resolved.
-    fn read_resolved_event<'b>(reader: &'b mut NsReader<Self>, buf: &'b mut Vec<u8>) -> quick_xml::Result<(ResolveResult<'b>, Event<'b>)>;
+    /// The next event.
+    fn read_event<'b>(reader: &'b mut Reader<Self>, buf: &'b mut Vec<u8>) -> quick_xml::Result<Event<'b>>;
 }
 
 impl XmlInput for &[u8] {
-    fn read_resolved_event<'b>(reader: &'b mut NsReader<Self>, _buf: &'b mut Vec<u8>) -> quick_xml::Result<(ResolveResult<'b>, Event<'b>)> {
-        reader.read_resolved_event()
+    fn read_event<'b>(reader: &'b mut Reader<Self>, _buf: &'b mut Vec<u8>) -> quick_xml::Result<Event<'b>> {
+        reader.read_event()
     }
 }
 
 impl<R: Read> XmlInput for BufReader<R> {
-    fn read_resolved_event<'b>(reader: &'b mut NsReader<Self>, buf: &'b mut Vec<u8>) -> quick_xml::Result<(ResolveResult<'b>, Event<'b>)> {
+    fn read_event<'b>(reader: &'b mut Reader<Self>, buf: &'b mut Vec<u8>) -> quick_xml::Result<Event<'b>> {
         buf.clear();
-        reader.read_resolved_event_into(buf)
+        reader.read_event_into(buf)
+    }
+}
+
+/// veille: the namespace of each element, as feed-rs needs it (`NS`), from the declarations
+/// in scope. quick-xml's `NsReader` read every attribute of every start tag looking for
+/// declarations and kept each namespace's name to be decoded and matched again at every
+/// element; here a start tag's attributes are read only when it has a declaration, and a
+/// declaration keeps its `NS`. The same answers: an unprefixed name takes the default
+/// namespace (none if undeclared or declared empty), a prefixed one its prefix's (none if
+/// undeclared), and `xml:` / `xmlns:` their reserved namespaces, which feed-rs does not know.
+#[derive(Default)]
+struct Namespaces {
+    depth: u32,
+    /// (depth of the declaring element, prefix, namespace); `b""` is the default namespace.
+    bindings: Vec<(u32, Box<[u8]>, Option<NS>)>,
+}
+
+impl Namespaces {
+    /// An element starts: its declarations come into scope. Its namespace.
+    fn start(&mut self, e: &BytesStart, decoder: Decoder) -> Option<NS> {
+        self.depth += 1;
+        if memchr::memmem::find(e.attributes_raw(), b"xmlns").is_some() {
+            for a in e.attributes().with_checks(false) {
+                let Ok(a) = a else { break };
+                let prefix: &[u8] = match a.key.as_namespace_binding() {
+                    Some(PrefixDeclaration::Default) => b"",
+                    Some(PrefixDeclaration::Named(prefix)) => prefix,
+                    None => continue,
+                };
+                let ns = decoder.decode(&a.value).ok().filter(|uri| !uri.is_empty()).map(|uri| NS::parse(&uri));
+                self.bindings.push((self.depth, prefix.into(), ns));
+            }
+        }
+        let prefix = e.name().prefix().map_or(&b""[..], |p| p.into_inner());
+        match self.bindings.iter().rev().find(|(_, p, _)| **p == *prefix) {
+            Some((_, _, ns)) => *ns,
+            None if prefix == b"xml" || prefix == b"xmlns" => Some(NS::Unknown),
+            None => None,
+        }
+    }
+
+    /// An element ends: its declarations go out of scope.
+    fn end(&mut self) {
+        while self.bindings.last().is_some_and(|(depth, _, _)| *depth == self.depth) {
+            self.bindings.pop();
+        }
+        self.depth = self.depth.saturating_sub(1);
     }
 }
 
@@ -55,7 +102,7 @@ impl<R: XmlInput> ElementSource<R> {
     /// * `xml_base_uri` - the base URI if known (e.g. Content-Location, feed URI etc)
     pub(crate) fn new(xml_data: R, xml_base_uri: Option<&str>) -> XmlResult<ElementSource<R>> {
         // Create the XML parser
-        let mut reader = NsReader::from_reader(xml_data);
+        let mut reader = Reader::from_reader(xml_data);
         let config = reader.config_mut();
         config.expand_empty_elements = true;
         config.trim_markup_names_in_closing_tags = true;
@@ -255,7 +302,9 @@ impl<R: XmlInput> ElementSource<R> {
 
 // Wraps the XML source and current depth of iteration
 struct SourceState<R: XmlInput> {
-    reader: NsReader<R>,
+    reader: Reader<R>,
+    // veille: the namespaces in scope where the reader is (`Namespaces`)
+    namespaces: Namespaces,
     buf_event: Vec<u8>,
     next: XmlResult<Option<XmlEvent>>,
     // An event stashed while coalescing text (e.g. the start tag terminating a run of text and entity references)
@@ -267,7 +316,7 @@ struct SourceState<R: XmlInput> {
 
 impl<R: XmlInput> SourceState<R> {
     // Wrap the reader in additional state (buffers, tree depth etc)
-    fn new(reader: NsReader<R>, xml_base_uri: Option<&str>) -> XmlResult<SourceState<R>> {
+    fn new(reader: Reader<R>, xml_base_uri: Option<&str>) -> XmlResult<SourceState<R>> {
         // If we have a base URI, parse it and init at the root
         let mut base_uris = Vec::new();
         if let Some(xml_base_uri) = xml_base_uri {
@@ -278,6 +327,7 @@ impl<R: XmlInput> SourceState<R> {
         let buf_event = Vec::with_capacity(512);
         let mut state = SourceState {
             reader,
+            namespaces: Namespaces::default(),
             buf_event,
             next: Ok(None),
             pending_text: None,
@@ -306,7 +356,7 @@ impl<R: XmlInput> SourceState<R> {
             // declaration has been read), and the event is read through `XmlInput`, so
             // that a slice is read in place (its events borrow the reader).
             let decoder = self.reader.decoder();
-            let (ns_resolution, event) = R::read_resolved_event(&mut self.reader, &mut self.buf_event)?;
+            let event = R::read_event(&mut self.reader, &mut self.buf_event)?;
 
             match event {
                 // Start of an element
@@ -314,11 +364,7 @@ impl<R: XmlInput> SourceState<R> {
                     // Parse the namespace
                     // The default namespace is applied when the event is consumed, since it may not be known yet
                     // (e.g. the root element is examined to determine the feed type, which in turn sets the default namespace)
-                    let namespace = match ns_resolution {
-                        ResolveResult::Bound(ns) => decoder.decode(ns.as_ref()).ok().map(|decoded| NS::parse(decoded.as_ref())),
-                        ResolveResult::Unknown(_) => None,
-                        ResolveResult::Unbound => None,
-                    };
+                    let namespace = self.namespaces.start(e, decoder);
 
                     let start = XmlEvent::start(namespace, e, decoder);
                     return match text.take() {
@@ -332,6 +378,7 @@ impl<R: XmlInput> SourceState<R> {
 
                 // End of an element
                 Event::End(ref e) => {
+                    self.namespaces.end();
                     let end = XmlEvent::end(e);
                     return match text.take() {
                         Some(text) => {
