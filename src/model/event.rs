@@ -258,13 +258,15 @@ pub struct EventId(pub [u8; 16]);
 impl EventId {
     /// Hash of the parts, each length-prefixed so that ("ab","c") ≠ ("a","bc").
     pub fn derive(parts: &[&str]) -> EventId {
-        let mut h = blake3::Hasher::new();
+        // Hashed in one call (the same hash as one `update` per piece, at a fraction of
+        // the cost for these short inputs).
+        let mut bytes = Vec::with_capacity(parts.iter().map(|p| 8 + p.len()).sum());
         for p in parts {
-            h.update(&(p.len() as u64).to_le_bytes());
-            h.update(p.as_bytes());
+            bytes.extend_from_slice(&(p.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(p.as_bytes());
         }
         let mut out = [0u8; 16];
-        out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+        out.copy_from_slice(&blake3::hash(&bytes).as_bytes()[..16]);
         EventId(out)
     }
 
@@ -434,6 +436,22 @@ impl<'de> Deserialize<'de> for DossierRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Event ids are stored: `derive` must give what it always gave, one blake3
+        /// update per length and per piece.
+        #[test]
+        fn event_ids_are_the_incremental_hash(parts in proptest::collection::vec(".{0,40}", 0..6)) {
+            let mut h = blake3::Hasher::new();
+            for p in &parts {
+                h.update(&(p.len() as u64).to_le_bytes());
+                h.update(p.as_bytes());
+            }
+            let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+            let expected = h.finalize();
+            proptest::prop_assert_eq!(&EventId::derive(&refs).0[..], &expected.as_bytes()[..16]);
+        }
+    }
 
     #[test]
     fn event_ids_are_stable_and_parse_back() {
