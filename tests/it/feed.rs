@@ -400,6 +400,12 @@ fn vendored_feed_rs_rebuilds_xhtml_and_leaves_links_to_veille() {
 /// feed's own, as feed-rs always did.
 #[test]
 fn vendored_feed_rs_resolves_namespaces_in_scope() {
+    let parse = |xml: &[u8]| {
+        feed_rs::parser::Builder::new()
+            .build()
+            .parse_slice(xml)
+            .unwrap()
+    };
     let rss = br#"<?xml version="1.0"?>
 <rss version="2.0"><channel><title>t</title>
 <item xmlns:dc="http://purl.org/dc/elements/1.1/"><title>one</title><dc:creator>Ana</dc:creator></item>
@@ -407,10 +413,7 @@ fn vendored_feed_rs_resolves_namespaces_in_scope() {
 <item><title>three</title><x:creator xmlns:x="http://purl.org/dc/elements/1.1/">Cy</x:creator>
   <dc:creator xmlns:dc="urn:not-dublin-core">Dee</dc:creator></item>
 </channel></rss>"#;
-    let feed = feed_rs::parser::Builder::new()
-        .build()
-        .parse_slice(rss)
-        .unwrap();
+    let feed = parse(rss);
     let authors: Vec<Vec<&str>> = feed
         .entries
         .iter()
@@ -424,10 +427,7 @@ fn vendored_feed_rs_resolves_namespaces_in_scope() {
 <a:entry><a:id>2</a:id><a:title>prefixed</a:title></a:entry>
 <entry><id>3</id><title xmlns="">unqualified</title><summary>s</summary></entry>
 </feed>"#;
-    let feed = feed_rs::parser::Builder::new()
-        .build()
-        .parse_slice(atom)
-        .unwrap();
+    let feed = parse(atom);
     let titles: Vec<Option<&str>> = feed
         .entries
         .iter()
