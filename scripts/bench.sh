@@ -8,18 +8,15 @@
 # server (`scripts/bench/run.py`: veille poll first/unchanged, cold start, idle daemon,
 # and the peers feedparser, urlwatch and rss2email from PyPI in target/bench-venv).
 #
-# Environment: VEILLE_FIXTURES (default ../shared/fixtures), BENCH_FEEDS (500),
+# Environment: BENCH_FEEDS (500),
 # BENCH_ITEMS (items per feed, 20), BENCH_IDLE_SECONDS (120), BENCH_COLD_RUNS (5),
 # BENCH_GROWTH_EVENTS (1000000; 0 skips), BENCH_CRITERION (1; 0 skips),
 # BENCH_SKIP_PEERS (0; 1 skips the peers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-export VEILLE_FIXTURES="${VEILLE_FIXTURES:-$ROOT/../shared/fixtures}"
-if [ ! -d "$VEILLE_FIXTURES" ]; then
-  echo "bench: the fixture corpus is missing at $VEILLE_FIXTURES (set VEILLE_FIXTURES)" >&2
-  exit 1
-fi
+# The real captures the corpus is made of, inside the repository.
+FIXTURES=$ROOT/tests/fixtures/captured
 WORK=$ROOT/target/bench
 mkdir -p "$WORK"
 
@@ -33,7 +30,7 @@ cargo build --release --locked --quiet
 VEILLE=$ROOT/target/release/veille
 
 # The loopback corpus (run.py regenerates the same bytes): criterion parses it too.
-python3 scripts/bench/corpus.py "$VEILLE_FIXTURES" "$WORK/corpus" "${BENCH_FEEDS:-500}" "${BENCH_ITEMS:-20}" >&2
+python3 scripts/bench/corpus.py "$FIXTURES" "$WORK/corpus" "${BENCH_FEEDS:-500}" "${BENCH_ITEMS:-20}" >&2
 export VEILLE_BENCH_CORPUS=$WORK/corpus/feeds
 
 if [ "${BENCH_CRITERION:-1}" = 1 ]; then
@@ -63,5 +60,5 @@ if [ "${BENCH_SKIP_PEERS:-0}" != 1 ] && [ ! -x "$VENV/bin/r2e" ]; then
 fi
 
 echo "bench: whole-process runs" >&2
-python3 scripts/bench/run.py "$VEILLE" "$VEILLE_FIXTURES" "$WORK" "$VENV" "$ROOT/target/bench-report.md" "$GROWTH_FILE"
+python3 scripts/bench/run.py "$VEILLE" "$FIXTURES" "$WORK" "$VENV" "$ROOT/target/bench-report.md" "$GROWTH_FILE"
 cat target/bench-report.md

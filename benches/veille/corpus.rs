@@ -8,21 +8,9 @@ use veille::dossier::{self, DiffContext};
 use veille::model::{Dossier, DossierEvent, Observation, Provenance};
 use veille::sources::{self, Input};
 
-/// The corpus root: `$VEILLE_FIXTURES`, else `../shared/fixtures` beside the crate.
+/// The captured payloads, inside the repository (`tests/fixtures/captured`).
 pub fn root() -> PathBuf {
-    match std::env::var_os("VEILLE_FIXTURES") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"),
-    }
-}
-
-/// Whether the corpus is there; says which group is skipped when it is not.
-pub fn available(group: &str) -> bool {
-    let ok = root().is_dir();
-    if !ok {
-        eprintln!("skipped {group}: no fixture corpus at {}", root().display());
-    }
-    ok
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/captured")
 }
 
 pub fn read(rel: &str) -> Vec<u8> {

@@ -9,9 +9,6 @@ use veille::model::Language;
 use crate::corpus;
 
 pub fn benches(c: &mut Criterion) {
-    if !corpus::available("digest") {
-        return;
-    }
     let (dossiers, steps) = corpus::dossiers_and_steps();
     let items = corpus::item_events(200);
     // Every dossier step (capped at 100), then items up to 200 events.

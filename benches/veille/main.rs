@@ -4,9 +4,8 @@
 //! Groups: `parse` (feeds scaled to 1,000 items, EP API and OEIL per dossier, the 1.3 MB
 //! CELLAR notice), `matching` (100,000 events against 1, 10, 50 and 200 watchlists),
 //! `digest` (50 digests of 200 events, built and rendered), `store` (recording batches of
-//! events with dedupe in sled). The real payloads are read in place from
-//! `$VEILLE_FIXTURES` (else `../shared/fixtures`); without them the groups that need them
-//! say so and are skipped.
+//! events with dedupe in sled). The real payloads are read from
+//! `tests/fixtures/captured`.
 //!
 //! `VEILLE_STORE_GROWTH=N cargo bench --bench veille` does not run criterion: it records N
 //! events once (1,000 per transaction, a tenth of them already known) in a fresh sled

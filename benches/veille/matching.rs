@@ -199,9 +199,6 @@ fn matched(set: &WatchlistSet, events: &[DossierEvent]) -> usize {
 }
 
 pub fn benches(c: &mut Criterion) {
-    if !corpus::available("matching") {
-        return;
-    }
     const N: usize = 100_000;
     let events = events(N);
     let all = watchlists(200);

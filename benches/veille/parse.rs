@@ -8,9 +8,6 @@ use veille::sources::{self, Input};
 use crate::corpus;
 
 pub fn benches(c: &mut Criterion) {
-    if !corpus::available("parse") {
-        return;
-    }
     let mut g = c.benchmark_group("parse");
 
     // Feeds: 1,000 items in one RSS 2.0 document; parse, then normalise into events.

@@ -102,9 +102,6 @@ fn disk_usage(dir: &Path) -> (u64, u64) {
 }
 
 pub fn benches(c: &mut Criterion) {
-    if !corpus::available("store") {
-        return;
-    }
     let templates = templates();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let store = open(dir.path());
@@ -132,9 +129,6 @@ pub fn benches(c: &mut Criterion) {
 /// poll as the poller does, one in `match_every` matched; print the time and the size on
 /// disk.
 pub fn growth(n: usize, match_every: u64) {
-    if !corpus::available("store growth") {
-        return;
-    }
     let templates = templates();
     let dir = match std::env::var_os("VEILLE_STORE_GROWTH_DIR") {
         Some(d) => tempfile::tempdir_in(d),

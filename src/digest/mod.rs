@@ -4,7 +4,7 @@
 //!
 //! Owns: grouping matched events by dossier, the one-line stage path of each dossier,
 //! the "coming up" and "sources" sections, the subject line, the templates (embedded,
-//! HTML with autoescape) and the JSON contract of DESIGN.md section 4.
+//! HTML with autoescape) and the JSON contract of `digest preview --format json`.
 //!
 //! Must not: send mail, read the store, read files or the clock — `now` and everything
 //! else come in through [`DigestRequest`]. Every string from a source is untrusted: it is
@@ -455,7 +455,7 @@ fn date_time(t: Option<DateTime<Utc>>) -> serde_json::Value {
     }
 }
 
-/// The JSON of `digest preview --format json` (DESIGN.md section 4). The contract fields
+/// The JSON of `digest preview --format json`. The contract fields
 /// (`watchlist`, `entries[].{event_id,title,url,source,kind,date,dossier,matched_by}`,
 /// `sources[].{id,ok,last_success,failures}`) stay; others may be added.
 pub fn to_json(d: &Digest) -> serde_json::Value {

@@ -51,16 +51,10 @@ fn parse_bytes(bytes: &[u8], input: &Input) -> Result<Vec<FeedItem>, ParseError>
         .id_generator(|_, _, _| String::new())
         .timestamp_parser(parse_date)
         .sanitize_content(false)
-        // veille reads no media objects (enclosures, MediaRSS, iTunes): the vendored
-        // feed-rs skips them (vendor/README.md).
-        .media(false)
         .build();
     // No base URI for feed-rs: it resolves xml:base only, and a relative link left over is
     // resolved below against the feed's own link (the site), else the URL fetched.
-    // `parse_slice` is the vendored feed-rs's `parse` for a body in memory (vendor/README.md).
-    let feed = parser
-        .parse_slice(bytes)
-        .map_err(|e| parse_error(bytes, e))?;
+    let feed = parser.parse(bytes).map_err(|e| parse_error(bytes, e))?;
 
     let feed_base = feed
         .links

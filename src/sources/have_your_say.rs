@@ -5,7 +5,7 @@
 //! [`consultation_of`] reads back into a typed [`Consultation`].
 //! Must not fetch, read the clock or decide what a deadline means: that is `deadlines`.
 //!
-//! No raw capture of this API exists in the corpus (eu-sources.md §3.5, §5). The shapes
+//! No raw capture of this API exists in the corpus (docs/eu-sources.md, "Have Your Say"). The shapes
 //! accepted here come from third-party clients: the search page is
 //! `{"initiativeResultDtoPage": {"content": [...], "totalElements": …}}` (current), or
 //! `{"_embedded": {"initiativeResultDtoes": [...]}}` (older clients), or a plain Spring page

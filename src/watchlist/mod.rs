@@ -1,7 +1,7 @@
 //! Watchlists: loading `watchlists/*.toml` with every error located at file:line:column,
 //! and matching events against all watchlists at once (one Aho–Corasick pass over the
 //! normalised text, plus a lookup of every dossier reference the event names).
-//! Owns the watchlist format (DESIGN.md section 4). Must not read files after loading,
+//! Owns the watchlist format (docs/watchlists.md). Must not read files after loading,
 //! touch the store, or read the clock: matching is pure.
 
 mod load;

@@ -44,9 +44,6 @@ fn date(s: &str) -> NaiveDate {
 
 #[test]
 fn notices_match_their_golden_files() {
-    if !fixtures::available("notices_match_their_golden_files") {
-        return;
-    }
     let notices = fixtures::list("eurlex-cellar-notice");
     assert_eq!(notices.len(), 4, "{notices:?}");
     for rel in notices {
@@ -64,9 +61,6 @@ fn notices_match_their_golden_files() {
 
 #[test]
 fn single_use_plastics_from_proposal_to_publication() {
-    if !fixtures::available("single_use_plastics_from_proposal_to_publication") {
-        return;
-    }
     let d =
         snapshot("eurlex-cellar-notice/procedure_2018_172_COD_tree-notice_single-use-plastics.xml");
     assert_eq!(d.reference.to_string(), "2018/0172(COD)");
@@ -155,9 +149,6 @@ fn single_use_plastics_from_proposal_to_publication() {
 
 #[test]
 fn a_notice_without_reference_code_uses_its_identifier() {
-    if !fixtures::available("a_notice_without_reference_code_uses_its_identifier") {
-        return;
-    }
     let d = snapshot("eurlex-cellar-notice/procedure_2009_162_tree-notice.xml");
     assert_eq!(d.reference.eurlex_id(), "2009_162");
     assert_eq!(
@@ -183,9 +174,6 @@ fn a_notice_without_reference_code_uses_its_identifier() {
 
 #[test]
 fn a_branch_notice_is_not_a_procedure() {
-    if !fixtures::available("a_branch_notice_is_not_a_procedure") {
-        return;
-    }
     let body = fixtures::read(
         "eurlex-cellar-notice/celex_52018PC0340_branch-notice_COM-2018-340-proposal.xml",
     );
@@ -194,9 +182,6 @@ fn a_branch_notice_is_not_a_procedure() {
 
 #[test]
 fn truncated_notices_are_errors_never_panics() {
-    if !fixtures::available("truncated_notices_are_errors_never_panics") {
-        return;
-    }
     let body = fixtures::read("eurlex-cellar-notice/procedure_2013_449_COD_tree-notice.xml");
     assert!(parse(&body).is_ok());
     for cut in [
@@ -243,9 +228,6 @@ fn challenges_and_strangers_are_refused() {
 
 #[test]
 fn every_prefix_of_a_notice_is_an_error_not_a_panic() {
-    if !fixtures::available("every_prefix_of_a_notice_is_an_error_not_a_panic") {
-        return;
-    }
     let body = fixtures::read("eurlex-cellar-notice/procedure_2009_162_tree-notice.xml");
     let end = body.len() - b"</NOTICE>".len() - 2;
     for cut in (0..end).step_by(397) {
@@ -272,9 +254,6 @@ fn parse_work(
 
 #[test]
 fn the_proposal_notice_says_when_it_went_to_national_parliaments() {
-    if !fixtures::available("the_proposal_notice_says_when_it_went_to_national_parliaments") {
-        return;
-    }
     let body = fixtures::read(
         "eurlex-cellar-notice/celex_52018PC0340_branch-notice_COM-2018-340-proposal.xml",
     );

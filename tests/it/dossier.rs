@@ -35,9 +35,6 @@ fn ctx(p: &Provenance, now: &str) -> (DateTime<Utc>, Provenance) {
 
 #[test]
 fn the_2024_0258_pages_before_and_after_completion_yield_exactly_the_completion_steps() {
-    if !fixtures::available("2024_0258 diff") {
-        return;
-    }
     let before = snapshot(
         "oeil/2024-0258-COD_new-design-erpl_page-available-2025-03-16.html",
         "oeil",
@@ -122,9 +119,6 @@ fn the_2024_0258_pages_before_and_after_completion_yield_exactly_the_completion_
 
 #[test]
 fn a_step_seen_by_two_sources_is_one_step_with_both_provenances() {
-    if !fixtures::available("two sources merge") {
-        return;
-    }
     // No two captures of one procedure from two sources exist; a second source reporting
     // the same real record must add its provenance to each step, not new steps.
     let api = snapshot(

@@ -63,9 +63,6 @@ fn feed_source_id(file: &str) -> String {
 
 #[test]
 fn polling_real_feeds_stores_them_revalidates_and_names_the_failing_sources() {
-    if !fixtures::available("polling_real_feeds") {
-        return;
-    }
     let server = TestServer::start_background();
     let mut sources = Vec::new();
     let mut good = Vec::new();
@@ -263,9 +260,6 @@ fn eu_services() -> (TestServer, Vec<Source>) {
 
 #[test]
 fn one_poll_gives_merged_dossier_timelines_with_their_real_dates() {
-    if !fixtures::available("one_poll_gives_merged_dossier_timelines") {
-        return;
-    }
     let (server, sources) = eu_services();
     let app = TestApp::new(server, sources);
     app.add_watchlist(
@@ -372,9 +366,6 @@ fn council_feed(items: &[(u32, &str, Option<&str>)]) -> String {
 /// whatever its date.
 #[test]
 fn a_new_feed_reports_its_recent_items_not_its_archive() {
-    if !fixtures::available("a_new_feed_reports_its_recent_items_not_its_archive") {
-        return;
-    }
     let (server, mut sources) = eu_services();
     let old_with_dossier = (
         1,
@@ -584,9 +575,6 @@ fn focus_groups_get_what_an_expert_expects_once_over_real_smtp() {
 
 #[test]
 fn a_tracked_dossier_gives_a_calendar_a_standard_parser_reads_with_stable_uids() {
-    if !fixtures::available("ical export") {
-        return;
-    }
     let (server, sources) = eu_services();
     let app = TestApp::new(server, sources);
     app.add_watchlist(
@@ -638,9 +626,6 @@ fn a_tracked_dossier_gives_a_calendar_a_standard_parser_reads_with_stable_uids()
 
 #[test]
 fn a_directive_gets_its_subsidiarity_and_transposition_deadlines_from_cellar() {
-    if !fixtures::available("cellar act dates") {
-        return;
-    }
     let (server, sources) = eu_services();
     let cellar_only: Vec<Source> = sources.into_iter().filter(|s| s.id == "cellar").collect();
     let app = TestApp::new(server, cellar_only);

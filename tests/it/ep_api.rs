@@ -56,9 +56,6 @@ fn step_on(d: &DossierSnapshot, stage: Stage, on: &str) -> bool {
 
 #[test]
 fn procedures_match_their_golden_files() {
-    if !fixtures::available("procedures_match_their_golden_files") {
-        return;
-    }
     let procedures: Vec<String> = fixtures::list("ep-api")
         .into_iter()
         .filter(|f| f.starts_with("ep-api/procedure_") && f.ends_with(".json"))
@@ -78,9 +75,6 @@ fn procedures_match_their_golden_files() {
 
 #[test]
 fn eurodac_has_its_whole_lifecycle_with_real_dates() {
-    if !fixtures::available("eurodac_has_its_whole_lifecycle_with_real_dates") {
-        return;
-    }
     let d = snapshot("ep-api/procedure_2016-0132_COD.jsonld.json");
     assert_eq!(d.reference.to_string(), "2016/0132(COD)");
     assert_eq!(d.reference.kind(), Some(ProcedureType::Cod));
@@ -166,9 +160,6 @@ fn eurodac_has_its_whole_lifecycle_with_real_dates() {
 
 #[test]
 fn customs_duties_has_its_scheduled_plenary_items_as_forecasts() {
-    if !fixtures::available("customs_duties_has_its_scheduled_plenary_items_as_forecasts") {
-        return;
-    }
     let d = snapshot("ep-api/procedure_2025-0260_COD.jsonld.json");
     let forecasts: Vec<(NaiveDate, Stage)> =
         d.forecasts.iter().map(|f| (f.date, f.stage)).collect();
@@ -287,9 +278,6 @@ fn a_body_that_is_not_a_feed_is_refused() {
 
 #[test]
 fn truncated_procedures_are_errors_never_panics() {
-    if !fixtures::available("truncated_procedures_are_errors_never_panics") {
-        return;
-    }
     let body = fixtures::read("ep-api/procedure_2025-0581_CNS.jsonld.json");
     for cut in [1, 10, 100, body.len() / 3, body.len() / 2, body.len() - 1] {
         assert!(
@@ -329,9 +317,6 @@ fn synthetic_procedure(activities: &[&str]) -> Vec<u8> {
 
 #[test]
 fn every_activity_type_of_the_spec_is_mapped() {
-    if !fixtures::available("every_activity_type_of_the_spec_is_mapped") {
-        return;
-    }
     let spec: serde_json::Value = serde_json::from_slice(&fixtures::read(
         "ep-api/openapi-spec_ep-open-data-api-v2.json",
     ))

@@ -429,8 +429,7 @@ async fn redirects_are_followed_within_the_limit() {
     let f = fetcher();
     let b = body(get(&f, server.url("/old")).await.unwrap());
     assert_eq!(b.final_url, server.url("/new"));
-    // The redirected request says where it came from; the first one has nothing to say
-    // (the vendored reqwest skips its redirect bookkeeping there: vendor/README.md).
+    // The redirected request says where it came from; the first one has nothing to say.
     assert_eq!(server.requests_to("/old")[0].header("referer"), None);
     assert_eq!(
         server.requests_to("/new")[0].header("referer"),

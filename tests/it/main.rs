@@ -1,5 +1,6 @@
 //! The one integration-test binary: modules by feature, shared helpers in `support`.
 
+mod captured;
 mod cellar;
 mod config;
 mod crash;

@@ -53,9 +53,6 @@ fn date(y: i32, m: u32, d: u32) -> NaiveDate {
 
 #[test]
 fn golden_output_for_every_oeil_fixture() {
-    if !fixtures::available("golden_output_for_every_oeil_fixture") {
-        return;
-    }
     let files = fixtures::list("oeil");
     assert!(
         files.len() >= 8,
@@ -97,9 +94,6 @@ fn golden_output_for_every_oeil_fixture() {
 
 #[test]
 fn three_designs_of_one_dossier_give_the_same_key_events() {
-    if !fixtures::available("three_designs_of_one_dossier_give_the_same_key_events") {
-        return;
-    }
     let old = snapshot("oeil/2023-2019-INI_old-design_page-available-2023-12-23.html");
     let erpl = snapshot("oeil/2023-2019-INI_new-design-erpl_page-available-2024-11-14.html");
     let es = snapshot("oeil/2023-2019-INI_new-design-es_page-available-2025-11-13.html");
@@ -177,9 +171,6 @@ fn three_designs_of_one_dossier_give_the_same_key_events() {
 
 #[test]
 fn one_dossier_before_and_after_completion() {
-    if !fixtures::available("one_dossier_before_and_after_completion") {
-        return;
-    }
     let before = snapshot("oeil/2024-0258-COD_new-design-erpl_page-available-2025-03-16.html");
     let after = snapshot("oeil/2024-0258-COD_new-design-es_page-available-2025-11-13.html");
     assert_eq!(before.reference.to_string(), "2024/0258(COD)");
@@ -303,9 +294,6 @@ fn one_dossier_before_and_after_completion() {
 
 #[test]
 fn nbsp_in_the_page_is_whitespace() {
-    if !fixtures::available("nbsp_in_the_page_is_whitespace") {
-        return;
-    }
     let d =
         snapshot("oeil/2025-0229-NLE_new-design-es_page-available-2025-12-21_contains-NBSP.html");
     assert_eq!(d.reference.to_string(), "2025/0229(NLE)");
@@ -337,9 +325,6 @@ fn nbsp_in_the_page_is_whitespace() {
 
 #[test]
 fn a_document_summary_is_not_a_procedure_file() {
-    if !fixtures::available("a_document_summary_is_not_a_procedure_file") {
-        return;
-    }
     let err = run(&fixtures::read(
         "oeil/document-summary_id-1651118_page-available-2025-12-06.html",
     ));
@@ -368,9 +353,6 @@ fn without_table_after(html: &str, marker: &str) -> String {
 
 #[test]
 fn a_page_without_key_events_is_a_layout_error() {
-    if !fixtures::available("a_page_without_key_events_is_a_layout_error") {
-        return;
-    }
     let es = String::from_utf8(fixtures::read(
         "oeil/2024-0258-COD_new-design-es_page-available-2025-11-13.html",
     ))
@@ -407,9 +389,6 @@ fn a_page_without_key_events_is_a_layout_error() {
 
 #[test]
 fn forecasts_are_read_when_the_section_is_present() {
-    if !fixtures::available("forecasts_are_read_when_the_section_is_present") {
-        return;
-    }
     // No captured page has a Forecasts section; this one is modelled on the other new-design
     // sections (h2 heading + Date | Subject table) and is an assumption to check against
     // the next real capture.
@@ -441,9 +420,6 @@ fn forecasts_are_read_when_the_section_is_present() {
 
 #[test]
 fn old_design_forecasts_are_read() {
-    if !fixtures::available("old_design_forecasts_are_read") {
-        return;
-    }
     // The old design's forecast block as parltrack reads it (`#forecast-data`, two-cell
     // `.ep-table-row`s); not in any capture, so this checks the assumption, not the site.
     let old = String::from_utf8_lossy(&fixtures::read(
@@ -539,9 +515,6 @@ fn procedure_urls() {
 
 #[test]
 fn truncated_pages_never_panic() {
-    if !fixtures::available("truncated_pages_never_panic") {
-        return;
-    }
     for rel in fixtures::list("oeil") {
         let body = fixtures::read(&rel);
         for cut in [

@@ -323,9 +323,6 @@ async fn a_service_that_is_down_is_not_asked_for_every_dossier() {
 
 #[tokio::test]
 async fn act_notices_missing_or_challenged_are_retried_without_losing_the_procedure() {
-    if !crate::support::fixtures::available("act notices") {
-        return;
-    }
     let server = TestServer::start().await;
     let base = server.url("");
     let base = base.trim_end_matches('/').to_string();

@@ -1,30 +1,13 @@
-//! The real EU payloads in `../shared/fixtures`, read in place (DESIGN.md section 6), and
-//! golden files under `tests/golden`, rewritten when `VEILLE_BLESS=1`.
+//! The real EU payloads captured from the institutions' services, kept byte for byte in
+//! `tests/fixtures/captured` (provenance in its `SOURCES.md`), our own small fixtures in
+//! `tests/fixtures`, and golden files under `tests/golden`, rewritten when `VEILLE_BLESS=1`.
+//! A missing fixture fails the test that reads it: nothing is skipped.
 
 use std::path::{Path, PathBuf};
 
-/// The corpus root: `$VEILLE_FIXTURES`, else `../shared/fixtures` beside the crate.
+/// The folder of the captured payloads, inside the repository.
 pub fn root() -> PathBuf {
-    match std::env::var_os("VEILLE_FIXTURES") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"),
-    }
-}
-
-/// Whether the corpus is present; when it is not, say that the caller is skipped, or fail
-/// when `VEILLE_REQUIRE_FIXTURES=1` (as in CI).
-pub fn available(test: &str) -> bool {
-    if root().is_dir() {
-        return true;
-    }
-    if std::env::var("VEILLE_REQUIRE_FIXTURES").as_deref() == Ok("1") {
-        panic!(
-            "the fixture corpus is missing at {} (VEILLE_REQUIRE_FIXTURES=1)",
-            root().display()
-        );
-    }
-    eprintln!("skipped {test}: no fixture corpus at {}", root().display());
-    false
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/captured")
 }
 
 /// The bytes of one fixture, e.g. `read("oeil/2024-0258-COD_new-design-es_page-available-2025-11-13.html")`.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod browser;
 pub mod fixtures;
 pub mod http;
 pub mod smtp;

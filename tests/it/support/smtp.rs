@@ -94,10 +94,10 @@ fn run(cmd: &mut Command) {
 }
 
 /// A lock shared by processes: a directory created atomically with `create_dir`.
-struct DirLock(PathBuf);
+pub struct DirLock(PathBuf);
 
 impl DirLock {
-    fn acquire(path: &Path) -> DirLock {
+    pub fn acquire(path: &Path) -> DirLock {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
         }
