@@ -347,7 +347,7 @@ impl Typed<'_> {
                 Some(s) => self.size("storage.cache_capacity", s)?,
                 // 8 MiB: the hot trees (sources, resources, pending) and the index nodes
                 // fit many times over; more only keeps more of the events' leaves, which
-                // sled holds at about twice the size it counts (README, Performance).
+                // sled holds at about twice the size it counts (docs/performance.md).
                 None => 8 * 1024 * 1024,
             },
             retention: match &raw.storage.retention {

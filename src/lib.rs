@@ -1,6 +1,6 @@
 //! veille: polls official EU sources and RSS/Atom feeds, turns what it finds into dossier
 //! events, matches them against officers' TOML watchlists, keeps its state in sled and
-//! mails digests to each focus group. See README.md, "Architecture".
+//! mails digests to each focus group. See docs/architecture.md.
 
 pub mod app;
 pub mod config;

@@ -8,7 +8,7 @@
 //!
 //! Why not chrono-tz: its tables of every zone's transitions are made of pointers, which
 //! the loader relocates at every start, so that all of them (1 MB) stayed resident in the
-//! idle daemon, a fifteenth of its budget (README, Performance). This module gives the
+//! idle daemon, a fifteenth of its budget (docs/performance.md). This module gives the
 //! answers chrono-tz gave (`tests/it/tz.rs` compares them zone by zone).
 
 use std::fmt;

@@ -180,7 +180,7 @@ pub fn growth(n: usize, match_every: u64) {
         allocated as f64 / n as f64
     );
     // A store of this size, kept for measuring what a daemon with years of events costs
-    // (README, Performance, "A large store").
+    // (docs/performance.md).
     if let Some(keep) = std::env::var_os("VEILLE_STORE_GROWTH_KEEP") {
         let kept = dir.keep();
         std::fs::rename(&kept, &keep)

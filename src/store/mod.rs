@@ -727,7 +727,7 @@ impl Store {
     /// one outcome per batch. Call `flush` before acknowledging.
     ///
     /// One transaction for many sources, not one each: a sled transaction costs about
-    /// as much as 20 plain inserts, whatever it holds (see README, Performance).
+    /// as much as 20 plain inserts, whatever it holds (see docs/performance.md).
     ///
     /// An event no watchlist matched is not written: it is news to no one. An item is
     /// known by its resource's record ([`ResourceRecord::items`], written in the same

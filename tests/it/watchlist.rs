@@ -428,9 +428,12 @@ fn a_missing_directory_is_one_error() {
 }
 
 #[test]
-fn every_toml_example_in_the_readme_guide_is_a_valid_watchlist() {
-    let guide =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+fn every_toml_example_in_the_readme_and_the_guide_is_a_valid_watchlist() {
+    let read = |rel: &str| {
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel))
+            .unwrap_or_else(|e| panic!("{rel}: {e}"))
+    };
+    let guide = read("README.md") + &read("docs/watchlists.md");
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in guide.lines() {
@@ -447,7 +450,7 @@ fn every_toml_example_in_the_readme_guide_is_a_valid_watchlist() {
             _ => {}
         }
     }
-    assert!(blocks.len() >= 5);
+    assert!(blocks.len() >= 10, "{}", blocks.len());
     for (i, b) in blocks.iter().enumerate() {
         load_str(
             "guide",
