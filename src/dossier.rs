@@ -405,7 +405,7 @@ pub fn item_event(
 /// A Have Your Say initiative as an event: an open feedback period is a
 /// `consultation-open` step (same-day alerts may follow); otherwise a plain item.
 pub fn consultation_event(
-    c: &crate::sources::have_your_say::Consultation,
+    c: &crate::model::Consultation,
     item: &FeedItem,
     provenance: &Provenance,
     first_seen: DateTime<Utc>,

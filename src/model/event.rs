@@ -190,6 +190,22 @@ pub enum Observation {
     Dossier(Box<DossierSnapshot>),
     /// A change feed says this procedure moved: fetch its full record.
     Changed(ProcedureRef),
+    /// A Have Your Say initiative: the item as listed, and its consultation.
+    Consultation(FeedItem, Box<Consultation>),
+}
+
+/// A Have Your Say initiative's consultation, as the portal describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consultation {
+    pub initiative_id: u64,
+    pub title: String,
+    pub url: String,
+    /// The portal's `frontEndStage` (`OPC_LAUNCHED`, `ISC_WORKFLOW`, …).
+    pub stage: Option<String>,
+    pub feedback_open: bool,
+    pub opens: Option<DateTime<Utc>>,
+    pub closes: Option<DateTime<Utc>>,
+    pub com: Vec<ComRef>,
 }
 
 /// One step on a dossier's merged timeline, with every source that reported it.
