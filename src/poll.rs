@@ -446,11 +446,11 @@ fn reasons(m: &crate::watchlist::Match) -> Vec<String> {
     m.reasons.iter().map(|r| r.to_string()).collect()
 }
 
-/// An event found in one poll of a source, before matching.
+/// An event found in one poll of a source, matched as it was made.
 struct Found {
     event: DossierEvent,
-    /// Made by `dossier::item_event` as the item is (then `WatchlistSet::matches_item`
-    /// applies).
+    matches: Vec<crate::watchlist::Match>,
+    /// A feed item as it is (`dossier::item_event`): the first-poll backfill rule applies.
     plain_item: bool,
     /// An item the resource's previous version already listed: not news again.
     listed_before: bool,
@@ -511,12 +511,14 @@ impl Findings {
         record: &mut ResourceRecord,
         prev_items: &[EventId],
         event: DossierEvent,
+        matches: Vec<crate::watchlist::Match>,
         plain_item: bool,
     ) {
         record.items.push(event.id);
         self.events.push(Found {
             listed_before: prev_items.binary_search(&event.id).is_ok(),
             event,
+            matches,
             plain_item,
         });
     }
@@ -719,14 +721,22 @@ impl Preparing<'_> {
             match o {
                 Observation::Item(item) => {
                     let event = dossier::item_event(&item, &provenance, now, None);
-                    found.listed(&mut p.record, &p.prev_items, event, true);
+                    let matches = self.watchlists.matches(&event);
+                    found.listed(
+                        &mut p.record,
+                        &p.prev_items,
+                        event.into_event(),
+                        matches,
+                        true,
+                    );
                 }
                 Observation::Consultation(item, c) => {
                     let event = dossier::consultation_event(&c, &item, &provenance, now);
+                    let matches = self.watchlists.matches(&event);
                     found
                         .consultations
                         .push((event.id, deadlines::consultation_deadlines(&c)));
-                    found.listed(&mut p.record, &p.prev_items, event, false);
+                    found.listed(&mut p.record, &p.prev_items, event, matches, false);
                 }
                 Observation::Dossier(snap) => {
                     let key = snap.reference;
@@ -744,6 +754,7 @@ impl Preparing<'_> {
                         dossier::diff(stored.as_ref(), &merged, &diff_ctx)
                             .into_iter()
                             .map(|event| Found {
+                                matches: self.watchlists.matches(&event),
                                 event,
                                 plain_item: false,
                                 listed_before: false,
@@ -774,14 +785,11 @@ impl Preparing<'_> {
         out.observed.reserve(events.len());
         for Found {
             event: ev,
+            matches,
             plain_item,
             listed_before,
         } in events
         {
-            let matches = match plain_item {
-                true => self.watchlists.matches_item(&ev),
-                false => self.watchlists.matches(&ev),
-            };
             let archived = first_sight && plain_item && ev.date < horizon;
             if archived && !matches.is_empty() {
                 archived_items += 1;

@@ -365,6 +365,33 @@ impl<'de> Deserialize<'de> for EventId {
     }
 }
 
+/// An event just made from a feed item by `dossier::item_event`: every reference written
+/// in its title, summary and link is already in its `dossier` and `mentions`, so the
+/// matcher searches that text for keywords only. Dereferences to its event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemEvent(DossierEvent);
+
+impl ItemEvent {
+    /// Wrap an event whose `dossier` and `mentions` hold every reference written in its
+    /// title, summary and link (what `dossier::item_event` makes).
+    pub fn with_text_refs_read(event: DossierEvent) -> ItemEvent {
+        ItemEvent(event)
+    }
+    pub fn event(&self) -> &DossierEvent {
+        &self.0
+    }
+    pub fn into_event(self) -> DossierEvent {
+        self.0
+    }
+}
+
+impl std::ops::Deref for ItemEvent {
+    type Target = DossierEvent;
+    fn deref(&self) -> &DossierEvent {
+        &self.0
+    }
+}
+
 /// What kind of news an event is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -8,8 +8,8 @@ mod stage;
 
 pub use event::{
     ActDates, Committee, CommitteeRole, Consultation, Document, Dossier, DossierEvent,
-    DossierSnapshot, EventId, EventKind, FeedItem, Forecast, Observation, Provenance, Step,
-    TimelineStep, Titles,
+    DossierSnapshot, EventId, EventKind, FeedItem, Forecast, ItemEvent, Observation, Provenance,
+    Step, TimelineStep, Titles,
 };
 pub use refs::{Celex, ComRef, DossierRef, ProcedureKey, ProcedureRef, ProcedureType, RefError};
 pub use stage::{Language, Stage};
