@@ -21,8 +21,8 @@ use crate::tz::Tz;
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::model::Consultation;
 use crate::model::{Celex, Dossier, EventId, ProcedureRef, ProcedureType, Stage};
-use crate::sources::have_your_say::Consultation;
 
 /// The subsidiarity window of national parliaments (Protocol No 2, Article 6).
 pub const SUBSIDIARITY_WEEKS: u64 = 8;

@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::deadlines::{self, Deadline, DeadlineKind};
 use crate::model::{
     Celex, ComRef, Dossier, DossierEvent, DossierRef, DossierSnapshot, EventId, EventKind,
-    FeedItem, Forecast, ProcedureRef, Provenance, Stage, TimelineStep,
+    FeedItem, Forecast, ItemEvent, ProcedureRef, Provenance, Stage, TimelineStep,
 };
 
 /// The identity of a step on a merged timeline: one lifecycle step per (stage, date);
@@ -371,7 +371,7 @@ pub fn item_event(
     provenance: &Provenance,
     first_seen: DateTime<Utc>,
     feed_title: Option<&str>,
-) -> DossierEvent {
+) -> ItemEvent {
     let link = item.link.as_deref().unwrap_or_default();
     let text = [item.title.as_str(), item.summary.as_str(), link].join(" ");
     let (procs, coms, celexes) = references_in(&text);
@@ -386,7 +386,7 @@ pub fn item_event(
         Some(com) => DossierRef::Com(com),
         None => DossierRef::Celex(c),
     }));
-    DossierEvent {
+    ItemEvent::with_text_refs_read(DossierEvent {
         id: item.event_id(&provenance.source),
         kind: EventKind::Item,
         stage: None,
@@ -399,18 +399,19 @@ pub fn item_event(
         documents: Vec::new(),
         mentions,
         provenance: vec![provenance.clone()],
-    }
+    })
 }
 
 /// A Have Your Say initiative as an event: an open feedback period is a
 /// `consultation-open` step (same-day alerts may follow); otherwise a plain item.
 pub fn consultation_event(
-    c: &crate::sources::have_your_say::Consultation,
+    c: &crate::model::Consultation,
     item: &FeedItem,
     provenance: &Provenance,
     first_seen: DateTime<Utc>,
 ) -> DossierEvent {
-    let mut ev = item_event(item, provenance, first_seen, Some("Have your say"));
+    // Its COM numbers join the mentions: a plain event, matched in full.
+    let mut ev = item_event(item, provenance, first_seen, Some("Have your say")).into_event();
     if c.feedback_open {
         let opens = c.opens.unwrap_or(first_seen);
         ev.id = EventId::derive(&[

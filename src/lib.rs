@@ -16,5 +16,6 @@ pub mod poll;
 pub mod schedule;
 pub mod sources;
 pub mod store;
+pub mod text;
 pub mod tz;
 pub mod watchlist;

@@ -203,22 +203,7 @@ fn sanitize_message_id(id: &str) -> String {
 }
 
 /// One line with no control characters: what a subject or display name may carry.
-fn one_line(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut space = false;
-    for c in s.chars() {
-        if c.is_control() || c.is_whitespace() || matches!(c, '\u{2028}' | '\u{2029}') {
-            space = true;
-            continue;
-        }
-        if space && !out.is_empty() {
-            out.push(' ');
-        }
-        space = false;
-        out.push(c);
-    }
-    out
-}
+use crate::text::one_line;
 
 /// Parse `Name <user@domain>` or `user@domain`, sanitising the display name first
 /// (lettre panics on a name containing CR/LF).

@@ -8,7 +8,7 @@
 //! max-age, whichever is later); after a failure an exponential backoff from one minute,
 //! capped at four times `every` (at most a day), never disabled; `Retry-After` is a floor.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -20,11 +20,13 @@ use crate::deadlines;
 use crate::dossier::{self, DiffContext};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher, Transient, Validators};
 use crate::model::{
-    Celex, ComRef, DossierEvent, EventKind, Observation, ProcedureRef, Provenance, Stage,
+    Dossier, DossierEvent, EventId, EventKind, Observation, ProcedureRef, Provenance,
 };
-use crate::sources::{self, cellar_work, Input, ParseError, SourceKind};
+use crate::sources::plan::{self, Known, Plan, Request, UrlKnown};
+use crate::sources::{Input, ParseError, SourceKind};
 use crate::store::{
     Enqueue, ObservedEvent, PollBatch, ResourceRecord, SourceRecord, Store, StoreError,
+    StoredDossiers,
 };
 use crate::watchlist::WatchlistSet;
 
@@ -108,6 +110,85 @@ struct Fetched {
     prev: ResourceRecord,
 }
 
+/// What a poll step reads of the store, read once at its start: the due sources with
+/// their poll state and URL records, the tracked procedures and the stored dossiers.
+/// Everything after works on this value; only `record` writes.
+struct StepView<'c> {
+    due: Vec<(
+        &'c SourceConfig,
+        SourceRecord,
+        HashMap<String, ResourceRecord>,
+    )>,
+    tracked: Vec<ProcedureRef>,
+    dossiers: StoredDossiers,
+}
+
+/// The step's one read of the store.
+fn read_step<'c>(
+    config: &'c Config,
+    store: &Store,
+    watchlists: &WatchlistSet,
+    now: DateTime<Utc>,
+    which: Selection<'_>,
+) -> Result<StepView<'c>, StoreError> {
+    let mut due = Vec::new();
+    for s in &config.sources {
+        let state = store.source(&s.id)?.unwrap_or_default();
+        let pick = match which {
+            Selection::All => true,
+            Selection::One(id) => s.id == id,
+            Selection::Due => state.next_poll_at.is_none_or(|t| t <= now),
+        };
+        if pick {
+            due.push((s, state, store.resources_of(&s.id)?));
+        }
+    }
+    let procedures = due
+        .iter()
+        .any(|(s, ..)| !matches!(s.kind, SourceKind::Feed | SourceKind::HaveYourSay));
+    let mut tracked: BTreeSet<ProcedureRef> = watchlists.tracked_dossiers().into_iter().collect();
+    tracked.extend(store.tracked()?);
+    Ok(StepView {
+        due,
+        tracked: tracked.into_iter().collect(),
+        dossiers: match procedures {
+            true => store.stored_dossiers()?,
+            false => StoredDossiers::default(),
+        },
+    })
+}
+
+/// What one source's plan knows: its part of the step's view.
+struct SourceKnown<'v> {
+    resources: &'v HashMap<String, ResourceRecord>,
+    dossiers: &'v StoredDossiers,
+}
+
+impl Known for SourceKnown<'_> {
+    fn url(&self, url: &str) -> UrlKnown {
+        self.resources
+            .get(url)
+            .map(|r| UrlKnown {
+                read: r.content_hash.is_some(),
+                not_found_at: r.not_found_at,
+            })
+            .unwrap_or_default()
+    }
+    fn has_dossier(&self, r: &ProcedureRef) -> bool {
+        self.dossiers.contains(r)
+    }
+    fn dossier(&self, r: &ProcedureRef) -> Option<&Dossier> {
+        self.dossiers.get(r).ok().flatten()
+    }
+}
+
+/// What fetching needs: no store (the plans read the step's view).
+#[derive(Clone, Copy)]
+struct Fetching<'a> {
+    fetcher: &'a Fetcher,
+    now: DateTime<Utc>,
+}
+
 /// Poll the selected sources once.
 pub async fn poll_once(
     ctx: PollContext<'_>,
@@ -119,24 +200,12 @@ pub async fn poll_once(
             return Err(PollError::UnknownSource(id.to_string()));
         }
     }
-    let mut due = Vec::new();
-    for s in &ctx.config.sources {
-        let state = ctx.store.source(&s.id)?.unwrap_or_default();
-        let pick = match which {
-            Selection::All => true,
-            Selection::One(id) => s.id == id,
-            Selection::Due => state.next_poll_at.is_none_or(|t| t <= now),
-        };
-        if pick {
-            due.push((s, state));
-        }
-    }
-    let mut tracked: BTreeSet<ProcedureRef> =
-        ctx.watchlists.tracked_dossiers().into_iter().collect();
-    tracked.extend(ctx.store.tracked()?);
-    let tracked: Vec<ProcedureRef> = tracked.into_iter().collect();
-
-    // Fetch concurrently (the fetcher paces hosts and bounds concurrency), record one
+    let view = read_step(ctx.config, ctx.store, ctx.watchlists, now, which)?;
+    let fetching = Fetching {
+        fetcher: ctx.fetcher,
+        now,
+    };
+    // Fetch concurrently (the fetcher paces hosts and bounds concurrency), prepare one
     // source at a time so that dossier merges never race.
     let concurrency = ctx.config.http.global_concurrency.max(1);
     type Job<'f> = std::pin::Pin<
@@ -146,12 +215,16 @@ pub async fn poll_once(
                 + 'f,
         >,
     >;
-    let mut jobs: Vec<Job<'_>> = Vec::with_capacity(due.len());
-    for (s, state) in due {
-        let tracked = &tracked;
+    let mut jobs: Vec<Job<'_>> = Vec::with_capacity(view.due.len());
+    for (s, state, resources) in &view.due {
+        let known = SourceKnown {
+            resources,
+            dossiers: &view.dossiers,
+        };
+        let tracked = &view.tracked[..];
         jobs.push(Box::pin(async move {
-            let fetched = fetch_source(ctx, s, &state, tracked, now).await;
-            (s, state, fetched)
+            let fetched = fetch_source(fetching, s, state, tracked, &known).await;
+            (*s, state.clone(), fetched)
         }));
     }
     let mut fetches = stream::iter(jobs).buffer_unordered(concurrency);
@@ -160,7 +233,13 @@ pub async fn poll_once(
     // Sources are prepared one at a time as their fetches finish (so dossier merges never
     // race: `merged` carries the dossiers this step merged to the sources after them) and
     // recorded together, a few thousand events per transaction.
-    let mut merged: BTreeMap<ProcedureRef, crate::model::Dossier> = BTreeMap::new();
+    let preparing = Preparing {
+        config: ctx.config,
+        watchlists: ctx.watchlists,
+        stored: &view.dossiers,
+        now,
+    };
+    let mut merged: BTreeMap<ProcedureRef, Dossier> = BTreeMap::new();
     let mut prepared: Vec<(SourceReport, PollBatch)> = Vec::new();
     let mut prepared_events = 0;
     let mut waiting_since = tokio::time::Instant::now();
@@ -174,7 +253,7 @@ pub async fn poll_once(
             match tokio::time::timeout_at(deadline, fetches.next()).await {
                 Ok(next) => next,
                 Err(_) => {
-                    record(ctx, &mut prepared, &mut report)?;
+                    record(ctx.store, &mut prepared, &mut report)?;
                     prepared_events = 0;
                     continue;
                 }
@@ -183,18 +262,18 @@ pub async fn poll_once(
         let Some((s, state, fetched)) = next else {
             break;
         };
-        let (r, batch) = prepare_source(ctx, s, state, fetched, now, &mut merged)?;
+        let (r, batch) = preparing.source(s, state, fetched, &mut merged)?;
         if prepared.is_empty() {
             waiting_since = tokio::time::Instant::now();
         }
         prepared_events += batch.events.len();
         prepared.push((r, batch));
         if prepared_events >= EVENTS_PER_TRANSACTION {
-            record(ctx, &mut prepared, &mut report)?;
+            record(ctx.store, &mut prepared, &mut report)?;
             prepared_events = 0;
         }
     }
-    record(ctx, &mut prepared, &mut report)?;
+    record(ctx.store, &mut prepared, &mut report)?;
     let retention = chrono::Duration::from_std(ctx.config.storage.retention)
         .unwrap_or(chrono::Duration::days(730));
     let pruned = ctx.store.prune(now - retention, now)?;
@@ -218,7 +297,7 @@ const MAX_RECORD_DELAY: Duration = Duration::from_secs(1);
 
 /// Record the prepared sources in one transaction; complete and log their reports.
 fn record(
-    ctx: PollContext<'_>,
+    store: &Store,
     prepared: &mut Vec<(SourceReport, PollBatch)>,
     report: &mut PollReport,
 ) -> Result<(), StoreError> {
@@ -226,7 +305,7 @@ fn record(
         return Ok(());
     }
     let (reports, batches): (Vec<SourceReport>, Vec<PollBatch>) = prepared.drain(..).unzip();
-    let outcomes = ctx.store.record_polls(&batches)?;
+    let outcomes = store.record_polls(&batches)?;
     for ((mut r, batch), outcome) in reports.into_iter().zip(batches).zip(outcomes) {
         r.new_events = outcome.new_events.len();
         r.enqueued = outcome.enqueued;
@@ -244,99 +323,48 @@ fn record(
     Ok(())
 }
 
-/// How a fetched body is read: by its source's parser, or as something else the source
-/// serves (a CELLAR work notice).
-type ParseFn<'a> = &'a (dyn Fn(&Input<'_>) -> Result<Vec<Observation>, ParseError> + Sync);
-
-async fn get(
-    ctx: PollContext<'_>,
-    s: &SourceConfig,
-    url: String,
-    accept: Option<&str>,
-    now: DateTime<Utc>,
-) -> Fetched {
-    let parse = |input: &Input<'_>| parse(s.kind, input);
-    get_with(ctx, s, url, accept, now, &parse).await
-}
-
-async fn get_with(
-    ctx: PollContext<'_>,
-    s: &SourceConfig,
-    url: String,
-    accept: Option<&str>,
-    now: DateTime<Utc>,
-    parse: ParseFn<'_>,
-) -> Fetched {
-    // One read of what we know about this URL serves the conditional request, the
+/// Fetch one planned request, conditionally on what the step's view knew of its URL,
+/// and parse a body that changed.
+async fn get(f: Fetching<'_>, s: &SourceConfig, known: &SourceKnown<'_>, req: &Request) -> Fetched {
+    // One record of what we know about this URL serves the conditional request, the
     // content-hash check and the recording.
-    let prev = match ctx.store.resource(&s.id, &url) {
-        Ok(p) => p.unwrap_or_default(),
-        Err(e) => {
-            return Fetched {
-                url,
-                dossier: None,
-                result: Err(FetchError::Body {
-                    url: String::new(),
-                    reason: e.to_string(),
-                }),
-                parsed: None,
-                content_hash: None,
-                prev: ResourceRecord::default(),
-            }
-        }
-    };
-    let req = FetchRequest {
-        url: url.clone(),
-        accept: accept.map(str::to_string),
+    let prev = known.resources.get(&req.url).cloned().unwrap_or_default();
+    let fetch = FetchRequest {
+        url: req.url.clone(),
+        accept: req.accept.map(str::to_string),
         validators: Validators {
             etag: prev.etag.clone(),
             last_modified: prev.last_modified.clone(),
         },
         timeout: s.timeout,
     };
-    let result = ctx.fetcher.get(&req).await;
-    let mut f = Fetched {
-        url,
-        dossier: None,
+    let result = f.fetcher.get(&fetch).await;
+    let mut out = Fetched {
+        url: req.url.clone(),
+        dossier: req.dossier(),
         result,
         parsed: None,
         content_hash: None,
         prev,
     };
-    if let Ok(FetchOutcome::Body(body)) = &f.result {
+    if let Ok(FetchOutcome::Body(body)) = &out.result {
         let hash = blake3::hash(&body.bytes).to_hex().to_string();
-        if f.prev.content_hash.as_deref() != Some(hash.as_str()) {
+        if out.prev.content_hash.as_deref() != Some(hash.as_str()) {
             let provenance = Provenance {
                 source: s.id.clone(),
                 url: body.final_url.clone(),
-                fetched_at: now,
+                fetched_at: f.now,
             };
             let input = Input {
                 body: &body.bytes,
                 content_type: body.content_type.as_deref(),
                 provenance: &provenance,
             };
-            f.parsed = Some(parse(&input));
+            out.parsed = Some(req.parse(s.kind, &input));
         }
-        f.content_hash = Some(hash);
+        out.content_hash = Some(hash);
     }
-    f
-}
-
-/// A procedure a service said it does not hold is asked for again after this long, not at
-/// every poll: about once a day (a source polled daily asks at each poll). A procedure
-/// reaches OEIL and CELLAR within days of the proposal, so a day's delay costs little, and
-/// the EU services are spared a request per untracked-there dossier and poll.
-const NOT_FOUND_RECHECK: chrono::Duration = chrono::Duration::hours(20);
-
-/// Whether the service said recently that it does not hold `url`.
-fn recently_missing(ctx: PollContext<'_>, s: &SourceConfig, url: &str, now: DateTime<Utc>) -> bool {
-    ctx.store
-        .resource(&s.id, url)
-        .ok()
-        .flatten()
-        .and_then(|r| r.not_found_at)
-        .is_some_and(|t| t <= now && now - t < NOT_FOUND_RECHECK)
+    out
 }
 
 /// After an error that says the service itself is unreachable, refusing or challenging
@@ -352,241 +380,153 @@ fn host_is_down(f: &Fetched) -> bool {
     }
 }
 
-fn parse(kind: SourceKind, input: &Input<'_>) -> Result<Vec<Observation>, ParseError> {
-    match kind {
-        SourceKind::Feed => sources::feed::parse(input),
-        SourceKind::EpApi => sources::ep_api::parse(input),
-        SourceKind::Oeil => sources::oeil::parse(input),
-        SourceKind::Cellar => sources::cellar::parse(input),
-        SourceKind::HaveYourSay => sources::have_your_say::parse(input),
-    }
-}
-
-/// Fetch (and parse) everything one source needs this time.
+/// Fetch (and parse) everything one source needs this time: its plan's first requests,
+/// each followed at once by the follow-ups it calls for, then the second stage.
 async fn fetch_source(
-    ctx: PollContext<'_>,
+    f: Fetching<'_>,
     s: &SourceConfig,
     state: &SourceRecord,
     tracked: &[ProcedureRef],
-    now: DateTime<Utc>,
+    known: &SourceKnown<'_>,
 ) -> Vec<Fetched> {
-    let base = s.url.as_str().trim_end_matches('/').to_string();
-    match s.kind {
-        SourceKind::Feed => vec![get(ctx, s, s.url.to_string(), None, now).await],
-        SourceKind::EpApi => {
-            let mut out = Vec::new();
-            let mut changed: BTreeSet<ProcedureRef> = BTreeSet::new();
-            for url in sources::ep_api::feed_urls(&base) {
-                let f = get(ctx, s, url, Some("application/atom+xml"), now).await;
-                if let Some(Ok(obs)) = &f.parsed {
-                    changed.extend(obs.iter().filter_map(|o| match o {
-                        Observation::Changed(r) => Some(*r),
-                        _ => None,
-                    }));
-                }
-                out.push(f);
-            }
-            // Never trust an empty feed: every tracked dossier is refreshed on a slower cycle.
-            let refresh_due = state.last_refresh.is_none_or(|t| {
-                now - t
-                    >= chrono::Duration::from_std(s.refresh).unwrap_or(chrono::Duration::days(7))
-            });
-            for r in tracked {
-                let known = ctx.store.dossier(r).ok().flatten().is_some();
-                if refresh_due || !known || changed.contains(r) {
-                    let url = sources::ep_api::procedure_url(&base, r);
-                    if !changed.contains(r) && recently_missing(ctx, s, &url, now) {
-                        continue;
-                    }
-                    let mut f = get(ctx, s, url, Some(sources::ep_api::ACCEPT), now).await;
-                    f.dossier = Some(*r);
-                    let stop = host_is_down(&f);
-                    out.push(f);
-                    if stop {
-                        break;
-                    }
-                }
-            }
-            out
-        }
-        SourceKind::Oeil => {
-            let mut out = Vec::new();
-            for r in tracked {
-                let url = sources::oeil::procedure_url(&base, r);
-                if recently_missing(ctx, s, &url, now) {
-                    continue;
-                }
-                let mut f = get(ctx, s, url, Some("text/html"), now).await;
-                f.dossier = Some(*r);
-                let stop = host_is_down(&f);
-                out.push(f);
-                if stop {
-                    break;
-                }
-            }
-            out
-        }
-        SourceKind::Cellar => {
-            let mut out = Vec::new();
-            'dossiers: for r in tracked {
-                let url = sources::cellar::procedure_url(&base, r);
-                if recently_missing(ctx, s, &url, now) {
-                    continue;
-                }
-                let mut f = get(ctx, s, url, Some(sources::cellar::ACCEPT), now).await;
-                f.dossier = Some(*r);
-                let stop = host_is_down(&f);
-                let works = if stop {
-                    Vec::new()
-                } else {
-                    work_notices_due(ctx, s, &base, r, &f, now)
-                };
-                out.push(f);
-                if stop {
-                    break;
-                }
-                for (role, celex) in works {
-                    let url = cellar_work::url(&base, &celex);
-                    if recently_missing(ctx, s, &url, now) {
-                        continue;
-                    }
-                    let dossier = *r;
-                    let parse =
-                        |input: &Input<'_>| cellar_work::parse(input, dossier, role, &celex);
-                    let mut w = get_with(ctx, s, url, Some(cellar_work::ACCEPT), now, &parse).await;
-                    w.dossier = Some(*r);
-                    let stop = host_is_down(&w);
-                    out.push(w);
-                    if stop {
-                        break 'dossiers;
-                    }
-                }
-            }
-            out
-        }
-        SourceKind::HaveYourSay => {
-            let mut out = Vec::new();
-            for url in sources::have_your_say::urls(&base) {
-                out.push(get(ctx, s, url, Some("application/json"), now).await);
-            }
-            out
-        }
-    }
-}
-
-/// The CELLAR work notices to read after a procedure's tree notice `f`:
-/// - the Commission proposal's, for the day it was sent to national parliaments, while
-///   that is unknown and the subsidiarity window may still be open (proposal less than
-///   16 weeks old, or its date unknown), for procedures with a subsidiarity check;
-/// - the final act's, for its transposition deadlines, when it is a directive.
-///
-/// Each is read when it never was, and again only when the procedure's notice changed
-/// (new bytes): act metadata changes with the procedure, and one unchanged procedure
-/// costs one conditional request, not three.
-fn work_notices_due(
-    ctx: PollContext<'_>,
-    s: &SourceConfig,
-    base: &str,
-    r: &ProcedureRef,
-    f: &Fetched,
-    now: DateTime<Utc>,
-) -> Vec<(cellar_work::Role, Celex)> {
-    let fresh = match &f.parsed {
-        Some(Ok(obs)) => obs.iter().find_map(|o| match o {
-            Observation::Dossier(d) => Some(d.as_ref()),
-            _ => None,
-        }),
-        _ => None,
-    };
-    let stored = ctx.store.dossier(r).ok().flatten();
-    let changed = f.parsed.is_some();
-    let mut com: Vec<ComRef> = fresh.map(|d| d.com.clone()).unwrap_or_default();
-    let mut final_act = fresh.and_then(|d| d.final_act.clone());
-    let mut proposed = fresh.and_then(|d| d.first_date(Stage::Proposal));
-    let mut sent = None;
-    if let Some(d) = &stored {
-        com.extend(d.com.iter().copied());
-        final_act = final_act.or_else(|| d.final_act.clone());
-        proposed = match (proposed, d.first_date(Stage::Proposal)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        sent = d.act_dates.sent_to_parliaments;
-    }
-    let never_read = |url: &str| {
-        ctx.store
-            .resource(&s.id, url)
-            .ok()
-            .flatten()
-            .is_none_or(|rec| rec.content_hash.is_none())
+    let plan = Plan {
+        kind: s.kind,
+        base: s.url.as_str().trim_end_matches('/'),
+        tracked,
+        refresh_due: plan::refresh_due(state.last_refresh, s.refresh, f.now),
+        now: f.now,
     };
     let mut out = Vec::new();
-    let window_may_be_open =
-        proposed.is_none_or(|p| p >= now.date_naive() - chrono::Duration::weeks(16));
-    if sent.is_none() && window_may_be_open && deadlines::has_subsidiarity_check(r.kind()) {
-        if let Some(first) = com.iter().min() {
-            let celex = first.to_celex();
-            if changed || never_read(&cellar_work::url(base, &celex)) {
-                out.push((cellar_work::Role::Proposal, celex));
-            }
-        }
+    if !run_plan(f, s, &plan, known, plan.first(known), &mut out).await {
+        return out;
     }
-    if let Some(act) = final_act.filter(Celex::is_directive) {
-        if changed || never_read(&cellar_work::url(base, &act)) {
-            out.push((cellar_work::Role::FinalAct, act));
-        }
-    }
+    let observed: Vec<&Observation> = out
+        .iter()
+        .filter_map(|f| match &f.parsed {
+            Some(Ok(obs)) => Some(obs),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let then = plan.then(known, &observed);
+    run_plan(f, s, &plan, known, then, &mut out).await;
     out
+}
+
+/// Fetch `requests` in order, each request's follow-ups right after it. Returns false when
+/// the service of a dossier's request is down: the source's other requests wait.
+async fn run_plan(
+    f: Fetching<'_>,
+    s: &SourceConfig,
+    plan: &Plan<'_>,
+    known: &SourceKnown<'_>,
+    requests: Vec<Request>,
+    out: &mut Vec<Fetched>,
+) -> bool {
+    let mut queue: VecDeque<Request> = requests.into();
+    while let Some(req) = queue.pop_front() {
+        let fetched = get(f, s, known, &req).await;
+        if req.dossier().is_some() && host_is_down(&fetched) {
+            out.push(fetched);
+            return false;
+        }
+        let parsed = match &fetched.parsed {
+            Some(Ok(obs)) => Some(obs.as_slice()),
+            _ => None,
+        };
+        for next in plan.after(known, &req, parsed).into_iter().rev() {
+            queue.push_front(next);
+        }
+        out.push(fetched);
+    }
+    true
 }
 
 fn reasons(m: &crate::watchlist::Match) -> Vec<String> {
     m.reasons.iter().map(|r| r.to_string()).collect()
 }
 
-/// An event found in one poll of a source, before matching.
+/// An event found in one poll of a source, matched as it was made.
 struct Found {
     event: DossierEvent,
-    /// Made by `dossier::item_event` as the item is (then `WatchlistSet::matches_item`
-    /// applies).
+    matches: Vec<crate::watchlist::Match>,
+    /// A feed item as it is (`dossier::item_event`): the first-poll backfill rule applies.
     plain_item: bool,
     /// An item the resource's previous version already listed: not news again.
     listed_before: bool,
 }
 
-/// Turn one source's fetches into events, matches and its new poll state: the batch that
-/// `record` commits. Dossiers merge against `merged` (this step's earlier sources) before
-/// the store, and this source's merges are added to it.
-fn prepare_source(
-    ctx: PollContext<'_>,
-    s: &SourceConfig,
-    mut state: SourceRecord,
-    fetched: Vec<Fetched>,
+/// What preparing a source's batch reads: the configuration, the watchlists and the
+/// step's view of the stored dossiers. Pure.
+struct Preparing<'a> {
+    config: &'a Config,
+    watchlists: &'a WatchlistSet,
+    stored: &'a StoredDossiers,
     now: DateTime<Utc>,
-    merged: &mut BTreeMap<ProcedureRef, crate::model::Dossier>,
-) -> Result<(SourceReport, PollBatch), StoreError> {
-    let mut report = SourceReport {
-        id: s.id.clone(),
-        kind: s.kind,
-        ok: true,
-        requests: fetched.len(),
-        unchanged: 0,
-        observations: 0,
-        new_events: 0,
-        enqueued: 0,
-        error: None,
-        next_poll: None,
-    };
-    let mut errors: Vec<String> = Vec::new();
-    let mut floor: Option<Duration> = None;
-    let mut retry_after: Option<Duration> = None;
-    let mut resources = Vec::new();
-    let mut events: Vec<Found> = Vec::new();
-    let mut dossiers: BTreeMap<ProcedureRef, crate::model::Dossier> = BTreeMap::new();
-    let mut any_success = false;
-    // Deadlines carried by consultation events, kept for the watchlists they match.
-    let mut consultations: Vec<(crate::model::EventId, Vec<deadlines::Deadline>)> = Vec::new();
+}
 
-    for f in fetched {
+/// What one source's fetches came to: requests, errors, URL records to write.
+#[derive(Default)]
+struct Tally {
+    unchanged: usize,
+    observations: usize,
+    errors: Vec<String>,
+    floor: Option<Duration>,
+    retry_after: Option<Duration>,
+    resources: Vec<(String, ResourceRecord)>,
+    any_success: bool,
+}
+
+/// A body that was new and parsed, with the record its URL gets.
+struct Parsed {
+    url: String,
+    final_url: String,
+    record: ResourceRecord,
+    /// The items the previous version of the URL listed, sorted.
+    prev_items: Vec<EventId>,
+    observations: Vec<Observation>,
+}
+
+/// One source's findings, before matching.
+#[derive(Default)]
+struct Findings {
+    events: Vec<Found>,
+    dossiers: BTreeMap<ProcedureRef, Dossier>,
+    /// Deadlines carried by consultation events, kept for the watchlists they match.
+    consultations: Vec<(EventId, Vec<deadlines::Deadline>)>,
+}
+
+/// The matched events of one source, and what their matches keep.
+#[derive(Default)]
+struct Matched {
+    observed: Vec<ObservedEvent>,
+    track: Vec<ProcedureRef>,
+    deadlines: Vec<(String, deadlines::Deadline)>,
+}
+
+impl Findings {
+    /// An event of an item its URL lists: new unless the previous version listed it.
+    fn listed(
+        &mut self,
+        record: &mut ResourceRecord,
+        prev_items: &[EventId],
+        event: DossierEvent,
+        matches: Vec<crate::watchlist::Match>,
+        plain_item: bool,
+    ) {
+        record.items.push(event.id);
+        self.events.push(Found {
+            listed_before: prev_items.binary_search(&event.id).is_ok(),
+            event,
+            matches,
+            plain_item,
+        });
+    }
+}
+
+impl Tally {
+    /// Account for one fetch; a new body that parsed is returned for its events.
+    fn fetched(&mut self, s: &SourceConfig, f: Fetched, now: DateTime<Utc>) -> Option<Parsed> {
         let mut prev = f.prev;
         match f.result {
             // A service that has no record of one procedure (OEIL lacks CELLAR-only
@@ -594,27 +534,23 @@ fn prepare_source(
             Err(FetchError::Status {
                 status: 404 | 410, ..
             }) if f.dossier.is_some() => {
-                any_success = true;
+                self.any_success = true;
                 tracing::debug!(source = %s.id, url = %f.url, "procedure not found at this source");
                 prev.v = 1;
                 prev.not_found_at = Some(now);
-                resources.push((f.url, prev));
+                self.resources.push((f.url, prev));
             }
             Err(e) => {
-                retry_after = retry_after.max(e.retry_after());
-                errors.push(e.to_string());
+                self.retry_after = self.retry_after.max(e.retry_after());
+                self.errors.push(e.to_string());
             }
             Ok(FetchOutcome::NotModified {
                 validators,
                 cache_floor,
             }) => {
-                report.unchanged += 1;
-                floor = floor.max(cache_floor);
-                match &prev.parse_error {
-                    // Unchanged, and still what failed to parse last time.
-                    Some(e) => errors.push(format!("{}: {e}", f.url)),
-                    None => any_success = true,
-                }
+                self.unchanged += 1;
+                self.floor = self.floor.max(cache_floor);
+                self.same_as_before(&f.url, &prev);
                 if prev.etag != validators.etag
                     || prev.last_modified != validators.last_modified
                     || prev.not_found_at.is_some()
@@ -623,249 +559,324 @@ fn prepare_source(
                     prev.etag = validators.etag;
                     prev.last_modified = validators.last_modified;
                     prev.not_found_at = None;
-                    resources.push((f.url, prev));
+                    self.resources.push((f.url, prev));
                 }
             }
             Ok(FetchOutcome::Body(body)) => {
-                floor = floor.max(body.cache_floor);
-                let mut record = ResourceRecord {
+                self.floor = self.floor.max(body.cache_floor);
+                let record = ResourceRecord {
                     v: 1,
                     etag: body.validators.etag.clone(),
                     last_modified: body.validators.last_modified.clone(),
-                    content_hash: f.content_hash.clone(),
+                    content_hash: f.content_hash,
                     fetched_at: Some(now),
                     parse_error: None,
                     not_found_at: None,
                     items: Vec::new(),
                 };
-                match f.parsed {
-                    None => {
-                        // Same bytes as last time: nothing to parse (and, if they did not
-                        // parse then, the same error).
-                        report.unchanged += 1;
-                        match &prev.parse_error {
-                            Some(e) => errors.push(format!("{}: {e}", f.url)),
-                            None => any_success = true,
-                        }
-                        record.parse_error = prev.parse_error.clone();
-                        record.not_found_at = prev.not_found_at;
-                        record.fetched_at = prev.fetched_at;
-                        record.items.clone_from(&prev.items);
-                        if record != prev {
-                            resources.push((f.url, record));
-                        }
-                    }
-                    Some(Err(ParseError::NotFound(why))) => {
-                        any_success = true;
-                        tracing::info!(source = %s.id, url = %f.url, reason = %why, "not found at the source");
-                        record.not_found_at = Some(now);
-                        record.items = prev.items;
-                        resources.push((f.url, record));
-                    }
-                    Some(Err(e)) => {
-                        // Remember the bytes and the error: the same bytes are not parsed
-                        // again, and the source stays failing until they change.
-                        errors.push(format!("{}: {e}", f.url));
-                        record.parse_error = Some(e.to_string());
-                        record.items = prev.items;
-                        resources.push((f.url, record));
-                    }
-                    Some(Ok(observations)) => {
-                        any_success = true;
-                        // Sorted as stored; sorting again costs nothing and keeps the
-                        // binary search below right whatever wrote the record.
-                        prev.items.sort_unstable();
-                        report.observations += observations.len();
-                        let provenance = Provenance {
-                            source: s.id.clone(),
-                            url: body.final_url.clone(),
-                            fetched_at: now,
-                        };
-                        events.reserve(observations.len());
-                        for o in observations {
-                            match o {
-                                Observation::Item(item) => {
-                                    let (event, plain_item) =
-                                        match sources::have_your_say::consultation_of(&item) {
-                                            Some(c) if s.kind == SourceKind::HaveYourSay => {
-                                                let ev = dossier::consultation_event(
-                                                    &c,
-                                                    &item,
-                                                    &provenance,
-                                                    now,
-                                                );
-                                                consultations.push((
-                                                    ev.id,
-                                                    deadlines::consultation_deadlines(&c),
-                                                ));
-                                                (ev, false)
-                                            }
-                                            _ => (
-                                                dossier::item_event(&item, &provenance, now, None),
-                                                true,
-                                            ),
-                                        };
-                                    record.items.push(event.id);
-                                    events.push(Found {
-                                        listed_before: prev.items.binary_search(&event.id).is_ok(),
-                                        event,
-                                        plain_item,
-                                    });
-                                }
-                                Observation::Dossier(snap) => {
-                                    let key = snap.reference;
-                                    let stored = match dossiers.get(&key).or(merged.get(&key)) {
-                                        Some(d) => Some(d.clone()),
-                                        None => ctx.store.dossier(&key)?,
-                                    };
-                                    let merged = dossier::merge(stored.as_ref(), &snap);
-                                    let diff_ctx = DiffContext {
-                                        now,
-                                        backfill: ctx.config.digest.backfill,
-                                        provenance: &snap.provenance,
-                                    };
-                                    events.extend(
-                                        dossier::diff(stored.as_ref(), &merged, &diff_ctx)
-                                            .into_iter()
-                                            .map(|event| Found {
-                                                event,
-                                                plain_item: false,
-                                                listed_before: false,
-                                            }),
-                                    );
-                                    dossiers.insert(key, merged);
-                                }
-                                Observation::Changed(_) => {}
-                            }
-                        }
-                        record.items.sort_unstable();
-                        record.items.dedup();
-                        resources.push((f.url, record));
-                    }
-                }
+                return self.body(s, f.url, body.final_url, record, prev, f.parsed, now);
             }
+        }
+        None
+    }
+
+    /// The same content as last time: a success, or still what failed to parse then.
+    fn same_as_before(&mut self, url: &str, prev: &ResourceRecord) {
+        match &prev.parse_error {
+            Some(e) => self.errors.push(format!("{url}: {e}")),
+            None => self.any_success = true,
         }
     }
 
-    // Match and enqueue. On a source's first successful poll, a feed's items older than
-    // `digest.backfill` are what it held before veille watched it, not news: like a new
-    // dossier's old steps, they are kept as seen, out of the digests (a dossier they name
-    // is still tracked).
-    let first_sight = state.last_success.is_none();
-    let horizon = dossier::backfill_horizon(now, ctx.config.digest.backfill);
-    let mut archived_items = 0usize;
-    let mut observed = Vec::with_capacity(events.len());
-    let mut track: Vec<ProcedureRef> = Vec::new();
-    let mut kept: Vec<(String, deadlines::Deadline)> = Vec::new();
-    for Found {
-        event: ev,
-        plain_item,
-        listed_before,
-    } in events
-    {
-        let matches = match plain_item {
-            true => ctx.watchlists.matches_item(&ev),
-            false => ctx.watchlists.matches(&ev),
-        };
-        let archived = first_sight && plain_item && ev.date < horizon;
-        let news: &[_] = match archived {
-            true => &[],
-            false => &matches,
-        };
-        if archived && !matches.is_empty() {
-            archived_items += 1;
-        }
-        let mut enqueue = Vec::with_capacity(news.len());
-        for m in news {
-            let alert_due = ev.kind == EventKind::Step
-                && ev.stage.is_some_and(|st| {
-                    ctx.watchlists
-                        .get(&m.watchlist)
-                        .is_some_and(|w| w.alert_on.contains(&st))
+    /// Account for a body, parsed (new bytes) or not (the same bytes as before).
+    #[allow(clippy::too_many_arguments)]
+    fn body(
+        &mut self,
+        s: &SourceConfig,
+        url: String,
+        final_url: String,
+        mut record: ResourceRecord,
+        mut prev: ResourceRecord,
+        parsed: Option<Result<Vec<Observation>, ParseError>>,
+        now: DateTime<Utc>,
+    ) -> Option<Parsed> {
+        match parsed {
+            None => {
+                // Same bytes as last time: nothing to parse (and, if they did not parse
+                // then, the same error).
+                self.unchanged += 1;
+                self.same_as_before(&url, &prev);
+                record.parse_error = prev.parse_error.clone();
+                record.not_found_at = prev.not_found_at;
+                record.fetched_at = prev.fetched_at;
+                record.items.clone_from(&prev.items);
+                if record != prev {
+                    self.resources.push((url, record));
+                }
+            }
+            Some(Err(ParseError::NotFound(why))) => {
+                self.any_success = true;
+                tracing::info!(source = %s.id, url = %url, reason = %why, "not found at the source");
+                record.not_found_at = Some(now);
+                record.items = prev.items;
+                self.resources.push((url, record));
+            }
+            Some(Err(e)) => {
+                // Remember the bytes and the error: the same bytes are not parsed again,
+                // and the source stays failing until they change.
+                self.errors.push(format!("{url}: {e}"));
+                record.parse_error = Some(e.to_string());
+                record.items = prev.items;
+                self.resources.push((url, record));
+            }
+            Some(Ok(observations)) => {
+                self.any_success = true;
+                self.observations += observations.len();
+                // Sorted as stored; sorting again costs nothing and keeps the binary
+                // search right whatever wrote the record.
+                prev.items.sort_unstable();
+                return Some(Parsed {
+                    url,
+                    final_url,
+                    record,
+                    prev_items: prev.items,
+                    observations,
                 });
-            enqueue.push(Enqueue {
-                watchlist: m.watchlist.clone(),
-                reasons: reasons(m),
-                alert_due,
+            }
+        }
+        None
+    }
+}
+
+impl Preparing<'_> {
+    /// Turn one source's fetches into events, matches and its new poll state: the batch
+    /// that `record` commits. Dossiers merge against `merged` (this step's earlier
+    /// sources) before the stored ones, and this source's merges are added to it.
+    fn source(
+        &self,
+        s: &SourceConfig,
+        state: SourceRecord,
+        fetched: Vec<Fetched>,
+        merged: &mut BTreeMap<ProcedureRef, Dossier>,
+    ) -> Result<(SourceReport, PollBatch), StoreError> {
+        let requests = fetched.len();
+        let mut tally = Tally::default();
+        let mut found = Findings::default();
+        for f in fetched {
+            if let Some(mut p) = tally.fetched(s, f, self.now) {
+                self.events_of(s, &mut p, &mut found, merged)?;
+                p.record.items.sort_unstable();
+                p.record.items.dedup();
+                tally.resources.push((p.url, p.record));
+            }
+        }
+        let first_sight = state.last_success.is_none();
+        let matched = self.match_events(s, found.events, &found.consultations, first_sight);
+        let state = self.next_state(s, state, &tally);
+        for (r, d) in &found.dossiers {
+            merged.insert(*r, d.clone());
+        }
+        let report = SourceReport {
+            id: s.id.clone(),
+            kind: s.kind,
+            ok: tally.errors.is_empty(),
+            requests,
+            unchanged: tally.unchanged,
+            observations: tally.observations,
+            new_events: 0,
+            enqueued: 0,
+            error: state.last_error.clone(),
+            next_poll: state.next_poll_at,
+        };
+        let batch = PollBatch {
+            source: s.id.clone(),
+            state,
+            resources: tally.resources,
+            dossiers: found.dossiers.into_values().collect(),
+            events: matched.observed,
+            track: matched.track,
+            deadlines: matched.deadlines,
+            now: self.now,
+        };
+        Ok((report, batch))
+    }
+
+    /// The events of one parsed body: items as they are, consultations, and the diffs of
+    /// dossier snapshots merged into what this step or the store knew.
+    fn events_of(
+        &self,
+        s: &SourceConfig,
+        p: &mut Parsed,
+        found: &mut Findings,
+        merged: &BTreeMap<ProcedureRef, Dossier>,
+    ) -> Result<(), StoreError> {
+        let now = self.now;
+        let provenance = Provenance {
+            source: s.id.clone(),
+            url: p.final_url.clone(),
+            fetched_at: now,
+        };
+        found.events.reserve(p.observations.len());
+        for o in std::mem::take(&mut p.observations) {
+            match o {
+                Observation::Item(item) => {
+                    let event = dossier::item_event(&item, &provenance, now, None);
+                    let matches = self.watchlists.matches(&event);
+                    found.listed(
+                        &mut p.record,
+                        &p.prev_items,
+                        event.into_event(),
+                        matches,
+                        true,
+                    );
+                }
+                Observation::Consultation(item, c) => {
+                    let event = dossier::consultation_event(&c, &item, &provenance, now);
+                    let matches = self.watchlists.matches(&event);
+                    found
+                        .consultations
+                        .push((event.id, deadlines::consultation_deadlines(&c)));
+                    found.listed(&mut p.record, &p.prev_items, event, matches, false);
+                }
+                Observation::Dossier(snap) => {
+                    let key = snap.reference;
+                    let stored = match found.dossiers.get(&key).or(merged.get(&key)) {
+                        Some(d) => Some(d.clone()),
+                        None => self.stored.get(&key)?.cloned(),
+                    };
+                    let merged = dossier::merge(stored.as_ref(), &snap);
+                    let diff_ctx = DiffContext {
+                        now,
+                        backfill: self.config.digest.backfill,
+                        provenance: &snap.provenance,
+                    };
+                    found.events.extend(
+                        dossier::diff(stored.as_ref(), &merged, &diff_ctx)
+                            .into_iter()
+                            .map(|event| Found {
+                                matches: self.watchlists.matches(&event),
+                                event,
+                                plain_item: false,
+                                listed_before: false,
+                            }),
+                    );
+                    found.dossiers.insert(key, merged);
+                }
+                Observation::Changed(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Match and enqueue. On a source's first successful poll, a feed's items older than
+    /// `digest.backfill` are what it held before veille watched it, not news: like a new
+    /// dossier's old steps, they are kept as seen, out of the digests (a dossier they
+    /// name is still tracked).
+    fn match_events(
+        &self,
+        s: &SourceConfig,
+        events: Vec<Found>,
+        consultations: &[(EventId, Vec<deadlines::Deadline>)],
+        first_sight: bool,
+    ) -> Matched {
+        let horizon = dossier::backfill_horizon(self.now, self.config.digest.backfill);
+        let mut archived_items = 0usize;
+        let mut out = Matched::default();
+        out.observed.reserve(events.len());
+        for Found {
+            event: ev,
+            matches,
+            plain_item,
+            listed_before,
+        } in events
+        {
+            let archived = first_sight && plain_item && ev.date < horizon;
+            if archived && !matches.is_empty() {
+                archived_items += 1;
+            }
+            let news: &[_] = if archived { &[] } else { &matches };
+            let enqueue = news.iter().map(|m| self.enqueue(&ev, m)).collect();
+            if let Some((_, ds)) = consultations.iter().find(|(id, _)| *id == ev.id) {
+                for m in &matches {
+                    out.deadlines
+                        .extend(ds.iter().map(|d| (m.watchlist.clone(), d.clone())));
+                }
+            }
+            if !matches.is_empty() && ev.kind == EventKind::Item {
+                if let Some(d) = ev.dossier {
+                    if !out.track.contains(&d) {
+                        out.track.push(d);
+                    }
+                }
+            }
+            out.observed.push(ObservedEvent {
+                event: ev,
+                matches: enqueue,
+                listed_before,
             });
         }
-        if let Some((_, ds)) = consultations.iter().find(|(id, _)| *id == ev.id) {
-            for m in &matches {
-                kept.extend(ds.iter().map(|d| (m.watchlist.clone(), d.clone())));
-            }
+        if archived_items > 0 {
+            tracing::info!(
+                source = %s.id,
+                items = archived_items,
+                backfill = %humantime::format_duration(self.config.digest.backfill),
+                "first poll of this source: matched items older than digest.backfill are kept as seen, not reported as news"
+            );
         }
-        if !matches.is_empty() && ev.kind == EventKind::Item {
-            if let Some(d) = ev.dossier {
-                if !track.contains(&d) {
-                    track.push(d);
-                }
-            }
-        }
-        observed.push(ObservedEvent {
-            event: ev,
-            matches: enqueue,
-            listed_before,
-        });
+        out
     }
 
-    if archived_items > 0 {
-        tracing::info!(
-            source = %s.id,
-            items = archived_items,
-            backfill = %humantime::format_duration(ctx.config.digest.backfill),
-            "first poll of this source: matched items older than digest.backfill are kept as seen, not reported as news"
-        );
+    fn enqueue(&self, ev: &DossierEvent, m: &crate::watchlist::Match) -> Enqueue {
+        let alert_due = ev.kind == EventKind::Step
+            && ev.stage.is_some_and(|st| {
+                self.watchlists
+                    .get(&m.watchlist)
+                    .is_some_and(|w| w.alert_on.contains(&st))
+            });
+        Enqueue {
+            watchlist: m.watchlist.clone(),
+            reasons: reasons(m),
+            alert_due,
+        }
     }
 
-    let failed = !errors.is_empty();
-    state.v = 1;
-    state.polls += 1;
-    state.last_attempt = Some(now);
-    if failed {
-        state.failures += 1;
-        state.failing_since.get_or_insert(now);
-        let more = if errors.len() > 1 {
-            format!(" (and {} more errors)", errors.len() - 1)
-        } else {
-            String::new()
-        };
-        state.last_error = Some(format!("{}{more}", errors[0]));
-        let wait = backoff(s.every, state.failures).max(retry_after.unwrap_or_default());
-        state.next_poll_at =
-            Some(now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1)));
-    } else {
+    /// The source's poll state after this poll: the next poll `every` later (or the
+    /// server's cache floor), or after a backoff if anything failed.
+    fn next_state(&self, s: &SourceConfig, mut state: SourceRecord, tally: &Tally) -> SourceRecord {
+        let now = self.now;
+        let errors = &tally.errors;
+        state.v = 1;
+        state.polls += 1;
+        state.last_attempt = Some(now);
+        if let Some(first) = errors.first() {
+            state.failures += 1;
+            state.failing_since.get_or_insert(now);
+            let more = if errors.len() > 1 {
+                format!(" (and {} more errors)", errors.len() - 1)
+            } else {
+                String::new()
+            };
+            state.last_error = Some(format!("{first}{more}"));
+            let wait = backoff(s.every, state.failures).max(tally.retry_after.unwrap_or_default());
+            state.next_poll_at =
+                Some(now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1)));
+            return state;
+        }
         state.failures = 0;
         state.failing_since = None;
         state.last_error = None;
         state.last_success = Some(now);
-        let wait = s.every.max(floor.unwrap_or_default());
+        let wait = s.every.max(tally.floor.unwrap_or_default());
         state.next_poll_at =
             Some(now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(6)));
-    }
-    if any_success && matches!(s.kind, SourceKind::EpApi) && !failed {
-        let refresh = chrono::Duration::from_std(s.refresh).unwrap_or(chrono::Duration::days(7));
-        if state.last_refresh.is_none_or(|t| now - t >= refresh) {
+        if tally.any_success
+            && s.kind == SourceKind::EpApi
+            && plan::refresh_due(state.last_refresh, s.refresh, now)
+        {
             state.last_refresh = Some(now);
         }
+        state
     }
-
-    for (r, d) in &dossiers {
-        merged.insert(*r, d.clone());
-    }
-    let batch = PollBatch {
-        source: s.id.clone(),
-        state: state.clone(),
-        resources,
-        dossiers: dossiers.into_values().collect(),
-        events: observed,
-        track,
-        deadlines: kept,
-        now,
-    };
-    report.ok = !failed;
-    report.error = state.last_error.clone();
-    report.next_poll = state.next_poll_at;
-    Ok((report, batch))
 }
 
 #[cfg(test)]

@@ -146,7 +146,9 @@ pub fn item_events(n: usize) -> Vec<DossierEvent> {
     let obs = sources::feed::parse(&input).unwrap_or_else(|e| panic!("scaled feed: {e}"));
     obs.iter()
         .filter_map(|o| match o {
-            Observation::Item(i) => Some(dossier::item_event(i, &prov, now(), Some("bench"))),
+            Observation::Item(i) => {
+                Some(dossier::item_event(i, &prov, now(), Some("bench")).into_event())
+            }
             _ => None,
         })
         .collect()

@@ -38,7 +38,7 @@ pub fn benches(c: &mut Criterion) {
                 .iter()
                 .filter_map(|o| match o {
                     Observation::Item(i) => {
-                        Some(dossier::item_event(i, &prov, corpus::now(), None))
+                        Some(dossier::item_event(i, &prov, corpus::now(), None).into_event())
                     }
                     _ => None,
                 })

@@ -82,29 +82,8 @@ fn html_formatter(
     }
 }
 
-/// Control characters (CR, LF, tabs, bidi overrides excepted) become spaces, runs of
-/// whitespace one space, and the ends are trimmed: one safe line.
-pub(crate) fn clean(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut space = false;
-    for c in s.chars() {
-        if c.is_control() || c.is_whitespace() || is_invisible_format(c) {
-            space = true;
-            continue;
-        }
-        if space && !out.is_empty() {
-            out.push(' ');
-        }
-        space = false;
-        out.push(c);
-    }
-    out
-}
-
-/// Bidirectional overrides and line/paragraph separators, which can disguise text.
-fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
-}
+/// One safe line: the one text cleaner (`text::one_line`).
+pub(crate) use crate::text::one_line as clean;
 
 /// A URL that may become a link: absolute `http` or `https` with a host.
 pub(crate) fn safe_link(url: &str) -> Option<String> {

@@ -190,6 +190,22 @@ pub enum Observation {
     Dossier(Box<DossierSnapshot>),
     /// A change feed says this procedure moved: fetch its full record.
     Changed(ProcedureRef),
+    /// A Have Your Say initiative: the item as listed, and its consultation.
+    Consultation(FeedItem, Box<Consultation>),
+}
+
+/// A Have Your Say initiative's consultation, as the portal describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consultation {
+    pub initiative_id: u64,
+    pub title: String,
+    pub url: String,
+    /// The portal's `frontEndStage` (`OPC_LAUNCHED`, `ISC_WORKFLOW`, …).
+    pub stage: Option<String>,
+    pub feedback_open: bool,
+    pub opens: Option<DateTime<Utc>>,
+    pub closes: Option<DateTime<Utc>>,
+    pub com: Vec<ComRef>,
 }
 
 /// One step on a dossier's merged timeline, with every source that reported it.
@@ -346,6 +362,33 @@ impl<'de> Deserialize<'de> for EventId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// An event just made from a feed item by `dossier::item_event`: every reference written
+/// in its title, summary and link is already in its `dossier` and `mentions`, so the
+/// matcher searches that text for keywords only. Dereferences to its event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemEvent(DossierEvent);
+
+impl ItemEvent {
+    /// Wrap an event whose `dossier` and `mentions` hold every reference written in its
+    /// title, summary and link (what `dossier::item_event` makes).
+    pub fn with_text_refs_read(event: DossierEvent) -> ItemEvent {
+        ItemEvent(event)
+    }
+    pub fn event(&self) -> &DossierEvent {
+        &self.0
+    }
+    pub fn into_event(self) -> DossierEvent {
+        self.0
+    }
+}
+
+impl std::ops::Deref for ItemEvent {
+    type Target = DossierEvent;
+    fn deref(&self) -> &DossierEvent {
+        &self.0
     }
 }
 

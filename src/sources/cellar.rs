@@ -11,12 +11,13 @@
 use chrono::{DateTime, NaiveDate};
 use quick_xml::events::Event;
 
-use super::ep_api::{clean_text, ep_document};
+use super::ep_api::ep_document;
 use super::{looks_like_challenge, Input, ParseError};
 use crate::model::{
     Celex, ComRef, Document, DossierSnapshot, Observation, ProcedureRef, ProcedureType, Stage,
     Step, Titles,
 };
+use crate::text::collapse_whitespace;
 
 /// The Accept header that makes CELLAR answer with a tree notice.
 pub const ACCEPT: &str = "application/xml;notice=tree";
@@ -449,7 +450,7 @@ impl Notice {
             self.titles
                 .iter()
                 .find(|(l, _)| l.as_deref().unwrap_or(default) == lang)
-                .map(|(_, v)| clean_text(&v.replace("&#13;", " ")))
+                .map(|(_, v)| collapse_whitespace(&v.replace("&#13;", " ")))
                 .filter(|v| !v.is_empty())
         };
         Titles {

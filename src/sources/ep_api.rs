@@ -19,6 +19,7 @@ use crate::model::{
     Committee, CommitteeRole, Document, DossierSnapshot, Forecast, Observation, ProcedureRef,
     ProcedureType, Stage, Step, Titles,
 };
+use crate::text::collapse_whitespace;
 
 /// The Accept header for procedure records. The API also takes a `format` query parameter
 /// (default `application/ld+json`), which `procedure_url` sets explicitly.
@@ -253,17 +254,12 @@ fn procedure_ref(p: &Value) -> Result<ProcedureRef, ParseError> {
     })
 }
 
-/// Collapse runs of whitespace (some titles carry line breaks).
-pub(crate) fn clean_text(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 fn titles(p: &Value) -> Titles {
     let t = p.get("process_title");
     let lang = |l: &str| {
         t.and_then(|t| t.get(l))
             .and_then(Value::as_str)
-            .map(clean_text)
+            .map(collapse_whitespace)
             .filter(|s| !s.is_empty())
     };
     Titles {

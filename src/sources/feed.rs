@@ -18,6 +18,7 @@ use regex::Regex;
 
 use super::{looks_like_challenge, Input, ParseError};
 use crate::model::{FeedItem, Observation};
+use crate::text::PlainText;
 
 /// Parse a feed body into one `Observation::Item` per entry, in feed order.
 pub fn parse(input: &Input) -> Result<Vec<Observation>, ParseError> {
@@ -248,10 +249,9 @@ pub fn plain_text(s: &str) -> String {
         false => std::borrow::Cow::Borrowed(s),
     };
     let decoded = html_escape::decode_html_entities(&stripped);
-    let mut out = String::with_capacity(decoded.len());
-    let mut pending_space = false;
+    let mut out = PlainText::with_capacity(decoded.len());
     // Runs of printable ASCII other than the space (`!` to `~`) are copied whole; the
-    // result is the same as `collapse` on each character (a proptest checks).
+    // result is the same as `PlainText::push` on each character (a proptest checks).
     let bytes = decoded.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -261,35 +261,17 @@ pub fn plain_text(s: &str) -> String {
                 .iter()
                 .position(|b| !matches!(b, b'!'..=b'~'))
                 .map_or(bytes.len(), |p| i + p);
-            if pending_space && !out.is_empty() {
-                out.push(' ');
-            }
-            pending_space = false;
-            out.push_str(&decoded[i..end]);
+            out.push_run(&decoded[i..end]);
             i = end;
         } else if b.is_ascii() {
-            collapse(char::from(b), &mut pending_space, &mut out);
+            out.push(char::from(b));
             i += 1;
         } else if let Some(c) = decoded[i..].chars().next() {
-            collapse(c, &mut pending_space, &mut out);
+            out.push(c);
             i += c.len_utf8();
         }
     }
-    out
-}
-
-/// Append one character of plain text: whitespace becomes (at most one, never leading)
-/// space before the next character kept; control characters and zero-width marks go.
-fn collapse(c: char, pending_space: &mut bool, out: &mut String) {
-    if c.is_whitespace() {
-        *pending_space = true;
-    } else if !(c.is_control() || c == '\u{feff}' || c == '\u{200b}') {
-        if *pending_space && !out.is_empty() {
-            out.push(' ');
-        }
-        *pending_space = false;
-        out.push(c);
-    }
+    out.finish()
 }
 
 const INLINE_TAGS: &[&str] = &[
@@ -761,14 +743,14 @@ mod tests {
         );
     }
 
-    /// What `plain_text` does after tags and entities: `collapse` on each character (the
-    /// test text has neither `<` nor `&`).
+    /// What `plain_text` does after tags and entities: `PlainText::push` on each
+    /// character (the test text has neither `<` nor `&`).
     fn collapse_by_definition(text: &str) -> String {
-        let (mut out, mut pending_space) = (String::new(), false);
+        let mut out = crate::text::PlainText::default();
         for c in text.chars() {
-            collapse(c, &mut pending_space, &mut out);
+            out.push(c);
         }
-        out
+        out.finish()
     }
 
     /// What `mojibake_score` counts, character by character: replacement characters, and

@@ -1,8 +1,8 @@
 //! The Commission's Better Regulation portal ("Have Your Say"): its `brpapi` JSON backend.
 //! Owns the URLs of the search and detail calls and turns their JSON into one
-//! `Observation::Item` per initiative, with machine-readable tags in `categories`
-//! (`stage:`, `feedback:`, `feedback-start:`, `feedback-end:`, `com:`, `type:`, …) that
-//! [`consultation_of`] reads back into a typed [`Consultation`].
+//! `Observation::Consultation` per initiative: the item as listed (descriptive tags such
+//! as `type:` and `topic:` in `categories`) and its typed [`Consultation`] (stage,
+//! feedback window, COM numbers).
 //! Must not fetch, read the clock or decide what a deadline means: that is `deadlines`.
 //!
 //! No raw capture of this API exists in the corpus (docs/eu-sources.md, "Have Your Say"). The shapes
@@ -23,6 +23,9 @@ use super::{looks_like_challenge, Input, ParseError};
 use crate::model::{ComRef, FeedItem, Observation};
 
 pub const SUPPORTED: bool = true;
+
+/// The Accept header for the `brpapi` calls.
+pub const ACCEPT: &str = "application/json";
 
 /// The public page of an initiative (the portal redirects to its slugged URL).
 const PUBLIC_PAGE: &str =
@@ -52,60 +55,7 @@ pub fn public_url(id: u64) -> String {
     format!("{PUBLIC_PAGE}/{id}_en")
 }
 
-/// A consultation as read back from a parsed item's tags.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Consultation {
-    pub initiative_id: u64,
-    pub title: String,
-    pub url: String,
-    /// The portal's `frontEndStage` (`OPC_LAUNCHED`, `ISC_WORKFLOW`, …).
-    pub stage: Option<String>,
-    pub feedback_open: bool,
-    pub opens: Option<DateTime<Utc>>,
-    pub closes: Option<DateTime<Utc>>,
-    pub com: Vec<ComRef>,
-}
-
-/// Read the tags written by [`parse`] back; `None` for items that are not initiatives.
-pub fn consultation_of(item: &FeedItem) -> Option<Consultation> {
-    let initiative_id: u64 = item.key.strip_prefix("hys:")?.parse().ok()?;
-    let tag = |prefix: &str| {
-        item.categories
-            .iter()
-            .find_map(|c| c.strip_prefix(prefix))
-            .map(str::to_string)
-    };
-    let instant = |prefix: &str| {
-        tag(prefix)
-            .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-            .map(|d| d.with_timezone(&Utc))
-    };
-    let mut com: Vec<ComRef> = Vec::new();
-    for c in item
-        .categories
-        .iter()
-        .filter_map(|c| c.strip_prefix("com:"))
-    {
-        if let Ok(r) = c.parse::<ComRef>() {
-            if !com.contains(&r) {
-                com.push(r);
-            }
-        }
-    }
-    Some(Consultation {
-        initiative_id,
-        title: item.title.clone(),
-        url: item
-            .link
-            .clone()
-            .unwrap_or_else(|| public_url(initiative_id)),
-        stage: tag("stage:"),
-        feedback_open: tag("feedback:").as_deref() == Some("OPEN"),
-        opens: instant("feedback-start:"),
-        closes: instant("feedback-end:"),
-        com,
-    })
-}
+pub use crate::model::Consultation;
 
 /// A portal date in Brussels local time → UTC: `"2026/09/28 23:59:59"`, `"2026/09/28"`
 /// (start of that day), also with `-` separators or a `T`. A local time skipped by the
@@ -186,8 +136,8 @@ pub fn parse(input: &Input) -> Result<Vec<Observation>, ParseError> {
     let mut unusable = 0usize;
     for v in &items {
         match serde_json::from_value::<RawInitiative>((*v).clone()) {
-            Ok(raw) => match item_of(&raw, detail) {
-                Some(item) => out.push(Observation::Item(item)),
+            Ok(raw) => match initiative_of(&raw, detail) {
+                Some(o) => out.push(o),
                 None => unusable += 1,
             },
             Err(_) => unusable += 1,
@@ -356,33 +306,77 @@ fn pick_status(statuses: &[RawStatus]) -> Option<&RawStatus> {
         })
 }
 
-fn item_of(raw: &RawInitiative, detail: bool) -> Option<FeedItem> {
+/// One initiative: the item as listed, and its consultation, typed.
+fn initiative_of(raw: &RawInitiative, detail: bool) -> Option<Observation> {
     let id = raw.id?;
-    let title = nonempty(&raw.short_title)
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("Initiative {id}"));
-    let mut tags: Vec<String> = Vec::new();
-    let mut line: Vec<String> = Vec::new();
+    let consultation = consultation(raw, id);
+    let published = consultation.opens.or_else(|| {
+        raw.modified_date
+            .as_deref()
+            .and_then(|d| parse_local(d, false))
+    });
+    let item = FeedItem {
+        key: format!("hys:{id}"),
+        title: consultation.title.clone(),
+        link: Some(consultation.url.clone()),
+        summary: capitalise(&summary_line(raw, &consultation).join("; ")),
+        published,
+        categories: tags(raw, detail),
+    };
+    Some(Observation::Consultation(item, Box::new(consultation)))
+}
 
+/// The initiative's consultation: its stage, feedback window and COM numbers.
+fn consultation(raw: &RawInitiative, id: u64) -> Consultation {
     let status = pick_status(&raw.current_statuses);
-    let stage = status.and_then(|s| nonempty(&s.front_end_stage));
-    let feedback = status
-        .and_then(|s| nonempty(&s.receiving_feedback_status))
-        .map(str::to_ascii_uppercase);
-    let opens = status
-        .and_then(|s| s.feedback_start_date.as_deref())
-        .and_then(|d| parse_local(d, false));
-    let closes = status
-        .and_then(|s| s.feedback_end_date.as_deref())
-        .and_then(|d| parse_local(d, true));
-
-    if let Some(s) = stage {
-        tags.push(format!("stage:{s}"));
-        line.push(format!("stage {s}"));
+    Consultation {
+        initiative_id: id,
+        title: nonempty(&raw.short_title)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("Initiative {id}")),
+        url: public_url(id),
+        stage: status
+            .and_then(|s| nonempty(&s.front_end_stage))
+            .map(str::to_string),
+        feedback_open: feedback_status(raw).as_deref() == Some("OPEN"),
+        opens: status
+            .and_then(|s| s.feedback_start_date.as_deref())
+            .and_then(|d| parse_local(d, false)),
+        closes: status
+            .and_then(|s| s.feedback_end_date.as_deref())
+            .and_then(|d| parse_local(d, true)),
+        com: proposals(raw).into_iter().collect(),
     }
+}
+
+/// The feedback status of the status that carries the window, upper-cased.
+fn feedback_status(raw: &RawInitiative) -> Option<String> {
+    pick_status(&raw.current_statuses)
+        .and_then(|s| nonempty(&s.receiving_feedback_status))
+        .map(str::to_ascii_uppercase)
+}
+
+/// COM numbers of adopted proposals (detail call only).
+fn proposals(raw: &RawInitiative) -> BTreeSet<ComRef> {
+    let mut com = BTreeSet::new();
+    for p in &raw.publications {
+        if nonempty(&p.kind).is_some_and(|k| k.starts_with("PROP_")) {
+            if let Some(r) = nonempty(&p.reference) {
+                com.extend(r.parse::<ComRef>().ok());
+                com.extend(ComRef::find_all(r));
+            }
+        }
+    }
+    com
+}
+
+/// The item's descriptive tags: `type:`, `status:`, `ares:`, `topic:`, `publication:`,
+/// `feedback-total:`, `modified:`. (What the consultation is, is typed in
+/// [`Consultation`], not tagged.)
+fn tags(raw: &RawInitiative, detail: bool) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::new();
     if let Some(t) = nonempty(&raw.foreseen_act_type) {
         tags.push(format!("type:{t}"));
-        line.push(format!("act type {t}"));
     }
     if let Some(s) = nonempty(&raw.initiative_status) {
         tags.push(format!("status:{s}"));
@@ -390,88 +384,65 @@ fn item_of(raw: &RawInitiative, detail: bool) -> Option<FeedItem> {
     if let Some(r) = nonempty(&raw.reference) {
         tags.push(format!("ares:{r}"));
     }
-    let topics: Vec<&str> = raw.topics.iter().filter_map(RawTopic::label).collect();
     for t in raw.topics.iter().filter_map(RawTopic::code) {
         tags.push(format!("topic:{t}"));
     }
-    if !topics.is_empty() {
-        line.push(format!("topics: {}", topics.join(", ")));
-    }
-
-    // COM numbers of adopted proposals (detail call only).
-    let mut com: BTreeSet<ComRef> = BTreeSet::new();
     let mut feedback_total = 0u64;
     for p in &raw.publications {
-        let kind = nonempty(&p.kind);
-        if let Some(k) = kind {
+        if let Some(k) = nonempty(&p.kind) {
             let t = format!("publication:{k}");
             if !tags.contains(&t) {
                 tags.push(t);
-            }
-        }
-        if kind.is_some_and(|k| k.starts_with("PROP_")) {
-            if let Some(r) = nonempty(&p.reference) {
-                com.extend(r.parse::<ComRef>().ok());
-                com.extend(ComRef::find_all(r));
             }
         }
         if let Some(n) = p.total_feedback.filter(|n| n.is_finite() && *n >= 0.0) {
             feedback_total += n as u64;
         }
     }
-    for c in &com {
-        tags.push(format!("com:{c}"));
-    }
-    if !com.is_empty() {
-        let list: Vec<String> = com.iter().map(ToString::to_string).collect();
-        line.push(list.join(", "));
-    }
     if detail && !raw.publications.is_empty() {
         tags.push(format!("feedback-total:{feedback_total}"));
-    }
-
-    if let Some(f) = &feedback {
-        tags.push(format!("feedback:{f}"));
-    }
-    if let Some(o) = opens {
-        tags.push(format!("feedback-start:{}", brussels_rfc3339(o)));
-    }
-    if let Some(c) = closes {
-        tags.push(format!("feedback-end:{}", brussels_rfc3339(c)));
-    }
-    if feedback.is_some() || opens.is_some() || closes.is_some() {
-        let mut s = format!(
-            "feedback {}",
-            feedback.as_deref().unwrap_or("status unknown")
-        );
-        if let Some(o) = opens {
-            s.push_str(&format!(" from {}", brussels_human(o)));
-        }
-        if let Some(c) = closes {
-            s.push_str(&format!(" until {}", brussels_human(c)));
-        }
-        if opens.is_some() || closes.is_some() {
-            s.push_str(" (Brussels time)");
-        }
-        line.push(s);
     }
     if let Some(m) = nonempty(&raw.modified_date) {
         tags.push(format!("modified:{m}"));
     }
+    tags
+}
 
-    let published = opens.or_else(|| {
-        raw.modified_date
-            .as_deref()
-            .and_then(|d| parse_local(d, false))
-    });
-    Some(FeedItem {
-        key: format!("hys:{id}"),
-        title,
-        link: Some(public_url(id)),
-        summary: capitalise(&line.join("; ")),
-        published,
-        categories: tags,
-    })
+/// The parts of the item's summary: stage, act type, topics, COM numbers, feedback.
+fn summary_line(raw: &RawInitiative, c: &Consultation) -> Vec<String> {
+    let mut line: Vec<String> = Vec::new();
+    if let Some(s) = &c.stage {
+        line.push(format!("stage {s}"));
+    }
+    if let Some(t) = nonempty(&raw.foreseen_act_type) {
+        line.push(format!("act type {t}"));
+    }
+    let topics: Vec<&str> = raw.topics.iter().filter_map(RawTopic::label).collect();
+    if !topics.is_empty() {
+        line.push(format!("topics: {}", topics.join(", ")));
+    }
+    if !c.com.is_empty() {
+        let list: Vec<String> = c.com.iter().map(ToString::to_string).collect();
+        line.push(list.join(", "));
+    }
+    let feedback = feedback_status(raw);
+    if feedback.is_some() || c.opens.is_some() || c.closes.is_some() {
+        let mut s = format!(
+            "feedback {}",
+            feedback.as_deref().unwrap_or("status unknown")
+        );
+        if let Some(o) = c.opens {
+            s.push_str(&format!(" from {}", brussels_human(o)));
+        }
+        if let Some(c) = c.closes {
+            s.push_str(&format!(" until {}", brussels_human(c)));
+        }
+        if c.opens.is_some() || c.closes.is_some() {
+            s.push_str(" (Brussels time)");
+        }
+        line.push(s);
+    }
+    line
 }
 
 fn capitalise(s: &str) -> String {
@@ -480,13 +451,6 @@ fn capitalise(s: &str) -> String {
         Some(f) => f.to_uppercase().chain(c).collect(),
         None => String::new(),
     }
-}
-
-/// RFC 3339 with the Brussels offset of that instant: `2026-09-28T23:59:59+02:00`.
-fn brussels_rfc3339(t: DateTime<Utc>) -> String {
-    t.with_timezone(&Tz::brussels())
-        .format("%Y-%m-%dT%H:%M:%S%:z")
-        .to_string()
 }
 
 fn brussels_human(t: DateTime<Utc>) -> String {

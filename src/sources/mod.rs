@@ -1,4 +1,5 @@
-//! Source parsers, one file per source kind: bytes and provenance in, observations out.
+//! Source parsers, one file per source kind: bytes and provenance in, observations out;
+//! and each kind's request plan (`plan`: what to fetch, with which headers, what next).
 //! Pure: no HTTP, no clock, no store, no knowledge of watchlists. A parser that cannot
 //! find the structure it expects returns `ParseError::Layout`, never an empty list.
 
@@ -8,6 +9,7 @@ pub mod ep_api;
 pub mod feed;
 pub mod have_your_say;
 pub mod oeil;
+pub mod plan;
 
 use std::fmt;
 use std::str::FromStr;

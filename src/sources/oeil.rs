@@ -23,6 +23,10 @@ use crate::model::{
     Celex, ComRef, Committee, CommitteeRole, Document, DossierSnapshot, Forecast, Observation,
     ProcedureRef, Stage, Step, Titles,
 };
+use crate::text::collapse_whitespace;
+
+/// The Accept header for procedure files.
+pub const ACCEPT: &str = "text/html";
 
 /// The public OEIL host, used to resolve relative links when the provenance URL is not a
 /// usable base.
@@ -210,7 +214,7 @@ fn new_sections<'a>(doc: &'a Html, design: &Prefixed) -> Sections<'a> {
                     scraper::CaseSensitivity::AsciiCaseInsensitive,
                 )
             })?;
-            Some((norm(&text_of(h2)), container))
+            Some((collapse_whitespace(&text_of(h2)), container))
         })
         .collect()
 }
@@ -272,7 +276,7 @@ fn new_design_page(
             ) else {
                 continue;
             };
-            match norm(&text_of(th)).as_str() {
+            match collapse_whitespace(&text_of(th)).as_str() {
                 "Stage reached in procedure" => raw.status = Some(text_of(td)),
                 "Procedure reference" if raw.reference.is_none() => {
                     raw.reference = Some(text_of(td))
@@ -285,7 +289,7 @@ fn new_design_page(
     // Basic information: `p.font-weight-bold` labels followed by a `p` value.
     if let Some(basic) = find_section(sections, "Basic information") {
         for p in basic.select(&SEL.p) {
-            let label = norm(&text_of(p));
+            let label = collapse_whitespace(&text_of(p));
             if label != "Subject" && label != "Status" {
                 continue;
             }
@@ -293,7 +297,11 @@ fn new_design_page(
                 continue;
             };
             if label == "Subject" {
-                raw.subjects = value.text().map(norm).filter(|s| !s.is_empty()).collect();
+                raw.subjects = value
+                    .text()
+                    .map(collapse_whitespace)
+                    .filter(|s| !s.is_empty())
+                    .collect();
             } else if raw.status.is_none() {
                 raw.status = Some(text_of(value));
             }
@@ -379,7 +387,7 @@ fn old_design(doc: &Html, ctx: &Ctx<'_>) -> Result<Option<Raw>, ParseError> {
             if cells.len() < 2 {
                 continue;
             }
-            match norm(&text_of(cells[0])).as_str() {
+            match collapse_whitespace(&text_of(cells[0])).as_str() {
                 "Stage reached in procedure" => raw.status = Some(text_of(cells[1])),
                 "Procedure reference" if raw.reference.is_none() => {
                     raw.reference = Some(text_of(cells[1]))
@@ -396,11 +404,11 @@ fn old_design(doc: &Html, ctx: &Ctx<'_>) -> Result<Option<Raw>, ParseError> {
     // next `<strong>`.
     if let Some(strong) = doc
         .select(&SEL.old_basic_strong)
-        .find(|s| norm(&text_of(*s)) == "Subject")
+        .find(|s| collapse_whitespace(&text_of(*s)) == "Subject")
     {
         for sib in strong.next_siblings() {
             if let Some(t) = sib.value().as_text() {
-                let line = norm(t);
+                let line = collapse_whitespace(t);
                 if !line.is_empty() {
                     raw.subjects.push(line);
                 }
@@ -480,7 +488,7 @@ fn in_shadow_list(a: ElementRef<'_>) -> bool {
 fn assemble(raw: Raw, doc: &Html, input: &Input<'_>) -> Result<DossierSnapshot, ParseError> {
     let reference_text = raw
         .reference
-        .map(|r| norm(&r))
+        .map(|r| collapse_whitespace(&r))
         .filter(|r| !r.is_empty())
         .ok_or_else(|| ParseError::Layout("no procedure reference in the page header".into()))?;
     // "2025/0229 (NLE)", with any kind of space, is still 2025/0229(NLE).
@@ -506,7 +514,7 @@ fn assemble(raw: Raw, doc: &Html, input: &Input<'_>) -> Result<DossierSnapshot, 
                 "key event {label:?} of {reference}: date {date:?} is not dd/mm/yyyy"
             ))
         })?;
-        let label = norm(&label);
+        let label = collapse_whitespace(&label);
         if label.is_empty() {
             return Err(ParseError::Layout(format!(
                 "key event of {date} in {reference} has no label"
@@ -524,7 +532,7 @@ fn assemble(raw: Raw, doc: &Html, input: &Input<'_>) -> Result<DossierSnapshot, 
         .forecasts
         .into_iter()
         .filter_map(|(date, label)| {
-            let label = norm(&label);
+            let label = collapse_whitespace(&label);
             Some(Forecast {
                 date: parse_date(&date)?,
                 stage: forecast_stage(&label),
@@ -590,7 +598,10 @@ fn assemble(raw: Raw, doc: &Html, input: &Input<'_>) -> Result<DossierSnapshot, 
         }
     }
 
-    let title = raw.title.map(|t| norm(&t)).filter(|t| !t.is_empty());
+    let title = raw
+        .title
+        .map(|t| collapse_whitespace(&t))
+        .filter(|t| !t.is_empty());
     let mut titles = Titles::default();
     match page_language(doc).as_deref() {
         Some("fr") => titles.fr = title,
@@ -601,7 +612,10 @@ fn assemble(raw: Raw, doc: &Html, input: &Input<'_>) -> Result<DossierSnapshot, 
     Ok(DossierSnapshot {
         reference,
         titles,
-        status: raw.status.map(|s| norm(&s)).filter(|s| !s.is_empty()),
+        status: raw
+            .status
+            .map(|s| collapse_whitespace(&s))
+            .filter(|s| !s.is_empty()),
         committees: raw.committees,
         steps,
         forecasts,
@@ -625,7 +639,8 @@ fn no_layout(doc: &Html) -> ParseError {
     let old_not_found = doc
         .select(&SEL.old_not_found)
         .any(|s| text_of(s).contains("does not exist"));
-    let body_text = norm(&doc.root_element().text().collect::<String>()).to_lowercase();
+    let body_text =
+        collapse_whitespace(&doc.root_element().text().collect::<String>()).to_lowercase();
     if old_not_found
         || [
             "this procedure or document does not exist",
@@ -733,14 +748,6 @@ fn decode(body: &[u8], content_type: Option<&str>) -> String {
     }
 }
 
-/// Collapse every run of whitespace (including NBSP and other Unicode spaces) to one space.
-fn norm(s: &str) -> String {
-    s.split(|c: char| c.is_whitespace() || c == '\u{a0}')
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// Date, event label and documents of one key-events row (every design has the columns
 /// Date | Event | Reference | Summary).
 fn key_event_row(
@@ -761,11 +768,11 @@ fn key_event_row(
 }
 
 fn text_of(e: ElementRef<'_>) -> String {
-    norm(&e.text().collect::<String>())
+    collapse_whitespace(&e.text().collect::<String>())
 }
 
 fn parse_date(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(norm(s).as_str(), "%d/%m/%Y").ok()
+    NaiveDate::parse_from_str(collapse_whitespace(s).as_str(), "%d/%m/%Y").ok()
 }
 
 fn check_headers(table: ElementRef<'_>, wanted: &[&str], what: &str) -> Result<(), ParseError> {
@@ -787,7 +794,7 @@ fn check_headers(table: ElementRef<'_>, wanted: &[&str], what: &str) -> Result<(
 /// committee responsible", "Committee for opinion", "Committee for budgetary assessment";
 /// former committees and non-committee tables have none.
 fn role_of(header: &str) -> Option<CommitteeRole> {
-    let h = norm(header).to_lowercase();
+    let h = collapse_whitespace(header).to_lowercase();
     if h.starts_with("former") {
         None
     } else if h.contains("committee responsible") {
@@ -809,7 +816,7 @@ fn push_committee(
     role: CommitteeRole,
     rapporteurs: Vec<String>,
 ) {
-    let code = norm(code);
+    let code = collapse_whitespace(code);
     if code.is_empty() {
         return;
     }
@@ -831,7 +838,7 @@ fn push_committee(
 /// "MIKSER Sven (S&D)" → "MIKSER Sven": the old design shows no group, so names alone keep
 /// the designs comparable.
 fn strip_group(name: &str) -> String {
-    let name = norm(name);
+    let name = collapse_whitespace(name);
     match name.rfind(" (") {
         Some(i) if name.ends_with(')') => name[..i].to_string(),
         _ => name,
@@ -892,7 +899,7 @@ fn documents(cell: ElementRef<'_>, ctx: &Ctx<'_>) -> Vec<Document> {
                     .children()
                     .filter_map(|c| c.value().as_text().map(|t| t.to_string()))
                     .collect();
-                let own = norm(&own);
+                let own = collapse_whitespace(&own);
                 let in_link = el
                     .ancestors()
                     .filter_map(ElementRef::wrap)
@@ -951,7 +958,7 @@ fn is_oj_link(text: &str, url: &str) -> bool {
 
 /// "OJ OJ L 21.03.2025" (sic, on the page) → "OJ L 21.03.2025".
 fn oj_label(text: &str) -> String {
-    let mut t = norm(text);
+    let mut t = collapse_whitespace(text);
     while let Some(rest) = t.strip_prefix("OJ OJ ") {
         t = format!("OJ {rest}");
     }
@@ -966,7 +973,7 @@ fn meta_content(doc: &Html, attr: &str, value: &str) -> Option<String> {
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case(value))
         })
         .and_then(|m| m.value().attr("content"))
-        .map(norm)
+        .map(collapse_whitespace)
         .filter(|c| !c.is_empty())
 }
 
@@ -1032,7 +1039,7 @@ mod tests {
 
     #[test]
     fn helpers() {
-        assert_eq!(norm(" a\u{a0}\u{a0}b \n c "), "a b c");
+        assert_eq!(collapse_whitespace(" a\u{a0}\u{a0}b \n c "), "a b c");
         assert_eq!(strip_group("MIKSER Sven (S&D)"), "MIKSER Sven");
         assert_eq!(oj_label("OJ OJ L 21.03.2025"), "OJ L 21.03.2025");
         assert_eq!(

@@ -124,6 +124,50 @@ impl PollBatch {
     }
 }
 
+/// The dossiers the store held when read ([`Store::stored_dossiers`]): a value, detached
+/// from the database; each is decoded the first time it is asked for.
+#[derive(Default)]
+pub struct StoredDossiers {
+    entries: HashMap<String, (sled::IVec, std::sync::OnceLock<Result<Dossier, String>>)>,
+}
+
+impl std::fmt::Debug for StoredDossiers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredDossiers")
+            .field("len", &self.entries.len())
+            .finish()
+    }
+}
+
+impl StoredDossiers {
+    /// Whether a dossier of this procedure was stored (without decoding it).
+    pub fn contains(&self, r: &ProcedureRef) -> bool {
+        self.entries.contains_key(&r.storage_key())
+    }
+
+    /// The stored dossier of this procedure.
+    pub fn get(&self, r: &ProcedureRef) -> Result<Option<&Dossier>, StoreError> {
+        let Some((bytes, decoded)) = self.entries.get(&r.storage_key()) else {
+            return Ok(None);
+        };
+        let decoded = decoded.get_or_init(|| {
+            decode::<DossierRecord>("dossier", bytes)
+                .map(|r| r.dossier)
+                .map_err(|e| match e {
+                    StoreError::Decode { message, .. } => message,
+                    other => other.to_string(),
+                })
+        });
+        match decoded {
+            Ok(d) => Ok(Some(d)),
+            Err(message) => Err(StoreError::Decode {
+                what: "dossier",
+                message: message.clone(),
+            }),
+        }
+    }
+}
+
 /// What a recorded poll changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordOutcome {
@@ -188,7 +232,8 @@ pub struct Store {
 #[derive(Default)]
 struct PollStates {
     sources: HashMap<String, Option<SourceRecord>>,
-    resources: HashMap<Vec<u8>, Option<ResourceRecord>>,
+    /// Per source, every URL record it has, once read whole ([`Store::resources_of`]).
+    resources: HashMap<String, HashMap<String, ResourceRecord>>,
     deferred: Deferred,
 }
 
@@ -550,17 +595,29 @@ impl Store {
     }
 
     pub fn resource(&self, source: &str, url: &str) -> Result<Option<ResourceRecord>, StoreError> {
-        let key = resource_key(source, url);
-        if let Some(known) = self.poll_states().resources.get(&key) {
+        Ok(self.resources_of(source)?.remove(url))
+    }
+
+    /// Every URL record of `source`, by URL: read from sled once (one prefix scan), then
+    /// kept here, written through by [`Store::record_polls`].
+    pub fn resources_of(
+        &self,
+        source: &str,
+    ) -> Result<HashMap<String, ResourceRecord>, StoreError> {
+        if let Some(known) = self.poll_states().resources.get(source) {
             return Ok(known.clone());
         }
-        let record: Option<ResourceRecord> = self
+        let prefix = resource_key(source, "");
+        let mut records = HashMap::new();
+        for kv in self.resources.scan_prefix(&prefix) {
+            let (k, v) = kv?;
+            let url = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            records.insert(url, decode("resource", &v)?);
+        }
+        self.poll_states()
             .resources
-            .get(&key)?
-            .map(|v| decode("resource", &v))
-            .transpose()?;
-        self.poll_states().resources.insert(key, record.clone());
-        Ok(record)
+            .insert(source.to_string(), records.clone());
+        Ok(records)
     }
 
     /// For a process that keeps the store open (the daemon): a poll that changes nothing
@@ -607,6 +664,18 @@ impl Store {
             .map(|v| decode::<DossierRecord>("dossier", &v))
             .transpose()?
             .map(|r| r.dossier))
+    }
+
+    /// Every stored dossier as it is now, decoded only when asked for
+    /// ([`StoredDossiers::get`]): a poll step's one read of the dossiers.
+    pub fn stored_dossiers(&self) -> Result<StoredDossiers, StoreError> {
+        let mut entries = HashMap::new();
+        for kv in self.dossiers.iter() {
+            let (k, v) = kv?;
+            let key = String::from_utf8_lossy(&k).into_owned();
+            entries.insert(key, (v, std::sync::OnceLock::new()));
+        }
+        Ok(StoredDossiers { entries })
     }
 
     pub fn dossiers(&self) -> Result<Vec<Dossier>, StoreError> {
@@ -752,10 +821,11 @@ impl Store {
                     states
                         .sources
                         .insert(batch.source.clone(), Some(batch.stored_state(outcome)));
-                    for (url, r) in &batch.resources {
-                        states
-                            .resources
-                            .insert(resource_key(&batch.source, url), Some(r.clone()));
+                    // Only a source read whole is kept: the next read scans the others.
+                    if let Some(known) = states.resources.get_mut(&batch.source) {
+                        for (url, r) in &batch.resources {
+                            known.insert(url.clone(), r.clone());
+                        }
                     }
                 }
             }

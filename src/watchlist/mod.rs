@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
 
-use crate::model::{DossierEvent, DossierRef, Language, ProcedureRef, Stage};
+use crate::model::{DossierEvent, DossierRef, ItemEvent, Language, ProcedureRef, Stage};
 use crate::schedule::DigestSchedule;
 
 pub use load::{load_dir, load_str};
@@ -129,17 +129,15 @@ impl WatchlistSet {
         self.inner.lists.iter().find(|l| l.id == id)
     }
 
-    /// Which watchlists this event concerns, and why.
-    pub fn matches(&self, event: &DossierEvent) -> Vec<Match> {
-        self.inner.matcher.matches(&self.inner.lists, event, false)
-    }
-
-    /// [`WatchlistSet::matches`] for an event just made by [`crate::dossier::item_event`]:
-    /// its dossier and mentions already hold every reference written in its title, summary
-    /// and link, so the text is searched for keywords only (reading the references twice
-    /// was 3 % of a first poll). Same answer; any other event must use `matches`.
-    pub fn matches_item(&self, event: &DossierEvent) -> Vec<Match> {
-        self.inner.matcher.matches(&self.inner.lists, event, true)
+    /// Which watchlists this event concerns, and why: the one entry point. The event says
+    /// itself whether the references in its text are already read ([`Matchable`]): a
+    /// fresh feed item's ([`ItemEvent`]) are in its dossier and mentions, so its text is
+    /// searched for keywords only (reading the references twice was 3 % of a first
+    /// poll); any other event is read in full. Same answer either way.
+    pub fn matches<E: Matchable + ?Sized>(&self, event: &E) -> Vec<Match> {
+        self.inner
+            .matcher
+            .matches(&self.inner.lists, event.event(), event.text_refs_read())
     }
 
     /// Which watchlists a free text matches (for `veille match TEXT`); `only` restricts
@@ -168,6 +166,31 @@ impl WatchlistSet {
         }
         out.sort();
         out
+    }
+}
+
+/// What the matcher reads: an event, and whether the references written in its title,
+/// summary and link are already in its `dossier` and `mentions`.
+pub trait Matchable {
+    fn event(&self) -> &DossierEvent;
+    fn text_refs_read(&self) -> bool;
+}
+
+impl Matchable for DossierEvent {
+    fn event(&self) -> &DossierEvent {
+        self
+    }
+    fn text_refs_read(&self) -> bool {
+        false
+    }
+}
+
+impl Matchable for ItemEvent {
+    fn event(&self) -> &DossierEvent {
+        ItemEvent::event(self)
+    }
+    fn text_refs_read(&self) -> bool {
+        true
     }
 }
 

@@ -2,10 +2,8 @@
 //! (no real capture exists), Brussels dates across DST, errors, and the typed read-back.
 
 use chrono::{DateTime, TimeZone, Utc};
-use veille::model::{ComRef, FeedItem, Observation, Provenance};
-use veille::sources::have_your_say::{
-    consultation_of, detail_url, parse, parse_feedback_date, urls, SUPPORTED,
-};
+use veille::model::{ComRef, Consultation, FeedItem, Observation, Provenance};
+use veille::sources::have_your_say::{detail_url, parse, parse_feedback_date, urls, SUPPORTED};
 use veille::sources::{Input, ParseError};
 
 use crate::support::fixtures;
@@ -19,6 +17,11 @@ fn prov() -> Provenance {
 }
 
 fn run(body: &[u8]) -> Result<Vec<FeedItem>, ParseError> {
+    Ok(run_typed(body)?.into_iter().map(|(i, _)| i).collect())
+}
+
+/// Every initiative as parsed: the item and its typed consultation.
+fn run_typed(body: &[u8]) -> Result<Vec<(FeedItem, Consultation)>, ParseError> {
     let p = prov();
     let input = Input {
         body,
@@ -28,8 +31,8 @@ fn run(body: &[u8]) -> Result<Vec<FeedItem>, ParseError> {
     parse(&input).map(|obs| {
         obs.into_iter()
             .map(|o| match o {
-                Observation::Item(i) => i,
-                other => panic!("expected items only, got {other:?}"),
+                Observation::Consultation(i, c) => (i, *c),
+                other => panic!("expected consultations only, got {other:?}"),
             })
             .collect()
     })
@@ -37,6 +40,14 @@ fn run(body: &[u8]) -> Result<Vec<FeedItem>, ParseError> {
 
 fn items(name: &str) -> Vec<FeedItem> {
     run(&fixtures::own(&format!("have-your-say/{name}"))).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn consultations(name: &str) -> Vec<Consultation> {
+    run_typed(&fixtures::own(&format!("have-your-say/{name}")))
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect()
 }
 
 fn utc(s: &str) -> DateTime<Utc> {
@@ -63,6 +74,7 @@ fn urls_are_built_with_or_without_trailing_slash() {
 #[test]
 fn search_page_with_float_ids_missing_and_extra_fields() {
     let items = items("search-initiatives_page.json");
+    let typed = consultations("search-initiatives_page.json");
     let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
     assert_eq!(keys, ["hys:18805", "hys:14000", "hys:16001", "hys:16002"]);
 
@@ -73,15 +85,15 @@ fn search_page_with_float_ids_missing_and_extra_fields() {
         Some("https://ec.europa.eu/info/law/better-regulation/have-your-say/initiatives/18805_en")
     );
     // The open status wins over the older closed one.
+    assert_eq!(typed[0].stage.as_deref(), Some("OPC_LAUNCHED"));
+    assert!(typed[0].feedback_open);
+    assert_eq!(typed[0].opens, Some(utc("2026-08-02T22:00:00Z")));
+    assert_eq!(typed[0].closes, Some(utc("2026-09-28T21:59:59Z")));
     for tag in [
-        "stage:OPC_LAUNCHED",
-        "feedback:OPEN",
         "type:PROP_REG",
         "ares:Ares(2026)7014840",
         "topic:ENV",
         "topic:REGIO",
-        "feedback-start:2026-08-03T00:00:00+02:00",
-        "feedback-end:2026-09-28T23:59:59+02:00",
     ] {
         assert!(
             a.categories.iter().any(|c| c == tag),
@@ -109,27 +121,22 @@ fn search_page_with_float_ids_missing_and_extra_fields() {
     assert_eq!(b.published, None);
 
     // Closing on the day summer time ends: 23:59:59 is CET (+01:00) again.
-    let c = &items[2];
-    assert!(c
-        .categories
-        .contains(&"feedback-end:2026-10-25T23:59:59+01:00".to_string()));
-    assert!(c
-        .categories
-        .contains(&"feedback-start:2026-09-28T00:00:00+02:00".to_string()));
+    let c = &typed[2];
+    assert_eq!(c.closes, Some(utc("2026-10-25T22:59:59Z")));
+    assert_eq!(c.opens, Some(utc("2026-09-27T22:00:00Z")));
 
     // Id as a string, null topics, date-only end date = end of that day.
-    let d = &items[3];
-    assert!(d
-        .categories
-        .contains(&"feedback-end:2026-03-30T23:59:59+02:00".to_string()));
-    assert!(d.categories.contains(&"feedback:CLOSED".to_string()));
+    let d = &typed[3];
+    assert_eq!(d.closes, Some(utc("2026-03-30T21:59:59Z")));
+    assert!(!d.feedback_open);
+    assert!(items[3].summary.contains("CLOSED"), "{}", items[3].summary);
 }
 
 #[test]
 fn embedded_page_shape_of_older_clients() {
     let items = items("search-initiatives_embedded-page.json");
     assert_eq!(items.len(), 1);
-    let c = consultation_of(&items[0]).unwrap();
+    let c = &consultations("search-initiatives_embedded-page.json")[0];
     assert_eq!(c.initiative_id, 12527);
     // 12:00 Brussels on the day summer time starts is CEST (10:00Z); on the day it ends,
     // CET (11:00Z).
@@ -144,17 +151,12 @@ fn detail_gives_com_numbers_of_proposals() {
     assert_eq!(items.len(), 1);
     let i = &items[0];
     assert_eq!(i.key, "hys:12527");
-    assert!(
-        i.categories.contains(&"com:COM(2021)206".to_string()),
-        "{:?}",
-        i.categories
-    );
     assert!(i.categories.contains(&"publication:PROP_REG".to_string()));
     assert!(i.categories.contains(&"feedback-total:1651".to_string()));
     // No feedback window in the detail call: published falls back to modifiedDate.
     assert_eq!(i.published, Some(utc("2021-08-06T14:05:11Z")));
     assert!(i.summary.contains("COM(2021)206"), "{}", i.summary);
-    let c = consultation_of(i).unwrap();
+    let c = &consultations("group-initiative_detail.json")[0];
     assert_eq!(
         c.com,
         vec![ComRef {
@@ -228,9 +230,10 @@ fn challenge_and_wrong_bodies() {
 }
 
 #[test]
-fn consultation_of_round_trips_the_tags() {
+fn the_consultation_is_typed_beside_its_item() {
     let items = items("search-initiatives_page.json");
-    let c = consultation_of(&items[0]).unwrap();
+    let typed = consultations("search-initiatives_page.json");
+    let c = &typed[0];
     assert_eq!(c.initiative_id, 18805);
     assert_eq!(c.title, items[0].title);
     assert_eq!(c.url, items[0].link.clone().unwrap());
@@ -240,15 +243,12 @@ fn consultation_of_round_trips_the_tags() {
     assert_eq!(c.closes, parse_feedback_date("2026/09/28 23:59:59"));
     assert!(c.com.is_empty());
 
-    let none = consultation_of(&items[1]).unwrap();
-    assert_eq!((none.stage, none.opens, none.closes), (None, None, None));
+    let none = &typed[1];
+    assert_eq!(
+        (none.stage.as_deref(), none.opens, none.closes),
+        (None, None, None)
+    );
     assert!(!none.feedback_open);
-
-    let foreign = FeedItem {
-        key: "https://example.org/news/1".into(),
-        ..items[0].clone()
-    };
-    assert_eq!(consultation_of(&foreign), None);
 }
 
 #[test]

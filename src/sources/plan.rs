@@ -1,0 +1,293 @@
+//! Request plans, one per source kind: what to fetch, with which `Accept` header and why,
+//! and what to fetch next from what came back (the EP API change feeds name the
+//! procedures that moved; a CELLAR procedure notice names the act work notices due).
+//!
+//! Pure: what the store knew comes in as a [`Known`] value, read once at the start of the
+//! poll step, and the time as `now`. No HTTP, no clock, no store: `poll` runs the plans.
+
+use chrono::{DateTime, Utc};
+
+use super::{cellar, cellar_work, ep_api, have_your_say, oeil, Input, ParseError, SourceKind};
+use crate::deadlines;
+use crate::model::{Celex, ComRef, Dossier, DossierSnapshot, Observation, ProcedureRef, Stage};
+
+/// Why a URL is fetched: it decides how its body is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Why {
+    /// The source's own listing: a feed, the Have Your Say searches.
+    Listing,
+    /// An EP API change feed (procedures that moved).
+    ChangeFeed,
+    /// The record of one procedure at this service.
+    Procedure(ProcedureRef),
+    /// An act's CELLAR work notice, read for one of the procedure's roles.
+    WorkNotice(ProcedureRef, cellar_work::Role, Celex),
+}
+
+/// One request a plan asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub url: String,
+    pub accept: Option<&'static str>,
+    pub why: Why,
+}
+
+impl Request {
+    /// The procedure this URL is the record of, if any. When the service of such a request
+    /// is down, the source's remaining requests wait for its next poll.
+    pub fn dossier(&self) -> Option<ProcedureRef> {
+        match &self.why {
+            Why::Procedure(r) | Why::WorkNotice(r, ..) => Some(*r),
+            Why::Listing | Why::ChangeFeed => None,
+        }
+    }
+
+    /// Read a body this request brought, by the parser its reason calls for.
+    pub fn parse(
+        &self,
+        kind: SourceKind,
+        input: &Input<'_>,
+    ) -> Result<Vec<Observation>, ParseError> {
+        match &self.why {
+            Why::WorkNotice(dossier, role, celex) => {
+                cellar_work::parse(input, *dossier, *role, celex)
+            }
+            _ => match kind {
+                SourceKind::Feed => super::feed::parse(input),
+                SourceKind::EpApi => ep_api::parse(input),
+                SourceKind::Oeil => oeil::parse(input),
+                SourceKind::Cellar => cellar::parse(input),
+                SourceKind::HaveYourSay => have_your_say::parse(input),
+            },
+        }
+    }
+}
+
+/// What the store knew of one URL of this source at the start of the step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UrlKnown {
+    /// A body of it was read once (its content hash is known).
+    pub read: bool,
+    /// When the service last said it does not hold it.
+    pub not_found_at: Option<DateTime<Utc>>,
+}
+
+/// What a plan may know of the store: a value read once per poll step.
+pub trait Known {
+    fn url(&self, url: &str) -> UrlKnown;
+    /// Whether a dossier of this procedure is stored (cheap: nothing decoded).
+    fn has_dossier(&self, r: &ProcedureRef) -> bool;
+    fn dossier(&self, r: &ProcedureRef) -> Option<&Dossier>;
+}
+
+/// One source's poll, as its plan sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan<'a> {
+    pub kind: SourceKind,
+    /// The configured URL, without its trailing `/`.
+    pub base: &'a str,
+    /// The procedures followed (watchlists' and those matched items named), sorted.
+    pub tracked: &'a [ProcedureRef],
+    /// Whether the slow full refresh of every tracked dossier is due (EP API).
+    pub refresh_due: bool,
+    pub now: DateTime<Utc>,
+}
+
+/// A procedure a service said it does not hold is asked for again after this long, not at
+/// every poll: about once a day (a source polled daily asks at each poll). A procedure
+/// reaches OEIL and CELLAR within days of the proposal, so a day's delay costs little, and
+/// the EU services are spared a request per untracked-there dossier and poll.
+pub const NOT_FOUND_RECHECK: chrono::Duration = chrono::Duration::hours(20);
+
+/// Whether the slow refresh is due: never done, or done `refresh` ago.
+pub fn refresh_due(
+    last: Option<DateTime<Utc>>,
+    refresh: std::time::Duration,
+    now: DateTime<Utc>,
+) -> bool {
+    let refresh = chrono::Duration::from_std(refresh).unwrap_or(chrono::Duration::days(7));
+    last.is_none_or(|t| now - t >= refresh)
+}
+
+impl Plan<'_> {
+    /// The requests to make first, in order.
+    pub fn first(&self, known: &dyn Known) -> Vec<Request> {
+        let base = self.base;
+        match self.kind {
+            SourceKind::Feed => vec![listing(base.to_string(), None)],
+            SourceKind::EpApi => ep_api::feed_urls(base)
+                .into_iter()
+                .map(|url| Request {
+                    url,
+                    accept: Some(ep_api::FEED_ACCEPT),
+                    why: Why::ChangeFeed,
+                })
+                .collect(),
+            SourceKind::Oeil => self.procedures(known, oeil::procedure_url, oeil::ACCEPT),
+            SourceKind::Cellar => self.procedures(known, cellar::procedure_url, cellar::ACCEPT),
+            SourceKind::HaveYourSay => have_your_say::urls(base)
+                .into_iter()
+                .map(|url| listing(url, Some(have_your_say::ACCEPT)))
+                .collect(),
+        }
+    }
+
+    /// The requests to make once the first ones are done, from everything they brought
+    /// (new bodies only): the EP API procedures that moved, that are not known yet, or
+    /// all of them when the refresh is due — never trusting an empty change feed.
+    pub fn then(&self, known: &dyn Known, observed: &[&Observation]) -> Vec<Request> {
+        if self.kind != SourceKind::EpApi {
+            return Vec::new();
+        }
+        let changed: Vec<ProcedureRef> = observed
+            .iter()
+            .filter_map(|o| match o {
+                Observation::Changed(r) => Some(*r),
+                _ => None,
+            })
+            .collect();
+        let mut out = Vec::new();
+        for r in self.tracked {
+            let moved = changed.contains(r);
+            if !(self.refresh_due || moved || !known.has_dossier(r)) {
+                continue;
+            }
+            let url = ep_api::procedure_url(self.base, r);
+            if moved || !self.recently_missing(known, &url) {
+                out.push(procedure(url, ep_api::ACCEPT, *r));
+            }
+        }
+        out
+    }
+
+    /// The requests to make right after `done`, from what it brought: `parsed` holds its
+    /// observations when its body was new and parsed. For a CELLAR procedure notice:
+    /// - the Commission proposal's work notice, for the day it was sent to national
+    ///   parliaments, while that is unknown and the subsidiarity window may still be open
+    ///   (proposal less than 16 weeks old, or its date unknown), for procedures with a
+    ///   subsidiarity check;
+    /// - the final act's, for its transposition deadlines, when it is a directive.
+    ///
+    /// Each is read when it never was, and again only when the procedure's notice changed
+    /// (new bytes): act metadata changes with the procedure, and one unchanged procedure
+    /// costs one conditional request, not three.
+    pub fn after(
+        &self,
+        known: &dyn Known,
+        done: &Request,
+        parsed: Option<&[Observation]>,
+    ) -> Vec<Request> {
+        let (SourceKind::Cellar, Why::Procedure(r)) = (self.kind, &done.why) else {
+            return Vec::new();
+        };
+        let fresh = parsed.and_then(|obs| {
+            obs.iter().find_map(|o| match o {
+                Observation::Dossier(d) => Some(d.as_ref()),
+                _ => None,
+            })
+        });
+        let acts = ActsKnown::of(fresh, known.dossier(r));
+        let changed = parsed.is_some();
+        let mut out = Vec::new();
+        for (role, celex) in acts.due(r, self.now) {
+            let url = cellar_work::url(self.base, &celex);
+            if (changed || !known.url(&url).read) && !self.recently_missing(known, &url) {
+                out.push(Request {
+                    url,
+                    accept: Some(cellar_work::ACCEPT),
+                    why: Why::WorkNotice(*r, role, celex),
+                });
+            }
+        }
+        out
+    }
+
+    fn procedures(
+        &self,
+        known: &dyn Known,
+        url_of: fn(&str, &ProcedureRef) -> String,
+        accept: &'static str,
+    ) -> Vec<Request> {
+        self.tracked
+            .iter()
+            .map(|r| (url_of(self.base, r), *r))
+            .filter(|(url, _)| !self.recently_missing(known, url))
+            .map(|(url, r)| procedure(url, accept, r))
+            .collect()
+    }
+
+    /// Whether the service said recently that it does not hold `url`.
+    fn recently_missing(&self, known: &dyn Known, url: &str) -> bool {
+        let now = self.now;
+        known
+            .url(url)
+            .not_found_at
+            .is_some_and(|t| t <= now && now - t < NOT_FOUND_RECHECK)
+    }
+}
+
+fn listing(url: String, accept: Option<&'static str>) -> Request {
+    Request {
+        url,
+        accept,
+        why: Why::Listing,
+    }
+}
+
+fn procedure(url: String, accept: &'static str, r: ProcedureRef) -> Request {
+    Request {
+        url,
+        accept: Some(accept),
+        why: Why::Procedure(r),
+    }
+}
+
+/// What a fresh notice and the stored dossier together say of a procedure's acts.
+struct ActsKnown {
+    com: Vec<ComRef>,
+    final_act: Option<Celex>,
+    proposed: Option<chrono::NaiveDate>,
+    sent: Option<chrono::NaiveDate>,
+}
+
+impl ActsKnown {
+    fn of(fresh: Option<&DossierSnapshot>, stored: Option<&Dossier>) -> ActsKnown {
+        let mut acts = ActsKnown {
+            com: fresh.map(|d| d.com.clone()).unwrap_or_default(),
+            final_act: fresh.and_then(|d| d.final_act.clone()),
+            proposed: fresh.and_then(|d| d.first_date(Stage::Proposal)),
+            sent: None,
+        };
+        if let Some(d) = stored {
+            acts.com.extend(d.com.iter().copied());
+            acts.final_act = acts.final_act.or_else(|| d.final_act.clone());
+            acts.proposed = match (acts.proposed, d.first_date(Stage::Proposal)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            acts.sent = d.act_dates.sent_to_parliaments;
+        }
+        acts
+    }
+
+    /// The work notices worth reading, whatever was read before.
+    fn due(self, r: &ProcedureRef, now: DateTime<Utc>) -> Vec<(cellar_work::Role, Celex)> {
+        let mut out = Vec::new();
+        let window_may_be_open = self
+            .proposed
+            .is_none_or(|p| p >= now.date_naive() - chrono::Duration::weeks(16));
+        if self.sent.is_none() && window_may_be_open && deadlines::has_subsidiarity_check(r.kind())
+        {
+            if let Some(first) = self.com.iter().min() {
+                out.push((cellar_work::Role::Proposal, first.to_celex()));
+            }
+        }
+        if let Some(act) = self.final_act.filter(Celex::is_directive) {
+            out.push((cellar_work::Role::FinalAct, act));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,208 @@
+//! The plans are pure: a view of what the store knew and `now` in, requests out.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::model::{Provenance, Titles};
+
+const BASE: &str = "https://svc.example";
+
+fn now() -> DateTime<Utc> {
+    "2026-11-20T10:00:00Z".parse().unwrap_or_default()
+}
+
+fn p(s: &str) -> ProcedureRef {
+    s.parse().unwrap_or_else(|e| panic!("{s}: {e:?}"))
+}
+
+/// A plan's view of the store, as a poll step reads it once.
+#[derive(Default)]
+struct View {
+    urls: HashMap<String, UrlKnown>,
+    dossiers: Vec<Dossier>,
+}
+
+impl Known for View {
+    fn url(&self, url: &str) -> UrlKnown {
+        self.urls.get(url).copied().unwrap_or_default()
+    }
+    fn has_dossier(&self, r: &ProcedureRef) -> bool {
+        self.dossier(r).is_some()
+    }
+    fn dossier(&self, r: &ProcedureRef) -> Option<&Dossier> {
+        self.dossiers.iter().find(|d| d.reference == *r)
+    }
+}
+
+fn snapshot(r: ProcedureRef, final_act: Option<&str>) -> DossierSnapshot {
+    DossierSnapshot {
+        reference: r,
+        titles: Titles::default(),
+        status: None,
+        committees: Vec::new(),
+        steps: Vec::new(),
+        forecasts: Vec::new(),
+        com: Vec::new(),
+        final_act: final_act.map(|c| c.parse().unwrap_or_else(|e| panic!("{c}: {e:?}"))),
+        act_dates: Default::default(),
+        subjects: Vec::new(),
+        last_modified: None,
+        provenance: Provenance {
+            source: "cellar".into(),
+            url: BASE.into(),
+            fetched_at: now(),
+        },
+    }
+}
+
+fn plan(kind: SourceKind, tracked: &[ProcedureRef], refresh_due: bool) -> Plan<'_> {
+    Plan {
+        kind,
+        base: BASE,
+        tracked,
+        refresh_due,
+        now: now(),
+    }
+}
+
+#[test]
+fn ep_api_asks_the_change_feeds_first_in_atom() {
+    let tracked = [p("2016/0132(COD)")];
+    let first = plan(SourceKind::EpApi, &tracked, false).first(&View::default());
+    assert_eq!(first.len(), 2);
+    for r in &first {
+        assert_eq!(r.accept, Some(ep_api::FEED_ACCEPT));
+        assert_eq!(r.why, Why::ChangeFeed);
+        assert_eq!(r.dossier(), None);
+    }
+}
+
+#[test]
+fn ep_api_change_feed_naming_a_tracked_procedure_plans_that_procedure_only() {
+    let (moved, quiet) = (p("2016/0132(COD)"), p("2012/0011(COD)"));
+    let tracked = [quiet, moved];
+    let known = View {
+        dossiers: vec![
+            crate::dossier::merge(None, &snapshot(moved, None)),
+            crate::dossier::merge(None, &snapshot(quiet, None)),
+        ],
+        ..View::default()
+    };
+    let feed = [
+        Observation::Changed(moved),
+        Observation::Changed(p("2025/0001(COD)")),
+    ];
+    let seen: Vec<&Observation> = feed.iter().collect();
+    let then = plan(SourceKind::EpApi, &tracked, false).then(&known, &seen);
+    assert_eq!(
+        then,
+        [Request {
+            url: ep_api::procedure_url(BASE, &moved),
+            accept: Some(ep_api::ACCEPT),
+            why: Why::Procedure(moved),
+        }]
+    );
+    // Nothing moved, nothing due: nothing asked. The weekly refresh asks for all.
+    assert!(plan(SourceKind::EpApi, &tracked, false)
+        .then(&known, &[])
+        .is_empty());
+    assert_eq!(
+        plan(SourceKind::EpApi, &tracked, true)
+            .then(&known, &[])
+            .len(),
+        2
+    );
+    // A procedure never stored is asked for at once.
+    assert_eq!(
+        plan(SourceKind::EpApi, &tracked, false)
+            .then(&View::default(), &[])
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn a_url_recently_missing_is_asked_again_about_once_a_day() {
+    let r = p("2024/0258(COD)");
+    let tracked = [r];
+    let url = oeil::procedure_url(BASE, &r);
+    let missing_since = |hours: i64| View {
+        urls: HashMap::from([(
+            url.clone(),
+            UrlKnown {
+                read: true,
+                not_found_at: Some(now() - chrono::Duration::hours(hours)),
+            },
+        )]),
+        ..View::default()
+    };
+    let oeil = plan(SourceKind::Oeil, &tracked, false);
+    assert!(oeil.first(&missing_since(2)).is_empty());
+    let again = oeil.first(&missing_since(21));
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].accept, Some(oeil::ACCEPT));
+    assert_eq!(again[0].dossier(), Some(r));
+}
+
+#[test]
+fn a_cellar_notice_whose_bytes_are_unchanged_plans_no_work_notice_already_read() {
+    let r = p("2016/0070(COD)");
+    let tracked = [r];
+    let directive = "32019L0904";
+    let stored = crate::dossier::merge(None, &snapshot(r, Some(directive)));
+    let work_url = cellar_work::url(BASE, &directive.parse().unwrap_or_else(|e| panic!("{e:?}")));
+    let cellar = plan(SourceKind::Cellar, &tracked, false);
+    let first = cellar.first(&View::default());
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].accept, Some(cellar::ACCEPT));
+
+    // Unchanged notice (nothing parsed), work notice read before: nothing more.
+    let read = View {
+        urls: HashMap::from([(
+            work_url.clone(),
+            UrlKnown {
+                read: true,
+                not_found_at: None,
+            },
+        )]),
+        dossiers: vec![stored.clone()],
+    };
+    assert!(cellar.after(&read, &first[0], None).is_empty());
+
+    // Never read: asked for, with the branch notice's Accept header.
+    let unread = View {
+        dossiers: vec![stored],
+        ..View::default()
+    };
+    let next = cellar.after(&unread, &first[0], None);
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].url, work_url);
+    assert_eq!(next[0].accept, Some(cellar_work::ACCEPT));
+    assert!(matches!(
+        next[0].why,
+        Why::WorkNotice(d, cellar_work::Role::FinalAct, _) if d == r
+    ));
+
+    // A changed notice asks again, from what it says itself.
+    let fresh = [Observation::Dossier(Box::new(snapshot(r, Some(directive))))];
+    assert_eq!(cellar.after(&read, &first[0], Some(&fresh)).len(), 1);
+}
+
+#[test]
+fn feeds_and_have_your_say_have_no_follow_ups() {
+    let feed = plan(SourceKind::Feed, &[], false);
+    let first = feed.first(&View::default());
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].accept, None);
+    assert!(feed
+        .after(&View::default(), &first[0], Some(&[]))
+        .is_empty());
+    let hys = plan(SourceKind::HaveYourSay, &[], false);
+    let first = hys.first(&View::default());
+    assert!(first
+        .iter()
+        .all(|r| r.accept == Some(have_your_say::ACCEPT) && r.why == Why::Listing));
+    assert!(hys.then(&View::default(), &[]).is_empty());
+}

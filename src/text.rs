@@ -1,0 +1,119 @@
+//! Text cleaning, one home for every module that tidies text: whitespace collapsed to one
+//! space, control characters and invisible marks dropped or turned into spaces. Used by
+//! the source parsers (`feed`, `ep_api`, `oeil`, `cellar`), the digest rendering and
+//! `mail`. Pure string functions: no HTML parsing (that stays with the parsers), no IO.
+
+/// Every run of Unicode whitespace (NBSP included) becomes one space; no leading or
+/// trailing space.
+pub fn collapse_whitespace(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for w in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    out
+}
+
+/// One line fit for a header, a subject or a digest line: control characters, whitespace,
+/// line and paragraph separators and bidirectional overrides (which can disguise text)
+/// all become one space between words; no leading or trailing space.
+pub fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut space = false;
+    for c in s.chars() {
+        if c.is_control() || c.is_whitespace() || is_invisible_format(c) {
+            space = true;
+            continue;
+        }
+        if space && !out.is_empty() {
+            out.push(' ');
+        }
+        space = false;
+        out.push(c);
+    }
+    out
+}
+
+/// Bidirectional overrides and line/paragraph separators.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+}
+
+/// Plain text built a character (or a run) at a time: whitespace becomes at most one
+/// space, never leading, before the next character kept; control characters and
+/// zero-width marks (BOM, zero-width space) go.
+#[derive(Debug, Default)]
+pub struct PlainText {
+    out: String,
+    pending_space: bool,
+}
+
+impl PlainText {
+    pub fn with_capacity(n: usize) -> PlainText {
+        PlainText {
+            out: String::with_capacity(n),
+            pending_space: false,
+        }
+    }
+
+    /// Append one character.
+    pub fn push(&mut self, c: char) {
+        if c.is_whitespace() {
+            self.pending_space = true;
+        } else if !(c.is_control() || c == '\u{feff}' || c == '\u{200b}') {
+            self.space_if_pending();
+            self.out.push(c);
+        }
+    }
+
+    /// Append a run the caller knows holds no whitespace, control or zero-width character
+    /// (printable ASCII): the same as pushing each character, faster.
+    pub fn push_run(&mut self, run: &str) {
+        if run.is_empty() {
+            return;
+        }
+        self.space_if_pending();
+        self.out.push_str(run);
+    }
+
+    fn space_if_pending(&mut self) {
+        if self.pending_space && !self.out.is_empty() {
+            self.out.push(' ');
+        }
+        self.pending_space = false;
+    }
+
+    pub fn finish(self) -> String {
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whitespace_collapses_to_single_spaces() {
+        assert_eq!(collapse_whitespace("  a \u{a0}\n b\t"), "a b");
+        assert_eq!(collapse_whitespace(""), "");
+    }
+
+    #[test]
+    fn one_line_drops_controls_and_overrides() {
+        assert_eq!(one_line(" a\r\nb\t\u{0}c  d\u{202E}e "), "a b c d e");
+        assert_eq!(one_line("\r\n"), "");
+        assert_eq!(one_line("x\u{2028}y"), "x y");
+    }
+
+    #[test]
+    fn plain_text_drops_invisible_marks() {
+        let mut p = PlainText::default();
+        for c in " \u{feff}a\u{200b}b \u{7} c ".chars() {
+            p.push(c);
+        }
+        p.push_run("d");
+        assert_eq!(p.finish(), "ab c d");
+    }
+}
