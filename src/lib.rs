@@ -17,4 +17,5 @@ pub mod schedule;
 pub mod sources;
 pub mod store;
 pub mod tz;
+pub mod view;
 pub mod watchlist;

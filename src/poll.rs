@@ -577,6 +577,8 @@ fn prepare_source(
         next_poll: None,
     };
     let mut errors: Vec<String> = Vec::new();
+    // The short cause of `errors[0]` when it is a fetch error (`SourceRecord::last_cause`).
+    let mut first_cause: Option<String> = None;
     let mut floor: Option<Duration> = None;
     let mut retry_after: Option<Duration> = None;
     let mut resources = Vec::new();
@@ -602,6 +604,9 @@ fn prepare_source(
             }
             Err(e) => {
                 retry_after = retry_after.max(e.retry_after());
+                if errors.is_empty() {
+                    first_cause = Some(e.cause());
+                }
                 errors.push(e.to_string());
             }
             Ok(FetchOutcome::NotModified {
@@ -830,6 +835,9 @@ fn prepare_source(
             String::new()
         };
         state.last_error = Some(format!("{}{more}", errors[0]));
+        state.last_cause = Some(
+            first_cause.unwrap_or_else(|| crate::view::cause::of_error_text(s.kind, &errors[0])),
+        );
         let wait = backoff(s.every, state.failures).max(retry_after.unwrap_or_default());
         state.next_poll_at =
             Some(now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1)));
@@ -837,6 +845,7 @@ fn prepare_source(
         state.failures = 0;
         state.failing_since = None;
         state.last_error = None;
+        state.last_cause = None;
         state.last_success = Some(now);
         let wait = s.every.max(floor.unwrap_or_default());
         state.next_poll_at =
