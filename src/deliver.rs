@@ -148,6 +148,11 @@ pub fn source_health(
             last_success: st.last_success,
             failing_since: st.failing_since,
             failures: st.failures,
+            cause: crate::view::cause::of_record(
+                s.kind,
+                st.last_cause.as_deref(),
+                st.last_error.as_deref(),
+            ),
             last_error: st.last_error.clone(),
         });
     }

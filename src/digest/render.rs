@@ -648,7 +648,9 @@ fn source_line(s: &SourceHealth, d: &Digest) -> String {
         (Language::Fr, Some(t)) => format!("dernier succès le {}", when(t)),
         (Language::Fr, None) => "jamais réussi".to_string(),
     });
-    if let Some(err) = s.last_error.as_deref().map(clean).filter(|e| !e.is_empty()) {
+    // The short cause; the whole error chain is for the log and `status --format json`.
+    let cause = s.cause.as_deref().or(s.last_error.as_deref());
+    if let Some(err) = cause.map(clean).filter(|e| !e.is_empty()) {
         let err = shorten(err, 300);
         parts.push(match lang {
             Language::En => format!("last error: {err}"),

@@ -19,9 +19,18 @@ fn every_capture_is_present_unchanged_and_documented() {
             .unwrap_or_else(|| panic!("bad manifest line {line:?}"));
         let bytes = fixtures::read(rel);
         let actual = format!("{:x}", Sha256::digest(&bytes));
-        assert_eq!(actual, hash, "{rel} is not the captured file (line endings?)");
-        assert!(sources.contains(&format!("`{rel}`")), "{rel} has no entry in SOURCES.md");
-        assert!(sources.contains(hash), "SOURCES.md does not give {rel}'s hash");
+        assert_eq!(
+            actual, hash,
+            "{rel} is not the captured file (line endings?)"
+        );
+        assert!(
+            sources.contains(&format!("`{rel}`")),
+            "{rel} has no entry in SOURCES.md"
+        );
+        assert!(
+            sources.contains(hash),
+            "SOURCES.md does not give {rel}'s hash"
+        );
         listed.push(rel.to_string());
     }
     let mut on_disk = Vec::new();
@@ -30,7 +39,10 @@ fn every_capture_is_present_unchanged_and_documented() {
     }
     listed.sort();
     on_disk.sort();
-    assert_eq!(listed, on_disk, "files without provenance, or listed but missing");
+    assert_eq!(
+        listed, on_disk,
+        "files without provenance, or listed but missing"
+    );
     // Not vacuous: the four kinds of capture, CRLF files among them.
     assert!(listed.len() >= 25, "{listed:?}");
     let crlf = listed

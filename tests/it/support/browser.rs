@@ -39,7 +39,13 @@ fn install() {
     eprintln!("installing Debian's chromium for the browser tests (once)");
     for args in [
         &["update", "-qq"][..],
-        &["install", "-y", "-qq", "--no-install-recommends", "chromium"][..],
+        &[
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "chromium",
+        ][..],
     ] {
         let status = Command::new("apt-get")
             .args(args)
