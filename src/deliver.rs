@@ -633,56 +633,7 @@ async fn send_reminders(
     let mut all_sent = true;
     for r in due {
         let key = format!("{}/reminder/{}", w.id, r.key);
-        let days = deadlines::countdown_days(r.deadline.at, now, ctx.config.timezone);
-        let when = match days {
-            0 => "today".to_string(),
-            1 => "tomorrow".to_string(),
-            n => format!("in {n} days"),
-        };
-        let dossier = dossiers
-            .iter()
-            .find(|d| Some(d.reference) == r.deadline.dossier);
-        let event = DossierEvent {
-            id: EventId::derive(&["reminder", &r.key]),
-            kind: EventKind::Reminder,
-            stage: Some(r.deadline.stage),
-            dossier: r.deadline.dossier,
-            dossier_title: dossier.and_then(|d| d.titles.best()).map(str::to_string),
-            date: r.deadline.local_date(),
-            title: format!(
-                "{} — {when} ({})",
-                r.deadline.title,
-                r.deadline.local_date()
-            ),
-            summary: String::new(),
-            url: r.deadline.url.clone(),
-            documents: Vec::new(),
-            mentions: Vec::new(),
-            provenance: vec![Provenance {
-                source: "veille".into(),
-                url: r.deadline.url.clone().unwrap_or_default(),
-                fetched_at: now,
-            }],
-        };
-        let req = DigestRequest {
-            horizon_days: 0,
-            watchlist_id: &w.id,
-            watchlist_name: &w.name,
-            language: w.language,
-            period_start: None,
-            period_end: now,
-            tz: ctx.config.timezone,
-            entries: vec![DigestEntry {
-                event,
-                reasons: vec![format!("deadline {}", r.deadline.stage)],
-                alerted: false,
-            }],
-            dossiers: dossier.cloned().into_iter().collect(),
-            upcoming: Vec::new(),
-            sources: Vec::new(),
-            now,
-        };
-        let d = digest::build_alert(req);
+        let d = reminder(ctx.config, w, &r, &dossiers, now);
         let o = deliver(ctx, w, &d, key, SentKind::Reminder, None, now).await?;
         if matches!(o, Outcome::Failed { .. }) {
             all_sent = false;
@@ -696,6 +647,66 @@ async fn send_reminders(
         ctx.store.save_delivery(&w.id, &st)?;
     }
     Ok(outcomes)
+}
+
+/// The message of one reminder: a one-step alert saying how soon the deadline is.
+fn reminder(
+    config: &Config,
+    w: &Watchlist,
+    r: &deadlines::Reminder,
+    dossiers: &[Dossier],
+    now: DateTime<Utc>,
+) -> Digest {
+    let days = deadlines::countdown_days(r.deadline.at, now, config.timezone);
+    let when = match days {
+        0 => "today".to_string(),
+        1 => "tomorrow".to_string(),
+        n => format!("in {n} days"),
+    };
+    let dossier = dossiers
+        .iter()
+        .find(|d| Some(d.reference) == r.deadline.dossier);
+    let event = DossierEvent {
+        id: EventId::derive(&["reminder", &r.key]),
+        kind: EventKind::Reminder,
+        stage: Some(r.deadline.stage),
+        dossier: r.deadline.dossier,
+        dossier_title: dossier.and_then(|d| d.titles.best()).map(str::to_string),
+        date: r.deadline.local_date(),
+        title: format!(
+            "{} — {when} ({})",
+            r.deadline.title,
+            r.deadline.local_date()
+        ),
+        summary: String::new(),
+        url: r.deadline.url.clone(),
+        documents: Vec::new(),
+        mentions: Vec::new(),
+        provenance: vec![Provenance {
+            source: "veille".into(),
+            url: r.deadline.url.clone().unwrap_or_default(),
+            fetched_at: now,
+        }],
+    };
+    let req = DigestRequest {
+        horizon_days: 0,
+        watchlist_id: &w.id,
+        watchlist_name: &w.name,
+        language: w.language,
+        period_start: None,
+        period_end: now,
+        tz: config.timezone,
+        entries: vec![DigestEntry {
+            event,
+            reasons: vec![format!("deadline {}", r.deadline.stage)],
+            alerted: false,
+        }],
+        dossiers: dossier.cloned().into_iter().collect(),
+        upcoming: Vec::new(),
+        sources: Vec::new(),
+        now,
+    };
+    digest::build_alert(req)
 }
 
 /// Deliver the parts of a digest (`Digest::into_parts`; one, unnumbered, when it fits in
