@@ -148,6 +148,11 @@ pub fn source_health(
             last_success: st.last_success,
             failing_since: st.failing_since,
             failures: st.failures,
+            cause: crate::view::cause::of_record(
+                s.kind,
+                st.last_cause.as_deref(),
+                st.last_error.as_deref(),
+            ),
             last_error: st.last_error.clone(),
         });
     }
@@ -353,140 +358,14 @@ pub async fn send_due(
             return Err(DeliverError::UnknownWatchlist(id.to_string()));
         }
     }
+    // A period that ended before the daemon first ran was not missed.
+    let first_start = ctx.store.first_start()?;
     let mut report = DeliveryReport::default();
     for w in ctx.watchlists.lists() {
         if only.is_some_and(|id| id != w.id) {
             continue;
         }
-        let mut state = ctx.store.delivery(&w.id)?;
-        if mode != Mode::Force {
-            if let Some(until) = state.next_attempt_at.filter(|t| *t > now) {
-                report.deliveries.push(Delivery {
-                    watchlist: w.id.clone(),
-                    kind: "digest",
-                    outcome: Outcome::Deferred { until },
-                });
-                continue;
-            }
-        }
-        // A message that was in flight when veille stopped goes again first, under the
-        // same key, with the same events.
-        // (base key, period, next part): the rest of a digest in parts whose sending
-        // stopped at the part resent here.
-        let mut rest_of: Option<(String, Option<String>, usize)> = None;
-        if let Some(f) = state.in_flight.clone() {
-            let outcome = if ctx.store.sent(&f.key)?.is_some() {
-                Outcome::AlreadySent { key: f.key.clone() }
-            } else {
-                let alert = f.kind != SentKind::Digest;
-                let mut d =
-                    build_digest_of(ctx.config, ctx.store, w, now, alert, Some(&f.event_ids))?;
-                // A part goes again as that part: "coming up" and the sources are the
-                // first part's.
-                d.part = f.part;
-                if f.part.is_some_and(|(k, _)| k > 1) {
-                    d.upcoming.clear();
-                    d.sources.clear();
-                }
-                deliver(ctx, w, &d, f.key.clone(), f.kind, f.period.clone(), now).await?
-            };
-            if !matches!(outcome, Outcome::Failed { .. } | Outcome::Sent { .. }) {
-                let mut st = ctx.store.delivery(&w.id)?;
-                st.in_flight = None;
-                ctx.store.save_delivery(&w.id, &st)?;
-            }
-            let failed = matches!(outcome, Outcome::Failed { .. });
-            if let (SentKind::Digest, Some((k, n)), false) = (f.kind, f.part, failed) {
-                if k < n {
-                    let base = f.key.rsplit_once("/part-").map_or(&*f.key, |(b, _)| b);
-                    rest_of = Some((base.to_string(), f.period.clone(), k + 1));
-                }
-            }
-            report.deliveries.push(Delivery {
-                watchlist: w.id.clone(),
-                kind: if f.kind == SentKind::Digest {
-                    "digest"
-                } else {
-                    "alert"
-                },
-                outcome,
-            });
-            if failed {
-                continue;
-            }
-            state = ctx.store.delivery(&w.id)?;
-        }
-        // Same-day alerts first: they are the urgent part.
-        let alert = build_digest(ctx.config, ctx.store, w, now, true)?;
-        if !alert.is_empty() {
-            let ids: Vec<String> = alert.event_ids().iter().map(|i| i.to_hex()).collect();
-            let key = format!(
-                "{}/alert/{}",
-                w.id,
-                blake3::hash(ids.join(",").as_bytes()).to_hex()
-            );
-            // In parts too when too large (a long outage of the sources or the relay);
-            // the entries of a part not sent stay due, and make the next alert.
-            let parts = alert.into_parts(ctx.config.digest.max_events);
-            let sent = deliver_in_parts(ctx, w, parts, &key, SentKind::Alert, None, now).await?;
-            let failed = sent.iter().any(|o| matches!(o, Outcome::Failed { .. }));
-            report.add(w, "alert", sent);
-            if failed {
-                continue;
-            }
-        }
-        // The parts of a digest after the one resent above: what is pending now, numbered
-        // on from it (the first part told "coming up" and the sources).
-        if let Some((base, period, next)) = rest_of {
-            let mut rest = build_digest(ctx.config, ctx.store, w, now, false)?;
-            rest.upcoming.clear();
-            rest.sources.clear();
-            if !rest.is_empty() {
-                let parts = rest.into_parts_from(ctx.config.digest.max_events, next);
-                let sent =
-                    deliver_in_parts(ctx, w, parts, &base, SentKind::Digest, period, now).await?;
-                report.add(w, "digest", sent);
-            }
-        }
-        if mode == Mode::AlertsOnly {
-            continue;
-        }
-        for outcome in send_reminders(ctx, w, now).await? {
-            report.deliveries.push(Delivery {
-                watchlist: w.id.clone(),
-                kind: "reminder",
-                outcome,
-            });
-        }
-        let (key, period) = match mode {
-            Mode::Force => (format!("{}/manual/{}", w.id, now.to_rfc3339()), None),
-            _ => {
-                let Some(fire) = w.digest.last_at_or_before(now, ctx.config.timezone) else {
-                    report.deliveries.push(Delivery {
-                        watchlist: w.id.clone(),
-                        kind: "digest",
-                        outcome: Outcome::NotDue,
-                    });
-                    continue;
-                };
-                let period = schedule::period_key(fire, ctx.config.timezone);
-                if state.last_period.as_deref() == Some(period.as_str()) {
-                    report.deliveries.push(Delivery {
-                        watchlist: w.id.clone(),
-                        kind: "digest",
-                        outcome: Outcome::NotDue,
-                    });
-                    continue;
-                }
-                (format!("{}/{}", w.id, period), Some(period))
-            }
-        };
-        // Every part records the period; a part that fails is resent as any message in
-        // flight, and the parts after it follow it (`rest_of` above).
-        let d = build_digest(ctx.config, ctx.store, w, now, false)?;
-        let parts = d.into_parts(ctx.config.digest.max_events);
-        let sent = deliver_in_parts(ctx, w, parts, &key, SentKind::Digest, period, now).await?;
-        report.add(w, "digest", sent);
+        send_for(ctx, w, now, mode, first_start, &mut report).await?;
     }
     if mode == Mode::Due && only.is_none() {
         if let Some(ical) = &ctx.config.ical {
@@ -499,6 +378,191 @@ pub async fn send_due(
     }
     ctx.store.flush().await?;
     Ok(report)
+}
+
+/// One watchlist's delivery step: what was in flight, same-day alerts, the rest of a
+/// digest in parts, reminders, and the digest whose period fired.
+async fn send_for(
+    ctx: DeliverContext<'_>,
+    w: &Watchlist,
+    now: DateTime<Utc>,
+    mode: Mode,
+    first_start: Option<DateTime<Utc>>,
+    report: &mut DeliveryReport,
+) -> Result<(), DeliverError> {
+    let digest = |outcome| Delivery {
+        watchlist: w.id.clone(),
+        kind: "digest",
+        outcome,
+    };
+    if mode != Mode::Force {
+        let state = ctx.store.delivery(&w.id)?;
+        if let Some(until) = state.next_attempt_at.filter(|t| *t > now) {
+            report.deliveries.push(digest(Outcome::Deferred { until }));
+            return Ok(());
+        }
+    }
+    let Some(rest_of) = resend_in_flight(ctx, w, now, report).await? else {
+        return Ok(());
+    };
+    // Same-day alerts first: they are the urgent part.
+    if !send_alerts(ctx, w, now, report).await? {
+        return Ok(());
+    }
+    // The parts of a digest after the one resent above: what is pending now, numbered
+    // on from it (the first part told "coming up" and the sources).
+    if let Some(rest) = rest_of {
+        send_rest(ctx, w, now, rest, report).await?;
+    }
+    if mode == Mode::AlertsOnly {
+        return Ok(());
+    }
+    for outcome in send_reminders(ctx, w, now).await? {
+        report.deliveries.push(Delivery {
+            watchlist: w.id.clone(),
+            kind: "reminder",
+            outcome,
+        });
+    }
+    let Some((key, period)) = digest_key(ctx, w, now, mode, first_start)? else {
+        report.deliveries.push(digest(Outcome::NotDue));
+        return Ok(());
+    };
+    // Every part records the period; a part that fails is resent as any message in
+    // flight, and the parts after it follow it (`rest_of` above).
+    let d = build_digest(ctx.config, ctx.store, w, now, false)?;
+    let parts = d.into_parts(ctx.config.digest.max_events);
+    let sent = deliver_in_parts(ctx, w, parts, &key, SentKind::Digest, period, now).await?;
+    report.add(w, "digest", sent);
+    Ok(())
+}
+
+/// The rest of a digest in parts whose sending stopped at the part resent: (base key,
+/// period, next part).
+type RestOf = (String, Option<String>, usize);
+
+/// A message that was in flight when veille stopped goes again first, under the same key,
+/// with the same events. `None` when it failed again (nothing else is sent then);
+/// otherwise the rest of its digest, if it was a part of one.
+async fn resend_in_flight(
+    ctx: DeliverContext<'_>,
+    w: &Watchlist,
+    now: DateTime<Utc>,
+    report: &mut DeliveryReport,
+) -> Result<Option<Option<RestOf>>, DeliverError> {
+    let Some(f) = ctx.store.delivery(&w.id)?.in_flight else {
+        return Ok(Some(None));
+    };
+    let outcome = if ctx.store.sent(&f.key)?.is_some() {
+        Outcome::AlreadySent { key: f.key.clone() }
+    } else {
+        let alert = f.kind != SentKind::Digest;
+        let mut d = build_digest_of(ctx.config, ctx.store, w, now, alert, Some(&f.event_ids))?;
+        // A part goes again as that part: "coming up" and the sources are the first part's.
+        d.part = f.part;
+        if f.part.is_some_and(|(k, _)| k > 1) {
+            d.upcoming.clear();
+            d.sources.clear();
+        }
+        deliver(ctx, w, &d, f.key.clone(), f.kind, f.period.clone(), now).await?
+    };
+    if !matches!(outcome, Outcome::Failed { .. } | Outcome::Sent { .. }) {
+        let mut st = ctx.store.delivery(&w.id)?;
+        st.in_flight = None;
+        ctx.store.save_delivery(&w.id, &st)?;
+    }
+    let failed = matches!(outcome, Outcome::Failed { .. });
+    let mut rest_of = None;
+    if let (SentKind::Digest, Some((k, n)), false) = (f.kind, f.part, failed) {
+        if k < n {
+            let base = f.key.rsplit_once("/part-").map_or(&*f.key, |(b, _)| b);
+            rest_of = Some((base.to_string(), f.period.clone(), k + 1));
+        }
+    }
+    report.deliveries.push(Delivery {
+        watchlist: w.id.clone(),
+        kind: if f.kind == SentKind::Digest {
+            "digest"
+        } else {
+            "alert"
+        },
+        outcome,
+    });
+    Ok((!failed).then_some(rest_of))
+}
+
+/// Send the same-day alerts that are due, in parts when too large (a long outage of the
+/// sources or the relay; the entries of a part not sent stay due and make the next
+/// alert). False when a part failed.
+async fn send_alerts(
+    ctx: DeliverContext<'_>,
+    w: &Watchlist,
+    now: DateTime<Utc>,
+    report: &mut DeliveryReport,
+) -> Result<bool, DeliverError> {
+    let alert = build_digest(ctx.config, ctx.store, w, now, true)?;
+    if alert.is_empty() {
+        return Ok(true);
+    }
+    let ids: Vec<String> = alert.event_ids().iter().map(|i| i.to_hex()).collect();
+    let key = format!(
+        "{}/alert/{}",
+        w.id,
+        blake3::hash(ids.join(",").as_bytes()).to_hex()
+    );
+    let parts = alert.into_parts(ctx.config.digest.max_events);
+    let sent = deliver_in_parts(ctx, w, parts, &key, SentKind::Alert, None, now).await?;
+    let failed = sent.iter().any(|o| matches!(o, Outcome::Failed { .. }));
+    report.add(w, "alert", sent);
+    Ok(!failed)
+}
+
+/// The parts of a digest after a part resent: what is pending now, numbered on from it.
+async fn send_rest(
+    ctx: DeliverContext<'_>,
+    w: &Watchlist,
+    now: DateTime<Utc>,
+    (base, period, next): RestOf,
+    report: &mut DeliveryReport,
+) -> Result<(), DeliverError> {
+    let mut rest = build_digest(ctx.config, ctx.store, w, now, false)?;
+    rest.upcoming.clear();
+    rest.sources.clear();
+    if !rest.is_empty() {
+        let parts = rest.into_parts_from(ctx.config.digest.max_events, next);
+        let sent = deliver_in_parts(ctx, w, parts, &base, SentKind::Digest, period, now).await?;
+        report.add(w, "digest", sent);
+    }
+    Ok(())
+}
+
+/// The key and period of the digest to send now, if one is due: forced, or the last
+/// period that fired and was not sent yet. A period that ended before the daemon first ran
+/// (`first_start`) was not missed: nothing is sent for it.
+fn digest_key(
+    ctx: DeliverContext<'_>,
+    w: &Watchlist,
+    now: DateTime<Utc>,
+    mode: Mode,
+    first_start: Option<DateTime<Utc>>,
+) -> Result<Option<(String, Option<String>)>, StoreError> {
+    if mode == Mode::Force {
+        return Ok(Some((
+            format!("{}/manual/{}", w.id, now.to_rfc3339()),
+            None,
+        )));
+    }
+    let Some(fire) = w.digest.last_at_or_before(now, ctx.config.timezone) else {
+        return Ok(None);
+    };
+    if first_start.is_some_and(|t| fire < t) {
+        return Ok(None);
+    }
+    let period = schedule::period_key(fire, ctx.config.timezone);
+    if ctx.store.delivery(&w.id)?.last_period.as_deref() == Some(period.as_str()) {
+        return Ok(None);
+    }
+    Ok(Some((format!("{}/{}", w.id, period), Some(period))))
 }
 
 /// Keep `{dir}/{watchlist}.ics` up to date; rewritten (atomically) only when an event
@@ -569,56 +633,7 @@ async fn send_reminders(
     let mut all_sent = true;
     for r in due {
         let key = format!("{}/reminder/{}", w.id, r.key);
-        let days = deadlines::countdown_days(r.deadline.at, now, ctx.config.timezone);
-        let when = match days {
-            0 => "today".to_string(),
-            1 => "tomorrow".to_string(),
-            n => format!("in {n} days"),
-        };
-        let dossier = dossiers
-            .iter()
-            .find(|d| Some(d.reference) == r.deadline.dossier);
-        let event = DossierEvent {
-            id: EventId::derive(&["reminder", &r.key]),
-            kind: EventKind::Reminder,
-            stage: Some(r.deadline.stage),
-            dossier: r.deadline.dossier,
-            dossier_title: dossier.and_then(|d| d.titles.best()).map(str::to_string),
-            date: r.deadline.local_date(),
-            title: format!(
-                "{} — {when} ({})",
-                r.deadline.title,
-                r.deadline.local_date()
-            ),
-            summary: String::new(),
-            url: r.deadline.url.clone(),
-            documents: Vec::new(),
-            mentions: Vec::new(),
-            provenance: vec![Provenance {
-                source: "veille".into(),
-                url: r.deadline.url.clone().unwrap_or_default(),
-                fetched_at: now,
-            }],
-        };
-        let req = DigestRequest {
-            horizon_days: 0,
-            watchlist_id: &w.id,
-            watchlist_name: &w.name,
-            language: w.language,
-            period_start: None,
-            period_end: now,
-            tz: ctx.config.timezone,
-            entries: vec![DigestEntry {
-                event,
-                reasons: vec![format!("deadline {}", r.deadline.stage)],
-                alerted: false,
-            }],
-            dossiers: dossier.cloned().into_iter().collect(),
-            upcoming: Vec::new(),
-            sources: Vec::new(),
-            now,
-        };
-        let d = digest::build_alert(req);
+        let d = reminder(ctx.config, w, &r, &dossiers, now);
         let o = deliver(ctx, w, &d, key, SentKind::Reminder, None, now).await?;
         if matches!(o, Outcome::Failed { .. }) {
             all_sent = false;
@@ -632,6 +647,66 @@ async fn send_reminders(
         ctx.store.save_delivery(&w.id, &st)?;
     }
     Ok(outcomes)
+}
+
+/// The message of one reminder: a one-step alert saying how soon the deadline is.
+fn reminder(
+    config: &Config,
+    w: &Watchlist,
+    r: &deadlines::Reminder,
+    dossiers: &[Dossier],
+    now: DateTime<Utc>,
+) -> Digest {
+    let days = deadlines::countdown_days(r.deadline.at, now, config.timezone);
+    let when = match days {
+        0 => "today".to_string(),
+        1 => "tomorrow".to_string(),
+        n => format!("in {n} days"),
+    };
+    let dossier = dossiers
+        .iter()
+        .find(|d| Some(d.reference) == r.deadline.dossier);
+    let event = DossierEvent {
+        id: EventId::derive(&["reminder", &r.key]),
+        kind: EventKind::Reminder,
+        stage: Some(r.deadline.stage),
+        dossier: r.deadline.dossier,
+        dossier_title: dossier.and_then(|d| d.titles.best()).map(str::to_string),
+        date: r.deadline.local_date(),
+        title: format!(
+            "{} — {when} ({})",
+            r.deadline.title,
+            r.deadline.local_date()
+        ),
+        summary: String::new(),
+        url: r.deadline.url.clone(),
+        documents: Vec::new(),
+        mentions: Vec::new(),
+        provenance: vec![Provenance {
+            source: "veille".into(),
+            url: r.deadline.url.clone().unwrap_or_default(),
+            fetched_at: now,
+        }],
+    };
+    let req = DigestRequest {
+        horizon_days: 0,
+        watchlist_id: &w.id,
+        watchlist_name: &w.name,
+        language: w.language,
+        period_start: None,
+        period_end: now,
+        tz: config.timezone,
+        entries: vec![DigestEntry {
+            event,
+            reasons: vec![format!("deadline {}", r.deadline.stage)],
+            alerted: false,
+        }],
+        dossiers: dossier.cloned().into_iter().collect(),
+        upcoming: Vec::new(),
+        sources: Vec::new(),
+        now,
+    };
+    digest::build_alert(req)
 }
 
 /// Deliver the parts of a digest (`Digest::into_parts`; one, unnumbered, when it fits in

@@ -121,10 +121,16 @@ pub struct Body {
 pub enum FetchError {
     #[error("invalid URL {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
-    #[error("timed out fetching {url}")]
-    Timeout { url: String },
+    #[error("timed out after {} fetching {url}", crate::view::when::span(*after))]
+    Timeout { url: String, after: Duration },
     #[error("could not connect to {url}: {reason}")]
-    Connect { url: String, reason: String },
+    Connect {
+        url: String,
+        /// What kind of connection failure it was, read from the error's sources.
+        kind: ConnectKind,
+        /// The whole chain of the underlying error.
+        reason: String,
+    },
     #[error("redirect problem fetching {url}: {reason}")]
     Redirect { url: String, reason: String },
     #[error("HTTP {status} from {url}{}", retry_after.map(|d| format!(" (retry after {}s)", d.as_secs())).unwrap_or_default())]
@@ -150,7 +156,7 @@ impl FetchError {
     pub fn url(&self) -> &str {
         match self {
             FetchError::InvalidUrl { url, .. }
-            | FetchError::Timeout { url }
+            | FetchError::Timeout { url, .. }
             | FetchError::Connect { url, .. }
             | FetchError::Redirect { url, .. }
             | FetchError::Status { url, .. }
@@ -165,6 +171,112 @@ impl FetchError {
     /// Whether a bot-challenge page was served instead of content.
     pub fn is_challenge(&self) -> bool {
         matches!(self, FetchError::Challenge { .. })
+    }
+
+    /// The failure in a few words, for a person: "cannot resolve data.europarl.europa.eu",
+    /// "connection refused by 127.0.0.1:8080", "timed out after 60 s", "HTTP 503",
+    /// "HTTP 429, asked to wait 1 h", "bot challenge". The whole story is the
+    /// `Display` text (for logs and `status --format json`).
+    pub fn cause(&self) -> String {
+        use crate::view::when::span;
+        let host = || host_of(self.url());
+        match self {
+            FetchError::InvalidUrl { .. } => "invalid URL".to_string(),
+            FetchError::Timeout { after, .. } => format!("timed out after {}", span(*after)),
+            FetchError::Connect { kind, .. } => match kind {
+                ConnectKind::Dns => format!("cannot resolve {}", host()),
+                ConnectKind::Refused => format!("connection refused by {}", host()),
+                ConnectKind::Reset => format!("connection reset by {}", host()),
+                ConnectKind::Unreachable => format!("{} is unreachable", host()),
+                ConnectKind::Tls => format!("secure connection to {} failed", host()),
+                ConnectKind::Other => format!("cannot connect to {}", host()),
+            },
+            FetchError::Redirect { reason, .. } if reason.contains("too many redirects") => {
+                "too many redirects".to_string()
+            }
+            FetchError::Redirect { .. } => "bad redirect".to_string(),
+            FetchError::Status {
+                status,
+                retry_after: Some(wait),
+                ..
+            } if !wait.is_zero() => format!("HTTP {status}, asked to wait {}", span(*wait)),
+            FetchError::Status { status, .. } => format!("HTTP {status}"),
+            FetchError::TooLarge { limit, .. } => {
+                format!("response larger than {}", byte_size(*limit))
+            }
+            FetchError::Challenge { .. } => "bot challenge".to_string(),
+            FetchError::Body { .. } => format!("{} broke off the response", host()),
+            FetchError::Request { .. } => format!("request to {} failed", host()),
+            FetchError::Setup { .. } => "cannot set up HTTP".to_string(),
+        }
+    }
+}
+
+/// What kind of connection failure a [`FetchError::Connect`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectKind {
+    /// The host name does not resolve.
+    Dns,
+    Refused,
+    Reset,
+    /// No route to the host or its network.
+    Unreachable,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls,
+    Other,
+}
+
+impl ConnectKind {
+    /// Read the kind from an error's sources: the I/O error's kind where there is one; a
+    /// resolver failure and a TLS failure are told by the layer that wraps them.
+    fn of(e: &(dyn std::error::Error + 'static)) -> ConnectKind {
+        use std::io::ErrorKind as K;
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        let mut kind = ConnectKind::Other;
+        while let Some(err) = cur {
+            let text = err.to_string();
+            if text.starts_with("dns error") {
+                return ConnectKind::Dns;
+            }
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                match io.kind() {
+                    K::ConnectionRefused => return ConnectKind::Refused,
+                    K::ConnectionReset | K::ConnectionAborted => kind = ConnectKind::Reset,
+                    K::HostUnreachable | K::NetworkUnreachable => kind = ConnectKind::Unreachable,
+                    K::InvalidData if kind == ConnectKind::Other => kind = ConnectKind::Tls,
+                    _ => {}
+                }
+            }
+            cur = err.source();
+        }
+        kind
+    }
+}
+
+/// The host (and port, when the URL names one) of a URL, for a short cause.
+fn host_of(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => url.to_string(),
+        },
+        Err(_) => url.to_string(),
+    }
+}
+
+/// A byte count as a person says it: "16 MiB", "512 KiB", "800 bytes".
+fn byte_size(n: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * 1024;
+    if n >= MIB && n % MIB == 0 {
+        format!("{} MiB", n / MIB)
+    } else if n >= MIB {
+        format!("{:.1} MiB", n as f64 / MIB as f64)
+    } else if n >= KIB {
+        format!("{} KiB", n / KIB)
+    } else {
+        format!("{n} bytes")
     }
 }
 
@@ -312,7 +424,56 @@ impl Fetcher {
         let _turn = self.inner.pacer.acquire(&host).await;
         tracing::debug!(url = %url, host = %host, "fetch start");
 
-        let mut builder = self.inner.client.get(parsed).header(
+        let limits = Limits {
+            timeout: req.timeout.unwrap_or(self.inner.settings.timeout),
+            connect_timeout: self.inner.settings.connect_timeout,
+        };
+        let response = self
+            .request(parsed, req)
+            .send()
+            .await
+            .map_err(|e| classify(&url, &e, limits))?;
+        let status = response.status().as_u16();
+        let final_url = response.url().to_string();
+        let headers = response.headers().clone();
+        tracing::debug!(url = %url, status, final_url = %final_url, "fetch headers");
+
+        challenge_in_headers(&url, status, &headers)?;
+        let cache_floor = cache_floor(&headers);
+        if status == 304 {
+            return Ok(FetchOutcome::NotModified {
+                validators: Validators::from_headers(&headers, Some(&req.validators)),
+                cache_floor,
+            });
+        }
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if !(200..300).contains(&status) {
+            return Err(self
+                .status_error(url, response, content_type.as_deref(), limits)
+                .await);
+        }
+        let bytes = self.body(&url, response, &headers, limits).await?;
+        tracing::debug!(url = %url, status, bytes = bytes.len(), "fetch body");
+        if let Some(reason) = challenge_reason(status, content_type.as_deref(), &bytes) {
+            tracing::debug!(url = %url, status, reason = %reason, "fetch challenge");
+            return Err(FetchError::Challenge { url, reason });
+        }
+        Ok(FetchOutcome::Body(Body {
+            bytes,
+            content_type,
+            validators: Validators::from_headers(&headers, None),
+            final_url,
+            status,
+            cache_floor,
+        }))
+    }
+
+    /// The GET with its `Accept`, validators and timeout.
+    fn request(&self, url: url::Url, req: &FetchRequest) -> reqwest::RequestBuilder {
+        let mut builder = self.inner.client.get(url).header(
             header::ACCEPT,
             header_value(req.accept.as_deref().unwrap_or("*/*")),
         );
@@ -325,97 +486,93 @@ impl Fetcher {
         if let Some(t) = req.timeout {
             builder = builder.timeout(t);
         }
+        builder
+    }
 
-        let response = builder.send().await.map_err(|e| classify(&url, &e))?;
+    /// The error a response with a status outside 2xx (and not 304) is: a challenge page
+    /// (some come with an error status: a small head of the body is looked at), or the
+    /// status with the `Retry-After` the server asked for.
+    async fn status_error(
+        &self,
+        url: String,
+        response: reqwest::Response,
+        content_type: Option<&str>,
+        limits: Limits,
+    ) -> FetchError {
         let status = response.status().as_u16();
-        let final_url = response.url().to_string();
-        let headers = response.headers().clone();
-        tracing::debug!(url = %url, status, final_url = %final_url, "fetch headers");
-
-        if let Some(action) = headers.get("x-amzn-waf-action") {
-            let action = String::from_utf8_lossy(action.as_bytes()).into_owned();
-            tracing::debug!(url = %url, status, waf_action = %action, "fetch challenge");
-            return Err(FetchError::Challenge {
-                url,
-                reason: format!("x-amzn-waf-action: {action} (HTTP {status})"),
-            });
-        }
-
-        // The WAF hands out its token cookie with the challenge, not with content.
-        let waf_cookie = headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .any(|c| c.as_bytes().starts_with(b"aws-waf-token="));
-        if waf_cookie && (status == 202 || status >= 400) {
-            return Err(FetchError::Challenge {
-                url,
-                reason: format!("aws-waf-token cookie with HTTP {status}"),
-            });
-        }
-
-        let cache_floor = cache_floor(&headers);
-        if status == 304 {
-            return Ok(FetchOutcome::NotModified {
-                validators: Validators::from_headers(&headers, Some(&req.validators)),
-                cache_floor,
-            });
-        }
-
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-
-        if !(200..300).contains(&status) {
-            // Some challenges come with an error status: look at a small head of the body.
-            let head_limit = self.inner.settings.max_body.min(64 * 1024);
-            if let Ok(head) = read_capped(&url, response, head_limit).await {
-                if is_html(content_type.as_deref(), &head)
-                    && crate::sources::looks_like_challenge(&head)
-                {
-                    return Err(FetchError::Challenge {
-                        url,
-                        reason: format!("challenge page with HTTP {status}"),
-                    });
-                }
+        let retry_after = retry_after(response.headers(), Utc::now());
+        let head_limit = self.inner.settings.max_body.min(64 * 1024);
+        if let Ok(head) = read_capped(&url, response, head_limit, limits).await {
+            if is_html(content_type, &head) && crate::sources::looks_like_challenge(&head) {
+                return FetchError::Challenge {
+                    url,
+                    reason: format!("challenge page with HTTP {status}"),
+                };
             }
-            let retry_after = retry_after(&headers, Utc::now());
-            tracing::debug!(url = %url, status, "fetch status error");
-            return Err(FetchError::Status {
-                url,
-                status,
-                retry_after,
-            });
         }
+        tracing::debug!(url = %url, status, "fetch status error");
+        FetchError::Status {
+            url,
+            status,
+            retry_after,
+        }
+    }
 
+    /// The whole body within the size cap (refused early when its declared length, without
+    /// a content encoding, is already over).
+    async fn body(
+        &self,
+        url: &str,
+        response: reqwest::Response,
+        headers: &HeaderMap,
+        limits: Limits,
+    ) -> Result<Bytes, FetchError> {
         let limit = self.inner.settings.max_body;
-        // Without a content encoding the declared length is the body length: refuse early.
         if let Some(declared) = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
         {
             if declared > limit && !headers.contains_key(header::CONTENT_ENCODING) {
-                return Err(FetchError::TooLarge { url, limit });
+                return Err(FetchError::TooLarge {
+                    url: url.to_string(),
+                    limit,
+                });
             }
         }
-        let bytes = read_capped(&url, response, limit).await?;
-        tracing::debug!(url = %url, status, bytes = bytes.len(), "fetch body");
-
-        if let Some(reason) = challenge_reason(status, content_type.as_deref(), &bytes) {
-            tracing::debug!(url = %url, status, reason = %reason, "fetch challenge");
-            return Err(FetchError::Challenge { url, reason });
-        }
-
-        Ok(FetchOutcome::Body(Body {
-            bytes,
-            content_type,
-            validators: Validators::from_headers(&headers, None),
-            final_url,
-            status,
-            cache_floor,
-        }))
+        read_capped(url, response, limit, limits).await
     }
+}
+
+/// The time limits of one request, for a timeout to say which one it hit.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    timeout: Duration,
+    connect_timeout: Duration,
+}
+
+/// A challenge the headers alone tell: the AWS WAF's action header, or its token cookie
+/// with a 202 or an error status (the WAF hands it out with the challenge, not content).
+fn challenge_in_headers(url: &str, status: u16, headers: &HeaderMap) -> Result<(), FetchError> {
+    if let Some(action) = headers.get("x-amzn-waf-action") {
+        let action = String::from_utf8_lossy(action.as_bytes()).into_owned();
+        tracing::debug!(url = %url, status, waf_action = %action, "fetch challenge");
+        return Err(FetchError::Challenge {
+            url: url.to_string(),
+            reason: format!("x-amzn-waf-action: {action} (HTTP {status})"),
+        });
+    }
+    let waf_cookie = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|c| c.as_bytes().starts_with(b"aws-waf-token="));
+    if waf_cookie && (status == 202 || status >= 400) {
+        return Err(FetchError::Challenge {
+            url: url.to_string(),
+            reason: format!("aws-waf-token cookie with HTTP {status}"),
+        });
+    }
+    Ok(())
 }
 
 fn header_value(s: &str) -> HeaderValue {
@@ -434,6 +591,7 @@ async fn read_capped(
     url: &str,
     mut response: reqwest::Response,
     limit: u64,
+    limits: Limits,
 ) -> Result<Bytes, FetchError> {
     // A body in one chunk is returned as it came; a longer one is copied once into a
     // buffer sized by Content-Length (when the body is not compressed) and the limit.
@@ -463,19 +621,28 @@ async fn read_capped(
                 buf.extend_from_slice(&chunk);
             }
             Ok(None) => return Ok(first.unwrap_or_else(|| buf.freeze())),
-            Err(e) => return Err(classify(url, &e)),
+            Err(e) => return Err(classify(url, &e, limits)),
         }
     }
 }
 
 /// Map a reqwest error to ours.
-fn classify(url: &str, e: &reqwest::Error) -> FetchError {
+fn classify(url: &str, e: &reqwest::Error, limits: Limits) -> FetchError {
     let url = url.to_string();
     let reason = error_chain(e);
     if e.is_timeout() {
-        FetchError::Timeout { url }
+        let after = if e.is_connect() {
+            limits.connect_timeout
+        } else {
+            limits.timeout
+        };
+        FetchError::Timeout { url, after }
     } else if e.is_connect() {
-        FetchError::Connect { url, reason }
+        FetchError::Connect {
+            url,
+            kind: ConnectKind::of(e),
+            reason,
+        }
     } else if e.is_redirect() {
         FetchError::Redirect { url, reason }
     } else if e.is_body() || e.is_decode() {
@@ -702,6 +869,61 @@ mod tests {
         assert!(challenge_reason(200, Some("text/html; charset=utf-8"), html).is_some());
         assert!(challenge_reason(200, None, html).is_some());
         assert!(challenge_reason(202, Some("text/html"), b"").is_some());
+    }
+
+    #[test]
+    fn short_causes() {
+        let url = "https://data.europarl.europa.eu/api/v2/procedures/feed".to_string();
+        let connect = |kind| FetchError::Connect {
+            url: url.clone(),
+            kind,
+            reason: "error sending request: client error (Connect): …".into(),
+        };
+        assert_eq!(
+            connect(ConnectKind::Dns).cause(),
+            "cannot resolve data.europarl.europa.eu"
+        );
+        let local = FetchError::Connect {
+            url: "http://127.0.0.1:4321/feed.rss".into(),
+            kind: ConnectKind::Refused,
+            reason: String::new(),
+        };
+        assert_eq!(local.cause(), "connection refused by 127.0.0.1:4321");
+        let timeout = FetchError::Timeout {
+            url: url.clone(),
+            after: Duration::from_secs(60),
+        };
+        assert_eq!(timeout.cause(), "timed out after 60 s");
+        assert_eq!(
+            timeout.to_string(),
+            format!("timed out after 60 s fetching {url}")
+        );
+        let status = |status, wait: Option<u64>| FetchError::Status {
+            url: url.clone(),
+            status,
+            retry_after: wait.map(Duration::from_secs),
+        };
+        assert_eq!(status(503, None).cause(), "HTTP 503");
+        assert_eq!(status(503, Some(0)).cause(), "HTTP 503");
+        assert_eq!(
+            status(429, Some(3600)).cause(),
+            "HTTP 429, asked to wait 1 h"
+        );
+        let large = FetchError::TooLarge {
+            url: url.clone(),
+            limit: 16 * 1024 * 1024,
+        };
+        assert_eq!(large.cause(), "response larger than 16 MiB");
+        let challenge = FetchError::Challenge {
+            url: url.clone(),
+            reason: "x-amzn-waf-action: challenge (HTTP 202)".into(),
+        };
+        assert_eq!(challenge.cause(), "bot challenge");
+        let redirects = FetchError::Redirect {
+            url,
+            reason: "error following redirect: too many redirects".into(),
+        };
+        assert_eq!(redirects.cause(), "too many redirects");
     }
 
     #[test]

@@ -18,4 +18,5 @@ pub mod sources;
 pub mod store;
 pub mod text;
 pub mod tz;
+pub mod view;
 pub mod watchlist;

@@ -471,6 +471,8 @@ struct Tally {
     unchanged: usize,
     observations: usize,
     errors: Vec<String>,
+    /// The short cause of `errors[0]` when it is a fetch error (`SourceRecord::last_cause`).
+    first_cause: Option<String>,
     floor: Option<Duration>,
     retry_after: Option<Duration>,
     resources: Vec<(String, ResourceRecord)>,
@@ -542,6 +544,9 @@ impl Tally {
             }
             Err(e) => {
                 self.retry_after = self.retry_after.max(e.retry_after());
+                if self.errors.is_empty() {
+                    self.first_cause = Some(e.cause());
+                }
                 self.errors.push(e.to_string());
             }
             Ok(FetchOutcome::NotModified {
@@ -857,6 +862,12 @@ impl Preparing<'_> {
                 String::new()
             };
             state.last_error = Some(format!("{first}{more}"));
+            state.last_cause = Some(
+                tally
+                    .first_cause
+                    .clone()
+                    .unwrap_or_else(|| crate::view::cause::of_error_text(s.kind, first)),
+            );
             let wait = backoff(s.every, state.failures).max(tally.retry_after.unwrap_or_default());
             state.next_poll_at =
                 Some(now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1)));
@@ -865,6 +876,7 @@ impl Preparing<'_> {
         state.failures = 0;
         state.failing_since = None;
         state.last_error = None;
+        state.last_cause = None;
         state.last_success = Some(now);
         let wait = s.every.max(tally.floor.unwrap_or_default());
         state.next_poll_at =

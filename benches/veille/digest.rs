@@ -34,6 +34,7 @@ pub fn benches(c: &mut Criterion) {
             failing_since: None,
             failures: u32::from(*id == "oeil"),
             last_error: None,
+            cause: None,
         })
         .collect();
     let names: Vec<(String, String)> = (0..50)

@@ -94,6 +94,11 @@ pub(super) async fn run(
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let store = open_store(&g, &config)?;
+    // A digest period that ended before this first start was not missed (deliver).
+    let first = store
+        .note_first_start(Clock::new(g.now).now())
+        .context("recording the first start")?;
+    tracing::debug!(first_start = %first.to_rfc3339(), "first start");
     // An unchanged step writes nothing; its sources' routine states are written within
     // this long, with any other write, and at shutdown.
     store.defer_routine_poll_states(ROUTINE_STATES_WRITTEN_WITHIN);
@@ -119,40 +124,9 @@ pub(super) async fn run(
         delivering: Arc::new(tokio::sync::Mutex::new(())),
         first_poll: first_poll_rx,
     };
-    if let Some(server) = &shared.config.server {
-        let listener = tokio::net::TcpListener::bind(server.listen)
-            .await
-            .with_context(|| format!("listening on {} ([server] listen)", server.listen))?;
-        tracing::info!(listen = %server.listen, "health and metrics at /healthz and /metrics");
-        tokio::spawn(super::server::serve(
-            listener,
-            shared.config.clone(),
-            store.clone(),
-            shared.watchlists.clone(),
-            shared.stop.clone(),
-        ));
-    }
+    serve_health(&shared).await?;
     let (poll_now_tx, poll_now_rx) = tokio::sync::mpsc::channel(4);
-    let socket = match super::control::listen(&shared.config) {
-        Some((listener, path)) => {
-            let daemon = super::control::Daemon {
-                config: shared.config.clone(),
-                store: store.clone(),
-                watchlists: shared.watchlists.clone(),
-                now: move || shared.clock.now(),
-                running: super::Running {
-                    pid: std::process::id(),
-                    since: shared.clock.now(),
-                },
-                poll_now: poll_now_tx,
-                mailer: shared.mailer.clone(),
-                delivering: shared.delivering.clone(),
-            };
-            tokio::spawn(super::control::serve(listener, daemon, shared.stop.clone()));
-            Some(path)
-        }
-        None => None,
-    };
+    let socket = serve_control(&shared, poll_now_tx);
     let poll_task = tokio::spawn(poll_loop(shared.clone(), first_poll_tx, poll_now_rx));
     let delivery_task = tokio::spawn(delivery_loop(shared.clone()));
     let watcher = tokio::spawn(watch_files(shared.clone(), wl_tx.clone()));
@@ -169,6 +143,60 @@ pub(super) async fn run(
     }
     let _ = stop_tx.send(true);
     watcher.abort();
+    drain(poll_task, delivery_task).await;
+    if let Some(path) = &socket {
+        super::control::remove(path);
+    }
+    store
+        .write_deferred_poll_states()
+        .context("writing the sources' poll states")?;
+    store.flush().await.context("flushing the store")?;
+    tracing::info!("stopped");
+    Ok(Exit::Ok)
+}
+
+/// `[server] listen`: /healthz and /metrics, when configured.
+async fn serve_health(shared: &Shared) -> anyhow::Result<()> {
+    if let Some(server) = &shared.config.server {
+        let listener = tokio::net::TcpListener::bind(server.listen)
+            .await
+            .with_context(|| format!("listening on {} ([server] listen)", server.listen))?;
+        tracing::info!(listen = %server.listen, "health and metrics at /healthz and /metrics");
+        tokio::spawn(super::server::serve(
+            listener,
+            shared.config.clone(),
+            shared.store.clone(),
+            shared.watchlists.clone(),
+            shared.stop.clone(),
+        ));
+    }
+    Ok(())
+}
+
+/// The control socket, through which the other commands reach this daemon; its path, to
+/// remove at shutdown (none when it could not be bound: the daemon runs on without).
+fn serve_control(shared: &Shared, poll_now: tokio::sync::mpsc::Sender<PollNow>) -> Option<PathBuf> {
+    let (listener, path) = super::control::listen(&shared.config)?;
+    let clock = shared.clock;
+    let daemon = super::control::Daemon {
+        config: shared.config.clone(),
+        store: shared.store.clone(),
+        watchlists: shared.watchlists.clone(),
+        now: move || clock.now(),
+        running: super::Running {
+            pid: std::process::id(),
+            since: shared.clock.now(),
+        },
+        poll_now,
+        mailer: shared.mailer.clone(),
+        delivering: shared.delivering.clone(),
+    };
+    tokio::spawn(super::control::serve(listener, daemon, shared.stop.clone()));
+    Some(path)
+}
+
+/// Wait at most [`DRAIN`] for the loops' in-flight work, then abandon it.
+async fn drain(poll_task: tokio::task::JoinHandle<()>, delivery_task: tokio::task::JoinHandle<()>) {
     let (pa, da) = (poll_task.abort_handle(), delivery_task.abort_handle());
     let drained = tokio::time::timeout(DRAIN, async {
         let _ = poll_task.await;
@@ -183,15 +211,6 @@ pub(super) async fn run(
         pa.abort();
         da.abort();
     }
-    if let Some(path) = &socket {
-        super::control::remove(path);
-    }
-    store
-        .write_deferred_poll_states()
-        .context("writing the sources' poll states")?;
-    store.flush().await.context("flushing the store")?;
-    tracing::info!("stopped");
-    Ok(Exit::Ok)
 }
 
 /// How long the routine poll state of an unchanged source may stay in memory only

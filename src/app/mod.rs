@@ -7,16 +7,16 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 use crate::config::Config;
 use crate::deliver::{self, DeliverContext, DeliveryReport, Mode, Outcome};
 use crate::digest;
 use crate::fetch::Fetcher;
 use crate::mail::Mailer;
-use crate::model::{Language, ProcedureRef};
+use crate::model::ProcedureRef;
 use crate::poll::{self, PollContext, PollReport, Selection};
 use crate::store::Store;
+use crate::view;
 use crate::watchlist::{self, WatchlistSet};
 
 mod control;
@@ -266,7 +266,18 @@ pub(crate) fn answer(
         running,
     } = ctx;
     match q {
-        Query::Status { format } => status(now, config, watchlists, store, running, *format, out),
+        Query::Status { format } => {
+            let s = gather_status(now, config, watchlists, store, running)?;
+            match format {
+                Format::Json => writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&view::status::json(&s))?
+                )?,
+                Format::Text | Format::Html => out.write_all(view::status::text(&s).as_bytes())?,
+            }
+            Ok(Exit::Ok)
+        }
         Query::DossierShow { reference, format } => {
             dossier_show(store, reference, *format, out, err)
         }
@@ -469,11 +480,6 @@ pub(crate) fn print_poll(report: &PollReport, out: &mut dyn Write) -> anyhow::Re
     })
 }
 
-fn rfc3339(t: Option<DateTime<Utc>>) -> serde_json::Value {
-    t.map(|t| json!(t.to_rfc3339()))
-        .unwrap_or(serde_json::Value::Null)
-}
-
 fn outbox_count(config: &Config) -> usize {
     std::fs::read_dir(&config.mail.outbox_dir)
         .map(|d| {
@@ -484,112 +490,74 @@ fn outbox_count(config: &Config) -> usize {
         .unwrap_or(0)
 }
 
-fn status(
+/// What `status` shows, read from the store and the configuration.
+fn gather_status(
     now: DateTime<Utc>,
     config: &Config,
     watchlists: &WatchlistSet,
     store: &Store,
     running: Option<Running>,
-    format: Format,
-    out: &mut dyn Write,
-) -> anyhow::Result<Exit> {
+) -> anyhow::Result<view::status::Status> {
     let mut sources = Vec::new();
     for s in &config.sources {
         let st = store.source(&s.id)?.unwrap_or_default();
-        sources.push(json!({
-            "id": s.id,
-            "kind": s.kind.as_str(),
-            "url": s.url.as_str(),
-            "ok": st.failures == 0,
-            "polled": st.last_attempt.is_some(),
-            "last_success": rfc3339(st.last_success),
-            "failures": st.failures,
-            "failing_since": rfc3339(st.failing_since),
-            "last_error": st.last_error,
-            "next_poll": rfc3339(st.next_poll_at),
-        }));
+        sources.push(view::status::Source {
+            id: s.id.clone(),
+            kind: s.kind.as_str().to_string(),
+            url: s.url.to_string(),
+            polled: st.last_attempt.is_some(),
+            last_success: st.last_success,
+            failures: st.failures,
+            failing_since: st.failing_since,
+            cause: (st.failures > 0)
+                .then(|| {
+                    view::cause::of_record(
+                        s.kind,
+                        st.last_cause.as_deref(),
+                        st.last_error.as_deref(),
+                    )
+                })
+                .flatten(),
+            last_error: st.last_error,
+            next_poll: st.next_poll_at,
+        });
     }
     let pending = store.pending_counts()?;
-    let mut deliveries = serde_json::Map::new();
-    for wl in pending.keys() {
-        let d = store.delivery(wl)?;
-        deliveries.insert(
-            wl.clone(),
-            json!({"failures": d.failures, "next_attempt": rfc3339(d.next_attempt_at), "last_error": d.last_error}),
-        );
+    let mut ids: Vec<&str> = watchlists.lists().iter().map(|w| w.id.as_str()).collect();
+    ids.extend(
+        pending
+            .keys()
+            .map(String::as_str)
+            .filter(|id| watchlists.get(id).is_none()),
+    );
+    let mut rows = Vec::new();
+    for id in ids {
+        let d = store.delivery(id)?;
+        let w = watchlists.get(id);
+        rows.push(view::status::Watchlist {
+            id: id.to_string(),
+            configured: w.is_some(),
+            pending: pending.get(id).copied().unwrap_or(0),
+            next_digest: w.and_then(|w| w.digest.next_after(now, config.timezone)),
+            last_sent: d.last_digest_at,
+            send_failures: d.failures,
+            next_attempt: d.next_attempt_at,
+            last_send_error: d.last_error,
+        });
     }
-    let v = json!({
-        "now": now.to_rfc3339(),
-        "sources": sources,
-        "pending": pending,
-        "delivery": deliveries,
-        "events": store.event_count(),
-        "outbox": {"dir": config.mail.outbox_dir.display().to_string(), "messages": outbox_count(config)},
-        "daemon": running.map(|r| json!({"pid": r.pid, "since": r.since.to_rfc3339()})),
-    });
-    if format == Format::Json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
-        return Ok(Exit::Ok);
-    }
-    match running {
-        Some(r) => writeln!(
-            out,
-            "daemon: running (pid {}) since {}",
-            r.pid,
-            r.since.to_rfc3339()
-        )?,
-        None => writeln!(out, "daemon: not running")?,
-    }
-    writeln!(out, "sources:")?;
-    for s in v["sources"].as_array().into_iter().flatten() {
-        let state = if s["polled"] == json!(false) {
-            "never polled".to_string()
-        } else if s["ok"] == json!(true) {
-            format!(
-                "ok, last success {}",
-                s["last_success"].as_str().unwrap_or("-")
-            )
-        } else {
-            format!(
-                "FAILING since {} ({} failure(s)): {}",
-                s["failing_since"].as_str().unwrap_or("-"),
-                s["failures"],
-                s["last_error"].as_str().unwrap_or("-")
-            )
-        };
-        writeln!(
-            out,
-            "  {:<20} {:<8} {}; next poll {}",
-            s["id"].as_str().unwrap_or(""),
-            s["kind"].as_str().unwrap_or(""),
-            state,
-            s["next_poll"].as_str().unwrap_or("now")
-        )?;
-    }
-    writeln!(out, "pending:")?;
-    if pending.is_empty() {
-        writeln!(out, "  nothing pending")?;
-    }
-    for (wl, n) in &pending {
-        let note = match (watchlists.get(wl), v["delivery"][wl]["failures"].as_u64()) {
-            (None, _) => " (no such watchlist any more: these will not be sent)".to_string(),
-            (Some(_), Some(f)) if f > 0 => format!(
-                " (last send failed {f} time(s): {}; next attempt {})",
-                v["delivery"][wl]["last_error"].as_str().unwrap_or("-"),
-                v["delivery"][wl]["next_attempt"].as_str().unwrap_or("-")
-            ),
-            _ => String::new(),
-        };
-        writeln!(out, "  {wl:<24} {n} event(s){note}")?;
-    }
-    writeln!(out, "events recorded: {}", store.event_count())?;
-    writeln!(
-        out,
-        "outbox: {} message(s) in {}",
-        outbox_count(config),
-        config.mail.outbox_dir.display()
-    )?;
-    Ok(Exit::Ok)
+    Ok(view::status::Status {
+        now,
+        tz: config.timezone,
+        daemon: running.map(|r| view::status::Daemon {
+            pid: r.pid,
+            since: r.since,
+        }),
+        sources,
+        watchlists: rows,
+        events: store.event_count(),
+        outbox_dir: config.mail.outbox_dir.display().to_string(),
+        outbox_messages: outbox_count(config),
+    })
 }
 
 fn dossier_show(
@@ -614,84 +582,13 @@ fn dossier_show(
         return Ok(Exit::Failure);
     };
     if format == Format::Json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&d)?)?;
+        writeln!(out, "{}", view::dossier::json(&d)?)?;
         return Ok(Exit::Ok);
-    }
-    let lang = Language::En;
-    writeln!(out, "{}", d.reference)?;
-    for t in d.titles.all() {
-        writeln!(out, "  {t}")?;
-    }
-    if let Some(s) = &d.status {
-        writeln!(out, "status: {s}")?;
-    }
-    if let Some(s) = d.current_stage() {
-        writeln!(out, "stage reached: {}", s.label(lang))?;
-    }
-    for c in &d.committees {
-        writeln!(
-            out,
-            "committee {} ({:?}): {}",
-            c.code,
-            c.role,
-            if c.rapporteurs.is_empty() {
-                "-".to_string()
-            } else {
-                c.rapporteurs.join(", ")
-            }
-        )?;
-    }
-    if !d.com.is_empty() {
-        let coms: Vec<String> = d.com.iter().map(|c| c.to_string()).collect();
-        writeln!(out, "proposal: {}", coms.join(", "))?;
-    }
-    if let Some(c) = &d.final_act {
-        writeln!(out, "final act: {c} {}", c.eurlex_url())?;
-    }
-    writeln!(out, "timeline:")?;
-    for s in &d.timeline {
-        let sources: Vec<&str> = s.sources.iter().map(|p| p.source.as_str()).collect();
-        writeln!(
-            out,
-            "  {}  {:<22} {}  [{}]",
-            s.date,
-            s.stage.as_str(),
-            s.label,
-            sources.join(", ")
-        )?;
-        for doc in &s.documents {
-            writeln!(
-                out,
-                "      {} {}",
-                doc.reference,
-                doc.url.as_deref().unwrap_or("")
-            )?;
-        }
-    }
-    if !d.forecasts.is_empty() {
-        writeln!(out, "upcoming:")?;
-        for f in &d.forecasts {
-            writeln!(out, "  {}  {:<22} {}", f.date, f.stage.as_str(), f.label)?;
-        }
     }
     let deadlines: Vec<_> = crate::deadlines::dossier_deadlines(&d)
         .into_iter()
         .filter(|x| x.kind.has_reminders())
         .collect();
-    if !deadlines.is_empty() {
-        writeln!(out, "deadlines:")?;
-        if let Some(sent) = d.act_dates.sent_to_parliaments {
-            writeln!(out, "  (proposal sent to national parliaments on {sent})")?;
-        }
-        for x in &deadlines {
-            writeln!(
-                out,
-                "  {}  {:<22} {}",
-                x.local_date(),
-                x.stage.as_str(),
-                x.title
-            )?;
-        }
-    }
+    out.write_all(view::dossier::text(&d, &deadlines).as_bytes())?;
     Ok(Exit::Ok)
 }

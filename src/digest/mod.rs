@@ -55,7 +55,12 @@ pub struct SourceHealth {
     pub last_success: Option<DateTime<Utc>>,
     pub failing_since: Option<DateTime<Utc>>,
     pub failures: u32,
+    /// The whole error of the last failed poll (for `digest preview --format json`).
     pub last_error: Option<String>,
+    /// The same failure in a few words ("cannot resolve data.europarl.europa.eu", "HTTP
+    /// 503"): what the digest's readers see.
+    #[serde(default)]
+    pub cause: Option<String>,
 }
 
 impl SourceHealth {
@@ -516,6 +521,7 @@ pub fn to_json(d: &Digest) -> serde_json::Value {
                 "failures": s.failures,
                 "failing_since": date_time(s.failing_since),
                 "last_error": s.last_error,
+                "cause": s.cause,
             })
         })
         .collect();

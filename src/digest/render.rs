@@ -299,40 +299,6 @@ impl View {
         let name = clean(&d.watchlist_name);
         let n = d.entry_count();
         let period = period_label(d);
-        let subject = match d.kind {
-            DigestKind::Digest => match lang {
-                Language::En => format!("[veille] {name}: {n} new ({period})"),
-                Language::Fr => format!(
-                    "[veille] {name} : {n} {} ({period})",
-                    if n > 1 { "nouveautés" } else { "nouveauté" }
-                ),
-            },
-            DigestKind::Alert => alert_subject(d, &name),
-        };
-        let subject = match (d.part, lang) {
-            (Some((k, n)), Language::En) => format!("{subject} (part {k} of {n})"),
-            (Some((k, n)), Language::Fr) => format!("{subject} (partie {k} sur {n})"),
-            (None, _) => subject,
-        };
-        let heading = match (d.kind, lang) {
-            (DigestKind::Digest, Language::En) => format!("Watch digest: {name}"),
-            (DigestKind::Digest, Language::Fr) => format!("Veille : {name}"),
-            (DigestKind::Alert, Language::En) if is_reminder(d) => format!("Reminder: {name}"),
-            (DigestKind::Alert, Language::Fr) if is_reminder(d) => format!("Rappel : {name}"),
-            (DigestKind::Alert, Language::En) => format!("Alert: {name}"),
-            (DigestKind::Alert, Language::Fr) => format!("Alerte : {name}"),
-        };
-        let intro = match (d.part, lang) {
-            (Some((k, parts)), Language::En) => format!(
-                "{} This digest is too large for one message: it comes in {parts} parts, and this is part {k}.",
-                intro(d, n, &period)
-            ),
-            (Some((k, parts)), Language::Fr) => format!(
-                "{} Cette veille est trop longue pour un seul message : elle arrive en {parts} parties, et voici la partie {k}.",
-                intro(d, n, &period)
-            ),
-            (None, _) => intro(d, n, &period),
-        };
         let dossiers = d
             .dossiers
             .iter()
@@ -358,34 +324,12 @@ impl View {
                 line: source_line(s, d),
             })
             .collect();
-        let sources_summary =
-            match (lang, troubled.is_empty(), d.sources.is_empty()) {
-                (Language::En, _, true) => "No source status is known yet.".to_string(),
-                (Language::Fr, _, true) => "L’état des sources n’est pas encore connu.".to_string(),
-                (Language::En, true, false) => format!("All sources OK ({}).", d.sources.len()),
-                (Language::Fr, true, false) => {
-                    format!("Toutes les sources fonctionnent ({}).", d.sources.len())
-                }
-                (Language::En, false, false) => format!(
-                    "{} of {} sources failed during the period; news from them may be missing:",
-                    troubled.len(),
-                    d.sources.len()
-                ),
-                (Language::Fr, false, false) => {
-                    format!(
-                "{} {} sur {} en échec pendant la période ; des nouvelles peuvent manquer :",
-                troubled.len(),
-                if troubled.len() > 1 { "sources" } else { "source" },
-                d.sources.len()
-            )
-                }
-            };
         View {
             lang: lang.as_str(),
             alert: d.kind == DigestKind::Alert,
-            subject: clean(&subject),
-            heading,
-            intro,
+            subject: clean(&subject(d, &name, n, &period)),
+            heading: heading(d, &name),
+            intro: intro_of_part(d, n, &period),
             h: Headings::new(lang),
             dossiers,
             items,
@@ -394,18 +338,85 @@ impl View {
             show_sources: (d.kind == DigestKind::Digest && d.part.is_none_or(|(k, _)| k == 1))
                 || !troubled.is_empty(),
             sources,
-            sources_summary,
-            footer: match lang {
-                Language::En => format!(
-                    "Sent automatically by veille for the watchlist \u{201c}{}\u{201d}. The links lead to the sources, which are authoritative.",
-                    clean(&d.watchlist_id)
-                ),
-                Language::Fr => format!(
-                    "Envoyé automatiquement par veille pour la liste de veille « {} ». Les liens mènent aux sources, qui font foi.",
-                    clean(&d.watchlist_id)
-                ),
-            },
+            sources_summary: sources_summary(lang, troubled.len(), d.sources.len()),
+            footer: footer(d),
         }
+    }
+}
+
+/// The subject line: "[veille] NAME: N new (PERIOD)", an alert's, "(part K of N)".
+fn subject(d: &Digest, name: &str, n: usize, period: &str) -> String {
+    let lang = d.language;
+    let subject = match d.kind {
+        DigestKind::Digest => match lang {
+            Language::En => format!("[veille] {name}: {n} new ({period})"),
+            Language::Fr => format!(
+                "[veille] {name} : {n} {} ({period})",
+                if n > 1 { "nouveautés" } else { "nouveauté" }
+            ),
+        },
+        DigestKind::Alert => alert_subject(d, name),
+    };
+    match (d.part, lang) {
+        (Some((k, n)), Language::En) => format!("{subject} (part {k} of {n})"),
+        (Some((k, n)), Language::Fr) => format!("{subject} (partie {k} sur {n})"),
+        (None, _) => subject,
+    }
+}
+
+fn heading(d: &Digest, name: &str) -> String {
+    match (d.kind, d.language) {
+        (DigestKind::Digest, Language::En) => format!("Watch digest: {name}"),
+        (DigestKind::Digest, Language::Fr) => format!("Veille : {name}"),
+        (DigestKind::Alert, Language::En) if is_reminder(d) => format!("Reminder: {name}"),
+        (DigestKind::Alert, Language::Fr) if is_reminder(d) => format!("Rappel : {name}"),
+        (DigestKind::Alert, Language::En) => format!("Alert: {name}"),
+        (DigestKind::Alert, Language::Fr) => format!("Alerte : {name}"),
+    }
+}
+
+/// The introduction, saying which part this is of a digest in parts.
+fn intro_of_part(d: &Digest, n: usize, period: &str) -> String {
+    match (d.part, d.language) {
+        (Some((k, parts)), Language::En) => format!(
+            "{} This digest is too large for one message: it comes in {parts} parts, and this is part {k}.",
+            intro(d, n, period)
+        ),
+        (Some((k, parts)), Language::Fr) => format!(
+            "{} Cette veille est trop longue pour un seul message : elle arrive en {parts} parties, et voici la partie {k}.",
+            intro(d, n, period)
+        ),
+        (None, _) => intro(d, n, period),
+    }
+}
+
+/// The sentence above the failing sources (or saying that all are well).
+fn sources_summary(lang: Language, troubled: usize, total: usize) -> String {
+    match (lang, troubled == 0, total == 0) {
+        (Language::En, _, true) => "No source status is known yet.".to_string(),
+        (Language::Fr, _, true) => "L’état des sources n’est pas encore connu.".to_string(),
+        (Language::En, true, false) => format!("All sources OK ({total})."),
+        (Language::Fr, true, false) => format!("Toutes les sources fonctionnent ({total})."),
+        (Language::En, false, false) => format!(
+            "{troubled} of {total} sources failed during the period; news from them may be missing:"
+        ),
+        (Language::Fr, false, false) => format!(
+            "{troubled} {} sur {total} en échec pendant la période ; des nouvelles peuvent manquer :",
+            if troubled > 1 { "sources" } else { "source" },
+        ),
+    }
+}
+
+fn footer(d: &Digest) -> String {
+    match d.language {
+        Language::En => format!(
+            "Sent automatically by veille for the watchlist \u{201c}{}\u{201d}. The links lead to the sources, which are authoritative.",
+            clean(&d.watchlist_id)
+        ),
+        Language::Fr => format!(
+            "Envoyé automatiquement par veille pour la liste de veille « {} ». Les liens mènent aux sources, qui font foi.",
+            clean(&d.watchlist_id)
+        ),
     }
 }
 
@@ -627,7 +638,9 @@ fn source_line(s: &SourceHealth, d: &Digest) -> String {
         (Language::Fr, Some(t)) => format!("dernier succès le {}", when(t)),
         (Language::Fr, None) => "jamais réussi".to_string(),
     });
-    if let Some(err) = s.last_error.as_deref().map(clean).filter(|e| !e.is_empty()) {
+    // The short cause; the whole error chain is for the log and `status --format json`.
+    let cause = s.cause.as_deref().or(s.last_error.as_deref());
+    if let Some(err) = cause.map(clean).filter(|e| !e.is_empty()) {
         let err = shorten(err, 300);
         parts.push(match lang {
             Language::En => format!("last error: {err}"),

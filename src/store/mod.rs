@@ -10,7 +10,7 @@
 //! (watchlist, event id), `sent` (digest key → what went out), `delivery` (send retry
 //! state per watchlist), `tracked` (procedures named by matched
 //! items, followed from then on), `deadlines` (watchlist, deadline uid: consultations and
-//! other dated deadlines to remind of), `meta` (schema version).
+//! other dated deadlines to remind of), `meta` (schema version, last prune, first start).
 //! A transaction is atomic but durable only after `flush`: callers flush before sending
 //! mail and before reporting success.
 
@@ -1146,6 +1146,33 @@ impl Store {
     pub fn save_delivery(&self, watchlist: &str, rec: &DeliveryRecord) -> Result<(), StoreError> {
         self.delivery.insert(watchlist, encode(rec)?)?;
         Ok(())
+    }
+
+    /// When the daemon first ran on this store (`meta/first_start`): a digest period that
+    /// ended before then was not missed. `None` until a daemon has run.
+    pub fn first_start(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(self.meta.get("first_start")?.and_then(|v| {
+            let secs = <[u8; 8]>::try_from(v.as_ref())
+                .map(i64::from_be_bytes)
+                .ok()?;
+            DateTime::from_timestamp(secs, 0)
+        }))
+    }
+
+    /// Record the daemon's first start, once, and return it: `now` on a store with no
+    /// history; on a store that already polled or sent (a veille before this record, or
+    /// one-shot commands), the Unix epoch, i.e. long ago, so that a digest it missed still
+    /// goes out.
+    pub fn note_first_start(&self, now: DateTime<Utc>) -> Result<DateTime<Utc>, StoreError> {
+        if let Some(t) = self.first_start()? {
+            return Ok(t);
+        }
+        let history =
+            !self.sources.is_empty() || !self.sent.is_empty() || !self.delivery.is_empty();
+        let first = if history { DateTime::UNIX_EPOCH } else { now };
+        self.meta
+            .insert("first_start", &first.timestamp().to_be_bytes())?;
+        Ok(first)
     }
 }
 

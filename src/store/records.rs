@@ -89,7 +89,14 @@ pub struct SourceRecord {
     /// Consecutive failed polls; 0 when the last poll succeeded.
     pub failures: u32,
     pub failing_since: Option<DateTime<Utc>>,
+    /// The whole error of the last failed poll (every source of the error, for the log and
+    /// `status --format json`).
     pub last_error: Option<String>,
+    /// The same failure in a few words, for people ("cannot resolve data.europarl.europa.eu",
+    /// "HTTP 503"). Absent in records written before it was kept: read from `last_error`
+    /// then (`view::cause::of_record`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_cause: Option<String>,
     /// When every tracked dossier was last fetched in full (EU services).
     pub last_refresh: Option<DateTime<Utc>>,
     pub polls: u64,

@@ -115,6 +115,22 @@ pub fn rss(items: &[(&str, &str)]) -> Response {
     Response::ok(s).content_type("application/rss+xml")
 }
 
+/// veille ran here before: the day before MONDAY, a `digest send` found nothing to send.
+/// So the daemon's start that follows is a restart, and the digest of the period it
+/// missed goes out at start; on a first start it would not (`first_start_is_quiet`).
+fn ran_before(app: &TestApp, env: &[(&str, &str)]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_veille"))
+        .arg("--config")
+        .arg(app.config_path())
+        .args(["--now", "2026-11-29T09:00:00Z", "digest", "send"])
+        .env_remove("VEILLE_CONFIG")
+        .env_remove("VEILLE_SMTP_PASSWORD")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
 fn watchlist(keywords: &[&str], extra: &str) -> String {
     let kw: Vec<String> = keywords.iter().map(|k| format!("{k:?}")).collect();
     format!(
@@ -359,6 +375,7 @@ fn the_daemon_polls_at_start_and_delivers_the_digest_that_is_due() {
         "",
     );
     app.add_watchlist("w", &watchlist(&["zebra*"], ""));
+    ran_before(&app, &[]);
     let mut d = Daemon::spawn(&app, Some(MONDAY), &[]);
     wait_mails(&smtp_server, 1);
     d.stop();
@@ -478,6 +495,7 @@ fn watchlists_reload_on_edits_and_sighup_and_a_broken_edit_keeps_the_previous_se
     );
     let file = app.path("watchlists/w.toml");
     app.add_watchlist("w", &watchlist(&["alpha"], ""));
+    ran_before(&app, &[]);
     let mut d = Daemon::spawn(&app, Some(MONDAY), &[]);
     // The digest due at start-up carries what the start-up poll matched; from then on
     // matches wait for the next day's digest, so the pending count shows what matched.
@@ -688,6 +706,7 @@ fn the_smtp_password_is_never_printed() {
             &smtp_mail(port, Some("veille")),
             "",
         );
+        ran_before(&app, &env);
         let mut d = Daemon::spawn(&app, Some(MONDAY), &env);
         d.wait_log("send failed");
         d.stop();
@@ -896,6 +915,7 @@ fn a_hanging_source_does_not_hold_back_another_sources_digest_beyond_its_timeout
     ];
     configure(&app, &sources, &smtp_mail(smtp_server.port(), None), "");
     app.add_watchlist("w", &watchlist(&["zebra*"], ""));
+    ran_before(&app, &[]);
     let start = Instant::now();
     let mut d = Daemon::spawn(&app, Some(MONDAY), &[]);
     wait_mails(&smtp_server, 1);
@@ -1005,6 +1025,7 @@ fn while_the_daemon_holds_the_store_it_answers_queries_polls_now_and_sends() {
     let before = app.json(Some(MONDAY), &["status", "--format", "json"], 0);
     assert_eq!(source_status(&before, "feed")["polled"], false, "{before}");
 
+    ran_before(&app, &[]);
     let mut d = Daemon::spawn(&app, Some(MONDAY), &[]);
     d.wait_log("send failed; stays pending");
     let meta = std::fs::symlink_metadata(&socket).unwrap_or_else(|e| panic!("{e}"));
@@ -1130,4 +1151,64 @@ fn while_the_daemon_holds_the_store_it_answers_queries_polls_now_and_sends() {
             .join("\n")
     };
     assert_eq!(without_stamp(&ical_after), without_stamp(&ical));
+}
+
+/// The first start is quiet (issue "On its own feet", 5): on a new store, with its sources
+/// unreachable, `veille run` sends nothing for the weekly period that ended before it
+/// started, and says so plainly in `status`; the next period still goes, at the next
+/// start after it (a period missed while veille was down), naming the failing source by
+/// its short cause.
+#[test]
+fn first_start_is_quiet_and_the_next_period_still_goes() {
+    let server = TestServer::start_background();
+    let smtp_server = SmtpServer::start();
+    let app = TestApp::new(server, vec![]);
+    let closed = free_port();
+    let url = format!("http://127.0.0.1:{closed}/feed.rss");
+    configure(
+        &app,
+        &[src("feed", url)],
+        &smtp_mail(smtp_server.port(), None),
+        "",
+    );
+    app.add_watchlist(
+        "w",
+        "name = \"Weekly\"\nrecipients = [\"fg@example.org\"]\ndigest = \"weekly\"\nkeywords = [\"zebra\"]\n",
+    );
+    // Monday 10:00 in Brussels: the weekly digest (Monday 08:00) fired two hours before
+    // veille ever ran.
+    let mut d = Daemon::spawn(&app, Some(MONDAY), &[]);
+    d.wait_log("poll step");
+    std::thread::sleep(Duration::from_secs(4));
+    let text = app.expect(Some("2026-11-30T09:03:00Z"), &["status"], 0);
+    d.stop();
+    assert_eq!(
+        mails(&smtp_server).len(),
+        0,
+        "nothing for a period that ended before the first start:\n{}",
+        d.log()
+    );
+    assert!(text.starts_with("daemon: running"), "{text}");
+    assert!(
+        text.contains(&format!("connection refused by 127.0.0.1:{closed}")),
+        "{text}"
+    );
+    assert!(text.contains("never"), "no digest sent yet: {text}");
+    assert!(text.contains("(in 6 days)"), "the next digest: {text}");
+
+    // Down over the next Monday 08:00: that period was missed, and goes out at start.
+    let mut d = Daemon::spawn(&app, Some("2026-12-07T09:00:00Z"), &[]);
+    wait_mails(&smtp_server, 1);
+    d.stop();
+    let m = mails(&smtp_server);
+    assert_eq!(m.len(), 1, "{m:#?}");
+    let (_, _, body) = &m[0];
+    assert!(
+        body.contains(&format!("connection refused by 127.0.0.1:{closed}")),
+        "the digest names the short cause: {body}"
+    );
+    assert!(
+        !body.contains("error sending request"),
+        "not the error chain: {body}"
+    );
 }

@@ -262,6 +262,7 @@ pub(crate) fn request(language: Language) -> DigestRequest<'static> {
                 failing_since: None,
                 failures: 0,
                 last_error: None,
+                cause: None,
             },
             SourceHealth {
                 id: "ep-press".into(),
@@ -270,6 +271,7 @@ pub(crate) fn request(language: Language) -> DigestRequest<'static> {
                 failing_since: Some(utc(2022, 10, 21, 9, 30)),
                 failures: 7,
                 last_error: Some("bot challenge: HTTP 202 with x-amzn-waf-action".into()),
+                cause: Some("bot challenge".into()),
             },
             SourceHealth {
                 id: "eurlex-cellar".into(),
@@ -278,6 +280,7 @@ pub(crate) fn request(language: Language) -> DigestRequest<'static> {
                 failing_since: None,
                 failures: 0,
                 last_error: None,
+                cause: None,
             },
         ],
         now: now(),
@@ -503,6 +506,7 @@ fn hostile_request() -> DigestRequest<'static> {
     });
     req.dossiers[0].titles.en = Some("Fuels </td></tr></table><script>x()</script>".into());
     req.sources[1].last_error = Some("<b>HTTP 503</b>\r\nRetry-After: 60".into());
+    req.sources[1].cause = req.sources[1].last_error.clone();
     req
 }
 

@@ -20,6 +20,7 @@ mod matching;
 mod oeil;
 mod poll;
 mod schedule;
+mod status;
 mod store;
 mod support;
 mod tz;

@@ -663,3 +663,48 @@ fn routine_poll_states_wait_in_memory_until_a_write_or_shutdown() {
     drop(store);
     assert_eq!(polls_on_disk("a"), Some(7));
 }
+
+/// The daemon's first start is recorded once: its time on a new store (a digest period
+/// that ended before it was not missed); on a store that already has poll or send
+/// history (written before this record existed), long ago, so missed digests still go.
+/// An older record without a short cause reads as before.
+#[test]
+fn first_start_is_recorded_once_and_history_counts_as_long_ago() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let fresh = open(dir.path());
+    assert_eq!(fresh.first_start().ok().flatten(), None);
+    let first = fresh
+        .note_first_start(now())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first, now());
+    let later = now() + chrono::Duration::days(3);
+    assert_eq!(fresh.note_first_start(later).ok(), Some(now()), "once");
+    drop(fresh);
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let used = open(dir.path());
+    used.record_poll(&batch("ep-api", vec![]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        used.note_first_start(now()).ok(),
+        Some(DateTime::UNIX_EPOCH),
+        "a store with history started long ago"
+    );
+    assert_eq!(
+        used.first_start().ok().flatten(),
+        Some(DateTime::UNIX_EPOCH)
+    );
+}
+
+#[test]
+fn a_source_record_without_a_short_cause_still_reads() {
+    let old = r#"{"v":1,"next_poll_at":null,"last_attempt":null,"last_success":null,"failures":2,"failing_since":null,"last_error":"HTTP 503 from https://x.eu/a","last_refresh":null,"polls":3,"events":0}"#;
+    let r: SourceRecord = serde_json::from_str(old).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.last_cause, None);
+    assert_eq!(
+        r.last_error.as_deref(),
+        Some("HTTP 503 from https://x.eu/a")
+    );
+    let none = serde_json::to_string(&SourceRecord::default()).unwrap_or_default();
+    assert!(!none.contains("last_cause"), "absent when none: {none}");
+}
