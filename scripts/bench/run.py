@@ -211,7 +211,7 @@ def poll_pair(name, app, port):
 
 
 def ratio_pairs(port):
-    """The 20× target is a ratio of CPU times, and this machine's speed drifts within an
+    """The feedparser budget is a ratio of CPU times, and this machine's speed drifts within an
     hour: a first `veille poll` of the feeds (from an empty store) and feedparser's parse
     loop, alternately, RATIO_PAIRS times; each pair's ratio is taken in the same minute."""
     py = os.path.join(VENV, "bin", "python")
