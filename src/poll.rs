@@ -63,7 +63,9 @@ pub struct SourceReport {
     pub observations: usize,
     pub new_events: usize,
     pub enqueued: usize,
+    /// The full error chain of a failed poll (for the log), and its short cause (for people).
     pub error: Option<String>,
+    pub cause: Option<String>,
     pub next_poll: Option<DateTime<Utc>>,
 }
 
@@ -691,6 +693,7 @@ impl Preparing<'_> {
             new_events: 0,
             enqueued: 0,
             error: state.last_error.clone(),
+            cause: state.last_cause.clone(),
             next_poll: state.next_poll_at,
         };
         let batch = PollBatch {

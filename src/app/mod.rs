@@ -468,7 +468,10 @@ pub(crate) fn print_poll(report: &PollReport, out: &mut dyn Write) -> anyhow::Re
                 out,
                 "{:<20} FAILED  {}",
                 s.id,
-                s.error.as_deref().unwrap_or("unknown error")
+                s.cause
+                    .as_deref()
+                    .or(s.error.as_deref())
+                    .unwrap_or("unknown error")
             )?;
         }
     }

@@ -152,10 +152,20 @@ pub fn text(s: &Status) -> String {
     out.push('\n');
     out.push_str(&format!("events recorded: {}\n", s.events));
     out.push_str(&format!(
-        "outbox: {} message(s) in {}\n",
-        s.outbox_messages, s.outbox_dir
+        "outbox: {} in {}\n",
+        count(s.outbox_messages as u64, "message"),
+        s.outbox_dir
     ));
     out
+}
+
+/// "1 failed attempt", "3 failed attempts".
+fn count(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 fn sources_table(s: &Status) -> String {
@@ -187,11 +197,14 @@ fn sources_table(s: &Status) -> String {
             let cause = x.cause.as_deref().unwrap_or("failed");
             match x.failing_since {
                 Some(since) => format!(
-                    "{cause} ({} failed attempt(s) since {})",
-                    x.failures,
+                    "{cause} ({} since {})",
+                    count(u64::from(x.failures), "failed attempt"),
                     local(since, s.now, s.tz)
                 ),
-                None => format!("{cause} ({} failed attempt(s))", x.failures),
+                None => format!(
+                    "{cause} ({})",
+                    count(u64::from(x.failures), "failed attempt")
+                ),
             }
         };
         rows.push(vec![
@@ -324,7 +337,7 @@ now: Mon 30 Nov 10:00 CET (Europe/Brussels)
 
 SOURCE    KIND    STATE           LAST SUCCESS                      NEXT POLL  CAUSE
 ep-press  feed    ok              Mon 30 Nov 09:57 CET (3 min ago)  in 57 min
-ep-api    ep-api  FAILING         never                             in 4 min   cannot resolve data.europarl.europa.eu (2 failed attempt(s) since Mon 30 Nov 09:40 CET)
+ep-api    ep-api  FAILING         never                             in 4 min   cannot resolve data.europarl.europa.eu (2 failed attempts since Mon 30 Nov 09:40 CET)
 oeil      oeil    not polled yet  never                             now
 
 WATCHLIST  PENDING  NEXT DIGEST                        LAST SENT
@@ -333,7 +346,7 @@ gone       1        never: no such watchlist any more  never
   ! air: last send failed 1 time(s): SMTP 535; next attempt in 2 min
 
 events recorded: 3
-outbox: 0 message(s) in /var/lib/veille/outbox
+outbox: 0 messages in /var/lib/veille/outbox
 ";
         assert_eq!(t, expected, "\n{t}");
         assert!(!t.contains("2026-11-30T"), "no RFC 3339 stamps: {t}");
