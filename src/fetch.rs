@@ -194,6 +194,9 @@ impl FetchError {
             FetchError::Redirect { reason, .. } if reason.contains("too many redirects") => {
                 "too many redirects".to_string()
             }
+            FetchError::Redirect { reason, .. } if reason.contains(LINK_LOCAL_REFUSED) => {
+                LINK_LOCAL_REFUSED.to_string()
+            }
             FetchError::Redirect { .. } => "bad redirect".to_string(),
             FetchError::Status {
                 status,
@@ -381,6 +384,41 @@ impl Inner {
     }
 }
 
+/// What a refused redirect to a link-local address says (and its short cause).
+const LINK_LOCAL_REFUSED: &str = "redirect to a link-local address refused";
+
+/// Follow at most `max` redirects, and never one to a link-local address (169.254.0.0/16,
+/// fe80::/10: where cloud metadata services answer), decided before connecting.
+fn redirect_policy(max: usize) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > max {
+            attempt.error("too many redirects")
+        } else if let Some(ip) = link_local_host(attempt.url()) {
+            attempt.error(format!("{LINK_LOCAL_REFUSED} ({ip})"))
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// The link-local address a URL's host is written as, if it is one.
+pub fn link_local_host(url: &url::Url) -> Option<std::net::IpAddr> {
+    use std::net::IpAddr;
+    let ip = match url.host()? {
+        url::Host::Ipv4(v4) => IpAddr::V4(v4),
+        url::Host::Ipv6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        url::Host::Domain(_) => return None,
+    };
+    let link_local = match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    };
+    link_local.then_some(ip)
+}
+
 impl Fetcher {
     pub fn new(settings: FetchSettings) -> Result<Self, FetchError> {
         let client = reqwest::Client::builder()
@@ -388,7 +426,7 @@ impl Fetcher {
             .user_agent(settings.user_agent.clone())
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
-            .redirect(reqwest::redirect::Policy::limited(settings.max_redirects))
+            .redirect(redirect_policy(settings.max_redirects))
             // Requests to one host within a poll are `per_host_interval` apart; an idle
             // connection kept longer only holds its buffers (about 1 MB for 50 sources)
             // through the daemon's sleep. hyper's default kept them 90 s.

@@ -523,3 +523,77 @@ fn background_server_serves_sync_clients() {
     assert_eq!(reqs[0].path, "/f");
     assert_eq!(reqs[0].header("If-None-Match"), Some("\"nope\""));
 }
+
+/// A redirect to a link-local address (169.254.0.0/16, fe80::/10, and the IPv4 one written
+/// as IPv6: where cloud metadata services answer) is refused before connecting. The test
+/// runs in a network namespace of its own with only loopback (`unshare -n`), so even a
+/// broken policy could not send a packet anywhere else.
+#[test]
+fn redirects_to_link_local_addresses_are_refused() {
+    const INNER: &str = "VEILLE_TEST_IN_NETNS";
+    let netns = || std::fs::read_link("/proc/self/ns/net").unwrap_or_else(|e| panic!("{e}"));
+    match std::env::var(INNER) {
+        Ok(outer) => {
+            assert_ne!(
+                std::path::PathBuf::from(outer),
+                netns(),
+                "not in a namespace of its own"
+            );
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap_or_else(|e| panic!("{e}"))
+                .block_on(link_local_redirects());
+        }
+        Err(_) => {
+            let me = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
+            let out = std::process::Command::new("unshare")
+                .args([
+                    "-n",
+                    "--",
+                    "sh",
+                    "-c",
+                    "ip link set lo up && exec \"$0\" \"$@\"",
+                ])
+                .arg(me)
+                .args([
+                    "fetch::redirects_to_link_local_addresses_are_refused",
+                    "--exact",
+                    "--nocapture",
+                ])
+                .env(INNER, netns())
+                .output()
+                .unwrap_or_else(|e| panic!("unshare (util-linux) is needed: {e}"));
+            let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "in the namespace:\n{text}");
+            assert!(
+                text.contains("1 passed"),
+                "the inner test did not run:\n{text}"
+            );
+        }
+    }
+}
+
+async fn link_local_redirects() {
+    let server = TestServer::start().await;
+    let to = |location: &str| Response::status(302).header("Location", location);
+    server.route("/metadata", to("http://169.254.169.254/latest/meta-data/"));
+    server.route("/v6", to("http://[fe80::1]/feed.xml"));
+    server.route("/mapped", to("http://[::ffff:169.254.169.254]/"));
+    server.route("/moved", to("/feed.xml"));
+    server.route("/feed.xml", Response::ok(RSS));
+    let f = fetcher();
+    for path in ["/metadata", "/v6", "/mapped"] {
+        let err = get(&f, server.url(path)).await.unwrap_err();
+        assert!(matches!(err, FetchError::Redirect { .. }), "{path}: {err}");
+        assert_eq!(
+            err.cause(),
+            "redirect to a link-local address refused",
+            "{path}"
+        );
+        assert!(!err.is_transient(), "{path}");
+    }
+    // Redirects elsewhere are still followed.
+    let b = body(get(&f, server.url("/moved")).await.unwrap());
+    assert_eq!(b.final_url, server.url("/feed.xml"));
+}
