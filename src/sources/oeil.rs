@@ -525,8 +525,41 @@ fn in_shadow_list(a: ElementRef<'_>) -> bool {
 // From raw pieces to the snapshot.
 
 fn assemble(raw: Raw, doc: &Html, input: &Input<'_>) -> Result<DossierSnapshot, ParseError> {
-    let reference_text = raw
-        .reference
+    let reference = procedure_reference(raw.reference)?;
+    let mut steps = key_event_steps(raw.events, &reference)?;
+    let forecasts = dated_forecasts(raw.forecasts);
+    let final_act = attach_final_act(&raw.final_act, &mut steps);
+    let com = com_numbers(&steps);
+
+    let mut subjects: Vec<String> = Vec::new();
+    for s in raw.subjects {
+        if !subjects.contains(&s) {
+            subjects.push(s);
+        }
+    }
+
+    Ok(DossierSnapshot {
+        reference,
+        titles: page_titles(raw.title, doc),
+        status: raw
+            .status
+            .map(|s| collapse_whitespace(&s))
+            .filter(|s| !s.is_empty()),
+        committees: raw.committees,
+        steps,
+        forecasts,
+        com,
+        final_act,
+        act_dates: Default::default(),
+        subjects,
+        last_modified: last_modified(doc),
+        provenance: input.provenance.clone(),
+    })
+}
+
+/// The procedure reference of the page header (or technical information).
+fn procedure_reference(text: Option<String>) -> Result<ProcedureRef, ParseError> {
+    let reference_text = text
         .map(|r| collapse_whitespace(&r))
         .filter(|r| !r.is_empty())
         .ok_or_else(|| ParseError::Layout("no procedure reference in the page header".into()))?;
@@ -535,19 +568,25 @@ fn assemble(raw: Raw, doc: &Html, input: &Input<'_>) -> Result<DossierSnapshot, 
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    let reference: ProcedureRef = compact.parse().map_err(|e| {
+    compact.parse().map_err(|e| {
         ParseError::Layout(format!(
             "procedure reference {reference_text:?} does not parse: {e}"
         ))
-    })?;
+    })
+}
 
-    if raw.events.is_empty() {
+/// The key events as steps: at least one, each with a dd/mm/yyyy date and a label.
+fn key_event_steps(
+    events: Vec<(String, String, Vec<Document>)>,
+    reference: &ProcedureRef,
+) -> Result<Vec<Step>, ParseError> {
+    if events.is_empty() {
         return Err(ParseError::Layout(format!(
             "the key-events table of {reference} has no rows"
         )));
     }
-    let mut steps = Vec::with_capacity(raw.events.len());
-    for (date, label, documents) in raw.events {
+    let mut steps = Vec::with_capacity(events.len());
+    for (date, label, documents) in events {
         let date = parse_date(&date).ok_or_else(|| {
             ParseError::Layout(format!(
                 "key event {label:?} of {reference}: date {date:?} is not dd/mm/yyyy"
@@ -566,10 +605,12 @@ fn assemble(raw: Raw, doc: &Html, input: &Input<'_>) -> Result<DossierSnapshot, 
             documents,
         });
     }
+    Ok(steps)
+}
 
-    let forecasts = raw
-        .forecasts
-        .into_iter()
+/// The forecasts with a date and a label.
+fn dated_forecasts(raw: Vec<(String, String)>) -> Vec<Forecast> {
+    raw.into_iter()
         .filter_map(|(date, label)| {
             let label = collapse_whitespace(&label);
             Some(Forecast {
@@ -579,13 +620,15 @@ fn assemble(raw: Raw, doc: &Html, input: &Input<'_>) -> Result<DossierSnapshot, 
             })
         })
         .filter(|f| !f.label.is_empty())
-        .collect();
+        .collect()
+}
 
-    // Final act: the CELEX from the final-act links, and the act and OJ links as documents
-    // of the `published` step.
+/// Final act: the CELEX from the final-act links (else from the `published` step's
+/// documents), and the act and OJ links added as documents of the `published` step.
+fn attach_final_act(links: &[(String, String)], steps: &mut [Step]) -> Option<Celex> {
     let mut final_act: Option<Celex> = None;
     let mut act_docs: Vec<Document> = Vec::new();
-    for (text, url) in &raw.final_act {
+    for (text, url) in links {
         if let Some(celex) = celex_in(url) {
             if final_act.is_none() {
                 final_act = Some(celex.clone());
@@ -618,7 +661,11 @@ fn assemble(raw: Raw, doc: &Html, input: &Input<'_>) -> Result<DossierSnapshot, 
                 .find_map(|d| d.url.as_deref().and_then(celex_in));
         }
     }
+    final_act
+}
 
+/// The COM numbers among the steps' documents, each once.
+fn com_numbers(steps: &[Step]) -> Vec<ComRef> {
     let mut com: Vec<ComRef> = Vec::new();
     for d in steps.iter().flat_map(|s| &s.documents) {
         if d.reference.starts_with("COM") {
@@ -629,16 +676,12 @@ fn assemble(raw: Raw, doc: &Html, input: &Input<'_>) -> Result<DossierSnapshot, 
             }
         }
     }
+    com
+}
 
-    let mut subjects: Vec<String> = Vec::new();
-    for s in raw.subjects {
-        if !subjects.contains(&s) {
-            subjects.push(s);
-        }
-    }
-
-    let title = raw
-        .title
+/// The page title, under the page's language.
+fn page_titles(title: Option<String>, doc: &Html) -> Titles {
+    let title = title
         .map(|t| collapse_whitespace(&t))
         .filter(|t| !t.is_empty());
     let mut titles = Titles::default();
@@ -647,24 +690,7 @@ fn assemble(raw: Raw, doc: &Html, input: &Input<'_>) -> Result<DossierSnapshot, 
         Some("de") => titles.de = title,
         _ => titles.en = title,
     }
-
-    Ok(DossierSnapshot {
-        reference,
-        titles,
-        status: raw
-            .status
-            .map(|s| collapse_whitespace(&s))
-            .filter(|s| !s.is_empty()),
-        committees: raw.committees,
-        steps,
-        forecasts,
-        com,
-        final_act,
-        act_dates: Default::default(),
-        subjects,
-        last_modified: last_modified(doc),
-        provenance: input.provenance.clone(),
-    })
+    titles
 }
 
 /// Why no known layout matched: a soft "does not exist" page, another OEIL page, or a
