@@ -341,97 +341,10 @@ impl Typed<'_> {
                 ),
             )
         })?;
-        let storage = StorageConfig {
-            path: self.path(&raw.storage.path),
-            cache_capacity: match &raw.storage.cache_capacity {
-                Some(s) => self.size("storage.cache_capacity", s)?,
-                // 8 MiB: the hot trees (sources, resources, pending) and the index nodes
-                // fit many times over; more only keeps more of the events' leaves, which
-                // sled holds at about twice the size it counts (docs/performance.md).
-                None => 8 * 1024 * 1024,
-            },
-            retention: match &raw.storage.retention {
-                Some(s) => self.duration("storage.retention", s)?,
-                None => Duration::from_secs(730 * 86_400),
-            },
-        };
-        let h = &raw.http;
-        if h.user_agent.trim().is_empty() || h.user_agent.chars().any(char::is_control) {
-            return Err(self.err(
-                "http.user_agent",
-                "must be a non-empty single line naming you and a contact",
-            ));
-        }
-        let timeout = self.duration("http.timeout", &h.timeout)?;
-        let connect_timeout = match &h.connect_timeout {
-            Some(s) => self.duration("http.connect_timeout", s)?,
-            None => timeout.min(Duration::from_secs(15)),
-        };
-        let positive =
-            |key: &str, v: Option<usize>, default: usize| -> Result<usize, ConfigError> {
-                match v {
-                    Some(0) => Err(self.err(key, "must be at least 1")),
-                    Some(n) => Ok(n),
-                    None => Ok(default),
-                }
-            };
-        let http = FetchSettings {
-            user_agent: h.user_agent.trim().to_string(),
-            timeout,
-            connect_timeout,
-            max_body: self.size("http.max_body", &h.max_body)?,
-            per_host_interval: humantime::parse_duration(h.per_host_interval.trim()).map_err(
-                |e| {
-                    self.err(
-                        "http.per_host_interval",
-                        format!(
-                            "{:?} is not a duration ({e}); write e.g. \"2s\"",
-                            h.per_host_interval
-                        ),
-                    )
-                },
-            )?,
-            per_host_concurrency: positive("http.per_host_concurrency", h.per_host_concurrency, 2)?,
-            global_concurrency: positive("http.concurrency", h.concurrency, 8)?,
-            max_redirects: h.max_redirects.unwrap_or(5),
-        };
+        let storage = self.storage(&raw.storage)?;
+        let http = self.http(&raw.http)?;
         let mail = self.mail(&raw.mail, password)?;
-        let d = raw.digest.clone().unwrap_or(RawDigest {
-            send_empty: None,
-            upcoming: None,
-            backfill: None,
-            retry_max: None,
-            max_events: None,
-            reminders: None,
-        });
-        let digest = DigestConfig {
-            send_empty: d.send_empty.unwrap_or(false),
-            upcoming: match &d.upcoming {
-                Some(s) => self.duration("digest.upcoming", s)?,
-                None => Duration::from_secs(8 * 7 * 86_400),
-            },
-            backfill: match &d.backfill {
-                Some(s) => self.duration("digest.backfill", s)?,
-                None => Duration::from_secs(30 * 86_400),
-            },
-            retry_max: match &d.retry_max {
-                Some(s) => self.duration("digest.retry_max", s)?,
-                None => Duration::from_secs(3600),
-            },
-            max_events: positive("digest.max_events", d.max_events, DEFAULT_MAX_EVENTS)?,
-            reminders: match &d.reminders {
-                Some(list) => crate::deadlines::ReminderPolicy {
-                    offsets: list
-                        .iter()
-                        .map(|o| {
-                            o.parse()
-                                .map_err(|e: String| self.err("digest.reminders", e))
-                        })
-                        .collect::<Result<_, _>>()?,
-                },
-                None => crate::deadlines::ReminderPolicy::default(),
-            },
-        };
+        let digest = self.digest(raw.digest.as_ref())?;
         let server = match &raw.server {
             Some(s) => Some(ServerConfig {
                 listen: s.listen.parse().map_err(|_| {
@@ -449,8 +362,130 @@ impl Typed<'_> {
         let ical = raw.ical.as_ref().map(|i| IcalConfig {
             dir: self.path(&i.dir),
         });
+        let sources = self.sources(&raw.sources)?;
+        Ok(Config {
+            file: self.file.to_path_buf(),
+            timezone,
+            watchlists_dir: self.path(&raw.watchlists_dir),
+            storage,
+            http,
+            mail,
+            digest,
+            server,
+            ical,
+            sources,
+        })
+    }
+
+    /// A count that must be at least 1, or its default.
+    fn positive(&self, key: &str, v: Option<usize>, default: usize) -> Result<usize, ConfigError> {
+        match v {
+            Some(0) => Err(self.err(key, "must be at least 1")),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        }
+    }
+
+    fn storage(&self, s: &RawStorage) -> Result<StorageConfig, ConfigError> {
+        Ok(StorageConfig {
+            path: self.path(&s.path),
+            cache_capacity: match &s.cache_capacity {
+                Some(c) => self.size("storage.cache_capacity", c)?,
+                // 8 MiB: the hot trees (sources, resources, pending) and the index nodes
+                // fit many times over; more only keeps more of the events' leaves, which
+                // sled holds at about twice the size it counts (docs/performance.md).
+                None => 8 * 1024 * 1024,
+            },
+            retention: match &s.retention {
+                Some(r) => self.duration("storage.retention", r)?,
+                None => Duration::from_secs(730 * 86_400),
+            },
+        })
+    }
+
+    fn http(&self, h: &RawHttp) -> Result<FetchSettings, ConfigError> {
+        if h.user_agent.trim().is_empty() || h.user_agent.chars().any(char::is_control) {
+            return Err(self.err(
+                "http.user_agent",
+                "must be a non-empty single line naming you and a contact",
+            ));
+        }
+        let timeout = self.duration("http.timeout", &h.timeout)?;
+        let connect_timeout = match &h.connect_timeout {
+            Some(s) => self.duration("http.connect_timeout", s)?,
+            None => timeout.min(Duration::from_secs(15)),
+        };
+        Ok(FetchSettings {
+            user_agent: h.user_agent.trim().to_string(),
+            timeout,
+            connect_timeout,
+            max_body: self.size("http.max_body", &h.max_body)?,
+            per_host_interval: humantime::parse_duration(h.per_host_interval.trim()).map_err(
+                |e| {
+                    self.err(
+                        "http.per_host_interval",
+                        format!(
+                            "{:?} is not a duration ({e}); write e.g. \"2s\"",
+                            h.per_host_interval
+                        ),
+                    )
+                },
+            )?,
+            per_host_concurrency: self.positive(
+                "http.per_host_concurrency",
+                h.per_host_concurrency,
+                2,
+            )?,
+            global_concurrency: self.positive("http.concurrency", h.concurrency, 8)?,
+            max_redirects: h.max_redirects.unwrap_or(5),
+        })
+    }
+
+    /// The `[digest]` table, every key optional (and the table itself).
+    fn digest(&self, d: Option<&RawDigest>) -> Result<DigestConfig, ConfigError> {
+        let d = d.cloned().unwrap_or(RawDigest {
+            send_empty: None,
+            upcoming: None,
+            backfill: None,
+            retry_max: None,
+            max_events: None,
+            reminders: None,
+        });
+        Ok(DigestConfig {
+            send_empty: d.send_empty.unwrap_or(false),
+            upcoming: match &d.upcoming {
+                Some(s) => self.duration("digest.upcoming", s)?,
+                None => Duration::from_secs(8 * 7 * 86_400),
+            },
+            backfill: match &d.backfill {
+                Some(s) => self.duration("digest.backfill", s)?,
+                None => Duration::from_secs(30 * 86_400),
+            },
+            retry_max: match &d.retry_max {
+                Some(s) => self.duration("digest.retry_max", s)?,
+                None => Duration::from_secs(3600),
+            },
+            max_events: self.positive("digest.max_events", d.max_events, DEFAULT_MAX_EVENTS)?,
+            reminders: match &d.reminders {
+                Some(list) => crate::deadlines::ReminderPolicy {
+                    offsets: list
+                        .iter()
+                        .map(|o| {
+                            o.parse()
+                                .map_err(|e: String| self.err("digest.reminders", e))
+                        })
+                        .collect::<Result<_, _>>()?,
+                },
+                None => crate::deadlines::ReminderPolicy::default(),
+            },
+        })
+    }
+
+    /// The `[[sources]]`: unique ids of letters, digits, '-' and '_', a known kind, an
+    /// http(s) URL, an interval.
+    fn sources(&self, raw: &[RawSource]) -> Result<Vec<SourceConfig>, ConfigError> {
         let mut sources: Vec<SourceConfig> = Vec::new();
-        for (i, s) in raw.sources.iter().enumerate() {
+        for (i, s) in raw.iter().enumerate() {
             let key = |k: &str| format!("sources[{i}].{k}");
             let id = s.id.trim();
             if id.is_empty()
@@ -491,18 +526,7 @@ impl Typed<'_> {
                 },
             });
         }
-        Ok(Config {
-            file: self.file.to_path_buf(),
-            timezone,
-            watchlists_dir: self.path(&raw.watchlists_dir),
-            storage,
-            http,
-            mail,
-            digest,
-            server,
-            ical,
-            sources,
-        })
+        Ok(sources)
     }
 
     fn mail(&self, m: &RawMail, password: Option<String>) -> Result<MailConfig, ConfigError> {

@@ -173,173 +173,237 @@ pub fn backfill_horizon(now: DateTime<Utc>, backfill: Duration) -> NaiveDate {
 /// The events that `new` adds to `old`: new steps, new documents on known steps, forecasts
 /// added or moved, new rapporteurs. Never "removed" events.
 pub fn diff(old: Option<&Dossier>, new: &Dossier, ctx: &DiffContext<'_>) -> Vec<DossierEvent> {
-    let today = ctx.now.date_naive();
-    let horizon = backfill_horizon(ctx.now, ctx.backfill);
-    let r = &new.reference;
-    let page = dossier_page(r);
-    let base =
-        |kind: EventKind, stage: Option<Stage>, date: NaiveDate, title: String, id: EventId| {
-            DossierEvent {
-                id,
-                kind,
-                stage,
-                dossier: Some(*r),
-                dossier_title: new.titles.best().map(str::to_string),
-                date,
-                title,
-                summary: String::new(),
-                url: Some(page.clone()),
-                documents: Vec::new(),
-                mentions: aliases(new),
-                provenance: vec![ctx.provenance.clone()],
-            }
-        };
+    let d = Diff {
+        old,
+        new,
+        ctx,
+        today: ctx.now.date_naive(),
+        page: dossier_page(&new.reference),
+    };
     let mut out = Vec::new();
+    d.steps(backfill_horizon(ctx.now, ctx.backfill), &mut out);
+    d.forecasts(&mut out);
+    d.deadlines(&mut out);
+    d.rapporteurs(&mut out);
+    out
+}
 
-    for step in &new.timeline {
-        let ident = step_identity(step.stage, step.date, &step.label);
-        let known = old.and_then(|o| {
-            o.timeline
-                .iter()
-                .find(|t| step_identity(t.stage, t.date, &t.label) == ident)
-        });
-        match known {
-            None => {
-                if old.is_none() && step.date < horizon {
-                    continue;
-                }
-                let id = EventId::for_step(r, EventKind::Step, step.stage, step.date, &ident.2);
-                let mut ev = base(
-                    EventKind::Step,
-                    Some(step.stage),
-                    step.date,
-                    step.label.clone(),
-                    id,
-                );
-                ev.documents.clone_from(&step.documents);
-                ev.url = step
-                    .documents
+/// One diff of `new` against `old`, one method per kind of change.
+struct Diff<'a> {
+    old: Option<&'a Dossier>,
+    new: &'a Dossier,
+    ctx: &'a DiffContext<'a>,
+    today: NaiveDate,
+    /// The dossier's human page, each event's link unless it has a better one.
+    page: String,
+}
+
+impl Diff<'_> {
+    /// An event about the dossier, with what every such event carries.
+    fn event(
+        &self,
+        kind: EventKind,
+        stage: Option<Stage>,
+        date: NaiveDate,
+        title: String,
+        id: EventId,
+    ) -> DossierEvent {
+        DossierEvent {
+            id,
+            kind,
+            stage,
+            dossier: Some(self.new.reference),
+            dossier_title: self.new.titles.best().map(str::to_string),
+            date,
+            title,
+            summary: String::new(),
+            url: Some(self.page.clone()),
+            documents: Vec::new(),
+            mentions: aliases(self.new),
+            provenance: vec![self.ctx.provenance.clone()],
+        }
+    }
+
+    /// Steps not on the old timeline (on first sight, only those since `horizon`), and
+    /// new documents on steps that were.
+    fn steps(&self, horizon: NaiveDate, out: &mut Vec<DossierEvent>) {
+        for step in &self.new.timeline {
+            let ident = step_identity(step.stage, step.date, &step.label);
+            let known = self.old.and_then(|o| {
+                o.timeline
                     .iter()
-                    .find_map(|d| http_link(&d.url))
-                    .or(ev.url);
-                ev.provenance.clone_from(&step.sources);
-                out.push(ev);
-            }
-            Some(t) => {
-                for doc in &step.documents {
-                    if t.documents.iter().any(|x| x.reference == doc.reference) {
+                    .find(|t| step_identity(t.stage, t.date, &t.label) == ident)
+            });
+            match known {
+                None => {
+                    if self.old.is_none() && step.date < horizon {
                         continue;
                     }
-                    let id = EventId::derive(&[&r.storage_key(), "document", &doc.reference]);
-                    let mut ev = base(
-                        EventKind::Document,
-                        Some(step.stage),
-                        step.date,
-                        format!("{}: {}", step.label, doc.reference),
-                        id,
-                    );
-                    ev.documents = vec![doc.clone()];
-                    ev.url = http_link(&doc.url).or(ev.url);
-                    out.push(ev);
+                    out.push(self.new_step(step, &ident.2));
                 }
+                Some(t) => self.new_documents(step, t, out),
             }
         }
     }
 
-    for f in &new.forecasts {
-        if f.date < today {
-            continue;
-        }
-        let same = |o: &Forecast| {
-            o.stage == f.stage && normalise_label(&o.label) == normalise_label(&f.label)
-        };
-        let before = old.and_then(|o| o.forecasts.iter().find(|o| same(o)));
-        if before.is_some_and(|b| b.date == f.date) {
-            continue;
-        }
-        let title = match before {
-            Some(b) => format!("{} (moved from {})", f.label, b.date),
-            None => f.label.clone(),
-        };
-        let id = EventId::for_step(
-            r,
-            EventKind::Forecast,
-            f.stage,
-            f.date,
-            &normalise_label(&f.label),
+    /// A step seen for the first time; `detail` is its identity's wording part.
+    fn new_step(&self, step: &TimelineStep, detail: &str) -> DossierEvent {
+        let r = &self.new.reference;
+        let id = EventId::for_step(r, EventKind::Step, step.stage, step.date, detail);
+        let mut ev = self.event(
+            EventKind::Step,
+            Some(step.stage),
+            step.date,
+            step.label.clone(),
+            id,
         );
-        out.push(base(EventKind::Forecast, Some(f.stage), f.date, title, id));
+        ev.documents.clone_from(&step.documents);
+        ev.url = step
+            .documents
+            .iter()
+            .find_map(|d| http_link(&d.url))
+            .or(ev.url);
+        ev.provenance.clone_from(&step.sources);
+        ev
     }
 
-    // Deadlines the acts set: news when CELLAR's dates make them known or move them,
-    // while they are still ahead. A subsidiarity window estimated from the proposal date
-    // is listed under "coming up" but is not news until its real start is known.
-    let known = |d: &Dossier| -> Vec<Deadline> {
-        deadlines::act_deadlines(d)
-            .into_iter()
-            .filter(|x| {
-                x.kind != DeadlineKind::Subsidiarity || d.act_dates.sent_to_parliaments.is_some()
-            })
-            .collect()
-    };
-    let before = old.map(known).unwrap_or_default();
-    let now_known = known(new);
-    for dl in &now_known {
-        if dl.at < ctx.now || before.iter().any(|b| b.uid == dl.uid) {
-            continue;
+    /// Documents of `step` that its known version `known` did not list.
+    fn new_documents(
+        &self,
+        step: &TimelineStep,
+        known: &TimelineStep,
+        out: &mut Vec<DossierEvent>,
+    ) {
+        let r = &self.new.reference;
+        for doc in &step.documents {
+            if known.documents.iter().any(|x| x.reference == doc.reference) {
+                continue;
+            }
+            let id = EventId::derive(&[&r.storage_key(), "document", &doc.reference]);
+            let mut ev = self.event(
+                EventKind::Document,
+                Some(step.stage),
+                step.date,
+                format!("{}: {}", step.label, doc.reference),
+                id,
+            );
+            ev.documents = vec![doc.clone()];
+            ev.url = http_link(&doc.url).or(ev.url);
+            out.push(ev);
         }
-        let count = |v: &[Deadline]| v.iter().filter(|x| x.kind == dl.kind).count();
-        let moved_from = before
-            .iter()
-            .find(|b| b.kind == dl.kind)
-            .filter(|_| count(&before) == 1 && count(&now_known) == 1);
-        let mut title = match (dl.kind, &new.final_act) {
+    }
+
+    /// Forecasts from today on that are new or whose date moved.
+    fn forecasts(&self, out: &mut Vec<DossierEvent>) {
+        let r = &self.new.reference;
+        for f in &self.new.forecasts {
+            if f.date < self.today {
+                continue;
+            }
+            let same = |o: &Forecast| {
+                o.stage == f.stage && normalise_label(&o.label) == normalise_label(&f.label)
+            };
+            let before = self.old.and_then(|o| o.forecasts.iter().find(|o| same(o)));
+            if before.is_some_and(|b| b.date == f.date) {
+                continue;
+            }
+            let title = match before {
+                Some(b) => format!("{} (moved from {})", f.label, b.date),
+                None => f.label.clone(),
+            };
+            let id = EventId::for_step(
+                r,
+                EventKind::Forecast,
+                f.stage,
+                f.date,
+                &normalise_label(&f.label),
+            );
+            out.push(self.event(EventKind::Forecast, Some(f.stage), f.date, title, id));
+        }
+    }
+
+    /// Deadlines the acts set: news when CELLAR's dates make them known or move them,
+    /// while they are still ahead. A subsidiarity window estimated from the proposal date
+    /// is listed under "coming up" but is not news until its real start is known.
+    fn deadlines(&self, out: &mut Vec<DossierEvent>) {
+        let known = |d: &Dossier| -> Vec<Deadline> {
+            deadlines::act_deadlines(d)
+                .into_iter()
+                .filter(|x| {
+                    x.kind != DeadlineKind::Subsidiarity
+                        || d.act_dates.sent_to_parliaments.is_some()
+                })
+                .collect()
+        };
+        let before = self.old.map(known).unwrap_or_default();
+        let now_known = known(self.new);
+        for dl in &now_known {
+            if dl.at < self.ctx.now || before.iter().any(|b| b.uid == dl.uid) {
+                continue;
+            }
+            let count = |v: &[Deadline]| v.iter().filter(|x| x.kind == dl.kind).count();
+            let moved_from = before
+                .iter()
+                .find(|b| b.kind == dl.kind)
+                .filter(|_| count(&before) == 1 && count(&now_known) == 1);
+            let mut title = self.deadline_title(dl);
+            if let Some(b) = moved_from {
+                title = format!("{title}; moved from {}", b.local_date());
+            }
+            let id = EventId::derive(&["deadline-known", &dl.uid]);
+            let mut ev = self.event(
+                EventKind::Forecast,
+                Some(dl.stage),
+                dl.local_date(),
+                title,
+                id,
+            );
+            if let Some(u) = &dl.url {
+                ev.url = Some(u.clone());
+            }
+            out.push(ev);
+        }
+    }
+
+    /// What a deadline means for the reader: transposing the act, or objecting on
+    /// subsidiarity grounds.
+    fn deadline_title(&self, dl: &Deadline) -> String {
+        match (dl.kind, &self.new.final_act) {
             (DeadlineKind::Transposition, Some(act)) => {
                 format!("Member States must transpose {} by this date", act.act_name())
             }
-            _ => match new.act_dates.sent_to_parliaments {
+            _ => match self.new.act_dates.sent_to_parliaments {
                 Some(sent) => format!(
                     "National parliaments can object on subsidiarity grounds until this date (proposal sent to them on {sent})"
                 ),
                 None => dl.title.clone(),
             },
-        };
-        if let Some(b) = moved_from {
-            title = format!("{title}; moved from {}", b.local_date());
         }
-        let id = EventId::derive(&["deadline-known", &dl.uid]);
-        let mut ev = base(
-            EventKind::Forecast,
-            Some(dl.stage),
-            dl.local_date(),
-            title,
-            id,
-        );
-        if let Some(u) = &dl.url {
-            ev.url = Some(u.clone());
-        }
-        out.push(ev);
     }
 
-    if let Some(old) = old {
-        for c in &new.committees {
+    /// Rapporteurs named since the stored dossier (none on first sight).
+    fn rapporteurs(&self, out: &mut Vec<DossierEvent>) {
+        let Some(old) = self.old else {
+            return;
+        };
+        let r = &self.new.reference;
+        for c in &self.new.committees {
             let before = old.committees.iter().find(|o| o.code == c.code);
             for name in &c.rapporteurs {
                 if before.is_some_and(|b| b.rapporteurs.contains(name)) {
                     continue;
                 }
                 let id = EventId::derive(&[&r.storage_key(), "rapporteur", &c.code, name]);
-                out.push(base(
+                out.push(self.event(
                     EventKind::Rapporteur,
                     None,
-                    today,
+                    self.today,
                     format!("Rapporteur for {}: {}", c.code, name),
                     id,
                 ));
             }
         }
     }
-    out
 }
 
 /// Every dossier reference named in a text or link: `2011/0438(COD)`, `COM(2011) 896`,

@@ -9,7 +9,7 @@
 //! the clock.
 
 use chrono::{DateTime, NaiveDate};
-use quick_xml::events::Event;
+use quick_xml::events::{BytesStart, Event};
 
 use super::ep_api::ep_document;
 use super::{looks_like_challenge, Input, ParseError};
@@ -129,133 +129,165 @@ enum Anchor {
 fn read_notice(body: &[u8]) -> Result<Notice, ParseError> {
     let mut reader = quick_xml::Reader::from_reader(body);
     reader.config_mut().trim_text(true);
-    let mut n = Notice::default();
-    let mut stack: Vec<Vec<u8>> = Vec::new();
-    let mut embedded = 0usize;
-    let mut anchor = Anchor::None;
-    let mut event: Option<RawEvent> = None;
-    let mut title: (Option<String>, Option<String>) = (None, None);
-    let mut same_as = SameAs::default();
-
+    let mut r = NoticeReader {
+        n: Notice::default(),
+        stack: Vec::new(),
+        embedded: 0,
+        anchor: Anchor::None,
+        event: None,
+        title: (None, None),
+        same_as: SameAs::default(),
+    };
     loop {
         let ev = reader
             .read_event()
             .map_err(|e| syntax(e.to_string(), reader.buffer_position()))?;
         match ev {
-            Event::Start(e) => {
-                let name = e.local_name().as_ref().to_vec();
-                if stack.is_empty() {
-                    if name != b"NOTICE" {
-                        return Err(not_a_notice(&name));
-                    }
-                    n.saw_root = true;
-                    for a in e.attributes().flatten() {
-                        let v = a.unescape_value().ok().map(|v| v.into_owned());
-                        match a.key.local_name().as_ref() {
-                            b"type" => n.notice_type = v,
-                            b"decoding" => n.default_lang = v,
-                            _ => {}
-                        }
-                    }
-                }
-                if name == b"EMBEDDED_NOTICE" {
-                    embedded += 1;
-                }
-                if embedded == 0 {
-                    let depth = stack.len();
-                    let parent = stack.last().map(Vec::as_slice);
-                    if name == b"DOSSIER" && depth == 1 {
-                        n.saw_dossier = true;
-                        anchor = Anchor::Dossier(depth);
-                    } else if name == b"EVENT"
-                        && !matches!(anchor, Anchor::Event(_))
-                        && matches!(parent, Some(b"NOTICE") | Some(b"DOSSIER"))
-                    {
-                        anchor = Anchor::Event(depth);
-                        event = Some(RawEvent::default());
-                    }
-                    match name.as_slice() {
-                        b"SAMEAS" => same_as = SameAs::default(),
-                        b"TITLE" | b"DOSSIER_TITLE" => title = (None, None),
-                        _ => {}
-                    }
-                }
-                stack.push(name);
-            }
-            Event::Text(t) if embedded == 0 && anchor != Anchor::None => {
+            Event::Start(e) => r.start(&e)?,
+            Event::Text(t) if r.in_anchor() => {
                 let text = t
                     .unescape()
                     .map_err(|e| syntax(e.to_string(), reader.buffer_position()))?;
-                on_text(
-                    &stack,
-                    anchor,
-                    &text,
-                    &mut n,
-                    event.as_mut(),
-                    &mut title,
-                    &mut same_as,
-                );
+                r.text(&text);
             }
-            Event::CData(t) if embedded == 0 && anchor != Anchor::None => {
-                let text = String::from_utf8_lossy(&t).into_owned();
-                on_text(
-                    &stack,
-                    anchor,
-                    &text,
-                    &mut n,
-                    event.as_mut(),
-                    &mut title,
-                    &mut same_as,
-                );
-            }
-            Event::End(_) => {
-                let Some(name) = stack.pop() else {
-                    return Err(syntax(
-                        "unbalanced end tag".into(),
-                        reader.buffer_position(),
-                    ));
-                };
-                if name == b"EMBEDDED_NOTICE" {
-                    embedded = embedded.saturating_sub(1);
-                    continue;
-                }
-                if embedded > 0 {
-                    continue;
-                }
-                let depth = stack.len();
-                match anchor {
-                    Anchor::Event(at) if at == depth => {
-                        if let Some(ev) = event.take() {
-                            n.events.push(ev);
-                        }
-                        // Back in the dossier when events are nested in it.
-                        anchor = if stack.len() >= 2 && stack[1] == b"DOSSIER" {
-                            Anchor::Dossier(1)
-                        } else {
-                            Anchor::None
-                        };
-                    }
-                    Anchor::Dossier(at) if at == depth => anchor = Anchor::None,
-                    _ => {}
-                }
-                on_end(
-                    &stack,
-                    &name,
-                    anchor,
-                    &mut n,
-                    event.as_mut(),
-                    &mut title,
-                    &same_as,
-                );
-            }
+            Event::CData(t) if r.in_anchor() => r.text(&String::from_utf8_lossy(&t)),
+            Event::End(_) => r.end(reader.buffer_position())?,
             Event::Eof => break,
             _ => {}
         }
     }
-    if let Some(open) = stack.last() {
+    if let Some(open) = r.stack.last() {
         return Err(truncated(open));
     }
-    Ok(n)
+    Ok(r.n)
+}
+
+/// One pass over a notice: where the reader is, and what it has kept so far.
+struct NoticeReader {
+    n: Notice,
+    /// The names of the open elements.
+    stack: Vec<Vec<u8>>,
+    /// How many `EMBEDDED_NOTICE`s are open: their content is skipped.
+    embedded: usize,
+    anchor: Anchor,
+    /// The event being read.
+    event: Option<RawEvent>,
+    /// The (language, value) of the title being read.
+    title: (Option<String>, Option<String>),
+    same_as: SameAs,
+}
+
+impl NoticeReader {
+    /// Text is kept only inside the dossier or one of its events, outside embedded notices.
+    fn in_anchor(&self) -> bool {
+        self.embedded == 0 && self.anchor != Anchor::None
+    }
+
+    fn start(&mut self, e: &BytesStart<'_>) -> Result<(), ParseError> {
+        let name = e.local_name().as_ref().to_vec();
+        if self.stack.is_empty() {
+            if name != b"NOTICE" {
+                return Err(not_a_notice(&name));
+            }
+            self.root(e);
+        }
+        if name == b"EMBEDDED_NOTICE" {
+            self.embedded += 1;
+        }
+        if self.embedded == 0 {
+            self.enter(&name);
+        }
+        self.stack.push(name);
+        Ok(())
+    }
+
+    /// The `NOTICE` element: its type and default language.
+    fn root(&mut self, e: &BytesStart<'_>) {
+        self.n.saw_root = true;
+        for a in e.attributes().flatten() {
+            let v = a.unescape_value().ok().map(|v| v.into_owned());
+            match a.key.local_name().as_ref() {
+                b"type" => self.n.notice_type = v,
+                b"decoding" => self.n.default_lang = v,
+                _ => {}
+            }
+        }
+    }
+
+    /// An element of the notice itself opens: the dossier or an event becomes the
+    /// anchor; a `SAMEAS` or a title starts afresh.
+    fn enter(&mut self, name: &[u8]) {
+        let depth = self.stack.len();
+        let parent = self.stack.last().map(Vec::as_slice);
+        if name == b"DOSSIER" && depth == 1 {
+            self.n.saw_dossier = true;
+            self.anchor = Anchor::Dossier(depth);
+        } else if name == b"EVENT"
+            && !matches!(self.anchor, Anchor::Event(_))
+            && matches!(parent, Some(b"NOTICE") | Some(b"DOSSIER"))
+        {
+            self.anchor = Anchor::Event(depth);
+            self.event = Some(RawEvent::default());
+        }
+        match name {
+            b"SAMEAS" => self.same_as = SameAs::default(),
+            b"TITLE" | b"DOSSIER_TITLE" => self.title = (None, None),
+            _ => {}
+        }
+    }
+
+    fn text(&mut self, text: &str) {
+        on_text(
+            &self.stack,
+            self.anchor,
+            text,
+            &mut self.n,
+            self.event.as_mut(),
+            &mut self.title,
+            &mut self.same_as,
+        );
+    }
+
+    /// An element closes (`pos` is where, for the error of an end tag never opened): an
+    /// event is kept, and the anchor goes back to the dossier or to nothing.
+    fn end(&mut self, pos: u64) -> Result<(), ParseError> {
+        let Some(name) = self.stack.pop() else {
+            return Err(syntax("unbalanced end tag".into(), pos));
+        };
+        if name == b"EMBEDDED_NOTICE" {
+            self.embedded = self.embedded.saturating_sub(1);
+            return Ok(());
+        }
+        if self.embedded > 0 {
+            return Ok(());
+        }
+        let depth = self.stack.len();
+        match self.anchor {
+            Anchor::Event(at) if at == depth => {
+                if let Some(ev) = self.event.take() {
+                    self.n.events.push(ev);
+                }
+                // Back in the dossier when events are nested in it.
+                self.anchor = if self.stack.len() >= 2 && self.stack[1] == b"DOSSIER" {
+                    Anchor::Dossier(1)
+                } else {
+                    Anchor::None
+                };
+            }
+            Anchor::Dossier(at) if at == depth => self.anchor = Anchor::None,
+            _ => {}
+        }
+        on_end(
+            &self.stack,
+            &name,
+            self.anchor,
+            &mut self.n,
+            self.event.as_mut(),
+            &mut self.title,
+            &self.same_as,
+        );
+        Ok(())
+    }
 }
 
 /// The path below the anchor element, e.g. `TITLE/VALUE` in the dossier.

@@ -87,30 +87,7 @@ pub fn read(body: &[u8]) -> Result<WorkNotice, ParseError> {
                 let text = t
                     .unescape()
                     .map_err(|e| syntax(e.to_string(), reader.buffer_position()))?;
-                let text = text.trim();
-                let field = stack[2].as_slice();
-                let leaf = stack[stack.len() - 1].as_slice();
-                match (field, stack.len(), leaf) {
-                    (b"RESOURCE_LEGAL_ID_CELEX" | b"ID_CELEX", 4, b"VALUE") => {
-                        out.celex.get_or_insert_with(|| text.to_string());
-                    }
-                    (b"WORK_HAS_RESOURCE-TYPE", 4, b"IDENTIFIER") => {
-                        out.resource_type.get_or_insert_with(|| text.to_string());
-                    }
-                    (b"RESOURCE_LEGAL_DATE_DISPATCH", 4, b"VALUE") => dispatch.0 = date(text),
-                    // `{TRANS/PARL|http://publications.europa.eu/resource/authority/fd_340/TRANS%2FPARL}`
-                    (b"RESOURCE_LEGAL_DATE_DISPATCH", _, b"COMMENT_ON_DATE")
-                        if text.contains("TRANS/PARL") || text.contains("TRANS%2FPARL") =>
-                    {
-                        dispatch.1 = true;
-                    }
-                    (b"DIRECTIVE_DATE_TRANSPOSITION", 4, b"VALUE") => {
-                        if let Some(d) = date(text) {
-                            out.transposition.push(d);
-                        }
-                    }
-                    _ => {}
-                }
+                field_value(&stack, text.trim(), &mut out, &mut dispatch);
             }
             Event::End(_) => {
                 let Some(name) = stack.pop() else {
@@ -137,6 +114,46 @@ pub fn read(body: &[u8]) -> Result<WorkNotice, ParseError> {
     if let Some(open) = stack.last() {
         return Err(truncated(open));
     }
+    finish(out, saw_root, saw_work)
+}
+
+/// A value in one of the work's own fields (`stack` is `NOTICE/WORK/<field>/...`): the
+/// CELEX, the resource type, a dispatch date and whether it went to the parliaments, or
+/// a transposition deadline.
+fn field_value(
+    stack: &[Vec<u8>],
+    text: &str,
+    out: &mut WorkNotice,
+    dispatch: &mut (Option<NaiveDate>, bool),
+) {
+    let field = stack[2].as_slice();
+    let leaf = stack[stack.len() - 1].as_slice();
+    match (field, stack.len(), leaf) {
+        (b"RESOURCE_LEGAL_ID_CELEX" | b"ID_CELEX", 4, b"VALUE") => {
+            out.celex.get_or_insert_with(|| text.to_string());
+        }
+        (b"WORK_HAS_RESOURCE-TYPE", 4, b"IDENTIFIER") => {
+            out.resource_type.get_or_insert_with(|| text.to_string());
+        }
+        (b"RESOURCE_LEGAL_DATE_DISPATCH", 4, b"VALUE") => dispatch.0 = date(text),
+        // `{TRANS/PARL|http://publications.europa.eu/resource/authority/fd_340/TRANS%2FPARL}`
+        (b"RESOURCE_LEGAL_DATE_DISPATCH", _, b"COMMENT_ON_DATE")
+            if text.contains("TRANS/PARL") || text.contains("TRANS%2FPARL") =>
+        {
+            dispatch.1 = true;
+        }
+        (b"DIRECTIVE_DATE_TRANSPOSITION", 4, b"VALUE") => {
+            if let Some(d) = date(text) {
+                out.transposition.push(d);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The notice read to its end: it must have had a `NOTICE` root and a `WORK`; the dates
+/// come out sorted, the transposition deadlines without duplicates.
+fn finish(mut out: WorkNotice, saw_root: bool, saw_work: bool) -> Result<WorkNotice, ParseError> {
     if !saw_root {
         return Err(ParseError::Layout(
             "no CELLAR <NOTICE> element (empty or non-XML body)".into(),

@@ -394,138 +394,88 @@ fn activity_stage(
     amendments_only: bool,
     committee: Option<String>,
 ) -> (Stage, u8, String) {
-    let with_committee = |s: &str| match &committee {
-        Some(c) => format!("{s} ({c})"),
-        None => s.to_string(),
-    };
-    let (stage, priority, label): (Stage, u8, String) = match activity {
-        "REFERRAL" => (
-            Stage::Referral,
-            5,
-            "Committee referral announced in Parliament".into(),
-        ),
-        "COMMITTEE_ADOPTING_REPORT" => (Stage::CommitteeVote, 6, "Vote in committee".into()),
-        "TABLING_PLENARY" if amendments_only => {
-            (Stage::Other, 1, "Amendments tabled for plenary".into())
-        }
-        "TABLING_PLENARY" => (
-            Stage::CommitteeVote,
-            5,
-            "Committee report tabled for plenary".into(),
-        ),
-        // The draft report (`…-PR-…`) tabled in committee: not a vote.
-        "COMMITTEE_TABLING_REPORT" => (
-            Stage::Other,
-            2,
-            with_committee("Draft report tabled in committee"),
-        ),
-        "COMMITTEE_TABLING_AMENDMENT" => (
-            Stage::Other,
-            1,
-            with_committee("Amendments tabled in committee"),
-        ),
-        "COMMITTEE_TABLING_OPINION" => (
-            Stage::Other,
-            1,
-            with_committee("Draft opinion tabled in committee"),
-        ),
-        "COMMITTEE_ADOPTING_OPINION" => {
-            (Stage::Other, 2, with_committee("Committee opinion adopted"))
-        }
-        "PLENARY_ENDORSE_COMMITTEE_INTERINSTITUTIONAL_NEGOTIATIONS" => (
-            Stage::Trilogue,
-            6,
-            "Committee decision to open interinstitutional negotiations confirmed by plenary"
-                .into(),
-        ),
-        "PLENARY_REFER_COMMITTEE_INTERINSTITUTIONAL_NEGOTIATIONS" => (
-            Stage::Trilogue,
-            6,
-            "Matter referred back to committee for interinstitutional negotiations".into(),
-        ),
-        "PLENARY_REJECT_COMMITTEE_INTERINSTUTIONAL_NEGOTIATIONS"
-        | "PLENARY_REJECT_COMMITTEE_INTERINSTITUTIONAL_NEGOTIATIONS" => (
-            Stage::Other,
-            3,
-            "Committee decision to open interinstitutional negotiations rejected by plenary".into(),
-        ),
-        "INTERINSTITUTIONAL_NEGOTIATION" => (
-            Stage::Trilogue,
-            4,
-            "Interinstitutional negotiations (trilogue)".into(),
-        ),
-        "COMMITTEE_APPROVE_PROVISIONAL_AGREEMENT" => (
-            Stage::ProvisionalAgreement,
-            6,
-            "Provisional agreement from interinstitutional negotiations approved in committee"
-                .into(),
-        ),
-        "PLENARY_DEBATE" => (Stage::PlenaryDebate, 5, "Debate in plenary".into()),
-        "PLENARY_VOTE" => (Stage::PlenaryVote, 3, "Vote in plenary".into()),
-        "PLENARY_VOTE_RESULTS" => (Stage::PlenaryVote, 4, "Results of vote in plenary".into()),
-        "PLENARY_ADOPT_POSITION" => (
-            Stage::PlenaryVote,
-            7,
-            "Parliament's position adopted in plenary".into(),
-        ),
-        "PLENARY_AMEND_PROPOSAL" => (
-            Stage::PlenaryVote,
-            7,
-            "Commission proposal amended by Parliament in plenary".into(),
-        ),
-        "PLENARY_AMEND" => (
-            Stage::PlenaryVote,
-            6,
-            "Amendments adopted in plenary".into(),
-        ),
-        "PLENARY_DECISION" => (Stage::PlenaryVote, 6, "Decision by Parliament".into()),
-        "PLENARY_AMEND_COUNCIL_POSITION" => (
-            Stage::PlenaryVote,
-            7,
-            "Council position amended by Parliament (2nd reading)".into(),
-        ),
-        "PLENARY_REJECT_COUNCIL_POSITION" => (
-            Stage::PlenaryVote,
-            7,
-            "Council position rejected by Parliament (2nd reading)".into(),
-        ),
-        "PLENARY_APPROVE_COUNCIL_POSITION" => (
-            Stage::Adopted,
-            7,
-            "Council position approved by Parliament (2nd reading): act adopted".into(),
-        ),
-        "SIGNATURE" => (Stage::Signed, 5, "Final act signed".into()),
-        "PUBLICATION_OFFICIAL_JOURNAL" => (
-            Stage::Published,
-            5,
-            "Final act published in the Official Journal".into(),
-        ),
-        "PLENARY_VOTE_URGENCY" => (Stage::Other, 2, "Vote on urgent procedure".into()),
-        "PLENARY_ACTIVITY" => (Stage::Other, 1, "Item on the plenary agenda".into()),
-        "PLENARY_OUTCOME" => (Stage::Other, 1, "Outcome in plenary".into()),
-        "PLENARY_SITTING" => (Stage::Other, 0, "Plenary sitting".into()),
-        "PLENARY_PART_SESSION" => (Stage::Other, 0, "Plenary part-session".into()),
-        "PLENARY_PART_SESSION_DOSSIER" => (
-            Stage::Other,
-            0,
-            "On the agenda of a plenary part-session".into(),
-        ),
-        "MEETING_PART" => (Stage::Other, 0, "Part of a meeting".into()),
-        "REQUEST_VOTE_ROLLCALL" => (Stage::Other, 0, "Request for a roll-call vote".into()),
-        "REQUEST_VOTE_SPLIT" => (Stage::Other, 0, "Request for a split vote".into()),
-        "REQUEST_VOTE_SEPARATE" => (Stage::Other, 0, "Request for a separate vote".into()),
-        "PLENARY_DEBATE_SPEECH" => (Stage::Other, 0, "Speech in plenary debate".into()),
-        "PLENARY_DEBATE_WRITTEN_STATEMENT" => (
-            Stage::Other,
-            0,
-            "Written statement for plenary debate".into(),
-        ),
-        "PLENARY_VOTE_EXPLANATIONS" => (Stage::Other, 0, "Explanations of vote".into()),
+    if activity == "TABLING_PLENARY" && amendments_only {
+        return (Stage::Other, 1, "Amendments tabled for plenary".into());
+    }
+    let known = |table: &[Activity]| table.iter().find(|(code, ..)| *code == activity).copied();
+    if let Some((_, stage, priority, label)) = known(COMMITTEE_ACTIVITIES) {
+        let label = match &committee {
+            Some(c) => format!("{label} ({c})"),
+            None => label.to_string(),
+        };
+        return (stage, priority, label);
+    }
+    match known(ACTIVITIES) {
+        Some((_, stage, priority, label)) => (stage, priority, label.to_string()),
         // Not in the spec's (non-exhaustive) enum: keep the API's own code as the label.
-        other => (Stage::Other, 0, other.to_string()),
-    };
-    (stage, priority, label)
+        None => (Stage::Other, 0, activity.to_string()),
+    }
 }
+
+/// A `had_activity_type` code, its stage, its priority and its label.
+type Activity = (&'static str, Stage, u8, &'static str);
+
+/// Activities of one committee: the label names the committee when the event id does.
+#[rustfmt::skip]
+const COMMITTEE_ACTIVITIES: &[Activity] = &[
+    // The draft report (`…-PR-…`) tabled in committee: not a vote.
+    ("COMMITTEE_TABLING_REPORT",    Stage::Other, 2, "Draft report tabled in committee"),
+    ("COMMITTEE_TABLING_AMENDMENT", Stage::Other, 1, "Amendments tabled in committee"),
+    ("COMMITTEE_TABLING_OPINION",   Stage::Other, 1, "Draft opinion tabled in committee"),
+    ("COMMITTEE_ADOPTING_OPINION",  Stage::Other, 2, "Committee opinion adopted"),
+];
+
+/// The other activities of the API's vocabulary (`TABLING_PLENARY` of amendments only is
+/// handled before this table is read).
+#[rustfmt::skip]
+const ACTIVITIES: &[Activity] = &[
+    ("REFERRAL", Stage::Referral, 5, "Committee referral announced in Parliament"),
+    ("COMMITTEE_ADOPTING_REPORT", Stage::CommitteeVote, 6, "Vote in committee"),
+    ("TABLING_PLENARY", Stage::CommitteeVote, 5, "Committee report tabled for plenary"),
+    ("PLENARY_ENDORSE_COMMITTEE_INTERINSTITUTIONAL_NEGOTIATIONS", Stage::Trilogue, 6,
+        "Committee decision to open interinstitutional negotiations confirmed by plenary"),
+    ("PLENARY_REFER_COMMITTEE_INTERINSTITUTIONAL_NEGOTIATIONS", Stage::Trilogue, 6,
+        "Matter referred back to committee for interinstitutional negotiations"),
+    // The spec's spelling, then the corrected one.
+    ("PLENARY_REJECT_COMMITTEE_INTERINSTUTIONAL_NEGOTIATIONS", Stage::Other, 3,
+        "Committee decision to open interinstitutional negotiations rejected by plenary"),
+    ("PLENARY_REJECT_COMMITTEE_INTERINSTITUTIONAL_NEGOTIATIONS", Stage::Other, 3,
+        "Committee decision to open interinstitutional negotiations rejected by plenary"),
+    ("INTERINSTITUTIONAL_NEGOTIATION", Stage::Trilogue, 4,
+        "Interinstitutional negotiations (trilogue)"),
+    ("COMMITTEE_APPROVE_PROVISIONAL_AGREEMENT", Stage::ProvisionalAgreement, 6,
+        "Provisional agreement from interinstitutional negotiations approved in committee"),
+    ("PLENARY_DEBATE", Stage::PlenaryDebate, 5, "Debate in plenary"),
+    ("PLENARY_VOTE", Stage::PlenaryVote, 3, "Vote in plenary"),
+    ("PLENARY_VOTE_RESULTS", Stage::PlenaryVote, 4, "Results of vote in plenary"),
+    ("PLENARY_ADOPT_POSITION", Stage::PlenaryVote, 7, "Parliament's position adopted in plenary"),
+    ("PLENARY_AMEND_PROPOSAL", Stage::PlenaryVote, 7,
+        "Commission proposal amended by Parliament in plenary"),
+    ("PLENARY_AMEND", Stage::PlenaryVote, 6, "Amendments adopted in plenary"),
+    ("PLENARY_DECISION", Stage::PlenaryVote, 6, "Decision by Parliament"),
+    ("PLENARY_AMEND_COUNCIL_POSITION", Stage::PlenaryVote, 7,
+        "Council position amended by Parliament (2nd reading)"),
+    ("PLENARY_REJECT_COUNCIL_POSITION", Stage::PlenaryVote, 7,
+        "Council position rejected by Parliament (2nd reading)"),
+    ("PLENARY_APPROVE_COUNCIL_POSITION", Stage::Adopted, 7,
+        "Council position approved by Parliament (2nd reading): act adopted"),
+    ("SIGNATURE", Stage::Signed, 5, "Final act signed"),
+    ("PUBLICATION_OFFICIAL_JOURNAL", Stage::Published, 5,
+        "Final act published in the Official Journal"),
+    ("PLENARY_VOTE_URGENCY", Stage::Other, 2, "Vote on urgent procedure"),
+    ("PLENARY_ACTIVITY", Stage::Other, 1, "Item on the plenary agenda"),
+    ("PLENARY_OUTCOME", Stage::Other, 1, "Outcome in plenary"),
+    ("PLENARY_SITTING", Stage::Other, 0, "Plenary sitting"),
+    ("PLENARY_PART_SESSION", Stage::Other, 0, "Plenary part-session"),
+    ("PLENARY_PART_SESSION_DOSSIER", Stage::Other, 0, "On the agenda of a plenary part-session"),
+    ("MEETING_PART", Stage::Other, 0, "Part of a meeting"),
+    ("REQUEST_VOTE_ROLLCALL", Stage::Other, 0, "Request for a roll-call vote"),
+    ("REQUEST_VOTE_SPLIT", Stage::Other, 0, "Request for a split vote"),
+    ("REQUEST_VOTE_SEPARATE", Stage::Other, 0, "Request for a separate vote"),
+    ("PLENARY_DEBATE_SPEECH", Stage::Other, 0, "Speech in plenary debate"),
+    ("PLENARY_DEBATE_WRITTEN_STATEMENT", Stage::Other, 0, "Written statement for plenary debate"),
+    ("PLENARY_VOTE_EXPLANATIONS", Stage::Other, 0, "Explanations of vote"),
+];
 
 /// Activities that map to the same stage on the same date become one step (documents
 /// merged, the most specific label kept). `other` steps merge only with the same label.
@@ -639,13 +589,6 @@ pub fn parse_feed(input: &Input<'_>) -> Result<Vec<Observation>, ParseError> {
     let mut stack: Vec<Vec<u8>> = Vec::new();
     let mut saw_feed = false;
     let mut out: Vec<ProcedureRef> = Vec::new();
-    let push = |r: ProcedureRef, out: &mut Vec<ProcedureRef>| {
-        if let Some(existing) = out.iter_mut().find(|x| **x == r) {
-            *existing = existing.merge(r);
-        } else {
-            out.push(r);
-        }
-    };
     let syntax = |e: quick_xml::Error, pos: u64| ParseError::Syntax {
         format: "Atom",
         message: format!("{e} at byte {pos}"),
@@ -658,12 +601,7 @@ pub fn parse_feed(input: &Input<'_>) -> Result<Vec<Observation>, ParseError> {
             Event::Start(e) => {
                 let name = e.local_name().as_ref().to_vec();
                 if stack.is_empty() {
-                    if name != b"feed" {
-                        return Err(ParseError::Layout(format!(
-                            "expected an Atom <feed>, found <{}>",
-                            String::from_utf8_lossy(&name)
-                        )));
-                    }
+                    check_feed_root(&name, "")?;
                     saw_feed = true;
                 }
                 stack.push(name);
@@ -671,25 +609,14 @@ pub fn parse_feed(input: &Input<'_>) -> Result<Vec<Observation>, ParseError> {
             Event::Empty(e) => {
                 let name = e.local_name().as_ref().to_vec();
                 if stack.is_empty() {
-                    if name != b"feed" {
-                        return Err(ParseError::Layout(format!(
-                            "expected an Atom <feed>, found <{}/>",
-                            String::from_utf8_lossy(&name)
-                        )));
-                    }
+                    check_feed_root(&name, "/")?;
                     saw_feed = true;
                     continue;
                 }
                 let in_entry = stack.last().is_some_and(|n| n == b"entry");
                 if in_entry && name == b"link" {
-                    for a in e.attributes().flatten() {
-                        if a.key.local_name().as_ref() == b"href" {
-                            if let Ok(v) = a.unescape_value() {
-                                if let Some(r) = procedure_in_uri(&v) {
-                                    push(r, &mut out);
-                                }
-                            }
-                        }
+                    for r in linked_procedures(&e) {
+                        push_changed(r, &mut out);
                     }
                 }
             }
@@ -702,7 +629,7 @@ pub fn parse_feed(input: &Input<'_>) -> Result<Vec<Observation>, ParseError> {
                         .unescape()
                         .map_err(|e| syntax(e, reader.buffer_position()))?;
                     if let Some(r) = procedure_in_uri(v.trim()) {
-                        push(r, &mut out);
+                        push_changed(r, &mut out);
                     }
                 }
             }
@@ -713,6 +640,41 @@ pub fn parse_feed(input: &Input<'_>) -> Result<Vec<Observation>, ParseError> {
             _ => {}
         }
     }
+    check_feed_complete(&stack, saw_feed)?;
+    Ok(out.into_iter().map(Observation::Changed).collect())
+}
+
+/// The document element must be an Atom `feed` (`close` is "/" for an empty element).
+fn check_feed_root(name: &[u8], close: &str) -> Result<(), ParseError> {
+    if name == b"feed" {
+        return Ok(());
+    }
+    Err(ParseError::Layout(format!(
+        "expected an Atom <feed>, found <{}{close}>",
+        String::from_utf8_lossy(name)
+    )))
+}
+
+/// The procedures an entry's `<link href>` names.
+fn linked_procedures(link: &quick_xml::events::BytesStart<'_>) -> Vec<ProcedureRef> {
+    link.attributes()
+        .flatten()
+        .filter(|a| a.key.local_name().as_ref() == b"href")
+        .filter_map(|a| a.unescape_value().ok().and_then(|v| procedure_in_uri(&v)))
+        .collect()
+}
+
+/// A changed procedure, once: a second mention of it is merged into the first.
+fn push_changed(r: ProcedureRef, out: &mut Vec<ProcedureRef>) {
+    if let Some(existing) = out.iter_mut().find(|x| **x == r) {
+        *existing = existing.merge(r);
+    } else {
+        out.push(r);
+    }
+}
+
+/// At the end of the body: every element closed, and a `feed` seen.
+fn check_feed_complete(stack: &[Vec<u8>], saw_feed: bool) -> Result<(), ParseError> {
     if !stack.is_empty() {
         return Err(ParseError::Syntax {
             format: "Atom",
@@ -725,7 +687,7 @@ pub fn parse_feed(input: &Input<'_>) -> Result<Vec<Observation>, ParseError> {
     if !saw_feed {
         return Err(ParseError::Layout("no Atom <feed> element".into()));
     }
-    Ok(out.into_iter().map(Observation::Changed).collect())
+    Ok(())
 }
 
 /// The procedure an EP URI names: `…/eli/dl/proc/2016-0132`, `…/procedures/2016-0132`, or

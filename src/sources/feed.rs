@@ -441,8 +441,24 @@ fn zone_token(t: &str) -> Option<(&str, &str, Option<&str>)> {
 }
 
 fn parse_date_tokens(s: &str) -> Option<DateTime<Utc>> {
-    let lower = s.to_lowercase();
-    // Split `2025-03-03t10:00:00+01:00` and `10:00:00z` into separate tokens.
+    let spaced = split_glued_tokens(&s.to_lowercase());
+    let mut reader = DateReader::default();
+    for raw in spaced.split_whitespace() {
+        let token = raw.trim_end_matches('.');
+        if !token.is_empty() {
+            reader.token(token)?;
+        }
+    }
+    let mut parts = reader.parts;
+    if parts.month.is_none() {
+        parts.month = reader.ambiguous_month;
+    }
+    parts.to_utc()
+}
+
+/// Split `2025-03-03t10:00:00+01:00` and `10:00:00z` into separate tokens (`lower` is
+/// lowercase); commas become spaces.
+fn split_glued_tokens(lower: &str) -> String {
     let mut spaced = String::with_capacity(lower.len() + 8);
     let chars: Vec<char> = lower.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
@@ -464,37 +480,33 @@ fn parse_date_tokens(s: &str) -> Option<DateTime<Utc>> {
             _ => spaced.push(c),
         }
     }
+    spaced
+}
 
-    let tokens: Vec<&str> = spaced.split_whitespace().collect();
-    let mut parts = DateParts::default();
-    let mut ambiguous_month: Option<u32> = None;
-    let mut seen_number = false;
-    for raw in tokens {
-        let token = raw.trim_end_matches('.');
-        if token.is_empty() {
-            continue;
+/// The tokens of a date read so far.
+#[derive(Default)]
+struct DateReader {
+    parts: DateParts,
+    /// A word that names both a month and a weekday, seen before any number: the month
+    /// only if no other is named.
+    ambiguous_month: Option<u32>,
+    seen_number: bool,
+}
+
+impl DateReader {
+    /// One token: `None` when it cannot be part of a date, so the text is not one.
+    fn token(&mut self, token: &str) -> Option<()> {
+        if self.numeric_date(token) {
+            return Some(());
         }
-        if let Some((d, m, y)) = dmy_token(token) {
-            parts.day = d.parse().ok();
-            parts.month = m.parse().ok();
-            parts.year = year(y);
-            seen_number = true;
-            continue;
-        }
-        if let Some((y, m, d)) = ymd_token(token) {
-            parts.year = y.parse().ok();
-            parts.month = m.parse().ok();
-            parts.day = d.parse().ok();
-            seen_number = true;
-            continue;
-        }
+        let parts = &mut self.parts;
         if parts.day.is_some() || parts.month.is_some() {
             if let Some((h, m, sec)) = hms_token(token) {
                 let h: u32 = h.parse().ok()?;
                 let m: u32 = m.map_or(Some(0), |m| m.parse().ok())?;
                 let sec: u32 = sec.map_or(Some(0), |s| s.parse().ok())?;
                 parts.time = Some(NaiveTime::from_hms_opt(h, m, sec.min(59))?);
-                continue;
+                return Some(());
             }
             if parts.time.is_some() {
                 if let Some((sign, h, m)) = zone_token(token) {
@@ -502,32 +514,64 @@ fn parse_date_tokens(s: &str) -> Option<DateTime<Utc>> {
                     let h: i32 = h.parse().ok()?;
                     let m: i32 = m.map_or(Some(0), |m| m.parse().ok())?;
                     parts.offset = Some(FixedOffset::east_opt(sign * (h * 3600 + m * 60))?);
-                    continue;
+                    return Some(());
                 }
             }
         }
         if token.chars().all(|c| c.is_ascii_digit()) {
-            seen_number = true;
-            match token.len() {
-                1 | 2 if parts.day.is_none() => parts.day = token.parse().ok(),
-                4 if parts.year.is_none() => parts.year = token.parse().ok(),
-                2 if parts.year.is_none() && parts.month.is_some() => parts.year = year(token),
-                _ => return None,
-            }
-            continue;
+            return self.number(token);
         }
         // "1er mars"
         if let Some(d) = token.strip_suffix("er").filter(|d| d == &"1") {
-            parts.day = d.parse().ok();
-            seen_number = true;
-            continue;
+            self.parts.day = d.parse().ok();
+            self.seen_number = true;
+            return Some(());
         }
         if let Some(offset) = zone_name(token) {
-            parts.offset = Some(offset);
-            continue;
+            self.parts.offset = Some(offset);
+            return Some(());
         }
+        self.word(token)
+    }
+
+    /// A whole date in one token: `dd/mm/yyyy` and the like, or `yyyy-mm-dd`.
+    fn numeric_date(&mut self, token: &str) -> bool {
+        let parts = &mut self.parts;
+        if let Some((d, m, y)) = dmy_token(token) {
+            parts.day = d.parse().ok();
+            parts.month = m.parse().ok();
+            parts.year = year(y);
+        } else if let Some((y, m, d)) = ymd_token(token) {
+            parts.year = y.parse().ok();
+            parts.month = m.parse().ok();
+            parts.day = d.parse().ok();
+        } else {
+            return false;
+        }
+        self.seen_number = true;
+        true
+    }
+
+    /// A number alone: the day, then the year (four digits, or two after the month).
+    fn number(&mut self, token: &str) -> Option<()> {
+        let parts = &mut self.parts;
+        self.seen_number = true;
+        match token.len() {
+            1 | 2 if parts.day.is_none() => parts.day = token.parse().ok(),
+            4 if parts.year.is_none() => parts.year = token.parse().ok(),
+            2 if parts.year.is_none() && parts.month.is_some() => parts.year = year(token),
+            _ => return None,
+        }
+        Some(())
+    }
+
+    /// A word: a month or weekday name, am/pm, or a connecting word.
+    fn word(&mut self, token: &str) -> Option<()> {
+        let parts = &mut self.parts;
         match (month_name(token), is_weekday(token)) {
-            (Some(m), true) if !seen_number && parts.month.is_none() => ambiguous_month = Some(m),
+            (Some(m), true) if !self.seen_number && parts.month.is_none() => {
+                self.ambiguous_month = Some(m)
+            }
             (Some(m), _) => parts.month = Some(m),
             (None, true) => {}
             (None, false) => match token {
@@ -539,34 +583,38 @@ fn parse_date_tokens(s: &str) -> Option<DateTime<Utc>> {
                 _ => return None,
             },
         }
+        Some(())
     }
-    if parts.month.is_none() {
-        parts.month = ambiguous_month;
-    }
+}
 
-    let date = NaiveDate::from_ymd_opt(parts.year?, parts.month?, parts.day?)?;
-    let time = match (parts.time, parts.pm) {
-        (Some(t), Some(pm)) => {
-            use chrono::Timelike;
-            let h = t.hour() % 12 + if pm { 12 } else { 0 };
-            t.with_hour(h)
+impl DateParts {
+    /// The instant: a 12-hour time made 24-hour; a time without a zone is Brussels time,
+    /// a date without a time is midnight (UTC unless a zone is given).
+    fn to_utc(&self) -> Option<DateTime<Utc>> {
+        let date = NaiveDate::from_ymd_opt(self.year?, self.month?, self.day?)?;
+        let time = match (self.time, self.pm) {
+            (Some(t), Some(pm)) => {
+                use chrono::Timelike;
+                let h = t.hour() % 12 + if pm { 12 } else { 0 };
+                t.with_hour(h)
+            }
+            (t, _) => t,
+        };
+        match (time, self.offset) {
+            (Some(t), Some(off)) => off
+                .from_local_datetime(&NaiveDateTime::new(date, t))
+                .single()
+                .map(|d| d.with_timezone(&Utc)),
+            (None, Some(off)) => off
+                .from_local_datetime(&date.and_time(NaiveTime::MIN))
+                .single()
+                .map(|d| d.with_timezone(&Utc)),
+            (Some(t), None) => crate::tz::Tz::brussels()
+                .from_local_datetime(&NaiveDateTime::new(date, t))
+                .earliest()
+                .map(|d| d.with_timezone(&Utc)),
+            (None, None) => Some(Utc.from_utc_datetime(&date.and_time(NaiveTime::MIN))),
         }
-        (t, _) => t,
-    };
-    match (time, parts.offset) {
-        (Some(t), Some(off)) => off
-            .from_local_datetime(&NaiveDateTime::new(date, t))
-            .single()
-            .map(|d| d.with_timezone(&Utc)),
-        (None, Some(off)) => off
-            .from_local_datetime(&date.and_time(NaiveTime::MIN))
-            .single()
-            .map(|d| d.with_timezone(&Utc)),
-        (Some(t), None) => crate::tz::Tz::brussels()
-            .from_local_datetime(&NaiveDateTime::new(date, t))
-            .earliest()
-            .map(|d| d.with_timezone(&Utc)),
-        (None, None) => Some(Utc.from_utc_datetime(&date.and_time(NaiveTime::MIN))),
     }
 }
 

@@ -249,13 +249,36 @@ fn new_design_page(
             .map(text_of),
         ..Raw::default()
     };
+    raw.events = new_key_events(key_events, ctx)?;
+    if let Some(tech) = find_section(sections, "Technical information") {
+        new_technical_information(tech, &mut raw);
+    }
+    if let Some(basic) = find_section(sections, "Basic information") {
+        new_basic_information(basic, &mut raw);
+    }
+    if let Some(players) = find_section(sections, "Key players") {
+        raw.committees = new_key_players(players, design);
+    }
+    if let Some(forecasts) = find_section(sections, "Forecasts") {
+        raw.forecasts = new_forecasts(forecasts);
+    }
+    if let Some(final_act) = find_section(sections, "Final act") {
+        raw.final_act = links(final_act, ctx);
+    }
+    Ok(raw)
+}
 
-    // Key events: Date | Event | Reference | Summary.
-    let table = key_events
+/// Key events: Date | Event | Reference | Summary.
+fn new_key_events(
+    section: ElementRef<'_>,
+    ctx: &Ctx<'_>,
+) -> Result<Vec<(String, String, Vec<Document>)>, ParseError> {
+    let table = section
         .select(&SEL.table)
         .next()
         .ok_or_else(|| ParseError::Layout("the \"Key events\" section has no table".into()))?;
     check_headers(table, &["Date", "Event"], "Key events")?;
+    let mut events = Vec::new();
     for tr in table.select(&SEL.tr) {
         let cells: Vec<ElementRef<'_>> = tr
             .child_elements()
@@ -264,100 +287,100 @@ fn new_design_page(
         if cells.is_empty() {
             continue; // the header row
         }
-        raw.events.push(key_event_row(&cells, ctx)?);
+        events.push(key_event_row(&cells, ctx)?);
     }
+    Ok(events)
+}
 
-    // Technical information: th | td rows.
-    if let Some(tech) = find_section(sections, "Technical information") {
-        for tr in tech.select(&SEL.tr) {
-            let (Some(th), Some(td)) = (
-                tr.select(&SEL.th).next(),
-                tr.child_elements().find(|c| c.value().name() == "td"),
-            ) else {
-                continue;
-            };
-            match collapse_whitespace(&text_of(th)).as_str() {
-                "Stage reached in procedure" => raw.status = Some(text_of(td)),
-                "Procedure reference" if raw.reference.is_none() => {
-                    raw.reference = Some(text_of(td))
-                }
-                _ => {}
-            }
+/// Technical information: th | td rows; the stage reached, and the reference if the
+/// header had none.
+fn new_technical_information(section: ElementRef<'_>, raw: &mut Raw) {
+    for tr in section.select(&SEL.tr) {
+        let (Some(th), Some(td)) = (
+            tr.select(&SEL.th).next(),
+            tr.child_elements().find(|c| c.value().name() == "td"),
+        ) else {
+            continue;
+        };
+        match collapse_whitespace(&text_of(th)).as_str() {
+            "Stage reached in procedure" => raw.status = Some(text_of(td)),
+            "Procedure reference" if raw.reference.is_none() => raw.reference = Some(text_of(td)),
+            _ => {}
         }
     }
+}
 
-    // Basic information: `p.font-weight-bold` labels followed by a `p` value.
-    if let Some(basic) = find_section(sections, "Basic information") {
-        for p in basic.select(&SEL.p) {
-            let label = collapse_whitespace(&text_of(p));
-            if label != "Subject" && label != "Status" {
-                continue;
-            }
-            let Some(value) = p.next_siblings().filter_map(ElementRef::wrap).next() else {
-                continue;
-            };
-            if label == "Subject" {
-                raw.subjects = value
-                    .text()
-                    .map(collapse_whitespace)
-                    .filter(|s| !s.is_empty())
-                    .collect();
-            } else if raw.status.is_none() {
-                raw.status = Some(text_of(value));
-            }
+/// Basic information: `p.font-weight-bold` labels followed by a `p` value; the subjects,
+/// and the status if the technical information had none.
+fn new_basic_information(section: ElementRef<'_>, raw: &mut Raw) {
+    for p in section.select(&SEL.p) {
+        let label = collapse_whitespace(&text_of(p));
+        if label != "Subject" && label != "Status" {
+            continue;
         }
-    }
-
-    // Key players: one table per role, the committee in a badge, rapporteurs as links.
-    if let Some(players) = find_section(sections, "Key players") {
-        for table in players.select(&SEL.table) {
-            let Some(role) = table
-                .select(&SEL.thead_th)
-                .next()
-                .and_then(|th| role_of(&text_of(th)))
-            else {
-                continue;
-            };
-            for tr in table.select(&SEL.tr) {
-                let Some(badge) = tr.select(&design.badge).next() else {
-                    continue; // header and shadow-rapporteur rows
-                };
-                if declined(tr) {
-                    continue;
-                }
-                let rapporteurs = tr
-                    .child_elements()
-                    .find(|c| c.value().name() == "td")
-                    .map(|td| {
-                        td.select(&SEL.rapporteur)
-                            .map(|a| strip_group(&text_of(a)))
-                            .filter(|s| !s.is_empty())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                push_committee(&mut raw.committees, &text_of(badge), role, rapporteurs);
-            }
-        }
-    }
-
-    // Forecasts: Date | Subject.
-    if let Some(forecasts) = find_section(sections, "Forecasts") {
-        for tr in forecasts.select(&SEL.tr) {
-            let cells: Vec<String> = tr
-                .child_elements()
-                .filter(|c| matches!(c.value().name(), "td" | "th"))
-                .map(text_of)
+        let Some(value) = p.next_siblings().filter_map(ElementRef::wrap).next() else {
+            continue;
+        };
+        if label == "Subject" {
+            raw.subjects = value
+                .text()
+                .map(collapse_whitespace)
+                .filter(|s| !s.is_empty())
                 .collect();
-            if cells.len() >= 2 && parse_date(&cells[0]).is_some() {
-                raw.forecasts.push((cells[0].clone(), cells[1].clone()));
-            }
+        } else if raw.status.is_none() {
+            raw.status = Some(text_of(value));
         }
     }
+}
 
-    if let Some(final_act) = find_section(sections, "Final act") {
-        raw.final_act = links(final_act, ctx);
+/// Key players: one table per role, the committee in a badge, rapporteurs as links.
+fn new_key_players(section: ElementRef<'_>, design: &Prefixed) -> Vec<Committee> {
+    let mut committees = Vec::new();
+    for table in section.select(&SEL.table) {
+        let Some(role) = table
+            .select(&SEL.thead_th)
+            .next()
+            .and_then(|th| role_of(&text_of(th)))
+        else {
+            continue;
+        };
+        for tr in table.select(&SEL.tr) {
+            let Some(badge) = tr.select(&design.badge).next() else {
+                continue; // header and shadow-rapporteur rows
+            };
+            if declined(tr) {
+                continue;
+            }
+            let rapporteurs = tr
+                .child_elements()
+                .find(|c| c.value().name() == "td")
+                .map(|td| {
+                    td.select(&SEL.rapporteur)
+                        .map(|a| strip_group(&text_of(a)))
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
+            push_committee(&mut committees, &text_of(badge), role, rapporteurs);
+        }
     }
-    Ok(raw)
+    committees
+}
+
+/// Forecasts: Date | Subject.
+fn new_forecasts(section: ElementRef<'_>) -> Vec<(String, String)> {
+    let mut forecasts = Vec::new();
+    for tr in section.select(&SEL.tr) {
+        let cells: Vec<String> = tr
+            .child_elements()
+            .filter(|c| matches!(c.value().name(), "td" | "th"))
+            .map(text_of)
+            .collect();
+        if cells.len() >= 2 && parse_date(&cells[0]).is_some() {
+            forecasts.push((cells[0].clone(), cells[1].clone()));
+        }
+    }
+    forecasts
 }
 
 // ---------------------------------------------------------------------------------------
@@ -380,77 +403,16 @@ fn old_design(doc: &Html, ctx: &Ctx<'_>) -> Result<Option<Raw>, ParseError> {
         let cells: Vec<ElementRef<'_>> = row.select(&SEL.old_cell).collect();
         raw.events.push(key_event_row(&cells, ctx)?);
     }
-
     if let Some(tech) = doc.select(&SEL.old_technical).next() {
-        for row in tech.select(&SEL.old_row) {
-            let cells: Vec<ElementRef<'_>> = row.select(&SEL.old_cell).collect();
-            if cells.len() < 2 {
-                continue;
-            }
-            match collapse_whitespace(&text_of(cells[0])).as_str() {
-                "Stage reached in procedure" => raw.status = Some(text_of(cells[1])),
-                "Procedure reference" if raw.reference.is_none() => {
-                    raw.reference = Some(text_of(cells[1]))
-                }
-                _ => {}
-            }
-        }
+        old_technical_information(tech, &mut raw);
     }
     if raw.status.is_none() {
         raw.status = doc.select(&SEL.old_status).next().map(text_of);
     }
-
-    // Subjects: `<strong>Subject</strong><br/>` then one text line per subject, up to the
-    // next `<strong>`.
-    if let Some(strong) = doc
-        .select(&SEL.old_basic_strong)
-        .find(|s| collapse_whitespace(&text_of(*s)) == "Subject")
-    {
-        for sib in strong.next_siblings() {
-            if let Some(t) = sib.value().as_text() {
-                let line = collapse_whitespace(t);
-                if !line.is_empty() {
-                    raw.subjects.push(line);
-                }
-            } else if sib
-                .value()
-                .as_element()
-                .is_some_and(|e| e.name() == "strong")
-            {
-                break;
-            }
-        }
-    }
-
+    raw.subjects = old_subjects(doc);
     if let Some(players) = doc.select(&SEL.old_players).next() {
-        let mut role: Option<CommitteeRole> = None;
-        for row in players.select(&SEL.old_row) {
-            let cells: Vec<ElementRef<'_>> = row.select(&SEL.old_cell).collect();
-            let Some(first) = cells.first() else { continue };
-            if is_heading_row(row) {
-                role = role_of(&text_of(*first));
-                continue;
-            }
-            let (Some(role), Some(abbr)) = (role, first.select(&SEL.old_abbr).next()) else {
-                continue;
-            };
-            if declined(row) {
-                continue;
-            }
-            let rapporteurs = cells
-                .get(1)
-                .map(|cell| {
-                    cell.select(&SEL.old_photo)
-                        .filter(|a| !in_shadow_list(*a))
-                        .map(|a| strip_group(&text_of(a)))
-                        .filter(|s| !s.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default();
-            push_committee(&mut raw.committees, &text_of(abbr), role, rapporteurs);
-        }
+        raw.committees = old_key_players(players);
     }
-
     if let Some(forecasts) = doc.select(&SEL.old_forecasts).next() {
         for row in forecasts.select(&SEL.old_row) {
             let cells: Vec<String> = row.select(&SEL.old_cell).map(text_of).collect();
@@ -459,11 +421,88 @@ fn old_design(doc: &Html, ctx: &Ctx<'_>) -> Result<Option<Raw>, ParseError> {
             }
         }
     }
-
     if let Some(final_act) = doc.select(&SEL.old_final_act).next() {
         raw.final_act = links(final_act, ctx);
     }
     Ok(Some(raw))
+}
+
+/// Technical information: label | value rows; the stage reached, and the reference if
+/// the header had none.
+fn old_technical_information(section: ElementRef<'_>, raw: &mut Raw) {
+    for row in section.select(&SEL.old_row) {
+        let cells: Vec<ElementRef<'_>> = row.select(&SEL.old_cell).collect();
+        if cells.len() < 2 {
+            continue;
+        }
+        match collapse_whitespace(&text_of(cells[0])).as_str() {
+            "Stage reached in procedure" => raw.status = Some(text_of(cells[1])),
+            "Procedure reference" if raw.reference.is_none() => {
+                raw.reference = Some(text_of(cells[1]))
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Subjects: `<strong>Subject</strong><br/>` then one text line per subject, up to the
+/// next `<strong>`.
+fn old_subjects(doc: &Html) -> Vec<String> {
+    let mut subjects = Vec::new();
+    let Some(strong) = doc
+        .select(&SEL.old_basic_strong)
+        .find(|s| collapse_whitespace(&text_of(*s)) == "Subject")
+    else {
+        return subjects;
+    };
+    for sib in strong.next_siblings() {
+        if let Some(t) = sib.value().as_text() {
+            let line = collapse_whitespace(t);
+            if !line.is_empty() {
+                subjects.push(line);
+            }
+        } else if sib
+            .value()
+            .as_element()
+            .is_some_and(|e| e.name() == "strong")
+        {
+            break;
+        }
+    }
+    subjects
+}
+
+/// Key players: a heading row per role, then one row per committee (its `abbr`) with
+/// the rapporteurs' photo links, shadow rapporteurs left out.
+fn old_key_players(section: ElementRef<'_>) -> Vec<Committee> {
+    let mut committees = Vec::new();
+    let mut role: Option<CommitteeRole> = None;
+    for row in section.select(&SEL.old_row) {
+        let cells: Vec<ElementRef<'_>> = row.select(&SEL.old_cell).collect();
+        let Some(first) = cells.first() else { continue };
+        if is_heading_row(row) {
+            role = role_of(&text_of(*first));
+            continue;
+        }
+        let (Some(role), Some(abbr)) = (role, first.select(&SEL.old_abbr).next()) else {
+            continue;
+        };
+        if declined(row) {
+            continue;
+        }
+        let rapporteurs = cells
+            .get(1)
+            .map(|cell| {
+                cell.select(&SEL.old_photo)
+                    .filter(|a| !in_shadow_list(*a))
+                    .map(|a| strip_group(&text_of(a)))
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        push_committee(&mut committees, &text_of(abbr), role, rapporteurs);
+    }
+    committees
 }
 
 fn is_heading_row(row: ElementRef<'_>) -> bool {
@@ -486,8 +525,41 @@ fn in_shadow_list(a: ElementRef<'_>) -> bool {
 // From raw pieces to the snapshot.
 
 fn assemble(raw: Raw, doc: &Html, input: &Input<'_>) -> Result<DossierSnapshot, ParseError> {
-    let reference_text = raw
-        .reference
+    let reference = procedure_reference(raw.reference)?;
+    let mut steps = key_event_steps(raw.events, &reference)?;
+    let forecasts = dated_forecasts(raw.forecasts);
+    let final_act = attach_final_act(&raw.final_act, &mut steps);
+    let com = com_numbers(&steps);
+
+    let mut subjects: Vec<String> = Vec::new();
+    for s in raw.subjects {
+        if !subjects.contains(&s) {
+            subjects.push(s);
+        }
+    }
+
+    Ok(DossierSnapshot {
+        reference,
+        titles: page_titles(raw.title, doc),
+        status: raw
+            .status
+            .map(|s| collapse_whitespace(&s))
+            .filter(|s| !s.is_empty()),
+        committees: raw.committees,
+        steps,
+        forecasts,
+        com,
+        final_act,
+        act_dates: Default::default(),
+        subjects,
+        last_modified: last_modified(doc),
+        provenance: input.provenance.clone(),
+    })
+}
+
+/// The procedure reference of the page header (or technical information).
+fn procedure_reference(text: Option<String>) -> Result<ProcedureRef, ParseError> {
+    let reference_text = text
         .map(|r| collapse_whitespace(&r))
         .filter(|r| !r.is_empty())
         .ok_or_else(|| ParseError::Layout("no procedure reference in the page header".into()))?;
@@ -496,19 +568,25 @@ fn assemble(raw: Raw, doc: &Html, input: &Input<'_>) -> Result<DossierSnapshot, 
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    let reference: ProcedureRef = compact.parse().map_err(|e| {
+    compact.parse().map_err(|e| {
         ParseError::Layout(format!(
             "procedure reference {reference_text:?} does not parse: {e}"
         ))
-    })?;
+    })
+}
 
-    if raw.events.is_empty() {
+/// The key events as steps: at least one, each with a dd/mm/yyyy date and a label.
+fn key_event_steps(
+    events: Vec<(String, String, Vec<Document>)>,
+    reference: &ProcedureRef,
+) -> Result<Vec<Step>, ParseError> {
+    if events.is_empty() {
         return Err(ParseError::Layout(format!(
             "the key-events table of {reference} has no rows"
         )));
     }
-    let mut steps = Vec::with_capacity(raw.events.len());
-    for (date, label, documents) in raw.events {
+    let mut steps = Vec::with_capacity(events.len());
+    for (date, label, documents) in events {
         let date = parse_date(&date).ok_or_else(|| {
             ParseError::Layout(format!(
                 "key event {label:?} of {reference}: date {date:?} is not dd/mm/yyyy"
@@ -527,10 +605,12 @@ fn assemble(raw: Raw, doc: &Html, input: &Input<'_>) -> Result<DossierSnapshot, 
             documents,
         });
     }
+    Ok(steps)
+}
 
-    let forecasts = raw
-        .forecasts
-        .into_iter()
+/// The forecasts with a date and a label.
+fn dated_forecasts(raw: Vec<(String, String)>) -> Vec<Forecast> {
+    raw.into_iter()
         .filter_map(|(date, label)| {
             let label = collapse_whitespace(&label);
             Some(Forecast {
@@ -540,13 +620,15 @@ fn assemble(raw: Raw, doc: &Html, input: &Input<'_>) -> Result<DossierSnapshot, 
             })
         })
         .filter(|f| !f.label.is_empty())
-        .collect();
+        .collect()
+}
 
-    // Final act: the CELEX from the final-act links, and the act and OJ links as documents
-    // of the `published` step.
+/// Final act: the CELEX from the final-act links (else from the `published` step's
+/// documents), and the act and OJ links added as documents of the `published` step.
+fn attach_final_act(links: &[(String, String)], steps: &mut [Step]) -> Option<Celex> {
     let mut final_act: Option<Celex> = None;
     let mut act_docs: Vec<Document> = Vec::new();
-    for (text, url) in &raw.final_act {
+    for (text, url) in links {
         if let Some(celex) = celex_in(url) {
             if final_act.is_none() {
                 final_act = Some(celex.clone());
@@ -579,7 +661,11 @@ fn assemble(raw: Raw, doc: &Html, input: &Input<'_>) -> Result<DossierSnapshot, 
                 .find_map(|d| d.url.as_deref().and_then(celex_in));
         }
     }
+    final_act
+}
 
+/// The COM numbers among the steps' documents, each once.
+fn com_numbers(steps: &[Step]) -> Vec<ComRef> {
     let mut com: Vec<ComRef> = Vec::new();
     for d in steps.iter().flat_map(|s| &s.documents) {
         if d.reference.starts_with("COM") {
@@ -590,16 +676,12 @@ fn assemble(raw: Raw, doc: &Html, input: &Input<'_>) -> Result<DossierSnapshot, 
             }
         }
     }
+    com
+}
 
-    let mut subjects: Vec<String> = Vec::new();
-    for s in raw.subjects {
-        if !subjects.contains(&s) {
-            subjects.push(s);
-        }
-    }
-
-    let title = raw
-        .title
+/// The page title, under the page's language.
+fn page_titles(title: Option<String>, doc: &Html) -> Titles {
+    let title = title
         .map(|t| collapse_whitespace(&t))
         .filter(|t| !t.is_empty());
     let mut titles = Titles::default();
@@ -608,24 +690,7 @@ fn assemble(raw: Raw, doc: &Html, input: &Input<'_>) -> Result<DossierSnapshot, 
         Some("de") => titles.de = title,
         _ => titles.en = title,
     }
-
-    Ok(DossierSnapshot {
-        reference,
-        titles,
-        status: raw
-            .status
-            .map(|s| collapse_whitespace(&s))
-            .filter(|s| !s.is_empty()),
-        committees: raw.committees,
-        steps,
-        forecasts,
-        com,
-        final_act,
-        act_dates: Default::default(),
-        subjects,
-        last_modified: last_modified(doc),
-        provenance: input.provenance.clone(),
-    })
+    titles
 }
 
 /// Why no known layout matched: a soft "does not exist" page, another OEIL page, or a

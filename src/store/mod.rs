@@ -16,7 +16,7 @@
 
 pub mod records;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -307,6 +307,58 @@ fn resource_key(source: &str, url: &str) -> Vec<u8> {
 
 fn abort<T>(e: StoreError) -> Result<T, ConflictableTransactionError<StoreError>> {
     Err(ConflictableTransactionError::Abort(e))
+}
+
+/// What a poll's transaction needs to know of the unmatched events, looked up before it.
+struct Unmatched {
+    /// Per batch: the unmatched events counted new (an item in two feeds is new once).
+    seen: Vec<RecordOutcome>,
+    /// Unmatched events already kept in full (matched once, another source now): the
+    /// transaction adds their provenance.
+    known_in_full: HashSet<EventId>,
+}
+
+/// The rows a poll writes whatever its events, encoded before the transaction.
+struct PollRows {
+    dossiers: Vec<(Vec<u8>, Vec<u8>)>,
+    resources: Vec<(Vec<u8>, Vec<u8>)>,
+    deadlines: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl PollRows {
+    /// Merged dossiers, resource records and deadlines of every batch.
+    fn encode(batches: &[PollBatch]) -> Result<PollRows, StoreError> {
+        let mut rows = PollRows {
+            dossiers: Vec::new(),
+            resources: Vec::new(),
+            deadlines: Vec::new(),
+        };
+        for batch in batches {
+            for d in &batch.dossiers {
+                let rec = DossierRecord {
+                    v: 1,
+                    updated_at: batch.now,
+                    dossier: d.clone(),
+                };
+                rows.dossiers
+                    .push((d.reference.storage_key().into_bytes(), encode(&rec)?));
+            }
+            for (url, r) in &batch.resources {
+                rows.resources
+                    .push((resource_key(&batch.source, url), encode(r)?));
+            }
+            for (wl, d) in &batch.deadlines {
+                let rec = DeadlineRecord {
+                    v: 1,
+                    recorded_at: batch.now,
+                    deadline: d.clone(),
+                };
+                rows.deadlines
+                    .push((resource_key(wl, &d.uid), encode(&rec)?));
+            }
+        }
+        Ok(rows)
+    }
 }
 
 /// Inside a poll's transaction: the matched events of one batch, insert-if-absent, kept in
@@ -844,13 +896,26 @@ impl Store {
     /// The writes of [`Store::record_polls`], which then updates the count and the
     /// in-memory poll states from what they returned.
     fn write_polls(&self, batches: &[PollBatch]) -> Result<Vec<RecordOutcome>, StoreError> {
-        let mut seen_outcomes = Vec::with_capacity(batches.len());
-        // Unmatched events already kept in full (matched once, another source now): the
-        // transaction adds their provenance.
-        let mut known_in_full: std::collections::HashSet<EventId> =
-            std::collections::HashSet::new();
+        let unmatched = self.look_up_unmatched(batches)?;
+        let rows = PollRows::encode(batches)?;
+        let transaction = !batches.iter().all(PollBatch::only_state);
+        let outcomes = if !transaction {
+            // Nothing for a transaction (a step of unchanged sources): skip its fixed cost.
+            vec![RecordOutcome::default(); batches.len()]
+        } else {
+            self.write_poll_transaction(batches, &unmatched, &rows)?
+        };
+        self.write_quiet_states(batches, transaction)?;
+        Ok(outcomes)
+    }
+
+    /// Before the transaction: the unmatched events not listed before, looked up to count
+    /// them as new (one outcome per batch) or to find those already kept in full.
+    fn look_up_unmatched(&self, batches: &[PollBatch]) -> Result<Unmatched, StoreError> {
+        let mut seen = Vec::with_capacity(batches.len());
+        let mut known_in_full = HashSet::new();
         // Unmatched events counted new in these batches: an item in two feeds is new once.
-        let mut counted: std::collections::HashSet<EventId> = std::collections::HashSet::new();
+        let mut counted: HashSet<EventId> = HashSet::new();
         for batch in batches {
             let mut outcome = RecordOutcome::default();
             let unknown = batch
@@ -869,87 +934,76 @@ impl Store {
                     }
                 }
             }
-            seen_outcomes.push(outcome);
+            seen.push(outcome);
         }
-        type Encoded = Vec<(Vec<u8>, Vec<u8>)>;
-        let mut dossier_rows: Encoded = Vec::new();
-        let mut resource_rows: Encoded = Vec::new();
-        let mut deadline_rows: Encoded = Vec::new();
-        for batch in batches {
-            for d in &batch.dossiers {
-                let rec = DossierRecord {
-                    v: 1,
-                    updated_at: batch.now,
-                    dossier: d.clone(),
-                };
-                dossier_rows.push((d.reference.storage_key().into_bytes(), encode(&rec)?));
-            }
-            for (url, r) in &batch.resources {
-                resource_rows.push((resource_key(&batch.source, url), encode(r)?));
-            }
-            for (wl, d) in &batch.deadlines {
-                let rec = DeadlineRecord {
-                    v: 1,
-                    recorded_at: batch.now,
-                    deadline: d.clone(),
-                };
-                deadline_rows.push((resource_key(wl, &d.uid), encode(&rec)?));
-            }
-        }
+        Ok(Unmatched {
+            seen,
+            known_in_full,
+        })
+    }
 
-        let transaction = !batches.iter().all(PollBatch::only_state);
-        let outcomes = if !transaction {
-            // Nothing for a transaction (a step of unchanged sources): skip its fixed cost.
-            vec![RecordOutcome::default(); batches.len()]
-        } else {
-            (
-                &self.events,
-                &self.pending,
-                &self.dossiers,
-                &self.resources,
-                &self.sources,
-                &self.tracked,
-                &self.deadlines,
-            )
-                .transaction(
-                    |(events, pending, dossiers, resources, sources, tracked, deadlines)| {
-                        let mut outcomes = Vec::with_capacity(batches.len());
-                        for (batch, seen) in batches.iter().zip(&seen_outcomes) {
-                            if batch.only_state() {
-                                outcomes.push(RecordOutcome::default());
-                                continue;
-                            }
-                            let mut outcome =
-                                record_events(events, pending, batch, &known_in_full)?;
-                            outcome.new_events.extend_from_slice(&seen.new_events);
-                            for r in &batch.track {
-                                tracked
-                                    .insert(r.storage_key().as_bytes(), r.to_string().as_bytes())?;
-                            }
-                            match encode(&batch.stored_state(&outcome)) {
-                                Ok(b) => sources.insert(batch.source.as_bytes(), b)?,
-                                Err(e) => return abort(e),
-                            };
-                            outcomes.push(outcome);
-                        }
-                        for (k, v) in &dossier_rows {
-                            dossiers.insert(k.as_slice(), v.as_slice())?;
-                        }
-                        for (k, v) in &resource_rows {
-                            resources.insert(k.as_slice(), v.as_slice())?;
-                        }
-                        for (k, v) in &deadline_rows {
-                            deadlines.insert(k.as_slice(), v.as_slice())?;
-                        }
-                        Ok(outcomes)
-                    },
-                )?
-        };
-        // The sources whose poll changed nothing but their own state (every URL unchanged):
-        // that state needs no atomicity with anything, so it goes in one batch after the
-        // transaction, which costs a fraction of a transactional insert per source. A crash
-        // in between only means that those sources are polled again. A routine change may
-        // wait for a later write ([`Store::defer_routine_poll_states`]).
+    /// The ONE transaction of a poll step: each batch's events, pending entries, tracked
+    /// procedures and poll state, then the dossier, resource and deadline rows.
+    fn write_poll_transaction(
+        &self,
+        batches: &[PollBatch],
+        unmatched: &Unmatched,
+        rows: &PollRows,
+    ) -> Result<Vec<RecordOutcome>, StoreError> {
+        let trees = (
+            &self.events,
+            &self.pending,
+            &self.dossiers,
+            &self.resources,
+            &self.sources,
+            &self.tracked,
+            &self.deadlines,
+        );
+        let outcomes = trees.transaction(
+            |(events, pending, dossiers, resources, sources, tracked, deadlines)| {
+                let mut outcomes = Vec::with_capacity(batches.len());
+                for (batch, seen) in batches.iter().zip(&unmatched.seen) {
+                    if batch.only_state() {
+                        outcomes.push(RecordOutcome::default());
+                        continue;
+                    }
+                    let mut outcome =
+                        record_events(events, pending, batch, &unmatched.known_in_full)?;
+                    outcome.new_events.extend_from_slice(&seen.new_events);
+                    for r in &batch.track {
+                        tracked.insert(r.storage_key().as_bytes(), r.to_string().as_bytes())?;
+                    }
+                    match encode(&batch.stored_state(&outcome)) {
+                        Ok(b) => sources.insert(batch.source.as_bytes(), b)?,
+                        Err(e) => return abort(e),
+                    };
+                    outcomes.push(outcome);
+                }
+                for (k, v) in &rows.dossiers {
+                    dossiers.insert(k.as_slice(), v.as_slice())?;
+                }
+                for (k, v) in &rows.resources {
+                    resources.insert(k.as_slice(), v.as_slice())?;
+                }
+                for (k, v) in &rows.deadlines {
+                    deadlines.insert(k.as_slice(), v.as_slice())?;
+                }
+                Ok(outcomes)
+            },
+        )?;
+        Ok(outcomes)
+    }
+
+    /// The sources whose poll changed nothing but their own state (every URL unchanged):
+    /// that state needs no atomicity with anything, so it goes in one batch after the
+    /// transaction, which costs a fraction of a transactional insert per source. A crash
+    /// in between only means that those sources are polled again. A routine change may
+    /// wait for a later write ([`Store::defer_routine_poll_states`]).
+    fn write_quiet_states(
+        &self,
+        batches: &[PollBatch],
+        transaction: bool,
+    ) -> Result<(), StoreError> {
         let mut quiet = sled::Batch::default();
         let mut quiet_rows = 0usize;
         let mut states = self.poll_states();
@@ -996,7 +1050,7 @@ impl Store {
         if quiet_rows > 0 {
             self.sources.apply_batch(quiet)?;
         }
-        Ok(outcomes)
+        Ok(())
     }
 
     // --- pending and sent ---------------------------------------------------------------

@@ -222,6 +222,19 @@ fn dossier_reason(s: &str, generic: String) -> String {
     generic
 }
 
+/// What the keys of one watchlist said, each kept as far as it was valid.
+struct Fields {
+    name: Option<String>,
+    recipients: Option<Vec<String>>,
+    digest: Option<DigestSchedule>,
+    alert_on: Option<Vec<Stage>>,
+    dossiers: Vec<DossierRef>,
+    keywords: Vec<String>,
+    exclude: Vec<String>,
+    sources: Vec<String>,
+    language: Language,
+}
+
 /// Validate one watchlist's text. `id` is the file stem, `path` is used in errors.
 pub fn load_str(
     id: &str,
@@ -234,301 +247,357 @@ pub fn load_str(
         text,
         errors: Vec::new(),
     };
-    let doc: RawDoc = match toml::from_str(text) {
-        Ok(d) => d,
-        Err(e) => {
-            let offset = e.span().map(|s| s.start).unwrap_or(0);
-            let msg = e.message().trim().replace('\n', "; ");
-            cx.err(
-                offset,
-                format!("TOML syntax error: {msg}"),
-                "strings need double quotes, lists need [ ] and commas between entries",
-            );
-            return Err(cx.errors);
-        }
+    let Some(doc) = cx.parse_toml() else {
+        return Err(cx.errors);
     };
-
-    let mut name = None;
-    let mut recipients: Option<Vec<String>> = None;
-    let mut recipients_seen = false;
-    let mut digest = None;
-    let mut alert_on = None;
-    let mut dossiers = Vec::new();
-    let mut keywords = Vec::new();
-    let mut exclude = Vec::new();
-    let mut sources = Vec::new();
-    let mut language = Language::En;
-
-    for (key, value) in &doc {
-        let k = key.get_ref().as_str();
-        match k {
-            "name" => {
-                if let Some(s) = cx.string(k, value) {
-                    if s.trim().is_empty() {
-                        cx.err(
-                            value.span().start,
-                            "\"name\" is empty",
-                            "give the focus group's name, shown in every digest",
-                        );
-                    } else {
-                        name = Some(s.trim().to_string());
-                    }
-                }
-            }
-            "recipients" => {
-                recipients_seen = true;
-                if let Some(items) = cx.strings(k, value) {
-                    if items.is_empty() && matches!(value.get_ref(), Raw::Array(a) if a.is_empty())
-                    {
-                        cx.err(
-                            value.span().start,
-                            "\"recipients\" is empty: nobody would receive the digest",
-                            "add at least one address, as in recipients = [\"focus-group@example.org\"]",
-                        );
-                    }
-                    let mut ok: Vec<(String, usize)> = Vec::new();
-                    for (s, at) in items {
-                        if let Err(why) = email_ok(&s) {
-                            cx.err(
-                                at,
-                                format!("{s:?} is not a valid e-mail address: {why}"),
-                                "write a bare address such as \"focus-group@example.org\"",
-                            );
-                            continue;
-                        }
-                        if let Some((_, first)) =
-                            ok.iter().find(|(o, _)| o.eq_ignore_ascii_case(&s))
-                        {
-                            let line = cx.line(*first);
-                            cx.err(
-                                at,
-                                format!("recipient {s:?} is listed twice (first on line {line})"),
-                                "remove one of them",
-                            );
-                            continue;
-                        }
-                        ok.push((s, at));
-                    }
-                    recipients = Some(ok.into_iter().map(|(s, _)| s).collect());
-                }
-            }
-            "digest" => {
-                if let Some(s) = cx.string(k, value) {
-                    match DigestSchedule::parse(&s) {
-                        Ok(d) => digest = Some(d),
-                        Err(why) => {
-                            cx.err(
-                                value.span().start,
-                                format!("invalid digest schedule: {why}"),
-                                SCHEDULE_HINT,
-                            );
-                        }
-                    }
-                }
-            }
-            "alert_on" => {
-                if let Some(items) = cx.strings(k, value) {
-                    let mut stages: Vec<Stage> = Vec::new();
-                    for (s, at) in items {
-                        match s.parse::<Stage>() {
-                            Ok(st) if stages.contains(&st) => {
-                                cx.err(
-                                    at,
-                                    format!("stage {s:?} is listed twice"),
-                                    "remove one of them",
-                                );
-                            }
-                            Ok(st) => stages.push(st),
-                            Err(_) => {
-                                let names: Vec<&str> =
-                                    Stage::ALL.iter().map(|s| s.as_str()).collect();
-                                cx.err(
-                                    at,
-                                    format!("unknown stage {s:?} in \"alert_on\""),
-                                    format!("known stages: {}", names.join(", ")),
-                                );
-                            }
-                        }
-                    }
-                    alert_on = Some(stages);
-                }
-            }
-            "dossiers" => {
-                if let Some(items) = cx.strings(k, value) {
-                    let mut seen: Vec<(DossierRef, String, usize)> = Vec::new();
-                    for (s, at) in items {
-                        match s.parse::<DossierRef>() {
-                            Ok(d) => {
-                                if let Some((_, first, first_at)) =
-                                    seen.iter().find(|(o, _, _)| same_dossier(o, &d))
-                                {
-                                    let line = cx.line(*first_at);
-                                    let msg = if first.trim() == s.trim() {
-                                        format!(
-                                            "dossier {s:?} is listed twice (first on line {line})"
-                                        )
-                                    } else {
-                                        format!(
-                                            "dossier {s:?} is the same as {first:?} (line {line})"
-                                        )
-                                    };
-                                    cx.err(at, msg, "list each dossier once, in any one spelling");
-                                } else {
-                                    seen.push((d, s, at));
-                                }
-                            }
-                            Err(e) => {
-                                let why = dossier_reason(&s, e.reason);
-                                cx.err(
-                                    at,
-                                    format!("{s:?} is not a dossier reference: {why}"),
-                                    "write a procedure (2011/0438(COD)), a COM number (COM(2011)896) or a CELEX number (32014L0024)",
-                                );
-                            }
-                        }
-                    }
-                    dossiers = seen.into_iter().map(|(d, _, _)| d).collect();
-                }
-            }
-            "keywords" | "exclude" => {
-                if let Some(items) = cx.strings(k, value) {
-                    let what = if k == "keywords" {
-                        "keyword"
-                    } else {
-                        "exclusion"
-                    };
-                    let mut seen: Vec<(super::text::Term, String, usize)> = Vec::new();
-                    for (s, at) in items {
-                        match parse_term(&s) {
-                            Ok(t) => {
-                                if let Some((_, first, first_at)) =
-                                    seen.iter().find(|(o, _, _)| *o == t)
-                                {
-                                    let line = cx.line(*first_at);
-                                    cx.err(
-                                        at,
-                                        format!("{what} {s:?} duplicates {first:?} (line {line})"),
-                                        "keywords ignore case, accents, hyphens and apostrophes; keep one",
-                                    );
-                                } else {
-                                    seen.push((t, s, at));
-                                }
-                            }
-                            Err(e) => cx.err(at, e.message, e.hint),
-                        }
-                    }
-                    let list: Vec<String> = seen.into_iter().map(|(_, s, _)| s).collect();
-                    if k == "keywords" {
-                        keywords = list;
-                    } else {
-                        exclude = list;
-                    }
-                }
-            }
-            "sources" => {
-                if let Some(items) = cx.strings(k, value) {
-                    for (s, at) in items {
-                        if !known_sources.contains(&s) {
-                            let hint = if known_sources.is_empty() {
-                                "no sources are configured in config.toml".to_string()
-                            } else {
-                                format!("configured sources: {}", known_sources.join(", "))
-                            };
-                            cx.err(at, format!("unknown source {s:?}"), hint);
-                        } else if sources.contains(&s) {
-                            cx.err(
-                                at,
-                                format!("source {s:?} is listed twice"),
-                                "remove one of them",
-                            );
-                        } else {
-                            sources.push(s);
-                        }
-                    }
-                }
-            }
-            "language" => {
-                if let Some(s) = cx.string(k, value) {
-                    match s.parse::<Language>() {
-                        Ok(l) => language = l,
-                        Err(_) => cx.err(
-                            value.span().start,
-                            format!("unknown language {s:?}"),
-                            "digest headings exist in \"en\" and \"fr\"",
-                        ),
-                    }
-                }
-            }
-            other => {
-                let hint = match similar_key(other) {
-                    Some(s) => format!("did you mean \"{s}\"?"),
-                    None => format!("known keys: {}", KEYS.join(", ")),
-                };
-                cx.err(key.span().start, format!("unknown key {other:?}"), hint);
-            }
-        }
-    }
-
-    if !doc.keys().any(|k| k.get_ref() == "name") {
-        cx.err(
-            0,
-            "missing required key \"name\"",
-            "add name = \"...\", the focus group's name shown in digests",
-        );
-    }
-    if !recipients_seen {
-        cx.err(
-            0,
-            "missing required key \"recipients\"",
-            "add recipients = [\"focus-group@example.org\"]",
-        );
-    }
-    let written = |k: &str| {
-        doc.iter()
-            .find(|(x, _)| x.get_ref() == k)
-            .map(|(_, v)| match v.get_ref() {
-                Raw::Array(a) => a.len(),
-                _ => 1,
-            })
-            .unwrap_or(0)
-    };
-    let unknown_key = doc.keys().any(|k| !KEYS.contains(&k.get_ref().as_str()));
-    if written("dossiers") + written("keywords") == 0 && !unknown_key {
-        cx.err(
-            0,
-            "the watchlist has neither dossiers nor keywords, so it would never match",
-            "add dossiers = [\"2011/0438(COD)\"] or keywords = [\"public procurement\"]",
-        );
-    }
-
+    let fields = cx.check_keys(&doc, known_sources);
+    cx.check_required(&doc);
     if !cx.errors.is_empty() {
         cx.errors.sort_by_key(|e| (e.line, e.column));
         return Err(cx.errors);
     }
-    let digest = match digest {
-        Some(d) => d,
-        None => match DigestSchedule::parse("weekly") {
-            Ok(d) => d,
-            Err(why) => {
-                cx.err(0, why, "");
-                return Err(cx.errors);
+    cx.build(id, fields)
+}
+
+impl Ctx<'_> {
+    /// The TOML document, or its syntax error where the parser stopped.
+    fn parse_toml(&mut self) -> Option<RawDoc> {
+        match toml::from_str(self.text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                let offset = e.span().map(|s| s.start).unwrap_or(0);
+                let msg = e.message().trim().replace('\n', "; ");
+                self.err(
+                    offset,
+                    format!("TOML syntax error: {msg}"),
+                    "strings need double quotes, lists need [ ] and commas between entries",
+                );
+                None
             }
-        },
-    };
-    Ok(Watchlist {
-        id: id.to_string(),
-        name: name.unwrap_or_default(),
-        path: path.to_path_buf(),
-        recipients: recipients.unwrap_or_default(),
-        digest,
-        alert_on: alert_on
-            .unwrap_or_else(|| Stage::ALL.into_iter().filter(|s| s.is_decisive()).collect()),
-        dossiers,
-        keywords,
-        exclude,
-        sources,
-        language,
-    })
+        }
+    }
+
+    /// Every key of the document checked in turn (in key order, so errors come out in
+    /// a stable order); what was valid is kept.
+    fn check_keys(&mut self, doc: &RawDoc, known_sources: &[String]) -> Fields {
+        let mut f = Fields {
+            name: None,
+            recipients: None,
+            digest: None,
+            alert_on: None,
+            dossiers: Vec::new(),
+            keywords: Vec::new(),
+            exclude: Vec::new(),
+            sources: Vec::new(),
+            language: Language::En,
+        };
+        for (key, value) in doc {
+            match key.get_ref().as_str() {
+                "name" => f.name = self.name(value),
+                "recipients" => f.recipients = self.recipients(value),
+                "digest" => f.digest = self.digest(value),
+                "alert_on" => f.alert_on = self.alert_on(value),
+                "dossiers" => {
+                    if let Some(d) = self.dossiers(value) {
+                        f.dossiers = d;
+                    }
+                }
+                "keywords" => {
+                    if let Some(k) = self.terms("keywords", value) {
+                        f.keywords = k;
+                    }
+                }
+                "exclude" => {
+                    if let Some(x) = self.terms("exclude", value) {
+                        f.exclude = x;
+                    }
+                }
+                "sources" => {
+                    if let Some(s) = self.sources(value, known_sources) {
+                        f.sources = s;
+                    }
+                }
+                "language" => {
+                    if let Some(l) = self.language(value) {
+                        f.language = l;
+                    }
+                }
+                other => self.unknown_key(key.span().start, other),
+            }
+        }
+        f
+    }
+
+    /// `name`: a non-empty string, kept trimmed.
+    fn name(&mut self, value: &Spanned<Raw>) -> Option<String> {
+        let s = self.string("name", value)?;
+        if s.trim().is_empty() {
+            self.err(
+                value.span().start,
+                "\"name\" is empty",
+                "give the focus group's name, shown in every digest",
+            );
+            return None;
+        }
+        Some(s.trim().to_string())
+    }
+
+    /// `recipients`: bare e-mail addresses, each listed once (ignoring case).
+    fn recipients(&mut self, value: &Spanned<Raw>) -> Option<Vec<String>> {
+        let items = self.strings("recipients", value)?;
+        if items.is_empty() && matches!(value.get_ref(), Raw::Array(a) if a.is_empty()) {
+            self.err(
+                value.span().start,
+                "\"recipients\" is empty: nobody would receive the digest",
+                "add at least one address, as in recipients = [\"focus-group@example.org\"]",
+            );
+        }
+        let mut ok: Vec<(String, usize)> = Vec::new();
+        for (s, at) in items {
+            if let Err(why) = email_ok(&s) {
+                self.err(
+                    at,
+                    format!("{s:?} is not a valid e-mail address: {why}"),
+                    "write a bare address such as \"focus-group@example.org\"",
+                );
+                continue;
+            }
+            if let Some((_, first)) = ok.iter().find(|(o, _)| o.eq_ignore_ascii_case(&s)) {
+                let line = self.line(*first);
+                self.err(
+                    at,
+                    format!("recipient {s:?} is listed twice (first on line {line})"),
+                    "remove one of them",
+                );
+                continue;
+            }
+            ok.push((s, at));
+        }
+        Some(ok.into_iter().map(|(s, _)| s).collect())
+    }
+
+    /// `digest`: a schedule (daily, weekly, or a crontab line).
+    fn digest(&mut self, value: &Spanned<Raw>) -> Option<DigestSchedule> {
+        let s = self.string("digest", value)?;
+        match DigestSchedule::parse(&s) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                self.err(
+                    value.span().start,
+                    format!("invalid digest schedule: {why}"),
+                    SCHEDULE_HINT,
+                );
+                None
+            }
+        }
+    }
+
+    /// `alert_on`: known stages, each listed once.
+    fn alert_on(&mut self, value: &Spanned<Raw>) -> Option<Vec<Stage>> {
+        let items = self.strings("alert_on", value)?;
+        let mut stages: Vec<Stage> = Vec::new();
+        for (s, at) in items {
+            match s.parse::<Stage>() {
+                Ok(st) if stages.contains(&st) => {
+                    self.err(
+                        at,
+                        format!("stage {s:?} is listed twice"),
+                        "remove one of them",
+                    );
+                }
+                Ok(st) => stages.push(st),
+                Err(_) => {
+                    let names: Vec<&str> = Stage::ALL.iter().map(|s| s.as_str()).collect();
+                    self.err(
+                        at,
+                        format!("unknown stage {s:?} in \"alert_on\""),
+                        format!("known stages: {}", names.join(", ")),
+                    );
+                }
+            }
+        }
+        Some(stages)
+    }
+
+    /// `dossiers`: procedure, COM or CELEX references, each dossier listed once in
+    /// whichever spelling.
+    fn dossiers(&mut self, value: &Spanned<Raw>) -> Option<Vec<DossierRef>> {
+        let items = self.strings("dossiers", value)?;
+        let mut seen: Vec<(DossierRef, String, usize)> = Vec::new();
+        for (s, at) in items {
+            match s.parse::<DossierRef>() {
+                Ok(d) => {
+                    if let Some((_, first, first_at)) =
+                        seen.iter().find(|(o, _, _)| same_dossier(o, &d))
+                    {
+                        let line = self.line(*first_at);
+                        let msg = if first.trim() == s.trim() {
+                            format!("dossier {s:?} is listed twice (first on line {line})")
+                        } else {
+                            format!("dossier {s:?} is the same as {first:?} (line {line})")
+                        };
+                        self.err(at, msg, "list each dossier once, in any one spelling");
+                    } else {
+                        seen.push((d, s, at));
+                    }
+                }
+                Err(e) => {
+                    let why = dossier_reason(&s, e.reason);
+                    self.err(
+                        at,
+                        format!("{s:?} is not a dossier reference: {why}"),
+                        "write a procedure (2011/0438(COD)), a COM number (COM(2011)896) or a CELEX number (32014L0024)",
+                    );
+                }
+            }
+        }
+        Some(seen.into_iter().map(|(d, _, _)| d).collect())
+    }
+
+    /// `keywords` or `exclude`: valid terms, none the same as another once normalised.
+    fn terms(&mut self, key: &str, value: &Spanned<Raw>) -> Option<Vec<String>> {
+        let items = self.strings(key, value)?;
+        let what = if key == "keywords" {
+            "keyword"
+        } else {
+            "exclusion"
+        };
+        let mut seen: Vec<(super::text::Term, String, usize)> = Vec::new();
+        for (s, at) in items {
+            match parse_term(&s) {
+                Ok(t) => {
+                    if let Some((_, first, first_at)) = seen.iter().find(|(o, _, _)| *o == t) {
+                        let line = self.line(*first_at);
+                        self.err(
+                            at,
+                            format!("{what} {s:?} duplicates {first:?} (line {line})"),
+                            "keywords ignore case, accents, hyphens and apostrophes; keep one",
+                        );
+                    } else {
+                        seen.push((t, s, at));
+                    }
+                }
+                Err(e) => self.err(at, e.message, e.hint),
+            }
+        }
+        Some(seen.into_iter().map(|(_, s, _)| s).collect())
+    }
+
+    /// `sources`: names of sources configured in config.toml, each listed once.
+    fn sources(&mut self, value: &Spanned<Raw>, known_sources: &[String]) -> Option<Vec<String>> {
+        let items = self.strings("sources", value)?;
+        let mut sources = Vec::new();
+        for (s, at) in items {
+            if !known_sources.contains(&s) {
+                let hint = if known_sources.is_empty() {
+                    "no sources are configured in config.toml".to_string()
+                } else {
+                    format!("configured sources: {}", known_sources.join(", "))
+                };
+                self.err(at, format!("unknown source {s:?}"), hint);
+            } else if sources.contains(&s) {
+                self.err(
+                    at,
+                    format!("source {s:?} is listed twice"),
+                    "remove one of them",
+                );
+            } else {
+                sources.push(s);
+            }
+        }
+        Some(sources)
+    }
+
+    /// `language`: the language of digest headings.
+    fn language(&mut self, value: &Spanned<Raw>) -> Option<Language> {
+        let s = self.string("language", value)?;
+        match s.parse::<Language>() {
+            Ok(l) => Some(l),
+            Err(_) => {
+                self.err(
+                    value.span().start,
+                    format!("unknown language {s:?}"),
+                    "digest headings exist in \"en\" and \"fr\"",
+                );
+                None
+            }
+        }
+    }
+
+    /// A key the watchlist format does not have, with the likely intended one.
+    fn unknown_key(&mut self, at: usize, key: &str) {
+        let hint = match similar_key(key) {
+            Some(s) => format!("did you mean \"{s}\"?"),
+            None => format!("known keys: {}", KEYS.join(", ")),
+        };
+        self.err(at, format!("unknown key {key:?}"), hint);
+    }
+
+    /// The keys a watchlist cannot do without: a name, recipients, and something to
+    /// match (unless an unknown key may be a misspelling of one).
+    fn check_required(&mut self, doc: &RawDoc) {
+        if !doc.keys().any(|k| k.get_ref() == "name") {
+            self.err(
+                0,
+                "missing required key \"name\"",
+                "add name = \"...\", the focus group's name shown in digests",
+            );
+        }
+        if !doc.keys().any(|k| k.get_ref() == "recipients") {
+            self.err(
+                0,
+                "missing required key \"recipients\"",
+                "add recipients = [\"focus-group@example.org\"]",
+            );
+        }
+        let written = |k: &str| {
+            doc.iter()
+                .find(|(x, _)| x.get_ref() == k)
+                .map(|(_, v)| match v.get_ref() {
+                    Raw::Array(a) => a.len(),
+                    _ => 1,
+                })
+                .unwrap_or(0)
+        };
+        let unknown_key = doc.keys().any(|k| !KEYS.contains(&k.get_ref().as_str()));
+        if written("dossiers") + written("keywords") == 0 && !unknown_key {
+            self.err(
+                0,
+                "the watchlist has neither dossiers nor keywords, so it would never match",
+                "add dossiers = [\"2011/0438(COD)\"] or keywords = [\"public procurement\"]",
+            );
+        }
+    }
+
+    /// The watchlist from valid fields, with the defaults for what was not written:
+    /// a weekly digest, alerts on decisive stages.
+    fn build(mut self, id: &str, f: Fields) -> Result<Watchlist, Vec<WatchlistError>> {
+        let digest = match f.digest {
+            Some(d) => d,
+            None => match DigestSchedule::parse("weekly") {
+                Ok(d) => d,
+                Err(why) => {
+                    self.err(0, why, "");
+                    return Err(self.errors);
+                }
+            },
+        };
+        Ok(Watchlist {
+            id: id.to_string(),
+            name: f.name.unwrap_or_default(),
+            path: self.path.to_path_buf(),
+            recipients: f.recipients.unwrap_or_default(),
+            digest,
+            alert_on: f
+                .alert_on
+                .unwrap_or_else(|| Stage::ALL.into_iter().filter(|s| s.is_decisive()).collect()),
+            dossiers: f.dossiers,
+            keywords: f.keywords,
+            exclude: f.exclude,
+            sources: f.sources,
+            language: f.language,
+        })
+    }
 }
 
 fn same_dossier(a: &DossierRef, b: &DossierRef) -> bool {
