@@ -56,6 +56,9 @@ enum Cmd {
     Poll {
         #[arg(long)]
         source: Option<String>,
+        /// Poll even sources whose server asked to wait (Retry-After).
+        #[arg(long)]
+        force: bool,
     },
     /// Preview or send digests.
     #[command(subcommand)]
@@ -129,7 +132,7 @@ fn main() -> ExitCode {
     let command = match cli.command {
         Cmd::Run => Command::Run,
         Cmd::Check => Command::Check,
-        Cmd::Poll { source } => Command::Poll { source },
+        Cmd::Poll { source, force } => Command::Poll { source, force },
         Cmd::Digest(DigestCmd::Preview {
             watchlist,
             format: f,

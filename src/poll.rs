@@ -44,10 +44,36 @@ pub struct PollContext<'a> {
 pub enum Selection<'a> {
     /// Those whose next poll time has come.
     Due,
-    /// All of them, now.
-    All,
-    /// This one, now.
-    One(&'a str),
+    /// All of them, now (`veille poll`), but for those whose server asked to be left
+    /// alone for a while (`Retry-After`), unless `force`.
+    All { force: bool },
+    /// This one, now, on the same terms.
+    One { id: &'a str, force: bool },
+}
+
+impl Selection<'_> {
+    /// Whether a source is polled in this step, and if not because its server asked to
+    /// wait, until when.
+    fn picks(&self, s: &SourceConfig, state: &SourceRecord, now: DateTime<Utc>) -> Pick {
+        let held = state.hold_until.filter(|t| *t > now);
+        match *self {
+            Selection::Due => match state.next_poll_at.is_none_or(|t| t <= now) {
+                true => Pick::Poll,
+                false => Pick::Skip,
+            },
+            Selection::One { id, .. } if s.id != id => Pick::Skip,
+            Selection::All { force } | Selection::One { force, .. } => match held {
+                Some(until) if !force => Pick::Held(until),
+                _ => Pick::Poll,
+            },
+        }
+    }
+}
+
+enum Pick {
+    Poll,
+    Skip,
+    Held(DateTime<Utc>),
 }
 
 /// The outcome of one source's poll.
@@ -67,6 +93,8 @@ pub struct SourceReport {
     pub error: Option<String>,
     pub cause: Option<String>,
     pub next_poll: Option<DateTime<Utc>>,
+    /// Not polled: its server asked to wait until then (`Retry-After`).
+    pub held_until: Option<DateTime<Utc>>,
 }
 
 /// The outcome of one poll step.
@@ -123,6 +151,8 @@ struct StepView<'c> {
     )>,
     tracked: Vec<ProcedureRef>,
     dossiers: StoredDossiers,
+    /// Sources asked for but left alone: their server asked to wait until then.
+    held: Vec<(&'c SourceConfig, DateTime<Utc>)>,
 }
 
 /// The step's one read of the store.
@@ -133,16 +163,13 @@ fn read_step<'c>(
     now: DateTime<Utc>,
     which: Selection<'_>,
 ) -> Result<StepView<'c>, StoreError> {
-    let mut due = Vec::new();
+    let (mut due, mut held) = (Vec::new(), Vec::new());
     for s in &config.sources {
         let state = store.source(&s.id)?.unwrap_or_default();
-        let pick = match which {
-            Selection::All => true,
-            Selection::One(id) => s.id == id,
-            Selection::Due => state.next_poll_at.is_none_or(|t| t <= now),
-        };
-        if pick {
-            due.push((s, state, store.resources_of(&s.id)?));
+        match which.picks(s, &state, now) {
+            Pick::Poll => due.push((s, state, store.resources_of(&s.id)?)),
+            Pick::Held(until) => held.push((s, until)),
+            Pick::Skip => {}
         }
     }
     let procedures = due
@@ -157,6 +184,7 @@ fn read_step<'c>(
             true => store.stored_dossiers()?,
             false => StoredDossiers::default(),
         },
+        held,
     })
 }
 
@@ -197,7 +225,7 @@ pub async fn poll_once(
     now: DateTime<Utc>,
     which: Selection<'_>,
 ) -> Result<PollReport, PollError> {
-    if let Selection::One(id) = which {
+    if let Selection::One { id, .. } = which {
         if !ctx.config.sources.iter().any(|s| s.id == id) {
             return Err(PollError::UnknownSource(id.to_string()));
         }
@@ -232,6 +260,9 @@ pub async fn poll_once(
     let mut fetches = stream::iter(jobs).buffer_unordered(concurrency);
 
     let mut report = PollReport::default();
+    report
+        .sources
+        .extend(view.held.iter().map(|(s, until)| held_report(s, *until)));
     // Sources are prepared one at a time as their fetches finish (so dossier merges never
     // race: `merged` carries the dossiers this step merged to the sources after them) and
     // recorded together, a few thousand events per transaction.
@@ -285,6 +316,24 @@ pub async fn poll_once(
     ctx.store.flush().await?;
     report.sources.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(report)
+}
+
+/// The report of a source left alone because its server asked to wait.
+fn held_report(s: &SourceConfig, until: DateTime<Utc>) -> SourceReport {
+    SourceReport {
+        id: s.id.clone(),
+        kind: s.kind,
+        ok: true,
+        requests: 0,
+        unchanged: 0,
+        observations: 0,
+        new_events: 0,
+        enqueued: 0,
+        error: None,
+        cause: None,
+        next_poll: Some(until),
+        held_until: Some(until),
+    }
 }
 
 /// How many events a poll step gathers before committing them with their sources' state:
@@ -695,6 +744,7 @@ impl Preparing<'_> {
             error: state.last_error.clone(),
             cause: state.last_cause.clone(),
             next_poll: state.next_poll_at,
+            held_until: None,
         };
         let batch = PollBatch {
             source: s.id.clone(),
@@ -871,6 +921,10 @@ impl Preparing<'_> {
                     .clone()
                     .unwrap_or_else(|| crate::view::cause::of_error_text(s.kind, first)),
             );
+            state.hold_until = tally
+                .retry_after
+                .and_then(|d| chrono::Duration::from_std(d).ok())
+                .map(|d| now + d);
             let wait = backoff(s.every, state.failures).max(tally.retry_after.unwrap_or_default());
             state.next_poll_at =
                 Some(now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1)));
@@ -880,6 +934,7 @@ impl Preparing<'_> {
         state.failing_since = None;
         state.last_error = None;
         state.last_cause = None;
+        state.hold_until = None;
         state.last_success = Some(now);
         let wait = s.every.max(tally.floor.unwrap_or_default());
         state.next_poll_at =

@@ -65,6 +65,9 @@ pub(crate) enum Ask {
     },
     Poll {
         source: Option<String>,
+        /// Absent from older clients: no force.
+        #[serde(default)]
+        force: bool,
     },
     DigestSend {
         watchlist: Option<String>,
@@ -289,15 +292,22 @@ where
         }
         Ok(Request {
             v: VERSION,
-            ask: Ask::Poll { source },
+            ask: Ask::Poll { source, force },
             ..
         }) => {
             let (reply, report) = tokio::sync::oneshot::channel();
-            let asked = d.poll_now.send(PollNow { source, reply }).await;
+            let asked = d
+                .poll_now
+                .send(PollNow {
+                    source,
+                    force,
+                    reply,
+                })
+                .await;
             match (asked, report.await) {
                 (Ok(()), Ok(Ok(report))) => {
                     let mut out = Vec::new();
-                    let exit = print_poll(&report, &mut out);
+                    let exit = print_poll(&report, (d.now)(), d.config.timezone, &mut out);
                     Answer::of(exit, out, Vec::new())
                 }
                 (Ok(()), Ok(Err(e))) => Answer::failure(e),
@@ -389,9 +399,13 @@ mod tests {
             .into_iter()
             .map(|query| Ask::Query { query })
             .chain([
-                Ask::Poll { source: None },
+                Ask::Poll {
+                    source: None,
+                    force: false,
+                },
                 Ask::Poll {
                     source: Some("council-press".into()),
+                    force: true,
                 },
             ]);
         for ask in asks {
@@ -405,6 +419,11 @@ mod tests {
             let back: Request = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!((back.v, back.now, back.ask), (r.v, r.now, ask));
         }
+        // A request from an older client, without `force`, still reads.
+        let older: Request =
+            serde_json::from_str(r#"{"v":1,"now":null,"ask":{"ask":"poll","source":"ep-api"}}"#)
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(older.ask, Ask::Poll { force: false, .. }));
         assert_eq!(
             serde_json::to_string(&Query::Status {
                 format: Format::Json

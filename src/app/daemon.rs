@@ -63,6 +63,8 @@ impl Clock {
 /// one named; the poll loop answers with the step's report.
 pub(super) struct PollNow {
     pub source: Option<String>,
+    /// Poll even a source whose server asked to wait (`Retry-After`).
+    pub force: bool,
     pub reply: tokio::sync::oneshot::Sender<Result<poll::PollReport, String>>,
 }
 
@@ -251,10 +253,16 @@ async fn poll_loop(
         };
         let which = match &asked {
             None => Selection::Due,
-            Some(PollNow { source: None, .. }) => Selection::All,
             Some(PollNow {
-                source: Some(id), ..
-            }) => Selection::One(id),
+                source: None,
+                force,
+                ..
+            }) => Selection::All { force: *force },
+            Some(PollNow {
+                source: Some(id),
+                force,
+                ..
+            }) => Selection::One { id, force: *force },
         };
         let (cpu_before, started) = (super::cpu::process_time(), Instant::now());
         let polled = poll::poll_once(ctx, now, which).await;

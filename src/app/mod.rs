@@ -89,6 +89,8 @@ pub enum Command {
     Check,
     Poll {
         source: Option<String>,
+        /// Poll even sources whose server asked to wait (`Retry-After`).
+        force: bool,
     },
     DigestSend {
         watchlist: Option<String>,
@@ -149,10 +151,11 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
     match cmd {
         Command::Check => check(&g, &config, &watchlists),
         Command::Match { watchlist, text } => match_text(&watchlists, watchlist.as_deref(), &text),
-        Command::Poll { source } => {
+        Command::Poll { source, force } => {
             // A running daemon holds the store: its poll loop polls now.
             let ask = control::Ask::Poll {
                 source: source.clone(),
+                force,
             };
             if let Some(a) = control::ask(&config, g.now, ask) {
                 return a.print();
@@ -166,13 +169,14 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
                 watchlists: &watchlists,
             };
             let which = match &source {
-                Some(id) => Selection::One(id),
-                None => Selection::All,
+                Some(id) => Selection::One { id, force },
+                None => Selection::All { force },
             };
-            let report = poll::poll_once(ctx, g.now(), which).await?;
+            let now = g.now();
+            let report = poll::poll_once(ctx, now, which).await?;
             // Buffered: stdout is line-buffered, one write per source otherwise.
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            print_poll(&report, &mut out)
+            print_poll(&report, now, config.timezone, &mut out)
         }
         Command::DigestSend { watchlist, force } => {
             // A running daemon holds the store: it sends, between its own deliveries.
@@ -455,9 +459,21 @@ fn print_deliveries(report: &DeliveryReport, out: &mut dyn Write) -> anyhow::Res
 }
 
 /// One line per source polled; the exit that the poll means (2 when a source failed).
-pub(crate) fn print_poll(report: &PollReport, out: &mut dyn Write) -> anyhow::Result<Exit> {
+pub(crate) fn print_poll(
+    report: &PollReport,
+    now: DateTime<Utc>,
+    tz: crate::tz::Tz,
+    out: &mut dyn Write,
+) -> anyhow::Result<Exit> {
     for s in &report.sources {
-        if s.ok {
+        if let Some(until) = s.held_until {
+            writeln!(
+                out,
+                "{:<20} waiting until {}: the server asked for a pause (Retry-After); --force polls it now",
+                s.id,
+                crate::view::when::local_relative(until, now, tz)
+            )?;
+        } else if s.ok {
             writeln!(
                 out,
                 "{:<20} ok      {} request(s), {} unchanged, {} new event(s), {} matched",

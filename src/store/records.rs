@@ -97,6 +97,11 @@ pub struct SourceRecord {
     /// then (`view::cause::of_record`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_cause: Option<String>,
+    /// Until when the server asked not to be asked again (`Retry-After` on the last
+    /// failure): a manual `veille poll` leaves the source alone until then, unless
+    /// `--force`. Absent in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_until: Option<DateTime<Utc>>,
     /// When every tracked dossier was last fetched in full (EU services).
     pub last_refresh: Option<DateTime<Utc>>,
     pub polls: u64,

@@ -193,9 +193,16 @@ async fn each_broken_source_is_reported_for_itself_and_the_others_are_stored() {
     // The second poll is conditional; the 304 writes no event.
     let later = now + Duration::hours(1);
     let events_before = store.event_count();
-    let again = poll_once(ctx, later, Selection::One("good"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let again = poll_once(
+        ctx,
+        later,
+        Selection::One {
+            id: "good",
+            force: false,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(again.sources[0].ok);
     assert_eq!(again.sources[0].unchanged, 1);
     assert_eq!(again.sources[0].observations, 0, "a 304 is not parsed");
@@ -221,13 +228,17 @@ async fn an_unchanged_body_without_validators_is_not_parsed_again() {
     let wl = watchlists();
     let rig = Rig::new(config, now);
     let ctx = rig.ctx(&wl);
-    let first = poll_once(ctx, now, Selection::All)
+    let first = poll_once(ctx, now, Selection::All { force: false })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first.sources[0].observations, 2);
-    let second = poll_once(ctx, now + Duration::hours(1), Selection::All)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let second = poll_once(
+        ctx,
+        now + Duration::hours(1),
+        Selection::All { force: false },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         (second.sources[0].unchanged, second.sources[0].observations),
         (1, 0)
@@ -248,13 +259,17 @@ async fn a_feed_that_does_not_parse_stays_failing_without_being_parsed_again() {
     let wl = watchlists();
     let rig = Rig::new(config, now);
     let (store, ctx) = (&rig.store, rig.ctx(&wl));
-    let first = poll_once(ctx, now, Selection::All)
+    let first = poll_once(ctx, now, Selection::All { force: false })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!first.sources[0].ok);
-    let second = poll_once(ctx, now + Duration::hours(1), Selection::All)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let second = poll_once(
+        ctx,
+        now + Duration::hours(1),
+        Selection::All { force: false },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     let s = &second.sources[0];
     assert!(!s.ok, "unchanged broken bytes are still broken");
     assert_eq!(s.unchanged, 1, "answered 304, not parsed again");
@@ -302,7 +317,7 @@ async fn a_service_that_is_down_is_not_asked_for_every_dossier() {
     let now: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().unwrap_or_default();
     let rig = Rig::new(config, now);
     let (store, ctx) = (&rig.store, rig.ctx(&wl));
-    let report = poll_once(ctx, now, Selection::All)
+    let report = poll_once(ctx, now, Selection::All { force: false })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!report.sources[0].ok);
@@ -360,7 +375,7 @@ async fn act_notices_missing_or_challenged_are_retried_without_losing_the_proced
     let rig = Rig::new(config, now);
     let (store, ctx) = (&rig.store, rig.ctx(&wl));
 
-    let report = poll_once(ctx, now, Selection::All)
+    let report = poll_once(ctx, now, Selection::All { force: false })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let s = &report.sources[0];
@@ -396,7 +411,7 @@ async fn act_notices_missing_or_challenged_are_retried_without_losing_the_proced
         )),
     );
     let later = now + Duration::days(1);
-    let report = poll_once(ctx, later, Selection::All)
+    let report = poll_once(ctx, later, Selection::All { force: false })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(report.sources[0].ok, "{:?}", report.sources[0]);
@@ -424,9 +439,13 @@ async fn act_notices_missing_or_challenged_are_retried_without_losing_the_proced
     );
 
     // Read once, not again while the procedure's notice stays the same.
-    poll_once(ctx, later + Duration::days(1), Selection::All)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    poll_once(
+        ctx,
+        later + Duration::days(1),
+        Selection::All { force: false },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(server.requests_to(proposal).len(), 2);
     assert_eq!(server.requests_to(directive).len(), 2);
 }
@@ -454,9 +473,13 @@ async fn a_procedure_a_service_does_not_hold_is_asked_for_about_once_a_day() {
     let ctx = rig.ctx(&wl);
     let mut asked = Vec::new();
     for hours in [0, 6, 12, 18, 24, 30] {
-        let report = poll_once(ctx, t0 + Duration::hours(hours), Selection::All)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let report = poll_once(
+            ctx,
+            t0 + Duration::hours(hours),
+            Selection::All { force: false },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
         assert!(report.sources[0].ok, "a missing procedure is not a failure");
         asked.push(server.requests_to(&path).len());
     }
@@ -507,7 +530,7 @@ async fn a_poll_bigger_than_one_transaction_records_every_item_once() {
     let now: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().unwrap_or_default();
     let wl = watchlists();
     let rig = Rig::new(config, now);
-    let report = poll_once(rig.ctx(&wl), now, Selection::All)
+    let report = poll_once(rig.ctx(&wl), now, Selection::All { force: false })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let counts: Vec<(String, usize, usize)> = report
@@ -538,7 +561,7 @@ async fn a_poll_bigger_than_one_transaction_records_every_item_once() {
         "/a.xml",
         Response::ok(big_feed("a", 901)).content_type("application/rss+xml"),
     );
-    let report = poll_once(rig.ctx(&wl), later, Selection::All)
+    let report = poll_once(rig.ctx(&wl), later, Selection::All { force: false })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let new: Vec<usize> = report.sources.iter().map(|s| s.new_events).collect();
@@ -566,7 +589,7 @@ async fn a_feed_down_at_its_first_poll_still_reports_only_its_recent_items_when_
     let wl = watchlists();
     let rig = Rig::new(config, now);
     let ctx = rig.ctx(&wl);
-    let down = poll_once(ctx, now, Selection::All)
+    let down = poll_once(ctx, now, Selection::All { force: false })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!down.sources[0].ok);
@@ -575,9 +598,13 @@ async fn a_feed_down_at_its_first_poll_still_reports_only_its_recent_items_when_
         "/council.xml",
         Response::ok(archive).content_type("application/rss+xml"),
     );
-    let back = poll_once(ctx, now + Duration::hours(1), Selection::All)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let back = poll_once(
+        ctx,
+        now + Duration::hours(1),
+        Selection::All { force: false },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     let r = &back.sources[0];
     assert!(r.ok, "{r:?}");
     // Both items are new to veille (the old one kept out of the digests), only the recent
@@ -653,7 +680,13 @@ async fn items_stay_known_through_a_broken_version_of_their_feed() {
     let wl = watchlists();
     let rig = Rig::new(config, t0);
     let ctx = rig.ctx(&wl);
-    let poll = |hours: i64| poll_once(ctx, t0 + Duration::hours(hours), Selection::All);
+    let poll = |hours: i64| {
+        poll_once(
+            ctx,
+            t0 + Duration::hours(hours),
+            Selection::All { force: false },
+        )
+    };
 
     let first = poll(0).await.unwrap_or_else(|e| panic!("{e}"));
     let r = &first.sources[0];
@@ -684,4 +717,47 @@ async fn items_stay_known_through_a_broken_version_of_their_feed() {
         .unwrap_or_else(|e| panic!("{e}"))
         .map(|r| r.items.len());
     assert_eq!(known, Some(4), "the feed's last version lists four items");
+}
+
+/// A manual `veille poll` leaves alone a source whose server answered `Retry-After: 3600`,
+/// and says until when; `--force` polls it anyway; the other sources are polled as asked.
+#[test]
+fn a_manual_poll_honours_retry_after_unless_forced() {
+    use crate::support::app::{Source, TestApp};
+    use crate::support::http::{Response, TestServer};
+    let server = TestServer::start_background();
+    server.route(
+        "/busy.xml",
+        Response::status(429).header("Retry-After", "3600"),
+    );
+    server.route(
+        "/calm.xml",
+        Response::ok("<rss version=\"2.0\"><channel><title>t</title></channel></rss>")
+            .content_type("application/rss+xml"),
+    );
+    let sources = vec![
+        Source::new("busy", "feed", server.url("/busy.xml")),
+        Source::new("calm", "feed", server.url("/calm.xml")),
+    ];
+    let app = TestApp::new(server, sources);
+    let now = Some("2026-11-28T10:00:00Z");
+    let out = app.expect(now, &["poll"], 2);
+    assert!(out.contains("HTTP 429, asked to wait 1 h"), "{out}");
+
+    let later = Some("2026-11-28T10:10:00Z");
+    let out = app.expect(later, &["poll"], 0);
+    assert!(out.contains("busy") && out.contains("--force"), "{out}");
+    assert!(out.contains("waiting until Sat 28 Nov 12:00 CET"), "{out}");
+    let out = app.expect(later, &["poll", "--source", "busy"], 0);
+    assert!(out.contains("--force"), "{out}");
+    assert_eq!(app.server.requests_to("/busy.xml").len(), 1);
+    assert_eq!(app.server.requests_to("/calm.xml").len(), 2);
+
+    let out = app.expect(later, &["poll", "--source", "busy", "--force"], 2);
+    assert!(out.contains("FAILED"), "{out}");
+    assert_eq!(app.server.requests_to("/busy.xml").len(), 2);
+    // Once the hour is over, a manual poll asks again.
+    let out = app.expect(Some("2026-11-28T11:20:00Z"), &["poll"], 2);
+    assert!(out.contains("busy") && out.contains("FAILED"), "{out}");
+    assert_eq!(app.server.requests_to("/busy.xml").len(), 3);
 }
