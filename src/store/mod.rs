@@ -489,6 +489,14 @@ impl Store {
                 message: format!("cannot create the data directory {}: {e}", parent.display()),
             })?;
         }
+        // The store's own folder is its owner's alone, whatever the folders around it
+        // allow (sled would create it with the umask's permissions).
+        create_private_dir(path)
+            .and_then(|()| make_private(path))
+            .map_err(|e| StoreError::Open {
+                path: path.to_path_buf(),
+                message: format!("cannot make the store's folder private: {e}"),
+            })?;
         let mut opened = Self::open_db_waiting(path, cache_capacity);
         if matches!(opened, Err(OpenFailure::Corrupt(_))) && remove_interrupted_snapshots(path) {
             opened = Self::open_db_waiting(path, cache_capacity);
@@ -1248,6 +1256,19 @@ impl OpenFailure {
             },
         }
     }
+}
+
+/// Take the group's and others' access away from a directory that has it.
+fn make_private(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+    }
+    Ok(())
 }
 
 /// Create a directory (and parents) readable by its owner only.

@@ -708,3 +708,37 @@ fn a_source_record_without_a_short_cause_still_reads() {
     let none = serde_json::to_string(&SourceRecord::default()).unwrap_or_default();
     assert!(!none.contains("last_cause"), "absent when none: {none}");
 }
+
+/// The store's own folder is its owner's alone even when the data folder around it exists
+/// already and is open to others (sled would create it with the umask's permissions), and
+/// a store folder an older version left open is closed.
+#[cfg(unix)]
+#[test]
+fn the_store_folder_is_private_whatever_exists_around_it() {
+    use std::os::unix::fs::PermissionsExt;
+
+    use crate::support::app::TestApp;
+    use crate::support::http::TestServer;
+    let app = TestApp::new(TestServer::start_background(), vec![]);
+    let mode = |rel: &str| {
+        std::fs::metadata(app.path(rel))
+            .unwrap_or_else(|e| panic!("{rel}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let open = std::fs::Permissions::from_mode(0o755);
+    std::fs::create_dir(app.path("data")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::set_permissions(app.path("data"), open.clone()).unwrap_or_else(|e| panic!("{e}"));
+    app.expect(None, &["poll"], 0);
+    assert_eq!(
+        mode("data"),
+        0o755,
+        "the folder around it is the operator's"
+    );
+    assert_eq!(mode("data/veille.sled"), 0o700);
+
+    std::fs::set_permissions(app.path("data/veille.sled"), open).unwrap_or_else(|e| panic!("{e}"));
+    app.expect(None, &["status"], 0);
+    assert_eq!(mode("data/veille.sled"), 0o700);
+}
