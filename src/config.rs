@@ -70,6 +70,8 @@ pub struct RawStorage {
     pub cache_capacity: Option<String>,
     #[serde(default)]
     pub retention: Option<String>,
+    #[serde(default)]
+    pub min_free: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -177,6 +179,9 @@ pub struct StorageConfig {
     pub cache_capacity: u64,
     /// Events older than this (and no longer pending) are pruned.
     pub retention: Duration,
+    /// Free space below which, on the device holding the store, a step that writes is
+    /// skipped and reported (`storage.min_free`).
+    pub min_free: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -399,6 +404,11 @@ impl Typed<'_> {
             retention: match &s.retention {
                 Some(r) => self.duration("storage.retention", r)?,
                 None => Duration::from_secs(730 * 86_400),
+            },
+            min_free: match &s.min_free {
+                Some(m) if m.trim() == "0" => 0,
+                Some(m) => self.size("storage.min_free", m)?,
+                None => 64 * 1024 * 1024,
             },
         })
     }

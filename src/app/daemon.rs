@@ -31,6 +31,8 @@ pub const DRAIN: Duration = Duration::from_secs(10);
 const POLL_TICK: Duration = Duration::from_secs(60);
 /// How often the delivery loop looks for due digests.
 const DELIVERY_TICK: Duration = Duration::from_secs(30);
+/// How long a step skipped for want of free space waits before the next check.
+const LOW_SPACE_RETRY: Duration = Duration::from_secs(30);
 /// How often the watchlist folder and config file are checked for changes.
 const WATCH_TICK: Duration = Duration::from_secs(2);
 
@@ -84,6 +86,30 @@ struct Shared {
     /// so that a digest due at start-up carries what the start-up poll found instead of
     /// closing its period empty.
     first_poll: watch::Receiver<bool>,
+    /// Set when the store failed: the daemon stops, and exits 1 so that it is restarted.
+    store_failed: Arc<watch::Sender<bool>>,
+}
+
+impl Shared {
+    /// Before a step that writes: false (and reported) when the store's device is below
+    /// `storage.min_free`; the step is skipped, and the next one checks again.
+    fn room_to_write(&self, step: &str) -> bool {
+        match self.store.check_free_space(self.config.storage.min_free) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "{step} skipped");
+                false
+            }
+        }
+    }
+
+    /// After a step: when the store failed, stop the daemon (sled cannot be reopened in
+    /// this process; the service manager restarts it).
+    fn stop_if_store_failed(&self) {
+        if self.store.failed() {
+            let _ = self.store_failed.send(true);
+        }
+    }
 }
 
 pub(super) async fn run(
@@ -115,6 +141,7 @@ pub(super) async fn run(
     let (wl_tx, wl_rx) = watch::channel(watchlists);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (first_poll_tx, first_poll_rx) = watch::channel(false);
+    let (store_failed_tx, mut store_failed) = watch::channel(false);
     let shared = Shared {
         clock: Clock::new(g.now),
         config: Arc::new(config),
@@ -125,6 +152,7 @@ pub(super) async fn run(
         stop: stop_rx,
         delivering: Arc::new(tokio::sync::Mutex::new(())),
         first_poll: first_poll_rx,
+        store_failed: Arc::new(store_failed_tx),
     };
     serve_health(&shared).await?;
     let (poll_now_tx, poll_now_rx) = tokio::sync::mpsc::channel(4);
@@ -135,6 +163,10 @@ pub(super) async fn run(
 
     loop {
         tokio::select! {
+            _ = store_failed.wait_for(|f| *f) => {
+                tracing::error!("the store failed: stopping, to be restarted (exit 1)");
+                break;
+            }
             _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
             _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }
             _ = hup.recv() => {
@@ -148,6 +180,11 @@ pub(super) async fn run(
     drain(poll_task, delivery_task).await;
     if let Some(path) = &socket {
         super::control::remove(path);
+    }
+    if let Some(problem) = store.failed().then(|| store.problem()).flatten() {
+        // Nothing more can be written: what is not on disk is polled or sent again.
+        tracing::error!(error = %problem, "stopped without writing: the store failed");
+        return Ok(Exit::Failure);
     }
     store
         .write_deferred_poll_states()
@@ -264,6 +301,17 @@ async fn poll_loop(
                 ..
             }) => Selection::One { id, force: *force },
         };
+        if !s.room_to_write("poll step") {
+            if let Some(a) = asked.take() {
+                let _ = a.reply.send(Err(s.store.problem().unwrap_or_default()));
+            }
+            let _ = first_poll.send(true);
+            tokio::select! {
+                Some(a) = poll_now.recv() => asked = Some(a),
+                go_on = pause(&mut s.stop, LOW_SPACE_RETRY) => if !go_on { return },
+            }
+            continue;
+        }
         let (cpu_before, started) = (super::cpu::process_time(), Instant::now());
         let polled = poll::poll_once(ctx, now, which).await;
         if let Ok(report) = &polled {
@@ -290,6 +338,7 @@ async fn poll_loop(
         if let Some(a) = asked.take() {
             let _ = a.reply.send(polled.map_err(|e| e.to_string()));
         }
+        s.stop_if_store_failed();
         let _ = first_poll.send(true);
         // The step's buffers are freed by now; give them back for the sleep.
         super::memory::release_free_memory();
@@ -362,13 +411,16 @@ async fn delivery_loop(mut s: Shared) {
             mailer: &s.mailer,
             watchlists: &wl,
         };
-        let sent = {
+        let sent = if s.room_to_write("delivery step") {
             let _one_at_a_time = s.delivering.lock().await;
             deliver::send_due(ctx, s.clock.now(), None, Mode::Due).await
+        } else {
+            Ok(Default::default())
         };
         if let Err(e) = sent {
             tracing::error!(error = %e, "delivery step failed");
         }
+        s.stop_if_store_failed();
         super::memory::release_free_memory();
         if !pause(&mut s.stop, DELIVERY_TICK).await {
             return;

@@ -161,6 +161,7 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
                 return a.print();
             }
             let store = open_store(&g, &config)?;
+            store.check_free_space(config.storage.min_free)?;
             let fetcher = Fetcher::new(config.http.clone()).context("building the HTTP client")?;
             let ctx = PollContext {
                 config: &config,
@@ -188,6 +189,7 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
                 return a.print();
             }
             let store = open_store(&g, &config)?;
+            store.check_free_space(config.storage.min_free)?;
             let mailer = Mailer::new(config.mail.transport.clone()).context("setting up mail")?;
             let ctx = DeliverContext {
                 config: &config,
@@ -271,6 +273,17 @@ pub(crate) fn answer(
     } = ctx;
     match q {
         Query::Status { format } => {
+            if let Some(problem) = store.problem() {
+                // Said first, and by the exit code: the rest may not be readable.
+                writeln!(err, "veille: STORE PROBLEM: {problem}")?;
+                if store.failed() {
+                    if let Some(r) = running {
+                        writeln!(out, "daemon: running, pid {}", r.pid)?;
+                    }
+                    writeln!(out, "store: FAILED: {problem}")?;
+                    return Ok(Exit::Failure);
+                }
+            }
             let s = gather_status(now, config, watchlists, store, running)?;
             match format {
                 Format::Json => writeln!(
@@ -279,6 +292,12 @@ pub(crate) fn answer(
                     serde_json::to_string_pretty(&view::status::json(&s))?
                 )?,
                 Format::Text | Format::Html => out.write_all(view::status::text(&s).as_bytes())?,
+            }
+            if let Some(problem) = store.problem() {
+                if *format != Format::Json {
+                    writeln!(out, "store: {problem}")?;
+                }
+                return Ok(Exit::Failure);
             }
             Ok(Exit::Ok)
         }
@@ -342,12 +361,25 @@ pub(crate) fn load(g: &Global) -> anyhow::Result<Option<(Config, WatchlistSet)>>
     }
 }
 
+/// Open the store; a call into it that never returns (sled cannot recover from some IO
+/// errors) ends the process with exit 1, naming the cause, once its deadline has passed:
+/// the thread inside sled is lost, and the next start reopens the store.
 pub(crate) fn open_store(g: &Global, config: &Config) -> anyhow::Result<Store> {
     let (store, report) = Store::open(&config.storage.path, config.storage.cache_capacity, g.now())
         .with_context(|| format!("opening the store at {}", config.storage.path.display()))?;
+    store.on_stuck(|e| {
+        eprintln!("veille: {e}; exiting");
+        std::process::exit(i32::from(Exit::Failure.code()));
+    });
     if let Some(aside) = report.moved_aside {
         eprintln!(
             "veille: WARNING: the database was corrupt and has been moved to {}; a new one was created",
+            aside.display()
+        );
+    }
+    if let Some((aside, why)) = report.damaged {
+        eprintln!(
+            "veille: WARNING: the database lost what it held ({why}) and has been moved to {}; a new one was created, and the next poll of each source is a first poll",
             aside.display()
         );
     }

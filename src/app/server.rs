@@ -1,5 +1,5 @@
 //! The optional health and metrics listener (`[server] listen`): `GET /healthz` (200 "ok",
-//! or 503 naming the failing sources) and `GET /metrics` (Prometheus text format), both
+//! or 503 naming the store's problem, or the failing sources) and `GET /metrics` (Prometheus text format), both
 //! computed from the store on each request. A tiny HTTP/1.1 responder on tokio: one
 //! request per connection, bounded request size and time.
 
@@ -62,6 +62,12 @@ pub(super) async fn serve(
             let head = String::from_utf8_lossy(&buf[..n]);
             let path = head.split_whitespace().nth(1).unwrap_or("/");
             let (status, ctype, body) = match path {
+                // The store first: when it failed, nothing else can be read.
+                "/healthz" if store.problem().is_some() => (
+                    "503 Service Unavailable",
+                    "text/plain",
+                    format!("store: {}\n", store.problem().unwrap_or_default()),
+                ),
                 "/healthz" => match (health(&config, &store), failing_deliveries(&store)) {
                     (Ok(failing), Ok(undelivered))
                         if failing.is_empty() && undelivered.is_empty() =>

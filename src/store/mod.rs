@@ -14,7 +14,9 @@
 //! A transaction is atomic but durable only after `flush`: callers flush before sending
 //! mail and before reporting success.
 
+mod health;
 pub mod records;
+mod sidecar;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -45,11 +47,32 @@ pub enum StoreError {
     Decode { what: &'static str, message: String },
     #[error("store at {path} has schema version {found}, newer than this veille ({SCHEMA_VERSION}); upgrade veille")]
     TooNew { path: PathBuf, found: u32 },
+    /// An IO error (or a stuck call) left sled unusable in this process: nothing more is
+    /// asked of it; a restart reopens the store.
+    #[error("{message}; the store at {path} cannot be used again by this process")]
+    Failed { path: PathBuf, message: String },
+    #[error("the store at {path} did not answer for {secs} s ({what}); a stuck store cannot be recovered in this process")]
+    Stuck {
+        path: PathBuf,
+        what: &'static str,
+        secs: u64,
+    },
+    /// Free space below `storage.min_free`: the step that would write is skipped.
+    #[error("{message}")]
+    LowSpace { path: PathBuf, message: String },
+}
+
+impl StoreError {
+    /// Whether the store itself failed (not one record, not a busy store): it must be
+    /// reopened, i.e. the process restarted.
+    pub fn is_fault(&self) -> bool {
+        matches!(self, StoreError::Failed { .. } | StoreError::Stuck { .. })
+    }
 }
 
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
-        StoreError::Db(e.to_string())
+        health::note_sled_error(&e).unwrap_or_else(|| StoreError::Db(e.to_string()))
     }
 }
 
@@ -57,7 +80,7 @@ impl From<TransactionError<StoreError>> for StoreError {
     fn from(e: TransactionError<StoreError>) -> Self {
         match e {
             TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => StoreError::Db(e.to_string()),
+            TransactionError::Storage(e) => StoreError::from(e),
         }
     }
 }
@@ -69,6 +92,9 @@ pub struct OpenReport {
     pub moved_aside: Option<PathBuf>,
     /// The database did not exist before.
     pub created: bool,
+    /// The database held less than its last flush recorded (`veille.sled.state`): it was
+    /// moved here and a new one created.
+    pub damaged: Option<(PathBuf, String)>,
 }
 
 /// A match to enqueue with a new event.
@@ -200,10 +226,8 @@ pub struct Delivered {
     pub period: Option<String>,
 }
 
-/// The veille database.
-#[derive(Clone)]
-pub struct Store {
-    path: PathBuf,
+/// The sled handles of a store.
+pub struct Handles {
     db: sled::Db,
     sources: sled::Tree,
     resources: sled::Tree,
@@ -215,6 +239,52 @@ pub struct Store {
     tracked: sled::Tree,
     deadlines: sled::Tree,
     meta: sled::Tree,
+}
+
+impl std::fmt::Debug for Handles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handles").finish_non_exhaustive()
+    }
+}
+
+/// The handles, owned once for all the clones of a [`Store`]: dropping them flushes, which
+/// is not done once the store has failed (it could wait forever): they are leaked, and
+/// the process is about to end.
+struct Sled {
+    handles: Option<Handles>,
+    health: Arc<health::Health>,
+}
+
+impl Drop for Sled {
+    fn drop(&mut self) {
+        let handles = self.handles.take();
+        match health::Call::enter(&self.health, "closing", health::DEADLINE) {
+            Ok(_closing) => drop(handles),
+            Err(_) => std::mem::forget(handles),
+        }
+    }
+}
+
+impl std::ops::Deref for Store {
+    type Target = Handles;
+    fn deref(&self) -> &Handles {
+        match &self.sled.handles {
+            Some(h) => h,
+            // Taken only by `Sled::drop`, when no `Store` is left.
+            None => unreachable!("store handles used after the store was dropped"),
+        }
+    }
+}
+
+/// The veille database.
+#[derive(Clone)]
+pub struct Store {
+    path: PathBuf,
+    sled: Arc<Sled>,
+    health: Arc<health::Health>,
+    /// Something was written since the last flush: the next one bumps the generation and
+    /// rewrites the record of what the store holds ([`sidecar`]).
+    dirty: Arc<std::sync::atomic::AtomicBool>,
     /// How many events the `events` tree holds, once counted (-1 until then). sled's
     /// `len` is a full scan — seconds on a store of millions of events — and `/metrics`
     /// asks at every scrape. Every write of events goes through this `Store` (one process
@@ -473,11 +543,117 @@ impl Store {
     /// Open (or create) the database at `path` with a bounded page cache. A database that
     /// fails to open as corrupt is moved aside (`*.corrupt-YYYYMMDDTHHMMSS`), reported
     /// loudly, and rebuilt empty: sources are re-polled, and already-sent digests may be
-    /// resent once (their Message-ID is stable, so mail clients fold them).
+    /// resent once (their Message-ID is stable, so mail clients fold them). So is a
+    /// database that holds less than the record of its last flush says it did, or that is
+    /// missing while that record is there (`*.damaged-YYYYMMDDTHHMMSS`, see [`sidecar`]).
+    /// A rebuilt store knows no source, so the next poll of each is a first poll: only
+    /// what is within `digest.backfill` is news.
     pub fn open(
         path: &Path,
         cache_capacity: u64,
         now: DateTime<Utc>,
+    ) -> Result<(Store, OpenReport), StoreError> {
+        let record = sidecar::read(path);
+        let stamp = now.format("%Y%m%dT%H%M%S").to_string();
+        let mut damaged = None;
+        if record.is_some() && !path.join("db").exists() {
+            damaged = Some(Self::move_damaged(
+                path,
+                &stamp,
+                "the database file is missing".into(),
+            )?);
+        }
+        let (store, mut report) = Self::open_plain(path, cache_capacity, &stamp)?;
+        // A corrupt store was moved aside with its record: the new one is checked from now.
+        let checked = record.as_ref().filter(|_| report.moved_aside.is_none());
+        let (store, report) = match (checked, &damaged) {
+            (Some(before), None) => match sidecar::lost(before, &store.holds()?) {
+                None => (store, report),
+                Some(why) => {
+                    // Closed (flushing what little it has) before it is moved aside.
+                    drop(store);
+                    damaged = Some(Self::move_damaged(path, &stamp, why)?);
+                    let (store, mut report) = Self::open_plain(path, cache_capacity, &stamp)?;
+                    report.created = true;
+                    report.damaged = damaged;
+                    (store, report)
+                }
+            },
+            _ => {
+                if damaged.is_some() {
+                    report.created = true;
+                }
+                report.damaged = damaged;
+                (store, report)
+            }
+        };
+        if report.damaged.is_some() || record.is_none() {
+            // The record of the new (or first checked) store, from now on.
+            store.dirty.store(true, Ordering::Relaxed);
+            store.flush_blocking()?;
+        }
+        Ok((store, report))
+    }
+
+    /// Move a store that lost what it had aside, with its record, and say so loudly.
+    fn move_damaged(
+        path: &Path,
+        stamp: &str,
+        why: String,
+    ) -> Result<(PathBuf, String), StoreError> {
+        let aside = PathBuf::from(format!("{}.damaged-{stamp}", path.display()));
+        tracing::error!(
+            store = %path.display(),
+            moved_to = %aside.display(),
+            reason = %why,
+            "THE DATABASE LOST WHAT IT HELD: moving it aside and starting a new one; the next poll of each source is a first poll"
+        );
+        if path.exists() {
+            std::fs::rename(path, &aside).map_err(|e| StoreError::Open {
+                path: path.to_path_buf(),
+                message: format!("damaged ({why}) and cannot be moved aside: {e}"),
+            })?;
+        }
+        let mut record_aside = aside.clone().into_os_string();
+        record_aside.push(".state");
+        let _ = std::fs::rename(sidecar::path_of(path), record_aside);
+        Ok((aside, why))
+    }
+
+    /// What the store holds now, as its record counts it.
+    fn holds(&self) -> Result<sidecar::Record, StoreError> {
+        let _call = self.call("counting records", health::SCAN_DEADLINE)?;
+        let generation = self
+            .meta
+            .get("generation")?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0);
+        Ok(sidecar::Record {
+            v: 1,
+            generation,
+            sources: self.sources.len() as u64,
+            resources: self.resources.len() as u64,
+            dossiers: self.dossiers.len() as u64,
+            tracked: self.tracked.len() as u64,
+            sent: self.sent.len() as u64,
+        })
+    }
+
+    /// Watch a call into sled (see [`health`]); the fault if the store has failed.
+    fn call(
+        &self,
+        what: &'static str,
+        deadline: std::time::Duration,
+    ) -> Result<health::Call, StoreError> {
+        health::Call::enter(&self.health, what, deadline)
+    }
+
+    /// Open without checking against the record; a corrupt database is moved aside.
+    fn open_plain(
+        path: &Path,
+        cache_capacity: u64,
+        stamp: &str,
     ) -> Result<(Store, OpenReport), StoreError> {
         let mut report = OpenReport {
             created: !path.exists(),
@@ -497,6 +673,8 @@ impl Store {
                 path: path.to_path_buf(),
                 message: format!("cannot make the store's folder private: {e}"),
             })?;
+        let health = health::Health::new(path);
+        let opening = health::Call::enter(&health, "opening", health::OPEN_DEADLINE)?;
         let mut opened = Self::open_db_waiting(path, cache_capacity);
         if matches!(opened, Err(OpenFailure::Corrupt(_))) && remove_interrupted_snapshots(path) {
             opened = Self::open_db_waiting(path, cache_capacity);
@@ -504,11 +682,7 @@ impl Store {
         let db = match opened {
             Ok(db) => db,
             Err(OpenFailure::Corrupt(message)) => {
-                let aside = PathBuf::from(format!(
-                    "{}.corrupt-{}",
-                    path.display(),
-                    now.format("%Y%m%dT%H%M%S")
-                ));
+                let aside = PathBuf::from(format!("{}.corrupt-{stamp}", path.display()));
                 tracing::error!(
                     store = %path.display(),
                     moved_to = %aside.display(),
@@ -519,15 +693,17 @@ impl Store {
                     path: path.to_path_buf(),
                     message: format!("corrupt ({message}) and cannot be moved aside: {e}"),
                 })?;
+                let mut record_aside = aside.clone().into_os_string();
+                record_aside.push(".state");
+                let _ = std::fs::rename(sidecar::path_of(path), record_aside);
                 report.moved_aside = Some(aside);
                 report.created = true;
-                Self::open_db(path, cache_capacity).map_err(|f| f.into_error(path))?
+                Self::open_db(path, cache_capacity).map_err(|f| f.into_error(path, &health))?
             }
-            Err(f) => return Err(f.into_error(path)),
+            Err(f) => return Err(f.into_error(path, &health)),
         };
         let tree = |name: &str| db.open_tree(name);
-        let store = Store {
-            path: path.to_path_buf(),
+        let handles = Handles {
             sources: tree("sources")?,
             resources: tree("resources")?,
             dossiers: tree("dossiers")?,
@@ -539,9 +715,20 @@ impl Store {
             deadlines: tree("deadlines")?,
             meta: tree("meta")?,
             db,
+        };
+        drop(opening);
+        let store = Store {
+            path: path.to_path_buf(),
+            sled: Arc::new(Sled {
+                handles: Some(handles),
+                health: health.clone(),
+            }),
+            health,
+            dirty: Arc::default(),
             event_count: Arc::new(AtomicI64::new(-1)),
             poll_states: Arc::default(),
         };
+        let _call = store.call("opening", health::DEADLINE)?;
         match store.meta.get("schema_version")? {
             None => {
                 store
@@ -570,6 +757,7 @@ impl Store {
                 }
             }
         }
+        drop(_call);
         Ok((store, report))
     }
 
@@ -614,6 +802,7 @@ impl Store {
             | Ok(Err(e @ sled::Error::ReportableBug(_))) => {
                 Err(OpenFailure::Corrupt(e.to_string()))
             }
+            Ok(Err(sled::Error::Io(e))) => Err(OpenFailure::Io(e)),
             Ok(Err(e)) => Err(OpenFailure::Other(e.to_string())),
             Err(_) => Err(OpenFailure::Corrupt(
                 "sled panicked while recovering the log".into(),
@@ -625,16 +814,110 @@ impl Store {
         &self.path
     }
 
-    /// Make everything committed so far durable.
+    /// Make everything committed so far durable; after a write, with the generation
+    /// bumped and the record of what the store holds rewritten ([`sidecar`]).
     pub async fn flush(&self) -> Result<(), StoreError> {
+        let _call = self.call("flushing", health::DEADLINE)?;
+        let generation = self.bump_generation()?;
         self.db.flush_async().await?;
-        Ok(())
+        self.write_record(generation)
     }
 
     /// Make everything committed so far durable (blocking).
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        let _call = self.call("flushing", health::DEADLINE)?;
+        let generation = self.bump_generation()?;
         self.db.flush()?;
-        Ok(())
+        self.write_record(generation)
+    }
+
+    /// Before a flush that follows a write: the next generation, written (`None`: no
+    /// write since the last flush).
+    fn bump_generation(&self) -> Result<Option<u64>, StoreError> {
+        if !self.dirty.swap(false, Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let next = self
+            .meta
+            .get("generation")?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0)
+            + 1;
+        self.meta.insert("generation", &next.to_be_bytes())?;
+        Ok(Some(next))
+    }
+
+    /// After a flush: the record of what the store holds, when the flush followed a write.
+    fn write_record(&self, generation: Option<u64>) -> Result<(), StoreError> {
+        let Some(generation) = generation else {
+            return Ok(());
+        };
+        let mut record = self.holds()?;
+        record.generation = generation;
+        sidecar::write(&self.path, &record).map_err(|e| {
+            // Written again after the next write.
+            self.dirty.store(true, Ordering::Relaxed);
+            StoreError::Db(format!(
+                "writing the record of what the store holds ({}): {}",
+                sidecar::path_of(&self.path).display(),
+                self.health.describe(&e)
+            ))
+        })
+    }
+
+    /// Something was written: the next flush records it.
+    fn wrote(&self) {
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// What is wrong with the store, if anything: it failed (nothing more can be done in
+    /// this process) or the last check found too little free space.
+    pub fn problem(&self) -> Option<String> {
+        self.health.fault().or_else(|| self.health.low_space())
+    }
+
+    /// Whether the store failed (see [`health`]): the process must restart to reopen it.
+    pub fn failed(&self) -> bool {
+        self.health.fault().is_some()
+    }
+
+    /// What to do when a call into sled does not return in time (the thread inside it is
+    /// lost): report it and end the process. Called from the watchdog's thread.
+    pub fn on_stuck(&self, f: impl Fn(&StoreError) + Send + Sync + 'static) {
+        self.health.set_on_stuck(Box::new(f));
+    }
+
+    /// Before a step that writes: `LowSpace` when the device holding the store has less
+    /// than `min_free` bytes free (0: not checked). The state is kept for
+    /// [`Store::problem`] until the next check.
+    pub fn check_free_space(&self, min_free: u64) -> Result<(), StoreError> {
+        if min_free == 0 {
+            self.health.set_low_space(None);
+            return Ok(());
+        }
+        let free = match fs2::available_space(&self.path) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(store = %self.path.display(), error = %e, "cannot read the free space of the store's device; not checked");
+                return Ok(());
+            }
+        };
+        if free >= min_free {
+            self.health.set_low_space(None);
+            return Ok(());
+        }
+        let message = format!(
+            "no space left on the device holding {}: {} free, below storage.min_free ({}); nothing is written until space is freed",
+            self.path.display(),
+            bytesize::ByteSize(free).to_string_as(true),
+            bytesize::ByteSize(min_free).to_string_as(true),
+        );
+        self.health.set_low_space(Some(message.clone()));
+        Err(StoreError::LowSpace {
+            path: self.path.clone(),
+            message,
+        })
     }
 
     // --- sources ------------------------------------------------------------------------
@@ -643,6 +926,7 @@ impl Store {
         if let Some(known) = self.poll_states().sources.get(id) {
             return Ok(known.clone());
         }
+        let _call = self.call("reading a source", health::DEADLINE)?;
         let record: Option<SourceRecord> = self
             .sources
             .get(id)?
@@ -667,6 +951,7 @@ impl Store {
         if let Some(known) = self.poll_states().resources.get(source) {
             return Ok(known.clone());
         }
+        let _call = self.call("reading fetched URLs", health::DEADLINE)?;
         let prefix = resource_key(source, "");
         let mut records = HashMap::new();
         for kv in self.resources.scan_prefix(&prefix) {
@@ -694,6 +979,8 @@ impl Store {
 
     /// Write the routine poll states kept in memory (at shutdown, before the flush).
     pub fn write_deferred_poll_states(&self) -> Result<(), StoreError> {
+        let _call = self.call("writing poll states", health::DEADLINE)?;
+        self.wrote();
         let mut batch = sled::Batch::default();
         {
             let mut states = self.poll_states();
@@ -718,6 +1005,7 @@ impl Store {
     // --- dossiers and events ------------------------------------------------------------
 
     pub fn dossier(&self, r: &ProcedureRef) -> Result<Option<Dossier>, StoreError> {
+        let _call = self.call("reading a dossier", health::DEADLINE)?;
         Ok(self
             .dossiers
             .get(r.storage_key())?
@@ -729,6 +1017,7 @@ impl Store {
     /// Every stored dossier as it is now, decoded only when asked for
     /// ([`StoredDossiers::get`]): a poll step's one read of the dossiers.
     pub fn stored_dossiers(&self) -> Result<StoredDossiers, StoreError> {
+        let _call = self.call("reading the dossiers", health::SCAN_DEADLINE)?;
         let mut entries = HashMap::new();
         for kv in self.dossiers.iter() {
             let (k, v) = kv?;
@@ -739,6 +1028,7 @@ impl Store {
     }
 
     pub fn dossiers(&self) -> Result<Vec<Dossier>, StoreError> {
+        let _call = self.call("reading the dossiers", health::SCAN_DEADLINE)?;
         let mut out = Vec::new();
         for kv in self.dossiers.iter() {
             let (_, v) = kv?;
@@ -752,6 +1042,8 @@ impl Store {
     /// keep the retention longer than any feed's memory (the default is two years).
     /// Returns how many events were removed. Runs at most once a day (`meta/last_prune`).
     pub fn prune(&self, before: DateTime<Utc>, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let _call = self.call("pruning", health::SCAN_DEADLINE)?;
+        self.wrote();
         if let Some(v) = self.meta.get("last_prune")? {
             let last = <[u8; 8]>::try_from(v.as_ref())
                 .map(i64::from_be_bytes)
@@ -792,6 +1084,7 @@ impl Store {
 
     /// Procedures followed because a matched item named them.
     pub fn tracked(&self) -> Result<Vec<ProcedureRef>, StoreError> {
+        let _call = self.call("reading tracked procedures", health::DEADLINE)?;
         let mut out = Vec::new();
         for kv in self.tracked.iter() {
             let (_, v) = kv?;
@@ -813,6 +1106,7 @@ impl Store {
 
     /// What the store keeps of an event, in either form.
     pub fn stored_event(&self, id: &EventId) -> Result<Option<StoredEvent>, StoreError> {
+        let _call = self.call("reading an event", health::DEADLINE)?;
         self.events.get(id.0)?.map(|v| decode_event(&v)).transpose()
     }
 
@@ -822,6 +1116,10 @@ impl Store {
         if n >= 0 {
             return n as usize;
         }
+        // A failed store is not asked (it is reported as failed, by `problem`).
+        let Ok(_call) = self.call("counting events", health::SCAN_DEADLINE) else {
+            return 0;
+        };
         let n = self.events.len();
         self.event_count.store(n as i64, Ordering::Relaxed);
         n
@@ -867,6 +1165,8 @@ impl Store {
     /// not and to add its source to the provenance of an event kept in full. Records of
     /// the seen-only kind, which an earlier veille wrote, are still read as known.
     pub fn record_polls(&self, batches: &[PollBatch]) -> Result<Vec<RecordOutcome>, StoreError> {
+        let _call = self.call("recording a poll", health::DEADLINE)?;
+        self.wrote();
         let recorded = self.write_polls(batches);
         self.adjust_event_count(
             recorded
@@ -1065,6 +1365,7 @@ impl Store {
 
     /// The pending entries of one watchlist, oldest event first.
     pub fn pending(&self, watchlist: &str) -> Result<Vec<PendingEntry>, StoreError> {
+        let _call = self.call("reading pending events", health::SCAN_DEADLINE)?;
         let mut prefix = watchlist.as_bytes().to_vec();
         prefix.push(0);
         let mut out = Vec::new();
@@ -1094,6 +1395,7 @@ impl Store {
 
     /// Number of pending entries per watchlist.
     pub fn pending_counts(&self) -> Result<BTreeMap<String, usize>, StoreError> {
+        let _call = self.call("counting pending events", health::SCAN_DEADLINE)?;
         let mut out = BTreeMap::new();
         for kv in self.pending.iter() {
             let (k, _) = kv?;
@@ -1105,10 +1407,12 @@ impl Store {
     }
 
     pub fn sent(&self, key: &str) -> Result<Option<SentRecord>, StoreError> {
+        let _call = self.call("reading the sent log", health::DEADLINE)?;
         self.sent.get(key)?.map(|v| decode("sent", &v)).transpose()
     }
 
     pub fn sent_log(&self) -> Result<Vec<(String, SentRecord)>, StoreError> {
+        let _call = self.call("reading the sent log", health::SCAN_DEADLINE)?;
         let mut out = Vec::new();
         for kv in self.sent.iter() {
             let (k, v) = kv?;
@@ -1124,6 +1428,8 @@ impl Store {
     /// transaction, clear the delivered pending entries (digest) or mark them alerted
     /// (alert); reset the watchlist's delivery state.
     pub fn mark_delivered(&self, d: &Delivered) -> Result<(), StoreError> {
+        let _call = self.call("recording a delivery", health::DEADLINE)?;
+        self.wrote();
         let sent = encode(&SentRecord {
             v: 1,
             kind: d.kind,
@@ -1186,6 +1492,7 @@ impl Store {
 
     /// The deadlines kept for a watchlist.
     pub fn deadlines(&self, watchlist: &str) -> Result<Vec<DeadlineRecord>, StoreError> {
+        let _call = self.call("reading deadlines", health::DEADLINE)?;
         let mut prefix = watchlist.as_bytes().to_vec();
         prefix.push(0);
         let mut out = Vec::new();
@@ -1197,6 +1504,7 @@ impl Store {
     }
 
     pub fn delivery(&self, watchlist: &str) -> Result<DeliveryRecord, StoreError> {
+        let _call = self.call("reading a delivery state", health::DEADLINE)?;
         Ok(self
             .delivery
             .get(watchlist)?
@@ -1206,6 +1514,8 @@ impl Store {
     }
 
     pub fn save_delivery(&self, watchlist: &str, rec: &DeliveryRecord) -> Result<(), StoreError> {
+        let _call = self.call("writing a delivery state", health::DEADLINE)?;
+        self.wrote();
         self.delivery.insert(watchlist, encode(rec)?)?;
         Ok(())
     }
@@ -1213,6 +1523,7 @@ impl Store {
     /// When the daemon first ran on this store (`meta/first_start`): a digest period that
     /// ended before then was not missed. `None` until a daemon has run.
     pub fn first_start(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let _call = self.call("reading the first start", health::DEADLINE)?;
         Ok(self.meta.get("first_start")?.and_then(|v| {
             let secs = <[u8; 8]>::try_from(v.as_ref())
                 .map(i64::from_be_bytes)
@@ -1226,12 +1537,14 @@ impl Store {
     /// one-shot commands), the Unix epoch, i.e. long ago, so that a digest it missed still
     /// goes out.
     pub fn note_first_start(&self, now: DateTime<Utc>) -> Result<DateTime<Utc>, StoreError> {
+        let _call = self.call("recording the first start", health::DEADLINE)?;
         if let Some(t) = self.first_start()? {
             return Ok(t);
         }
         let history =
             !self.sources.is_empty() || !self.sent.is_empty() || !self.delivery.is_empty();
         let first = if history { DateTime::UNIX_EPOCH } else { now };
+        self.wrote();
         self.meta
             .insert("first_start", &first.timestamp().to_be_bytes())?;
         Ok(first)
@@ -1239,14 +1552,19 @@ impl Store {
 }
 
 enum OpenFailure {
+    Io(std::io::Error),
     Corrupt(String),
     Locked,
     Other(String),
 }
 
 impl OpenFailure {
-    fn into_error(self, path: &Path) -> StoreError {
+    fn into_error(self, path: &Path, health: &health::Health) -> StoreError {
         match self {
+            OpenFailure::Io(e) => {
+                health.set_fault(health.describe(&e));
+                health.failed()
+            }
             OpenFailure::Locked => StoreError::Locked {
                 path: path.to_path_buf(),
             },

@@ -22,6 +22,7 @@ mod poll;
 mod schedule;
 mod status;
 mod store;
+mod store_faults;
 mod support;
 mod tz;
 mod watchlist;
