@@ -376,3 +376,101 @@ fn feed_namespaces_are_resolved_in_scope() {
     );
     assert_eq!(feed.entries[2].summary.as_ref().unwrap().content, "s");
 }
+
+// ---------------------------------------------------------------------------------------
+// Through the binary
+
+mod through_the_binary {
+    use crate::support::app::{titles_of, Source, TestApp};
+    use crate::support::http::{Response, TestServer};
+
+    const NOW: &str = "2026-11-28T10:00:00Z";
+    const STATE_AID: &str =
+        "name = \"State aid\"\nrecipients = [\"sa@example.org\"]\nkeywords = [\"state aid\"]\n";
+
+    fn app_with(body: Vec<u8>) -> TestApp {
+        let server = TestServer::start_background();
+        server.route(
+            "/feed.xml",
+            Response::ok(body).content_type("application/rss+xml; charset=utf-8"),
+        );
+        let url = server.url("/feed.xml");
+        let app = TestApp::new(server, vec![Source::new("feed", "feed", url)]);
+        app.add_watchlist("w", STATE_AID);
+        app
+    }
+
+    fn rss(items: &[Vec<u8>]) -> Vec<u8> {
+        let mut body =
+            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel>\
+<title>Competition</title><link>https://competition.example.eu/</link>\n"
+                .to_vec();
+        for item in items {
+            body.extend_from_slice(item);
+        }
+        body.extend_from_slice(b"</channel></rss>\n");
+        body
+    }
+
+    fn item(id: &str, title: &[u8], description: &[u8]) -> Vec<u8> {
+        let mut s = format!(
+            "<item><guid>urn:{id}</guid><link>https://competition.example.eu/{id}</link>\
+<pubDate>Fri, 27 Nov 2026 10:00:00 +0100</pubDate><title>"
+        )
+        .into_bytes();
+        s.extend_from_slice(title);
+        s.extend_from_slice(b"</title><description>");
+        s.extend_from_slice(description);
+        s.extend_from_slice(b"</description></item>\n");
+        s
+    }
+
+    /// Latin-1 bytes in the title of a feed declared UTF-8: the title reads as Latin-1,
+    /// matches, and shows whole in the digest; a title with UTF-8 and stray bytes keeps
+    /// its UTF-8 and has U+FFFD for the stray bytes; the feed's other items keep theirs.
+    #[test]
+    fn a_bad_byte_in_a_title_loses_nothing_else() {
+        let app = app_with(rss(&[
+            item(
+                "1",
+                b"New state aid guidelines \xe9t\xe9 2026",
+                b"Summer guidelines.",
+            ),
+            item(
+                "2",
+                "R\u{e9}gime d'aide \u{2014} "
+                    .as_bytes()
+                    .iter()
+                    .chain(b"\xe9t\xe9")
+                    .copied()
+                    .collect::<Vec<u8>>()
+                    .as_slice(),
+                b"A state aid scheme.",
+            ),
+            item(
+                "3",
+                "State aid: Sommet d'\u{e9}t\u{e9}".as_bytes(),
+                b"Valid UTF-8.",
+            ),
+            item("4", b"Fisheries \xe9t\xe9", b"Nothing to see."),
+        ]));
+        let out = app.expect(Some(NOW), &["poll"], 0);
+        assert!(out.contains("4 new event(s), 3 matched"), "{out}");
+        let preview = app.json(
+            Some(NOW),
+            &["digest", "preview", "w", "--format", "json"],
+            0,
+        );
+        let mut titles = titles_of(&preview);
+        titles.sort();
+        assert_eq!(
+            titles,
+            [
+                "New state aid guidelines \u{e9}t\u{e9} 2026",
+                "R\u{e9}gime d'aide \u{2014} \u{fffd}t\u{fffd}",
+                "State aid: Sommet d'\u{e9}t\u{e9}",
+            ],
+            "{preview}"
+        );
+    }
+}
