@@ -385,6 +385,7 @@ mod through_the_binary {
     use crate::support::http::{Response, TestServer};
 
     const NOW: &str = "2026-11-28T10:00:00Z";
+    const LATER: &str = "2026-11-28T12:00:00Z";
     const STATE_AID: &str =
         "name = \"State aid\"\nrecipients = [\"sa@example.org\"]\nkeywords = [\"state aid\"]\n";
 
@@ -472,5 +473,54 @@ mod through_the_binary {
             ],
             "{preview}"
         );
+    }
+
+    /// `n` items about state aid, then `unmatched` that match nothing.
+    fn big_feed(n: usize, unmatched: usize) -> Vec<u8> {
+        let items: Vec<Vec<u8>> = (0..n)
+            .map(|i| {
+                item(
+                    &format!("sa-{i}"),
+                    format!("State aid: Commission approves scheme SA.{i}").as_bytes(),
+                    b"The Commission found the measure in line with the rules on regional aid.",
+                )
+            })
+            .chain((0..unmatched).map(|i| {
+                item(
+                    &format!("fish-{i}"),
+                    format!("Fisheries: quota {i}").as_bytes(),
+                    b"Nothing to see.",
+                )
+            }))
+            .collect();
+        rss(&items)
+    }
+
+    /// One feed of more matching items than one transaction takes (2,000), so written in
+    /// parts: each is recorded and enqueued once, the source counts them all, and the
+    /// feed's item list is recorded whole: the same body again brings nothing new, one
+    /// more item (and one more that matches nothing) brings exactly those. (The bench
+    /// polls 50,000 such items, for its memory; a debug build takes a minute for them.)
+    #[test]
+    fn a_feed_of_6500_matching_items_is_recorded_in_parts_once_whole() {
+        let app = app_with(big_feed(6_500, 100));
+        let out = app.expect(Some(NOW), &["poll"], 0);
+        assert!(out.contains("6600 new event(s), 6500 matched"), "{out}");
+        let status = app.json(Some(NOW), &["status", "--format", "json"], 0);
+        assert_eq!(status["pending"]["w"], 6_500, "{status}");
+        assert_eq!(status["events"], 6_500, "{status}");
+
+        let out = app.expect(Some(LATER), &["poll"], 0);
+        assert!(out.contains("0 new event(s), 0 matched"), "{out}");
+
+        app.server.route(
+            "/feed.xml",
+            Response::ok(big_feed(6_501, 101)).content_type("application/rss+xml"),
+        );
+        let out = app.expect(Some(LATER), &["poll", "--source", "feed"], 0);
+        assert!(out.contains("2 new event(s), 1 matched"), "{out}");
+        let status = app.json(Some(LATER), &["status", "--format", "json"], 0);
+        assert_eq!(status["pending"]["w"], 6_501, "{status}");
+        assert_eq!(status["events"], 6_501, "{status}");
     }
 }
