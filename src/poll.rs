@@ -295,7 +295,8 @@ pub async fn poll_once(
         let Some((s, state, fetched)) = next else {
             break;
         };
-        let (r, batch) = preparing.source(s, state, fetched, &mut merged)?;
+        let (mut r, mut batch) = preparing.source(s, state, fetched, &mut merged)?;
+        record_ahead(ctx.store, &mut r, &mut batch)?;
         if prepared.is_empty() {
             waiting_since = tokio::time::Instant::now();
         }
@@ -346,7 +347,55 @@ const EVENTS_PER_TRANSACTION: usize = 2_000;
 /// hold back the others' events (and alerts) until its timeout.
 const MAX_RECORD_DELAY: Duration = Duration::from_secs(1);
 
-/// Record the prepared sources in one transaction; complete and log their reports.
+/// Write ahead, in parts of `EVENTS_PER_TRANSACTION` events each in a transaction of its
+/// own, the matched new events of a source that brought more than one transaction takes
+/// (a feed of 50,000 matching items): a transaction's memory grows with what it writes.
+/// The batch keeps the rest (the events no watchlist matched, which are only counted),
+/// the source's state and its resources' records, recorded last, with the sources
+/// prepared around it. Nothing lost, nothing twice: until that last write, the URL's
+/// record still lists its previous items and has its previous content hash, so a crash
+/// in between has the next poll parse the body again; the events written ahead are then
+/// found kept (not new, not enqueued again), the others are new.
+fn record_ahead(
+    store: &Store,
+    r: &mut SourceReport,
+    batch: &mut PollBatch,
+) -> Result<(), StoreError> {
+    let ahead = |o: &ObservedEvent| !o.matches.is_empty() && !o.listed_before;
+    if batch.events.iter().filter(|o| ahead(o)).count() <= EVENTS_PER_TRANSACTION {
+        return Ok(());
+    }
+    let (matched, rest): (Vec<ObservedEvent>, Vec<ObservedEvent>) =
+        std::mem::take(&mut batch.events)
+            .into_iter()
+            .partition(ahead);
+    batch.events = rest;
+    let mut matched = matched.into_iter();
+    loop {
+        let events: Vec<ObservedEvent> = matched.by_ref().take(EVENTS_PER_TRANSACTION).collect();
+        if events.is_empty() {
+            return Ok(());
+        }
+        let part = PollBatch {
+            source: batch.source.clone(),
+            state: batch.state.clone(),
+            resources: Vec::new(),
+            dossiers: Vec::new(),
+            events,
+            track: Vec::new(),
+            deadlines: Vec::new(),
+            now: batch.now,
+        };
+        let outcome = store.record_part(&part)?;
+        // The source's stored count of events includes those written ahead.
+        batch.state.events += outcome.new_events.len() as u64;
+        r.new_events += outcome.new_events.len();
+        r.enqueued += outcome.enqueued;
+    }
+}
+
+/// Record the prepared sources in one transaction; complete and log their reports (which
+/// may already count events written ahead).
 fn record(
     store: &Store,
     prepared: &mut Vec<(SourceReport, PollBatch)>,
@@ -358,8 +407,8 @@ fn record(
     let (reports, batches): (Vec<SourceReport>, Vec<PollBatch>) = prepared.drain(..).unzip();
     let outcomes = store.record_polls(&batches)?;
     for ((mut r, batch), outcome) in reports.into_iter().zip(batches).zip(outcomes) {
-        r.new_events = outcome.new_events.len();
-        r.enqueued = outcome.enqueued;
+        r.new_events += outcome.new_events.len();
+        r.enqueued += outcome.enqueued;
         // A source that brought nothing new is a debug line: the daemon's "poll step" line
         // sums up the step, and 500 unchanged sources an hour would bury what matters.
         if r.ok && r.new_events == 0 && r.enqueued == 0 {
@@ -398,7 +447,7 @@ async fn get(f: Fetching<'_>, s: &SourceConfig, known: &SourceKnown<'_>, req: &R
         content_hash: None,
         prev,
     };
-    if let Ok(FetchOutcome::Body(body)) = &out.result {
+    if let Ok(FetchOutcome::Body(body)) = &mut out.result {
         let hash = blake3::hash(&body.bytes).to_hex().to_string();
         if out.prev.content_hash.as_deref() != Some(hash.as_str()) {
             let provenance = Provenance {
@@ -414,6 +463,8 @@ async fn get(f: Fetching<'_>, s: &SourceConfig, known: &SourceKnown<'_>, req: &R
             out.parsed = Some(req.parse(s.kind, &input));
         }
         out.content_hash = Some(hash);
+        // Hashed and parsed: the bytes are not needed any more (a feed may be 16 MiB).
+        body.bytes = bytes::Bytes::new();
     }
     out
 }

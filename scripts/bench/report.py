@@ -103,6 +103,15 @@ if _v2 and _r2:
 if idle:
     L.append(f"| idle RSS ≤ 15 MB (daemon, 50 sources, after {idle['seconds']} s) | {idle['rss_mb']} MB "
              f"(peak during its first poll {idle['peak_rss_mb']} MB; {idle['cpu_s']} s CPU in all) | {ok(idle['rss_mb'] <= 15)} |")
+_bf, _bf2 = R.get("bigfeed-poll1"), R.get("bigfeed-poll2")
+if _bf:
+    _n = _bf.get("items", 50000)
+    _mib = _bf.get("bytes", 16 * 2**20) / 2**20
+    _tail = "; ".join(" ".join(l.split()) for l in _bf.get("summary_tail", [])[-1:])
+    _then = f"; unchanged again: {_bf2['max_rss_mb']} MB, {_bf2['cpu_s']:.3f} s CPU" if _bf2 else ""
+    L.append(f"| one {_mib:.0f} MiB feed of {_n:,} matching items: peak RSS (budget < 150 MB) | "
+             f"{_bf['max_rss_mb']} MB, {_bf['cpu_s']:.2f} s CPU, {_bf['wall_s']:.2f} s wall "
+             f"(`{_tail}`{_then}) | {ok(_bf['max_rss_mb'] < 150 and _bf['exit'] == 0)} |")
 L.append("\nAlso measured (not budgets):\n")
 L.append("| figure | measured |")
 L.append("|---|---|")

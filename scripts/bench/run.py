@@ -7,6 +7,8 @@ fixtures plus the real EP API / OEIL / CELLAR captures:
     over the N feeds alone (the like-for-like comparison with the peers);
   - cold start: exec to the first request arriving at the server (median of R runs);
   - idle daemon (`veille run`) RSS and CPU after W seconds with 50 sources;
+  - one 16 MiB feed of 50,000 items that all match a shipped watchlist: peak RSS and CPU
+    of its first poll (from an empty store) and of the unchanged second one;
   - peers from PyPI in the venv: feedparser parsing the same files (no HTTP), urlwatch
     and rss2email polling the same URLs (first and unchanged second run);
 and writes the results as JSON and a markdown report.
@@ -18,8 +20,10 @@ env: BENCH_FEEDS (500), BENCH_ITEMS (20), BENCH_IDLE_SECONDS (120), BENCH_COLD_R
      the daemon-steps measurement), BENCH_DAEMON_STEPS (4: unchanged steps measured),
      BENCH_RATIO_PAIRS (5: interleaved pairs of a first veille poll and feedparser's parse
      loop, for the CPU ratio measured in the same minutes; 0 skips them),
-     BENCH_ONLY (comma-separated steps among feeds, full, daemon, cold, peers, ratio, idle;
-     default all: e.g. BENCH_ONLY=idle measures the idle daemon alone)
+     BENCH_ONLY (comma-separated steps among feeds, full, daemon, cold, peers, ratio, idle,
+     bigfeed; default all: e.g. BENCH_ONLY=idle measures the idle daemon alone),
+     BENCH_BIG_ITEMS (50000: the items of the one large feed of the bigfeed step, all
+     matching a shipped watchlist, in 16 MiB)
 """
 import json
 import os
@@ -48,6 +52,8 @@ DAEMON_EVERY = os.environ.get("BENCH_DAEMON_EVERY", "15s")
 DAEMON_UNCHANGED_STEPS = int(os.environ.get("BENCH_DAEMON_STEPS", "4"))
 DAEMON_SECONDS = 30 + 90 * DAEMON_UNCHANGED_STEPS
 CORPUS = os.path.join(WORK, "corpus")
+BIG_ITEMS = int(os.environ.get("BENCH_BIG_ITEMS", "50000"))
+BIG_BYTES = 16 * 1024 * 1024
 RESULTS = {}
 
 BENCH_DOSSIERS = [
@@ -459,6 +465,46 @@ def peers(port):
     RESULTS["rss2email-poll2"]["requests"] = {k: int(s2[k]) - int(s1[k]) for k in s1}
 
 
+def big_feed(path, n, size):
+    """One RSS feed of n items, all about state aid (the shipped state-aid watchlist matches
+    each), their descriptions padded so that the body is just under `size` bytes (the
+    bench configuration's max_body is 16 MiB)."""
+    head = (b'<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
+            b"<title>State aid decisions</title><link>https://competition.example.eu/</link>"
+            b"<description>Every decision</description>\n")
+    tail = b"</channel></rss>\n"
+
+    def item(k, pad):
+        return (b"<item><title>State aid: Commission approves scheme SA.%d</title>"
+                b"<link>https://competition.example.eu/decisions/SA.%d</link><guid>urn:bench:sa:%d</guid>"
+                b"<pubDate>Mon, 02 Nov 2026 10:00:00 +0100</pubDate><description>%s</description></item>\n"
+                % (k, k, k, pad))
+
+    base = sum(len(item(k, b"")) for k in range(n))
+    per = max(0, (size - 4096 - len(head) - len(tail) - base) // n)
+    words = b"The Commission found the measure in line with the rules on regional aid. " * (per // 70 + 1)
+    body = head + b"".join(item(k, words[:per]) for k in range(n)) + tail
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as fh:
+        fh.write(body)
+    return len(body)
+
+
+def big_feed_poll(port, size):
+    """`veille poll` of one large feed whose every item matches: the first poll from an
+    empty store (every event recorded and enqueued), then the unchanged one."""
+    app = install("app-bigfeed", port, 0, False)
+    cfg = os.path.join(app, "config.toml")
+    with open(cfg, "a") as fh:
+        fh.write("\n".join(["[[sources]]", 'id = "big"', 'kind = "feed"',
+                            f'url = "http://127.0.0.1:{port}/big/big.xml"', 'every = "1h"']) + "\n")
+    first, p = timed("bigfeed-poll1", [VEILLE, "--config", cfg, "poll"], env=veille_env(), ok=(0, 2))
+    first["summary_tail"] = p.stdout.decode(errors="replace").strip().splitlines()[-3:]
+    first["items"], first["bytes"] = BIG_ITEMS, size
+    second, p = timed("bigfeed-poll2", [VEILLE, "--config", cfg, "poll"], env=veille_env(), ok=(0, 2))
+    second["summary_tail"] = p.stdout.decode(errors="replace").strip().splitlines()[-3:]
+
+
 def main():
     os.makedirs(WORK, exist_ok=True)
     shutil.rmtree(CORPUS, ignore_errors=True)
@@ -467,6 +513,11 @@ def main():
     RESULTS["corpus"] = {"feeds": FEEDS, "items_per_feed": ITEMS, "generated": gen,
                          "dossiers": BENCH_DOSSIERS}
     log(gen)
+    big_size = None
+    if not ONLY or "bigfeed" in ONLY:
+        big_size = big_feed(os.path.join(CORPUS, "big", "big.xml"), BIG_ITEMS, BIG_BYTES)
+        RESULTS["corpus"]["big_feed"] = {"items": BIG_ITEMS, "bytes": big_size}
+        log(f"big feed: {BIG_ITEMS} items, {big_size} bytes")
     server = subprocess.Popen([sys.executable, os.path.join(HERE, "serve.py"), FIXTURES, CORPUS])
     try:
         port_file = os.path.join(CORPUS, "port")
@@ -499,6 +550,8 @@ def main():
             ratio_pairs(port)
         if step("idle") and IDLE > 0:
             idle_daemon(port)
+        if step("bigfeed"):
+            big_feed_poll(port, big_size)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait()

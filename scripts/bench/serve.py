@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Loopback HTTP server for scripts/bench.sh: the generated feeds (CORPUS/feeds/*.xml at
-/feeds/NAME) and stand-ins for the EP API, OEIL and CELLAR serving the real captures, with
+/feeds/NAME; run.py's large feed CORPUS/big/*.xml at /big/NAME) and stand-ins for the EP API, OEIL and CELLAR serving the real captures, with
 strong ETags and `304 Not Modified` for a matching If-None-Match.
 
 Writes its port to CORPUS/port, and the wall-clock time (ns since the epoch) at which a
@@ -53,6 +53,10 @@ for pid, rel in CELLAR.items():
     add(f"/resource/procedure/{pid}", rel, "application/xml")
 for name in sorted(os.listdir(os.path.join(CORPUS, "feeds"))):
     add(f"/feeds/{name}", open(os.path.join(CORPUS, "feeds", name), "rb").read(), "application/xml")
+# One large feed (run.py's bigfeed step), when generated.
+if os.path.isdir(os.path.join(CORPUS, "big")):
+    for name in sorted(os.listdir(os.path.join(CORPUS, "big"))):
+        add(f"/big/{name}", open(os.path.join(CORPUS, "big", name), "rb").read(), "application/rss+xml")
 
 STATS = {"requests": 0, "not_modified": 0, "ok": 0, "not_found": 0, "no_content": 0}
 

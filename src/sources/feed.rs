@@ -4,7 +4,9 @@
 //! use, see [`parse_date`]).
 //!
 //! Owns: encoding repair (a Latin-1/Windows-1252 feed without, or with a wrong, encoding
-//! declaration is re-read with the HTTP charset), HTML-to-text for titles and summaries,
+//! declaration is re-read with the HTTP charset; in a body read as UTF-8, a text run
+//! with invalid sequences is read as Latin-1, or has them replaced by U+FFFD when it also
+//! holds UTF-8, so that one bad byte loses no text), HTML-to-text for titles and summaries,
 //! the identity rule (guid/id, else link, else a blake3 hash of title and link — never an
 //! id feed-rs invented), link resolution.
 //! Must not: do IO, read the clock (an undated item has `published: None`; the poller
@@ -25,6 +27,13 @@ pub fn parse(input: &Input) -> Result<Vec<Observation>, ParseError> {
     let body = input.body;
     if looks_like_html(body) {
         return Err(html_error(body));
+    }
+
+    // A body read as UTF-8 that is not valid UTF-8 is repaired first: feed-rs drops the
+    // whole text of an element with one invalid sequence (a title lost for one byte).
+    if let Some(repaired) = repair_utf8(body, input.content_type) {
+        return parse_bytes(&repaired, input)
+            .map(|items| items.into_iter().map(Observation::Item).collect());
     }
 
     let first = parse_bytes(body, input);
@@ -64,10 +73,12 @@ fn parse_bytes(bytes: &[u8], input: &Input) -> Result<Vec<FeedItem>, ParseError>
         .and_then(|l| url::Url::parse(&l.href).ok())
         .or_else(|| url::Url::parse(base).ok());
 
+    // Each entry is dropped as soon as it is made an item: a feed of 50,000 entries is
+    // not held twice.
     Ok(feed
         .entries
-        .iter()
-        .map(|entry| to_item(entry, feed_base.as_ref()))
+        .into_iter()
+        .map(|entry| to_item(&entry, feed_base.as_ref()))
         .collect())
 }
 
@@ -188,18 +199,20 @@ fn html_error(body: &[u8]) -> ParseError {
 /// The encoding to try when the first pass failed or gave mojibake: the HTTP charset, else
 /// Windows-1252 when the bytes are not UTF-8 at all.
 fn fallback_encoding(body: &[u8], content_type: Option<&str>) -> Option<&'static Encoding> {
-    let from_http = content_type.and_then(|ct| {
-        ct.split(';').skip(1).find_map(|param| {
-            let (name, value) = param.split_once('=')?;
-            name.trim()
-                .eq_ignore_ascii_case("charset")
-                .then(|| Encoding::for_label(value.trim().trim_matches('"').as_bytes()))?
-        })
-    });
-    from_http.or_else(|| {
+    http_charset(content_type).or_else(|| {
         std::str::from_utf8(body)
             .is_err()
             .then_some(encoding_rs::WINDOWS_1252)
+    })
+}
+
+/// The encoding the HTTP `Content-Type` names (`charset=`), if any.
+fn http_charset(content_type: Option<&str>) -> Option<&'static Encoding> {
+    content_type?.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| Encoding::for_label(value.trim().trim_matches('"').as_bytes()))?
     })
 }
 
@@ -216,6 +229,62 @@ fn transcode(body: &[u8], encoding: &'static Encoding) -> Vec<u8> {
             .into_bytes(),
         None => text.into_owned().into_bytes(),
     }
+}
+
+/// The encoding the XML declaration names, if it names one.
+fn declared_encoding(body: &[u8]) -> Option<&'static Encoding> {
+    static DECL: OnceLock<Option<Regex>> = OnceLock::new();
+    let decl = DECL
+        .get_or_init(|| Regex::new(r#"^\s*<\?xml[^>]*?\bencoding\s*=\s*["']([^"']*)["']"#).ok())
+        .as_ref()?;
+    let head = String::from_utf8_lossy(&body[..body.len().min(512)]);
+    let label = decl.captures(head.trim_start_matches('\u{feff}'))?.get(1)?;
+    Encoding::for_label(label.as_str().trim().as_bytes())
+}
+
+/// A body that will be read as UTF-8 (its XML declaration, else its HTTP charset, says
+/// so, or neither names an encoding) but is not valid UTF-8, repaired text run by text
+/// run (the bytes between two of `<` and `>`, which are ASCII in every encoding read
+/// here): a run whose only non-ASCII bytes are the invalid ones is Latin-1 (read as
+/// Windows-1252, as browsers do); in a run that also holds UTF-8, each invalid sequence
+/// becomes U+FFFD. The rest of the body is kept byte for byte. `None` when there is
+/// nothing to repair.
+fn repair_utf8(body: &[u8], content_type: Option<&str>) -> Option<Vec<u8>> {
+    let mut pos = match std::str::from_utf8(body) {
+        Ok(_) => return None,
+        Err(e) => e.valid_up_to(),
+    };
+    if body.starts_with(&[0xFE, 0xFF]) || body.starts_with(&[0xFF, 0xFE]) {
+        return None; // UTF-16, which feed-rs reads by its byte order mark
+    }
+    let encoding = declared_encoding(body)
+        .or_else(|| http_charset(content_type))
+        .unwrap_or(encoding_rs::UTF_8);
+    if encoding != encoding_rs::UTF_8 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(body.len() + body.len() / 8);
+    let mut copied = 0;
+    loop {
+        let start =
+            memchr::memrchr2(b'<', b'>', &body[copied..pos]).map_or(copied, |i| copied + i + 1);
+        let end = memchr::memchr2(b'<', b'>', &body[pos..]).map_or(body.len(), |i| pos + i);
+        out.extend_from_slice(&body[copied..start]);
+        let run = &body[start..end];
+        if run.utf8_chunks().all(|c| c.valid().is_ascii()) {
+            let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(run);
+            out.extend_from_slice(text.as_bytes());
+        } else {
+            out.extend_from_slice(String::from_utf8_lossy(run).as_bytes());
+        }
+        copied = end;
+        match std::str::from_utf8(&body[end..]) {
+            Ok(_) => break,
+            Err(e) => pos = end + e.valid_up_to(),
+        }
+    }
+    out.extend_from_slice(&body[copied..]);
+    Some(out)
 }
 
 /// How much an item looks mis-decoded: replacement characters and UTF-8-read-as-Latin-1
@@ -830,6 +899,36 @@ mod tests {
         assert_eq!(mojibake_score(&item("MarchÃ©s publics, Ã©tat, Â°")), 5);
     }
 
+    #[test]
+    fn invalid_utf8_is_repaired_run_by_run() {
+        let repaired =
+            |body: &[u8], ct| repair_utf8(body, ct).map(|b| String::from_utf8(b).unwrap());
+        assert_eq!(
+            repaired(b"<t>New \xe9t\xe9 \x92x\x92</t><d>caf\xc3\xa9 \xe9t\xe9</d><e>\xc3\xa9</e>", None)
+                .as_deref(),
+            Some("<t>New \u{e9}t\u{e9} \u{2019}x\u{2019}</t><d>caf\u{e9} \u{fffd}t\u{fffd}</d><e>\u{e9}</e>")
+        );
+        let utf8 = Some("text/xml; charset=utf-8");
+        assert_eq!(
+            repaired(b"<?xml version='1.0' encoding='utf-8'?><t>\xe9</t>", utf8).as_deref(),
+            Some("<?xml version='1.0' encoding='utf-8'?><t>\u{e9}</t>")
+        );
+        // Valid UTF-8, another encoding declared or sent, UTF-16: nothing to repair here.
+        assert_eq!(repaired("<t>\u{e9}</t>".as_bytes(), None), None);
+        assert_eq!(
+            repaired(
+                b"<?xml version=\"1.0\" encoding=\"ISO-8859-15\"?><t>\xa4</t>",
+                utf8
+            ),
+            None
+        );
+        assert_eq!(
+            repaired(b"<t>\xe9</t>", Some("text/xml; charset=windows-1250")),
+            None
+        );
+        assert_eq!(repaired(b"\xff\xfe<\x00t\x00>\x00", None), None);
+    }
+
     /// The date tokens' definitions, as regular expressions: what `dmy_token`, `ymd_token`,
     /// `hms_token` and `zone_token` recognise, and the groups they give.
     fn token_by_definition(re: &str, token: &str) -> Option<Vec<Option<String>>> {
@@ -891,6 +990,21 @@ mod tests {
                 categories: Vec::new(),
             };
             proptest::prop_assert_eq!(mojibake_score(&item), mojibake_by_definition(&text));
+        }
+
+        #[test]
+        fn a_repaired_body_is_utf8_with_every_ascii_byte_kept(
+            body in proptest::collection::vec(proptest::sample::select(
+                b"<>a &;\xc3\xa9\xe9\x80\xbf\xf0\x9f\x98\x80\xff".to_vec()), 0..64)
+        ) {
+            if let Some(out) = repair_utf8(&body, None) {
+                let text = String::from_utf8(out);
+                proptest::prop_assert!(text.is_ok());
+                let ascii = |b: &[u8]| b.iter().copied().filter(u8::is_ascii).collect::<Vec<u8>>();
+                proptest::prop_assert_eq!(ascii(text.unwrap_or_default().as_bytes()), ascii(&body));
+            } else {
+                proptest::prop_assert!(std::str::from_utf8(&body).is_ok());
+            }
         }
 
         #[test]

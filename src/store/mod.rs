@@ -1148,6 +1148,33 @@ impl Store {
             .unwrap_or_default())
     }
 
+    /// Record ahead a part of one source's poll too large for one transaction: its
+    /// matched events and their pending entries, in a transaction of their own (an event
+    /// already kept only gains provenance; nothing is enqueued twice). Nothing else of
+    /// the part is written: the source's state and its resources' records (the items
+    /// each URL lists, its validators), dossiers, tracked procedures and deadlines come
+    /// with the last part, through [`Store::record_polls`]. So a crash between the parts
+    /// leaves the body unrecorded: the next poll parses it again, finds the events
+    /// written ahead already kept, and the others new. Events no watchlist matched are
+    /// not looked at here: they belong in the last part.
+    ///
+    /// A transaction's cost in memory grows with what it writes (one transaction of
+    /// 50,000 matched events and their pending entries had sled hold 600 MB), so a
+    /// large poll is written in bounded parts.
+    pub fn record_part(&self, part: &PollBatch) -> Result<RecordOutcome, StoreError> {
+        debug_assert!(part.events.iter().all(|o| !o.matches.is_empty()));
+        debug_assert!(part.resources.is_empty() && part.dossiers.is_empty());
+        debug_assert!(part.track.is_empty() && part.deadlines.is_empty());
+        let _call = self.call("recording a part of a poll", health::DEADLINE)?;
+        self.wrote();
+        let none = std::collections::HashSet::new();
+        let recorded = (&self.events, &self.pending)
+            .transaction(|(events, pending)| record_events(events, pending, part, &none))
+            .map_err(StoreError::from);
+        self.adjust_event_count(recorded.as_ref().ok().map(|o| o.kept as i64));
+        recorded
+    }
+
     /// Record the polls of several sources, in order, in ONE transaction: insert new
     /// events (existing ones only gain provenance), enqueue the matches of NEW events,
     /// save merged dossiers, resource validators and each source's poll state. Returns

@@ -376,3 +376,151 @@ fn feed_namespaces_are_resolved_in_scope() {
     );
     assert_eq!(feed.entries[2].summary.as_ref().unwrap().content, "s");
 }
+
+// ---------------------------------------------------------------------------------------
+// Through the binary
+
+mod through_the_binary {
+    use crate::support::app::{titles_of, Source, TestApp};
+    use crate::support::http::{Response, TestServer};
+
+    const NOW: &str = "2026-11-28T10:00:00Z";
+    const LATER: &str = "2026-11-28T12:00:00Z";
+    const STATE_AID: &str =
+        "name = \"State aid\"\nrecipients = [\"sa@example.org\"]\nkeywords = [\"state aid\"]\n";
+
+    fn app_with(body: Vec<u8>) -> TestApp {
+        let server = TestServer::start_background();
+        server.route(
+            "/feed.xml",
+            Response::ok(body).content_type("application/rss+xml; charset=utf-8"),
+        );
+        let url = server.url("/feed.xml");
+        let app = TestApp::new(server, vec![Source::new("feed", "feed", url)]);
+        app.add_watchlist("w", STATE_AID);
+        app
+    }
+
+    fn rss(items: &[Vec<u8>]) -> Vec<u8> {
+        let mut body =
+            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel>\
+<title>Competition</title><link>https://competition.example.eu/</link>\n"
+                .to_vec();
+        for item in items {
+            body.extend_from_slice(item);
+        }
+        body.extend_from_slice(b"</channel></rss>\n");
+        body
+    }
+
+    fn item(id: &str, title: &[u8], description: &[u8]) -> Vec<u8> {
+        let mut s = format!(
+            "<item><guid>urn:{id}</guid><link>https://competition.example.eu/{id}</link>\
+<pubDate>Fri, 27 Nov 2026 10:00:00 +0100</pubDate><title>"
+        )
+        .into_bytes();
+        s.extend_from_slice(title);
+        s.extend_from_slice(b"</title><description>");
+        s.extend_from_slice(description);
+        s.extend_from_slice(b"</description></item>\n");
+        s
+    }
+
+    /// Latin-1 bytes in the title of a feed declared UTF-8: the title reads as Latin-1,
+    /// matches, and shows whole in the digest; a title with UTF-8 and stray bytes keeps
+    /// its UTF-8 and has U+FFFD for the stray bytes; the feed's other items keep theirs.
+    #[test]
+    fn a_bad_byte_in_a_title_loses_nothing_else() {
+        let app = app_with(rss(&[
+            item(
+                "1",
+                b"New state aid guidelines \xe9t\xe9 2026",
+                b"Summer guidelines.",
+            ),
+            item(
+                "2",
+                "R\u{e9}gime d'aide \u{2014} "
+                    .as_bytes()
+                    .iter()
+                    .chain(b"\xe9t\xe9")
+                    .copied()
+                    .collect::<Vec<u8>>()
+                    .as_slice(),
+                b"A state aid scheme.",
+            ),
+            item(
+                "3",
+                "State aid: Sommet d'\u{e9}t\u{e9}".as_bytes(),
+                b"Valid UTF-8.",
+            ),
+            item("4", b"Fisheries \xe9t\xe9", b"Nothing to see."),
+        ]));
+        let out = app.expect(Some(NOW), &["poll"], 0);
+        assert!(out.contains("4 new event(s), 3 matched"), "{out}");
+        let preview = app.json(
+            Some(NOW),
+            &["digest", "preview", "w", "--format", "json"],
+            0,
+        );
+        let mut titles = titles_of(&preview);
+        titles.sort();
+        assert_eq!(
+            titles,
+            [
+                "New state aid guidelines \u{e9}t\u{e9} 2026",
+                "R\u{e9}gime d'aide \u{2014} \u{fffd}t\u{fffd}",
+                "State aid: Sommet d'\u{e9}t\u{e9}",
+            ],
+            "{preview}"
+        );
+    }
+
+    /// `n` items about state aid, then `unmatched` that match nothing.
+    fn big_feed(n: usize, unmatched: usize) -> Vec<u8> {
+        let items: Vec<Vec<u8>> = (0..n)
+            .map(|i| {
+                item(
+                    &format!("sa-{i}"),
+                    format!("State aid: Commission approves scheme SA.{i}").as_bytes(),
+                    b"The Commission found the measure in line with the rules on regional aid.",
+                )
+            })
+            .chain((0..unmatched).map(|i| {
+                item(
+                    &format!("fish-{i}"),
+                    format!("Fisheries: quota {i}").as_bytes(),
+                    b"Nothing to see.",
+                )
+            }))
+            .collect();
+        rss(&items)
+    }
+
+    /// One feed of more matching items than one transaction takes (2,000), so written in
+    /// parts: each is recorded and enqueued once, the source counts them all, and the
+    /// feed's item list is recorded whole: the same body again brings nothing new, one
+    /// more item (and one more that matches nothing) brings exactly those. (The bench
+    /// polls 50,000 such items, for its memory; a debug build takes a minute for them.)
+    #[test]
+    fn a_feed_of_6500_matching_items_is_recorded_in_parts_once_whole() {
+        let app = app_with(big_feed(6_500, 100));
+        let out = app.expect(Some(NOW), &["poll"], 0);
+        assert!(out.contains("6600 new event(s), 6500 matched"), "{out}");
+        let status = app.json(Some(NOW), &["status", "--format", "json"], 0);
+        assert_eq!(status["pending"]["w"], 6_500, "{status}");
+        assert_eq!(status["events"], 6_500, "{status}");
+
+        let out = app.expect(Some(LATER), &["poll"], 0);
+        assert!(out.contains("0 new event(s), 0 matched"), "{out}");
+
+        app.server.route(
+            "/feed.xml",
+            Response::ok(big_feed(6_501, 101)).content_type("application/rss+xml"),
+        );
+        let out = app.expect(Some(LATER), &["poll", "--source", "feed"], 0);
+        assert!(out.contains("2 new event(s), 1 matched"), "{out}");
+        let status = app.json(Some(LATER), &["status", "--format", "json"], 0);
+        assert_eq!(status["pending"]["w"], 6_501, "{status}");
+        assert_eq!(status["events"], 6_501, "{status}");
+    }
+}

@@ -761,3 +761,102 @@ fn a_manual_poll_honours_retry_after_unless_forced() {
     assert!(out.contains("busy") && out.contains("FAILED"), "{out}");
     assert_eq!(app.server.requests_to("/busy.xml").len(), 3);
 }
+
+/// A poll killed after writing a part of a large source's matched events (the state that
+/// kill leaves: those events kept and enqueued, the URL's record and the source's state
+/// as before) loses nothing and enqueues nothing twice: the next poll parses the body
+/// again, finds the events written ahead kept, and records the others.
+#[tokio::test]
+async fn a_poll_killed_between_its_parts_loses_nothing_and_enqueues_nothing_twice() {
+    use veille::model::{Observation, Provenance};
+    use veille::store::{Enqueue, ObservedEvent, PollBatch, SourceRecord};
+
+    let server = TestServer::start().await;
+    // `big_feed` has one item in 100 match; here every item does.
+    let body = big_feed("k", 4_500).replace("Town hall news", "Public procurement news");
+    server.route(
+        "/k.xml",
+        Response::ok(body.clone()).content_type("application/rss+xml"),
+    );
+    let now: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().unwrap_or_default();
+    let wl = watchlists();
+    let rig = Rig::new(config(&server, &[("k", "/k.xml")]), now);
+
+    // What the killed poll wrote: its first part, the first 2,000 matched events.
+    let provenance = Provenance {
+        source: "k".into(),
+        url: server.url("/k.xml"),
+        fetched_at: now,
+    };
+    let input = veille::sources::Input {
+        body: body.as_bytes(),
+        content_type: None,
+        provenance: &provenance,
+    };
+    let items = veille::sources::feed::parse(&input).unwrap_or_else(|e| panic!("{e}"));
+    let events: Vec<ObservedEvent> = items
+        .iter()
+        .take(2_000)
+        .map(|o| match o {
+            Observation::Item(item) => {
+                let event = veille::dossier::item_event(item, &provenance, now, None);
+                assert_eq!(wl.matches(&event).len(), 1, "{item:?}");
+                ObservedEvent {
+                    event: event.into_event(),
+                    matches: vec![Enqueue {
+                        watchlist: "procurement".into(),
+                        reasons: vec!["keyword \"public procurement\"".into()],
+                        alert_due: false,
+                    }],
+                    listed_before: false,
+                }
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let part = PollBatch {
+        source: "k".into(),
+        state: SourceRecord::default(),
+        resources: vec![],
+        dossiers: vec![],
+        events,
+        track: vec![],
+        deadlines: vec![],
+        now,
+    };
+    let written = rig
+        .store
+        .record_part(&part)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((written.new_events.len(), written.enqueued), (2_000, 2_000));
+
+    // The poll after the restart: the others are new, the first 2,000 are not again.
+    let report = poll_once(rig.ctx(&wl), now, Selection::All { force: false })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = &report.sources[0];
+    assert_eq!((r.new_events, r.enqueued), (2_500, 2_500));
+    let pending = rig
+        .store
+        .pending("procurement")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(pending.len(), 4_500);
+    let mut ids: Vec<_> = pending.iter().map(|p| p.event.id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4_500, "each once");
+    assert_eq!(rig.store.event_count(), 4_500);
+
+    // Recorded whole: the same body again brings nothing.
+    let report = poll_once(
+        rig.ctx(&wl),
+        now + Duration::hours(2),
+        Selection::All { force: false },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (report.sources[0].new_events, report.sources[0].enqueued),
+        (0, 0)
+    );
+}

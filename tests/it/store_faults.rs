@@ -1,5 +1,5 @@
 //! Store faults through the binary. A full disk is a real one: a 1 MiB tmpfs mounted on the
-//! test's data folder (root only; the test says it is skipped otherwise), unmounted in
+//! test's data folder (these tests run as root, as CI does; they fail, saying why, where mounting is refused), unmounted in
 //! `Drop`. A damaged store is made by hand: its `db` truncated or deleted, its `blobs/`
 //! deleted, after a poll.
 //! - A store IO error is an error, never a hang: `veille poll` exits 1 within seconds,
@@ -61,8 +61,8 @@ fn app(n: usize, matching: bool, min_free: &str, extra: &str) -> TestApp {
 struct Tmpfs(PathBuf);
 
 impl Tmpfs {
-    /// `None` (and a note on stderr) when this process may not mount.
-    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+    /// Mount it; fails the test, saying why, when this process may not mount.
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
         std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
         let ok = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
@@ -70,13 +70,12 @@ impl Tmpfs {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!(
-                "SKIPPED: cannot mount a tmpfs here (not root?); the full-disk case is not tested"
-            );
-            return None;
-        }
-        Some(Tmpfs(dir.to_path_buf()))
+        assert!(
+            ok,
+            "cannot mount a tmpfs on {}: the full-disk tests need root (as CI runs them)",
+            dir.display()
+        );
+        Tmpfs(dir.to_path_buf())
     }
 
     fn resize(&self, size: &str) {
@@ -150,9 +149,7 @@ fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
 #[test]
 fn a_full_disk_fails_a_poll_within_seconds_naming_the_device() {
     let app = app(5000, true, "0", "");
-    let Some(_fs) = Tmpfs::mount(&app.path("data"), "1m") else {
-        return;
-    };
+    let _fs = Tmpfs::mount(&app.path("data"), "1m");
     let (st, _, err, took) = run_bounded(&app, None, &["poll"]);
     assert_eq!(st.code(), Some(1), "{err}");
     assert!(took < Duration::from_secs(30), "took {took:?}");
@@ -168,9 +165,7 @@ fn a_full_disk_fails_a_poll_within_seconds_naming_the_device() {
 #[test]
 fn below_min_free_a_poll_is_skipped_and_says_why() {
     let app = app(50, true, "4MiB", "");
-    let Some(_fs) = Tmpfs::mount(&app.path("data"), "1m") else {
-        return;
-    };
+    let _fs = Tmpfs::mount(&app.path("data"), "1m");
     let (st, out, err, _) = run_bounded(&app, None, &["poll"]);
     assert_eq!(st.code(), Some(1), "{out}{err}");
     assert!(
@@ -243,9 +238,7 @@ fn the_daemon_below_min_free_reports_keeps_answering_resumes_and_stops_on_sigter
         "2MiB",
         &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"),
     );
-    let Some(fs) = Tmpfs::mount(&app.path("data"), "1m") else {
-        return;
-    };
+    let fs = Tmpfs::mount(&app.path("data"), "1m");
     let (mut child, log) = spawn_daemon(&app);
     let body = wait_for("/healthz 503", &log, || {
         let (code, body) = http_get(port, "/healthz")?;
@@ -289,9 +282,7 @@ fn the_daemon_below_min_free_reports_keeps_answering_resumes_and_stops_on_sigter
 #[test]
 fn the_daemon_whose_store_failed_exits_1_to_be_restarted() {
     let app = app(5000, true, "0", "");
-    let Some(_fs) = Tmpfs::mount(&app.path("data"), "1m") else {
-        return;
-    };
+    let _fs = Tmpfs::mount(&app.path("data"), "1m");
     let (mut child, log) = spawn_daemon(&app);
     let st = wait_child(&mut child, Duration::from_secs(40)).unwrap_or_else(|| {
         panic!(
