@@ -644,7 +644,7 @@ fn source_line(s: &SourceHealth, d: &Digest) -> String {
         let err = shorten(err, 300);
         parts.push(match lang {
             Language::En => format!("last error: {err}"),
-            Language::Fr => format!("dernière erreur : {err}"),
+            Language::Fr => format!("dernière erreur : {}", cause_fr(&err)),
         });
     }
     let sep = match lang {
@@ -654,9 +654,107 @@ fn source_line(s: &SourceHealth, d: &Digest) -> String {
     parts.join(sep)
 }
 
+/// A short cause (`FetchError::cause`, `view::cause`) in French, for French digests;
+/// what no rule knows stays as it is.
+fn cause_fr(cause: &str) -> String {
+    const WHOLE: &[(&str, &str)] = &[
+        ("bot challenge", "page anti-robot au lieu du contenu"),
+        ("too many redirects", "trop de redirections"),
+        ("bad redirect", "redirection invalide"),
+        (
+            "redirect to a link-local address refused",
+            "redirection vers une adresse lien-local refusée",
+        ),
+        ("invalid URL", "adresse invalide"),
+        ("timed out", "délai dépassé"),
+        ("response too large", "réponse trop volumineuse"),
+        ("not found at the source", "introuvable à la source"),
+        ("page layout not recognised", "mise en page non reconnue"),
+        (
+            "record layout not recognised",
+            "structure de la fiche non reconnue",
+        ),
+        ("cannot set up HTTP", "HTTP impossible à configurer"),
+    ];
+    const PREFIX: &[(&str, &str)] = &[
+        ("cannot resolve ", "nom introuvable : "),
+        ("connection refused by ", "connexion refusée par "),
+        ("connection reset by ", "connexion interrompue par "),
+        ("cannot connect to ", "connexion impossible à "),
+        ("timed out after ", "délai dépassé après "),
+        ("response larger than ", "réponse de plus de "),
+        ("not a feed: ", "pas un flux : "),
+        ("request to ", "échec de la requête à "),
+        ("malformed ", "mal formé : "),
+    ];
+    const SUFFIX: &[(&str, &str)] = &[
+        (" is unreachable", " est injoignable"),
+        (" broke off the response", " a interrompu la réponse"),
+    ];
+    if let Some((_, fr)) = WHOLE.iter().find(|(en, _)| *en == cause) {
+        return (*fr).to_string();
+    }
+    if let Some(rest) = cause.strip_prefix("secure connection to ") {
+        if let Some(host) = rest.strip_suffix(" failed") {
+            return format!("échec de la connexion sécurisée à {host}");
+        }
+    }
+    if let Some((status, wait)) = cause.split_once(", asked to wait ") {
+        return format!("{status}, attente demandée : {wait}");
+    }
+    if let Some((en, fr)) = PREFIX.iter().find(|(en, _)| cause.starts_with(en)) {
+        let rest = &cause[en.len()..];
+        return match *en {
+            "request to " => format!("{fr}{}", rest.trim_end_matches(" failed")),
+            _ => format!("{fr}{rest}"),
+        };
+    }
+    if let Some((en, fr)) = SUFFIX.iter().find(|(en, _)| cause.ends_with(en)) {
+        return format!("{}{fr}", &cause[..cause.len() - en.len()]);
+    }
+    cause.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_causes_read_in_french() {
+        for (en, fr) in [
+            ("bot challenge", "page anti-robot au lieu du contenu"),
+            (
+                "cannot resolve data.europarl.europa.eu",
+                "nom introuvable : data.europarl.europa.eu",
+            ),
+            (
+                "connection refused by 127.0.0.1:9",
+                "connexion refusée par 127.0.0.1:9",
+            ),
+            ("timed out after 60 s", "délai dépassé après 60 s"),
+            ("HTTP 503", "HTTP 503"),
+            (
+                "HTTP 429, asked to wait 1 h",
+                "HTTP 429, attente demandée : 1 h",
+            ),
+            (
+                "eur-lex.europa.eu is unreachable",
+                "eur-lex.europa.eu est injoignable",
+            ),
+            (
+                "secure connection to ec.europa.eu failed",
+                "échec de la connexion sécurisée à ec.europa.eu",
+            ),
+            (
+                "request to example.org failed",
+                "échec de la requête à example.org",
+            ),
+            ("not a feed: no RSS root", "pas un flux : no RSS root"),
+            ("something new", "something new"),
+        ] {
+            assert_eq!(cause_fr(en), fr, "{en}");
+        }
+    }
 
     #[test]
     fn clean_makes_one_line() {
