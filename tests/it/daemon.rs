@@ -8,7 +8,6 @@
 //! Waiting is done with bounded loops on observable facts (a log line, a delivered
 //! message, a metrics value); the deadlines are bounds, not performance assertions.
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -19,7 +18,7 @@ use veille::sources::ep_api;
 
 use crate::support::app::{titles_of, TestApp};
 use crate::support::fixtures;
-use crate::support::http::{Response, TestServer};
+use crate::support::http::{free_port, http_get, Response, TestServer};
 use crate::support::smtp::{self, SmtpServer};
 
 /// The bound of every wait in this module.
@@ -248,26 +247,6 @@ impl Drop for Daemon {
             let _ = self.child.wait();
         }
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// GET a path from the daemon's listener: (status code, body).
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
-        .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let (head, body) = out.split_once("\r\n\r\n")?;
-    let code = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((code, body.to_string()))
 }
 
 /// The value of one sample of a Prometheus text exposition.

@@ -10,14 +10,12 @@
 //! - A store that holds less than its last flush recorded is moved aside as damaged and
 //!   reported loudly; the next poll is a first poll.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::app::{Source, TestApp};
-use crate::support::http::{Response, TestServer};
+use crate::support::http::{free_port, http_get, Response, TestServer};
 
 /// `n` items whose titles match the keyword "zebra" (or not), dated late November 2026.
 fn feed(n: usize, matching: bool) -> Response {
@@ -177,25 +175,6 @@ fn below_min_free_a_poll_is_skipped_and_says_why() {
         app.server.requests_to("/big.rss").is_empty(),
         "the poll ran"
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
-        .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let (head, body) = out.split_once("\r\n\r\n")?;
-    let code = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((code, body.to_string()))
 }
 
 fn spawn_daemon(app: &TestApp) -> (Child, PathBuf) {

@@ -8,10 +8,12 @@
 //! (policy `default`) through the same interpreter: no Rust MIME parser is needed.
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::http::free_port;
 
 /// The aiosmtpd release installed into the test venv.
 pub const AIOSMTPD_VERSION: &str = "1.4.6";
@@ -134,13 +136,6 @@ impl Drop for DirLock {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir(&self.0);
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
 }
 
 /// A running aiosmtpd with its Maildir.
