@@ -25,3 +25,4 @@ mod store;
 mod support;
 mod tz;
 mod watchlist;
+mod watchlist_faults;
