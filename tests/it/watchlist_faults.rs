@@ -206,3 +206,56 @@ fn a_link_out_of_the_watchlists_folder_is_refused_unread_and_a_link_within_is_fo
     let (out, _) = run(&app, &["check"], 0);
     assert!(out.contains("linked — W"), "{out}");
 }
+
+#[test]
+fn read_only_commands_work_beside_a_broken_watchlist_and_say_so() {
+    let app = app();
+    app.add_watchlist("w", &format!("{HEAD}keywords = [\"state aid\"]\n"));
+    app.add_watchlist(
+        "b",
+        &format!("{HEAD}keywords = [\"state aid\"]\nalert_on = [\"no-such-stage\"]\n"),
+    );
+    let warning =
+        "veille: warning: the watchlist files on disk have errors (veille check lists them)";
+    let (_, err) = run(&app, &["check"], 3);
+    assert!(err.contains("b.toml:4:13: unknown stage"), "{err}");
+    // Commands that change state still refuse to run on part of the watchlists.
+    run(&app, &["poll"], 3);
+    run(&app, &["digest", "send"], 3);
+
+    // status and dossier show need no watchlist.
+    let (out, err) = run(&app, &["status"], 0);
+    assert!(err.contains(warning), "{err}");
+    assert!(!err.contains("unknown stage"), "{err}");
+    assert!(
+        out.contains("\nb "),
+        "the broken watchlist is listed: {out}"
+    );
+    assert!(!out.contains("no such watchlist"), "{out}");
+    let (_, err) = run(&app, &["dossier", "show", "2016/0132(COD)"], 1);
+    assert!(err.contains("is not known yet"), "{err}");
+
+    // The watchlist that loaded can be previewed and exported; the broken one cannot.
+    let (out, err) = run(&app, &["digest", "preview", "w"], 0);
+    assert!(out.starts_with("Subject: "), "{out}");
+    assert!(err.contains(warning), "{err}");
+    let (out, _) = run(&app, &["export", "ical", "w"], 0);
+    assert!(out.starts_with("BEGIN:VCALENDAR"), "{out}");
+    for args in [
+        &["digest", "preview", "b"][..],
+        &["export", "ical", "b"],
+        &["match", "--watchlist", "b", "state aid"],
+    ] {
+        let (out, err) = run(&app, args, 3);
+        assert!(out.is_empty(), "{args:?}: {out}");
+        assert!(
+            err.contains("b.toml:4:13: unknown stage"),
+            "{args:?}: {err}"
+        );
+    }
+
+    // match tries the watchlists that loaded and names those it could not.
+    let (out, err) = run(&app, &["match", "New state aid rules"], 0);
+    assert_eq!(out, "w: keyword \"state aid\"\n");
+    assert!(err.contains(&format!("{warning}; not tried: b")), "{err}");
+}
