@@ -17,7 +17,7 @@ use crate::sources::SourceKind;
 /// The environment variable that holds the SMTP password.
 pub const PASSWORD_ENV: &str = "VEILLE_SMTP_PASSWORD";
 
-/// A configuration error, naming the file and the key.
+/// A configuration error, naming the file, the line and column, and the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{file}: cannot read: {source}")]
@@ -33,9 +33,13 @@ pub enum ConfigError {
         column: usize,
         message: String,
     },
-    #[error("{file}: {key}: {message}")]
+    /// A value that is not valid, at the place of the value (or of its key, or of the
+    /// nearest table that is written, for a missing one); line 0 when none is found.
+    #[error("{}{key}: {message}", located(file, *line, *column))]
     Invalid {
         file: PathBuf,
+        line: usize,
+        column: usize,
         key: String,
         message: String,
     },
@@ -235,12 +239,27 @@ pub struct SourceConfig {
     pub refresh: Duration,
 }
 
+/// `file:line:column: `, or `file: ` when the place is not known.
+fn located(file: &Path, line: usize, column: usize) -> String {
+    if line == 0 {
+        format!("{}: ", file.display())
+    } else {
+        format!("{}:{line}:{column}: ", file.display())
+    }
+}
+
 impl Config {
     /// Load the configuration file at `path`, resolving relative paths against its folder.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
             file: path.to_path_buf(),
             source,
+        })?;
+        let text = crate::text::utf8_text(bytes).map_err(|e| ConfigError::Syntax {
+            file: path.to_path_buf(),
+            line: e.line,
+            column: e.column,
+            message: e.to_string(),
         })?;
         let password = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty());
         Config::from_str(path, &text, password)
@@ -267,7 +286,61 @@ impl Config {
             base: &base,
         }
         .config(raw, password)
+        .map_err(|e| match e {
+            ConfigError::Invalid {
+                file, key, message, ..
+            } => {
+                let (line, column) = locate_key(text, &key).unwrap_or((0, 0));
+                ConfigError::Invalid {
+                    file,
+                    line,
+                    column,
+                    key,
+                    message,
+                }
+            }
+            other => other,
+        })
     }
+}
+
+/// The line and column of a key path such as `http.timeout` or `sources[2].url` in the
+/// configuration text: of its value, or of the key, or of the nearest enclosing table or
+/// entry that is written (`mail` for a missing `mail.smtp`). Only called for an error.
+fn locate_key(text: &str, path: &str) -> Option<(usize, usize)> {
+    use toml_edit::{Item, TableLike, Value};
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut table: &dyn TableLike = doc.as_table();
+    let mut best: Option<std::ops::Range<usize>> = None;
+    for segment in path.split('.') {
+        let (name, index) = match segment.split_once('[') {
+            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (segment, None),
+        };
+        let Some((key, item)) = table.get_key_value(name) else {
+            break;
+        };
+        best = item.span().or_else(|| key.span()).or(best);
+        let next: Option<&dyn TableLike> = match index {
+            None => item.as_table_like(),
+            Some(i) => match item {
+                Item::ArrayOfTables(a) => a.get(i).map(|t| {
+                    best = t.span().or(best.clone());
+                    t as &dyn TableLike
+                }),
+                Item::Value(Value::Array(a)) => a.get(i).and_then(|v| {
+                    best = v.span().or(best.clone());
+                    v.as_inline_table().map(|t| t as &dyn TableLike)
+                }),
+                _ => None,
+            },
+        };
+        match next {
+            Some(t) => table = t,
+            None => break,
+        }
+    }
+    best.map(|s| line_col(text, s.start))
 }
 
 /// 1-based line and column of a byte offset.
@@ -294,8 +367,11 @@ struct Typed<'a> {
 
 impl Typed<'_> {
     fn err(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        // Located by `Config::from_str`, which has the text.
         ConfigError::Invalid {
             file: self.file.to_path_buf(),
+            line: 0,
+            column: 0,
             key: key.to_string(),
             message: message.into(),
         }
@@ -696,6 +772,43 @@ every = "6h"
         assert_eq!(k, "sources[0].kind");
         let (k, _) = invalid(&MINIMAL.replace("transport = \"file\"", "transport = \"pigeon\""));
         assert_eq!(k, "mail.transport");
+    }
+
+    #[test]
+    fn invalid_values_are_located_at_line_and_column() {
+        let at = |text: &str| match load(text) {
+            Err(e @ ConfigError::Invalid { .. }) => {
+                let ConfigError::Invalid { line, column, .. } = e else {
+                    unreachable!()
+                };
+                ((line, column), e.to_string())
+            }
+            other => panic!("expected an invalid key, got {other:?}"),
+        };
+        let (lc, shown) = at(&MINIMAL.replace("\"60s\"", "\"sixty\""));
+        assert_eq!(lc, (8, 11));
+        assert!(
+            shown.starts_with(
+                "/etc/veille/config.toml:8:11: http.timeout: \"sixty\" is not a duration"
+            ),
+            "{shown}"
+        );
+        let (lc, _) = at(&MINIMAL.replace("kind = \"ep-api\"", "kind = \"gopher\""));
+        assert_eq!(lc, (17, 8));
+        // A table that is missing: the table that should hold it.
+        let (lc, shown) = at(&MINIMAL.replace("transport = \"file\"", "transport = \"smtp\""));
+        assert_eq!(lc, (11, 1), "{shown}");
+        let second = MINIMAL.to_string()
+            + "[[sources]]\nid = \"two\"\nkind = \"feed\"\nurl = \"ftp://example.org/\"\nevery = \"1h\"\n";
+        let (lc, shown) = at(&second);
+        assert_eq!(lc, (23, 7), "{shown}");
+        assert!(shown.contains(": sources[1].url: only http"), "{shown}");
+        // Inline tables and dotted keys too.
+        let inline = MINIMAL.replace(
+            "[storage]\npath = \"data/veille.sled\"",
+            "storage = { path = \"data/veille.sled\", retention = \"forever\" }",
+        );
+        assert_eq!(at(&inline).0, (4, 52));
     }
 
     #[test]

@@ -36,6 +36,41 @@ pub fn one_line(s: &str) -> String {
     out
 }
 
+/// Where a file that should be UTF-8 text stops being so: the 1-based line and column (in
+/// characters) of its first byte that is not UTF-8, and that byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotUtf8 {
+    pub line: usize,
+    pub column: usize,
+    pub byte: u8,
+}
+
+impl std::fmt::Display for NotUtf8 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the file is not UTF-8 text: byte 0x{:02X} here is not UTF-8 (is the file saved as Latin-1 or Windows-1252?)",
+            self.byte
+        )
+    }
+}
+
+/// The bytes of a text file as a string, or where the first byte that is not UTF-8 sits.
+pub fn utf8_text(bytes: Vec<u8>) -> Result<String, NotUtf8> {
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let valid = e.utf8_error().valid_up_to();
+        let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        NotUtf8 {
+            line,
+            column,
+            byte: bytes.get(valid).copied().unwrap_or(0),
+        }
+    })
+}
+
 /// Bidirectional overrides and line/paragraph separators.
 fn is_invisible_format(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
@@ -93,6 +128,22 @@ impl PlainText {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_byte_that_is_not_utf8_is_located() {
+        assert_eq!(utf8_text(b"ab\ncd".to_vec()), Ok("ab\ncd".to_string()));
+        let e = utf8_text(b"name = \"x\"\nkeywords = [\"\xc3\xa9t\xe9\"]\n".to_vec());
+        assert_eq!(
+            e,
+            Err(NotUtf8 {
+                line: 2,
+                column: 16,
+                byte: 0xE9
+            })
+        );
+        let e = utf8_text(b"\xff".to_vec()).map_err(|e| (e.line, e.column));
+        assert_eq!(e, Err((1, 1)));
+    }
 
     #[test]
     fn whitespace_collapses_to_single_spaces() {

@@ -283,6 +283,7 @@ where
                 let ctx = QueryContext {
                     config: &d.config,
                     watchlists: &watchlists,
+                    broken: &[],
                     store: &d.store,
                     running: Some(d.running),
                 };

@@ -145,9 +145,23 @@ pub fn execute(g: Global, cmd: Command) -> anyhow::Result<Exit> {
 }
 
 async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
-    let Some((config, watchlists)) = load(&g)? else {
+    let Some(config) = load_config(&g) else {
         return Ok(Exit::Invalid);
     };
+    let loaded = load_watchlists(&config);
+    if !loaded.errors.is_empty() {
+        return match cmd {
+            Command::Query(q) => query_despite_errors(&g, &config, loaded, &q),
+            Command::Match { watchlist, text } => {
+                match_despite_errors(loaded, watchlist.as_deref(), &text)
+            }
+            _ => {
+                print_watchlist_errors(&loaded.errors);
+                Ok(Exit::Invalid)
+            }
+        };
+    }
+    let watchlists = WatchlistSet::new(loaded.lists);
     match cmd {
         Command::Check => check(&g, &config, &watchlists),
         Command::Match { watchlist, text } => match_text(&watchlists, watchlist.as_deref(), &text),
@@ -228,6 +242,7 @@ fn query(
     let ctx = QueryContext {
         config,
         watchlists,
+        broken: &[],
         store: &store,
         running: None,
     };
@@ -238,6 +253,98 @@ fn query(
         &mut std::io::stdout().lock(),
         &mut std::io::stderr().lock(),
     )
+}
+
+/// What a read-only command prints on stderr when the files on disk have errors.
+const ERRORS_ON_DISK: &str = "the watchlist files on disk have errors (veille check lists them)";
+
+/// A read-only query while the watchlist files on disk have errors. A running daemon
+/// answers with the set it runs on (the previous one), as it would anyway. Without one,
+/// `status` and `dossier show` are answered here (the broken watchlists shown without a
+/// next digest); `digest preview` and `export ical` are answered for a watchlist that
+/// loaded, and refused with its errors (exit 3) for one that did not.
+fn query_despite_errors(
+    g: &Global,
+    config: &Config,
+    loaded: watchlist::Loaded,
+    q: &Query,
+) -> anyhow::Result<Exit> {
+    if let Some(a) = control::ask(config, g.now, control::Ask::Query { query: q.clone() }) {
+        let exit = a.print()?;
+        eprintln!("veille: warning: {ERRORS_ON_DISK}; the daemon runs on the previous set");
+        return Ok(exit);
+    }
+    let one = match q {
+        Query::DigestPreview { watchlist, .. } | Query::ExportIcal { watchlist } => {
+            Some(watchlist.as_str())
+        }
+        Query::Status { .. } | Query::DossierShow { .. } => None,
+    };
+    if let Some(id) = one.filter(|id| loaded.is_broken(id)) {
+        print_errors_of(&loaded, id);
+        return Ok(Exit::Invalid);
+    }
+    let broken = loaded.broken.clone().unwrap_or_default();
+    let watchlists = WatchlistSet::new(loaded.lists);
+    let store = open_store(g, config)?;
+    let ctx = QueryContext {
+        config,
+        watchlists: &watchlists,
+        broken: &broken,
+        store: &store,
+        running: None,
+    };
+    let exit = answer(
+        q,
+        g.now(),
+        ctx,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    )?;
+    eprintln!(
+        "veille: warning: {ERRORS_ON_DISK}; `veille run` does not start until they are fixed"
+    );
+    Ok(exit)
+}
+
+/// `match` while the watchlist files on disk have errors: the watchlists that loaded are
+/// tried (as `match` always tries the files on disk, which an officer has just edited,
+/// never a running daemon's set); a watchlist asked for by name that has errors is
+/// refused with them (exit 3).
+fn match_despite_errors(
+    loaded: watchlist::Loaded,
+    only: Option<&str>,
+    text: &str,
+) -> anyhow::Result<Exit> {
+    if let Some(id) = only.filter(|id| loaded.is_broken(id)) {
+        print_errors_of(&loaded, id);
+        return Ok(Exit::Invalid);
+    }
+    let not_tried = match &loaded.broken {
+        Some(ids) => ids.join(", "),
+        None => "all".to_string(),
+    };
+    let exit = match_text(&WatchlistSet::new(loaded.lists), only, text)?;
+    eprintln!("veille: warning: {ERRORS_ON_DISK}; not tried: {not_tried}");
+    Ok(exit)
+}
+
+/// The errors of the watchlist `id` (all of them when the folder could not be read).
+fn print_errors_of(loaded: &watchlist::Loaded, id: &str) {
+    let own: Vec<watchlist::WatchlistError> = loaded
+        .errors
+        .iter()
+        .filter(|e| loaded.broken.is_none() || watchlist::id_of(&e.file) == id)
+        .cloned()
+        .collect();
+    print_watchlist_errors(&own);
+}
+
+fn print_watchlist_errors(errors: &[watchlist::WatchlistError]) {
+    eprintln!("veille: {} error(s) in the watchlists:", errors.len());
+    for e in errors {
+        eprintln!("{e}");
+    }
 }
 
 /// The daemon that answers a query, for `status` to say so.
@@ -252,6 +359,9 @@ pub(crate) struct Running {
 pub(crate) struct QueryContext<'a> {
     pub config: &'a Config,
     pub watchlists: &'a WatchlistSet,
+    /// The ids of watchlist files that have errors and are not in `watchlists` (only
+    /// without a daemon: a daemon answers with the set it runs on).
+    pub broken: &'a [String],
     pub store: &'a Store,
     pub running: Option<Running>,
 }
@@ -268,6 +378,7 @@ pub(crate) fn answer(
     let QueryContext {
         config,
         watchlists,
+        broken,
         store,
         running,
     } = ctx;
@@ -284,7 +395,7 @@ pub(crate) fn answer(
                     return Ok(Exit::Failure);
                 }
             }
-            let s = gather_status(now, config, watchlists, store, running)?;
+            let s = gather_status(now, config, (watchlists, broken), store, running)?;
             match format {
                 Format::Json => writeln!(
                     out,
@@ -339,26 +450,22 @@ pub(crate) fn answer(
     }
 }
 
-/// Load and validate configuration and watchlists; print every error (exit 3 follows).
-pub(crate) fn load(g: &Global) -> anyhow::Result<Option<(Config, WatchlistSet)>> {
-    let config = match Config::load(&g.config) {
-        Ok(c) => c,
+/// Load and validate the configuration; print its error (exit 3 follows).
+fn load_config(g: &Global) -> Option<Config> {
+    match Config::load(&g.config) {
+        Ok(c) => Some(c),
         Err(e) => {
             eprintln!("veille: invalid configuration: {e}");
-            return Ok(None);
-        }
-    };
-    let known: Vec<String> = config.sources.iter().map(|s| s.id.clone()).collect();
-    match watchlist::load_dir(&config.watchlists_dir, &known) {
-        Ok(w) => Ok(Some((config, w))),
-        Err(errors) => {
-            eprintln!("veille: {} error(s) in the watchlists:", errors.len());
-            for e in &errors {
-                eprintln!("{e}");
-            }
-            Ok(None)
+            None
         }
     }
+}
+
+/// Every watchlist file, each loaded on its own: those that loaded, and the errors of the
+/// others.
+fn load_watchlists(config: &Config) -> watchlist::Loaded {
+    let known: Vec<String> = config.sources.iter().map(|s| s.id.clone()).collect();
+    watchlist::load_dir_partly(&config.watchlists_dir, &known)
 }
 
 /// Open the store; a call into it that never returns (sled cannot recover from some IO
@@ -545,7 +652,7 @@ fn outbox_count(config: &Config) -> usize {
 fn gather_status(
     now: DateTime<Utc>,
     config: &Config,
-    watchlists: &WatchlistSet,
+    (watchlists, broken): (&WatchlistSet, &[String]),
     store: &Store,
     running: Option<Running>,
 ) -> anyhow::Result<view::status::Status> {
@@ -575,11 +682,13 @@ fn gather_status(
     }
     let pending = store.pending_counts()?;
     let mut ids: Vec<&str> = watchlists.lists().iter().map(|w| w.id.as_str()).collect();
+    // A file with errors is still configured; its next digest is not known.
+    ids.extend(broken.iter().map(String::as_str));
     ids.extend(
         pending
             .keys()
             .map(String::as_str)
-            .filter(|id| watchlists.get(id).is_none()),
+            .filter(|id| watchlists.get(id).is_none() && !broken.iter().any(|b| b == id)),
     );
     let mut rows = Vec::new();
     for id in ids {
@@ -587,7 +696,7 @@ fn gather_status(
         let w = watchlists.get(id);
         rows.push(view::status::Watchlist {
             id: id.to_string(),
-            configured: w.is_some(),
+            configured: w.is_some() || broken.iter().any(|b| b == id),
             pending: pending.get(id).copied().unwrap_or(0),
             next_digest: w.and_then(|w| w.digest.next_after(now, config.timezone)),
             last_sent: d.last_digest_at,

@@ -2,7 +2,7 @@
 //! key and value, then validation that reports every problem of every file at its
 //! line and column with a one-line hint. Only `load_dir` touches the file system.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -97,36 +97,83 @@ impl<'de> Deserialize<'de> for Raw {
 
 type RawDoc = BTreeMap<Spanned<String>, Spanned<Raw>>;
 
-/// Byte offset → 1-based line and column (in characters).
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let column = before[line_start..].chars().count() + 1;
-    (line, column)
+/// One problem found, located by byte offset until [`Ctx::finish`] turns every offset
+/// into a line and column in one pass over the text.
+struct Found {
+    offset: usize,
+    message: String,
+    hint: Option<String>,
 }
 
+/// Validation of one file. Everything it does is linear in the file's size (or n log n):
+/// duplicates are found through maps keyed by the normalised form, lines through a
+/// table of line starts, columns in one final pass; a watchlist of 40,000 keywords is
+/// checked in a fraction of a second.
 struct Ctx<'a> {
     path: &'a Path,
     text: &'a str,
-    errors: Vec<WatchlistError>,
+    /// The byte offset at which each line starts (the first at 0).
+    line_starts: Vec<usize>,
+    errors: Vec<Found>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    fn new(path: &'a Path, text: &'a str) -> Ctx<'a> {
+        let line_starts = std::iter::once(0)
+            .chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1))
+            .collect();
+        Ctx {
+            path,
+            text,
+            line_starts,
+            errors: Vec::new(),
+        }
+    }
+
     fn err(&mut self, offset: usize, message: impl Into<String>, hint: impl Into<String>) {
-        let (line, column) = line_col(self.text, offset);
         let hint: String = hint.into();
-        self.errors.push(WatchlistError {
-            file: self.path.to_path_buf(),
-            line,
-            column,
+        self.errors.push(Found {
+            offset,
             message: message.into(),
             hint: (!hint.is_empty()).then_some(hint),
         });
     }
+
+    /// The 1-based line of a byte offset.
     fn line(&self, offset: usize) -> usize {
-        line_col(self.text, offset).0
+        self.line_starts.partition_point(|&s| s <= offset).max(1)
+    }
+
+    /// The errors found, in the order of the text, each at its line and column (in
+    /// characters, from 1).
+    fn finish(self) -> Vec<WatchlistError> {
+        let mut found = self.errors;
+        found.sort_by_key(|f| f.offset);
+        let (mut at, mut line, mut column) = (0, 1, 1);
+        let mut out = Vec::with_capacity(found.len());
+        for f in found {
+            let mut offset = f.offset.min(self.text.len());
+            while !self.text.is_char_boundary(offset) {
+                offset -= 1;
+            }
+            for c in self.text[at..offset].chars() {
+                if c == '\n' {
+                    line += 1;
+                    column = 1;
+                } else {
+                    column += 1;
+                }
+            }
+            at = offset;
+            out.push(WatchlistError {
+                file: self.path.to_path_buf(),
+                line,
+                column,
+                message: f.message,
+                hint: f.hint,
+            });
+        }
+        out
     }
 
     /// A string value, or an error.
@@ -242,19 +289,14 @@ pub fn load_str(
     text: &str,
     known_sources: &[String],
 ) -> Result<Watchlist, Vec<WatchlistError>> {
-    let mut cx = Ctx {
-        path,
-        text,
-        errors: Vec::new(),
-    };
+    let mut cx = Ctx::new(path, text);
     let Some(doc) = cx.parse_toml() else {
-        return Err(cx.errors);
+        return Err(cx.finish());
     };
     let fields = cx.check_keys(&doc, known_sources);
     cx.check_required(&doc);
     if !cx.errors.is_empty() {
-        cx.errors.sort_by_key(|e| (e.line, e.column));
-        return Err(cx.errors);
+        return Err(cx.finish());
     }
     cx.build(id, fields)
 }
@@ -352,7 +394,9 @@ impl Ctx<'_> {
                 "add at least one address, as in recipients = [\"focus-group@example.org\"]",
             );
         }
-        let mut ok: Vec<(String, usize)> = Vec::new();
+        let mut ok: Vec<String> = Vec::new();
+        // Lower-cased address → where it was first listed.
+        let mut first: HashMap<String, usize> = HashMap::new();
         for (s, at) in items {
             if let Err(why) = email_ok(&s) {
                 self.err(
@@ -362,8 +406,8 @@ impl Ctx<'_> {
                 );
                 continue;
             }
-            if let Some((_, first)) = ok.iter().find(|(o, _)| o.eq_ignore_ascii_case(&s)) {
-                let line = self.line(*first);
+            if let Some(&first_at) = first.get(&s.to_ascii_lowercase()) {
+                let line = self.line(first_at);
                 self.err(
                     at,
                     format!("recipient {s:?} is listed twice (first on line {line})"),
@@ -371,9 +415,10 @@ impl Ctx<'_> {
                 );
                 continue;
             }
-            ok.push((s, at));
+            first.insert(s.to_ascii_lowercase(), at);
+            ok.push(s);
         }
-        Some(ok.into_iter().map(|(s, _)| s).collect())
+        Some(ok)
     }
 
     /// `digest`: a schedule (daily, weekly, or a crontab line).
@@ -423,13 +468,14 @@ impl Ctx<'_> {
     /// whichever spelling.
     fn dossiers(&mut self, value: &Spanned<Raw>) -> Option<Vec<DossierRef>> {
         let items = self.strings("dossiers", value)?;
-        let mut seen: Vec<(DossierRef, String, usize)> = Vec::new();
+        let mut seen: Vec<DossierRef> = Vec::new();
+        // The dossier's identity → how and where it was first listed.
+        let mut first: HashMap<super::matcher::Key, (String, usize)> = HashMap::new();
         for (s, at) in items {
             match s.parse::<DossierRef>() {
                 Ok(d) => {
-                    if let Some((_, first, first_at)) =
-                        seen.iter().find(|(o, _, _)| same_dossier(o, &d))
-                    {
+                    let key = super::matcher::Key::of(&d);
+                    if let Some((first, first_at)) = first.get(&key) {
                         let line = self.line(*first_at);
                         let msg = if first.trim() == s.trim() {
                             format!("dossier {s:?} is listed twice (first on line {line})")
@@ -438,7 +484,8 @@ impl Ctx<'_> {
                         };
                         self.err(at, msg, "list each dossier once, in any one spelling");
                     } else {
-                        seen.push((d, s, at));
+                        first.insert(key, (s, at));
+                        seen.push(d);
                     }
                 }
                 Err(e) => {
@@ -451,7 +498,7 @@ impl Ctx<'_> {
                 }
             }
         }
-        Some(seen.into_iter().map(|(d, _, _)| d).collect())
+        Some(seen)
     }
 
     /// `keywords` or `exclude`: valid terms, none the same as another once normalised.
@@ -462,31 +509,36 @@ impl Ctx<'_> {
         } else {
             "exclusion"
         };
-        let mut seen: Vec<(super::text::Term, String, usize)> = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
+        // The normalised term → how and where it was first written.
+        let mut first: HashMap<super::text::Term, (usize, usize)> = HashMap::new();
         for (s, at) in items {
             match parse_term(&s) {
                 Ok(t) => {
-                    if let Some((_, first, first_at)) = seen.iter().find(|(o, _, _)| *o == t) {
-                        let line = self.line(*first_at);
+                    if let Some(&(index, first_at)) = first.get(&t) {
+                        let line = self.line(first_at);
+                        let first = &seen[index];
                         self.err(
                             at,
                             format!("{what} {s:?} duplicates {first:?} (line {line})"),
                             "keywords ignore case, accents, hyphens and apostrophes; keep one",
                         );
                     } else {
-                        seen.push((t, s, at));
+                        first.insert(t, (seen.len(), at));
+                        seen.push(s);
                     }
                 }
                 Err(e) => self.err(at, e.message, e.hint),
             }
         }
-        Some(seen.into_iter().map(|(_, s, _)| s).collect())
+        Some(seen)
     }
 
     /// `sources`: names of sources configured in config.toml, each listed once.
     fn sources(&mut self, value: &Spanned<Raw>, known_sources: &[String]) -> Option<Vec<String>> {
         let items = self.strings("sources", value)?;
         let mut sources = Vec::new();
+        let mut listed = HashSet::new();
         for (s, at) in items {
             if !known_sources.contains(&s) {
                 let hint = if known_sources.is_empty() {
@@ -495,7 +547,7 @@ impl Ctx<'_> {
                     format!("configured sources: {}", known_sources.join(", "))
                 };
                 self.err(at, format!("unknown source {s:?}"), hint);
-            } else if sources.contains(&s) {
+            } else if !listed.insert(s.clone()) {
                 self.err(
                     at,
                     format!("source {s:?} is listed twice"),
@@ -578,7 +630,7 @@ impl Ctx<'_> {
                 Ok(d) => d,
                 Err(why) => {
                     self.err(0, why, "");
-                    return Err(self.errors);
+                    return Err(self.finish());
                 }
             },
         };
@@ -600,23 +652,56 @@ impl Ctx<'_> {
     }
 }
 
-fn same_dossier(a: &DossierRef, b: &DossierRef) -> bool {
-    super::matcher::Key::of(a) == super::matcher::Key::of(b)
-}
-
 /// Load every `*.toml` in `dir` (sorted by name), reporting every error of every file.
 pub fn load_dir(dir: &Path, known_sources: &[String]) -> Result<WatchlistSet, Vec<WatchlistError>> {
-    let mut errors = Vec::new();
+    let loaded = load_dir_partly(dir, known_sources);
+    if loaded.errors.is_empty() {
+        Ok(WatchlistSet::new(loaded.lists))
+    } else {
+        Err(loaded.errors)
+    }
+}
+
+/// What the watchlist folder holds: the watchlists that loaded, and the errors of the
+/// files that did not.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The files without errors, sorted by id.
+    pub lists: Vec<Watchlist>,
+    /// Every error of every file.
+    pub errors: Vec<WatchlistError>,
+    /// The ids of the files with errors; `None` when the folder itself could not be
+    /// read, so that no watchlist is known to be fine.
+    pub broken: Option<Vec<String>>,
+}
+
+impl Loaded {
+    /// Whether the watchlist `id` is one of the files with errors (or may be: the folder
+    /// could not be read).
+    pub fn is_broken(&self, id: &str) -> bool {
+        self.broken
+            .as_ref()
+            .is_none_or(|b| b.iter().any(|x| x == id))
+    }
+}
+
+/// Every `*.toml` in `dir` loaded on its own: one broken file leaves the others loaded.
+/// A file is refused before it is read when it is a link leading out of `dir`, or larger
+/// than [`super::MAX_FILE_SIZE`]; two files whose ids differ only by case are both
+/// refused (they would share a List-Id and a place in the store).
+pub fn load_dir_partly(dir: &Path, known_sources: &[String]) -> Loaded {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            return Err(vec![WatchlistError {
-                file: dir.to_path_buf(),
-                line: 0,
-                column: 0,
-                message: format!("cannot read the watchlist directory: {e}"),
-                hint: Some("check `watchlists_dir` in config.toml".into()),
-            }])
+            return Loaded {
+                lists: Vec::new(),
+                errors: vec![WatchlistError::whole_file(
+                    dir,
+                    format!("cannot read the watchlist directory: {e}"),
+                    "check `watchlists_dir` in config.toml",
+                )],
+                broken: None,
+            }
         }
     };
     let mut paths: Vec<PathBuf> = entries
@@ -625,26 +710,126 @@ pub fn load_dir(dir: &Path, known_sources: &[String]) -> Result<WatchlistSet, Ve
         .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
         .collect();
     paths.sort();
-    let mut lists = Vec::new();
-    for p in paths {
-        let id = super::id_of(&p);
-        match std::fs::read_to_string(&p) {
-            Ok(text) => match load_str(&id, &p, &text, known_sources) {
-                Ok(l) => lists.push(l),
+    // Lower-cased id → the files that have it.
+    let mut by_id: BTreeMap<String, Vec<&Path>> = BTreeMap::new();
+    for p in &paths {
+        by_id
+            .entry(super::id_of(p).to_lowercase())
+            .or_default()
+            .push(p);
+    }
+    let canonical_dir = std::fs::canonicalize(dir).ok();
+    let mut out = Loaded {
+        lists: Vec::new(),
+        errors: Vec::new(),
+        broken: Some(Vec::new()),
+    };
+    for p in &paths {
+        let id = super::id_of(p);
+        let mut errors = Vec::new();
+        let same = &by_id[&id.to_lowercase()];
+        if same.len() > 1 {
+            let names: Vec<String> = same.iter().map(|q| format!("{:?}", file_name(q))).collect();
+            errors.push(WatchlistError::whole_file(
+                p,
+                format!(
+                    "the watchlist ids {} differ only by case: they would share a List-Id, and neither is loaded",
+                    names.join(" and ")
+                ),
+                "rename or remove one of the files; ids are best written in lower case",
+            ));
+        }
+        match read_watchlist(p, canonical_dir.as_deref()) {
+            Ok(text) => match load_str(&id, p, &text, known_sources) {
+                Ok(l) if errors.is_empty() => out.lists.push(l),
+                Ok(_) => {}
                 Err(mut e) => errors.append(&mut e),
             },
-            Err(e) => errors.push(WatchlistError {
-                file: p.clone(),
-                line: 0,
-                column: 0,
-                message: format!("cannot read the file: {e}"),
-                hint: Some("watchlists must be UTF-8 text files".into()),
-            }),
+            Err(e) => errors.push(e),
+        }
+        if !errors.is_empty() {
+            out.errors.append(&mut errors);
+            if let Some(b) = &mut out.broken {
+                b.push(id);
+            }
         }
     }
-    if errors.is_empty() {
-        Ok(WatchlistSet::new(lists))
+    out
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The text of one watchlist file, refused before it is read when it is a link out of
+/// the watchlist folder (its canonical form `dir`) or too large, and located at its first
+/// byte that is not UTF-8.
+fn read_watchlist(p: &Path, dir: Option<&Path>) -> Result<String, WatchlistError> {
+    use std::io::Read;
+    let cannot_read = |e: std::io::Error| {
+        WatchlistError::whole_file(
+            p,
+            format!("cannot read the file: {e}"),
+            "check that the file can be read by the user veille runs as",
+        )
+    };
+    let link = std::fs::symlink_metadata(p).map_err(cannot_read)?;
+    if link.file_type().is_symlink() {
+        let target = std::fs::canonicalize(p).map_err(cannot_read)?;
+        if !dir.is_some_and(|d| target.starts_with(d)) {
+            return Err(WatchlistError::whole_file(
+                p,
+                "the file is a link to a file outside the watchlists folder; it is not read",
+                "copy the file into the watchlists folder instead of linking to it",
+            ));
+        }
+    }
+    let too_large = |size: u64| {
+        WatchlistError::whole_file(
+            p,
+            format!(
+                "the file is {}, larger than the {} a watchlist may be; it is not read",
+                size_text(size),
+                size_text(super::MAX_FILE_SIZE)
+            ),
+            "split it into several watchlists, or keep the keywords that matter: a few hundred well-chosen terms match better than thousands",
+        )
+    };
+    let file = std::fs::File::open(p).map_err(cannot_read)?;
+    let size = file.metadata().map_err(cannot_read)?.len();
+    if size > super::MAX_FILE_SIZE {
+        return Err(too_large(size));
+    }
+    // Bounded even if the file grows between the size check and the read.
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(super::MAX_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot_read)?;
+    if bytes.len() as u64 > super::MAX_FILE_SIZE {
+        return Err(too_large(bytes.len() as u64));
+    }
+    crate::text::utf8_text(bytes).map_err(|e| WatchlistError {
+        file: p.to_path_buf(),
+        line: e.line,
+        column: e.column,
+        message: e.to_string(),
+        hint: Some("save the file as UTF-8 (in most editors: \"Save as\", encoding UTF-8)".into()),
+    })
+}
+
+/// A size in bytes as people read it: "1 MiB", "2.5 MiB", "800 KiB".
+fn size_text(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes >= MIB {
+        let tenths = (bytes * 10 + MIB / 2) / MIB;
+        if tenths % 10 == 0 {
+            format!("{} MiB", tenths / 10)
+        } else {
+            format!("{}.{} MiB", tenths / 10, tenths % 10)
+        }
     } else {
-        Err(errors)
+        format!("{} KiB", bytes.div_ceil(1024))
     }
 }

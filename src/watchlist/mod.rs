@@ -17,7 +17,11 @@ use serde::{Serialize, Serializer};
 use crate::model::{DossierEvent, DossierRef, ItemEvent, Language, ProcedureRef, Stage};
 use crate::schedule::DigestSchedule;
 
-pub use load::{load_dir, load_str};
+pub use load::{load_dir, load_dir_partly, load_str, Loaded};
+
+/// The largest watchlist file read: far more than any focus group writes (the largest
+/// shipped watchlist is a few kilobytes), small enough that checking it takes a moment.
+pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
 
 /// One focus group's watchlist, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +43,8 @@ pub struct Watchlist {
     pub language: Language,
 }
 
-/// One problem in one watchlist file, located at the offending value.
+/// One problem in one watchlist file, located at the offending value; `line` 0 for a
+/// problem of the whole file (it could not be read, or was refused before reading).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchlistError {
     pub file: PathBuf,
@@ -49,16 +54,33 @@ pub struct WatchlistError {
     pub hint: Option<String>,
 }
 
+impl WatchlistError {
+    /// A problem of the whole file, not of a place in it.
+    pub fn whole_file(file: &Path, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        WatchlistError {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+}
+
 impl fmt::Display for WatchlistError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.line,
-            self.column,
-            self.message
-        )?;
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)?;
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.column,
+                self.message
+            )?;
+        }
         if let Some(h) = &self.hint {
             write!(f, "\n  hint: {h}")?;
         }

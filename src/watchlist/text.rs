@@ -116,6 +116,17 @@ pub fn parse_term(keyword: &str) -> Result<Term, TermError> {
             hint: "`*` is a word-suffix wildcard and may only end the keyword, as in \"concession contract*\"".into(),
         });
     }
+    let operators = pattern_operators(body);
+    if !operators.is_empty() {
+        let listed: Vec<String> = operators.iter().map(|c| format!("\"{c}\"")).collect();
+        return Err(TermError {
+            message: format!(
+                "keyword {keyword:?} is written as a pattern ({} cannot be in a word): keywords are words, not patterns",
+                listed.join(", ")
+            ),
+            hint: PATTERN_HINT.into(),
+        });
+    }
     if prefix && body.ends_with(|c: char| !c.is_alphanumeric()) {
         return Err(TermError {
             message: format!("keyword {keyword:?} has a `*` that does not end a word"),
@@ -126,11 +137,42 @@ pub fn parse_term(keyword: &str) -> Result<Term, TermError> {
     let words = norm.trim().to_string();
     if words.is_empty() {
         return Err(TermError {
-            message: format!("keyword {keyword:?} has no letters or digits"),
-            hint: "keywords match words; punctuation alone never matches".into(),
+            message: format!(
+                "keyword {keyword:?} has no letter or digit left: keywords are words, not patterns"
+            ),
+            hint: PATTERN_HINT.into(),
         });
     }
     Ok(Term { words, prefix })
+}
+
+const PATTERN_HINT: &str =
+    "write the words themselves; use * at the end of a word for any ending, as in \"contract*\"";
+
+/// The characters of search patterns (regular expressions, shell wildcards) in a keyword,
+/// each once: the punctuation that is never part of the words of a title, and that
+/// would otherwise be read as a space, leaving words no one meant: `(a+)+$` would match
+/// every text with the word "a", `colou?r` the words "colou r". A `+` that ends a word
+/// is a word's own (`LGBTIQ+`).
+fn pattern_operators(body: &str) -> Vec<char> {
+    let mut found = Vec::new();
+    let mut chars = body.chars().peekable();
+    let mut previous: Option<char> = None;
+    while let Some(c) = chars.next() {
+        let operator = match c {
+            '\\' | '^' | '$' | '|' | '?' | '[' | ']' | '{' | '}' => true,
+            '+' => {
+                let ends_word = chars.peek().is_none_or(|n| n.is_whitespace());
+                !(ends_word && previous.is_some_and(char::is_alphanumeric))
+            }
+            _ => false,
+        };
+        if operator && !found.contains(&c) {
+            found.push(c);
+        }
+        previous = Some(c);
+    }
+    found
 }
 
 #[cfg(test)]
@@ -192,5 +234,36 @@ mod tests {
         assert!(parse_term("*aid").is_err());
         assert!(parse_term("pro*curement").is_err());
         assert!(parse_term("aid -*").is_err());
+        assert_eq!(
+            parse_term("LGBTIQ+ rights").map(|t| t.words),
+            Ok("lgbtiq rights".into())
+        );
+        assert_eq!(
+            parse_term("Directive (EU) 2019/1024").map(|t| t.words),
+            Ok("directive eu 2019 1024".into())
+        );
+        for pattern in [
+            "(a+)+$",
+            "colou?r",
+            "^state aid",
+            "procurement|purchasing",
+            "\\bEU\\b",
+            "[Aa]id",
+            "a{2}",
+            "a+b",
+        ] {
+            let e = parse_term(pattern).expect_err(pattern);
+            assert!(
+                e.message.contains("keywords are words, not patterns"),
+                "{e:?}"
+            );
+        }
+        let e = parse_term("(+)").expect_err("(+)");
+        assert!(e.message.contains("\"+\""), "{e:?}");
+        let e = parse_term("!!!").expect_err("!!!");
+        assert_eq!(
+            e.message,
+            "keyword \"!!!\" has no letter or digit left: keywords are words, not patterns"
+        );
     }
 }

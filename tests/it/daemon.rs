@@ -576,7 +576,7 @@ fn healthz_turns_503_naming_a_failing_source_and_metrics_count_polls() {
     configure(
         &app,
         &sources,
-        &app.mail.clone(),
+        &app.mail,
         &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"),
     );
     app.add_watchlist("w", &watchlist(&["news"], ""));
@@ -795,7 +795,7 @@ fn a_read_only_data_directory_is_a_clear_error_and_corrupts_nothing() {
     configure(
         &app,
         &[src("feed", app.server.url("/feed.rss"))],
-        &app.mail.clone(),
+        &app.mail,
         "",
     );
     app.add_watchlist("w", &watchlist(&["zebra*"], ""));
@@ -1190,4 +1190,65 @@ fn first_start_is_quiet_and_the_next_period_still_goes() {
         !body.contains("error sending request"),
         "not the error chain: {body}"
     );
+}
+
+/// While a broken edit sits on disk, the daemon runs on the previous set, and the
+/// read-only commands it answers still work (exit 0), with a warning on stderr; `check`
+/// still exits 3 (issue "Faults that still hurt", part 5).
+#[test]
+fn read_only_commands_are_answered_by_the_daemon_while_a_broken_watchlist_is_on_disk() {
+    let server = TestServer::start_background();
+    server.route("/feed.rss", rss(&[("Urban mobility package", "m1")]));
+    let app = TestApp::new(server, vec![]);
+    configure(
+        &app,
+        &[src("feed", app.server.url("/feed.rss"))],
+        &app.mail,
+        "",
+    );
+    let file = app.path("watchlists/w.toml");
+    app.add_watchlist("w", &watchlist(&["urban mobility"], ""));
+    let mut d = Daemon::spawn(&app, Some(MONDAY), &[]);
+    save_like_an_editor(
+        &file,
+        &watchlist(&["urban mobility"], "alert_on = [\"no-such-stage\"]\n"),
+    );
+    d.wait_log("previous watchlists stay in force");
+
+    let warning = "veille: warning: the watchlist files on disk have errors (veille check lists them); the daemon runs on the previous set";
+    let run = |args: &[&str], code: i32| {
+        let out = app.veille(Some(MONDAY), args);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}\n{stdout}\n{stderr}"
+        );
+        (stdout, stderr)
+    };
+    let (_, err) = run(&["check"], 3);
+    assert!(err.contains("w.toml:5:13: unknown stage"), "{err}");
+    let (out, err) = run(&["status", "--format", "json"], 0);
+    assert!(err.contains(warning), "{err}");
+    let status: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert!(
+        status["daemon"]["pid"].is_u64(),
+        "answered by the daemon: {status}"
+    );
+    let (out, err) = run(&["digest", "preview", "w", "--format", "json"], 0);
+    assert!(err.contains(warning), "{err}");
+    let preview: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(preview["watchlist"], "w", "{preview}");
+    let (out, err) = run(&["export", "ical", "w"], 0);
+    assert!(out.starts_with("BEGIN:VCALENDAR"), "{out}");
+    assert!(err.contains(warning), "{err}");
+    // match tries the files on disk: the broken one is refused with its errors.
+    let (_, err) = run(&["match", "--watchlist", "w", "urban mobility"], 3);
+    assert!(err.contains("w.toml:5:13: unknown stage"), "{err}");
+    d.stop();
 }

@@ -26,3 +26,4 @@ mod store_faults;
 mod support;
 mod tz;
 mod watchlist;
+mod watchlist_faults;
