@@ -659,20 +659,7 @@ impl Store {
             created: !path.exists(),
             ..OpenReport::default()
         };
-        if let Some(parent) = path.parent() {
-            create_private_dir(parent).map_err(|e| StoreError::Open {
-                path: path.to_path_buf(),
-                message: format!("cannot create the data directory {}: {e}", parent.display()),
-            })?;
-        }
-        // The store's own folder is its owner's alone, whatever the folders around it
-        // allow (sled would create it with the umask's permissions).
-        create_private_dir(path)
-            .and_then(|()| make_private(path))
-            .map_err(|e| StoreError::Open {
-                path: path.to_path_buf(),
-                message: format!("cannot make the store's folder private: {e}"),
-            })?;
+        prepare_folders(path)?;
         let health = health::Health::new(path);
         let opening = health::Call::enter(&health, "opening", health::OPEN_DEADLINE)?;
         let mut opened = Self::open_db_waiting(path, cache_capacity);
@@ -682,21 +669,7 @@ impl Store {
         let db = match opened {
             Ok(db) => db,
             Err(OpenFailure::Corrupt(message)) => {
-                let aside = PathBuf::from(format!("{}.corrupt-{stamp}", path.display()));
-                tracing::error!(
-                    store = %path.display(),
-                    moved_to = %aside.display(),
-                    error = %message,
-                    "THE DATABASE IS CORRUPT: moving it aside and starting a new one; sources will be re-polled"
-                );
-                std::fs::rename(path, &aside).map_err(|e| StoreError::Open {
-                    path: path.to_path_buf(),
-                    message: format!("corrupt ({message}) and cannot be moved aside: {e}"),
-                })?;
-                let mut record_aside = aside.clone().into_os_string();
-                record_aside.push(".state");
-                let _ = std::fs::rename(sidecar::path_of(path), record_aside);
-                report.moved_aside = Some(aside);
+                report.moved_aside = Some(move_corrupt_aside(path, stamp, &message)?);
                 report.created = true;
                 Self::open_db(path, cache_capacity).map_err(|f| f.into_error(path, &health))?
             }
@@ -728,13 +701,18 @@ impl Store {
             event_count: Arc::new(AtomicI64::new(-1)),
             poll_states: Arc::default(),
         };
-        let _call = store.call("opening", health::DEADLINE)?;
-        match store.meta.get("schema_version")? {
+        store.check_schema()?;
+        Ok((store, report))
+    }
+
+    /// Write the schema version into a new store, upgrade an older one's, refuse a newer.
+    fn check_schema(&self) -> Result<(), StoreError> {
+        let _call = self.call("opening", health::DEADLINE)?;
+        match self.meta.get("schema_version")? {
             None => {
-                store
-                    .meta
+                self.meta
                     .insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
-                store.db.flush()?;
+                self.db.flush()?;
             }
             Some(v) => {
                 let found = <[u8; 4]>::try_from(v.as_ref())
@@ -742,23 +720,21 @@ impl Store {
                     .unwrap_or(u32::MAX);
                 if found > SCHEMA_VERSION {
                     return Err(StoreError::TooNew {
-                        path: path.to_path_buf(),
+                        path: self.path.clone(),
                         found,
                     });
                 }
                 // Older records are all still read as they are; the new version number
                 // keeps an older veille from misreading what this one writes.
                 if found < SCHEMA_VERSION {
-                    store
-                        .meta
+                    self.meta
                         .insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
-                    store.db.flush()?;
+                    self.db.flush()?;
                     tracing::info!(from = found, to = SCHEMA_VERSION, "store schema upgraded");
                 }
             }
         }
-        drop(_call);
-        Ok((store, report))
+        Ok(())
     }
 
     /// sled releases its file lock from a background thread after the last handle is
@@ -1601,6 +1577,44 @@ impl OpenFailure {
             },
         }
     }
+}
+
+/// The data folder (created private if missing) and the store's own folder, its owner's
+/// alone whatever the folders around it allow (sled would create it with the umask's
+/// permissions).
+fn prepare_folders(path: &Path) -> Result<(), StoreError> {
+    if let Some(parent) = path.parent() {
+        create_private_dir(parent).map_err(|e| StoreError::Open {
+            path: path.to_path_buf(),
+            message: format!("cannot create the data directory {}: {e}", parent.display()),
+        })?;
+    }
+    create_private_dir(path)
+        .and_then(|()| make_private(path))
+        .map_err(|e| StoreError::Open {
+            path: path.to_path_buf(),
+            message: format!("cannot make the store's folder private: {e}"),
+        })?;
+    Ok(())
+}
+
+/// Move a corrupt store (and its record) aside, loudly; where it went.
+fn move_corrupt_aside(path: &Path, stamp: &str, message: &str) -> Result<PathBuf, StoreError> {
+    let aside = PathBuf::from(format!("{}.corrupt-{stamp}", path.display()));
+    tracing::error!(
+        store = %path.display(),
+        moved_to = %aside.display(),
+        error = %message,
+        "THE DATABASE IS CORRUPT: moving it aside and starting a new one; sources will be re-polled"
+    );
+    std::fs::rename(path, &aside).map_err(|e| StoreError::Open {
+        path: path.to_path_buf(),
+        message: format!("corrupt ({message}) and cannot be moved aside: {e}"),
+    })?;
+    let mut record_aside = aside.clone().into_os_string();
+    record_aside.push(".state");
+    let _ = std::fs::rename(sidecar::path_of(path), record_aside);
+    Ok(aside)
 }
 
 /// Take the group's and others' access away from a directory that has it.
