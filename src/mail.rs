@@ -89,6 +89,28 @@ pub enum Transport {
     Smtp(SmtpSettings),
 }
 
+/// The environment variable that holds the SMTP password (never the configuration file).
+pub const PASSWORD_ENV: &str = "VEILLE_SMTP_PASSWORD";
+
+impl Transport {
+    /// SMTP with a username and no password: the commands that only read can run, but
+    /// nothing can be sent ([`Mailer::new`] refuses).
+    pub fn password_missing(&self) -> bool {
+        matches!(self, Transport::Smtp(s) if s.username.is_some() && s.password.is_none())
+    }
+
+    /// What to tell the operator when [`Transport::password_missing`].
+    pub fn password_missing_message(&self) -> Option<String> {
+        match self {
+            Transport::Smtp(s) if self.password_missing() => Some(format!(
+                "[mail.smtp] username is set for {} but ${PASSWORD_ENV} is empty; the password is read from the environment only",
+                s.host
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// One rendered message for one watchlist.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMessage {
@@ -110,6 +132,8 @@ pub struct OutgoingMessage {
 pub enum MailError {
     #[error("SMTP host {host:?}: security \"none\" is only allowed to a loopback relay (127.0.0.1, ::1, localhost); use \"starttls\" or \"tls\"")]
     InsecureRemote { host: String },
+    #[error("{0}; sending mail needs it")]
+    NoPassword(String),
     #[error("SMTP host {host:?}: cannot set up TLS: {reason}")]
     TlsSetup { host: String, reason: String },
     #[error("{field} address {value:?} is invalid: {reason}")]
@@ -155,6 +179,7 @@ impl MailError {
             MailError::Timeout { .. } | MailError::Outbox { .. } => true,
             MailError::InsecureRemote { .. }
             | MailError::TlsSetup { .. }
+            | MailError::NoPassword(_)
             | MailError::Address { .. }
             | MailError::NoRecipient { .. }
             | MailError::Build { .. } => false,
@@ -415,6 +440,9 @@ impl Mailer {
     /// Set up delivery. No connection is made yet; a plain SMTP connection to a host
     /// that is not loopback is refused here.
     pub fn new(t: Transport) -> Result<Self, MailError> {
+        if let Some(m) = t.password_missing_message() {
+            return Err(MailError::NoPassword(m));
+        }
         let inner = match t {
             Transport::File { dir } => Inner::File { dir },
             Transport::Smtp(s) => {

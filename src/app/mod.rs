@@ -148,6 +148,15 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
     let Some(config) = load_config(&g) else {
         return Ok(Exit::Invalid);
     };
+    if let Some(m) = config.mail.transport.password_missing_message() {
+        // Only the commands that send need the password (the daemon, `digest send`,
+        // `mail test`); `check` says it is missing, the others say nothing.
+        if matches!(cmd, Command::Check) {
+            eprintln!(
+                "veille: warning: {m}; `run`, `digest send` and `mail test` will refuse to start"
+            );
+        }
+    }
     let loaded = load_watchlists(&config);
     if !loaded.errors.is_empty() {
         return match cmd {
@@ -202,6 +211,9 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
             if let Some(a) = control::ask(&config, g.now, ask) {
                 return a.print();
             }
+            if refuse_without_password(&config) {
+                return Ok(Exit::Invalid);
+            }
             let store = open_store(&g, &config)?;
             store.check_free_space(config.storage.min_free)?;
             let mailer = Mailer::new(config.mail.transport.clone()).context("setting up mail")?;
@@ -222,8 +234,28 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
             )
             .await
         }
-        Command::Run => daemon::run(g, config, watchlists).await,
+        Command::Run => {
+            if refuse_without_password(&config) {
+                return Ok(Exit::Invalid);
+            }
+            daemon::run(g, config, watchlists).await
+        }
         Command::Query(q) => query(&g, &config, &watchlists, &q),
+    }
+}
+
+/// A command that sends mail cannot start when SMTP has a username and no password: said
+/// on stderr (exit 3 follows).
+fn refuse_without_password(config: &Config) -> bool {
+    match config.mail.transport.password_missing_message() {
+        Some(m) => {
+            eprintln!(
+                "veille: invalid configuration: {}: {m}; sending mail needs it",
+                config.file.display()
+            );
+            true
+        }
+        None => false,
     }
 }
 
