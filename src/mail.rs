@@ -529,6 +529,151 @@ impl Mailer {
     }
 }
 
+/// Where `veille mail test` stopped: the step, the server, and the error.
+#[derive(Debug, thiserror::Error)]
+#[error("{server}: failed at the step \"{step}\": {error}")]
+pub struct TestFailure {
+    pub step: &'static str,
+    pub server: String,
+    pub error: String,
+}
+
+impl Mailer {
+    /// Send one message step by step (`veille mail test`), calling `step` with each step
+    /// reached: connected, TLS, authenticated, accepted (or written to the outbox).
+    pub async fn test_send(
+        &self,
+        m: &OutgoingMessage,
+        step: &mut dyn FnMut(String),
+    ) -> Result<(), TestFailure> {
+        let fail = |step: &'static str, server: &str, error: String| TestFailure {
+            step,
+            server: server.to_string(),
+            error,
+        };
+        let message =
+            build_message(m).map_err(|e| fail("building the message", "-", e.to_string()))?;
+        let message_id = sanitize_message_id(&m.message_id);
+        let (builder, host, port, security, authenticated, timeout) = match &*self.inner {
+            Inner::File { dir } => {
+                let server = format!("outbox {}", dir.display());
+                write_outbox(dir, &message_id, message.formatted())
+                    .await
+                    .map_err(|e| fail("writing the file", &server, e.to_string()))?;
+                step(format!(
+                    "written to the outbox: {}",
+                    dir.join(outbox_file_name(&message_id)).display()
+                ));
+                return Ok(());
+            }
+            Inner::Smtp {
+                builder,
+                host,
+                port,
+                security,
+                authenticated,
+                timeout,
+                ..
+            } => (builder, host, *port, *security, *authenticated, *timeout),
+        };
+        let server = format!("SMTP server {host}:{port}");
+        match tokio::time::timeout(
+            timeout,
+            tokio::net::TcpStream::connect((host.as_str(), port)),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(fail(
+                    "connect",
+                    &server,
+                    format!("no answer within {timeout:?}"),
+                ))
+            }
+            Ok(Err(e)) => return Err(fail("connect", &server, e.to_string())),
+            Ok(Ok(_)) => step(format!("connected to {host}:{port}")),
+        }
+        let transport = (**builder).clone().build();
+        let session = match security {
+            Security::StartTls => "greeting, STARTTLS",
+            Security::Tls => "TLS handshake, greeting",
+            Security::None => "greeting (EHLO)",
+        };
+        match tokio::time::timeout(timeout, transport.test_connection()).await {
+            Err(_) => {
+                return Err(fail(
+                    session,
+                    &server,
+                    format!("no answer within {timeout:?}"),
+                ))
+            }
+            Ok(Err(e)) => {
+                let text = error_chain(&e);
+                let lower = text.to_ascii_lowercase();
+                let at = if e.is_tls() || lower.contains("tls") {
+                    if security == Security::Tls {
+                        "TLS handshake"
+                    } else {
+                        "STARTTLS"
+                    }
+                } else if authenticated && (e.is_permanent() || lower.contains("auth")) {
+                    "login (AUTH)"
+                } else {
+                    session
+                };
+                return Err(fail(at, &server, text));
+            }
+            Ok(Ok(false)) => {
+                return Err(fail(
+                    session,
+                    &server,
+                    "the server did not answer NOOP".into(),
+                ))
+            }
+            Ok(Ok(true)) => {
+                match security {
+                    Security::StartTls => step("TLS established (STARTTLS)".to_string()),
+                    Security::Tls => step("TLS established (implicit TLS)".to_string()),
+                    Security::None => step("no TLS (plain SMTP to a loopback relay)".to_string()),
+                }
+                if authenticated {
+                    step("authenticated".to_string());
+                }
+            }
+        }
+        match tokio::time::timeout(timeout, transport.send(message)).await {
+            Err(_) => Err(fail(
+                "sending the message",
+                &server,
+                format!("no answer within {timeout:?}"),
+            )),
+            Ok(Err(e)) => Err(fail("sending the message", &server, error_chain(&e))),
+            Ok(Ok(_)) => {
+                step(format!(
+                    "accepted by {host}:{port}: message <{message_id}> to {}",
+                    m.to.join(", ")
+                ));
+                Ok(())
+            }
+        }
+    }
+}
+
+/// An error and its sources, on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
+
 /// One SMTP send through the pool, bounded by `timeout` as a whole.
 async fn send_smtp(
     pool: &PooledTransport,
