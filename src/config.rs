@@ -15,7 +15,7 @@ use crate::mail::{Secret, Security, SmtpSettings, Transport};
 use crate::sources::SourceKind;
 
 /// The environment variable that holds the SMTP password.
-pub const PASSWORD_ENV: &str = "VEILLE_SMTP_PASSWORD";
+pub const PASSWORD_ENV: &str = crate::mail::PASSWORD_ENV;
 
 /// A configuration error, naming the file, the line and column, and the key.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +115,9 @@ pub struct RawSmtp {
     pub username: Option<String>,
     #[serde(default)]
     pub timeout: Option<String>,
+    /// Never accepted: read only so that its refusal can name `$VEILLE_SMTP_PASSWORD`.
+    #[serde(default, skip_serializing)]
+    pub password: Option<toml::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -665,13 +668,15 @@ impl Typed<'_> {
                         ),
                     ));
                 }
-                let username = s.username.clone().filter(|u| !u.trim().is_empty());
-                if username.is_some() && password.is_none() {
+                if s.password.is_some() {
                     return Err(self.err(
-                        "mail.smtp.username",
-                        format!("a username is set but ${PASSWORD_ENV} is empty; the password is read from the environment only"),
+                        "mail.smtp.password",
+                        format!("the SMTP password is not read from the configuration file: remove this key and set ${PASSWORD_ENV} in the environment (for the service, in /etc/veille/env)"),
                     ));
                 }
+                // A username without a password is checked where mail is sent
+                // (`Transport::password_missing`): the other commands do not need it.
+                let username = s.username.clone().filter(|u| !u.trim().is_empty());
                 Transport::Smtp(SmtpSettings {
                     host: s.host.trim().to_string(),
                     port: s.port,
@@ -841,8 +846,8 @@ every = "6h"
     fn password_only_from_environment_and_never_printed() {
         let text = MINIMAL.replace("transport = \"file\"", "transport = \"smtp\"")
             + "[mail.smtp]\nhost = \"smtp.example.org\"\nport = 587\nsecurity = \"starttls\"\nusername = \"veille\"\n";
-        let (k, _) = invalid(&text);
-        assert_eq!(k, "mail.smtp.username");
+        let without = load(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert!(without.mail.transport.password_missing());
         let c = Config::from_str(Path::new("c.toml"), &text, Some("hunter2-secret".into()))
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(!format!("{c:?}").contains("hunter2-secret"));
@@ -850,10 +855,10 @@ every = "6h"
             "username = \"veille\"",
             "username = \"veille\"\npassword = \"x\"",
         );
-        assert!(matches!(
-            load(&with_password),
-            Err(ConfigError::Syntax { .. })
-        ));
+        let (k, m) = invalid(&with_password);
+        assert_eq!(k, "mail.smtp.password");
+        assert!(m.contains(PASSWORD_ENV), "{m}");
+        assert!(!c.mail.transport.password_missing());
     }
 
     #[test]

@@ -89,6 +89,28 @@ pub enum Transport {
     Smtp(SmtpSettings),
 }
 
+/// The environment variable that holds the SMTP password (never the configuration file).
+pub const PASSWORD_ENV: &str = "VEILLE_SMTP_PASSWORD";
+
+impl Transport {
+    /// SMTP with a username and no password: the commands that only read can run, but
+    /// nothing can be sent ([`Mailer::new`] refuses).
+    pub fn password_missing(&self) -> bool {
+        matches!(self, Transport::Smtp(s) if s.username.is_some() && s.password.is_none())
+    }
+
+    /// What to tell the operator when [`Transport::password_missing`].
+    pub fn password_missing_message(&self) -> Option<String> {
+        match self {
+            Transport::Smtp(s) if self.password_missing() => Some(format!(
+                "[mail.smtp] username is set for {} but ${PASSWORD_ENV} is empty; the password is read from the environment only",
+                s.host
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// One rendered message for one watchlist.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMessage {
@@ -110,6 +132,8 @@ pub struct OutgoingMessage {
 pub enum MailError {
     #[error("SMTP host {host:?}: security \"none\" is only allowed to a loopback relay (127.0.0.1, ::1, localhost); use \"starttls\" or \"tls\"")]
     InsecureRemote { host: String },
+    #[error("{0}; sending mail needs it")]
+    NoPassword(String),
     #[error("SMTP host {host:?}: cannot set up TLS: {reason}")]
     TlsSetup { host: String, reason: String },
     #[error("{field} address {value:?} is invalid: {reason}")]
@@ -155,6 +179,7 @@ impl MailError {
             MailError::Timeout { .. } | MailError::Outbox { .. } => true,
             MailError::InsecureRemote { .. }
             | MailError::TlsSetup { .. }
+            | MailError::NoPassword(_)
             | MailError::Address { .. }
             | MailError::NoRecipient { .. }
             | MailError::Build { .. } => false,
@@ -415,6 +440,9 @@ impl Mailer {
     /// Set up delivery. No connection is made yet; a plain SMTP connection to a host
     /// that is not loopback is refused here.
     pub fn new(t: Transport) -> Result<Self, MailError> {
+        if let Some(m) = t.password_missing_message() {
+            return Err(MailError::NoPassword(m));
+        }
         let inner = match t {
             Transport::File { dir } => Inner::File { dir },
             Transport::Smtp(s) => {
@@ -499,6 +527,151 @@ impl Mailer {
             }
         }
     }
+}
+
+/// Where `veille mail test` stopped: the step, the server, and the error.
+#[derive(Debug, thiserror::Error)]
+#[error("{server}: failed at the step \"{step}\": {error}")]
+pub struct TestFailure {
+    pub step: &'static str,
+    pub server: String,
+    pub error: String,
+}
+
+impl Mailer {
+    /// Send one message step by step (`veille mail test`), calling `step` with each step
+    /// reached: connected, TLS, authenticated, accepted (or written to the outbox).
+    pub async fn test_send(
+        &self,
+        m: &OutgoingMessage,
+        step: &mut dyn FnMut(String),
+    ) -> Result<(), TestFailure> {
+        let fail = |step: &'static str, server: &str, error: String| TestFailure {
+            step,
+            server: server.to_string(),
+            error,
+        };
+        let message =
+            build_message(m).map_err(|e| fail("building the message", "-", e.to_string()))?;
+        let message_id = sanitize_message_id(&m.message_id);
+        let (builder, host, port, security, authenticated, timeout) = match &*self.inner {
+            Inner::File { dir } => {
+                let server = format!("outbox {}", dir.display());
+                write_outbox(dir, &message_id, message.formatted())
+                    .await
+                    .map_err(|e| fail("writing the file", &server, e.to_string()))?;
+                step(format!(
+                    "written to the outbox: {}",
+                    dir.join(outbox_file_name(&message_id)).display()
+                ));
+                return Ok(());
+            }
+            Inner::Smtp {
+                builder,
+                host,
+                port,
+                security,
+                authenticated,
+                timeout,
+                ..
+            } => (builder, host, *port, *security, *authenticated, *timeout),
+        };
+        let server = format!("SMTP server {host}:{port}");
+        match tokio::time::timeout(
+            timeout,
+            tokio::net::TcpStream::connect((host.as_str(), port)),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(fail(
+                    "connect",
+                    &server,
+                    format!("no answer within {timeout:?}"),
+                ))
+            }
+            Ok(Err(e)) => return Err(fail("connect", &server, e.to_string())),
+            Ok(Ok(_)) => step(format!("connected to {host}:{port}")),
+        }
+        let transport = (**builder).clone().build();
+        let session = match security {
+            Security::StartTls => "greeting, STARTTLS",
+            Security::Tls => "TLS handshake, greeting",
+            Security::None => "greeting (EHLO)",
+        };
+        match tokio::time::timeout(timeout, transport.test_connection()).await {
+            Err(_) => {
+                return Err(fail(
+                    session,
+                    &server,
+                    format!("no answer within {timeout:?}"),
+                ))
+            }
+            Ok(Err(e)) => {
+                let text = error_chain(&e);
+                let lower = text.to_ascii_lowercase();
+                let at = if e.is_tls() || lower.contains("tls") {
+                    if security == Security::Tls {
+                        "TLS handshake"
+                    } else {
+                        "STARTTLS"
+                    }
+                } else if authenticated && (e.is_permanent() || lower.contains("auth")) {
+                    "login (AUTH)"
+                } else {
+                    session
+                };
+                return Err(fail(at, &server, text));
+            }
+            Ok(Ok(false)) => {
+                return Err(fail(
+                    session,
+                    &server,
+                    "the server did not answer NOOP".into(),
+                ))
+            }
+            Ok(Ok(true)) => {
+                match security {
+                    Security::StartTls => step("TLS established (STARTTLS)".to_string()),
+                    Security::Tls => step("TLS established (implicit TLS)".to_string()),
+                    Security::None => step("no TLS (plain SMTP to a loopback relay)".to_string()),
+                }
+                if authenticated {
+                    step("authenticated".to_string());
+                }
+            }
+        }
+        match tokio::time::timeout(timeout, transport.send(message)).await {
+            Err(_) => Err(fail(
+                "sending the message",
+                &server,
+                format!("no answer within {timeout:?}"),
+            )),
+            Ok(Err(e)) => Err(fail("sending the message", &server, error_chain(&e))),
+            Ok(Ok(_)) => {
+                step(format!(
+                    "accepted by {host}:{port}: message <{message_id}> to {}",
+                    m.to.join(", ")
+                ));
+                Ok(())
+            }
+        }
+    }
+}
+
+/// An error and its sources, on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
 }
 
 /// One SMTP send through the pool, bounded by `timeout` as a whole.

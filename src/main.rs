@@ -80,6 +80,16 @@ enum Cmd {
     /// Export calendars.
     #[command(subcommand)]
     Export(ExportCmd),
+    /// Mail set-up.
+    #[command(subcommand)]
+    Mail(MailCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum MailCmd {
+    /// Send one test message through the configured transport and say each step reached
+    /// (default ADDRESS: the first recipient of the first watchlist, or the `from` address).
+    Test { address: Option<String> },
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,6 +165,7 @@ fn main() -> ExitCode {
         Cmd::Export(ExportCmd::Ical { watchlist }) => {
             Command::Query(Query::ExportIcal { watchlist })
         }
+        Cmd::Mail(MailCmd::Test { address }) => Command::MailTest { to: address },
     };
     let global = Global {
         config: cli.config,

@@ -100,6 +100,10 @@ pub enum Command {
         watchlist: Option<String>,
         text: String,
     },
+    /// `mail test [ADDRESS]`: one short message through the configured transport.
+    MailTest {
+        to: Option<String>,
+    },
     /// `status`, `dossier show`, `digest preview`, `export ical`.
     Query(Query),
 }
@@ -148,7 +152,24 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
     let Some(config) = load_config(&g) else {
         return Ok(Exit::Invalid);
     };
+    if let Some(m) = config.mail.transport.password_missing_message() {
+        // Only the commands that send need the password (the daemon, `digest send`,
+        // `mail test`); `check` says it is missing, the others say nothing.
+        if matches!(cmd, Command::Check) {
+            eprintln!(
+                "veille: warning: {m}; `run`, `digest send` and `mail test` will refuse to start"
+            );
+        }
+    }
     let loaded = load_watchlists(&config);
+    if let Command::MailTest { to } = &cmd {
+        // Whatever the watchlists' state: it tests the mail set-up only.
+        let first = loaded
+            .lists
+            .iter()
+            .find_map(|w| w.recipients.first().cloned());
+        return mail_test(&g, &config, to.clone().or(first)).await;
+    }
     if !loaded.errors.is_empty() {
         return match cmd {
             Command::Query(q) => query_despite_errors(&g, &config, loaded, &q),
@@ -202,6 +223,9 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
             if let Some(a) = control::ask(&config, g.now, ask) {
                 return a.print();
             }
+            if refuse_without_password(&config) {
+                return Ok(Exit::Invalid);
+            }
             let store = open_store(&g, &config)?;
             store.check_free_space(config.storage.min_free)?;
             let mailer = Mailer::new(config.mail.transport.clone()).context("setting up mail")?;
@@ -222,9 +246,91 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
             )
             .await
         }
-        Command::Run => daemon::run(g, config, watchlists).await,
+        Command::MailTest { .. } => unreachable!("answered above"),
+        Command::Run => {
+            if refuse_without_password(&config) {
+                return Ok(Exit::Invalid);
+            }
+            daemon::run(g, config, watchlists).await
+        }
         Command::Query(q) => query(&g, &config, &watchlists, &q),
     }
+}
+
+/// A command that sends mail cannot start when SMTP has a username and no password: said
+/// on stderr (exit 3 follows).
+fn refuse_without_password(config: &Config) -> bool {
+    match config.mail.transport.password_missing_message() {
+        Some(m) => {
+            eprintln!(
+                "veille: invalid configuration: {}: {m}; sending mail needs it",
+                config.file.display()
+            );
+            true
+        }
+        None => false,
+    }
+}
+
+/// `mail test`: one short plain message to `to` (default: the `from` address) through the
+/// configured transport, printing each step reached; a failure in one line naming the
+/// server and the step (exit 1).
+async fn mail_test(g: &Global, config: &Config, to: Option<String>) -> anyhow::Result<Exit> {
+    if refuse_without_password(config) {
+        return Ok(Exit::Invalid);
+    }
+    let to = to.unwrap_or_else(|| config.mail.from.clone());
+    let now = g.now();
+    let host = hostname_for_test();
+    let msg = crate::mail::OutgoingMessage {
+        from: config.mail.from.clone(),
+        to: vec![to.clone()],
+        subject: "veille: test message".to_string(),
+        text: format!(
+            "This is a test message from veille on {host}, sent by `veille mail test` at {}.\n\nIf you can read it, mail from veille reaches this address. Nothing else to do.\n",
+            now.to_rfc3339()
+        ),
+        html: format!(
+            "<p>This is a test message from veille on {host}, sent by <code>veille mail test</code> at {}.</p><p>If you can read it, mail from veille reaches this address. Nothing else to do.</p>",
+            now.to_rfc3339()
+        ),
+        message_id: crate::mail::message_id_for(
+            &format!("mail-test/{}", now.to_rfc3339()),
+            &crate::mail::sender_domain(&config.mail.from).unwrap_or_else(|_| "localhost".into()),
+        ),
+        list_id: "veille-mail-test".to_string(),
+        date: now,
+    };
+    let mailer = match Mailer::new(config.mail.transport.clone()) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("veille: mail test FAILED: {e}");
+            return Ok(Exit::Failure);
+        }
+    };
+    println!("mail test: to {to}");
+    let result = mailer
+        .test_send(&msg, &mut |step| println!("  {step}"))
+        .await;
+    match result {
+        Ok(()) => {
+            println!("mail test: ok");
+            Ok(Exit::Ok)
+        }
+        Err(e) => {
+            eprintln!("veille: mail test FAILED: {e}");
+            Ok(Exit::Failure)
+        }
+    }
+}
+
+/// The machine's name for the test message's text ("this host" when unknown).
+fn hostname_for_test() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "this host".to_string())
 }
 
 /// A query is answered by the running daemon when there is one (it holds the store),
@@ -705,6 +811,40 @@ fn gather_status(
             last_send_error: d.last_error,
         });
     }
+    let mut undelivered = Vec::new();
+    for (id, d) in store.deliveries()? {
+        if d.failures == 0 {
+            continue;
+        }
+        let (kind, key, events) = match &d.in_flight {
+            Some(f) => (
+                match f.kind {
+                    crate::store::SentKind::Digest => "digest",
+                    crate::store::SentKind::Alert => "alert",
+                    crate::store::SentKind::Reminder => "reminder",
+                },
+                Some(f.key.clone()),
+                f.event_ids.len(),
+            ),
+            None => ("digest", None, pending.get(&id).copied().unwrap_or(0)),
+        };
+        undelivered.push(view::status::Undelivered {
+            watchlist: id,
+            kind: kind.to_string(),
+            key,
+            events,
+            attempts: d.failures,
+            cause: d.last_error.as_deref().map(view::cause::of_mail_error),
+            last_error: d.last_error,
+            next_attempt: d.next_attempt_at,
+        });
+    }
+    let outbox = match &config.mail.transport {
+        crate::mail::Transport::File { dir } => {
+            Some((dir.display().to_string(), outbox_count(config)))
+        }
+        crate::mail::Transport::Smtp(_) => None,
+    };
     Ok(view::status::Status {
         now,
         tz: config.timezone,
@@ -714,9 +854,9 @@ fn gather_status(
         }),
         sources,
         watchlists: rows,
+        undelivered,
         events: store.event_count(),
-        outbox_dir: config.mail.outbox_dir.display().to_string(),
-        outbox_messages: outbox_count(config),
+        outbox,
     })
 }
 

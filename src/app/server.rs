@@ -1,5 +1,6 @@
 //! The optional health and metrics listener (`[server] listen`): `GET /healthz` (200 "ok",
-//! or 503 naming the store's problem, or the failing sources) and `GET /metrics` (Prometheus text format), both
+//! or 503 naming the store's problem, the failing sources, or the watchlists whose last
+//! send failed) and `GET /metrics` (Prometheus text format), both
 //! computed from the store on each request. A tiny HTTP/1.1 responder on tokio: one
 //! request per connection, bounded request size and time.
 
@@ -118,15 +119,15 @@ pub fn health(config: &Config, store: &Store) -> Result<Vec<String>, StoreError>
     Ok(failing)
 }
 
-/// The watchlists whose last send failed (their digests stay pending and are retried).
+/// The watchlists whose last send failed (their digests and alerts stay pending and are
+/// retried), read from the delivery states whatever is pending.
 pub fn failing_deliveries(store: &Store) -> Result<Vec<String>, StoreError> {
-    let mut out = Vec::new();
-    for wl in store.pending_counts()?.keys() {
-        if store.delivery(wl)?.failures > 0 {
-            out.push(wl.clone());
-        }
-    }
-    Ok(out)
+    Ok(store
+        .deliveries()?
+        .into_iter()
+        .filter(|(_, d)| d.failures > 0)
+        .map(|(id, _)| id)
+        .collect())
 }
 
 fn escape_label(s: &str) -> String {

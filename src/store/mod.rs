@@ -1516,6 +1516,20 @@ impl Store {
             .unwrap_or_default())
     }
 
+    /// Every watchlist's delivery state, by watchlist id (those never delivered have none).
+    pub fn deliveries(&self) -> Result<Vec<(String, DeliveryRecord)>, StoreError> {
+        let _call = self.call("reading the delivery states", health::SCAN_DEADLINE)?;
+        let mut out = Vec::new();
+        for kv in self.delivery.iter() {
+            let (k, v) = kv?;
+            out.push((
+                String::from_utf8_lossy(&k).into_owned(),
+                decode("delivery", &v)?,
+            ));
+        }
+        Ok(out)
+    }
+
     pub fn save_delivery(&self, watchlist: &str, rec: &DeliveryRecord) -> Result<(), StoreError> {
         let _call = self.call("writing a delivery state", health::DEADLINE)?;
         self.wrote();

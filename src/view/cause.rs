@@ -39,6 +39,59 @@ pub fn of_parse_error(kind: SourceKind, text: &str) -> String {
     shorten(text, DETAIL)
 }
 
+/// A failed send in plain words, from the error veille recorded ("message ID to
+/// HOST:PORT: Connection error: Connection refused (os error 111)" →
+/// "the mail server 127.0.0.1:2525 refused the connection").
+pub fn of_mail_error(text: &str) -> String {
+    let t = text.trim();
+    let (server, detail) = match t
+        .strip_prefix("message ")
+        .and_then(|r| r.split_once(" to "))
+        .and_then(|(_, r)| r.split_once(": "))
+    {
+        Some((hp, d)) => (format!("the mail server {hp}"), d.trim()),
+        None => ("the mail server".to_string(), t),
+    };
+    let lower = detail.to_ascii_lowercase();
+    if lower.contains("connection refused") {
+        return format!("{server} refused the connection (is it running, is the port right?)");
+    }
+    if lower.starts_with("no answer within") || lower.contains("timed out") {
+        return format!("{server} did not answer in time");
+    }
+    if lower.contains("failed to lookup") || lower.contains("dns error") {
+        return format!(
+            "cannot resolve {}",
+            server.trim_start_matches("the mail server ")
+        );
+    }
+    if lower.contains("(535)")
+        || lower.contains("(534)")
+        || lower.contains("authentication")
+        || lower.contains("credentials")
+    {
+        return format!(
+            "{server} refused the login (check the username and $VEILLE_SMTP_PASSWORD)"
+        );
+    }
+    if lower.contains("tls") || lower.contains("certificate") {
+        return format!("TLS with {server} failed: {}", shorten(detail, DETAIL));
+    }
+    if lower.contains("connection reset") || lower.contains("broken pipe") {
+        return format!("{server} dropped the connection");
+    }
+    if lower.contains("unreachable") || lower.contains("no route") {
+        return format!("{server} cannot be reached");
+    }
+    if lower.starts_with("permanent error") {
+        return format!("{server} refused the message: {}", shorten(detail, DETAIL));
+    }
+    if lower.starts_with("transient error") {
+        return format!("{server} asked to try later: {}", shorten(detail, DETAIL));
+    }
+    shorten(t, DETAIL)
+}
+
 /// The stored short cause, or, for a record written before there was one, a short cause
 /// read from the full error text.
 pub fn of_record(
@@ -157,6 +210,22 @@ fn shorten(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mail_errors_in_plain_words() {
+        assert_eq!(
+            of_mail_error("message abc@example.org to 127.0.0.1:2525: Connection error: Connection refused (os error 111)"),
+            "the mail server 127.0.0.1:2525 refused the connection (is it running, is the port right?)"
+        );
+        assert_eq!(
+            of_mail_error("message a@b to smtp.example.org:587: no answer within 30s"),
+            "the mail server smtp.example.org:587 did not answer in time"
+        );
+        assert!(
+            of_mail_error("message a@b to h:25: permanent error (535): 5.7.8 bad credentials")
+                .contains("refused the login")
+        );
+    }
 
     const DNS: &str = "could not connect to https://data.europarl.europa.eu/api/v2/procedures/feed: error sending request for url (https://data.europarl.europa.eu/api/v2/procedures/feed): client error (Connect): dns error: failed to lookup address information: Name or service not known";
 

@@ -18,10 +18,30 @@ pub struct Status {
     pub daemon: Option<Daemon>,
     pub sources: Vec<Source>,
     pub watchlists: Vec<Watchlist>,
+    /// Every digest or alert not delivered yet after a failed send.
+    pub undelivered: Vec<Undelivered>,
     /// Events recorded in the store.
     pub events: usize,
-    pub outbox_dir: String,
-    pub outbox_messages: usize,
+    /// The file outbox (folder, messages in it); none when mail goes over SMTP.
+    pub outbox: Option<(String, usize)>,
+}
+
+/// A digest or alert whose send failed: it stays pending and is retried.
+#[derive(Debug, Clone, Default)]
+pub struct Undelivered {
+    pub watchlist: String,
+    /// "digest", "alert" or "reminder".
+    pub kind: String,
+    /// The delivery key (the Message-ID is derived from it); none when not known.
+    pub key: Option<String>,
+    pub events: usize,
+    /// Failed attempts in a row.
+    pub attempts: u32,
+    /// The failure in plain words.
+    pub cause: Option<String>,
+    /// The whole error (JSON only).
+    pub last_error: Option<String>,
+    pub next_attempt: Option<DateTime<Utc>>,
 }
 
 /// The daemon that answered, when one did.
@@ -92,7 +112,10 @@ pub fn json(s: &Status) -> Value {
     let with_pending = || s.watchlists.iter().filter(|w| w.pending > 0);
     let pending: BTreeMap<&str, usize> =
         with_pending().map(|w| (w.id.as_str(), w.pending)).collect();
-    let delivery: BTreeMap<&str, Value> = with_pending()
+    let delivery: BTreeMap<&str, Value> = s
+        .watchlists
+        .iter()
+        .filter(|w| w.pending > 0 || w.send_failures > 0)
         .map(|w| {
             let d = json!({
                 "failures": w.send_failures,
@@ -116,6 +139,22 @@ pub fn json(s: &Status) -> Value {
             })
         })
         .collect();
+    let undelivered: Vec<Value> = s
+        .undelivered
+        .iter()
+        .map(|u| {
+            json!({
+                "watchlist": u.watchlist,
+                "kind": u.kind,
+                "key": u.key,
+                "events": u.events,
+                "attempts": u.attempts,
+                "cause": u.cause,
+                "last_error": u.last_error,
+                "next_attempt": stamp(u.next_attempt),
+            })
+        })
+        .collect();
     json!({
         "now": s.now.to_rfc3339(),
         "timezone": s.tz.name(),
@@ -123,8 +162,9 @@ pub fn json(s: &Status) -> Value {
         "watchlists": watchlists,
         "pending": pending,
         "delivery": delivery,
+        "undelivered": undelivered,
         "events": s.events,
-        "outbox": {"dir": s.outbox_dir, "messages": s.outbox_messages},
+        "outbox": s.outbox.as_ref().map(|(dir, n)| json!({"dir": dir, "messages": n})),
         "daemon": s.daemon.map(|d| json!({"pid": d.pid, "since": d.since.to_rfc3339()})),
     })
 }
@@ -150,13 +190,46 @@ pub fn text(s: &Status) -> String {
     out.push('\n');
     out.push_str(&watchlists_table(s));
     out.push('\n');
+    if !s.undelivered.is_empty() {
+        out.push_str(&undelivered_table(s));
+        out.push('\n');
+    }
     out.push_str(&format!("events recorded: {}\n", s.events));
-    out.push_str(&format!(
-        "outbox: {} in {}\n",
-        count(s.outbox_messages as u64, "message"),
-        s.outbox_dir
-    ));
+    if let Some((dir, n)) = &s.outbox {
+        out.push_str(&format!(
+            "outbox: {} in {dir}\n",
+            count(*n as u64, "message")
+        ));
+    }
     out
+}
+
+/// The digests and alerts that are not going out: what, how often tried, why, and when
+/// the next attempt is.
+fn undelivered_table(s: &Status) -> String {
+    let mut rows = vec![row(&[
+        "NOT DELIVERED",
+        "WHAT",
+        "EVENTS",
+        "ATTEMPTS",
+        "NEXT RETRY",
+        "LAST ERROR",
+    ])];
+    for u in &s.undelivered {
+        let retry = match u.next_attempt {
+            Some(t) if t > s.now => local_relative(t, s.now, s.tz),
+            _ => "now".to_string(),
+        };
+        rows.push(vec![
+            u.watchlist.clone(),
+            u.kind.clone(),
+            u.events.to_string(),
+            count(u64::from(u.attempts), "failed attempt"),
+            retry,
+            u.cause.clone().unwrap_or_else(|| "-".to_string()),
+        ]);
+    }
+    table(&rows)
 }
 
 /// "1 failed attempt", "3 failed attempts".
@@ -224,7 +297,6 @@ fn sources_table(s: &Status) -> String {
 
 fn watchlists_table(s: &Status) -> String {
     let mut rows = vec![row(&["WATCHLIST", "PENDING", "NEXT DIGEST", "LAST SENT"])];
-    let mut notes = Vec::new();
     for w in &s.watchlists {
         let next = match (w.configured, w.next_digest) {
             (false, _) => "never: no such watchlist any more".to_string(),
@@ -236,23 +308,11 @@ fn watchlists_table(s: &Status) -> String {
             None => "never".to_string(),
         };
         rows.push(vec![w.id.clone(), w.pending.to_string(), next, last]);
-        if w.send_failures > 0 {
-            let retry = match w.next_attempt {
-                Some(t) if t > s.now => relative(t, s.now),
-                _ => "now".to_string(),
-            };
-            notes.push(format!(
-                "  ! {}: last send failed {} time(s): {}; next attempt {retry}\n",
-                w.id,
-                w.send_failures,
-                w.last_send_error.as_deref().unwrap_or("-"),
-            ));
-        }
     }
     if s.watchlists.is_empty() {
         rows.push(row(&["(no watchlists)"]));
     }
-    table(&rows) + &notes.concat()
+    table(&rows)
 }
 
 fn row(cells: &[&str]) -> Vec<String> {
@@ -322,9 +382,18 @@ mod tests {
                     ..Watchlist::default()
                 },
             ],
+            undelivered: vec![Undelivered {
+                watchlist: "air".into(),
+                kind: "digest".into(),
+                key: Some("air/2026-W48".into()),
+                events: 2,
+                attempts: 1,
+                cause: Some("the mail server smtp.example.org:587 refused the login".into()),
+                last_error: Some("message x to smtp.example.org:587: permanent error (535)".into()),
+                next_attempt: Some(min(2)),
+            }],
             events: 3,
-            outbox_dir: "/var/lib/veille/outbox".into(),
-            outbox_messages: 0,
+            outbox: Some(("/var/lib/veille/outbox".into(), 0)),
         }
     }
 
@@ -343,7 +412,9 @@ oeil      oeil    not polled yet  never                             now
 WATCHLIST  PENDING  NEXT DIGEST                        LAST SENT
 air        2        Mon 07 Dec 10:00 CET (in 7 days)   Mon 23 Nov 10:00 CET (7 days ago)
 gone       1        never: no such watchlist any more  never
-  ! air: last send failed 1 time(s): SMTP 535; next attempt in 2 min
+
+NOT DELIVERED  WHAT    EVENTS  ATTEMPTS          NEXT RETRY                       LAST ERROR
+air            digest  2       1 failed attempt  Mon 30 Nov 10:02 CET (in 2 min)  the mail server smtp.example.org:587 refused the login
 
 events recorded: 3
 outbox: 0 messages in /var/lib/veille/outbox
@@ -370,5 +441,21 @@ outbox: 0 messages in /var/lib/veille/outbox
             "2026-12-07T09:00:00+00:00"
         );
         assert_eq!(v["sources"][2]["polled"], false);
+        assert_eq!(v["undelivered"][0]["attempts"], 1);
+        assert_eq!(
+            v["undelivered"][0]["next_attempt"],
+            "2026-11-30T09:02:00+00:00"
+        );
+    }
+
+    #[test]
+    fn no_outbox_line_over_smtp() {
+        let mut s = status();
+        s.outbox = None;
+        s.undelivered.clear();
+        let t = text(&s);
+        assert!(!t.contains("outbox"), "{t}");
+        assert!(!t.contains("NOT DELIVERED"), "{t}");
+        assert_eq!(json(&s)["outbox"], Value::Null);
     }
 }

@@ -1252,3 +1252,77 @@ fn read_only_commands_are_answered_by_the_daemon_while_a_broken_watchlist_is_on_
     assert!(err.contains("w.toml:5:13: unknown stage"), "{err}");
     d.stop();
 }
+
+/// Issue "The first week of an officer and an operator", 2: mail that is not going out is
+/// visible. SMTP to a port where nothing listens: `status` lists the undelivered digest
+/// (watchlist, events, attempts, the error in plain words, the next retry) in text and
+/// JSON, with no outbox line; `/healthz` is 503 naming the watchlist.
+#[test]
+fn an_undelivered_digest_is_listed_by_status_and_healthz() {
+    let server = TestServer::start_background();
+    server.route(
+        "/feed.rss",
+        rss(&[("Zebra crossings", "z1"), ("Zebra mussels", "z2")]),
+    );
+    let app = TestApp::new(server, vec![]);
+    let smtp_port = free_port();
+    let http_port = free_port();
+    configure(
+        &app,
+        &[src("feed", app.server.url("/feed.rss"))],
+        &smtp_mail(smtp_port, None),
+        &format!("[server]\nlisten = \"127.0.0.1:{http_port}\"\n"),
+    );
+    app.add_watchlist("w", &watchlist(&["zebra*"], ""));
+    app.expect(Some(MONDAY), &["poll"], 0);
+    let out = app.expect(Some(MONDAY), &["digest", "send", "--force"], 1);
+    assert!(out.contains("FAILED"), "{out}");
+
+    let text = app.expect(Some(MONDAY), &["status"], 0);
+    let row = text
+        .lines()
+        .skip_while(|l| !l.starts_with("NOT DELIVERED"))
+        .nth(1)
+        .unwrap_or_default();
+    for needle in [
+        "w ",
+        "digest",
+        " 2 ",
+        "1 failed attempt",
+        "Mon 30 Nov 10:01 CET",
+        &format!("the mail server 127.0.0.1:{smtp_port} refused the connection"),
+    ] {
+        assert!(row.contains(needle), "{needle:?} in {row:?}:\n{text}");
+    }
+    assert!(!text.contains("outbox"), "{text}");
+    assert!(!text.contains("os error"), "plain words: {text}");
+
+    let status = app.json(Some(MONDAY), &["status", "--format", "json"], 0);
+    let u = &status["undelivered"][0];
+    assert_eq!(u["watchlist"], "w", "{status}");
+    assert_eq!(u["kind"], "digest", "{status}");
+    assert_eq!(u["events"], 2, "{status}");
+    assert_eq!(u["attempts"], 1, "{status}");
+    assert_eq!(u["next_attempt"], "2026-11-30T09:01:00+00:00", "{status}");
+    assert!(
+        u["cause"]
+            .as_str()
+            .is_some_and(|c| c.contains("refused the connection")),
+        "{status}"
+    );
+    assert!(
+        u["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{status}"
+    );
+    assert_eq!(status["delivery"]["w"]["failures"], 1, "{status}");
+    assert_eq!(status["outbox"], serde_json::Value::Null, "{status}");
+
+    let mut d = Daemon::spawn(&app, Some(MONDAY), &[]);
+    let body = wait_until("/healthz to answer", || {
+        let (code, body) = http_get(http_port, "/healthz")?;
+        Some((code, body))
+    });
+    assert_eq!(body.0, 503, "{body:?}");
+    assert!(body.1.contains("failing deliveries: w"), "{body:?}");
+    d.stop();
+}

@@ -16,6 +16,7 @@ mod fetch;
 mod have_your_say;
 mod ical;
 mod mail;
+mod mail_setup;
 mod matching;
 mod oeil;
 mod poll;
