@@ -162,6 +162,11 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
         }
     }
     let loaded = load_watchlists(&config);
+    if matches!(cmd, Command::Check) {
+        for w in &loaded.warnings {
+            eprintln!("{}", w.warning_text());
+        }
+    }
     if let Command::MailTest { to } = &cmd {
         // Whatever the watchlists' state: it tests the mail set-up only.
         let first = loaded

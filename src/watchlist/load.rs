@@ -115,6 +115,8 @@ struct Ctx<'a> {
     /// The byte offset at which each line starts (the first at 0).
     line_starts: Vec<usize>,
     errors: Vec<Found>,
+    /// Mistakes that do not stop the watchlist from loading, but are likely not meant.
+    warnings: Vec<Found>,
 }
 
 impl<'a> Ctx<'a> {
@@ -127,7 +129,23 @@ impl<'a> Ctx<'a> {
             text,
             line_starts,
             errors: Vec::new(),
+            warnings: Vec::new(),
         }
+    }
+
+    fn warn(&mut self, offset: usize, message: impl Into<String>, hint: impl Into<String>) {
+        let hint: String = hint.into();
+        self.warnings.push(Found {
+            offset,
+            message: message.into(),
+            hint: (!hint.is_empty()).then_some(hint),
+        });
+    }
+
+    /// The warnings found, each at its line and column.
+    fn take_warnings(&mut self) -> Vec<WatchlistError> {
+        let found = std::mem::take(&mut self.warnings);
+        self.locate(found)
     }
 
     fn err(&mut self, offset: usize, message: impl Into<String>, hint: impl Into<String>) {
@@ -146,8 +164,12 @@ impl<'a> Ctx<'a> {
 
     /// The errors found, in the order of the text, each at its line and column (in
     /// characters, from 1).
-    fn finish(self) -> Vec<WatchlistError> {
-        let mut found = self.errors;
+    fn finish(mut self) -> Vec<WatchlistError> {
+        let found = std::mem::take(&mut self.errors);
+        self.locate(found)
+    }
+
+    fn locate(&self, mut found: Vec<Found>) -> Vec<WatchlistError> {
         found.sort_by_key(|f| f.offset);
         let (mut at, mut line, mut column) = (0, 1, 1);
         let mut out = Vec::with_capacity(found.len());
@@ -269,6 +291,28 @@ fn dossier_reason(s: &str, generic: String) -> String {
     generic
 }
 
+/// A dossier written `YYYY/NNNN` without a procedure type: the form of an act's number
+/// (Directive (EU) 2024/1275), which veille would take as a procedure and never find.
+fn act_number(s: &str) -> Option<(String, String)> {
+    let t = s.trim();
+    let (year, number) = t.split_once('/')?;
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+    if year.len() != 4 || !digits(year) || !digits(number) || number.len() > 4 {
+        return None;
+    }
+    let n: u32 = number.parse().ok()?;
+    let celex = |kind: char| format!("3{year}{kind}{n:04}");
+    Some((
+        format!("dossier {t:?} looks like the number of an act, not a procedure: veille would look for procedure {year}/{n:04} and likely never find it"),
+        format!(
+            "veille cannot know which kind of act it is: write the CELEX number ({} for a directive, {} for a regulation, {} for a decision), or {year}/{n:04}(COD) if you meant a procedure",
+            celex('L'),
+            celex('R'),
+            celex('D')
+        ),
+    ))
+}
+
 /// What the keys of one watchlist said, each kept as far as it was valid.
 struct Fields {
     name: Option<String>,
@@ -289,16 +333,28 @@ pub fn load_str(
     text: &str,
     known_sources: &[String],
 ) -> Result<Watchlist, Vec<WatchlistError>> {
+    load_str_warned(id, path, text, known_sources).0
+}
+
+/// [`load_str`], with the warnings: mistakes that leave the watchlist loaded but are
+/// likely not what the officer meant (`veille check` prints them).
+pub fn load_str_warned(
+    id: &str,
+    path: &Path,
+    text: &str,
+    known_sources: &[String],
+) -> (Result<Watchlist, Vec<WatchlistError>>, Vec<WatchlistError>) {
     let mut cx = Ctx::new(path, text);
     let Some(doc) = cx.parse_toml() else {
-        return Err(cx.finish());
+        return (Err(cx.finish()), Vec::new());
     };
     let fields = cx.check_keys(&doc, known_sources);
     cx.check_required(&doc);
+    let warnings = cx.take_warnings();
     if !cx.errors.is_empty() {
-        return Err(cx.finish());
+        return (Err(cx.finish()), warnings);
     }
-    cx.build(id, fields)
+    (cx.build(id, fields), warnings)
 }
 
 impl Ctx<'_> {
@@ -425,7 +481,12 @@ impl Ctx<'_> {
     fn digest(&mut self, value: &Spanned<Raw>) -> Option<DigestSchedule> {
         let s = self.string("digest", value)?;
         match DigestSchedule::parse(&s) {
-            Ok(d) => Some(d),
+            Ok(d) => {
+                if let Some((msg, hint)) = crate::schedule::swapped_time(&s) {
+                    self.warn(value.span().start, msg, hint);
+                }
+                Some(d)
+            }
             Err(why) => {
                 self.err(
                     value.span().start,
@@ -474,6 +535,9 @@ impl Ctx<'_> {
         for (s, at) in items {
             match s.parse::<DossierRef>() {
                 Ok(d) => {
+                    if let Some((msg, hint)) = act_number(&s) {
+                        self.warn(at, msg, hint);
+                    }
                     let key = super::matcher::Key::of(&d);
                     if let Some((first, first_at)) = first.get(&key) {
                         let line = self.line(*first_at);
@@ -670,6 +734,8 @@ pub struct Loaded {
     pub lists: Vec<Watchlist>,
     /// Every error of every file.
     pub errors: Vec<WatchlistError>,
+    /// Every warning of every file read: likely mistakes that do not stop it loading.
+    pub warnings: Vec<WatchlistError>,
     /// The ids of the files with errors; `None` when the folder itself could not be
     /// read, so that no watchlist is known to be fine.
     pub broken: Option<Vec<String>>,
@@ -695,6 +761,7 @@ pub fn load_dir_partly(dir: &Path, known_sources: &[String]) -> Loaded {
         Err(e) => {
             return Loaded {
                 lists: Vec::new(),
+                warnings: Vec::new(),
                 errors: vec![WatchlistError::whole_file(
                     dir,
                     format!("cannot read the watchlist directory: {e}"),
@@ -722,6 +789,7 @@ pub fn load_dir_partly(dir: &Path, known_sources: &[String]) -> Loaded {
     let mut out = Loaded {
         lists: Vec::new(),
         errors: Vec::new(),
+        warnings: Vec::new(),
         broken: Some(Vec::new()),
     };
     for p in &paths {
@@ -740,11 +808,15 @@ pub fn load_dir_partly(dir: &Path, known_sources: &[String]) -> Loaded {
             ));
         }
         match read_watchlist(p, canonical_dir.as_deref()) {
-            Ok(text) => match load_str(&id, p, &text, known_sources) {
-                Ok(l) if errors.is_empty() => out.lists.push(l),
-                Ok(_) => {}
-                Err(mut e) => errors.append(&mut e),
-            },
+            Ok(text) => {
+                let (loaded, mut warnings) = load_str_warned(&id, p, &text, known_sources);
+                out.warnings.append(&mut warnings);
+                match loaded {
+                    Ok(l) if errors.is_empty() => out.lists.push(l),
+                    Ok(_) => {}
+                    Err(mut e) => errors.append(&mut e),
+                }
+            }
             Err(e) => errors.push(e),
         }
         if !errors.is_empty() {
