@@ -528,7 +528,7 @@ pub(crate) fn answer(
         }
         Query::DigestPreview { watchlist, format } => {
             let Some(w) = watchlists.get(watchlist) else {
-                writeln!(err, "veille: no watchlist {watchlist:?}")?;
+                writeln!(err, "{}", no_watchlist(watchlist, watchlists))?;
                 return Ok(Exit::Failure);
             };
             let d = deliver::build_digest(config, store, w, now, false)?;
@@ -551,7 +551,7 @@ pub(crate) fn answer(
         }
         Query::ExportIcal { watchlist } => {
             let Some(w) = watchlists.get(watchlist) else {
-                writeln!(err, "veille: no watchlist {watchlist:?}")?;
+                writeln!(err, "{}", no_watchlist(watchlist, watchlists))?;
                 return Ok(Exit::Failure);
             };
             let ics = deliver::calendar(config, store, w, now)?;
@@ -648,6 +648,20 @@ fn check(g: &Global, config: &Config, watchlists: &WatchlistSet) -> anyhow::Resu
     Ok(Exit::Ok)
 }
 
+/// A watchlist id given on the command line that names no watchlist, with the one
+/// likely meant (`energy-climate.toml` for `energy-climate`) or the ids there are.
+fn no_watchlist(id: &str, watchlists: &WatchlistSet) -> String {
+    let ids: Vec<&str> = watchlists.lists().iter().map(|w| w.id.as_str()).collect();
+    let hint = match crate::text::did_you_mean(id, &ids) {
+        Some(m) => {
+            format!("did you mean \"{m}\"? (a watchlist's id is its file name without .toml)")
+        }
+        None if ids.is_empty() => "there are no watchlists".to_string(),
+        None => format!("watchlists: {}", ids.join(", ")),
+    };
+    format!("veille: no watchlist {id:?}\n  hint: {hint}")
+}
+
 fn match_text(watchlists: &WatchlistSet, only: Option<&str>, text: &str) -> anyhow::Result<Exit> {
     if let Some(id) = only {
         if watchlists.get(id).is_none() {
@@ -680,7 +694,7 @@ pub(crate) async fn send_digests<O: Write, E: Write>(
     let mode = if force { Mode::Force } else { Mode::Due };
     let report = match deliver::send_due(ctx, now, watchlist, mode).await {
         Err(deliver::DeliverError::UnknownWatchlist(id)) => {
-            writeln!(err, "veille: no watchlist {id:?}")?;
+            writeln!(err, "{}", no_watchlist(&id, ctx.watchlists))?;
             return Ok(Exit::Failure);
         }
         other => other?,

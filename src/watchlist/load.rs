@@ -514,11 +514,11 @@ impl Ctx<'_> {
                 Ok(st) => stages.push(st),
                 Err(_) => {
                     let names: Vec<&str> = Stage::ALL.iter().map(|s| s.as_str()).collect();
-                    self.err(
-                        at,
-                        format!("unknown stage {s:?} in \"alert_on\""),
-                        format!("known stages: {}", names.join(", ")),
-                    );
+                    let hint = match crate::text::did_you_mean(&s, &names) {
+                        Some(n) => format!("did you mean \"{n}\"?"),
+                        None => format!("known stages: {}", names.join(", ")),
+                    };
+                    self.err(at, format!("unknown stage {s:?} in \"alert_on\""), hint);
                 }
             }
         }
@@ -605,8 +605,14 @@ impl Ctx<'_> {
         let mut listed = HashSet::new();
         for (s, at) in items {
             if !known_sources.contains(&s) {
+                let names: Vec<&str> = known_sources.iter().map(String::as_str).collect();
                 let hint = if known_sources.is_empty() {
                     "no sources are configured in config.toml".to_string()
+                } else if let Some(n) = crate::text::did_you_mean(&s, &names) {
+                    format!(
+                        "did you mean \"{n}\"? (configured sources: {})",
+                        names.join(", ")
+                    )
                 } else {
                     format!("configured sources: {}", known_sources.join(", "))
                 };

@@ -2,7 +2,7 @@
 //! officer and an operator", part 3), through the binary: each is an error, or a warning
 //! printed at file:line:col with a hint (`check` exits 0 when there are only warnings).
 
-use crate::support::app::TestApp;
+use crate::support::app::{Source, TestApp};
 use crate::support::http::TestServer;
 
 fn app() -> TestApp {
@@ -87,4 +87,56 @@ fn a_schedule_that_never_fires_is_an_error_and_a_swapped_time_a_warning() {
     );
     let (_, err) = run(&app, &["check"], 0);
     assert!(!err.contains("warning") && !err.contains("never"), "{err}");
+}
+
+#[test]
+fn did_you_mean_for_stages_sources_and_watchlist_ids_on_the_command_line() {
+    let server = TestServer::start_background();
+    let feed = server.url("/feed");
+    let app = TestApp::new(server, vec![Source::new("ep-press", "feed", feed)]);
+    app.add_watchlist(
+        "energy-climate",
+        &format!(
+            "{HEAD}keywords = [\"aid\"]\nalert_on = [\"publised\", \"plenary_vote\"]\nsources = [\"ep_press\"]\n"
+        ),
+    );
+    let (_, err) = run(&app, &["check"], 3);
+    assert!(
+        err.contains("energy-climate.toml:4:13: unknown stage \"publised\" in \"alert_on\"\n  hint: did you mean \"published\"?"),
+        "{err}"
+    );
+    // `plenary_vote` is read as `plenary-vote`: no error for it.
+    assert!(!err.contains("plenary_vote"), "{err}");
+    assert!(
+        err.contains("energy-climate.toml:5:12: unknown source \"ep_press\"\n  hint: did you mean \"ep-press\"? (configured sources: ep-press)"),
+        "{err}"
+    );
+    // Far from any: the full list, as before.
+    app.add_watchlist(
+        "energy-climate",
+        &format!("{HEAD}keywords = [\"aid\"]\nalert_on = [\"ratified\"]\n"),
+    );
+    let (_, err) = run(&app, &["check"], 3);
+    assert!(
+        err.contains("  hint: known stages: consultation-open,"),
+        "{err}"
+    );
+
+    app.add_watchlist("energy-climate", &format!("{HEAD}keywords = [\"aid\"]\n"));
+    for args in [
+        &["digest", "preview", "energy-climate.toml"][..],
+        &["export", "ical", "Energy-Climate"][..],
+        &["digest", "send", "energy_climate"][..],
+    ] {
+        let (_, err) = run(&app, args, 1);
+        assert!(
+            err.contains("hint: did you mean \"energy-climate\"? (a watchlist's id is its file name without .toml)"),
+            "{args:?}: {err}"
+        );
+    }
+    let (_, err) = run(&app, &["digest", "preview", "transport"], 1);
+    assert!(
+        err.contains("veille: no watchlist \"transport\"\n  hint: watchlists: energy-climate"),
+        "{err}"
+    );
 }
