@@ -291,6 +291,92 @@ fn dossier_reason(s: &str, generic: String) -> String {
     generic
 }
 
+/// A TOML syntax error at `offset` (the parser's message `msg`) in words an officer
+/// understands, for the usual slips: curly quotes, a comma missing between list entries,
+/// a text without its closing quote. The place, the message and the hint.
+fn plain_syntax_error(text: &str, offset: usize, msg: &str) -> Option<(usize, String, String)> {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let line = &text[line_start..line_end];
+    let at_char = text[offset..].chars().next();
+    // Curly quotes: a double one on the line, or a single one where the value starts.
+    let curly = line
+        .char_indices()
+        .find(|(_, c)| {
+            matches!(
+                c,
+                '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{00AB}' | '\u{00BB}'
+            )
+        })
+        .map(|(i, _)| line_start + i)
+        .or_else(|| matches!(at_char, Some('\u{2018}' | '\u{2019}')).then_some(offset));
+    if let Some(at) = curly {
+        return Some((
+            at,
+            "curly quotes \u{201C}\u{2026}\u{201D} are not quotes in a watchlist".into(),
+            "use straight quotes \"\u{2026}\" (a word processor or mail program may have changed them; edit the file in a plain-text editor)".into(),
+        ));
+    }
+    if msg.contains("invalid basic string") || msg.contains("invalid literal string") {
+        let quote = if msg.contains("literal") { '\'' } else { '"' };
+        let open = text[line_start..offset]
+            .rfind(quote)
+            .map(|i| line_start + i)?;
+        let unclosed = text[open + 1..line_end].trim_end();
+        let line_no = text[..offset].matches('\n').count() + 1;
+        return Some((
+            open,
+            format!("a closing quote {quote} is missing: the text {quote}{unclosed} runs to the end of line {line_no}"),
+            format!("end the text with {quote} on the same line, as in {quote}public procurement{quote}"),
+        ));
+    }
+    if msg.contains("invalid array") && matches!(at_char, Some('"' | '\'')) {
+        // The end of the entry before: the last line (up to here) with something besides
+        // blanks and comments.
+        let before = &text[..offset];
+        let mut end = before.len();
+        for l in before.split('\n').rev() {
+            let start = end - l.len().min(end);
+            let code = strip_comment(&text[start..end]).trim_end();
+            if !code.trim().is_empty() {
+                let last = start + code.len();
+                let line_no = text[..last].matches('\n').count() + 1;
+                let hint =
+                    "separate the entries of a list with commas: [\"one\", \"two\"]".to_string();
+                return Some(if last <= line_start {
+                    (
+                        last,
+                        format!("a comma is missing at the end of line {line_no}"),
+                        hint,
+                    )
+                } else {
+                    (offset, "a comma is missing before this entry".into(), hint)
+                });
+            }
+            end = start.saturating_sub(1);
+        }
+    }
+    None
+}
+
+/// The part of a line before its comment (a `#` outside quotes).
+fn strip_comment(line: &str) -> &str {
+    let mut quote: Option<char> = None;
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (None, '#') => return &line[..i],
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            _ => {}
+        }
+    }
+    line
+}
+
 /// A dossier written `YYYY/NNNN` without a procedure type: the form of an act's number
 /// (Directive (EU) 2024/1275), which veille would take as a procedure and never find.
 fn act_number(s: &str) -> Option<(String, String)> {
@@ -365,11 +451,14 @@ impl Ctx<'_> {
             Err(e) => {
                 let offset = e.span().map(|s| s.start).unwrap_or(0);
                 let msg = e.message().trim().replace('\n', "; ");
-                self.err(
-                    offset,
-                    format!("TOML syntax error: {msg}"),
-                    "strings need double quotes, lists need [ ] and commas between entries",
-                );
+                match plain_syntax_error(self.text, offset, &msg) {
+                    Some((at, message, hint)) => self.err(at, message, hint),
+                    None => self.err(
+                        offset,
+                        format!("TOML syntax error: {msg}"),
+                        "strings need double quotes, lists need [ ] and commas between entries",
+                    ),
+                }
                 None
             }
         }

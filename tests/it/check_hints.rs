@@ -140,3 +140,38 @@ fn did_you_mean_for_stages_sources_and_watchlist_ids_on_the_command_line() {
         "{err}"
     );
 }
+
+#[test]
+fn toml_syntax_errors_in_plain_words() {
+    let app = app();
+    let cases = [
+        (
+            "curly",
+            "name = \u{201C}W\u{201D}\nrecipients = [\"fg@example.org\"]\nkeywords = [\"aid\"]\n",
+            "curly.toml:1:8: curly quotes \u{201C}\u{2026}\u{201D} are not quotes in a watchlist\n  hint: use straight quotes \"\u{2026}\"",
+        ),
+        (
+            "comma",
+            "name = \"W\"\r\nrecipients = [\"fg@example.org\"]\r\nkeywords = [\r\n  \"a\",  # first\r\n  \"c\" # the c\r\n\r\n  \"b\",\r\n]\r\n",
+            "comma.toml:5:6: a comma is missing at the end of line 5\n  hint: separate the entries of a list with commas: [\"one\", \"two\"]",
+        ),
+        (
+            "inline",
+            "name = \"W\"\nrecipients = [\"fg@example.org\"]\nkeywords = [\"a\" \"b\"]\n",
+            "inline.toml:3:17: a comma is missing before this entry",
+        ),
+        (
+            "quote",
+            "name = \"W\"\nrecipients = [\"fg@example.org\"]\nkeywords = [\"a\", \"b]\nexclude = [\"x\"]\n",
+            "quote.toml:3:18: a closing quote \" is missing: the text \"b] runs to the end of line 3\n  hint: end the text with \" on the same line, as in \"public procurement\"",
+        ),
+    ];
+    for (id, toml, _) in &cases {
+        app.add_watchlist(id, toml);
+    }
+    let (_, err) = run(&app, &["check"], 3);
+    for (_, _, want) in &cases {
+        assert!(err.contains(want), "{want}\n---\n{err}");
+    }
+    assert!(!err.contains("expected"), "{err}");
+}
