@@ -866,12 +866,27 @@ pub fn load_dir_partly(dir: &Path, known_sources: &[String]) -> Loaded {
             }
         }
     };
-    let mut paths: Vec<PathBuf> = entries
+    let mut all: Vec<PathBuf> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .filter(|p| p.is_file())
         .collect();
+    all.sort();
+    let (mut paths, others): (Vec<PathBuf>, Vec<PathBuf>) = all
+        .into_iter()
+        .partition(|p| p.extension().is_some_and(|x| x == "toml"));
     paths.sort();
+    let warnings: Vec<WatchlistError> = others
+        .iter()
+        .filter_map(|p| {
+            let rename = meant_as_watchlist(&file_name(p))?;
+            Some(WatchlistError::whole_file(
+                p,
+                "the file is not read: only files whose names end in \".toml\" are watchlists",
+                format!("if it is a watchlist, rename it to {rename:?}"),
+            ))
+        })
+        .collect();
     // Lower-cased id → the files that have it.
     let mut by_id: BTreeMap<String, Vec<&Path>> = BTreeMap::new();
     for p in &paths {
@@ -884,7 +899,7 @@ pub fn load_dir_partly(dir: &Path, known_sources: &[String]) -> Loaded {
     let mut out = Loaded {
         lists: Vec::new(),
         errors: Vec::new(),
-        warnings: Vec::new(),
+        warnings,
         broken: Some(Vec::new()),
     };
     for p in &paths {
@@ -922,6 +937,23 @@ pub fn load_dir_partly(dir: &Path, known_sources: &[String]) -> Loaded {
         }
     }
     out
+}
+
+/// The name a file that is not `*.toml` but looks meant to be a watchlist should have:
+/// `energy.toml.txt` and `Energy.TOML` → `energy.toml`; `None` for other files, and for
+/// hidden files and editors' backups (`.energy.toml.swp`, `energy.toml~`, `.bak`).
+fn meant_as_watchlist(name: &str) -> Option<String> {
+    let lower = name.to_lowercase();
+    if lower.starts_with('.')
+        || lower.ends_with('~')
+        || [".swp", ".bak", ".orig", ".tmp"]
+            .iter()
+            .any(|x| lower.ends_with(x))
+    {
+        return None;
+    }
+    let at = lower.find(".toml")?;
+    Some(format!("{}.toml", &lower[..at]))
 }
 
 fn file_name(p: &Path) -> String {

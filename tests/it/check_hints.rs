@@ -175,3 +175,35 @@ fn toml_syntax_errors_in_plain_words() {
     }
     assert!(!err.contains("expected"), "{err}");
 }
+
+#[test]
+fn files_that_look_meant_as_watchlists_are_named() {
+    let app = app();
+    let wl = format!("{HEAD}keywords = [\"aid\"]\n");
+    app.add_watchlist("transport", &wl);
+    for name in [
+        "energy.toml.txt",
+        "Climate.TOML",
+        "notes.txt",
+        ".transport.toml.swp",
+        "transport.toml~",
+    ] {
+        std::fs::write(app.path(&format!("watchlists/{name}")), &wl)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let (out, err) = run(&app, &["check"], 0);
+    assert!(
+        out.contains("watchlists in") && out.contains(": 1\n"),
+        "{out}"
+    );
+    assert!(
+        err.contains("watchlists/energy.toml.txt: warning: the file is not read: only files whose names end in \".toml\" are watchlists\n  hint: if it is a watchlist, rename it to \"energy.toml\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("watchlists/Climate.TOML: warning: the file is not read"),
+        "{err}"
+    );
+    assert!(err.contains("rename it to \"climate.toml\""), "{err}");
+    assert_eq!(err.matches("warning").count(), 2, "{err}");
+}
