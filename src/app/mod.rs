@@ -565,11 +565,36 @@ pub(crate) fn answer(
 fn load_config(g: &Global) -> Option<Config> {
     match Config::load(&g.config) {
         Ok(c) => Some(c),
+        Err(crate::config::ConfigError::Read { file, source })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            eprintln!("{}", missing_config(&file));
+            None
+        }
         Err(e) => {
             eprintln!("veille: invalid configuration: {e}");
             None
         }
     }
+}
+
+/// A configuration file that does not exist: where veille looked, whence that place came,
+/// and how to give another.
+fn missing_config(file: &std::path::Path) -> String {
+    let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    let from_env =
+        std::env::var_os("VEILLE_CONFIG").is_some_and(|v| std::path::Path::new(&v) == file);
+    let whence = if from_env {
+        "the place VEILLE_CONFIG gives"
+    } else if file == std::path::Path::new("config.toml") {
+        "the default: config.toml in the current folder"
+    } else {
+        "the place --config gives"
+    };
+    format!(
+        "veille: no configuration file at {} ({whence})\n  hint: give the configuration file's place with --config PATH or the VEILLE_CONFIG environment variable",
+        absolute.display()
+    )
 }
 
 /// Every watchlist file, each loaded on its own: those that loaded, and the errors of the

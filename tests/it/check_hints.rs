@@ -207,3 +207,39 @@ fn files_that_look_meant_as_watchlists_are_named() {
     assert!(err.contains("rename it to \"climate.toml\""), "{err}");
     assert_eq!(err.matches("warning").count(), 2, "{err}");
 }
+
+#[test]
+fn a_missing_configuration_file_says_where_veille_looked_and_how_to_give_another() {
+    let app = app();
+    let dir = app.path("elsewhere");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let veille = |args: &[&str], env: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_veille"));
+        cmd.current_dir(&dir).args(args).env_remove("VEILLE_CONFIG");
+        if let Some(v) = env {
+            cmd.env("VEILLE_CONFIG", v);
+        }
+        let out = cmd.output().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.status.code(), Some(3), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let hint = "  hint: give the configuration file's place with --config PATH or the VEILLE_CONFIG environment variable";
+    let err = veille(&["check"], None);
+    let want = format!(
+        "veille: no configuration file at {} (the default: config.toml in the current folder)\n{hint}",
+        dir.join("config.toml").display()
+    );
+    assert!(err.contains(&want), "{err}");
+    let err = veille(&["check"], Some("/etc/veille/none.toml"));
+    assert!(
+        err.contains(
+            "no configuration file at /etc/veille/none.toml (the place VEILLE_CONFIG gives)"
+        ),
+        "{err}"
+    );
+    let err = veille(&["--config", "/etc/veille/none.toml", "check"], None);
+    assert!(
+        err.contains("no configuration file at /etc/veille/none.toml (the place --config gives)"),
+        "{err}"
+    );
+}
