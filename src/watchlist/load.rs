@@ -512,7 +512,49 @@ impl Ctx<'_> {
                 other => self.unknown_key(key.span().start, other),
             }
         }
+        self.check_cancelled(doc);
         f
+    }
+
+    /// Warn of each keyword an exclusion always cancels: every text the keyword is found
+    /// in also holds the exclusion (its needle lies inside the keyword's), so the keyword
+    /// can never match. One Aho–Corasick pass over the keywords' needles.
+    fn check_cancelled(&mut self, doc: &RawDoc) {
+        let terms = |key: &str| -> Vec<(String, super::text::Term, usize)> {
+            let Some((_, v)) = doc.iter().find(|(k, _)| k.get_ref() == key) else {
+                return Vec::new();
+            };
+            let Raw::Array(items) = v.get_ref() else {
+                return Vec::new();
+            };
+            items
+                .iter()
+                .filter_map(|it| match it.get_ref() {
+                    Raw::Str(s) => parse_term(s).ok().map(|t| (s.clone(), t, it.span().start)),
+                    _ => None,
+                })
+                .collect()
+        };
+        let excluded = terms("exclude");
+        if excluded.is_empty() {
+            return;
+        }
+        let needles: Vec<String> = excluded.iter().map(|(_, t, _)| t.needle()).collect();
+        let Ok(ac) = aho_corasick::AhoCorasick::new(&needles) else {
+            return;
+        };
+        for (k, t, at) in terms("keywords") {
+            let Some(m) = ac.find_overlapping_iter(&t.needle()).next() else {
+                continue;
+            };
+            let (x, _, x_at) = &excluded[m.pattern().as_usize()];
+            let line = self.line(*x_at);
+            self.warn(
+                at,
+                format!("keyword {k:?} can never match: the exclusion {x:?} (line {line}) cancels every text it is found in"),
+                "remove the keyword, or narrow the exclusion so that it is not part of the keyword",
+            );
+        }
     }
 
     /// `name`: a non-empty string, kept trimmed.

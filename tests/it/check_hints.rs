@@ -243,3 +243,26 @@ fn a_missing_configuration_file_says_where_veille_looked_and_how_to_give_another
         "{err}"
     );
 }
+
+#[test]
+fn a_keyword_an_exclusion_always_cancels_is_a_warning() {
+    let app = app();
+    app.add_watchlist(
+        "aid",
+        &format!(
+            "{HEAD}keywords = [\n  \"State-aid rules\",\n  \"aid*\",\n  \"humanitarian\",\n  \"energy transition\",\n]\nexclude = [\"aid\", \"transit*\"]\n"
+        ),
+    );
+    let (out, err) = run(&app, &["check"], 0);
+    assert!(out.contains("aid — W"), "{out}");
+    assert!(
+        err.contains("watchlists/aid.toml:4:3: warning: keyword \"State-aid rules\" can never match: the exclusion \"aid\" (line 9) cancels every text it is found in\n  hint: remove the keyword, or narrow the exclusion"),
+        "{err}"
+    );
+    assert!(
+        err.contains("watchlists/aid.toml:7:3: warning: keyword \"energy transition\" can never match: the exclusion \"transit*\" (line 9)"),
+        "{err}"
+    );
+    // "aid*" also matches "aids", which "aid" does not cancel.
+    assert_eq!(err.matches("warning").count(), 2, "{err}");
+}
