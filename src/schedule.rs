@@ -162,6 +162,70 @@ fn render(field: usize, values: &BTreeSet<u32>) -> String {
     items.join(",")
 }
 
+/// Why days of month `days` never occur in months `months` (`"February has no day 31"`),
+/// or `None` when some day does (29 February counts: it comes every four years).
+fn never_fires(days: &BTreeSet<u32>, months: &BTreeSet<u32>) -> Option<String> {
+    const LENGTHS: [u32; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    const NAMES: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let first_day = *days.first()?;
+    if months.iter().any(|m| {
+        LENGTHS
+            .get(*m as usize - 1)
+            .is_some_and(|l| first_day <= *l)
+    }) {
+        return None;
+    }
+    let names: Vec<&str> = months
+        .iter()
+        .filter_map(|m| NAMES.get(*m as usize - 1).copied())
+        .collect();
+    let days: Vec<String> = days.iter().map(|d| d.to_string()).collect();
+    let verb = if names.len() == 1 { "has" } else { "have" };
+    Some(format!(
+        "{} {verb} no day {}",
+        names.join(" and "),
+        days.join(" or ")
+    ))
+}
+
+/// A schedule whose minute and hour look swapped: `"8 0 * * 1"` runs at 00:08, when
+/// 08:00 (`"0 8 * * 1"`) was likely meant. The warning and its hint.
+pub fn swapped_time(s: &str) -> Option<(String, String)> {
+    let fields: Vec<&str> = s.split_whitespace().collect();
+    if fields.len() != 5 {
+        return None;
+    }
+    let minutes = expand(0, fields[0]).ok()?;
+    let hours = expand(1, fields[1]).ok()?;
+    let (&[m], &[h]) = (
+        minutes.iter().copied().collect::<Vec<_>>().as_slice(),
+        hours.iter().copied().collect::<Vec<_>>().as_slice(),
+    ) else {
+        return None;
+    };
+    if h != 0 || m == 0 || m > 23 {
+        return None;
+    }
+    let rest = fields[2..].join(" ");
+    Some((
+        format!("digest schedule {s:?} runs at 00:{m:02}, just after midnight: the minute comes first, then the hour"),
+        format!("for {m:02}:00 write \"0 {m} {rest}\""),
+    ))
+}
+
 impl DigestSchedule {
     /// Parse what an officer wrote under `digest`.
     pub fn parse(s: &str) -> Result<DigestSchedule, String> {
@@ -181,9 +245,14 @@ impl DigestSchedule {
             ));
         }
         let mut parts = vec!["0".to_string()];
+        let mut expanded = Vec::with_capacity(5);
         for (i, text) in fields.iter().enumerate() {
             let values = expand(i, text)?;
             parts.push(render(i, &values));
+            expanded.push(values);
+        }
+        if let Some(why) = never_fires(&expanded[2], &expanded[3]) {
+            return Err(format!("{t:?} never fires: {why}"));
         }
         let expr = parts.join(" ");
         let cron = cron::Schedule::from_str(&expr)

@@ -125,6 +125,45 @@ impl PlainText {
     }
 }
 
+/// The candidate `word` was most likely meant to be, for a "did you mean" hint: compared
+/// ignoring case, `_` for `-` and a trailing `.toml`, within two edits (one for words of
+/// up to four letters). `None` when nothing is close, or `word` is one of them.
+pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let norm = |s: &str| {
+        let s = s.trim().to_lowercase().replace('_', "-");
+        s.strip_suffix(".toml").map(str::to_string).unwrap_or(s)
+    };
+    let w = norm(word);
+    let limit = if w.chars().count() <= 4 { 1 } else { 2 };
+    candidates
+        .iter()
+        .filter(|c| **c != word)
+        .map(|c| (edit_distance(&w, &norm(c)), *c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(cur).min(row[j])
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -162,6 +162,11 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
         }
     }
     let loaded = load_watchlists(&config);
+    if matches!(cmd, Command::Check) {
+        for w in &loaded.warnings {
+            eprintln!("{}", w.warning_text());
+        }
+    }
     if let Command::MailTest { to } = &cmd {
         // Whatever the watchlists' state: it tests the mail set-up only.
         let first = loaded
@@ -523,7 +528,7 @@ pub(crate) fn answer(
         }
         Query::DigestPreview { watchlist, format } => {
             let Some(w) = watchlists.get(watchlist) else {
-                writeln!(err, "veille: no watchlist {watchlist:?}")?;
+                writeln!(err, "{}", no_watchlist(watchlist, watchlists))?;
                 return Ok(Exit::Failure);
             };
             let d = deliver::build_digest(config, store, w, now, false)?;
@@ -546,7 +551,7 @@ pub(crate) fn answer(
         }
         Query::ExportIcal { watchlist } => {
             let Some(w) = watchlists.get(watchlist) else {
-                writeln!(err, "veille: no watchlist {watchlist:?}")?;
+                writeln!(err, "{}", no_watchlist(watchlist, watchlists))?;
                 return Ok(Exit::Failure);
             };
             let ics = deliver::calendar(config, store, w, now)?;
@@ -560,11 +565,36 @@ pub(crate) fn answer(
 fn load_config(g: &Global) -> Option<Config> {
     match Config::load(&g.config) {
         Ok(c) => Some(c),
+        Err(crate::config::ConfigError::Read { file, source })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            eprintln!("{}", missing_config(&file));
+            None
+        }
         Err(e) => {
             eprintln!("veille: invalid configuration: {e}");
             None
         }
     }
+}
+
+/// A configuration file that does not exist: where veille looked, whence that place came,
+/// and how to give another.
+fn missing_config(file: &std::path::Path) -> String {
+    let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    let from_env =
+        std::env::var_os("VEILLE_CONFIG").is_some_and(|v| std::path::Path::new(&v) == file);
+    let whence = if from_env {
+        "the place VEILLE_CONFIG gives"
+    } else if file == std::path::Path::new("config.toml") {
+        "the default: config.toml in the current folder"
+    } else {
+        "the place --config gives"
+    };
+    format!(
+        "veille: no configuration file at {} ({whence})\n  hint: give the configuration file's place with --config PATH or the VEILLE_CONFIG environment variable",
+        absolute.display()
+    )
 }
 
 /// Every watchlist file, each loaded on its own: those that loaded, and the errors of the
@@ -643,6 +673,20 @@ fn check(g: &Global, config: &Config, watchlists: &WatchlistSet) -> anyhow::Resu
     Ok(Exit::Ok)
 }
 
+/// A watchlist id given on the command line that names no watchlist, with the one
+/// likely meant (`energy-climate.toml` for `energy-climate`) or the ids there are.
+fn no_watchlist(id: &str, watchlists: &WatchlistSet) -> String {
+    let ids: Vec<&str> = watchlists.lists().iter().map(|w| w.id.as_str()).collect();
+    let hint = match crate::text::did_you_mean(id, &ids) {
+        Some(m) => {
+            format!("did you mean \"{m}\"? (a watchlist's id is its file name without .toml)")
+        }
+        None if ids.is_empty() => "there are no watchlists".to_string(),
+        None => format!("watchlists: {}", ids.join(", ")),
+    };
+    format!("veille: no watchlist {id:?}\n  hint: {hint}")
+}
+
 fn match_text(watchlists: &WatchlistSet, only: Option<&str>, text: &str) -> anyhow::Result<Exit> {
     if let Some(id) = only {
         if watchlists.get(id).is_none() {
@@ -675,7 +719,7 @@ pub(crate) async fn send_digests<O: Write, E: Write>(
     let mode = if force { Mode::Force } else { Mode::Due };
     let report = match deliver::send_due(ctx, now, watchlist, mode).await {
         Err(deliver::DeliverError::UnknownWatchlist(id)) => {
-            writeln!(err, "veille: no watchlist {id:?}")?;
+            writeln!(err, "{}", no_watchlist(&id, ctx.watchlists))?;
             return Ok(Exit::Failure);
         }
         other => other?,

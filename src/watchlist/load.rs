@@ -115,6 +115,8 @@ struct Ctx<'a> {
     /// The byte offset at which each line starts (the first at 0).
     line_starts: Vec<usize>,
     errors: Vec<Found>,
+    /// Mistakes that do not stop the watchlist from loading, but are likely not meant.
+    warnings: Vec<Found>,
 }
 
 impl<'a> Ctx<'a> {
@@ -127,7 +129,23 @@ impl<'a> Ctx<'a> {
             text,
             line_starts,
             errors: Vec::new(),
+            warnings: Vec::new(),
         }
+    }
+
+    fn warn(&mut self, offset: usize, message: impl Into<String>, hint: impl Into<String>) {
+        let hint: String = hint.into();
+        self.warnings.push(Found {
+            offset,
+            message: message.into(),
+            hint: (!hint.is_empty()).then_some(hint),
+        });
+    }
+
+    /// The warnings found, each at its line and column.
+    fn take_warnings(&mut self) -> Vec<WatchlistError> {
+        let found = std::mem::take(&mut self.warnings);
+        self.locate(found)
     }
 
     fn err(&mut self, offset: usize, message: impl Into<String>, hint: impl Into<String>) {
@@ -146,8 +164,12 @@ impl<'a> Ctx<'a> {
 
     /// The errors found, in the order of the text, each at its line and column (in
     /// characters, from 1).
-    fn finish(self) -> Vec<WatchlistError> {
-        let mut found = self.errors;
+    fn finish(mut self) -> Vec<WatchlistError> {
+        let found = std::mem::take(&mut self.errors);
+        self.locate(found)
+    }
+
+    fn locate(&self, mut found: Vec<Found>) -> Vec<WatchlistError> {
         found.sort_by_key(|f| f.offset);
         let (mut at, mut line, mut column) = (0, 1, 1);
         let mut out = Vec::with_capacity(found.len());
@@ -269,6 +291,114 @@ fn dossier_reason(s: &str, generic: String) -> String {
     generic
 }
 
+/// A TOML syntax error at `offset` (the parser's message `msg`) in words an officer
+/// understands, for the usual slips: curly quotes, a comma missing between list entries,
+/// a text without its closing quote. The place, the message and the hint.
+fn plain_syntax_error(text: &str, offset: usize, msg: &str) -> Option<(usize, String, String)> {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let line = &text[line_start..line_end];
+    let at_char = text[offset..].chars().next();
+    // Curly quotes: a double one on the line, or a single one where the value starts.
+    let curly = line
+        .char_indices()
+        .find(|(_, c)| {
+            matches!(
+                c,
+                '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{00AB}' | '\u{00BB}'
+            )
+        })
+        .map(|(i, _)| line_start + i)
+        .or_else(|| matches!(at_char, Some('\u{2018}' | '\u{2019}')).then_some(offset));
+    if let Some(at) = curly {
+        return Some((
+            at,
+            "curly quotes \u{201C}\u{2026}\u{201D} are not quotes in a watchlist".into(),
+            "use straight quotes \"\u{2026}\" (a word processor or mail program may have changed them; edit the file in a plain-text editor)".into(),
+        ));
+    }
+    if msg.contains("invalid basic string") || msg.contains("invalid literal string") {
+        let quote = if msg.contains("literal") { '\'' } else { '"' };
+        let open = text[line_start..offset]
+            .rfind(quote)
+            .map(|i| line_start + i)?;
+        let unclosed = text[open + 1..line_end].trim_end();
+        let line_no = text[..offset].matches('\n').count() + 1;
+        return Some((
+            open,
+            format!("a closing quote {quote} is missing: the text {quote}{unclosed} runs to the end of line {line_no}"),
+            format!("end the text with {quote} on the same line, as in {quote}public procurement{quote}"),
+        ));
+    }
+    if msg.contains("invalid array") && matches!(at_char, Some('"' | '\'')) {
+        // The end of the entry before: the last line (up to here) with something besides
+        // blanks and comments.
+        let before = &text[..offset];
+        let mut end = before.len();
+        for l in before.split('\n').rev() {
+            let start = end - l.len().min(end);
+            let code = strip_comment(&text[start..end]).trim_end();
+            if !code.trim().is_empty() {
+                let last = start + code.len();
+                let line_no = text[..last].matches('\n').count() + 1;
+                let hint =
+                    "separate the entries of a list with commas: [\"one\", \"two\"]".to_string();
+                return Some(if last <= line_start {
+                    (
+                        last,
+                        format!("a comma is missing at the end of line {line_no}"),
+                        hint,
+                    )
+                } else {
+                    (offset, "a comma is missing before this entry".into(), hint)
+                });
+            }
+            end = start.saturating_sub(1);
+        }
+    }
+    None
+}
+
+/// The part of a line before its comment (a `#` outside quotes).
+fn strip_comment(line: &str) -> &str {
+    let mut quote: Option<char> = None;
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (None, '#') => return &line[..i],
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            _ => {}
+        }
+    }
+    line
+}
+
+/// A dossier written `YYYY/NNNN` without a procedure type: the form of an act's number
+/// (Directive (EU) 2024/1275), which veille would take as a procedure and never find.
+fn act_number(s: &str) -> Option<(String, String)> {
+    let t = s.trim();
+    let (year, number) = t.split_once('/')?;
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+    if year.len() != 4 || !digits(year) || !digits(number) || number.len() > 4 {
+        return None;
+    }
+    let n: u32 = number.parse().ok()?;
+    let celex = |kind: char| format!("3{year}{kind}{n:04}");
+    Some((
+        format!("dossier {t:?} looks like the number of an act, not a procedure: veille would look for procedure {year}/{n:04} and likely never find it"),
+        format!(
+            "veille cannot know which kind of act it is: write the CELEX number ({} for a directive, {} for a regulation, {} for a decision), or {year}/{n:04}(COD) if you meant a procedure",
+            celex('L'),
+            celex('R'),
+            celex('D')
+        ),
+    ))
+}
+
 /// What the keys of one watchlist said, each kept as far as it was valid.
 struct Fields {
     name: Option<String>,
@@ -289,16 +419,28 @@ pub fn load_str(
     text: &str,
     known_sources: &[String],
 ) -> Result<Watchlist, Vec<WatchlistError>> {
+    load_str_warned(id, path, text, known_sources).0
+}
+
+/// [`load_str`], with the warnings: mistakes that leave the watchlist loaded but are
+/// likely not what the officer meant (`veille check` prints them).
+pub fn load_str_warned(
+    id: &str,
+    path: &Path,
+    text: &str,
+    known_sources: &[String],
+) -> (Result<Watchlist, Vec<WatchlistError>>, Vec<WatchlistError>) {
     let mut cx = Ctx::new(path, text);
     let Some(doc) = cx.parse_toml() else {
-        return Err(cx.finish());
+        return (Err(cx.finish()), Vec::new());
     };
     let fields = cx.check_keys(&doc, known_sources);
     cx.check_required(&doc);
+    let warnings = cx.take_warnings();
     if !cx.errors.is_empty() {
-        return Err(cx.finish());
+        return (Err(cx.finish()), warnings);
     }
-    cx.build(id, fields)
+    (cx.build(id, fields), warnings)
 }
 
 impl Ctx<'_> {
@@ -309,11 +451,14 @@ impl Ctx<'_> {
             Err(e) => {
                 let offset = e.span().map(|s| s.start).unwrap_or(0);
                 let msg = e.message().trim().replace('\n', "; ");
-                self.err(
-                    offset,
-                    format!("TOML syntax error: {msg}"),
-                    "strings need double quotes, lists need [ ] and commas between entries",
-                );
+                match plain_syntax_error(self.text, offset, &msg) {
+                    Some((at, message, hint)) => self.err(at, message, hint),
+                    None => self.err(
+                        offset,
+                        format!("TOML syntax error: {msg}"),
+                        "strings need double quotes, lists need [ ] and commas between entries",
+                    ),
+                }
                 None
             }
         }
@@ -367,7 +512,49 @@ impl Ctx<'_> {
                 other => self.unknown_key(key.span().start, other),
             }
         }
+        self.check_cancelled(doc);
         f
+    }
+
+    /// Warn of each keyword an exclusion always cancels: every text the keyword is found
+    /// in also holds the exclusion (its needle lies inside the keyword's), so the keyword
+    /// can never match. One Aho–Corasick pass over the keywords' needles.
+    fn check_cancelled(&mut self, doc: &RawDoc) {
+        let terms = |key: &str| -> Vec<(String, super::text::Term, usize)> {
+            let Some((_, v)) = doc.iter().find(|(k, _)| k.get_ref() == key) else {
+                return Vec::new();
+            };
+            let Raw::Array(items) = v.get_ref() else {
+                return Vec::new();
+            };
+            items
+                .iter()
+                .filter_map(|it| match it.get_ref() {
+                    Raw::Str(s) => parse_term(s).ok().map(|t| (s.clone(), t, it.span().start)),
+                    _ => None,
+                })
+                .collect()
+        };
+        let excluded = terms("exclude");
+        if excluded.is_empty() {
+            return;
+        }
+        let needles: Vec<String> = excluded.iter().map(|(_, t, _)| t.needle()).collect();
+        let Ok(ac) = aho_corasick::AhoCorasick::new(&needles) else {
+            return;
+        };
+        for (k, t, at) in terms("keywords") {
+            let Some(m) = ac.find_overlapping_iter(&t.needle()).next() else {
+                continue;
+            };
+            let (x, _, x_at) = &excluded[m.pattern().as_usize()];
+            let line = self.line(*x_at);
+            self.warn(
+                at,
+                format!("keyword {k:?} can never match: the exclusion {x:?} (line {line}) cancels every text it is found in"),
+                "remove the keyword, or narrow the exclusion so that it is not part of the keyword",
+            );
+        }
     }
 
     /// `name`: a non-empty string, kept trimmed.
@@ -425,7 +612,12 @@ impl Ctx<'_> {
     fn digest(&mut self, value: &Spanned<Raw>) -> Option<DigestSchedule> {
         let s = self.string("digest", value)?;
         match DigestSchedule::parse(&s) {
-            Ok(d) => Some(d),
+            Ok(d) => {
+                if let Some((msg, hint)) = crate::schedule::swapped_time(&s) {
+                    self.warn(value.span().start, msg, hint);
+                }
+                Some(d)
+            }
             Err(why) => {
                 self.err(
                     value.span().start,
@@ -453,11 +645,11 @@ impl Ctx<'_> {
                 Ok(st) => stages.push(st),
                 Err(_) => {
                     let names: Vec<&str> = Stage::ALL.iter().map(|s| s.as_str()).collect();
-                    self.err(
-                        at,
-                        format!("unknown stage {s:?} in \"alert_on\""),
-                        format!("known stages: {}", names.join(", ")),
-                    );
+                    let hint = match crate::text::did_you_mean(&s, &names) {
+                        Some(n) => format!("did you mean \"{n}\"?"),
+                        None => format!("known stages: {}", names.join(", ")),
+                    };
+                    self.err(at, format!("unknown stage {s:?} in \"alert_on\""), hint);
                 }
             }
         }
@@ -474,6 +666,9 @@ impl Ctx<'_> {
         for (s, at) in items {
             match s.parse::<DossierRef>() {
                 Ok(d) => {
+                    if let Some((msg, hint)) = act_number(&s) {
+                        self.warn(at, msg, hint);
+                    }
                     let key = super::matcher::Key::of(&d);
                     if let Some((first, first_at)) = first.get(&key) {
                         let line = self.line(*first_at);
@@ -541,8 +736,14 @@ impl Ctx<'_> {
         let mut listed = HashSet::new();
         for (s, at) in items {
             if !known_sources.contains(&s) {
+                let names: Vec<&str> = known_sources.iter().map(String::as_str).collect();
                 let hint = if known_sources.is_empty() {
                     "no sources are configured in config.toml".to_string()
+                } else if let Some(n) = crate::text::did_you_mean(&s, &names) {
+                    format!(
+                        "did you mean \"{n}\"? (configured sources: {})",
+                        names.join(", ")
+                    )
                 } else {
                     format!("configured sources: {}", known_sources.join(", "))
                 };
@@ -670,6 +871,8 @@ pub struct Loaded {
     pub lists: Vec<Watchlist>,
     /// Every error of every file.
     pub errors: Vec<WatchlistError>,
+    /// Every warning of every file read: likely mistakes that do not stop it loading.
+    pub warnings: Vec<WatchlistError>,
     /// The ids of the files with errors; `None` when the folder itself could not be
     /// read, so that no watchlist is known to be fine.
     pub broken: Option<Vec<String>>,
@@ -695,6 +898,7 @@ pub fn load_dir_partly(dir: &Path, known_sources: &[String]) -> Loaded {
         Err(e) => {
             return Loaded {
                 lists: Vec::new(),
+                warnings: Vec::new(),
                 errors: vec![WatchlistError::whole_file(
                     dir,
                     format!("cannot read the watchlist directory: {e}"),
@@ -704,12 +908,27 @@ pub fn load_dir_partly(dir: &Path, known_sources: &[String]) -> Loaded {
             }
         }
     };
-    let mut paths: Vec<PathBuf> = entries
+    let mut all: Vec<PathBuf> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .filter(|p| p.is_file())
         .collect();
+    all.sort();
+    let (mut paths, others): (Vec<PathBuf>, Vec<PathBuf>) = all
+        .into_iter()
+        .partition(|p| p.extension().is_some_and(|x| x == "toml"));
     paths.sort();
+    let warnings: Vec<WatchlistError> = others
+        .iter()
+        .filter_map(|p| {
+            let rename = meant_as_watchlist(&file_name(p))?;
+            Some(WatchlistError::whole_file(
+                p,
+                "the file is not read: only files whose names end in \".toml\" are watchlists",
+                format!("if it is a watchlist, rename it to {rename:?}"),
+            ))
+        })
+        .collect();
     // Lower-cased id → the files that have it.
     let mut by_id: BTreeMap<String, Vec<&Path>> = BTreeMap::new();
     for p in &paths {
@@ -722,6 +941,7 @@ pub fn load_dir_partly(dir: &Path, known_sources: &[String]) -> Loaded {
     let mut out = Loaded {
         lists: Vec::new(),
         errors: Vec::new(),
+        warnings,
         broken: Some(Vec::new()),
     };
     for p in &paths {
@@ -740,11 +960,15 @@ pub fn load_dir_partly(dir: &Path, known_sources: &[String]) -> Loaded {
             ));
         }
         match read_watchlist(p, canonical_dir.as_deref()) {
-            Ok(text) => match load_str(&id, p, &text, known_sources) {
-                Ok(l) if errors.is_empty() => out.lists.push(l),
-                Ok(_) => {}
-                Err(mut e) => errors.append(&mut e),
-            },
+            Ok(text) => {
+                let (loaded, mut warnings) = load_str_warned(&id, p, &text, known_sources);
+                out.warnings.append(&mut warnings);
+                match loaded {
+                    Ok(l) if errors.is_empty() => out.lists.push(l),
+                    Ok(_) => {}
+                    Err(mut e) => errors.append(&mut e),
+                }
+            }
             Err(e) => errors.push(e),
         }
         if !errors.is_empty() {
@@ -755,6 +979,23 @@ pub fn load_dir_partly(dir: &Path, known_sources: &[String]) -> Loaded {
         }
     }
     out
+}
+
+/// The name a file that is not `*.toml` but looks meant to be a watchlist should have:
+/// `energy.toml.txt` and `Energy.TOML` → `energy.toml`; `None` for other files, and for
+/// hidden files and editors' backups (`.energy.toml.swp`, `energy.toml~`, `.bak`).
+fn meant_as_watchlist(name: &str) -> Option<String> {
+    let lower = name.to_lowercase();
+    if lower.starts_with('.')
+        || lower.ends_with('~')
+        || [".swp", ".bak", ".orig", ".tmp"]
+            .iter()
+            .any(|x| lower.ends_with(x))
+    {
+        return None;
+    }
+    let at = lower.find(".toml")?;
+    Some(format!("{}.toml", &lower[..at]))
 }
 
 fn file_name(p: &Path) -> String {

@@ -17,7 +17,7 @@ use serde::{Serialize, Serializer};
 use crate::model::{DossierEvent, DossierRef, ItemEvent, Language, ProcedureRef, Stage};
 use crate::schedule::DigestSchedule;
 
-pub use load::{load_dir, load_dir_partly, load_str, Loaded};
+pub use load::{load_dir, load_dir_partly, load_str, load_str_warned, Loaded};
 
 /// The largest watchlist file read: far more than any focus group writes (the largest
 /// shipped watchlist is a few kilobytes), small enough that checking it takes a moment.
@@ -64,6 +64,15 @@ impl WatchlistError {
             message: message.into(),
             hint: Some(hint.into()),
         }
+    }
+}
+
+impl WatchlistError {
+    /// The problem as a warning: `file:line:col: warning: message`, then the hint.
+    pub fn warning_text(&self) -> String {
+        let mut w = self.clone();
+        w.message = format!("warning: {}", self.message);
+        w.to_string()
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod captured;
 mod cellar;
+mod check_hints;
 mod config;
 mod crash;
 mod daemon;

@@ -184,7 +184,11 @@ const MALFORMED: &[(&str, &[(usize, usize, &str)])] = &[
     ),
     (
         "syntax.toml",
-        &[(2, 13, "TOML syntax error: invalid basic string")],
+        &[(
+            2,
+            8,
+            "a closing quote \" is missing: the text \"Test runs to the end of line 2",
+        )],
     ),
     ("unknown-key.toml", &[(4, 1, r#"unknown key "keyword""#)]),
     ("unknown-key2.toml", &[(5, 1, r#"unknown key "colour""#)]),
