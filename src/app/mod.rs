@@ -98,6 +98,8 @@ pub enum Command {
     },
     Match {
         watchlist: Option<String>,
+        /// `--summary`: tested with `text` as its title.
+        summary: Option<String>,
         text: String,
     },
     /// `mail test [ADDRESS]`: one short message through the configured transport.
@@ -173,9 +175,11 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
     if !loaded.errors.is_empty() {
         return match cmd {
             Command::Query(q) => query_despite_errors(&g, &config, loaded, &q),
-            Command::Match { watchlist, text } => {
-                match_despite_errors(loaded, watchlist.as_deref(), &text)
-            }
+            Command::Match {
+                watchlist,
+                summary,
+                text,
+            } => match_despite_errors(loaded, watchlist.as_deref(), &text, summary.as_deref()),
             _ => {
                 print_watchlist_errors(&loaded.errors);
                 Ok(Exit::Invalid)
@@ -185,7 +189,11 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
     let watchlists = WatchlistSet::new(loaded.lists);
     match cmd {
         Command::Check => check(&g, &config, &watchlists),
-        Command::Match { watchlist, text } => match_text(&watchlists, watchlist.as_deref(), &text),
+        Command::Match {
+            watchlist,
+            summary,
+            text,
+        } => match_text(&watchlists, watchlist.as_deref(), &text, summary.as_deref()),
         Command::Poll { source, force } => {
             // A running daemon holds the store: its poll loop polls now.
             let ask = control::Ask::Poll {
@@ -421,6 +429,7 @@ fn match_despite_errors(
     loaded: watchlist::Loaded,
     only: Option<&str>,
     text: &str,
+    summary: Option<&str>,
 ) -> anyhow::Result<Exit> {
     if let Some(id) = only.filter(|id| loaded.is_broken(id)) {
         print_errors_of(&loaded, id);
@@ -430,7 +439,7 @@ fn match_despite_errors(
         Some(ids) => ids.join(", "),
         None => "all".to_string(),
     };
-    let exit = match_text(&WatchlistSet::new(loaded.lists), only, text)?;
+    let exit = match_text(&WatchlistSet::new(loaded.lists), only, text, summary)?;
     eprintln!("veille: warning: {ERRORS_ON_DISK}; not tried: {not_tried}");
     Ok(exit)
 }
@@ -643,21 +652,48 @@ fn check(g: &Global, config: &Config, watchlists: &WatchlistSet) -> anyhow::Resu
     Ok(Exit::Ok)
 }
 
-fn match_text(watchlists: &WatchlistSet, only: Option<&str>, text: &str) -> anyhow::Result<Exit> {
+fn match_text(
+    watchlists: &WatchlistSet,
+    only: Option<&str>,
+    text: &str,
+    summary: Option<&str>,
+) -> anyhow::Result<Exit> {
     if let Some(id) = only {
         if watchlists.get(id).is_none() {
             eprintln!("veille: no watchlist {id:?}");
             return Ok(Exit::Failure);
         }
     }
-    let matches = watchlists.match_text(text, only);
+    let mut texts = vec![text];
+    texts.extend(summary);
+    let explained = watchlists.explain(&texts, only);
     let mut out = std::io::stdout().lock();
-    if matches.is_empty() {
+    if explained.matches.is_empty() {
         writeln!(out, "no watchlist matches")?;
     }
-    for m in matches {
+    for m in &explained.matches {
         let why: Vec<String> = m.reasons.iter().map(|r| r.to_string()).collect();
         writeln!(out, "{}: {}", m.watchlist, why.join(", "))?;
+    }
+    for c in &explained.cancelled {
+        let quoted = |v: &[String]| -> String {
+            v.iter()
+                .map(|k| format!("\"{k}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let place = match (summary.is_some(), c.field) {
+            (false, _) => "",
+            (true, 0) => " in the title",
+            (true, _) => " in the summary",
+        };
+        writeln!(
+            out,
+            "{}: found {}{place}, cancelled by exclude {}",
+            c.watchlist,
+            quoted(&c.keywords),
+            quoted(&c.excludes)
+        )?;
     }
     Ok(Exit::Ok)
 }
