@@ -13,7 +13,7 @@ use crate::deliver::{self, DeliverContext, DeliveryReport, Mode, Outcome};
 use crate::digest;
 use crate::fetch::Fetcher;
 use crate::mail::Mailer;
-use crate::model::ProcedureRef;
+use crate::model::{Dossier, DossierRef, ProcedureRef};
 use crate::poll::{self, PollContext, PollReport, Selection};
 use crate::store::Store;
 use crate::view;
@@ -896,6 +896,19 @@ fn gather_status(
     })
 }
 
+/// The stored dossiers that have this COM or CELEX number (a procedure: itself), in the
+/// store's order.
+fn stored_dossiers_with(store: &Store, r: &DossierRef) -> anyhow::Result<Vec<Dossier>> {
+    let has = |d: &Dossier| match r {
+        DossierRef::Procedure(p) => d.reference.key() == p.key(),
+        DossierRef::Com(c) => d.com.contains(c),
+        DossierRef::Celex(c) => {
+            d.final_act.as_ref() == Some(c) || c.to_com().is_some_and(|com| d.com.contains(&com))
+        }
+    };
+    Ok(store.dossiers()?.into_iter().filter(|d| has(d)).collect())
+}
+
 fn dossier_show(
     store: &Store,
     reference: &str,
@@ -903,8 +916,23 @@ fn dossier_show(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Exit> {
-    let r: ProcedureRef = match reference.parse() {
-        Ok(r) => r,
+    let r: ProcedureRef = match reference.parse::<DossierRef>() {
+        Ok(DossierRef::Procedure(r)) => r,
+        Ok(other) => {
+            // A COM or CELEX number: the stored dossier that has it.
+            let found = stored_dossiers_with(store, &other)?;
+            match found.as_slice() {
+                [d, ..] => d.reference,
+                [] => {
+                    writeln!(
+                        err,
+                        "veille: no stored dossier has {}; it is known once its procedure has been fetched",
+                        reference.trim()
+                    )?;
+                    return Ok(Exit::Failure);
+                }
+            }
+        }
         Err(e) => {
             writeln!(err, "veille: {e}")?;
             return Ok(Exit::Failure);

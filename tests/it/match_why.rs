@@ -78,3 +78,61 @@ fn a_summary_is_tested_with_the_title_as_a_feed_item_carries_them() {
     );
     assert_eq!(out, "no watchlist matches\n");
 }
+
+/// Store a dossier of 2025/0260(COD) whose proposal is COM(2025) 823, as a poll would.
+fn store_dossier(app: &TestApp) {
+    use veille::store::{PollBatch, SourceRecord, Store};
+    let now = chrono::Utc::now();
+    let mut d = crate::deadlines::cod_dossier();
+    d.com = vec!["COM(2025)823".parse().unwrap_or_else(|e| panic!("{e}"))];
+    let (store, _) =
+        Store::open(&app.path("data/veille.sled"), 8 << 20, now).unwrap_or_else(|e| panic!("{e}"));
+    store
+        .record_poll(&PollBatch {
+            source: "oeil".into(),
+            state: SourceRecord::default(),
+            resources: vec![],
+            dossiers: vec![d],
+            events: vec![],
+            track: vec![],
+            deadlines: vec![],
+            now,
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn dossier_show_takes_com_and_celex_spellings_through_stored_dossiers() {
+    let app = app();
+    let (code, err) = {
+        let o = app.veille(None, &["dossier", "show", "COM(2025) 823"]);
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        err,
+        "veille: no stored dossier has COM(2025) 823; it is known once its procedure has been fetched\n"
+    );
+    store_dossier(&app);
+    for spelling in [
+        "COM(2025) 823",
+        "COM(2025)823",
+        "COM(2025) 823 final",
+        "COM/2025/0823",
+        "52025PC0823",
+        "2025/0260(COD)",
+        "2025-0260",
+    ] {
+        let text = app.expect(None, &["dossier", "show", spelling], 0);
+        assert!(text.starts_with("2025/0260(COD)"), "{spelling}: {text}");
+    }
+    let o = app.veille(None, &["dossier", "show", "COM(2021) 802"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "veille: no stored dossier has COM(2021) 802; it is known once its procedure has been fetched\n"
+    );
+}
