@@ -179,7 +179,14 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
                 watchlist,
                 summary,
                 text,
-            } => match_despite_errors(loaded, watchlist.as_deref(), &text, summary.as_deref()),
+            } => match_despite_errors(
+                &g,
+                &config,
+                loaded,
+                watchlist.as_deref(),
+                &text,
+                summary.as_deref(),
+            ),
             _ => {
                 print_watchlist_errors(&loaded.errors);
                 Ok(Exit::Invalid)
@@ -193,7 +200,14 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
             watchlist,
             summary,
             text,
-        } => match_text(&watchlists, watchlist.as_deref(), &text, summary.as_deref()),
+        } => match_text(
+            &g,
+            &config,
+            &watchlists,
+            watchlist.as_deref(),
+            &text,
+            summary.as_deref(),
+        ),
         Command::Poll { source, force } => {
             // A running daemon holds the store: its poll loop polls now.
             let ask = control::Ask::Poll {
@@ -426,6 +440,8 @@ fn query_despite_errors(
 /// never a running daemon's set); a watchlist asked for by name that has errors is
 /// refused with them (exit 3).
 fn match_despite_errors(
+    g: &Global,
+    config: &Config,
     loaded: watchlist::Loaded,
     only: Option<&str>,
     text: &str,
@@ -439,7 +455,14 @@ fn match_despite_errors(
         Some(ids) => ids.join(", "),
         None => "all".to_string(),
     };
-    let exit = match_text(&WatchlistSet::new(loaded.lists), only, text, summary)?;
+    let exit = match_text(
+        g,
+        config,
+        &WatchlistSet::new(loaded.lists),
+        only,
+        text,
+        summary,
+    )?;
     eprintln!("veille: warning: {ERRORS_ON_DISK}; not tried: {not_tried}");
     Ok(exit)
 }
@@ -653,6 +676,8 @@ fn check(g: &Global, config: &Config, watchlists: &WatchlistSet) -> anyhow::Resu
 }
 
 fn match_text(
+    g: &Global,
+    config: &Config,
     watchlists: &WatchlistSet,
     only: Option<&str>,
     text: &str,
@@ -667,13 +692,18 @@ fn match_text(
     let mut texts = vec![text];
     texts.extend(summary);
     let explained = watchlists.explain(&texts, only);
+    let (through, pending) =
+        through_stored_dossiers(g, config, watchlists, only, &texts, &explained);
     let mut out = std::io::stdout().lock();
-    if explained.matches.is_empty() {
+    if explained.matches.is_empty() && through.is_empty() {
         writeln!(out, "no watchlist matches")?;
     }
     for m in &explained.matches {
         let why: Vec<String> = m.reasons.iter().map(|r| r.to_string()).collect();
         writeln!(out, "{}: {}", m.watchlist, why.join(", "))?;
+    }
+    for line in through.iter().chain(&pending) {
+        writeln!(out, "{line}")?;
     }
     for c in &explained.cancelled {
         let quoted = |v: &[String]| -> String {
@@ -696,6 +726,129 @@ fn match_text(
         )?;
     }
     Ok(Exit::Ok)
+}
+
+/// `match`: the COM and CELEX numbers in the texts that a watchlist does not list, but
+/// that belong to a procedure it lists. Through the stored dossiers: a stored dossier
+/// with that number matches its watchlists (`through`); a listed procedure not stored
+/// yet may be the one (`pending`). Only here, not in the pure matcher.
+fn through_stored_dossiers(
+    g: &Global,
+    config: &Config,
+    watchlists: &WatchlistSet,
+    only: Option<&str>,
+    texts: &[&str],
+    explained: &watchlist::Explained,
+) -> (Vec<String>, Vec<String>) {
+    use crate::model::{Celex, ComRef};
+    let mut refs: Vec<DossierRef> = Vec::new();
+    for t in texts {
+        let mut found: Vec<DossierRef> = ComRef::find_all(t)
+            .into_iter()
+            .map(DossierRef::Com)
+            .collect();
+        for c in Celex::find_all(t) {
+            found.push(match c.to_com() {
+                Some(com) => DossierRef::Com(com),
+                None => DossierRef::Celex(c),
+            });
+        }
+        if let Ok(r) = t.trim().parse::<DossierRef>() {
+            if !matches!(r, DossierRef::Procedure(_)) {
+                found.push(r);
+            }
+        }
+        for r in found {
+            if !refs.contains(&r) {
+                refs.push(r);
+            }
+        }
+    }
+    let lists: Vec<&watchlist::Watchlist> = watchlists
+        .lists()
+        .iter()
+        .filter(|l| only.is_none_or(|o| l.id == o))
+        .filter(|l| {
+            l.dossiers
+                .iter()
+                .any(|d| matches!(d, DossierRef::Procedure(_)))
+        })
+        .collect();
+    if refs.is_empty() || lists.is_empty() {
+        return (vec![], vec![]);
+    }
+    // The store is read only if it exists (`match` never creates one); while the daemon
+    // holds it, the numbers are not looked up, and `match` says so.
+    let mut stored: Vec<Dossier> = Vec::new();
+    if config.storage.path.exists() {
+        match open_store(g, config).and_then(|s| Ok(s.dossiers()?)) {
+            Ok(d) => stored = d,
+            Err(e) => eprintln!(
+                "veille: note: COM and CELEX numbers not looked up in the stored dossiers: {e:#}"
+            ),
+        }
+    }
+    let listed = |l: &watchlist::Watchlist, p: &ProcedureRef| {
+        l.dossiers
+            .iter()
+            .any(|d| matches!(d, DossierRef::Procedure(q) if q.key() == p.key()))
+    };
+    let mut through = Vec::new();
+    let mut pending = Vec::new();
+    for r in &refs {
+        let (what, whose) = match r {
+            DossierRef::Com(_) => (r.to_string(), "proposal"),
+            _ => (r.to_string(), "act"),
+        };
+        let owners: Vec<&Dossier> = stored
+            .iter()
+            .filter(|d| match r {
+                DossierRef::Com(c) => d.com.contains(c),
+                DossierRef::Celex(c) => d.final_act.as_ref() == Some(c),
+                DossierRef::Procedure(_) => false,
+            })
+            .collect();
+        for l in &lists {
+            let already = explained.matches.iter().any(|m| {
+                m.watchlist == l.id
+                    && m.reasons
+                        .contains(&watchlist::Reason::Dossier(what.clone()))
+            });
+            if already {
+                continue;
+            }
+            if let Some(d) = owners.iter().find(|d| listed(l, &d.reference)) {
+                through.push(format!(
+                    "{}: dossier {} through {what}, its {whose} (a stored dossier)",
+                    l.id, d.reference
+                ));
+                continue;
+            }
+            if !owners.is_empty() {
+                continue;
+            }
+            let unfetched: Vec<String> = l
+                .dossiers
+                .iter()
+                .filter_map(|d| match d {
+                    DossierRef::Procedure(p)
+                        if !stored.iter().any(|s| s.reference.key() == p.key()) =>
+                    {
+                        Some(p.to_string())
+                    }
+                    _ => None,
+                })
+                .collect();
+            if !unfetched.is_empty() {
+                pending.push(format!(
+                    "{}: no stored dossier has {what}; if it is the {whose} of {}, it matches once that dossier has been fetched",
+                    l.id,
+                    unfetched.join(" or ")
+                ));
+            }
+        }
+    }
+    (through, pending)
 }
 
 /// `digest send`: deliver what is due (or, forced, what is pending) and say what happened

@@ -136,3 +136,64 @@ fn dossier_show_takes_com_and_celex_spellings_through_stored_dossiers() {
         "veille: no stored dossier has COM(2021) 802; it is known once its procedure has been fetched\n"
     );
 }
+
+/// A COM number of a listed procedure: through the stored dossier when it is stored,
+/// otherwise `match` says it matches once the procedure has been fetched.
+#[test]
+fn a_com_number_of_a_listed_procedure_is_explained_through_the_store() {
+    let app = app();
+    app.add_watchlist(
+        "edip",
+        "name = \"E\"\nrecipients = [\"fg@example.org\"]\ndossiers = [\"2025/0260(COD)\"]\n",
+    );
+    let out = app.expect(None, &["match", "Proposal COM(2025) 823 on defence"], 0);
+    assert_eq!(
+        out,
+        "no watchlist matches\nedip: no stored dossier has COM(2025)823; if it is the proposal of 2025/0260(COD), it matches once that dossier has been fetched\n"
+    );
+    // `match` never creates a store.
+    assert!(!app.path("data/veille.sled").exists());
+    store_dossier(&app);
+    for text in [
+        "Proposal COM(2025) 823 on defence",
+        "52025PC0823",
+        "COM(2025)823 final",
+    ] {
+        let out = app.expect(None, &["match", text], 0);
+        assert_eq!(
+            out,
+            "edip: dossier 2025/0260(COD) through COM(2025)823, its proposal (a stored dossier)\n",
+            "{text}"
+        );
+    }
+    // A COM number of another stored dossier or of no listed procedure says nothing more.
+    let out = app.expect(None, &["match", "COM(2021) 802"], 0);
+    assert_eq!(out, "no watchlist matches\n");
+    // The summary is read too; one watchlist may be asked for.
+    let out = app.expect(
+        None,
+        &[
+            "match",
+            "--watchlist",
+            "klima",
+            "Neu",
+            "--summary",
+            "COM(2025) 823",
+        ],
+        0,
+    );
+    assert_eq!(out, "no watchlist matches\n");
+    let out = app.expect(
+        None,
+        &[
+            "match",
+            "--watchlist",
+            "edip",
+            "Neu",
+            "--summary",
+            "COM(2025) 823",
+        ],
+        0,
+    );
+    assert!(out.starts_with("edip: dossier 2025/0260(COD)"), "{out}");
+}
