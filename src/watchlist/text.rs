@@ -374,6 +374,22 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any text with brackets, act words and markers: no panic (byte slicing stays on
+        /// character boundaries), and a text without a marker is left as it was.
+        #[test]
+        fn dropping_markers_is_total(
+            text in "((Directive|Règlement|Richtlinie|é|ß|\\(|\\)|EU|UE|, Euratom|No|n°|[0-9]| |[a-zé€])){0,24}"
+        ) {
+            let dropped = drop_union_markers(&text);
+            proptest::prop_assert!(dropped.len() <= text.len() + 1);
+            let _ = normalise(&text);
+            if !text.contains('(') {
+                proptest::prop_assert_eq!(dropped.as_ref(), text.as_str());
+            }
+        }
+    }
+
     #[test]
     fn terms() {
         assert_eq!(
