@@ -141,8 +141,28 @@ fn fold_short(text: &str) -> String {
     out.trim().to_string()
 }
 
+/// Whether a bracket holds a union marker: `EU`, `ue`, `EU, Euratom`. Markers are ASCII:
+/// compared without allocating (most brackets are not markers).
 fn marker(inside: &str) -> bool {
-    UNION_MARKERS.contains(&fold_short(inside).as_str())
+    if !inside.is_ascii() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    let mut n = 0;
+    for w in inside
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let space = (n > 0).then_some(b' ');
+        for b in space.into_iter().chain(w.bytes()) {
+            let Some(slot) = buf.get_mut(n) else {
+                return false;
+            };
+            *slot = b.to_ascii_lowercase();
+            n += 1;
+        }
+    }
+    UNION_MARKERS.iter().any(|m| m.as_bytes() == &buf[..n])
 }
 
 /// Whether the text ends with an act-type word (and spaces).
@@ -156,7 +176,13 @@ fn after_act_word(before: &str) -> bool {
         .last()
         .map_or(t.len(), |(i, _)| i);
     let word = &t[start..];
-    !word.is_empty() && word.len() <= 40 && ACT_WORDS.contains(&fold_short(word).as_str())
+    if word.is_empty() || word.len() > 40 {
+        return false;
+    }
+    if word.is_ascii() {
+        return ACT_WORDS.iter().any(|a| a.eq_ignore_ascii_case(word));
+    }
+    ACT_WORDS.contains(&fold_short(word).as_str())
 }
 
 /// Whether the text starts (after spaces) with a digit, or with "No", "Nr", "n°".
