@@ -67,6 +67,9 @@ enum Cmd {
     Match {
         #[arg(long)]
         watchlist: Option<String>,
+        /// A summary to test with TEXT as its title, as a feed item carries them.
+        #[arg(long)]
+        summary: Option<String>,
         text: String,
     },
     /// Dossiers.
@@ -153,7 +156,15 @@ fn main() -> ExitCode {
         Cmd::Digest(DigestCmd::Send { watchlist, force }) => {
             Command::DigestSend { watchlist, force }
         }
-        Cmd::Match { watchlist, text } => Command::Match { watchlist, text },
+        Cmd::Match {
+            watchlist,
+            summary,
+            text,
+        } => Command::Match {
+            watchlist,
+            summary,
+            text,
+        },
         Cmd::Dossier(DossierCmd::Show {
             reference,
             format: f,

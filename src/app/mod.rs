@@ -13,7 +13,7 @@ use crate::deliver::{self, DeliverContext, DeliveryReport, Mode, Outcome};
 use crate::digest;
 use crate::fetch::Fetcher;
 use crate::mail::Mailer;
-use crate::model::ProcedureRef;
+use crate::model::{Dossier, DossierRef, ProcedureRef};
 use crate::poll::{self, PollContext, PollReport, Selection};
 use crate::store::Store;
 use crate::view;
@@ -98,6 +98,8 @@ pub enum Command {
     },
     Match {
         watchlist: Option<String>,
+        /// `--summary`: tested with `text` as its title.
+        summary: Option<String>,
         text: String,
     },
     /// `mail test [ADDRESS]`: one short message through the configured transport.
@@ -178,9 +180,18 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
     if !loaded.errors.is_empty() {
         return match cmd {
             Command::Query(q) => query_despite_errors(&g, &config, loaded, &q),
-            Command::Match { watchlist, text } => {
-                match_despite_errors(loaded, watchlist.as_deref(), &text)
-            }
+            Command::Match {
+                watchlist,
+                summary,
+                text,
+            } => match_despite_errors(
+                &g,
+                &config,
+                loaded,
+                watchlist.as_deref(),
+                &text,
+                summary.as_deref(),
+            ),
             _ => {
                 print_watchlist_errors(&loaded.errors);
                 Ok(Exit::Invalid)
@@ -190,7 +201,18 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
     let watchlists = WatchlistSet::new(loaded.lists);
     match cmd {
         Command::Check => check(&g, &config, &watchlists),
-        Command::Match { watchlist, text } => match_text(&watchlists, watchlist.as_deref(), &text),
+        Command::Match {
+            watchlist,
+            summary,
+            text,
+        } => match_text(
+            &g,
+            &config,
+            &watchlists,
+            watchlist.as_deref(),
+            &text,
+            summary.as_deref(),
+        ),
         Command::Poll { source, force } => {
             // A running daemon holds the store: its poll loop polls now.
             let ask = control::Ask::Poll {
@@ -423,9 +445,12 @@ fn query_despite_errors(
 /// never a running daemon's set); a watchlist asked for by name that has errors is
 /// refused with them (exit 3).
 fn match_despite_errors(
+    g: &Global,
+    config: &Config,
     loaded: watchlist::Loaded,
     only: Option<&str>,
     text: &str,
+    summary: Option<&str>,
 ) -> anyhow::Result<Exit> {
     if let Some(id) = only.filter(|id| loaded.is_broken(id)) {
         print_errors_of(&loaded, id);
@@ -435,7 +460,14 @@ fn match_despite_errors(
         Some(ids) => ids.join(", "),
         None => "all".to_string(),
     };
-    let exit = match_text(&WatchlistSet::new(loaded.lists), only, text)?;
+    let exit = match_text(
+        g,
+        config,
+        &WatchlistSet::new(loaded.lists),
+        only,
+        text,
+        summary,
+    )?;
     eprintln!("veille: warning: {ERRORS_ON_DISK}; not tried: {not_tried}");
     Ok(exit)
 }
@@ -687,23 +719,182 @@ fn no_watchlist(id: &str, watchlists: &WatchlistSet) -> String {
     format!("veille: no watchlist {id:?}\n  hint: {hint}")
 }
 
-fn match_text(watchlists: &WatchlistSet, only: Option<&str>, text: &str) -> anyhow::Result<Exit> {
+fn match_text(
+    g: &Global,
+    config: &Config,
+    watchlists: &WatchlistSet,
+    only: Option<&str>,
+    text: &str,
+    summary: Option<&str>,
+) -> anyhow::Result<Exit> {
     if let Some(id) = only {
         if watchlists.get(id).is_none() {
-            eprintln!("veille: no watchlist {id:?}");
+            eprintln!("{}", no_watchlist(id, watchlists));
             return Ok(Exit::Failure);
         }
     }
-    let matches = watchlists.match_text(text, only);
+    let mut texts = vec![text];
+    texts.extend(summary);
+    let explained = watchlists.explain(&texts, only);
+    let (through, pending) =
+        through_stored_dossiers(g, config, watchlists, only, &texts, &explained);
     let mut out = std::io::stdout().lock();
-    if matches.is_empty() {
+    // A COM or CELEX number of a listed procedure is not a match by itself (news is
+    // matched by the references it names): `through` and `pending` only explain that.
+    if explained.matches.is_empty() {
         writeln!(out, "no watchlist matches")?;
     }
-    for m in matches {
+    for m in &explained.matches {
         let why: Vec<String> = m.reasons.iter().map(|r| r.to_string()).collect();
         writeln!(out, "{}: {}", m.watchlist, why.join(", "))?;
     }
+    for line in through.iter().chain(&pending) {
+        writeln!(out, "{line}")?;
+    }
+    for c in &explained.cancelled {
+        let quoted = |v: &[String]| -> String {
+            v.iter()
+                .map(|k| format!("\"{k}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let place = match (summary.is_some(), c.field) {
+            (false, _) => "",
+            (true, 0) => " in the title",
+            (true, _) => " in the summary",
+        };
+        writeln!(
+            out,
+            "{}: found {}{place}, cancelled by exclude {}",
+            c.watchlist,
+            quoted(&c.keywords),
+            quoted(&c.excludes)
+        )?;
+    }
     Ok(Exit::Ok)
+}
+
+/// `match`: the COM and CELEX numbers in the texts that a watchlist does not list, but
+/// that belong to a procedure it lists. Through the stored dossiers: a stored dossier
+/// with that number matches its watchlists (`through`); a listed procedure not stored
+/// yet may be the one (`pending`). Only here, not in the pure matcher.
+fn through_stored_dossiers(
+    g: &Global,
+    config: &Config,
+    watchlists: &WatchlistSet,
+    only: Option<&str>,
+    texts: &[&str],
+    explained: &watchlist::Explained,
+) -> (Vec<String>, Vec<String>) {
+    use crate::model::{Celex, ComRef};
+    let mut refs: Vec<DossierRef> = Vec::new();
+    for t in texts {
+        let mut found: Vec<DossierRef> = ComRef::find_all(t)
+            .into_iter()
+            .map(DossierRef::Com)
+            .collect();
+        for c in Celex::find_all(t) {
+            found.push(match c.to_com() {
+                Some(com) => DossierRef::Com(com),
+                None => DossierRef::Celex(c),
+            });
+        }
+        if let Ok(r) = t.trim().parse::<DossierRef>() {
+            if !matches!(r, DossierRef::Procedure(_)) {
+                found.push(r);
+            }
+        }
+        for r in found {
+            if !refs.contains(&r) {
+                refs.push(r);
+            }
+        }
+    }
+    let lists: Vec<&watchlist::Watchlist> = watchlists
+        .lists()
+        .iter()
+        .filter(|l| only.is_none_or(|o| l.id == o))
+        .filter(|l| {
+            l.dossiers
+                .iter()
+                .any(|d| matches!(d, DossierRef::Procedure(_)))
+        })
+        .collect();
+    if refs.is_empty() || lists.is_empty() {
+        return (vec![], vec![]);
+    }
+    // The store is read only if it exists (`match` never creates one); while the daemon
+    // holds it, the numbers are not looked up, and `match` says so.
+    let mut stored: Vec<Dossier> = Vec::new();
+    if config.storage.path.exists() {
+        match open_store(g, config).and_then(|s| Ok(s.dossiers()?)) {
+            Ok(d) => stored = d,
+            Err(e) => eprintln!(
+                "veille: note: COM and CELEX numbers not looked up in the stored dossiers: {e:#}"
+            ),
+        }
+    }
+    let listed = |l: &watchlist::Watchlist, p: &ProcedureRef| {
+        l.dossiers
+            .iter()
+            .any(|d| matches!(d, DossierRef::Procedure(q) if q.key() == p.key()))
+    };
+    let mut through = Vec::new();
+    let mut pending = Vec::new();
+    for r in &refs {
+        let (what, whose) = match r {
+            DossierRef::Com(_) => (r.to_string(), "proposal"),
+            _ => (r.to_string(), "act"),
+        };
+        let owners: Vec<&Dossier> = stored
+            .iter()
+            .filter(|d| match r {
+                DossierRef::Com(c) => d.com.contains(c),
+                DossierRef::Celex(c) => d.final_act.as_ref() == Some(c),
+                DossierRef::Procedure(_) => false,
+            })
+            .collect();
+        for l in &lists {
+            let already = explained.matches.iter().any(|m| {
+                m.watchlist == l.id
+                    && m.reasons
+                        .contains(&watchlist::Reason::Dossier(what.clone()))
+            });
+            if already {
+                continue;
+            }
+            if let Some(d) = owners.iter().find(|d| listed(l, &d.reference)) {
+                through.push(format!(
+                    "{}: {what} is the {whose} of {}, which it lists; to catch news that names only {what}, add \"{what}\" to its dossiers",
+                    l.id, d.reference
+                ));
+                continue;
+            }
+            if !owners.is_empty() {
+                continue;
+            }
+            let unfetched: Vec<String> = l
+                .dossiers
+                .iter()
+                .filter_map(|d| match d {
+                    DossierRef::Procedure(p)
+                        if !stored.iter().any(|s| s.reference.key() == p.key()) =>
+                    {
+                        Some(p.to_string())
+                    }
+                    _ => None,
+                })
+                .collect();
+            if !unfetched.is_empty() {
+                pending.push(format!(
+                    "{}: no stored dossier has {what}; if it is the {whose} of {}, add \"{what}\" to its dossiers to catch news that names only it",
+                    l.id,
+                    unfetched.join(" or ")
+                ));
+            }
+        }
+    }
+    (through, pending)
 }
 
 /// `digest send`: deliver what is due (or, forced, what is pending) and say what happened
@@ -904,6 +1095,19 @@ fn gather_status(
     })
 }
 
+/// The stored dossiers that have this COM or CELEX number (a procedure: itself), in the
+/// store's order.
+fn stored_dossiers_with(store: &Store, r: &DossierRef) -> anyhow::Result<Vec<Dossier>> {
+    let has = |d: &Dossier| match r {
+        DossierRef::Procedure(p) => d.reference.key() == p.key(),
+        DossierRef::Com(c) => d.com.contains(c),
+        DossierRef::Celex(c) => {
+            d.final_act.as_ref() == Some(c) || c.to_com().is_some_and(|com| d.com.contains(&com))
+        }
+    };
+    Ok(store.dossiers()?.into_iter().filter(|d| has(d)).collect())
+}
+
 fn dossier_show(
     store: &Store,
     reference: &str,
@@ -911,8 +1115,23 @@ fn dossier_show(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Exit> {
-    let r: ProcedureRef = match reference.parse() {
-        Ok(r) => r,
+    let r: ProcedureRef = match reference.parse::<DossierRef>() {
+        Ok(DossierRef::Procedure(r)) => r,
+        Ok(other) => {
+            // A COM or CELEX number: the stored dossier that has it.
+            let found = stored_dossiers_with(store, &other)?;
+            match found.as_slice() {
+                [d, ..] => d.reference,
+                [] => {
+                    writeln!(
+                        err,
+                        "veille: no stored dossier has {}; it is known once its procedure has been fetched",
+                        reference.trim()
+                    )?;
+                    return Ok(Exit::Failure);
+                }
+            }
+        }
         Err(e) => {
             writeln!(err, "veille: {e}")?;
             return Ok(Exit::Failure);

@@ -40,7 +40,8 @@ impl Key {
 #[derive(Debug, Clone, Copy)]
 enum Role {
     Keyword(usize),
-    Exclude,
+    /// The index in the watchlist's `exclude`: read only to explain (`veille match`).
+    Exclude(usize),
 }
 
 pub(crate) struct Matcher {
@@ -60,6 +61,14 @@ impl std::fmt::Debug for Matcher {
             .field("dossiers", &self.dossiers.len())
             .finish()
     }
+}
+
+/// Keywords of one watchlist found in one field, cancelled by its exclusions there.
+struct Cancel {
+    list: usize,
+    field: usize,
+    keywords: BTreeSet<usize>,
+    excludes: BTreeSet<usize>,
 }
 
 /// What one event or text hit, per watchlist.
@@ -89,9 +98,9 @@ impl Matcher {
                     add(t.needle(), (li, Role::Keyword(ki)));
                 }
             }
-            for k in &list.exclude {
+            for (ei, k) in list.exclude.iter().enumerate() {
                 if let Ok(t) = parse_term(k) {
-                    add(t.needle(), (li, Role::Exclude));
+                    add(t.needle(), (li, Role::Exclude(ei)));
                 }
             }
             for (di, d) in list.dossiers.iter().enumerate() {
@@ -134,7 +143,7 @@ impl Matcher {
                     Role::Keyword(ki) => {
                         e.0.insert(*ki);
                     }
-                    Role::Exclude => e.1 = true,
+                    Role::Exclude(_) => e.1 = true,
                 }
             }
         }
@@ -204,6 +213,96 @@ impl Matcher {
         finish(lists, hits, |l| {
             l.sources.is_empty() || l.sources.iter().any(|s| s == source)
         })
+    }
+
+    /// [`Matcher::scan`] that also says, per watchlist, the keywords an exclusion cancelled
+    /// and those exclusions (for `veille match` only: the hot path keeps a flag).
+    fn scan_explain(
+        &self,
+        text: &str,
+        hits: &mut BTreeMap<usize, Hits>,
+        cancelled: &mut Vec<Cancel>,
+        field: usize,
+    ) {
+        let Some(ac) = &self.ac else { return };
+        if text.trim().is_empty() {
+            return;
+        }
+        let norm = normalise(text);
+        let mut found: BTreeMap<usize, (BTreeSet<usize>, BTreeSet<usize>)> = BTreeMap::new();
+        for m in ac.find_overlapping_iter(&norm) {
+            for (li, role) in self
+                .owners
+                .get(m.pattern().as_usize())
+                .into_iter()
+                .flatten()
+            {
+                let e = found.entry(*li).or_default();
+                match role {
+                    Role::Keyword(ki) => e.0.insert(*ki),
+                    Role::Exclude(ei) => e.1.insert(*ei),
+                };
+            }
+        }
+        for (li, (kws, excl)) in found {
+            if kws.is_empty() {
+                continue;
+            }
+            if excl.is_empty() {
+                hits.entry(li).or_default().keywords.extend(kws);
+            } else {
+                cancelled.push(Cancel {
+                    list: li,
+                    field,
+                    keywords: kws,
+                    excludes: excl,
+                });
+            }
+        }
+    }
+
+    /// `veille match`: the references of every field, the keywords of each field on its
+    /// own (an exclusion cancels a keyword of its own field only), and what was cancelled.
+    pub(crate) fn explain(
+        &self,
+        lists: &[Watchlist],
+        fields: &[&str],
+    ) -> (Vec<Match>, Vec<super::Cancelled>) {
+        let mut hits: BTreeMap<usize, Hits> = BTreeMap::new();
+        let mut keys = Vec::new();
+        for text in fields {
+            refs_in_text(text, &mut keys);
+            refs_in_url(text, &mut keys);
+            if let Ok(r) = text.trim().parse::<DossierRef>() {
+                keys.push(Key::of(&r));
+            }
+        }
+        self.dossier_keys(keys, &mut hits);
+        let mut cancels = Vec::new();
+        for (field, text) in fields.iter().enumerate() {
+            self.scan_explain(text, &mut hits, &mut cancels, field);
+        }
+        let cancelled = cancels
+            .into_iter()
+            .filter_map(|c| {
+                let list = lists.get(c.list)?;
+                Some(super::Cancelled {
+                    watchlist: list.id.clone(),
+                    field: c.field,
+                    keywords: c
+                        .keywords
+                        .iter()
+                        .filter_map(|k| list.keywords.get(*k).cloned())
+                        .collect(),
+                    excludes: c
+                        .excludes
+                        .iter()
+                        .filter_map(|e| list.exclude.get(*e).cloned())
+                        .collect(),
+                })
+            })
+            .collect();
+        (finish(lists, hits, |_| true), cancelled)
     }
 
     pub(crate) fn match_text(&self, lists: &[Watchlist], text: &str) -> Vec<Match> {

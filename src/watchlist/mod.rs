@@ -131,6 +131,25 @@ pub struct Match {
     pub reasons: Vec<Reason>,
 }
 
+/// Keywords of a watchlist found in one text but cancelled there by its exclusions, as the
+/// officer wrote both (for `veille match`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cancelled {
+    pub watchlist: String,
+    /// Which of the texts given to [`WatchlistSet::explain`] (0: the title, 1: the summary).
+    pub field: usize,
+    pub keywords: Vec<String>,
+    pub excludes: Vec<String>,
+}
+
+/// What `veille match` says: the watchlists matched, and the keyword matches that an
+/// exclusion cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Explained {
+    pub matches: Vec<Match>,
+    pub cancelled: Vec<Cancelled>,
+}
+
 /// Every loaded watchlist and their compiled matcher. Cloning is cheap.
 #[derive(Debug, Clone)]
 pub struct WatchlistSet {
@@ -180,6 +199,24 @@ impl WatchlistSet {
             .into_iter()
             .filter(|m| only.is_none_or(|o| m.watchlist == o))
             .collect()
+    }
+
+    /// Which watchlists these texts match (a title and a summary, as a feed item carries
+    /// them), and which keyword matches an exclusion cancelled: `veille match`. The
+    /// texts' references are read together; each text is searched for keywords on its
+    /// own, as in a poll. `only` restricts the answer to one watchlist id.
+    pub fn explain(&self, texts: &[&str], only: Option<&str>) -> Explained {
+        let (matches, cancelled) = self.inner.matcher.explain(&self.inner.lists, texts);
+        Explained {
+            matches: matches
+                .into_iter()
+                .filter(|m| only.is_none_or(|o| m.watchlist == o))
+                .collect(),
+            cancelled: cancelled
+                .into_iter()
+                .filter(|c| only.is_none_or(|o| c.watchlist == o))
+                .collect(),
+        }
     }
 
     /// Every procedure listed in any watchlist, once, sorted.

@@ -1,7 +1,12 @@
 //! Text normalisation shared by keywords and the texts they are matched against: lower
 //! case, accents removed, German `ß` folded to `ss`, ligatures split, and every run of
 //! non-alphanumeric characters (spaces, apostrophes, hyphens, punctuation) turned into one
-//! space. Must stay pure and total: any input gives a (possibly empty) string.
+//! space. A parenthesised union marker between an act-type word and its number
+//! ("Directive (EU) 2018/2001", "Richtlinie (EU) 2018/2001", "règlement (UE) n° 1303/2013")
+//! is dropped, so that citations written with or without it agree. Must stay pure and
+//! total: any input gives a (possibly empty) string.
+
+use std::borrow::Cow;
 
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
@@ -10,6 +15,8 @@ use unicode_normalization::UnicodeNormalization;
 /// so that a term `" w1 w2 "` found in it is always a run of whole words.
 /// `"L'accord sur les Marchés-Publics"` → `" l accord sur les marches publics "`.
 pub fn normalise(text: &str) -> String {
+    let text = drop_union_markers(text);
+    let text = text.as_ref();
     let mut out = String::with_capacity(text.len() + 2);
     out.push(' ');
     // An ASCII character is its own NFKD and, of combining class 0, never reorders with its
@@ -44,6 +51,153 @@ pub fn normalise(text: &str) -> String {
         out.push(' ');
     }
     out
+}
+
+/// The words that name an act before its number, folded (lower case, no accents).
+const ACT_WORDS: &[&str] = &[
+    "directive",
+    "regulation",
+    "decision",
+    "reglement",
+    "richtlinie",
+    "verordnung",
+    "beschluss",
+    "entscheidung",
+    "direttiva",
+    "regolamento",
+    "decisione",
+    "directiva",
+    "reglamento",
+    "decisao",
+    "diretiva",
+    "regulamento",
+    "richtlijn",
+    "verordening",
+    "besluit",
+];
+
+/// The markers of the Union (and its predecessors) written in brackets in a citation.
+const UNION_MARKERS: &[&str] = &[
+    "eu",
+    "ue",
+    "eg",
+    "ce",
+    "ec",
+    "ewg",
+    "eec",
+    "cee",
+    "eu euratom",
+    "ue euratom",
+    "eg euratom",
+    "ce euratom",
+    "ec euratom",
+];
+
+/// Remove every bracketed union marker that stands between an act-type word and a number
+/// (or "No", "Nr", "n°" before it): `Directive (EU) 2018/2001` → `Directive  2018/2001`.
+/// One pass: each `(` is looked at once, with a bounded look around it.
+fn drop_union_markers(text: &str) -> Cow<'_, str> {
+    if !text.contains('(') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut search = 0;
+    while let Some(p) = text[search..].find('(').map(|p| p + search) {
+        search = p + 1;
+        // A marker is short: look for its `)` within a few characters only.
+        let Some(close) = text[p + 1..]
+            .char_indices()
+            .take(16)
+            .find(|(_, c)| *c == ')')
+            .map(|(i, _)| i + p + 1)
+        else {
+            continue;
+        };
+        if !marker(&text[p + 1..close]) || !after_act_word(&text[..p]) {
+            continue;
+        }
+        if !before_number(&text[close + 1..]) {
+            continue;
+        }
+        out.push_str(&text[copied..p]);
+        out.push(' ');
+        copied = close + 1;
+        search = close + 1;
+    }
+    if copied == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
+}
+
+/// Fold a short piece of text without dropping markers (no recursion into `normalise`).
+fn fold_short(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.nfkd().filter(|c| !is_combining_mark(*c)) {
+        fold(c, &mut out);
+    }
+    out.trim().to_string()
+}
+
+/// Whether a bracket holds a union marker: `EU`, `ue`, `EU, Euratom`. Markers are ASCII:
+/// compared without allocating (most brackets are not markers).
+fn marker(inside: &str) -> bool {
+    if !inside.is_ascii() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    let mut n = 0;
+    for w in inside
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let space = (n > 0).then_some(b' ');
+        for b in space.into_iter().chain(w.bytes()) {
+            let Some(slot) = buf.get_mut(n) else {
+                return false;
+            };
+            *slot = b.to_ascii_lowercase();
+            n += 1;
+        }
+    }
+    UNION_MARKERS.iter().any(|m| m.as_bytes() == &buf[..n])
+}
+
+/// Whether the text ends with an act-type word (and spaces).
+fn after_act_word(before: &str) -> bool {
+    let t = before.trim_end();
+    let start = t
+        .char_indices()
+        .rev()
+        .take(41)
+        .take_while(|(_, c)| c.is_alphabetic())
+        .last()
+        .map_or(t.len(), |(i, _)| i);
+    let word = &t[start..];
+    if word.is_empty() || word.len() > 40 {
+        return false;
+    }
+    if word.is_ascii() {
+        return ACT_WORDS.iter().any(|a| a.eq_ignore_ascii_case(word));
+    }
+    ACT_WORDS.contains(&fold_short(word).as_str())
+}
+
+/// Whether the text starts (after spaces) with a digit, or with "No", "Nr", "n°".
+fn before_number(after: &str) -> bool {
+    let t = after.trim_start();
+    if t.starts_with(|c: char| c.is_ascii_digit()) {
+        return true;
+    }
+    let word: String = t
+        .chars()
+        .take(3)
+        .take_while(|c| c.is_alphabetic())
+        .collect();
+    matches!(word.to_lowercase().as_str(), "no" | "nr" | "n")
+        && t[word.len()..].starts_with(['.', ' ', '°', 'º'])
 }
 
 /// Append one character of a decomposed text, folded: lower case, the letters NFKD does not
@@ -198,7 +352,10 @@ mod tests {
     /// combining marks, fold each character.
     fn normalise_by_definition(text: &str) -> String {
         let mut out = String::from(" ");
-        for c in text.nfkd().filter(|c| !is_combining_mark(*c)) {
+        for c in drop_union_markers(text)
+            .nfkd()
+            .filter(|c| !is_combining_mark(*c))
+        {
             fold(c, &mut out);
         }
         if !out.ends_with(' ') {
@@ -213,6 +370,49 @@ mod tests {
             text in "[ -~]{0,12}([àéÉçñøßŒıłİ\u{301}\u{308}’—ﬁ①Ⅻ][ -~]{0,6}){0,6}"
         ) {
             proptest::prop_assert_eq!(normalise(&text), normalise_by_definition(&text));
+        }
+    }
+
+    #[test]
+    fn union_markers_in_citations_are_optional() {
+        for (text, want) in [
+            ("Directive (EU) 2018/2001", " directive 2018 2001 "),
+            (
+                "Richtlinie (EU) 2018/2001 zur",
+                " richtlinie 2018 2001 zur ",
+            ),
+            ("la directive (UE) 2018/2001", " la directive 2018 2001 "),
+            ("Règlement (UE) n° 1303/2013", " reglement n 1303 2013 "),
+            (
+                "Regulation (EU, Euratom) 2018/1046",
+                " regulation 2018 1046 ",
+            ),
+            ("Verordnung (EG) Nr. 1907/2006", " verordnung nr 1907 2006 "),
+            ("Decision (EC) 2020/1", " decision 2020 1 "),
+            // Not between an act word and a number: kept.
+            ("the Union (EU) 2018", " the union eu 2018 "),
+            ("Directive (EU) on energy", " directive eu on energy "),
+            ("Directive (ABC) 2018/1", " directive abc 2018 1 "),
+            ("(EU) 2018", " eu 2018 "),
+            ("Directive (EU", " directive eu "),
+        ] {
+            assert_eq!(normalise(text), want, "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any text with brackets, act words and markers: no panic (byte slicing stays on
+        /// character boundaries), and a text without a marker is left as it was.
+        #[test]
+        fn dropping_markers_is_total(
+            text in "((Directive|Règlement|Richtlinie|é|ß|\\(|\\)|EU|UE|, Euratom|No|n°|[0-9]| |[a-zé€])){0,24}"
+        ) {
+            let dropped = drop_union_markers(&text);
+            proptest::prop_assert!(dropped.len() <= text.len() + 1);
+            let _ = normalise(&text);
+            if !text.contains('(') {
+                proptest::prop_assert_eq!(dropped.as_ref(), text.as_str());
+            }
         }
     }
 
@@ -240,7 +440,7 @@ mod tests {
         );
         assert_eq!(
             parse_term("Directive (EU) 2019/1024").map(|t| t.words),
-            Ok("directive eu 2019 1024".into())
+            Ok("directive 2019 1024".into())
         );
         for pattern in [
             "(a+)+$",

@@ -18,6 +18,7 @@ mod have_your_say;
 mod ical;
 mod mail;
 mod mail_setup;
+mod match_why;
 mod matching;
 mod oeil;
 mod poll;

@@ -658,3 +658,105 @@ proptest::proptest! {
         let _ = lists.matches(&e);
     }
 }
+
+/// A citation written with or without its union marker, in English, French and German
+/// (docs/watchlists.md, "Keywords: how they match").
+#[test]
+fn citations_match_with_or_without_the_union_marker() {
+    let lists = set(
+        &[
+            (
+                "red",
+                "name = \"RED\"\nrecipients = [\"a@example.org\"]\nkeywords = [\"Directive 2018/2001\", \"Richtlinie 2018/2001\", \"Regulation (EU) No 1303/2013\"]\n",
+            ),
+            (
+                "fr",
+                "name = \"FR\"\nrecipients = [\"a@example.org\"]\nkeywords = [\"directive (UE) 2018/2001\"]\n",
+            ),
+        ],
+        &[],
+    );
+    for (text, keyword) in [
+        (
+            "Directive (EU) 2018/2001 on renewable energy",
+            "Directive 2018/2001",
+        ),
+        (
+            "Directive 2018/2001 on renewable energy",
+            "Directive 2018/2001",
+        ),
+        (
+            "Amending Directive (EU, Euratom) 2018/2001",
+            "Directive 2018/2001",
+        ),
+        (
+            "modifiant la directive (UE) 2018/2001",
+            "directive (UE) 2018/2001",
+        ),
+        (
+            "modifiant la directive 2018/2001",
+            "directive (UE) 2018/2001",
+        ),
+        (
+            "zur Änderung der Richtlinie (EU) 2018/2001",
+            "Richtlinie 2018/2001",
+        ),
+        ("Regulation No 1303/2013", "Regulation (EU) No 1303/2013"),
+        (
+            "Regulation (EU) No 1303/2013",
+            "Regulation (EU) No 1303/2013",
+        ),
+    ] {
+        let m = lists.match_text(text, None);
+        assert!(
+            m.iter()
+                .any(|m| m.reasons.contains(&Reason::Keyword(keyword.into()))),
+            "{text}: {m:?}"
+        );
+    }
+    assert!(lists
+        .match_text("Directive (EU) 2019/2001", None)
+        .is_empty());
+}
+
+/// The examples of "Keywords: how they match": compound words are one word; `*` only
+/// ends a word.
+#[test]
+fn compound_words_and_wildcards_as_the_guide_says() {
+    let lists = set(
+        &[
+            (
+                "whole",
+                "name = \"W\"\nrecipients = [\"a@example.org\"]\nkeywords = [\"Energieeffizienz\"]\n",
+            ),
+            (
+                "star",
+                "name = \"S\"\nrecipients = [\"a@example.org\"]\nkeywords = [\"Energie*\"]\n",
+            ),
+            (
+                "klima",
+                "name = \"K\"\nrecipients = [\"a@example.org\"]\nkeywords = [\"Klima*\"]\nexclude = [\"Klimaanlage*\"]\n",
+            ),
+        ],
+        &[],
+    );
+    let ids = |t: &str| -> Vec<String> {
+        lists
+            .match_text(t, None)
+            .into_iter()
+            .map(|m| m.watchlist)
+            .collect()
+    };
+    assert_eq!(
+        ids("Richtlinie über die Gesamtenergieeffizienz von Gebäuden"),
+        Vec::<String>::new()
+    );
+    assert_eq!(ids("Richtlinie zur Energieeffizienz"), ["whole", "star"]);
+    assert_eq!(ids("Energieeffizienzrichtlinie"), ["star"]);
+    assert_eq!(ids("Gesamt-Energieeffizienz"), ["whole", "star"]);
+    assert_eq!(ids("Europäisches Klimagesetz"), ["klima"]);
+    assert_eq!(
+        ids("Klimaanlagen in Fahrzeugen und Klimaschutz"),
+        Vec::<String>::new()
+    );
+}

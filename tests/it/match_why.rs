@@ -1,0 +1,202 @@
+//! `veille match` explains misses, not only hits (issue "The first week of an officer and
+//! an operator", part 4), through the binary: the exclusion that cancelled a keyword, a
+//! title and a summary tested as a feed item carries them, the COM number of a listed
+//! procedure, and `dossier show` in every spelling.
+
+use crate::support::app::TestApp;
+use crate::support::http::TestServer;
+
+fn app() -> TestApp {
+    let app = TestApp::new(TestServer::start_background(), vec![]);
+    app.write_config();
+    app.add_watchlist(
+        "klima",
+        "name = \"K\"\nrecipients = [\"fg@example.org\"]\nkeywords = [\"Klima*\", \"Emission*\"]\nexclude = [\"Klimaanlage*\"]\n",
+    );
+    app
+}
+
+#[test]
+fn an_exclusion_that_cancels_a_keyword_is_named() {
+    let app = app();
+    let out = app.expect(None, &["match", "Klimaanlagen in Fahrzeugen"], 0);
+    assert_eq!(
+        out,
+        "no watchlist matches\nklima: found \"Klima*\", cancelled by exclude \"Klimaanlage*\"\n"
+    );
+    let out = app.expect(None, &["match", "Europäisches Klimagesetz"], 0);
+    assert_eq!(out, "klima: keyword \"Klima*\"\n");
+    let out = app.expect(
+        None,
+        &[
+            "match",
+            "--watchlist",
+            "klima",
+            "Klimaanlagen und Emissionen",
+        ],
+        0,
+    );
+    assert_eq!(
+        out,
+        "no watchlist matches\nklima: found \"Klima*\", \"Emission*\", cancelled by exclude \"Klimaanlage*\"\n"
+    );
+}
+
+#[test]
+fn a_summary_is_tested_with_the_title_as_a_feed_item_carries_them() {
+    let app = app();
+    // The keyword in the summary, the exclusion in the title: it matches.
+    let out = app.expect(
+        None,
+        &[
+            "match",
+            "Klimaanlagen in Fahrzeugen",
+            "--summary",
+            "Die Kommission schlägt neue Emissionsnormen vor.",
+        ],
+        0,
+    );
+    assert_eq!(
+        out,
+        "klima: keyword \"Emission*\"\nklima: found \"Klima*\" in the title, cancelled by exclude \"Klimaanlage*\"\n"
+    );
+    let out = app.expect(
+        None,
+        &[
+            "match",
+            "Neue Regeln",
+            "--summary",
+            "Klimaschutz im Verkehr",
+        ],
+        0,
+    );
+    assert_eq!(out, "klima: keyword \"Klima*\"\n");
+    let out = app.expect(
+        None,
+        &["match", "Neue Regeln", "--summary", "Weniger Wasser"],
+        0,
+    );
+    assert_eq!(out, "no watchlist matches\n");
+}
+
+/// Store a dossier of 2025/0260(COD) whose proposal is COM(2025) 823, as a poll would.
+fn store_dossier(app: &TestApp) {
+    use veille::store::{PollBatch, SourceRecord, Store};
+    let now = chrono::Utc::now();
+    let mut d = crate::deadlines::cod_dossier();
+    d.com = vec!["COM(2025)823".parse().unwrap_or_else(|e| panic!("{e}"))];
+    let (store, _) =
+        Store::open(&app.path("data/veille.sled"), 8 << 20, now).unwrap_or_else(|e| panic!("{e}"));
+    store
+        .record_poll(&PollBatch {
+            source: "oeil".into(),
+            state: SourceRecord::default(),
+            resources: vec![],
+            dossiers: vec![d],
+            events: vec![],
+            track: vec![],
+            deadlines: vec![],
+            now,
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn dossier_show_takes_com_and_celex_spellings_through_stored_dossiers() {
+    let app = app();
+    let (code, err) = {
+        let o = app.veille(None, &["dossier", "show", "COM(2025) 823"]);
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        err,
+        "veille: no stored dossier has COM(2025) 823; it is known once its procedure has been fetched\n"
+    );
+    store_dossier(&app);
+    for spelling in [
+        "COM(2025) 823",
+        "COM(2025)823",
+        "COM(2025) 823 final",
+        "COM/2025/0823",
+        "52025PC0823",
+        "2025/0260(COD)",
+        "2025-0260",
+    ] {
+        let text = app.expect(None, &["dossier", "show", spelling], 0);
+        assert!(text.starts_with("2025/0260(COD)"), "{spelling}: {text}");
+    }
+    let o = app.veille(None, &["dossier", "show", "COM(2021) 802"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "veille: no stored dossier has COM(2021) 802; it is known once its procedure has been fetched\n"
+    );
+}
+
+/// A COM number of a listed procedure is no match by itself: `match` says whose proposal
+/// it is when the dossier is stored, and in both cases how to catch news naming only it.
+#[test]
+fn a_com_number_of_a_listed_procedure_is_explained_through_the_store() {
+    let app = app();
+    app.add_watchlist(
+        "edip",
+        "name = \"E\"\nrecipients = [\"fg@example.org\"]\ndossiers = [\"2025/0260(COD)\"]\n",
+    );
+    let out = app.expect(None, &["match", "Proposal COM(2025) 823 on defence"], 0);
+    assert_eq!(
+        out,
+        "no watchlist matches\nedip: no stored dossier has COM(2025)823; if it is the proposal of 2025/0260(COD), add \"COM(2025)823\" to its dossiers to catch news that names only it\n"
+    );
+    // `match` never creates a store.
+    assert!(!app.path("data/veille.sled").exists());
+    store_dossier(&app);
+    for text in [
+        "Proposal COM(2025) 823 on defence",
+        "52025PC0823",
+        "COM(2025)823 final",
+    ] {
+        let out = app.expect(None, &["match", text], 0);
+        assert_eq!(
+            out,
+            "no watchlist matches\nedip: COM(2025)823 is the proposal of 2025/0260(COD), which it lists; to catch news that names only COM(2025)823, add \"COM(2025)823\" to its dossiers\n",
+            "{text}"
+        );
+    }
+    // A COM number of another stored dossier or of no listed procedure says nothing more.
+    let out = app.expect(None, &["match", "COM(2021) 802"], 0);
+    assert_eq!(out, "no watchlist matches\n");
+    // The summary is read too; one watchlist may be asked for.
+    let out = app.expect(
+        None,
+        &[
+            "match",
+            "--watchlist",
+            "klima",
+            "Neu",
+            "--summary",
+            "COM(2025) 823",
+        ],
+        0,
+    );
+    assert_eq!(out, "no watchlist matches\n");
+    let out = app.expect(
+        None,
+        &[
+            "match",
+            "--watchlist",
+            "edip",
+            "Neu",
+            "--summary",
+            "COM(2025) 823",
+        ],
+        0,
+    );
+    assert!(
+        out.contains("edip: COM(2025)823 is the proposal of 2025/0260(COD)"),
+        "{out}"
+    );
+}
