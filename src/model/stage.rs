@@ -232,7 +232,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_names_exist() {
+    fn documented_stage_names_exist() {
         for n in [
             "proposal",
             "referral",

@@ -1,5 +1,4 @@
-//! Mistakes that used to pass `veille check` silently (issue "The first week of an
-//! officer and an operator", part 3), through the binary: each is an error, or a warning
+//! Mistakes an officer makes in a watchlist, through the binary: each is an error, or a warning
 //! printed at file:line:col with a hint (`check` exits 0 when there are only warnings).
 
 use crate::support::app::{Source, TestApp};

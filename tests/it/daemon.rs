@@ -1,4 +1,4 @@
-//! `veille run` keeps its promises (issue "Run for years"): the real binary, spawned as a
+//! `veille run` keeps its promises: the real binary, spawned as a
 //! daemon over a loopback HTTP server and a real SMTP server (aiosmtpd), is stopped by
 //! signals with its store flushed, polls at start and delivers, sends same-day alerts once,
 //! reloads watchlists on SIGHUP and on file edits (keeping the previous set when an edit
@@ -1132,7 +1132,7 @@ fn while_the_daemon_holds_the_store_it_answers_queries_polls_now_and_sends() {
     assert_eq!(without_stamp(&ical_after), without_stamp(&ical));
 }
 
-/// The first start is quiet (issue "On its own feet", 5): on a new store, with its sources
+/// The first start is quiet: on a new store, with its sources
 /// unreachable, `veille run` sends nothing for the weekly period that ended before it
 /// started, and says so plainly in `status`; the next period still goes, at the next
 /// start after it (a period missed while veille was down), naming the failing source by
@@ -1194,7 +1194,7 @@ fn first_start_is_quiet_and_the_next_period_still_goes() {
 
 /// While a broken edit sits on disk, the daemon runs on the previous set, and the
 /// read-only commands it answers still work (exit 0), with a warning on stderr; `check`
-/// still exits 3 (issue "Faults that still hurt", part 5).
+/// still exits 3.
 #[test]
 fn read_only_commands_are_answered_by_the_daemon_while_a_broken_watchlist_is_on_disk() {
     let server = TestServer::start_background();
@@ -1253,8 +1253,7 @@ fn read_only_commands_are_answered_by_the_daemon_while_a_broken_watchlist_is_on_
     d.stop();
 }
 
-/// Issue "The first week of an officer and an operator", 2: mail that is not going out is
-/// visible. SMTP to a port where nothing listens: `status` lists the undelivered digest
+/// Mail that is not going out is visible. SMTP to a port where nothing listens: `status` lists the undelivered digest
 /// (watchlist, events, attempts, the error in plain words, the next retry) in text and
 /// JSON, with no outbox line; `/healthz` is 503 naming the watchlist.
 #[test]

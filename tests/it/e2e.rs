@@ -1,7 +1,6 @@
 //! End to end through the real `veille` binary: the shipped configuration checks; feeds
 //! and EU dossier services served by a loopback HTTP server are polled into a real sled
-//! store; digests go to a real SMTP server (aiosmtpd). Each test is one "done when" of an
-//! issue.
+//! store; digests go to a real SMTP server (aiosmtpd).
 
 use std::collections::BTreeSet;
 

@@ -1,5 +1,4 @@
-//! The SMTP password is needed only where mail is sent (issue "The first week of an
-//! officer and an operator", 1): `check`, `match` and `digest preview` work without it
+//! The SMTP password is needed only where mail is sent: `check`, `match` and `digest preview` work without it
 //! (with a warning from `check`) and always show the watchlist errors; `run` and `digest
 //! send` refuse to start; a `password` key in the file is refused naming the variable.
 

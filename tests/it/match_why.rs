@@ -1,5 +1,4 @@
-//! `veille match` explains misses, not only hits (issue "The first week of an officer and
-//! an operator", part 4), through the binary: the exclusion that cancelled a keyword, a
+//! `veille match` explains misses, not only hits, through the binary: the exclusion that cancelled a keyword, a
 //! title and a summary tested as a feed item carries them, the COM number of a listed
 //! procedure, and `dossier show` in every spelling.
 

@@ -1,4 +1,4 @@
-//! `veille status` is read by a person (issue "On its own feet", 5): local times with
+//! `veille status` is read by a person: local times with
 //! "ago" and "in", no nanosecond stamps, a short cause for each failing source; `--format
 //! json` keeps the full stamps and the whole error chain, and adds the short cause.
 

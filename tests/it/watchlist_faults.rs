@@ -1,4 +1,4 @@
-//! Watchlist files that once hurt (issue "Faults that still hurt", part 5), through the
+//! Watchlist files that once hurt, through the
 //! binary: a huge file is refused before it is read and a large one is checked in linear
 //! time, a pattern is not a keyword, a file that is not UTF-8 and an invalid
 //! configuration value are located at line and column, ids that differ only by case are
