@@ -129,27 +129,35 @@ impl Matcher {
         if text.trim().is_empty() {
             return;
         }
-        let norm = normalise(text);
         let mut found: BTreeMap<usize, (BTreeSet<usize>, bool)> = BTreeMap::new();
-        for m in ac.find_overlapping_iter(&norm) {
-            for (li, role) in self
-                .owners
-                .get(m.pattern().as_usize())
-                .into_iter()
-                .flatten()
-            {
-                let e = found.entry(*li).or_default();
-                match role {
-                    Role::Keyword(ki) => {
-                        e.0.insert(*ki);
-                    }
-                    Role::Exclude(_) => e.1 = true,
+        Self::each_term(ac, &self.owners, text, |li, role| {
+            let e = found.entry(li).or_default();
+            match role {
+                Role::Keyword(ki) => {
+                    e.0.insert(*ki);
                 }
+                Role::Exclude(_) => e.1 = true,
             }
-        }
+        });
         for (li, (kws, excluded)) in found {
             if !excluded && !kws.is_empty() {
                 hits.entry(li).or_default().keywords.extend(kws);
+            }
+        }
+    }
+
+    /// Every (watchlist, keyword or exclusion) whose term occurs in `text`, normalised:
+    /// one pass of the automaton over all watchlists' terms.
+    fn each_term(
+        ac: &AhoCorasick,
+        owners: &[Vec<(usize, Role)>],
+        text: &str,
+        mut f: impl FnMut(usize, &Role),
+    ) {
+        let norm = normalise(text);
+        for m in ac.find_overlapping_iter(&norm) {
+            for (li, role) in owners.get(m.pattern().as_usize()).into_iter().flatten() {
+                f(*li, role);
             }
         }
     }
@@ -228,22 +236,14 @@ impl Matcher {
         if text.trim().is_empty() {
             return;
         }
-        let norm = normalise(text);
         let mut found: BTreeMap<usize, (BTreeSet<usize>, BTreeSet<usize>)> = BTreeMap::new();
-        for m in ac.find_overlapping_iter(&norm) {
-            for (li, role) in self
-                .owners
-                .get(m.pattern().as_usize())
-                .into_iter()
-                .flatten()
-            {
-                let e = found.entry(*li).or_default();
-                match role {
-                    Role::Keyword(ki) => e.0.insert(*ki),
-                    Role::Exclude(ei) => e.1.insert(*ei),
-                };
-            }
-        }
+        Self::each_term(ac, &self.owners, text, |li, role| {
+            let e = found.entry(li).or_default();
+            match role {
+                Role::Keyword(ki) => e.0.insert(*ki),
+                Role::Exclude(ei) => e.1.insert(*ei),
+            };
+        });
         for (li, (kws, excl)) in found {
             if kws.is_empty() {
                 continue;

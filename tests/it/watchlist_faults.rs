@@ -15,15 +15,7 @@ const HEAD: &str = "name = \"W\"\nrecipients = [\"fg@example.org\"]\n";
 
 /// Run `veille ARGS`, expect `code`; (stdout, stderr).
 fn run(app: &TestApp, args: &[&str], code: i32) -> (String, String) {
-    let out = app.veille(None, args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "veille {args:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
-    );
-    (stdout, stderr)
+    app.expect_both(None, args, code)
 }
 
 /// A watchlist of `n` distinct keywords, one a line.

@@ -133,16 +133,21 @@ impl TestApp {
 
     /// Run and expect an exit code; returns stdout.
     pub fn expect(&self, now: Option<&str>, args: &[&str], code: i32) -> String {
+        self.expect_both(now, args, code).0
+    }
+
+    /// Run and expect an exit code; returns stdout and stderr.
+    pub fn expect_both(&self, now: Option<&str>, args: &[&str], code: i32) -> (String, String) {
         let out = self.veille(now, args);
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert_eq!(
             out.status.code(),
             Some(code),
             "veille {args:?} exited {:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
             out.status.code()
         );
-        stdout
+        (stdout, stderr)
     }
 
     /// Run and parse stdout as JSON.
