@@ -286,9 +286,12 @@ fn a_member_of_the_readers_group_reads_previews_but_may_not_poll_or_send() {
         d.log()
     );
 
-    // The service account itself may (the daemon knows its own user).
+    // The service account itself may (the daemon knows its own user), and so may root.
     let (out, _) = expect_as(&app, SERVICE_IN_READERS, &["poll", "--source", "feed"], 0);
     assert!(out.starts_with("feed "), "{out}");
+    let out = app.expect(None, &["poll", "--source", "feed"], 0);
+    assert!(out.starts_with("feed "), "root: {out}");
+    assert_eq!(app.server.requests_to("/feed.rss").len(), polls + 2);
     expect_as(
         &app,
         SERVICE_IN_READERS,
