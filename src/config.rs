@@ -63,6 +63,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub ical: Option<RawIcal>,
     #[serde(default)]
+    pub control: Option<RawControl>,
+    #[serde(default)]
     pub sources: Vec<RawSource>,
 }
 
@@ -151,6 +153,13 @@ pub struct RawIcal {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawControl {
+    #[serde(default)]
+    pub readers: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawSource {
     pub id: String,
     pub kind: String,
@@ -177,6 +186,7 @@ pub struct Config {
     pub digest: DigestConfig,
     pub server: Option<ServerConfig>,
     pub ical: Option<IcalConfig>,
+    pub control: ControlConfig,
     pub sources: Vec<SourceConfig>,
 }
 
@@ -227,6 +237,16 @@ pub struct ServerConfig {
 #[derive(Debug, Clone)]
 pub struct IcalConfig {
     pub dir: PathBuf,
+}
+
+/// The daemon's control socket (`[control]`).
+#[derive(Debug, Clone, Default)]
+pub struct ControlConfig {
+    /// The Unix group whose members may ask the running daemon read-only queries (the
+    /// socket is then mode 0660 with that group); owner-only when absent. Only the name is
+    /// checked here: whether the group exists on this host is `veille check`'s and the
+    /// daemon's business (src/app/control.rs).
+    pub readers: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -446,6 +466,7 @@ impl Typed<'_> {
         let ical = raw.ical.as_ref().map(|i| IcalConfig {
             dir: self.path(&i.dir),
         });
+        let control = self.control(raw.control.as_ref())?;
         let sources = self.sources(&raw.sources)?;
         Ok(Config {
             file: self.file.to_path_buf(),
@@ -457,7 +478,31 @@ impl Typed<'_> {
             digest,
             server,
             ical,
+            control,
             sources,
+        })
+    }
+
+    fn control(&self, raw: Option<&RawControl>) -> Result<ControlConfig, ConfigError> {
+        let Some(name) = raw.and_then(|c| c.readers.as_deref()) else {
+            return Ok(ControlConfig::default());
+        };
+        let valid = !name.is_empty()
+            && name.len() <= 256
+            && !name.starts_with('-')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$'));
+        if !valid {
+            return Err(self.err(
+                "control.readers",
+                format!(
+                    "{name:?} is not a Unix group name; write the name of the group whose members may read previews, e.g. \"veille-editors\""
+                ),
+            ));
+        }
+        Ok(ControlConfig {
+            readers: Some(name.to_string()),
         })
     }
 
@@ -777,6 +822,11 @@ every = "6h"
         assert_eq!(k, "sources[0].kind");
         let (k, _) = invalid(&MINIMAL.replace("transport = \"file\"", "transport = \"pigeon\""));
         assert_eq!(k, "mail.transport");
+        let (k, m) = invalid(&format!(
+            "{MINIMAL}\n[control]\nreaders = \"veille editors\"\n"
+        ));
+        assert_eq!(k, "control.readers");
+        assert!(m.contains("not a Unix group name"), "{m}");
     }
 
     #[test]

@@ -2,19 +2,27 @@
 //! run` holds it, the other commands typed on the command line go to the daemon: it
 //! answers `status`, `dossier show`, `digest preview` and `export ical` itself, its poll
 //! loop polls now for `poll`, and it sends for `digest send` between its own deliveries.
-//! Over a Unix socket beside the store (`{storage.path}.sock`, owner-only): one JSON
-//! request line in, one JSON answer line out (the command's exit code, stdout and stderr),
-//! one exchange per connection.
+//! Over a Unix socket beside the store (`{storage.path}.sock`): one JSON request line in,
+//! one JSON answer line out (the command's exit code, stdout and stderr), one exchange per
+//! connection.
+//!
+//! Who may ask: the socket is owner-only (0600), or, with `[control] readers`, mode 0660
+//! with that group, so that officers in it read previews without the service account. The
+//! daemon reads each peer's credentials: its own user and root may ask anything, any other
+//! peer (a member of the readers group) only the read-only queries.
 //!
 //! Owns: the socket file's life (bound after the store is opened, so only the process that
-//! holds the store ever replaces a socket a killed daemon left; removed at shutdown) and
-//! the exchange, bounded in size and time on both sides.
+//! holds the store ever replaces a socket a killed daemon left; its mode and group; removed
+//! at shutdown), the exchange, bounded in size and time on both sides, who may ask what, and
+//! what a command line that may not use the socket is told. Holds the crate's third
+//! `unsafe` call (`getgrnam_r`, to find the readers group).
 //! Must not: accept anything but read-only queries ([`Query`]), "poll now" (which the poll
 //! loop runs as one of its own steps, never beside another) and "send digests" (never
-//! beside another delivery), or let a slow or silent client hold up the daemon.
+//! beside another delivery), let a peer other than the daemon's user or root poll or send,
+//! or let a slow or silent client hold up the daemon.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -136,9 +144,19 @@ pub(crate) fn socket_path(config: &Config) -> PathBuf {
 /// Ask the running daemon. `None` when no daemon answers (no socket, a socket a killed
 /// daemon left, an exchange cut short): the caller then opens the store itself, and says
 /// so plainly if another process holds it.
+///
+/// A command line that may not use the socket, or may not read the store when no daemon
+/// runs, gets `Some` failure saying so and naming the fix, not the store's "permission
+/// denied" from a fallback that cannot work either.
 pub(crate) fn ask(config: &Config, now: Option<DateTime<Utc>>, ask: Ask) -> Option<Answer> {
     let path = socket_path(config);
-    let sock = std::os::unix::net::UnixStream::connect(&path).ok()?;
+    let sock = match std::os::unix::net::UnixStream::connect(&path) {
+        Ok(sock) => sock,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Some(Answer::failure(socket_denied(config, &path)));
+        }
+        Err(_) => return store_denied(config, &path).map(Answer::failure),
+    };
     let request = Request {
         v: VERSION,
         now,
@@ -150,6 +168,36 @@ pub(crate) fn ask(config: &Config, now: Option<DateTime<Utc>>, ask: Ask) -> Opti
             tracing::warn!(socket = %path.display(), error = %e, "the running daemon did not answer; reading the store directly");
             None
         }
+    }
+}
+
+/// What a command line that may not connect to the socket is told.
+fn socket_denied(config: &Config, path: &Path) -> String {
+    let folder = path.parent().unwrap_or(Path::new("/"));
+    format!(
+        "permission denied on the daemon's control socket {}: this user may not ask the daemon.\n  \
+         hint: ask your operator to set `[control] readers` in {} to a group you are in, and to let \
+         that group through the folder {} (docs/operations.md, \"Officers' access\"); after being \
+         added to a group, log in again",
+        path.display(),
+        config.file.display(),
+        folder.display()
+    )
+}
+
+/// When no daemon answers and this user may not read the store either: what it is told
+/// instead of the store's own error.
+fn store_denied(config: &Config, path: &Path) -> Option<String> {
+    let store = &config.storage.path;
+    match std::fs::read_dir(store) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Some(format!(
+            "the daemon is not running (no control socket answers at {}), and you may not read \
+             its store {} yourself.\n  hint: ask your operator to start it (systemctl start veille); \
+             while it runs, members of the `[control] readers` group can read previews",
+            path.display(),
+            store.display()
+        )),
+        _ => None,
     }
 }
 
@@ -207,7 +255,77 @@ pub(super) fn listen(config: &Config) -> Option<(UnixListener, PathBuf)> {
         remove(&path);
         return None;
     }
+    if let Some(group) = &config.control.readers {
+        if let Err(e) = share_with(&path, group) {
+            tracing::error!(
+                socket = %path.display(),
+                "{e:#}; the socket stays the daemon's user's only, and officers cannot read previews"
+            );
+        }
+    }
     Some((listener, path))
+}
+
+/// Give the readers group the socket: its group, then mode 0660.
+fn share_with(path: &Path, group: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let gid = readers_gid(group)?;
+    std::os::unix::fs::chown(path, None, Some(gid)).with_context(|| {
+        format!(
+            "[control] readers: cannot give the control socket to group {group:?} (gid {gid}); \
+             the daemon's user must be a member of it (usermod -aG {group} veille, then restart the daemon)"
+        )
+    })?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .context("[control] readers: cannot make the control socket mode 0660")?;
+    tracing::info!(socket = %path.display(), group, gid, "control socket readable by group");
+    Ok(())
+}
+
+/// The gid of the `[control] readers` group, or an error naming the key and the fix.
+pub(crate) fn readers_gid(group: &str) -> anyhow::Result<u32> {
+    match group_id(group) {
+        Ok(Some(gid)) => Ok(gid),
+        Ok(None) => anyhow::bail!(
+            "[control] readers: there is no group {group:?} on this host\n  \
+             hint: create it (groupadd {group}) and add the daemon's user and the officers to it \
+             (usermod -aG {group} USER), or remove the key to keep the control socket the daemon's user's only"
+        ),
+        Err(e) => anyhow::bail!("[control] readers: cannot look up group {group:?}: {e}"),
+    }
+}
+
+/// The gid of the group named `name` (files, LDAP, whatever the host's NSS says), `None`
+/// when there is none.
+#[allow(unsafe_code)]
+fn group_id(name: &str) -> std::io::Result<Option<u32>> {
+    let cname = std::ffi::CString::new(name)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "a NUL byte"))?;
+    let mut buf: Vec<libc::c_char> = vec![0; 4096];
+    loop {
+        // SAFETY: `getgrnam_r` writes the entry into `grp` and its strings into `buf`, of
+        // the length given, and sets `found` to null or to `&grp`; all outlive the call,
+        // and only the integer `gr_gid` is read after it.
+        let (rc, found, gid) = unsafe {
+            let mut grp: libc::group = std::mem::zeroed();
+            let mut found: *mut libc::group = std::ptr::null_mut();
+            let rc = libc::getgrnam_r(
+                cname.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut found,
+            );
+            (rc, !found.is_null(), grp.gr_gid)
+        };
+        match rc {
+            0 => return Ok(found.then_some(gid)),
+            libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 2, 0),
+            // Some NSS modules say "no such group" with one of these.
+            libc::ENOENT | libc::ESRCH | libc::EBADF | libc::EPERM => return Ok(None),
+            e => return Err(std::io::Error::from_raw_os_error(e)),
+        }
+    }
 }
 
 /// Remove the socket at shutdown.
@@ -235,6 +353,18 @@ pub(super) struct Daemon<F> {
     pub delivering: Arc<tokio::sync::Mutex<()>>,
 }
 
+/// Who asks: a peer's uid, and whether it may poll and send.
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    uid: Option<u32>,
+    /// The daemon's own user or root.
+    trusted: bool,
+}
+
+/// What a peer that may only ask queries is told when it asks for a poll or a send.
+const REFUSED: &str = "only the service account may poll or send; ask your operator \
+    (you may still use status, digest preview, dossier show and export ical)";
+
 /// Answer requests until `stop` turns true.
 pub(super) async fn serve<F>(
     listener: UnixListener,
@@ -243,6 +373,12 @@ pub(super) async fn serve<F>(
 ) where
     F: Fn() -> DateTime<Utc> + Clone + Send + Sync + 'static,
 {
+    // The socket file was made by this process: its owner is the daemon's user.
+    let own = listener
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_pathname().and_then(|p| std::fs::metadata(p).ok()))
+        .map(|m| m.uid());
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -253,16 +389,21 @@ pub(super) async fn serve<F>(
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
+        let uid = sock.peer_cred().ok().map(|c| c.uid());
+        let peer = Peer {
+            uid,
+            trusted: uid.is_some_and(|u| u == 0 || Some(u) == own),
+        };
         let daemon = daemon.clone();
         tokio::spawn(async move {
-            if let Err(e) = exchange(sock, &daemon).await {
+            if let Err(e) = exchange(sock, &daemon, peer).await {
                 tracing::debug!(error = %e, "control socket: exchange cut short");
             }
         });
     }
 }
 
-async fn exchange<F>(sock: UnixStream, d: &Daemon<F>) -> std::io::Result<()>
+async fn exchange<F>(sock: UnixStream, d: &Daemon<F>, peer: Peer) -> std::io::Result<()>
 where
     F: Fn() -> DateTime<Utc>,
 {
@@ -275,66 +416,26 @@ where
             v: VERSION,
             now,
             ask: Ask::Query { query },
-        }) => {
-            let (mut out, mut err) = (Vec::new(), Vec::new());
-            let exit = {
-                let watchlists = d.watchlists.borrow();
-                let now = now.unwrap_or_else(|| (d.now)());
-                let ctx = QueryContext {
-                    config: &d.config,
-                    watchlists: &watchlists,
-                    broken: &[],
-                    store: &d.store,
-                    running: Some(d.running),
-                };
-                answer(&query, now, ctx, &mut out, &mut err)
-            };
-            Answer::of(exit, out, err)
+        }) => query_answer(d, now, &query),
+        Ok(Request {
+            v: VERSION,
+            ask: ask @ (Ask::Poll { .. } | Ask::DigestSend { .. }),
+            ..
+        }) if !peer.trusted => {
+            let uid = peer.uid.map_or_else(|| "unknown".to_string(), |u| u.to_string());
+            tracing::warn!(uid = %uid, ?ask, "control socket: refused a poll or send from a reader (only the daemon's user and root may)");
+            Answer::failure(REFUSED.into())
         }
         Ok(Request {
             v: VERSION,
             ask: Ask::Poll { source, force },
             ..
-        }) => {
-            let (reply, report) = tokio::sync::oneshot::channel();
-            let asked = d
-                .poll_now
-                .send(PollNow {
-                    source,
-                    force,
-                    reply,
-                })
-                .await;
-            match (asked, report.await) {
-                (Ok(()), Ok(Ok(report))) => {
-                    let mut out = Vec::new();
-                    let exit = print_poll(&report, (d.now)(), d.config.timezone, &mut out);
-                    Answer::of(exit, out, Vec::new())
-                }
-                (Ok(()), Ok(Err(e))) => Answer::failure(e),
-                _ => Answer::failure("the daemon stopped before the poll finished".into()),
-            }
-        }
+        }) => poll_answer(d, source, force).await,
         Ok(Request {
             v: VERSION,
             now,
             ask: Ask::DigestSend { watchlist, force },
-        }) => {
-            let _one_at_a_time = d.delivering.lock().await;
-            // Read once it is this send's turn: the watchlists as they are then.
-            let watchlists = d.watchlists.borrow().clone();
-            let ctx = DeliverContext {
-                config: &d.config,
-                store: &d.store,
-                mailer: &d.mailer,
-                watchlists: &watchlists,
-            };
-            let (mut out, mut err) = (Vec::new(), Vec::new());
-            let now = now.unwrap_or_else(|| (d.now)());
-            let exit =
-                send_digests(ctx, now, watchlist.as_deref(), force, &mut out, &mut err).await;
-            Answer::of(exit, out, err)
-        }
+        }) => send_answer(d, now, watchlist, force).await,
         Ok(r) => Answer::failure(format!(
             "the running daemon answers requests of version {VERSION}, not {}: run the same veille as the daemon",
             r.v
@@ -347,6 +448,77 @@ where
     bytes.push(b'\n');
     tokio::time::timeout(ANSWER_TIME, wr.write_all(&bytes)).await??;
     wr.shutdown().await
+}
+
+/// A read-only query, answered from the daemon's store and watchlists.
+fn query_answer<F>(d: &Daemon<F>, now: Option<DateTime<Utc>>, query: &Query) -> Answer
+where
+    F: Fn() -> DateTime<Utc>,
+{
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let exit = {
+        let watchlists = d.watchlists.borrow();
+        let now = now.unwrap_or_else(|| (d.now)());
+        let ctx = QueryContext {
+            config: &d.config,
+            watchlists: &watchlists,
+            broken: &[],
+            store: &d.store,
+            running: Some(d.running),
+        };
+        answer(query, now, ctx, &mut out, &mut err)
+    };
+    Answer::of(exit, out, err)
+}
+
+/// "Poll now", run by the poll loop as one of its steps.
+async fn poll_answer<F>(d: &Daemon<F>, source: Option<String>, force: bool) -> Answer
+where
+    F: Fn() -> DateTime<Utc>,
+{
+    let (reply, report) = tokio::sync::oneshot::channel();
+    let asked = d
+        .poll_now
+        .send(PollNow {
+            source,
+            force,
+            reply,
+        })
+        .await;
+    match (asked, report.await) {
+        (Ok(()), Ok(Ok(report))) => {
+            let mut out = Vec::new();
+            let exit = print_poll(&report, (d.now)(), d.config.timezone, &mut out);
+            Answer::of(exit, out, Vec::new())
+        }
+        (Ok(()), Ok(Err(e))) => Answer::failure(e),
+        _ => Answer::failure("the daemon stopped before the poll finished".into()),
+    }
+}
+
+/// "Send digests", between the daemon's own deliveries.
+async fn send_answer<F>(
+    d: &Daemon<F>,
+    now: Option<DateTime<Utc>>,
+    watchlist: Option<String>,
+    force: bool,
+) -> Answer
+where
+    F: Fn() -> DateTime<Utc>,
+{
+    let _one_at_a_time = d.delivering.lock().await;
+    // Read once it is this send's turn: the watchlists as they are then.
+    let watchlists = d.watchlists.borrow().clone();
+    let ctx = DeliverContext {
+        config: &d.config,
+        store: &d.store,
+        mailer: &d.mailer,
+        watchlists: &watchlists,
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let now = now.unwrap_or_else(|| (d.now)());
+    let exit = send_digests(ctx, now, watchlist.as_deref(), force, &mut out, &mut err).await;
+    Answer::of(exit, out, err)
 }
 
 #[cfg(test)]

@@ -163,6 +163,16 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
             );
         }
     }
+    if let (Command::Check | Command::Run, Some(group)) = (&cmd, &config.control.readers) {
+        // The group the daemon gives its control socket to must exist.
+        if let Err(e) = control::readers_gid(group) {
+            eprintln!(
+                "veille: invalid configuration: {}: {e:#}",
+                config.file.display()
+            );
+            return Ok(Exit::Invalid);
+        }
+    }
     let loaded = load_watchlists(&config);
     if matches!(cmd, Command::Check) {
         for w in &loaded.warnings {
@@ -666,6 +676,12 @@ fn check(g: &Global, config: &Config, watchlists: &WatchlistSet) -> anyhow::Resu
     writeln!(out, "configuration {} is valid", config.file.display())?;
     writeln!(out, "  time zone: {}", config.timezone)?;
     writeln!(out, "  store: {}", config.storage.path.display())?;
+    if let Some(group) = &config.control.readers {
+        writeln!(
+            out,
+            "  control socket: also for group {group} (read-only queries)"
+        )?;
+    }
     writeln!(out, "  sources: {}", config.sources.len())?;
     for s in &config.sources {
         writeln!(

@@ -21,6 +21,7 @@ mod mail_setup;
 mod match_why;
 mod matching;
 mod oeil;
+mod officers;
 mod poll;
 mod schedule;
 mod status;
