@@ -108,6 +108,7 @@ fn afir_dossier() -> Dossier {
             en: Some(AFIR_EN.into()),
             fr: Some(AFIR_FR.into()),
             de: None,
+            more: Vec::new(),
         },
         status: Some("Awaiting committee decision".into()),
         committees: vec![],
@@ -158,6 +159,7 @@ fn afir_dossier() -> Dossier {
         final_act: None,
         act_dates: Default::default(),
         subjects: vec![],
+        eurovoc: Vec::new(),
         last_modified: vec![],
     }
 }

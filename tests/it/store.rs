@@ -56,6 +56,7 @@ fn batch(source: &str, events: Vec<DossierEvent>) -> PollBatch {
             .collect(),
         track: vec![],
         deadlines: vec![],
+        discovery: Default::default(),
         now: now(),
     }
 }
