@@ -13,7 +13,10 @@ use crate::model::{Candidate, Dossier, DossierEvent, EventId, ProcedureRef};
 /// 2: events no watchlist wanted may be kept as [`StoredEvent::Seen`] (version 1 only had
 /// full records, which version 2 still reads). veille no longer writes them (an item is
 /// known by [`ResourceRecord::items`], which older versions ignore) but reads them.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: a `tracked` value may be a [`TrackedRecord`] (JSON: for which watchlists a new
+/// dossier was found), where versions 1 and 2 read only a bare reference (still read);
+/// the `candidates` tree is new.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// HTTP validators and content hash of one URL fetched for a source.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
