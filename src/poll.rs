@@ -353,7 +353,7 @@ pub async fn poll_once(
 /// read of the store's metadata.
 fn reevaluate_candidates(ctx: PollContext<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
     let fingerprint = ctx.watchlists.fingerprint();
-    if ctx.store.discovery_fingerprint()?.as_deref() == Some(fingerprint.as_str()) {
+    if ctx.store.discovery_fingerprint()?.as_deref() == Some(fingerprint) {
         return Ok(());
     }
     let mut events = Vec::new();
@@ -401,7 +401,7 @@ fn reevaluate_candidates(ctx: PollContext<'_>, now: DateTime<Utc>) -> Result<(),
         found.push(discovery);
     }
     ctx.store
-        .record_reevaluation(&events, &found, &fingerprint, now)?;
+        .record_reevaluation(&events, &found, fingerprint, now)?;
     if !found.is_empty() {
         tracing::info!(
             dossiers = found.len(),

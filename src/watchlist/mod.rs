@@ -184,14 +184,21 @@ pub struct WatchlistSet {
 struct Inner {
     lists: Vec<Watchlist>,
     matcher: matcher::Matcher,
+    /// See [`WatchlistSet::fingerprint`]: computed once, read at every poll step.
+    fingerprint: String,
 }
 
 impl WatchlistSet {
     /// Compile the matcher for these lists, once.
     pub fn new(lists: Vec<Watchlist>) -> Self {
         let matcher = matcher::Matcher::new(&lists);
+        let fingerprint = fingerprint_of(&lists);
         WatchlistSet {
-            inner: Arc::new(Inner { lists, matcher }),
+            inner: Arc::new(Inner {
+                lists,
+                matcher,
+                fingerprint,
+            }),
         }
     }
 
@@ -228,26 +235,8 @@ impl WatchlistSet {
     /// A fingerprint of what decides discoveries (every watchlist's id, dossiers,
     /// keywords, exclusions, subjects and sources): the candidates remembered are
     /// evaluated again when it changes.
-    pub fn fingerprint(&self) -> String {
-        let mut h = blake3::Hasher::new();
-        for l in &self.inner.lists {
-            let dossiers: Vec<String> = l.dossiers.iter().map(|d| d.to_string()).collect();
-            for part in [
-                std::slice::from_ref(&l.id),
-                &dossiers,
-                &l.keywords,
-                &l.exclude,
-                &l.subjects,
-                &l.sources,
-            ] {
-                h.update(&(part.len() as u64).to_le_bytes());
-                for s in part {
-                    h.update(&(s.len() as u64).to_le_bytes());
-                    h.update(s.as_bytes());
-                }
-            }
-        }
-        h.finalize().to_hex()[..32].to_string()
+    pub fn fingerprint(&self) -> &str {
+        &self.inner.fingerprint
     }
 
     /// Which watchlists a free text matches (for `veille match TEXT`); `only` restricts
@@ -320,6 +309,29 @@ impl Matchable for ItemEvent {
     fn text_refs_read(&self) -> bool {
         true
     }
+}
+
+/// [`WatchlistSet::fingerprint`] of these lists.
+fn fingerprint_of(lists: &[Watchlist]) -> String {
+    let mut h = blake3::Hasher::new();
+    for l in lists {
+        let dossiers: Vec<String> = l.dossiers.iter().map(|d| d.to_string()).collect();
+        for part in [
+            std::slice::from_ref(&l.id),
+            &dossiers,
+            &l.keywords,
+            &l.exclude,
+            &l.subjects,
+            &l.sources,
+        ] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            for s in part {
+                h.update(&(s.len() as u64).to_le_bytes());
+                h.update(s.as_bytes());
+            }
+        }
+    }
+    h.finalize().to_hex()[..32].to_string()
 }
 
 /// Where a watchlist file's id comes from: its stem.
