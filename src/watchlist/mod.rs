@@ -1,6 +1,8 @@
 //! Watchlists: loading `watchlists/*.toml` with every error located at file:line:column,
 //! and matching events against all watchlists at once (one Aho–Corasick pass over the
-//! normalised text, plus a lookup of every dossier reference the event names).
+//! normalised text, plus a lookup of every dossier reference the event names); and
+//! evaluating a procedure veille did not know ([`WatchlistSet::discover`]: every title,
+//! its references, its EuroVoc subjects).
 //! Owns the watchlist format (docs/watchlists.md). Must not read files after loading,
 //! touch the store, or read the clock: matching is pure.
 
