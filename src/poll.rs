@@ -221,6 +221,7 @@ impl Known for SourceKnown<'_> {
             .map(|r| UrlKnown {
                 read: r.content_hash.is_some(),
                 not_found_at: r.not_found_at,
+                missing_since: r.missing_since,
             })
             .unwrap_or_default()
     }
@@ -750,6 +751,7 @@ impl Tally {
                 tracing::debug!(source = %s.id, url = %f.url, "procedure not found at this source");
                 prev.v = 1;
                 prev.not_found_at = Some(now);
+                prev.missing_since = prev.missing_since.or(Some(now));
                 self.resources.push((f.url, prev));
             }
             Err(e) => {
@@ -769,11 +771,13 @@ impl Tally {
                 if prev.etag != validators.etag
                     || prev.last_modified != validators.last_modified
                     || prev.not_found_at.is_some()
+                    || prev.missing_since.is_some()
                 {
                     prev.v = 1;
                     prev.etag = validators.etag;
                     prev.last_modified = validators.last_modified;
                     prev.not_found_at = None;
+                    prev.missing_since = None;
                     self.resources.push((f.url, prev));
                 }
             }
@@ -787,6 +791,7 @@ impl Tally {
                     fetched_at: Some(now),
                     parse_error: None,
                     not_found_at: None,
+                    missing_since: None,
                     items: Vec::new(),
                 };
                 return self.body(s, f.url, body.final_url, record, prev, f.parsed, now);
@@ -823,6 +828,7 @@ impl Tally {
                 self.same_as_before(&url, &prev);
                 record.parse_error = prev.parse_error.clone();
                 record.not_found_at = prev.not_found_at;
+                record.missing_since = prev.missing_since;
                 record.fetched_at = prev.fetched_at;
                 record.items.clone_from(&prev.items);
                 if record != prev {
@@ -833,6 +839,7 @@ impl Tally {
                 self.any_success = true;
                 tracing::info!(source = %s.id, url = %url, reason = %why, "not found at the source");
                 record.not_found_at = Some(now);
+                record.missing_since = prev.missing_since.or(Some(now));
                 record.items = prev.items;
                 self.resources.push((url, record));
             }

@@ -75,6 +75,8 @@ pub struct UrlKnown {
     pub read: bool,
     /// When the service last said it does not hold it.
     pub not_found_at: Option<DateTime<Utc>>,
+    /// Since when it has said so at every ask.
+    pub missing_since: Option<DateTime<Utc>>,
 }
 
 /// What a plan may know of the store: a value read once per poll step.
@@ -108,6 +110,12 @@ pub struct Plan<'a> {
 /// reaches OEIL and CELLAR within days of the proposal, so a day's delay costs little, and
 /// the EU services are spared a request per untracked-there dossier and poll.
 pub const NOT_FOUND_RECHECK: chrono::Duration = chrono::Duration::hours(20);
+
+/// A candidate's CELLAR notice is asked for about once a day while CELLAR says it has
+/// none, for this long: a new proposal reaches CELLAR within days, and most procedures
+/// the EP API names that CELLAR never holds (own-initiative reports, resolutions) would
+/// otherwise cost it a request each, every day, for as long as they are remembered.
+pub const CANDIDATE_NOTICE_WAIT: chrono::Duration = chrono::Duration::days(30);
 
 /// Whether the slow refresh is due: never done, or done `refresh` ago.
 pub fn refresh_due(
@@ -200,13 +208,20 @@ impl Plan<'_> {
     }
 
     /// The CELLAR notices of the remembered candidates never read (and not said missing
-    /// recently), for their EuroVoc subjects: each is read once.
+    /// recently, nor for [`CANDIDATE_NOTICE_WAIT`]), for their EuroVoc subjects: each is
+    /// read once.
     fn unread_candidates(&self, known: &dyn Known) -> Vec<Request> {
         self.candidates
             .iter()
             .filter(|r| self.tracked.binary_search(r).is_err())
             .map(|r| (cellar::procedure_url(self.base, r), *r))
-            .filter(|(url, _)| !known.url(url).read && !self.recently_missing(known, url))
+            .filter(|(url, _)| {
+                let u = known.url(url);
+                let given_up = u
+                    .missing_since
+                    .is_some_and(|t| self.now - t >= CANDIDATE_NOTICE_WAIT);
+                !u.read && !given_up && !self.recently_missing(known, url)
+            })
             .map(|(url, r)| procedure(url, cellar::ACCEPT, r))
             .collect()
     }

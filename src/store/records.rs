@@ -34,6 +34,10 @@ pub struct ResourceRecord {
     /// so): a procedure it does not hold is not asked for at every poll.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_found_at: Option<DateTime<Utc>>,
+    /// Since when the service has said so, every time it was asked (cleared by an answer
+    /// with a body): a candidate's notice missing for weeks is not asked for any more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_since: Option<DateTime<Utc>>,
     /// The events of the items (feed entries, consultations) in the body last parsed,
     /// sorted. An item this resource still lists at its next parse is not news again,
     /// which is why an item no watchlist wanted needs no record of its own in `events`

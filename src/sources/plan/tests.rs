@@ -134,6 +134,7 @@ fn a_url_recently_missing_is_asked_again_about_once_a_day() {
             UrlKnown {
                 read: true,
                 not_found_at: Some(now() - chrono::Duration::hours(hours)),
+                missing_since: None,
             },
         )]),
         ..View::default()
@@ -165,6 +166,7 @@ fn a_cellar_notice_whose_bytes_are_unchanged_plans_no_work_notice_already_read()
             UrlKnown {
                 read: true,
                 not_found_at: None,
+                missing_since: None,
             },
         )]),
         dossiers: vec![stored.clone()],
@@ -255,6 +257,7 @@ fn a_new_procedure_the_change_feed_names_is_read_once_and_a_candidate_is_not() {
         UrlKnown {
             read: true,
             not_found_at: None,
+            missing_since: None,
         },
     );
     assert_eq!(cellar.first(&read).len(), 1);
@@ -273,4 +276,27 @@ fn the_first_poll_asks_the_change_feeds_longest_window() {
         .first(&View::default())
         .iter()
         .all(|r| r.url.ends_with("timeframe=one-day")));
+}
+
+#[test]
+fn a_candidate_notice_cellar_never_had_is_asked_daily_for_a_month_only() {
+    let candidate = p("2025/2099(INI)");
+    let candidates = [candidate];
+    let mut cellar = plan(SourceKind::Cellar, &[], false);
+    cellar.candidates = &candidates;
+    let url = cellar::procedure_url(BASE, &candidate);
+    let missing = |since_days: i64| {
+        let mut v = View::default();
+        v.urls.insert(
+            url.clone(),
+            UrlKnown {
+                read: false,
+                not_found_at: Some(now() - chrono::Duration::hours(21)),
+                missing_since: Some(now() - chrono::Duration::days(since_days)),
+            },
+        );
+        v
+    };
+    assert_eq!(cellar.first(&missing(2)).len(), 1);
+    assert!(cellar.first(&missing(31)).is_empty());
 }
