@@ -325,6 +325,13 @@ impl Matcher {
             }
         }
         self.dossier_keys(keys, &mut hits);
+        // A text that is a whole EuroVoc label or id a watchlist lists as a subject: what
+        // a new procedure's notice would be found by.
+        for text in fields {
+            for (li, si) in self.subjects.get(&subject_key(text)).into_iter().flatten() {
+                hits.entry(*li).or_default().subjects.insert(*si);
+            }
+        }
         let mut cancels = Vec::new();
         for (field, text) in fields.iter().enumerate() {
             self.scan_explain(text, &mut hits, &mut cancels, field);

@@ -198,6 +198,12 @@ fn new_procedures_are_found_by_english_and_german_titles_and_eurovoc_subjects() 
         "name = \"Plastics\"\nrecipients = [\"plastics@example.org\"]\nsubjects = [\"Marine Pollution\", \"eurovoc:99999\"]\n",
     );
     rig.app.expect(None, &["check"], 0);
+    // `match` says which watchlist a EuroVoc label would find.
+    let said = rig.app.expect(None, &["match", "MARINE pollution"], 0);
+    assert!(
+        said.contains("plastics: subject \"Marine Pollution\" (EuroVoc)"),
+        "{said}"
+    );
     for (r, file) in [
         (
             "2025/0260(COD)",
