@@ -1047,7 +1047,7 @@ impl Preparing<'_> {
             found.discovery.candidates.push(candidate);
             return;
         }
-        if older.is_some() {
+        if older.is_some() || self.candidates.keys().binary_search(&key).is_ok() {
             found.discovery.no_longer_candidates.push(key);
         }
         dossier.reference = candidate.reference;
