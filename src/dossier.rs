@@ -1,6 +1,7 @@
 //! Dossiers: merging the snapshots of one procedure from several sources into one
 //! timeline, and diffing a merged dossier against the stored one into `DossierEvent`s;
-//! also turning feed items into events. Pure: no fetching, no storing, no clock (`now` is
+//! also turning feed items into events, and the news that a new procedure was found for a
+//! watchlist ([`discovered_event`]). Pure: no fetching, no storing, no clock (`now` is
 //! given). A source that lost a section (a partial page) never produces "removed" events:
 //! the merge keeps what was known and the diff only reports what is new.
 
@@ -10,8 +11,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::deadlines::{self, Deadline, DeadlineKind};
 use crate::model::{
-    Celex, ComRef, Dossier, DossierEvent, DossierRef, DossierSnapshot, EventId, EventKind,
-    FeedItem, Forecast, ItemEvent, ProcedureRef, Provenance, Stage, TimelineStep,
+    Candidate, Celex, ComRef, Dossier, DossierEvent, DossierRef, DossierSnapshot, EventId,
+    EventKind, FeedItem, Forecast, ItemEvent, ProcedureRef, Provenance, Stage, TimelineStep,
 };
 
 /// The identity of a step on a merged timeline: one lifecycle step per (stage, date);
@@ -47,6 +48,7 @@ pub fn merge(stored: Option<&Dossier>, snap: &DossierSnapshot) -> Dossier {
             final_act: None,
             act_dates: Default::default(),
             subjects: Vec::new(),
+            eurovoc: Vec::new(),
             last_modified: Vec::new(),
         },
     };
@@ -109,6 +111,9 @@ pub fn merge(stored: Option<&Dossier>, snap: &DossierSnapshot) -> Dossier {
     if !snap.subjects.is_empty() {
         d.subjects.clone_from(&snap.subjects);
     }
+    if !snap.eurovoc.is_empty() {
+        d.eurovoc.clone_from(&snap.eurovoc);
+    }
     if let Some(lm) = &snap.last_modified {
         let src = snap.provenance.source.clone();
         match d.last_modified.iter_mut().find(|(s, _)| *s == src) {
@@ -168,6 +173,61 @@ fn http_link(u: &Option<String>) -> Option<String> {
 /// steps, a source's items): `backfill` before `now`.
 pub fn backfill_horizon(now: DateTime<Utc>, backfill: Duration) -> NaiveDate {
     (now - chrono::Duration::from_std(backfill).unwrap_or(chrono::Duration::days(30))).date_naive()
+}
+
+/// A dossier of what a candidate says (no timeline): what a procedure found for a
+/// watchlist before its record was read again is known by.
+pub fn candidate_dossier(c: &Candidate) -> Dossier {
+    Dossier {
+        reference: c.reference,
+        titles: c.titles.clone(),
+        status: None,
+        committees: Vec::new(),
+        timeline: Vec::new(),
+        forecasts: Vec::new(),
+        com: c.com.clone(),
+        final_act: c.final_act.clone(),
+        act_dates: Default::default(),
+        subjects: c.subjects.clone(),
+        eurovoc: c.eurovoc.clone(),
+        last_modified: Vec::new(),
+    }
+}
+
+/// The news that a procedure veille did not know was found for `watchlist`: one event
+/// per dossier and watchlist, dated by its latest step (or `now`), at its current stage.
+/// Its title is the dossier's; the reasons go with the match.
+pub fn discovered_event(
+    d: &Dossier,
+    watchlist: &str,
+    provenance: &Provenance,
+    now: DateTime<Utc>,
+) -> DossierEvent {
+    let r = &d.reference;
+    let title = d
+        .titles
+        .best()
+        .map(str::to_string)
+        .unwrap_or_else(|| r.to_string());
+    DossierEvent {
+        id: EventId::derive(&["discovered", &r.storage_key(), watchlist]),
+        kind: EventKind::Discovered,
+        stage: d.current_stage(),
+        dossier: Some(*r),
+        dossier_title: Some(title.clone()),
+        date: d
+            .timeline
+            .iter()
+            .map(|s| s.date)
+            .max()
+            .unwrap_or(now.date_naive()),
+        title,
+        summary: String::new(),
+        url: Some(dossier_page(r)),
+        documents: Vec::new(),
+        mentions: aliases(d),
+        provenance: vec![provenance.clone()],
+    }
 }
 
 /// The events that `new` adds to `old`: new steps, new documents on known steps, forecasts
@@ -543,6 +603,7 @@ mod tests {
             final_act: None,
             act_dates: Default::default(),
             subjects: vec![],
+            eurovoc: Vec::new(),
             last_modified: None,
             provenance: prov(source),
         }

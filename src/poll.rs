@@ -4,6 +4,13 @@
 //! 2,000 events or one second after the first is ready — then flush. `poll_once(now)` is the
 //! step; the daemon's loop only calls it and sleeps. Must not render or send mail.
 //!
+//! Discovery: a procedure a source brings that veille did not follow (a new procedure an
+//! EP API change feed named, a candidate's CELLAR notice) is evaluated against every
+//! watchlist ([`crate::watchlist::WatchlistSet::discover`]): found, it is tracked for the
+//! watchlists that want it, with the news of it and its recent steps; not, it is kept
+//! as a candidate. When the watchlists change, the step first evaluates the candidates
+//! again.
+//!
 //! Scheduling per source: `every` after a success (or the server's `Cache-Control`
 //! max-age, whichever is later); after a failure an exponential backoff from one minute,
 //! capped at four times `every` (at most a day), never disabled; `Retry-After` is a floor.
@@ -20,15 +27,16 @@ use crate::deadlines;
 use crate::dossier::{self, DiffContext};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher, Transient, Validators};
 use crate::model::{
-    Dossier, DossierEvent, EventId, EventKind, Observation, ProcedureRef, Provenance,
+    Candidate, Dossier, DossierEvent, DossierSnapshot, EventId, EventKind, Observation,
+    ProcedureRef, Provenance,
 };
 use crate::sources::plan::{self, Known, Plan, Request, UrlKnown};
 use crate::sources::{Input, ParseError, SourceKind};
 use crate::store::{
-    Enqueue, ObservedEvent, PollBatch, ResourceRecord, SourceRecord, Store, StoreError,
-    StoredDossiers,
+    Discoveries, Enqueue, FoundFor, ObservedEvent, PollBatch, ResourceRecord, SourceRecord, Store,
+    StoreError, StoredCandidates, StoredDossiers,
 };
-use crate::watchlist::WatchlistSet;
+use crate::watchlist::{Match, Reason, WatchlistSet};
 
 /// Everything a poll needs, borrowed.
 #[derive(Debug, Clone, Copy)]
@@ -150,7 +158,10 @@ struct StepView<'c> {
         HashMap<String, ResourceRecord>,
     )>,
     tracked: Vec<ProcedureRef>,
+    /// The tracked procedures found for watchlists as new dossiers: for whom, and why.
+    found_for: HashMap<ProcedureRef, Vec<FoundFor>>,
     dossiers: StoredDossiers,
+    candidates: StoredCandidates,
     /// Sources asked for but left alone: their server asked to wait until then.
     held: Vec<(&'c SourceConfig, DateTime<Utc>)>,
 }
@@ -176,14 +187,23 @@ fn read_step<'c>(
         .iter()
         .any(|(s, ..)| !matches!(s.kind, SourceKind::Feed | SourceKind::HaveYourSay));
     let mut tracked: BTreeSet<ProcedureRef> = watchlists.tracked_dossiers().into_iter().collect();
-    tracked.extend(store.tracked()?);
+    let mut found_for = HashMap::new();
+    for t in store.tracked_records()? {
+        tracked.insert(t.procedure);
+        if !t.found_for.is_empty() {
+            found_for.insert(t.procedure, t.found_for);
+        }
+    }
+    let (dossiers, candidates) = match procedures {
+        true => (store.stored_dossiers()?, store.stored_candidates()?),
+        false => Default::default(),
+    };
     Ok(StepView {
         due,
         tracked: tracked.into_iter().collect(),
-        dossiers: match procedures {
-            true => store.stored_dossiers()?,
-            false => StoredDossiers::default(),
-        },
+        found_for,
+        dossiers,
+        candidates,
         held,
     })
 }
@@ -201,6 +221,7 @@ impl Known for SourceKnown<'_> {
             .map(|r| UrlKnown {
                 read: r.content_hash.is_some(),
                 not_found_at: r.not_found_at,
+                missing_since: r.missing_since,
             })
             .unwrap_or_default()
     }
@@ -230,6 +251,7 @@ pub async fn poll_once(
             return Err(PollError::UnknownSource(id.to_string()));
         }
     }
+    reevaluate_candidates(ctx, now)?;
     let view = read_step(ctx.config, ctx.store, ctx.watchlists, now, which)?;
     let fetching = Fetching {
         fetcher: ctx.fetcher,
@@ -251,9 +273,12 @@ pub async fn poll_once(
             resources,
             dossiers: &view.dossiers,
         };
-        let tracked = &view.tracked[..];
+        let follows = Follows {
+            tracked: &view.tracked,
+            candidates: view.candidates.keys(),
+        };
         jobs.push(Box::pin(async move {
-            let fetched = fetch_source(fetching, s, state, tracked, &known).await;
+            let fetched = fetch_source(fetching, s, state, follows, &known).await;
             (*s, state.clone(), fetched)
         }));
     }
@@ -270,6 +295,9 @@ pub async fn poll_once(
         config: ctx.config,
         watchlists: ctx.watchlists,
         stored: &view.dossiers,
+        tracked: &view.tracked,
+        found_for: &view.found_for,
+        candidates: &view.candidates,
         now,
     };
     let mut merged: BTreeMap<ProcedureRef, Dossier> = BTreeMap::new();
@@ -317,6 +345,71 @@ pub async fn poll_once(
     ctx.store.flush().await?;
     report.sources.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(report)
+}
+
+/// When the watchlists changed since the candidates were last evaluated (a start, a
+/// reload), evaluate every candidate again: one a watchlist now wants is tracked for it,
+/// with the news of it, and is no longer a candidate. Its record is fetched by the next
+/// EP API poll (a tracked procedure without a dossier). Unchanged watchlists cost one
+/// read of the store's metadata.
+fn reevaluate_candidates(ctx: PollContext<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let fingerprint = ctx.watchlists.fingerprint();
+    if ctx.store.discovery_fingerprint()?.as_deref() == Some(fingerprint) {
+        return Ok(());
+    }
+    let mut events = Vec::new();
+    let mut found = Vec::new();
+    for rec in ctx.store.candidates()? {
+        let matches = ctx.watchlists.discover(&rec.candidate, &rec.source);
+        if matches.is_empty() {
+            continue;
+        }
+        let r = rec.candidate.reference;
+        let d = dossier::candidate_dossier(&rec.candidate);
+        let provenance = Provenance {
+            source: rec.source.clone(),
+            url: dossier::dossier_page(&r),
+            fetched_at: now,
+        };
+        let mut discovery = Discoveries {
+            no_longer_candidates: vec![r],
+            source: rec.source.clone(),
+            ..Discoveries::default()
+        };
+        for m in matches {
+            let why: Vec<String> = m.reasons.iter().map(Reason::as_discovery).collect();
+            events.push(ObservedEvent {
+                event: dossier::discovered_event(&d, &m.watchlist, &provenance, now),
+                matches: vec![Enqueue {
+                    watchlist: m.watchlist.clone(),
+                    reasons: why
+                        .iter()
+                        .map(|w| Reason::NewDossier(w.clone()).to_string())
+                        .collect(),
+                    alert_due: false,
+                }],
+                listed_before: false,
+            });
+            discovery.found.push((
+                r,
+                FoundFor {
+                    watchlist: m.watchlist,
+                    reasons: why,
+                    at: now,
+                },
+            ));
+        }
+        found.push(discovery);
+    }
+    ctx.store
+        .record_reevaluation(&events, &found, fingerprint, now)?;
+    if !found.is_empty() {
+        tracing::info!(
+            dossiers = found.len(),
+            "the watchlists changed: candidates now wanted are tracked as new dossiers"
+        );
+    }
+    Ok(())
 }
 
 /// The report of a source left alone because its server asked to wait.
@@ -384,6 +477,7 @@ fn record_ahead(
             events,
             track: Vec::new(),
             deadlines: Vec::new(),
+            discovery: Discoveries::default(),
             now: batch.now,
         };
         let outcome = store.record_part(&part)?;
@@ -488,14 +582,16 @@ async fn fetch_source(
     f: Fetching<'_>,
     s: &SourceConfig,
     state: &SourceRecord,
-    tracked: &[ProcedureRef],
+    follows: Follows<'_>,
     known: &SourceKnown<'_>,
 ) -> Vec<Fetched> {
     let plan = Plan {
         kind: s.kind,
         base: s.url.as_str().trim_end_matches('/'),
-        tracked,
+        tracked: follows.tracked,
+        candidates: follows.candidates,
         refresh_due: plan::refresh_due(state.last_refresh, s.refresh, f.now),
+        first_poll: state.last_success.is_none(),
         now: f.now,
     };
     let mut out = Vec::new();
@@ -513,6 +609,13 @@ async fn fetch_source(
     let then = plan.then(known, &observed);
     run_plan(f, s, &plan, known, then, &mut out).await;
     out
+}
+
+/// The procedures a plan reads of the step's view: those followed, and the candidates.
+#[derive(Clone, Copy)]
+struct Follows<'v> {
+    tracked: &'v [ProcedureRef],
+    candidates: &'v [ProcedureRef],
 }
 
 /// Fetch `requests` in order, each request's follow-ups right after it. Returns false when
@@ -564,6 +667,10 @@ struct Preparing<'a> {
     config: &'a Config,
     watchlists: &'a WatchlistSet,
     stored: &'a StoredDossiers,
+    /// The procedures followed, sorted: a snapshot of another is a new procedure.
+    tracked: &'a [ProcedureRef],
+    found_for: &'a HashMap<ProcedureRef, Vec<FoundFor>>,
+    candidates: &'a StoredCandidates,
     now: DateTime<Utc>,
 }
 
@@ -598,6 +705,8 @@ struct Findings {
     dossiers: BTreeMap<ProcedureRef, Dossier>,
     /// Deadlines carried by consultation events, kept for the watchlists they match.
     consultations: Vec<(EventId, Vec<deadlines::Deadline>)>,
+    /// New procedures found for watchlists, or kept as candidates.
+    discovery: Discoveries,
 }
 
 /// The matched events of one source, and what their matches keep.
@@ -642,6 +751,7 @@ impl Tally {
                 tracing::debug!(source = %s.id, url = %f.url, "procedure not found at this source");
                 prev.v = 1;
                 prev.not_found_at = Some(now);
+                prev.missing_since = prev.missing_since.or(Some(now));
                 self.resources.push((f.url, prev));
             }
             Err(e) => {
@@ -661,11 +771,13 @@ impl Tally {
                 if prev.etag != validators.etag
                     || prev.last_modified != validators.last_modified
                     || prev.not_found_at.is_some()
+                    || prev.missing_since.is_some()
                 {
                     prev.v = 1;
                     prev.etag = validators.etag;
                     prev.last_modified = validators.last_modified;
                     prev.not_found_at = None;
+                    prev.missing_since = None;
                     self.resources.push((f.url, prev));
                 }
             }
@@ -679,6 +791,7 @@ impl Tally {
                     fetched_at: Some(now),
                     parse_error: None,
                     not_found_at: None,
+                    missing_since: None,
                     items: Vec::new(),
                 };
                 return self.body(s, f.url, body.final_url, record, prev, f.parsed, now);
@@ -715,6 +828,7 @@ impl Tally {
                 self.same_as_before(&url, &prev);
                 record.parse_error = prev.parse_error.clone();
                 record.not_found_at = prev.not_found_at;
+                record.missing_since = prev.missing_since;
                 record.fetched_at = prev.fetched_at;
                 record.items.clone_from(&prev.items);
                 if record != prev {
@@ -725,6 +839,7 @@ impl Tally {
                 self.any_success = true;
                 tracing::info!(source = %s.id, url = %url, reason = %why, "not found at the source");
                 record.not_found_at = Some(now);
+                record.missing_since = prev.missing_since.or(Some(now));
                 record.items = prev.items;
                 self.resources.push((url, record));
             }
@@ -805,6 +920,10 @@ impl Preparing<'_> {
             events: matched.observed,
             track: matched.track,
             deadlines: matched.deadlines,
+            discovery: Discoveries {
+                source: s.id.clone(),
+                ..found.discovery
+            },
             now: self.now,
         };
         Ok((report, batch))
@@ -849,6 +968,14 @@ impl Preparing<'_> {
                 }
                 Observation::Dossier(snap) => {
                     let key = snap.reference;
+                    let known = found.dossiers.contains_key(&key)
+                        || merged.contains_key(&key)
+                        || self.stored.contains(&key)
+                        || self.tracked.binary_search(&key).is_ok();
+                    if !known {
+                        self.discover(s, &snap, found);
+                        continue;
+                    }
                     let stored = match found.dossiers.get(&key).or(merged.get(&key)) {
                         Some(d) => Some(d.clone()),
                         None => self.stored.get(&key)?.cloned(),
@@ -859,22 +986,111 @@ impl Preparing<'_> {
                         backfill: self.config.digest.backfill,
                         provenance: &snap.provenance,
                     };
-                    found.events.extend(
-                        dossier::diff(stored.as_ref(), &merged, &diff_ctx)
-                            .into_iter()
-                            .map(|event| Found {
-                                matches: self.watchlists.matches(&event),
-                                event,
-                                plain_item: false,
-                                listed_before: false,
-                            }),
-                    );
+                    for event in dossier::diff(stored.as_ref(), &merged, &diff_ctx) {
+                        let matches = self.with_found_for(&event, &found.discovery.found);
+                        found.events.push(Found {
+                            matches,
+                            event,
+                            plain_item: false,
+                            listed_before: false,
+                        });
+                    }
                     found.dossiers.insert(key, merged);
                 }
                 Observation::Changed(_) => {}
             }
         }
         Ok(())
+    }
+
+    /// The watchlists an event of a tracked dossier matches: by their terms, and those the
+    /// dossier was found for as new (before this step, or by this source just now).
+    fn with_found_for(
+        &self,
+        event: &DossierEvent,
+        now_found: &[(ProcedureRef, FoundFor)],
+    ) -> Vec<Match> {
+        let mut matches = self.watchlists.matches(event);
+        let Some(r) = event.dossier else {
+            return matches;
+        };
+        let earlier = self.found_for.get(&r).into_iter().flatten();
+        let now = now_found.iter().filter(|(p, _)| *p == r).map(|(_, f)| f);
+        for f in earlier.chain(now) {
+            if self.watchlists.get(&f.watchlist).is_none()
+                || matches.iter().any(|m| m.watchlist == f.watchlist)
+            {
+                continue;
+            }
+            matches.push(Match {
+                watchlist: f.watchlist.clone(),
+                reasons: f.reasons.iter().cloned().map(Reason::FoundBefore).collect(),
+            });
+        }
+        matches
+    }
+
+    /// A procedure veille did not follow, as one source read it: evaluated against every
+    /// watchlist with what its candidate record already said (titles in every language,
+    /// references, EuroVoc subjects). Wanted, it is tracked for those watchlists, with the
+    /// news of it and its steps within `digest.backfill`; not, it is kept as a candidate.
+    fn discover(&self, s: &SourceConfig, snap: &DossierSnapshot, found: &mut Findings) {
+        let key = snap.reference;
+        let mut dossier = dossier::merge(None, snap);
+        let older = self.candidates.get(&key);
+        let mut candidate = Candidate::of(&dossier);
+        if let Some(o) = older {
+            candidate = candidate.completed_by(&o.candidate);
+        }
+        let matches = self.watchlists.discover(&candidate, &s.id);
+        if matches.is_empty() {
+            found.discovery.candidates.push(candidate);
+            return;
+        }
+        if older.is_some() || self.candidates.keys().binary_search(&key).is_ok() {
+            found.discovery.no_longer_candidates.push(key);
+        }
+        dossier.reference = candidate.reference;
+        dossier.titles = candidate.titles;
+        dossier.com = candidate.com;
+        dossier.final_act = candidate.final_act;
+        dossier.eurovoc = candidate.eurovoc;
+        for m in &matches {
+            let why: Vec<String> = m.reasons.iter().map(Reason::as_discovery).collect();
+            let event =
+                dossier::discovered_event(&dossier, &m.watchlist, &snap.provenance, self.now);
+            found.events.push(Found {
+                matches: vec![Match {
+                    watchlist: m.watchlist.clone(),
+                    reasons: why.iter().cloned().map(Reason::NewDossier).collect(),
+                }],
+                event,
+                plain_item: false,
+                listed_before: false,
+            });
+            let found_for = FoundFor {
+                watchlist: m.watchlist.clone(),
+                reasons: why,
+                at: self.now,
+            };
+            found.discovery.found.push((key, found_for));
+        }
+        let diff_ctx = DiffContext {
+            now: self.now,
+            backfill: self.config.digest.backfill,
+            provenance: &snap.provenance,
+        };
+        for event in dossier::diff(None, &dossier, &diff_ctx) {
+            let matches = self.with_found_for(&event, &found.discovery.found);
+            found.events.push(Found {
+                matches,
+                event,
+                plain_item: false,
+                listed_before: false,
+            });
+        }
+        tracing::info!(source = %s.id, dossier = %key, watchlists = matches.len(), "new dossier found for watchlists");
+        found.dossiers.insert(key, dossier);
     }
 
     /// Match and enqueue. On a source's first successful poll, a feed's items older than

@@ -71,6 +71,7 @@ fn batch(templates: &[DossierEvent], start: u64, len: u64, match_every: u64) -> 
             .collect(),
         track: Vec::new(),
         deadlines: vec![],
+        discovery: Default::default(),
         now: corpus::now(),
     }
 }

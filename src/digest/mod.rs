@@ -3,6 +3,7 @@
 //! `digest preview --format json`.
 //!
 //! Owns: grouping matched events by dossier, the one-line stage path of each dossier,
+//! the "new dossiers in your field" section (procedures veille found for the watchlist),
 //! the "coming up" and "sources" sections, the subject line, the templates (embedded,
 //! HTML with autoescape) and the JSON contract of `digest preview --format json`.
 //!
@@ -17,7 +18,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::model::{Dossier, DossierEvent, EventId, Language, ProcedureRef, Stage};
+use crate::model::{Dossier, DossierEvent, EventId, EventKind, Language, ProcedureRef, Stage};
 
 pub use render::{render, Rendered};
 
@@ -127,6 +128,8 @@ pub struct Digest {
     #[serde(serialize_with = "serialize_tz")]
     pub tz: crate::tz::Tz,
     pub now: DateTime<Utc>,
+    /// New dossiers found for the watchlist (events of kind `discovered`), in date order.
+    pub discovered: Vec<DigestEntry>,
     /// Dossier blocks, most recent news first.
     pub dossiers: Vec<DossierBlock>,
     /// Matched items without a dossier, in date order.
@@ -161,7 +164,8 @@ impl Digest {
     /// steps alone do not justify a mail; a broken source does, so that silence never
     /// hides it.
     pub fn is_empty(&self) -> bool {
-        let no_entries = self.dossiers.is_empty() && self.items.is_empty();
+        let no_entries =
+            self.dossiers.is_empty() && self.items.is_empty() && self.discovered.is_empty();
         match self.kind {
             DigestKind::Alert => no_entries,
             DigestKind::Digest => no_entries && !self.sources.iter().any(|s| s.needs_mention()),
@@ -170,14 +174,16 @@ impl Digest {
 
     /// The number of matched events.
     pub fn entry_count(&self) -> usize {
-        self.dossiers.iter().map(|d| d.entries.len()).sum::<usize>() + self.items.len()
+        self.discovered.len()
+            + self.dossiers.iter().map(|d| d.entries.len()).sum::<usize>()
+            + self.items.len()
     }
 
-    /// Every entry in display order: dossier blocks, then other items.
+    /// Every entry in display order: new dossiers, dossier blocks, then other items.
     pub fn entries(&self) -> impl Iterator<Item = &DigestEntry> {
-        self.dossiers
+        self.discovered
             .iter()
-            .flat_map(|d| d.entries.iter())
+            .chain(self.dossiers.iter().flat_map(|d| d.entries.iter()))
             .chain(self.items.iter())
     }
 
@@ -214,6 +220,7 @@ impl Digest {
             period_end,
             tz,
             now,
+            discovered,
             dossiers,
             items,
             upcoming,
@@ -229,6 +236,7 @@ impl Digest {
             period_end,
             tz,
             now,
+            discovered: Vec::new(),
             dossiers: Vec::new(),
             items: Vec::new(),
             upcoming,
@@ -238,6 +246,14 @@ impl Digest {
         let mut parts = vec![empty(upcoming, sources)];
         // The entries in the last part so far.
         let mut filled = 0;
+        for entry in discovered {
+            if filled == max {
+                parts.push(empty(Vec::new(), Vec::new()));
+                filled = 0;
+            }
+            filled += 1;
+            parts.last_mut().expect("one part").discovered.push(entry);
+        }
         for mut block in dossiers {
             // A block that does not fit where there is room starts a new part.
             if block.entries.len() > max - filled {
@@ -314,9 +330,14 @@ fn build_kind(req: DigestRequest, kind: DigestKind) -> Digest {
     let mut blocks: Vec<DossierBlock> = Vec::new();
     let mut block_of: HashMap<ProcedureRef, usize> = HashMap::new();
     let mut items: Vec<DigestEntry> = Vec::new();
+    let mut discovered: Vec<DigestEntry> = Vec::new();
     for mut entry in entries {
         if kind == DigestKind::Alert {
             entry.alerted = false;
+        }
+        if entry.event.kind == EventKind::Discovered {
+            discovered.push(entry);
+            continue;
         }
         let Some(reference) = entry.event.dossier else {
             items.push(entry);
@@ -348,6 +369,7 @@ fn build_kind(req: DigestRequest, kind: DigestKind) -> Digest {
         (std::cmp::Reverse(latest), b.reference)
     });
     items.sort_by(entry_order);
+    discovered.sort_by(entry_order);
 
     let today = req.now.with_timezone(&req.tz).date_naive();
     let horizon = today + Duration::days(req.horizon_days);
@@ -376,6 +398,7 @@ fn build_kind(req: DigestRequest, kind: DigestKind) -> Digest {
         period_end: req.period_end,
         tz: req.tz,
         now: req.now,
+        discovered,
         dossiers: blocks,
         items,
         upcoming,

@@ -199,6 +199,7 @@ fn colon(lang: Language) -> &'static str {
 
 #[derive(Debug, Serialize)]
 struct Headings {
+    discovered: &'static str,
     dossiers: &'static str,
     items: &'static str,
     upcoming: &'static str,
@@ -215,6 +216,7 @@ impl Headings {
     fn new(lang: Language) -> Self {
         match lang {
             Language::En => Headings {
+                discovered: "New dossiers in your field",
                 dossiers: "Dossiers",
                 items: "Other matched items",
                 upcoming: "Coming up",
@@ -226,6 +228,7 @@ impl Headings {
                 colon: ": ",
             },
             Language::Fr => Headings {
+                discovered: "Nouveaux dossiers dans votre domaine",
                 dossiers: "Dossiers",
                 items: "Autres éléments retenus",
                 upcoming: "À venir",
@@ -284,6 +287,7 @@ struct View {
     heading: String,
     intro: String,
     h: Headings,
+    discovered: Vec<VEntry>,
     dossiers: Vec<VDossier>,
     items: Vec<VEntry>,
     upcoming: Vec<VUpcoming>,
@@ -310,6 +314,7 @@ impl View {
             })
             .collect();
         let items = d.items.iter().map(|e| entry_view(e, lang)).collect();
+        let discovered = d.discovered.iter().map(|e| entry_view(e, lang)).collect();
         let today = d.now.with_timezone(&d.tz).date_naive();
         let upcoming = d
             .upcoming
@@ -331,6 +336,7 @@ impl View {
             heading: heading(d, &name),
             intro: intro_of_part(d, n, &period),
             h: Headings::new(lang),
+            discovered,
             dossiers,
             items,
             upcoming,
@@ -557,6 +563,17 @@ fn entry_view(e: &DigestEntry, lang: Language) -> VEntry {
             }
         }
         (EventKind::Rapporteur, _) => format!("Rapporteur{c}{title}"),
+        (EventKind::Discovered, stage) => {
+            let reference = ev.dossier.map(|r| format!(" ({r})")).unwrap_or_default();
+            let (now, unknown) = match lang {
+                Language::En => ("now", "stage not known yet"),
+                Language::Fr => ("actuellement", "étape pas encore connue"),
+            };
+            match stage {
+                Some(s) => format!("{title}{reference} — {now}{c}{}", s.label(lang)),
+                None => format!("{title}{reference} — {unknown}"),
+            }
+        }
         (EventKind::Reminder, _) => {
             let deadline = match lang {
                 Language::En => "Deadline",

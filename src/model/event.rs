@@ -89,12 +89,17 @@ pub struct Committee {
     pub rapporteurs: Vec<String>,
 }
 
-/// Titles in the languages the association works in.
+/// Titles in the languages the association works in, and the others a source gives.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Titles {
     pub en: Option<String>,
     pub fr: Option<String>,
     pub de: Option<String>,
+    /// The titles in the other languages a source gives (`nl`, `it`, …: the EP API
+    /// names a procedure in 24), as (ISO 639-1 code, title), sorted by code. Read for
+    /// keywords when a new procedure is evaluated; absent in records written before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more: Vec<(String, String)>,
 }
 
 impl Titles {
@@ -105,11 +110,13 @@ impl Titles {
             .or(self.fr.as_deref())
             .or(self.de.as_deref())
     }
+    /// Every title: English, French, German, then the other languages.
     pub fn all(&self) -> impl Iterator<Item = &str> {
         [&self.en, &self.fr, &self.de]
             .into_iter()
             .flatten()
             .map(String::as_str)
+            .chain(self.more.iter().map(|(_, t)| t.as_str()))
     }
     /// Fill the languages this one lacks from `other`.
     pub fn fill_from(&mut self, other: &Titles) {
@@ -122,6 +129,29 @@ impl Titles {
         if self.de.is_none() {
             self.de.clone_from(&other.de);
         }
+        for (lang, title) in &other.more {
+            if !self.more.iter().any(|(l, _)| l == lang) {
+                self.more.push((lang.clone(), title.clone()));
+            }
+        }
+        self.more.sort();
+    }
+}
+
+/// A EuroVoc concept a CELLAR notice classifies the procedure's acts by: the concept
+/// itself, or its micro-thesaurus, top term or domain (`WORK_IS_ABOUT_CONCEPT_EUROVOC_*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EuroVoc {
+    /// The concept's id in `http://eurovoc.europa.eu/{id}`: `4493`.
+    pub id: String,
+    /// Its preferred label first, then the alternative ones (English).
+    pub labels: Vec<String>,
+}
+
+impl EuroVoc {
+    /// The preferred label, or the id.
+    pub fn label(&self) -> &str {
+        self.labels.first().map(String::as_str).unwrap_or(&self.id)
     }
 }
 
@@ -165,6 +195,9 @@ pub struct DossierSnapshot {
     #[serde(default, skip_serializing_if = "ActDates::is_empty")]
     pub act_dates: ActDates,
     pub subjects: Vec<String>,
+    /// EuroVoc concepts of the procedure's acts (CELLAR), sorted by id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eurovoc: Vec<EuroVoc>,
     /// The source's own change signal (`LASTMODIFICATIONDATE`, `<meta available>`).
     pub last_modified: Option<String>,
     pub provenance: Provenance,
@@ -236,6 +269,9 @@ pub struct Dossier {
     #[serde(default, skip_serializing_if = "ActDates::is_empty")]
     pub act_dates: ActDates,
     pub subjects: Vec<String>,
+    /// EuroVoc concepts of the procedure's acts (CELLAR), sorted by id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eurovoc: Vec<EuroVoc>,
     /// Source id → that source's change signal at its last snapshot.
     pub last_modified: Vec<(String, String)>,
 }
@@ -263,6 +299,60 @@ impl Dossier {
         out.extend(self.com.iter().copied().map(DossierRef::Com));
         out.extend(self.final_act.iter().cloned().map(DossierRef::Celex));
         out
+    }
+}
+
+/// What veille keeps of a procedure a change feed named and no watchlist wanted (yet):
+/// what a watchlist may find it by, so that it is not fetched again and can be evaluated
+/// again when the watchlists change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// With its type (`COD`, `CNS`) when a source gave it.
+    pub reference: ProcedureRef,
+    /// In every language the sources gave.
+    pub titles: Titles,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub com: Vec<ComRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_act: Option<Celex>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subjects: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eurovoc: Vec<EuroVoc>,
+}
+
+impl Candidate {
+    /// What a merged dossier says of its procedure.
+    pub fn of(d: &Dossier) -> Candidate {
+        Candidate {
+            reference: d.reference,
+            titles: d.titles.clone(),
+            com: d.com.clone(),
+            final_act: d.final_act.clone(),
+            subjects: d.subjects.clone(),
+            eurovoc: d.eurovoc.clone(),
+        }
+    }
+
+    /// What is known from both: this one's, completed by `older`'s.
+    pub fn completed_by(mut self, older: &Candidate) -> Candidate {
+        self.reference = self.reference.merge(older.reference);
+        self.titles.fill_from(&older.titles);
+        for c in &older.com {
+            if !self.com.contains(c) {
+                self.com.push(*c);
+            }
+        }
+        if self.final_act.is_none() {
+            self.final_act.clone_from(&older.final_act);
+        }
+        if self.subjects.is_empty() {
+            self.subjects.clone_from(&older.subjects);
+        }
+        if self.eurovoc.is_empty() {
+            self.eurovoc.clone_from(&older.eurovoc);
+        }
+        self
     }
 }
 
@@ -408,6 +498,9 @@ pub enum EventKind {
     Item,
     /// A deadline reminder (consultation, subsidiarity, transposition).
     Reminder,
+    /// A procedure veille did not know, found in a watchlist's field (one event per
+    /// dossier and watchlist).
+    Discovered,
 }
 
 impl EventKind {
@@ -419,6 +512,7 @@ impl EventKind {
             EventKind::Document => "document",
             EventKind::Item => "item",
             EventKind::Reminder => "reminder",
+            EventKind::Discovered => "discovered",
         }
     }
 }

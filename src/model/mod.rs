@@ -7,9 +7,9 @@ mod refs;
 mod stage;
 
 pub use event::{
-    ActDates, Committee, CommitteeRole, Consultation, Document, Dossier, DossierEvent,
-    DossierSnapshot, EventId, EventKind, FeedItem, Forecast, ItemEvent, Observation, Provenance,
-    Step, TimelineStep, Titles,
+    ActDates, Candidate, Committee, CommitteeRole, Consultation, Document, Dossier, DossierEvent,
+    DossierSnapshot, EuroVoc, EventId, EventKind, FeedItem, Forecast, ItemEvent, Observation,
+    Provenance, Step, TimelineStep, Titles,
 };
 pub use refs::{Celex, ComRef, DossierRef, ProcedureKey, ProcedureRef, ProcedureType, RefError};
 pub use stage::{Language, Stage};

@@ -1,7 +1,8 @@
 //! The Publications Office CELLAR: procedure tree notices
 //! (`{base}/resource/procedure/2018_172`, `Accept: application/xml;notice=tree`), each
 //! turned into one `DossierSnapshot`: reference, titles, the `EVENT`s as steps, the COM
-//! proposal, the final act's CELEX and `LASTMODIFICATIONDATE`.
+//! proposal, the final act's CELEX, `LASTMODIFICATIONDATE`, and the EuroVoc concepts its
+//! acts are classified by (`WORK_IS_ABOUT_CONCEPT_EUROVOC*`, also in embedded notices).
 //!
 //! Owns the mapping of the OP "event" authority codes (`ADP_byCOM`, `OPI_byCOR`,
 //! `PUB_OJ`, ...) onto `Stage`. Reads the notice as a stream (notices reach 1.3 MB and
@@ -14,8 +15,8 @@ use quick_xml::events::{BytesStart, Event};
 use super::ep_api::ep_document;
 use super::{looks_like_challenge, Input, ParseError};
 use crate::model::{
-    Celex, ComRef, Document, DossierSnapshot, Observation, ProcedureRef, ProcedureType, Stage,
-    Step, Titles,
+    Celex, ComRef, Document, DossierSnapshot, EuroVoc, Observation, ProcedureRef, ProcedureType,
+    Stage, Step, Titles,
 };
 use crate::text::collapse_whitespace;
 
@@ -99,6 +100,59 @@ struct Notice {
     produces: Vec<String>,
     contains_celex: Vec<String>,
     events: Vec<RawEvent>,
+    eurovoc: Vec<EuroVoc>,
+}
+
+/// A EuroVoc concept element being read: its URI's id, its own `IDENTIFIER` (a domain's
+/// or micro-thesaurus's code), its labels.
+#[derive(Default)]
+struct RawConcept {
+    uri_id: Option<String>,
+    code: Option<String>,
+    pref: Option<String>,
+    alt: Vec<String>,
+}
+
+impl RawConcept {
+    /// The concept, if it named one: a wrapper element (a facet, a hierarchy) has no
+    /// identifier of its own.
+    fn finish(self) -> Option<EuroVoc> {
+        let id = self.uri_id.or(self.code)?;
+        let mut labels: Vec<String> = Vec::new();
+        let mut add = |l: String| {
+            let l = collapse_whitespace(&l);
+            if !l.is_empty() && !labels.contains(&l) {
+                labels.push(l);
+            }
+        };
+        for l in self.pref.into_iter().chain(self.alt) {
+            // A domain or micro-thesaurus label starts with its code: `5206 environmental
+            // policy`; the words alone are a label too.
+            let words = l
+                .split_once(' ')
+                .filter(|(code, _)| code.bytes().all(|b| b.is_ascii_digit()))
+                .map(|(_, w)| w.to_string());
+            add(l);
+            if let Some(w) = words {
+                add(w);
+            }
+        }
+        Some(EuroVoc { id, labels })
+    }
+}
+
+/// Add a concept once: a second sight of the same id adds the labels it lacked.
+fn push_concept(c: EuroVoc, out: &mut Vec<EuroVoc>) {
+    match out.iter_mut().find(|x| x.id == c.id) {
+        Some(known) => {
+            for l in c.labels {
+                if !known.labels.contains(&l) {
+                    known.labels.push(l);
+                }
+            }
+        }
+        None => out.push(c),
+    }
 }
 
 #[derive(Default)]
@@ -137,6 +191,7 @@ fn read_notice(body: &[u8]) -> Result<Notice, ParseError> {
         event: None,
         title: (None, None),
         same_as: SameAs::default(),
+        concepts: Vec::new(),
     };
     loop {
         let ev = reader
@@ -144,11 +199,14 @@ fn read_notice(body: &[u8]) -> Result<Notice, ParseError> {
             .map_err(|e| syntax(e.to_string(), reader.buffer_position()))?;
         match ev {
             Event::Start(e) => r.start(&e)?,
-            Event::Text(t) if r.in_anchor() => {
+            Event::Text(t) if r.in_anchor() || !r.concepts.is_empty() => {
                 let text = t
                     .unescape()
                     .map_err(|e| syntax(e.to_string(), reader.buffer_position()))?;
-                r.text(&text);
+                r.concept_text(&text);
+                if r.in_anchor() {
+                    r.text(&text);
+                }
             }
             Event::CData(t) if r.in_anchor() => r.text(&String::from_utf8_lossy(&t)),
             Event::End(_) => r.end(reader.buffer_position())?,
@@ -159,6 +217,7 @@ fn read_notice(body: &[u8]) -> Result<Notice, ParseError> {
     if let Some(open) = r.stack.last() {
         return Err(truncated(open));
     }
+    r.n.eurovoc.sort();
     Ok(r.n)
 }
 
@@ -175,6 +234,8 @@ struct NoticeReader {
     /// The (language, value) of the title being read.
     title: (Option<String>, Option<String>),
     same_as: SameAs,
+    /// The EuroVoc elements open (anywhere, embedded notices too), with their depth.
+    concepts: Vec<(usize, RawConcept)>,
 }
 
 impl NoticeReader {
@@ -197,8 +258,29 @@ impl NoticeReader {
         if self.embedded == 0 {
             self.enter(&name);
         }
+        if name.starts_with(b"WORK_IS_ABOUT_CONCEPT_EUROVOC") {
+            self.concepts
+                .push((self.stack.len(), RawConcept::default()));
+        }
         self.stack.push(name);
         Ok(())
+    }
+
+    /// Text inside a EuroVoc element: its identifiers and labels, read where they sit
+    /// right under it (`IDENTIFIER`, `PREFLABEL`, `ALTLABEL`, `URI/IDENTIFIER`).
+    fn concept_text(&mut self, text: &str) {
+        let Some((at, c)) = self.concepts.last_mut() else {
+            return;
+        };
+        let below = self.stack.get(*at + 1..).unwrap_or_default();
+        let value = text.trim().to_string();
+        match below {
+            [id] if id == b"IDENTIFIER" => c.code = Some(value),
+            [uri, id] if uri == b"URI" && id == b"IDENTIFIER" => c.uri_id = Some(value),
+            [l] if l == b"PREFLABEL" => c.pref = Some(value),
+            [l] if l == b"ALTLABEL" => c.alt.push(value),
+            _ => {}
+        }
     }
 
     /// The `NOTICE` element: its type and default language.
@@ -254,6 +336,15 @@ impl NoticeReader {
         let Some(name) = self.stack.pop() else {
             return Err(syntax("unbalanced end tag".into(), pos));
         };
+        if self
+            .concepts
+            .last()
+            .is_some_and(|(at, _)| *at == self.stack.len())
+        {
+            if let Some(c) = self.concepts.pop().and_then(|(_, c)| c.finish()) {
+                push_concept(c, &mut self.n.eurovoc);
+            }
+        }
         if name == b"EMBEDDED_NOTICE" {
             self.embedded = self.embedded.saturating_sub(1);
             return Ok(());
@@ -437,6 +528,7 @@ impl Notice {
             final_act,
             act_dates: Default::default(),
             subjects: Vec::new(),
+            eurovoc: self.eurovoc,
             last_modified,
             provenance: input.provenance.clone(),
         })
@@ -489,6 +581,7 @@ impl Notice {
             en: pick("en"),
             fr: pick("fr"),
             de: pick("de"),
+            more: Vec::new(),
         }
     }
 

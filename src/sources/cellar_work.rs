@@ -216,6 +216,7 @@ pub fn parse(
         final_act: None,
         act_dates,
         subjects: Vec::new(),
+        eurovoc: Vec::new(),
         last_modified: None,
         provenance: input.provenance.clone(),
     }))])

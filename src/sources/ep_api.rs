@@ -32,6 +32,11 @@ pub const FEED_ACCEPT: &str = "application/atom+xml";
 /// flaky with long windows in 2026, and veille polls at least daily.
 pub const FEED_TIMEFRAME: &str = "one-day";
 
+/// The window of a source's first poll: the longest the spec documents (`today`,
+/// `one-day`, `one-week`, `one-month`), so that the procedures that moved in the last
+/// month are evaluated once as new dossiers.
+pub const FIRST_FEED_TIMEFRAME: &str = "one-month";
+
 /// `{base}/procedures/2016-0132?format=application%2Fld%2Bjson`.
 pub fn procedure_url(base: &str, r: &ProcedureRef) -> String {
     format!(
@@ -41,12 +46,18 @@ pub fn procedure_url(base: &str, r: &ProcedureRef) -> String {
     )
 }
 
-/// The two Atom change feeds, `{base}/procedures/feed` and `{base}/events/feed`.
-pub fn feed_urls(base: &str) -> Vec<String> {
+/// The two Atom change feeds, `{base}/procedures/feed` and `{base}/events/feed`, over
+/// [`FEED_TIMEFRAME`], or [`FIRST_FEED_TIMEFRAME`] at the source's `first` poll.
+pub fn feed_urls(base: &str, first: bool) -> Vec<String> {
     let base = base.trim_end_matches('/');
+    let window = if first {
+        FIRST_FEED_TIMEFRAME
+    } else {
+        FEED_TIMEFRAME
+    };
     vec![
-        format!("{base}/procedures/feed?timeframe={FEED_TIMEFRAME}"),
-        format!("{base}/events/feed?timeframe={FEED_TIMEFRAME}"),
+        format!("{base}/procedures/feed?timeframe={window}"),
+        format!("{base}/events/feed?timeframe={window}"),
     ]
 }
 
@@ -230,6 +241,7 @@ fn procedure_snapshot(p: &Value, input: &Input<'_>) -> Result<DossierSnapshot, P
         final_act: None,
         act_dates: Default::default(),
         subjects: Vec::new(),
+        eurovoc: Vec::new(),
         last_modified: None,
         provenance: input.provenance.clone(),
     })
@@ -254,19 +266,30 @@ fn procedure_ref(p: &Value) -> Result<ProcedureRef, ParseError> {
     })
 }
 
+/// The title in every language `process_title` gives (24): English, French and German
+/// in their fields, the others in `more`, sorted by language.
 fn titles(p: &Value) -> Titles {
-    let t = p.get("process_title");
-    let lang = |l: &str| {
-        t.and_then(|t| t.get(l))
-            .and_then(Value::as_str)
+    let mut out = Titles::default();
+    let Some(Value::Object(t)) = p.get("process_title") else {
+        return out;
+    };
+    for (lang, v) in t {
+        let Some(title) = v
+            .as_str()
             .map(collapse_whitespace)
             .filter(|s| !s.is_empty())
-    };
-    Titles {
-        en: lang("en"),
-        fr: lang("fr"),
-        de: lang("de"),
+        else {
+            continue;
+        };
+        match lang.as_str() {
+            "en" => out.en = Some(title),
+            "fr" => out.fr = Some(title),
+            "de" => out.de = Some(title),
+            other => out.more.push((other.to_ascii_lowercase(), title)),
+        }
     }
+    out.more.sort();
+    out
 }
 
 /// Lead and opinion committees. The payload names rapporteurs only by EP person id
@@ -767,7 +790,11 @@ mod tests {
             "https://x/api/v2/procedures/2016-0132?format=application%2Fld%2Bjson"
         );
         assert_eq!(
-            feed_urls("https://x/api/v2"),
+            feed_urls("https://x/api/v2", true)[0],
+            "https://x/api/v2/procedures/feed?timeframe=one-month"
+        );
+        assert_eq!(
+            feed_urls("https://x/api/v2", false),
             vec![
                 "https://x/api/v2/procedures/feed?timeframe=one-day".to_string(),
                 "https://x/api/v2/events/feed?timeframe=one-day".to_string()

@@ -552,6 +552,7 @@ fn assemble(raw: Raw, doc: &Html, input: &Input<'_>) -> Result<DossierSnapshot, 
         final_act,
         act_dates: Default::default(),
         subjects,
+        eurovoc: Vec::new(),
         last_modified: last_modified(doc),
         provenance: input.provenance.clone(),
     })

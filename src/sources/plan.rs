@@ -1,6 +1,8 @@
 //! Request plans, one per source kind: what to fetch, with which `Accept` header and why,
 //! and what to fetch next from what came back (the EP API change feeds name the
-//! procedures that moved; a CELLAR procedure notice names the act work notices due).
+//! procedures that moved, tracked ones and new ones; a CELLAR procedure notice names the
+//! act work notices due). A new procedure (not tracked, no dossier, not a remembered
+//! candidate) is read once from the EP API, and its CELLAR notice once.
 //!
 //! Pure: what the store knew comes in as a [`Known`] value, read once at the start of the
 //! poll step, and the time as `now`. No HTTP, no clock, no store: `poll` runs the plans.
@@ -20,6 +22,9 @@ pub enum Why {
     ChangeFeed,
     /// The record of one procedure at this service.
     Procedure(ProcedureRef),
+    /// The EP API record of a procedure a change feed named that veille did not know:
+    /// read once, to see whether a watchlist wants it.
+    NewProcedure(ProcedureRef),
     /// An act's CELLAR work notice, read for one of the procedure's roles.
     WorkNotice(ProcedureRef, cellar_work::Role, Celex),
 }
@@ -37,7 +42,7 @@ impl Request {
     /// is down, the source's remaining requests wait for its next poll.
     pub fn dossier(&self) -> Option<ProcedureRef> {
         match &self.why {
-            Why::Procedure(r) | Why::WorkNotice(r, ..) => Some(*r),
+            Why::Procedure(r) | Why::NewProcedure(r) | Why::WorkNotice(r, ..) => Some(*r),
             Why::Listing | Why::ChangeFeed => None,
         }
     }
@@ -70,6 +75,8 @@ pub struct UrlKnown {
     pub read: bool,
     /// When the service last said it does not hold it.
     pub not_found_at: Option<DateTime<Utc>>,
+    /// Since when it has said so at every ask.
+    pub missing_since: Option<DateTime<Utc>>,
 }
 
 /// What a plan may know of the store: a value read once per poll step.
@@ -88,6 +95,11 @@ pub struct Plan<'a> {
     pub base: &'a str,
     /// The procedures followed (watchlists' and those matched items named), sorted.
     pub tracked: &'a [ProcedureRef],
+    /// The procedures a change feed named that no watchlist wanted (the candidates'
+    /// keys, nothing decoded), sorted.
+    pub candidates: &'a [ProcedureRef],
+    /// The source's first poll: the EP API change feeds are asked for their longest window.
+    pub first_poll: bool,
     /// Whether the slow full refresh of every tracked dossier is due (EP API).
     pub refresh_due: bool,
     pub now: DateTime<Utc>,
@@ -98,6 +110,12 @@ pub struct Plan<'a> {
 /// reaches OEIL and CELLAR within days of the proposal, so a day's delay costs little, and
 /// the EU services are spared a request per untracked-there dossier and poll.
 pub const NOT_FOUND_RECHECK: chrono::Duration = chrono::Duration::hours(20);
+
+/// A candidate's CELLAR notice is asked for about once a day while CELLAR says it has
+/// none, for this long: a new proposal reaches CELLAR within days, and most procedures
+/// the EP API names that CELLAR never holds (own-initiative reports, resolutions) would
+/// otherwise cost it a request each, every day, for as long as they are remembered.
+pub const CANDIDATE_NOTICE_WAIT: chrono::Duration = chrono::Duration::days(30);
 
 /// Whether the slow refresh is due: never done, or done `refresh` ago.
 pub fn refresh_due(
@@ -115,7 +133,7 @@ impl Plan<'_> {
         let base = self.base;
         match self.kind {
             SourceKind::Feed => vec![listing(base.to_string(), None)],
-            SourceKind::EpApi => ep_api::feed_urls(base)
+            SourceKind::EpApi => ep_api::feed_urls(base, self.first_poll)
                 .into_iter()
                 .map(|url| Request {
                     url,
@@ -124,7 +142,11 @@ impl Plan<'_> {
                 })
                 .collect(),
             SourceKind::Oeil => self.procedures(known, oeil::procedure_url, oeil::ACCEPT),
-            SourceKind::Cellar => self.procedures(known, cellar::procedure_url, cellar::ACCEPT),
+            SourceKind::Cellar => {
+                let mut out = self.procedures(known, cellar::procedure_url, cellar::ACCEPT);
+                out.extend(self.unread_candidates(known));
+                out
+            }
             SourceKind::HaveYourSay => have_your_say::urls(base)
                 .into_iter()
                 .map(|url| listing(url, Some(have_your_say::ACCEPT)))
@@ -134,7 +156,8 @@ impl Plan<'_> {
 
     /// The requests to make once the first ones are done, from everything they brought
     /// (new bodies only): the EP API procedures that moved, that are not known yet, or
-    /// all of them when the refresh is due — never trusting an empty change feed.
+    /// all of them when the refresh is due — never trusting an empty change feed; then
+    /// each procedure the feeds named that veille does not know at all, once.
     pub fn then(&self, known: &dyn Known, observed: &[&Observation]) -> Vec<Request> {
         if self.kind != SourceKind::EpApi {
             return Vec::new();
@@ -157,7 +180,50 @@ impl Plan<'_> {
                 out.push(procedure(url, ep_api::ACCEPT, *r));
             }
         }
+        let mut new: Vec<ProcedureRef> = changed
+            .into_iter()
+            .filter(|r| self.is_new(known, r))
+            .collect();
+        new.sort();
+        new.dedup();
+        for r in new {
+            let url = ep_api::procedure_url(self.base, &r);
+            if !self.recently_missing(known, &url) {
+                out.push(Request {
+                    url,
+                    accept: Some(ep_api::ACCEPT),
+                    why: Why::NewProcedure(r),
+                });
+            }
+        }
         out
+    }
+
+    /// A procedure veille knows nothing of: not tracked, no stored dossier, not a
+    /// remembered candidate.
+    fn is_new(&self, known: &dyn Known, r: &ProcedureRef) -> bool {
+        self.tracked.binary_search(r).is_err()
+            && self.candidates.binary_search(r).is_err()
+            && !known.has_dossier(r)
+    }
+
+    /// The CELLAR notices of the remembered candidates never read (and not said missing
+    /// recently, nor for [`CANDIDATE_NOTICE_WAIT`]), for their EuroVoc subjects: each is
+    /// read once.
+    fn unread_candidates(&self, known: &dyn Known) -> Vec<Request> {
+        self.candidates
+            .iter()
+            .filter(|r| self.tracked.binary_search(r).is_err())
+            .map(|r| (cellar::procedure_url(self.base, r), *r))
+            .filter(|(url, _)| {
+                let u = known.url(url);
+                let given_up = u
+                    .missing_since
+                    .is_some_and(|t| self.now - t >= CANDIDATE_NOTICE_WAIT);
+                !u.read && !given_up && !self.recently_missing(known, url)
+            })
+            .map(|(url, r)| procedure(url, cellar::ACCEPT, r))
+            .collect()
     }
 
     /// The requests to make right after `done`, from what it brought: `parsed` holds its
@@ -180,6 +246,10 @@ impl Plan<'_> {
         let (SourceKind::Cellar, Why::Procedure(r)) = (self.kind, &done.why) else {
             return Vec::new();
         };
+        // A candidate's notice is read for its subjects only.
+        if self.tracked.binary_search(r).is_err() {
+            return Vec::new();
+        }
         let fresh = parsed.and_then(|obs| {
             obs.iter().find_map(|o| match o {
                 Observation::Dossier(d) => Some(d.as_ref()),

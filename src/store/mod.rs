@@ -9,7 +9,9 @@
 //! the seen-only records of earlier versions, still read), `pending`
 //! (watchlist, event id), `sent` (digest key → what went out), `delivery` (send retry
 //! state per watchlist), `tracked` (procedures named by matched
-//! items, followed from then on), `deadlines` (watchlist, deadline uid: consultations and
+//! items or found for watchlists as new dossiers, followed from then on: a
+//! [`TrackedRecord`], or the bare reference older versions wrote), `candidates` (new
+//! procedures no watchlist wanted, by reference: [`CandidateRecord`]), `deadlines` (watchlist, deadline uid: consultations and
 //! other dated deadlines to remind of), `meta` (schema version, last prune, first start).
 //! A transaction is atomic but durable only after `flush`: callers flush before sending
 //! mail and before reporting success.
@@ -29,10 +31,11 @@ use serde::Serialize;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
 
-use crate::model::{Dossier, DossierEvent, EventId, ProcedureRef};
+use crate::model::{Candidate, Dossier, DossierEvent, EventId, ProcedureRef};
 pub use records::{
-    DeadlineRecord, DeliveryRecord, DossierRecord, EventRecord, InFlight, PendingRecord,
-    ResourceRecord, SentKind, SentRecord, SourceRecord, StoredEvent, SCHEMA_VERSION,
+    CandidateRecord, DeadlineRecord, DeliveryRecord, DossierRecord, EventRecord, FoundFor,
+    InFlight, PendingRecord, ResourceRecord, SentKind, SentRecord, SourceRecord, StoredEvent,
+    TrackedRecord, SCHEMA_VERSION,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +131,29 @@ pub struct PollBatch {
     pub track: Vec<ProcedureRef>,
     /// Deadlines to keep for a watchlist (watchlist id, deadline).
     pub deadlines: Vec<(String, crate::deadlines::Deadline)>,
+    /// New procedures found for watchlists, and those remembered as candidates.
+    pub discovery: Discoveries,
     pub now: DateTime<Utc>,
+}
+
+/// What evaluating new procedures against the watchlists decided, to record.
+#[derive(Debug, Clone, Default)]
+pub struct Discoveries {
+    /// Procedures found for a watchlist: tracked from now on, for it (`found_for`).
+    pub found: Vec<(ProcedureRef, FoundFor)>,
+    /// Procedures no watchlist wanted: kept as candidates (written over an older record
+    /// of the same procedure, whose first `recorded_at` stays).
+    pub candidates: Vec<Candidate>,
+    /// Candidates a watchlist now wants: no longer candidates.
+    pub no_longer_candidates: Vec<ProcedureRef>,
+    /// The source that evaluated them.
+    pub source: String,
+}
+
+impl Discoveries {
+    pub fn is_empty(&self) -> bool {
+        self.found.is_empty() && self.candidates.is_empty() && self.no_longer_candidates.is_empty()
+    }
 }
 
 impl PollBatch {
@@ -139,6 +164,7 @@ impl PollBatch {
             && self.dossiers.is_empty()
             && self.track.is_empty()
             && self.deadlines.is_empty()
+            && self.discovery.is_empty()
     }
 
     /// The source's state as stored after this poll: its events counter includes the
@@ -194,6 +220,39 @@ impl StoredDossiers {
     }
 }
 
+/// The candidates the store held when read ([`Store::stored_candidates`]): their
+/// references (sorted, for the plans) and their records, each decoded the first time it
+/// is asked for, so that an unchanged step decodes none.
+#[derive(Default)]
+pub struct StoredCandidates {
+    keys: Vec<ProcedureRef>,
+    entries: HashMap<String, (sled::IVec, std::sync::OnceLock<Option<CandidateRecord>>)>,
+}
+
+impl std::fmt::Debug for StoredCandidates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredCandidates")
+            .field("len", &self.keys.len())
+            .finish()
+    }
+}
+
+impl StoredCandidates {
+    /// The candidates' references, sorted.
+    pub fn keys(&self) -> &[ProcedureRef] {
+        &self.keys
+    }
+
+    /// The stored record of this candidate (`None` for one unknown, or whose record does
+    /// not decode: it is then evaluated from what was fetched now, and written again).
+    pub fn get(&self, r: &ProcedureRef) -> Option<&CandidateRecord> {
+        let (bytes, decoded) = self.entries.get(&r.storage_key())?;
+        decoded
+            .get_or_init(|| decode::<CandidateRecord>("candidate", bytes).ok())
+            .as_ref()
+    }
+}
+
 /// What a recorded poll changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordOutcome {
@@ -237,6 +296,7 @@ pub struct Handles {
     sent: sled::Tree,
     delivery: sled::Tree,
     tracked: sled::Tree,
+    candidates: sled::Tree,
     deadlines: sled::Tree,
     meta: sled::Tree,
 }
@@ -438,11 +498,12 @@ impl PollRows {
 fn record_events(
     events: &TransactionalTree,
     pending: &TransactionalTree,
-    batch: &PollBatch,
+    batch: (&[ObservedEvent], DateTime<Utc>),
     known_in_full: &std::collections::HashSet<EventId>,
 ) -> Result<RecordOutcome, ConflictableTransactionError<StoreError>> {
     let mut outcome = RecordOutcome::default();
-    for obs in &batch.events {
+    let (observed, now) = batch;
+    for obs in observed {
         let id = obs.event.id;
         if obs.listed_before || (obs.matches.is_empty() && !known_in_full.contains(&id)) {
             continue;
@@ -473,7 +534,7 @@ fn record_events(
             None => {
                 let rec = EventRecord {
                     v: 1,
-                    recorded_at: batch.now,
+                    recorded_at: now,
                     event: obs.event.clone(),
                 };
                 match encode(&rec) {
@@ -487,7 +548,7 @@ fn record_events(
                         v: 1,
                         event_id: id,
                         reasons: m.reasons.clone(),
-                        enqueued_at: batch.now,
+                        enqueued_at: now,
                         alert_due: m.alert_due,
                         alerted: None,
                     };
@@ -501,6 +562,75 @@ fn record_events(
         }
     }
     Ok(outcome)
+}
+
+/// Inside a transaction: follow a procedure a matched item named. A record that says for
+/// which watchlists it was found stays as it is.
+fn track(
+    tracked: &TransactionalTree,
+    r: &ProcedureRef,
+) -> Result<(), ConflictableTransactionError<StoreError>> {
+    let key = r.storage_key();
+    let found = tracked
+        .get(key.as_bytes())?
+        .and_then(|v| TrackedRecord::from_bytes(&v).ok())
+        .is_some_and(|t| !t.is_plain());
+    if !found {
+        tracked.insert(key.as_bytes(), r.to_string().as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Inside a transaction: the procedures found for watchlists (tracked, with for whom and
+/// why, added to what their record said), the candidates written, those no longer
+/// candidates removed.
+fn record_discoveries(
+    tracked: &TransactionalTree,
+    candidates: &TransactionalTree,
+    d: &Discoveries,
+    now: DateTime<Utc>,
+) -> Result<(), ConflictableTransactionError<StoreError>> {
+    for (r, found) in &d.found {
+        let key = r.storage_key();
+        let mut rec = tracked
+            .get(key.as_bytes())?
+            .and_then(|v| TrackedRecord::from_bytes(&v).ok())
+            .unwrap_or(TrackedRecord {
+                v: 2,
+                procedure: *r,
+                found_for: Vec::new(),
+            });
+        rec.v = 2;
+        rec.procedure = rec.procedure.merge(*r);
+        if !rec.found_for.iter().any(|f| f.watchlist == found.watchlist) {
+            rec.found_for.push(found.clone());
+        }
+        match encode(&rec) {
+            Ok(b) => tracked.insert(key.as_bytes(), b)?,
+            Err(e) => return abort(e),
+        };
+    }
+    for r in &d.no_longer_candidates {
+        candidates.remove(r.storage_key().as_bytes())?;
+    }
+    for c in &d.candidates {
+        let key = c.reference.storage_key();
+        let recorded_at = candidates
+            .get(key.as_bytes())?
+            .and_then(|v| decode::<CandidateRecord>("candidate", &v).ok())
+            .map_or(now, |old| old.recorded_at);
+        let rec = CandidateRecord {
+            v: 1,
+            recorded_at,
+            source: d.source.clone(),
+            candidate: c.clone(),
+        };
+        match encode(&rec) {
+            Ok(b) => candidates.insert(key.as_bytes(), b)?,
+            Err(e) => return abort(e),
+        };
+    }
+    Ok(())
 }
 
 /// sled 0.34.7 writes a snapshot to `snap.{lsn}.generating`, syncs it and renames it; a
@@ -685,6 +815,7 @@ impl Store {
             sent: tree("sent")?,
             delivery: tree("delivery")?,
             tracked: tree("tracked")?,
+            candidates: tree("candidates")?,
             deadlines: tree("deadlines")?,
             meta: tree("meta")?,
             db,
@@ -1053,22 +1184,115 @@ impl Store {
         self.event_count
             .store(if swept.is_ok() { kept } else { -1 }, Ordering::Relaxed);
         swept?;
+        for kv in self.candidates.iter() {
+            let (k, v) = kv?;
+            let old =
+                decode::<CandidateRecord>("candidate", &v).map_or(true, |c| c.recorded_at < before);
+            if old {
+                self.candidates.remove(k)?;
+            }
+        }
         self.meta
             .insert("last_prune", &now.timestamp().to_be_bytes())?;
         Ok(removed)
     }
 
-    /// Procedures followed because a matched item named them.
+    /// Procedures followed because a matched item named them or a watchlist wanted them
+    /// as new dossiers.
     pub fn tracked(&self) -> Result<Vec<ProcedureRef>, StoreError> {
+        Ok(self
+            .tracked_records()?
+            .into_iter()
+            .map(|t| t.procedure)
+            .collect())
+    }
+
+    /// The records of the procedures followed (a record that does not read is skipped,
+    /// as an unreadable reference always was).
+    pub fn tracked_records(&self) -> Result<Vec<TrackedRecord>, StoreError> {
         let _call = self.call("reading tracked procedures", health::DEADLINE)?;
         let mut out = Vec::new();
         for kv in self.tracked.iter() {
             let (_, v) = kv?;
-            if let Ok(r) = String::from_utf8_lossy(&v).parse() {
-                out.push(r);
+            if let Ok(t) = TrackedRecord::from_bytes(&v) {
+                out.push(t);
             }
         }
         Ok(out)
+    }
+
+    // --- candidates ---------------------------------------------------------------------
+
+    /// The candidates as they are now, decoded only when asked for: a poll step's one read
+    /// of them.
+    pub fn stored_candidates(&self) -> Result<StoredCandidates, StoreError> {
+        let _call = self.call("reading the candidates", health::SCAN_DEADLINE)?;
+        let mut out = StoredCandidates::default();
+        for kv in self.candidates.iter() {
+            let (k, v) = kv?;
+            let key = String::from_utf8_lossy(&k).into_owned();
+            if let Ok(r) = key.parse::<ProcedureRef>() {
+                out.keys.push(r);
+            }
+            out.entries.insert(key, (v, std::sync::OnceLock::new()));
+        }
+        out.keys.sort();
+        Ok(out)
+    }
+
+    /// Every candidate, decoded (to evaluate them again when the watchlists changed).
+    pub fn candidates(&self) -> Result<Vec<CandidateRecord>, StoreError> {
+        let _call = self.call("reading the candidates", health::SCAN_DEADLINE)?;
+        let mut out = Vec::new();
+        for kv in self.candidates.iter() {
+            let (_, v) = kv?;
+            out.push(decode::<CandidateRecord>("candidate", &v)?);
+        }
+        Ok(out)
+    }
+
+    /// The fingerprint of the watchlists the candidates were last evaluated against.
+    pub fn discovery_fingerprint(&self) -> Result<Option<String>, StoreError> {
+        let _call = self.call("reading the store's metadata", health::DEADLINE)?;
+        Ok(self
+            .meta
+            .get("discovery_fingerprint")?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Record what evaluating the candidates again against new watchlists found, in one
+    /// transaction: the events (the "new dossier" news, enqueued for their watchlists),
+    /// the procedures now tracked and no longer candidates, and the watchlists'
+    /// `fingerprint`. Call `flush` after.
+    pub fn record_reevaluation(
+        &self,
+        events: &[ObservedEvent],
+        found: &[Discoveries],
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RecordOutcome, StoreError> {
+        let _call = self.call("recording new dossiers", health::DEADLINE)?;
+        self.wrote();
+        let none = HashSet::new();
+        let trees = (
+            &self.events,
+            &self.pending,
+            &self.tracked,
+            &self.candidates,
+            &self.meta,
+        );
+        let recorded = trees
+            .transaction(|(ev, pending, tracked, candidates, meta)| {
+                let outcome = record_events(ev, pending, (events, now), &none)?;
+                for d in found {
+                    record_discoveries(tracked, candidates, d, now)?;
+                }
+                meta.insert("discovery_fingerprint", fingerprint.as_bytes())?;
+                Ok(outcome)
+            })
+            .map_err(StoreError::from);
+        self.adjust_event_count(recorded.as_ref().ok().map(|o| o.kept as i64));
+        recorded
     }
 
     /// The full record of an event a watchlist waited for when it was recorded (`None`
@@ -1145,7 +1369,9 @@ impl Store {
         self.wrote();
         let none = std::collections::HashSet::new();
         let recorded = (&self.events, &self.pending)
-            .transaction(|(events, pending)| record_events(events, pending, part, &none))
+            .transaction(|(events, pending)| {
+                record_events(events, pending, (&part.events, part.now), &none)
+            })
             .map_err(StoreError::from);
         self.adjust_event_count(recorded.as_ref().ok().map(|o| o.kept as i64));
         recorded
@@ -1269,21 +1495,27 @@ impl Store {
             &self.sources,
             &self.tracked,
             &self.deadlines,
+            &self.candidates,
         );
         let outcomes = trees.transaction(
-            |(events, pending, dossiers, resources, sources, tracked, deadlines)| {
+            |(events, pending, dossiers, resources, sources, tracked, deadlines, candidates)| {
                 let mut outcomes = Vec::with_capacity(batches.len());
                 for (batch, seen) in batches.iter().zip(&unmatched.seen) {
                     if batch.only_state() {
                         outcomes.push(RecordOutcome::default());
                         continue;
                     }
-                    let mut outcome =
-                        record_events(events, pending, batch, &unmatched.known_in_full)?;
+                    let mut outcome = record_events(
+                        events,
+                        pending,
+                        (&batch.events, batch.now),
+                        &unmatched.known_in_full,
+                    )?;
                     outcome.new_events.extend_from_slice(&seen.new_events);
                     for r in &batch.track {
-                        tracked.insert(r.storage_key().as_bytes(), r.to_string().as_bytes())?;
+                        track(tracked, r)?;
                     }
+                    record_discoveries(tracked, candidates, &batch.discovery, batch.now)?;
                     match encode(&batch.stored_state(&outcome)) {
                         Ok(b) => sources.insert(batch.source.as_bytes(), b)?,
                         Err(e) => return abort(e),

@@ -7,13 +7,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::deadlines::Deadline;
-use crate::model::{Dossier, DossierEvent, EventId};
+use crate::model::{Candidate, Dossier, DossierEvent, EventId, ProcedureRef};
 
 /// The schema version of the whole database (`meta/schema_version`).
 /// 2: events no watchlist wanted may be kept as [`StoredEvent::Seen`] (version 1 only had
 /// full records, which version 2 still reads). veille no longer writes them (an item is
 /// known by [`ResourceRecord::items`], which older versions ignore) but reads them.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: a `tracked` value may be a [`TrackedRecord`] (JSON: for which watchlists a new
+/// dossier was found), where versions 1 and 2 read only a bare reference (still read);
+/// the `candidates` tree is new.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// HTTP validators and content hash of one URL fetched for a source.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +34,10 @@ pub struct ResourceRecord {
     /// so): a procedure it does not hold is not asked for at every poll.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_found_at: Option<DateTime<Utc>>,
+    /// Since when the service has said so, every time it was asked (cleared by an answer
+    /// with a body): a candidate's notice missing for weeks is not asked for any more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_since: Option<DateTime<Utc>>,
     /// The events of the items (feed entries, consultations) in the body last parsed,
     /// sorted. An item this resource still lists at its next parse is not news again,
     /// which is why an item no watchlist wanted needs no record of its own in `events`
@@ -172,6 +179,60 @@ pub struct DossierRecord {
     pub dossier: Dossier,
 }
 
+/// A procedure followed from now on, in the `tracked` tree: named by a matched item, or
+/// found for some watchlists as a new dossier (`found_for`), whose later steps then reach
+/// those watchlists whatever their keywords find. Versions before 2 stored the bare
+/// reference as text (`2016/0132(COD)`), still read ([`TrackedRecord::from_bytes`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackedRecord {
+    pub v: u16,
+    pub procedure: ProcedureRef,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub found_for: Vec<FoundFor>,
+}
+
+/// A watchlist a new procedure was found for, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FoundFor {
+    pub watchlist: String,
+    /// `keyword "customs duties" in its title`, `subject "plastic waste" (EuroVoc)`.
+    pub reasons: Vec<String>,
+    pub at: DateTime<Utc>,
+}
+
+impl TrackedRecord {
+    /// A record of either form: JSON (version 2) or the bare reference (version 1).
+    pub fn from_bytes(bytes: &[u8]) -> Result<TrackedRecord, String> {
+        if bytes.first() == Some(&b'{') {
+            return serde_json::from_slice(bytes).map_err(|e| e.to_string());
+        }
+        let text = String::from_utf8_lossy(bytes);
+        let procedure: ProcedureRef = text.parse().map_err(|e| format!("{text:?}: {e}"))?;
+        Ok(TrackedRecord {
+            v: 1,
+            procedure,
+            found_for: Vec::new(),
+        })
+    }
+
+    /// Whether only the plain form is needed (nothing found for a watchlist).
+    pub fn is_plain(&self) -> bool {
+        self.found_for.is_empty()
+    }
+}
+
+/// A procedure a change feed named that no watchlist wanted when it was read: kept (in
+/// the `candidates` tree) so that it is not fetched again, and evaluated again when the
+/// watchlists change. Pruned `storage.retention` after it was first recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CandidateRecord {
+    pub v: u16,
+    pub recorded_at: DateTime<Utc>,
+    /// The source that read it (a watchlist limited to other sources is not asked).
+    pub source: String,
+    pub candidate: Candidate,
+}
+
 /// One matched event waiting for a watchlist's digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingRecord {
@@ -250,6 +311,27 @@ pub struct DeadlineRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tracked procedure written by an older veille (its bare reference) still reads,
+    /// and the new record reads back.
+    #[test]
+    fn a_tracked_record_reads_the_old_plain_form() {
+        let old = TrackedRecord::from_bytes(b"2016/0132(COD)").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(old.procedure.to_string(), "2016/0132(COD)");
+        assert!(old.is_plain());
+        let new = TrackedRecord {
+            v: 2,
+            procedure: old.procedure,
+            found_for: vec![FoundFor {
+                watchlist: "customs".into(),
+                reasons: vec!["keyword \"customs duties\" in its title".into()],
+                at: DateTime::<Utc>::default(),
+            }],
+        };
+        let bytes = serde_json::to_vec(&new).unwrap_or_default();
+        assert_eq!(TrackedRecord::from_bytes(&bytes), Ok(new));
+        assert!(TrackedRecord::from_bytes(b"not a reference").is_err());
+    }
 
     /// A resource's items are one string of hex digits; a record without them (written
     /// before they existed) reads as none, and a damaged list is an error, not a guess.

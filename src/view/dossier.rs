@@ -1,4 +1,5 @@
-//! `veille dossier show`: one dossier's merged timeline as text, or its record as JSON.
+//! `veille dossier show`: one dossier's merged timeline as text, or its record as JSON
+//! (which carries its subjects: the Legislative Observatory's and the EuroVoc concepts).
 
 use std::fmt::Write;
 
@@ -38,8 +39,13 @@ pub fn text(d: &Dossier, deadlines: &[Deadline]) -> String {
 fn header(out: &mut String, d: &Dossier) {
     let lang = Language::En;
     let _ = writeln!(out, "{}", d.reference);
-    for t in d.titles.all() {
-        let _ = writeln!(out, "  {t}");
+    let t = &d.titles;
+    for title in [&t.en, &t.fr, &t.de].into_iter().flatten() {
+        let _ = writeln!(out, "  {title}");
+    }
+    if !t.more.is_empty() {
+        let langs: Vec<&str> = t.more.iter().map(|(l, _)| l.as_str()).collect();
+        let _ = writeln!(out, "  (also titled in {})", langs.join(", "));
     }
     if let Some(s) = &d.status {
         let _ = writeln!(out, "status: {s}");
@@ -61,6 +67,22 @@ fn header(out: &mut String, d: &Dossier) {
     }
     if let Some(c) = &d.final_act {
         let _ = writeln!(out, "final act: {c} {}", c.eurlex_url());
+    }
+    subjects(out, d);
+}
+
+/// The subjects the sources give: the Legislative Observatory's, then the EuroVoc
+/// concepts (label and id, as a watchlist's `subjects` may name them).
+fn subjects(out: &mut String, d: &Dossier) {
+    if d.subjects.is_empty() && d.eurovoc.is_empty() {
+        return;
+    }
+    out.push_str("subjects:\n");
+    for s in &d.subjects {
+        let _ = writeln!(out, "  {s}");
+    }
+    for c in &d.eurovoc {
+        let _ = writeln!(out, "  {} (EuroVoc, eurovoc:{})", c.label(), c.id);
     }
 }
 

@@ -14,7 +14,7 @@ use super::{Watchlist, WatchlistError, WatchlistSet};
 use crate::model::{DossierRef, Language, ProcedureRef, Stage};
 use crate::schedule::{DigestSchedule, SCHEDULE_HINT};
 
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 10] = [
     "name",
     "recipients",
     "digest",
@@ -22,6 +22,7 @@ const KEYS: [&str; 9] = [
     "dossiers",
     "keywords",
     "exclude",
+    "subjects",
     "sources",
     "language",
 ];
@@ -408,6 +409,7 @@ struct Fields {
     dossiers: Vec<DossierRef>,
     keywords: Vec<String>,
     exclude: Vec<String>,
+    subjects: Vec<String>,
     sources: Vec<String>,
     language: Language,
 }
@@ -475,6 +477,7 @@ impl Ctx<'_> {
             dossiers: Vec::new(),
             keywords: Vec::new(),
             exclude: Vec::new(),
+            subjects: Vec::new(),
             sources: Vec::new(),
             language: Language::En,
         };
@@ -497,6 +500,11 @@ impl Ctx<'_> {
                 "exclude" => {
                     if let Some(x) = self.terms("exclude", value) {
                         f.exclude = x;
+                    }
+                }
+                "subjects" => {
+                    if let Some(s) = self.subjects(value) {
+                        f.subjects = s;
                     }
                 }
                 "sources" => {
@@ -729,6 +737,48 @@ impl Ctx<'_> {
         Some(seen)
     }
 
+    /// `subjects`: EuroVoc labels or `eurovoc:` and a concept id, none empty, none twice
+    /// (labels compared as they are matched: case, accents and punctuation aside).
+    fn subjects(&mut self, value: &Spanned<Raw>) -> Option<Vec<String>> {
+        let items = self.strings("subjects", value)?;
+        let mut seen: Vec<String> = Vec::new();
+        let mut first: HashMap<String, (usize, usize)> = HashMap::new();
+        for (s, at) in items {
+            if let Some(id) = s.trim().strip_prefix("eurovoc:") {
+                if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+                    self.err(
+                        at,
+                        format!("subject {s:?} is not a EuroVoc id: \"eurovoc:\" must be followed by the concept's digits"),
+                        "write \"eurovoc:4493\" (the number in http://eurovoc.europa.eu/4493), or the concept's label, as in \"plastic waste\"",
+                    );
+                    continue;
+                }
+            }
+            let key = super::matcher::subject_key(&s);
+            if key.trim().is_empty() {
+                self.err(
+                    at,
+                    "an empty subject matches nothing",
+                    "write a EuroVoc label, as in \"plastic waste\", or an id, as in \"eurovoc:4493\"",
+                );
+                continue;
+            }
+            if let Some(&(index, first_at)) = first.get(&key) {
+                let line = self.line(first_at);
+                let first = &seen[index];
+                self.err(
+                    at,
+                    format!("subject {s:?} duplicates {first:?} (line {line})"),
+                    "subjects ignore case, accents, hyphens and apostrophes; keep one",
+                );
+                continue;
+            }
+            first.insert(key, (seen.len(), at));
+            seen.push(s);
+        }
+        Some(seen)
+    }
+
     /// `sources`: names of sources configured in config.toml, each listed once.
     fn sources(&mut self, value: &Spanned<Raw>, known_sources: &[String]) -> Option<Vec<String>> {
         let items = self.strings("sources", value)?;
@@ -813,11 +863,11 @@ impl Ctx<'_> {
                 .unwrap_or(0)
         };
         let unknown_key = doc.keys().any(|k| !KEYS.contains(&k.get_ref().as_str()));
-        if written("dossiers") + written("keywords") == 0 && !unknown_key {
+        if written("dossiers") + written("keywords") + written("subjects") == 0 && !unknown_key {
             self.err(
                 0,
-                "the watchlist has neither dossiers nor keywords, so it would never match",
-                "add dossiers = [\"2011/0438(COD)\"] or keywords = [\"public procurement\"]",
+                "the watchlist has neither dossiers nor keywords nor subjects, so it would never match",
+                "add dossiers = [\"2011/0438(COD)\"], keywords = [\"public procurement\"] or subjects = [\"public contract\"]",
             );
         }
     }
@@ -847,6 +897,7 @@ impl Ctx<'_> {
             dossiers: f.dossiers,
             keywords: f.keywords,
             exclude: f.exclude,
+            subjects: f.subjects,
             sources: f.sources,
             language: f.language,
         })

@@ -10,7 +10,9 @@ use aho_corasick::{AhoCorasick, MatchKind};
 
 use super::text::{normalise, parse_term};
 use super::{Match, Reason, Watchlist};
-use crate::model::{Celex, ComRef, DossierEvent, DossierRef, ProcedureKey, ProcedureRef};
+use crate::model::{
+    Candidate, Celex, ComRef, DossierEvent, DossierRef, ProcedureKey, ProcedureRef,
+};
 
 /// The identity of a listed dossier: a procedure (any spelling), a COM number (also
 /// written as its CELEX `5YYYYPCNNNN`), or another CELEX number.
@@ -51,6 +53,17 @@ pub(crate) struct Matcher {
     owners: Vec<Vec<(usize, Role)>>,
     /// Dossier identity → (watchlist, index in its `dossiers`).
     dossiers: HashMap<Key, Vec<(usize, usize)>>,
+    /// A normalised EuroVoc label, or `id:4493` → (watchlist, index in its `subjects`).
+    subjects: HashMap<String, Vec<(usize, usize)>>,
+}
+
+/// How a watchlist's `subjects` entry is looked up: `eurovoc:4493` by the concept id,
+/// anything else by its label, normalised (case, accents, punctuation).
+pub(crate) fn subject_key(entry: &str) -> String {
+    match entry.trim().strip_prefix("eurovoc:") {
+        Some(id) => format!("id:{}", id.trim()),
+        None => normalise(entry),
+    }
 }
 
 impl std::fmt::Debug for Matcher {
@@ -59,6 +72,7 @@ impl std::fmt::Debug for Matcher {
         f.debug_struct("Matcher")
             .field("terms", &self.owners.len())
             .field("dossiers", &self.dossiers.len())
+            .field("subjects", &self.subjects.len())
             .finish()
     }
 }
@@ -76,6 +90,7 @@ struct Cancel {
 struct Hits {
     dossiers: BTreeSet<usize>,
     keywords: BTreeSet<usize>,
+    subjects: BTreeSet<usize>,
 }
 
 impl Matcher {
@@ -92,7 +107,11 @@ impl Matcher {
             owners[id].push(owner);
         };
         let mut dossiers: HashMap<Key, Vec<(usize, usize)>> = HashMap::new();
+        let mut subjects: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
         for (li, list) in lists.iter().enumerate() {
+            for (si, s) in list.subjects.iter().enumerate() {
+                subjects.entry(subject_key(s)).or_default().push((li, si));
+            }
             for (ki, k) in list.keywords.iter().enumerate() {
                 if let Ok(t) = parse_term(k) {
                     add(t.needle(), (li, Role::Keyword(ki)));
@@ -119,7 +138,35 @@ impl Matcher {
             ac,
             owners,
             dossiers,
+            subjects,
         }
+    }
+
+    /// [`super::WatchlistSet::discover`]: a new procedure's references, each of its
+    /// titles, and its EuroVoc concepts (by id, and by each label).
+    pub(crate) fn discover(&self, lists: &[Watchlist], c: &Candidate, source: &str) -> Vec<Match> {
+        let mut hits: BTreeMap<usize, Hits> = BTreeMap::new();
+        let mut keys = vec![Key::Procedure(c.reference.key())];
+        keys.extend(c.com.iter().copied().map(Key::Com));
+        keys.extend(c.final_act.iter().map(Key::of_celex));
+        self.dossier_keys(keys, &mut hits);
+        for t in c.titles.all() {
+            self.scan(t, &mut hits);
+        }
+        if !self.subjects.is_empty() {
+            for concept in &c.eurovoc {
+                let by_id = format!("id:{}", concept.id);
+                let labels = concept.labels.iter().map(|l| normalise(l));
+                for k in std::iter::once(by_id).chain(labels) {
+                    for (li, si) in self.subjects.get(&k).into_iter().flatten() {
+                        hits.entry(*li).or_default().subjects.insert(*si);
+                    }
+                }
+            }
+        }
+        finish(lists, hits, |l| {
+            l.sources.is_empty() || l.sources.iter().any(|s| s == source)
+        })
     }
 
     /// Record the keyword hits of one text field: a watchlist whose exclusion also occurs
@@ -278,6 +325,13 @@ impl Matcher {
             }
         }
         self.dossier_keys(keys, &mut hits);
+        // A text that is a whole EuroVoc label or id a watchlist lists as a subject: what
+        // a new procedure's notice would be found by.
+        for text in fields {
+            for (li, si) in self.subjects.get(&subject_key(text)).into_iter().flatten() {
+                hits.entry(*li).or_default().subjects.insert(*si);
+            }
+        }
         let mut cancels = Vec::new();
         for (field, text) in fields.iter().enumerate() {
             self.scan_explain(text, &mut hits, &mut cancels, field);
@@ -339,6 +393,11 @@ fn finish(
         for ki in h.keywords {
             if let Some(k) = list.keywords.get(ki) {
                 reasons.push(Reason::Keyword(k.clone()));
+            }
+        }
+        for si in h.subjects {
+            if let Some(s) = list.subjects.get(si) {
+                reasons.push(Reason::Subject(s.clone()));
             }
         }
         if !reasons.is_empty() {

@@ -1,6 +1,8 @@
 //! Watchlists: loading `watchlists/*.toml` with every error located at file:line:column,
 //! and matching events against all watchlists at once (one Aho–Corasick pass over the
-//! normalised text, plus a lookup of every dossier reference the event names).
+//! normalised text, plus a lookup of every dossier reference the event names); and
+//! evaluating a procedure veille did not know ([`WatchlistSet::discover`]: every title,
+//! its references, its EuroVoc subjects).
 //! Owns the watchlist format (docs/watchlists.md). Must not read files after loading,
 //! touch the store, or read the clock: matching is pure.
 
@@ -14,7 +16,7 @@ use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
 
-use crate::model::{DossierEvent, DossierRef, ItemEvent, Language, ProcedureRef, Stage};
+use crate::model::{Candidate, DossierEvent, DossierRef, ItemEvent, Language, ProcedureRef, Stage};
 use crate::schedule::DigestSchedule;
 
 pub use load::{load_dir, load_dir_partly, load_str, load_str_warned, Loaded};
@@ -38,6 +40,9 @@ pub struct Watchlist {
     /// As the officer wrote them.
     pub keywords: Vec<String>,
     pub exclude: Vec<String>,
+    /// EuroVoc subjects as the officer wrote them: a label (`"plastic waste"`) or an id
+    /// (`"eurovoc:4493"`). Matched against the CELLAR notice of a new procedure.
+    pub subjects: Vec<String>,
     /// Source ids; empty means every source.
     pub sources: Vec<String>,
     pub language: Language,
@@ -106,6 +111,24 @@ pub enum Reason {
     Dossier(String),
     /// A keyword as the officer wrote it.
     Keyword(String),
+    /// A EuroVoc subject as the officer wrote it, carried by the procedure's notice.
+    Subject(String),
+    /// The news that a procedure veille did not know was found for the watchlist, and
+    /// why ([`Reason::as_discovery`]).
+    NewDossier(String),
+    /// A step of a dossier found earlier for the watchlist as a new dossier, and why.
+    FoundBefore(String),
+}
+
+impl Reason {
+    /// Why a new procedure was found for a watchlist: where the term was seen.
+    /// `keyword "customs duties" in its title`, `subject "plastic waste" (EuroVoc)`.
+    pub fn as_discovery(&self) -> String {
+        match self {
+            Reason::Keyword(k) => format!("keyword \"{k}\" in its title"),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for Reason {
@@ -113,6 +136,9 @@ impl fmt::Display for Reason {
         match self {
             Reason::Dossier(d) => write!(f, "dossier {d}"),
             Reason::Keyword(k) => write!(f, "keyword \"{k}\""),
+            Reason::Subject(s) => write!(f, "subject \"{s}\" (EuroVoc)"),
+            Reason::NewDossier(why) => write!(f, "new dossier: {why}"),
+            Reason::FoundBefore(why) => write!(f, "a dossier found for you as new ({why})"),
         }
     }
 }
@@ -160,14 +186,21 @@ pub struct WatchlistSet {
 struct Inner {
     lists: Vec<Watchlist>,
     matcher: matcher::Matcher,
+    /// See [`WatchlistSet::fingerprint`]: computed once, read at every poll step.
+    fingerprint: String,
 }
 
 impl WatchlistSet {
     /// Compile the matcher for these lists, once.
     pub fn new(lists: Vec<Watchlist>) -> Self {
         let matcher = matcher::Matcher::new(&lists);
+        let fingerprint = fingerprint_of(&lists);
         WatchlistSet {
-            inner: Arc::new(Inner { lists, matcher }),
+            inner: Arc::new(Inner {
+                lists,
+                matcher,
+                fingerprint,
+            }),
         }
     }
 
@@ -188,6 +221,24 @@ impl WatchlistSet {
         self.inner
             .matcher
             .matches(&self.inner.lists, event.event(), event.text_refs_read())
+    }
+
+    /// Which watchlists want a procedure veille did not know, and why: a keyword in one
+    /// of its titles (every language, each title on its own for exclusions), its
+    /// reference or one of its COM and CELEX numbers listed, or a EuroVoc subject of its
+    /// notice. `source` is the source that brought what was evaluated: a watchlist
+    /// limited to other sources is not asked.
+    pub fn discover(&self, candidate: &Candidate, source: &str) -> Vec<Match> {
+        self.inner
+            .matcher
+            .discover(&self.inner.lists, candidate, source)
+    }
+
+    /// A fingerprint of what decides discoveries (every watchlist's id, dossiers,
+    /// keywords, exclusions, subjects and sources): the candidates remembered are
+    /// evaluated again when it changes.
+    pub fn fingerprint(&self) -> &str {
+        &self.inner.fingerprint
     }
 
     /// Which watchlists a free text matches (for `veille match TEXT`); `only` restricts
@@ -260,6 +311,29 @@ impl Matchable for ItemEvent {
     fn text_refs_read(&self) -> bool {
         true
     }
+}
+
+/// [`WatchlistSet::fingerprint`] of these lists.
+fn fingerprint_of(lists: &[Watchlist]) -> String {
+    let mut h = blake3::Hasher::new();
+    for l in lists {
+        let dossiers: Vec<String> = l.dossiers.iter().map(|d| d.to_string()).collect();
+        for part in [
+            std::slice::from_ref(&l.id),
+            &dossiers,
+            &l.keywords,
+            &l.exclude,
+            &l.subjects,
+            &l.sources,
+        ] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            for s in part {
+                h.update(&(s.len() as u64).to_le_bytes());
+                h.update(s.as_bytes());
+            }
+        }
+    }
+    h.finalize().to_hex()[..32].to_string()
 }
 
 /// Where a watchlist file's id comes from: its stem.

@@ -405,7 +405,10 @@ fn a_step_in_alert_on_is_alerted_once_within_the_first_poll_cycle() {
         Response::ok(fixtures::read("ep-api/procedure_2016-0132_COD.jsonld.json"))
             .content_type("application/ld+json"),
     );
-    for url in ep_api::feed_urls(&api) {
+    for url in [true, false]
+        .into_iter()
+        .flat_map(|first| ep_api::feed_urls(&api, first))
+    {
         server.route(&path_of(&server, &url), Response::status(204));
     }
     let smtp_server = SmtpServer::start();

@@ -47,6 +47,7 @@ pub fn cod_dossier() -> Dossier {
             en: Some("European Defence Industry Programme, amendments".into()),
             fr: None,
             de: None,
+            more: Vec::new(),
         },
         status: Some("Awaiting committee decision".into()),
         committees: vec![],
@@ -81,6 +82,7 @@ pub fn cod_dossier() -> Dossier {
         final_act: None,
         act_dates: Default::default(),
         subjects: vec![],
+        eurovoc: Vec::new(),
         last_modified: vec![],
     }
 }

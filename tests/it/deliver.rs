@@ -102,6 +102,7 @@ fn record(store: &Store, events: Vec<(DossierEvent, bool)>, now: DateTime<Utc>) 
                 .collect(),
             track: vec![],
             deadlines: vec![],
+            discovery: Default::default(),
             now,
         })
         .unwrap_or_else(|e| panic!("{e}"));

@@ -108,6 +108,7 @@ fn afir_dossier() -> Dossier {
             en: Some(AFIR_EN.into()),
             fr: Some(AFIR_FR.into()),
             de: None,
+            more: Vec::new(),
         },
         status: Some("Awaiting committee decision".into()),
         committees: vec![],
@@ -158,6 +159,7 @@ fn afir_dossier() -> Dossier {
         final_act: None,
         act_dates: Default::default(),
         subjects: vec![],
+        eurovoc: Vec::new(),
         last_modified: vec![],
     }
 }
@@ -818,5 +820,68 @@ fn a_digest_in_parts_says_so() {
         // The heading is the same word in both languages.
         assert!(first.text.contains("== Sources =="));
         assert!(!second.text.contains("== Sources =="), "{}", second.text);
+    }
+}
+
+/// A new dossier found for the watchlist is told once, first, under its own heading in
+/// text and HTML (and in French), with its title, reference, stage and why; its JSON
+/// entry is of kind `discovered`. It is not a dossier block.
+#[test]
+fn a_new_dossier_has_its_own_heading() {
+    for (lang, heading, now_word) in [
+        (Language::En, "New dossiers in your field", "now: "),
+        (
+            Language::Fr,
+            "Nouveaux dossiers dans votre domaine",
+            "actuellement : ",
+        ),
+    ] {
+        let mut req = request(lang);
+        let mut d = afir_dossier();
+        d.reference = r("2025/0260(COD)");
+        d.titles.en = Some("Non-application of customs duties <b>on imports</b>".into());
+        d.titles.fr = d.titles.en.clone();
+        let ev = veille::dossier::discovered_event(&d, "wl", &prov("ep-api", "https://x"), now());
+        assert_eq!(ev.kind, EventKind::Discovered);
+        req.entries.push(DigestEntry {
+            event: ev,
+            reasons: vec!["new dossier: keyword \"customs duties\" in its title".into()],
+            alerted: false,
+        });
+        let built = digest::build(req);
+        assert_eq!(built.discovered.len(), 1);
+        assert!(built
+            .dossiers
+            .iter()
+            .all(|b| b.reference != r("2025/0260(COD)")));
+        let out = digest::render(&built).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            out.text.contains(&format!("== {heading} ==")),
+            "{}",
+            out.text
+        );
+        assert!(
+            out.text
+                .contains("customs duties <b>on imports</b> (2025/0260(COD)) — "),
+            "{}",
+            out.text
+        );
+        assert!(out.text.contains(now_word), "{}", out.text);
+        assert!(
+            out.text
+                .contains("new dossier: keyword \"customs duties\" in its title"),
+            "{}",
+            out.text
+        );
+        assert!(out.html.contains(heading), "{}", out.html);
+        assert!(
+            out.html.contains("&lt;b&gt;on imports&lt;/b&gt;"),
+            "{}",
+            out.html
+        );
+        let json = digest::to_json(&built);
+        let first = &json["entries"][0];
+        assert_eq!(first["kind"], "discovered");
+        assert_eq!(first["dossier"], "2025/0260(COD)");
     }
 }

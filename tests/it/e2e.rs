@@ -209,7 +209,10 @@ fn eu_services() -> (TestServer, Vec<Source>) {
             Response::ok(fixtures::read(file)).content_type("application/ld+json"),
         );
     }
-    for url in ep_api::feed_urls(&api) {
+    for url in [true, false]
+        .into_iter()
+        .flat_map(|first| ep_api::feed_urls(&api, first))
+    {
         server.route(&path_of(&server, &url), Response::status(204));
     }
     let base = server.url("");

@@ -9,6 +9,7 @@ mod daemon;
 mod deadlines;
 mod deliver;
 mod digest;
+mod discover;
 mod dossier;
 mod e2e;
 mod ep_api;

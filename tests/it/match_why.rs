@@ -95,6 +95,7 @@ fn store_dossier(app: &TestApp) {
             events: vec![],
             track: vec![],
             deadlines: vec![],
+            discovery: Default::default(),
             now,
         })
         .unwrap_or_else(|e| panic!("{e}"));

@@ -760,3 +760,78 @@ fn compound_words_and_wildcards_as_the_guide_says() {
         Vec::<String>::new()
     );
 }
+
+/// A new procedure is evaluated by every title it has (each language on its own for the
+/// exclusions), its references, and its EuroVoc concepts by id or by any label; a
+/// watchlist limited to other sources is not asked.
+#[test]
+fn a_new_procedure_is_found_by_any_title_reference_or_eurovoc_subject() {
+    use veille::model::{Candidate, ComRef, EuroVoc, Titles};
+    let lists = set(
+        &[
+            ("nl", "name = \"n\"\nrecipients = [\"a@example.org\"]\nkeywords = [\"accijns\"]\n"),
+            (
+                "excluded",
+                "name = \"x\"\nrecipients = [\"a@example.org\"]\nkeywords = [\"Tabak\"]\nexclude = [\"Erzeugnisse\"]\n",
+            ),
+            ("com", "name = \"c\"\nrecipients = [\"a@example.org\"]\ndossiers = [\"COM(2025)580\"]\n"),
+            (
+                "subjects",
+                "name = \"s\"\nrecipients = [\"a@example.org\"]\nsubjects = [\"Tobacco Product\", \"eurovoc:4493\"]\n",
+            ),
+            (
+                "elsewhere",
+                "name = \"e\"\nrecipients = [\"a@example.org\"]\nkeywords = [\"accijns\"]\nsources = [\"feed\"]\n",
+            ),
+        ],
+        &["feed", "ep-api"],
+    );
+    let c = Candidate {
+        reference: "2025/0581(CNS)".parse().unwrap_or_else(|e| panic!("{e}")),
+        titles: Titles {
+            en: Some("Excise duty on tobacco".into()),
+            de: Some("Verbrauchsteuer auf Tabak und mit Tabak verwandte Erzeugnisse".into()),
+            more: vec![("nl".into(), "Accijns op rookwaren".into())],
+            ..Titles::default()
+        },
+        com: vec![ComRef {
+            year: 2025,
+            number: 580,
+        }],
+        final_act: None,
+        subjects: vec![],
+        eurovoc: vec![
+            EuroVoc {
+                id: "4493".into(),
+                labels: vec!["capital transfer".into()],
+            },
+            EuroVoc {
+                id: "2120".into(),
+                labels: vec!["tobacco product".into(), "tobacco".into()],
+            },
+        ],
+    };
+    let found: BTreeMap<String, Vec<String>> = lists
+        .discover(&c, "ep-api")
+        .into_iter()
+        .map(|m| {
+            let why = m.reasons.iter().map(Reason::as_discovery).collect();
+            (m.watchlist, why)
+        })
+        .collect();
+    let expected: BTreeMap<String, Vec<String>> = [
+        ("com", vec!["dossier COM(2025)580"]),
+        ("nl", vec!["keyword \"accijns\" in its title"]),
+        (
+            "subjects",
+            vec![
+                "subject \"Tobacco Product\" (EuroVoc)",
+                "subject \"eurovoc:4493\" (EuroVoc)",
+            ],
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.into_iter().map(str::to_string).collect()))
+    .collect();
+    assert_eq!(found, expected);
+}

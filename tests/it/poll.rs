@@ -822,6 +822,7 @@ async fn a_poll_killed_between_its_parts_loses_nothing_and_enqueues_nothing_twic
         events,
         track: vec![],
         deadlines: vec![],
+        discovery: Default::default(),
         now,
     };
     let written = rig

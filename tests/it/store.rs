@@ -2,7 +2,7 @@
 //! poll and of a delivery, and recovery from a corrupt database.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use veille::model::{DossierEvent, EventId, EventKind, Provenance, Stage};
+use veille::model::{DossierEvent, EventId, EventKind, ProcedureRef, Provenance, Stage};
 use veille::store::{
     Delivered, Enqueue, ObservedEvent, PollBatch, SentKind, SourceRecord, Store, StoredEvent,
 };
@@ -56,6 +56,7 @@ fn batch(source: &str, events: Vec<DossierEvent>) -> PollBatch {
             .collect(),
         track: vec![],
         deadlines: vec![],
+        discovery: Default::default(),
         now: now(),
     }
 }
@@ -562,7 +563,56 @@ async fn a_version_1_database_is_read_and_upgraded() {
         .unwrap_or_else(|e| panic!("{e}"))
         .map(|v| v.to_vec());
     assert_eq!(version, Some(SCHEMA_VERSION.to_be_bytes().to_vec()));
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
+}
+
+/// A version 2 database follows procedures by their bare reference: still read, and a
+/// procedure found for a watchlist as a new dossier keeps its reference with for whom.
+#[tokio::test]
+async fn a_version_2_tracked_procedure_is_read_and_gains_its_watchlists() {
+    use veille::store::{Discoveries, FoundFor};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("veille.sled");
+    {
+        let db = sled::Config::new()
+            .path(&path)
+            .open()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let meta = db.open_tree("meta").unwrap_or_else(|e| panic!("{e}"));
+        meta.insert("schema_version", &2u32.to_be_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let tracked = db.open_tree("tracked").unwrap_or_else(|e| panic!("{e}"));
+        tracked
+            .insert("2016-0132", "2016/0132(COD)".as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+        db.flush().unwrap_or_else(|e| panic!("{e}"));
+    }
+    let store = open(dir.path());
+    let r: ProcedureRef = "2016/0132(COD)".parse().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(store.tracked().unwrap_or_default(), vec![r]);
+    let mut b = batch("ep-api", vec![]);
+    b.discovery = Discoveries {
+        found: vec![(
+            r,
+            FoundFor {
+                watchlist: "eurodac".into(),
+                reasons: vec!["keyword \"Eurodac\" in its title".into()],
+                at: now(),
+            },
+        )],
+        ..Discoveries::default()
+    };
+    store.record_poll(&b).unwrap_or_else(|e| panic!("{e}"));
+    // A matched item naming it later does not forget for whom it was found.
+    let mut again = batch("feed", vec![]);
+    again.track = vec![r];
+    store.record_poll(&again).unwrap_or_else(|e| panic!("{e}"));
+    let records = store.tracked_records().unwrap_or_default();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].procedure.to_string(), "2016/0132(COD)");
+    assert_eq!(records[0].found_for.len(), 1);
+    assert_eq!(records[0].found_for[0].watchlist, "eurodac");
+    store.flush().await.unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// The daemon's deferral of routine poll states: an unchanged poll's state (times, count)

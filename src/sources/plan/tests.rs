@@ -48,6 +48,7 @@ fn snapshot(r: ProcedureRef, final_act: Option<&str>) -> DossierSnapshot {
         final_act: final_act.map(|c| c.parse().unwrap_or_else(|e| panic!("{c}: {e:?}"))),
         act_dates: Default::default(),
         subjects: Vec::new(),
+        eurovoc: Vec::new(),
         last_modified: None,
         provenance: Provenance {
             source: "cellar".into(),
@@ -62,7 +63,9 @@ fn plan(kind: SourceKind, tracked: &[ProcedureRef], refresh_due: bool) -> Plan<'
         kind,
         base: BASE,
         tracked,
+        candidates: &[],
         refresh_due,
+        first_poll: false,
         now: now(),
     }
 }
@@ -90,10 +93,7 @@ fn ep_api_change_feed_naming_a_tracked_procedure_plans_that_procedure_only() {
         ],
         ..View::default()
     };
-    let feed = [
-        Observation::Changed(moved),
-        Observation::Changed(p("2025/0001(COD)")),
-    ];
+    let feed = [Observation::Changed(moved)];
     let seen: Vec<&Observation> = feed.iter().collect();
     let then = plan(SourceKind::EpApi, &tracked, false).then(&known, &seen);
     assert_eq!(
@@ -134,6 +134,7 @@ fn a_url_recently_missing_is_asked_again_about_once_a_day() {
             UrlKnown {
                 read: true,
                 not_found_at: Some(now() - chrono::Duration::hours(hours)),
+                missing_since: None,
             },
         )]),
         ..View::default()
@@ -165,6 +166,7 @@ fn a_cellar_notice_whose_bytes_are_unchanged_plans_no_work_notice_already_read()
             UrlKnown {
                 read: true,
                 not_found_at: None,
+                missing_since: None,
             },
         )]),
         dossiers: vec![stored.clone()],
@@ -205,4 +207,96 @@ fn feeds_and_have_your_say_have_no_follow_ups() {
         .iter()
         .all(|r| r.accept == Some(have_your_say::ACCEPT) && r.why == Why::Listing));
     assert!(hys.then(&View::default(), &[]).is_empty());
+}
+
+#[test]
+fn a_new_procedure_the_change_feed_names_is_read_once_and_a_candidate_is_not() {
+    let (tracked_one, new, candidate) = (
+        p("2016/0132(COD)"),
+        p("2025/0260(COD)"),
+        p("2025/0581(CNS)"),
+    );
+    let tracked = [tracked_one];
+    let candidates = [candidate];
+    let known = View {
+        dossiers: vec![crate::dossier::merge(None, &snapshot(tracked_one, None))],
+        ..View::default()
+    };
+    let feed = [
+        Observation::Changed(new),
+        Observation::Changed(candidate),
+        Observation::Changed(new),
+    ];
+    let seen: Vec<&Observation> = feed.iter().collect();
+    let mut ep = plan(SourceKind::EpApi, &tracked, false);
+    ep.candidates = &candidates;
+    assert_eq!(
+        ep.then(&known, &seen),
+        [Request {
+            url: ep_api::procedure_url(BASE, &new),
+            accept: Some(ep_api::ACCEPT),
+            why: Why::NewProcedure(new),
+        }]
+    );
+    assert_eq!(Why::NewProcedure(new), ep.then(&known, &seen)[0].why);
+
+    // CELLAR reads a candidate's notice while it was never read.
+    let mut cellar = plan(SourceKind::Cellar, &tracked, false);
+    cellar.candidates = &candidates;
+    let urls: Vec<String> = cellar.first(&known).into_iter().map(|r| r.url).collect();
+    assert_eq!(
+        urls,
+        [
+            cellar::procedure_url(BASE, &tracked_one),
+            cellar::procedure_url(BASE, &candidate)
+        ]
+    );
+    let mut read = View::default();
+    read.urls.insert(
+        cellar::procedure_url(BASE, &candidate),
+        UrlKnown {
+            read: true,
+            not_found_at: None,
+            missing_since: None,
+        },
+    );
+    assert_eq!(cellar.first(&read).len(), 1);
+}
+
+#[test]
+fn the_first_poll_asks_the_change_feeds_longest_window() {
+    let mut ep = plan(SourceKind::EpApi, &[], false);
+    ep.first_poll = true;
+    assert!(ep
+        .first(&View::default())
+        .iter()
+        .all(|r| r.url.ends_with("timeframe=one-month")));
+    ep.first_poll = false;
+    assert!(ep
+        .first(&View::default())
+        .iter()
+        .all(|r| r.url.ends_with("timeframe=one-day")));
+}
+
+#[test]
+fn a_candidate_notice_cellar_never_had_is_asked_daily_for_a_month_only() {
+    let candidate = p("2025/2099(INI)");
+    let candidates = [candidate];
+    let mut cellar = plan(SourceKind::Cellar, &[], false);
+    cellar.candidates = &candidates;
+    let url = cellar::procedure_url(BASE, &candidate);
+    let missing = |since_days: i64| {
+        let mut v = View::default();
+        v.urls.insert(
+            url.clone(),
+            UrlKnown {
+                read: false,
+                not_found_at: Some(now() - chrono::Duration::hours(21)),
+                missing_since: Some(now() - chrono::Duration::days(since_days)),
+            },
+        );
+        v
+    };
+    assert_eq!(cellar.first(&missing(2)).len(), 1);
+    assert!(cellar.first(&missing(31)).is_empty());
 }
