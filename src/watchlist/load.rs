@@ -745,11 +745,11 @@ impl Ctx<'_> {
         let mut first: HashMap<String, (usize, usize)> = HashMap::new();
         for (s, at) in items {
             if let Some(id) = s.trim().strip_prefix("eurovoc:") {
-                if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+                if !is_eurovoc_id(id) {
                     self.err(
                         at,
-                        format!("subject {s:?} is not a EuroVoc id: \"eurovoc:\" must be followed by the concept's digits"),
-                        "write \"eurovoc:4493\" (the number in http://eurovoc.europa.eu/4493), or the concept's label, as in \"plastic waste\"",
+                        format!("subject {s:?} is not a EuroVoc id: \"eurovoc:\" must be followed by the concept's number, or by c_ and its eight letters and digits"),
+                        "write \"eurovoc:4493\" (the end of http://eurovoc.europa.eu/4493) or \"eurovoc:c_2b70515a\", or the concept's label, as in \"plastic waste\"",
                     );
                     continue;
                 }
@@ -1124,4 +1124,16 @@ fn size_text(bytes: u64) -> String {
     } else {
         format!("{} KiB", bytes.div_ceil(1024))
     }
+}
+
+/// A EuroVoc concept id as its URI ends: digits (`4493`), or, for concepts added since
+/// 2018, `c_` and eight hexadecimal digits (`c_2b70515a`, "plastic waste").
+fn is_eurovoc_id(id: &str) -> bool {
+    let digits = !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());
+    let new_form = id.strip_prefix("c_").is_some_and(|h| {
+        h.len() == 8
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    });
+    digits || new_form
 }

@@ -484,7 +484,7 @@ fn check_validates_subjects_and_accepts_a_watchlist_of_subjects_only() {
     let rig = Rig::new();
     rig.app.add_watchlist(
         "subjects",
-        "name = \"S\"\nrecipients = [\"s@example.org\"]\nsubjects = [\"public contract\", \"eurovoc:4493\"]\n",
+        "name = \"S\"\nrecipients = [\"s@example.org\"]\nsubjects = [\"public contract\", \"eurovoc:4493\", \"eurovoc:c_2b70515a\"]\n",
     );
     rig.app.expect(None, &["check"], 0);
     rig.app.add_watchlist(

@@ -777,7 +777,7 @@ fn a_new_procedure_is_found_by_any_title_reference_or_eurovoc_subject() {
             ("com", "name = \"c\"\nrecipients = [\"a@example.org\"]\ndossiers = [\"COM(2025)580\"]\n"),
             (
                 "subjects",
-                "name = \"s\"\nrecipients = [\"a@example.org\"]\nsubjects = [\"Tobacco Product\", \"eurovoc:4493\"]\n",
+                "name = \"s\"\nrecipients = [\"a@example.org\"]\nsubjects = [\"Tobacco Product\", \"eurovoc:4493\", \"eurovoc:c_2b70515a\"]\n",
             ),
             (
                 "elsewhere",
@@ -809,6 +809,10 @@ fn a_new_procedure_is_found_by_any_title_reference_or_eurovoc_subject() {
                 id: "2120".into(),
                 labels: vec!["tobacco product".into(), "tobacco".into()],
             },
+            EuroVoc {
+                id: "c_2b70515a".into(),
+                labels: vec!["plastic waste".into()],
+            },
         ],
     };
     let found: BTreeMap<String, Vec<String>> = lists
@@ -827,6 +831,7 @@ fn a_new_procedure_is_found_by_any_title_reference_or_eurovoc_subject() {
             vec![
                 "subject \"Tobacco Product\" (EuroVoc)",
                 "subject \"eurovoc:4493\" (EuroVoc)",
+                "subject \"eurovoc:c_2b70515a\" (EuroVoc)",
             ],
         ),
     ]
