@@ -172,10 +172,15 @@ impl Plan<'_> {
         let mut out = Vec::new();
         for r in self.tracked {
             let moved = changed.contains(r);
-            if !(self.refresh_due || moved || !known.has_dossier(r)) {
+            let url = ep_api::procedure_url(self.base, r);
+            // A dossier another source brought (one found by its CELLAR subjects) has
+            // its record here read at once, not at the next weekly refresh; one this
+            // service said it lacks waits for the refresh.
+            let u = known.url(&url);
+            let never_asked = !u.read && u.not_found_at.is_none();
+            if !(self.refresh_due || moved || never_asked || !known.has_dossier(r)) {
                 continue;
             }
-            let url = ep_api::procedure_url(self.base, r);
             if moved || !self.recently_missing(known, &url) {
                 out.push(procedure(url, ep_api::ACCEPT, *r));
             }

@@ -86,12 +86,19 @@ fn ep_api_asks_the_change_feeds_first_in_atom() {
 fn ep_api_change_feed_naming_a_tracked_procedure_plans_that_procedure_only() {
     let (moved, quiet) = (p("2016/0132(COD)"), p("2012/0011(COD)"));
     let tracked = [quiet, moved];
-    let known = View {
+    let read = UrlKnown {
+        read: true,
+        ..UrlKnown::default()
+    };
+    let mut known = View {
         dossiers: vec![
             crate::dossier::merge(None, &snapshot(moved, None)),
             crate::dossier::merge(None, &snapshot(quiet, None)),
         ],
-        ..View::default()
+        urls: HashMap::from([
+            (ep_api::procedure_url(BASE, &moved), read),
+            (ep_api::procedure_url(BASE, &quiet), read),
+        ]),
     };
     let feed = [Observation::Changed(moved)];
     let seen: Vec<&Observation> = feed.iter().collect();
@@ -121,6 +128,22 @@ fn ep_api_change_feed_naming_a_tracked_procedure_plans_that_procedure_only() {
             .len(),
         2
     );
+    // So is one another source brought (found by its CELLAR subjects) whose record was
+    // never read here; one this service said it lacks waits for the weekly refresh.
+    known.urls.remove(&ep_api::procedure_url(BASE, &quiet));
+    let asked = plan(SourceKind::EpApi, &tracked, false).then(&known, &[]);
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].why, Why::Procedure(quiet));
+    known.urls.insert(
+        ep_api::procedure_url(BASE, &quiet),
+        UrlKnown {
+            not_found_at: Some(now() - chrono::Duration::days(3)),
+            ..UrlKnown::default()
+        },
+    );
+    assert!(plan(SourceKind::EpApi, &tracked, false)
+        .then(&known, &[])
+        .is_empty());
 }
 
 #[test]
@@ -220,7 +243,13 @@ fn a_new_procedure_the_change_feed_names_is_read_once_and_a_candidate_is_not() {
     let candidates = [candidate];
     let known = View {
         dossiers: vec![crate::dossier::merge(None, &snapshot(tracked_one, None))],
-        ..View::default()
+        urls: HashMap::from([(
+            ep_api::procedure_url(BASE, &tracked_one),
+            UrlKnown {
+                read: true,
+                ..UrlKnown::default()
+            },
+        )]),
     };
     let feed = [
         Observation::Changed(new),
