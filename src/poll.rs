@@ -829,7 +829,14 @@ impl Preparing<'_> {
         for o in std::mem::take(&mut p.observations) {
             match o {
                 Observation::Item(item) => {
-                    let event = dossier::item_event(&item, &provenance, now, None);
+                    let mut event = dossier::item_event(&item, &provenance, now, None);
+                    // An item naming only a stored dossier's COM or CELEX number is that
+                    // procedure's (the store's alias index, read with the dossiers).
+                    if let Some(p) = self.stored.procedure_of(&event.mentions) {
+                        let mut e = event.into_event();
+                        e.dossier = e.dossier.or(Some(p));
+                        event = crate::model::ItemEvent::with_text_refs_read(e);
+                    }
                     let matches = self.watchlists.matches(&event);
                     found.listed(
                         &mut p.record,

@@ -359,11 +359,18 @@ fn refs_in_text(text: &str, keys: &mut Vec<Key>) {
             .map(|p| Key::Procedure(p.key())),
     );
     keys.extend(ComRef::find_all(text).into_iter().map(Key::Com));
-    keys.extend(Celex::find_all(text).iter().map(Key::of_celex));
+    keys.extend(Celex::find_in_prose(text).iter().map(Key::of_celex));
 }
 
 /// The spellings URLs use: `procedure/2011_438`, `proc/2011-0438`, `uri=COM:2011:0896:FIN`.
 fn refs_in_url(url: &str, keys: &mut Vec<Key>) {
+    let decoded = Celex::decode_link(url);
+    // `uri=CELEX%3A32025R1234`: the plain `uri=CELEX:…` and `celex=…` forms are words
+    // that `refs_in_text` reads in the link as it is.
+    if let std::borrow::Cow::Owned(d) = &decoded {
+        keys.extend(Celex::find_all(d).iter().map(Key::of_celex));
+    }
+    let url = &*decoded;
     static PROC: OnceLock<Option<regex::Regex>> = OnceLock::new();
     static COM: OnceLock<Option<regex::Regex>> = OnceLock::new();
     // `[0-9]`, not `\d` (Unicode digits): see `model::refs::procedure_in_text`.

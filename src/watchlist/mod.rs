@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
 
-use crate::model::{DossierEvent, DossierRef, ItemEvent, Language, ProcedureRef, Stage};
+use crate::model::{Celex, DossierEvent, DossierRef, ItemEvent, Language, ProcedureRef, Stage};
 use crate::schedule::DigestSchedule;
 
 pub use load::{load_dir, load_dir_partly, load_str, load_str_warned, Loaded};
@@ -111,7 +111,11 @@ pub enum Reason {
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reason::Dossier(d) => write!(f, "dossier {d}"),
+            // A listed act is shown by the name the Official Journal gives it.
+            Reason::Dossier(d) => match d.parse::<Celex>().ok().and_then(|c| c.oj_name()) {
+                Some(name) => write!(f, "act \"{name}\" ({d})"),
+                None => write!(f, "dossier {d}"),
+            },
             Reason::Keyword(k) => write!(f, "keyword \"{k}\""),
         }
     }

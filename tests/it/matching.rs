@@ -260,10 +260,18 @@ fn dossiers_match_in_every_spelling() {
             "{title}"
         );
     }
-    assert_eq!(
-        reasons(&lists.matches(&event("OJ L 94: 32014L0024")), "proc"),
-        ["dossier 32014L0024"]
-    );
+    // A listed act is shown by its Official Journal name, found by number or by name.
+    for title in [
+        "OJ L 94: 32014L0024",
+        "Directive 2014/24/EU on public procurement",
+        "Richtlinie 2014/24/EU über die öffentliche Auftragsvergabe",
+    ] {
+        assert_eq!(
+            reasons(&lists.matches(&event(title)), "proc")[0],
+            "act \"Directive 2014/24/EU\" (32014L0024)",
+            "{title}"
+        );
+    }
     // Structured fields: the event's dossier in another spelling, mentions, documents.
     let mut e = event("Plenary vote");
     e.dossier = Some("2011-0438".parse::<ProcedureRef>().unwrap());
