@@ -426,7 +426,13 @@ pub fn references_in(text: &str) -> (Vec<ProcedureRef>, Vec<ComRef>, Vec<Celex>)
             }
         }
     }
-    (procs, ComRef::find_all(text), Celex::find_in_prose(text))
+    let mut coms = ComRef::find_all(text);
+    for c in ComRef::find_in_link(text) {
+        if !coms.contains(&c) {
+            coms.push(c);
+        }
+    }
+    (procs, coms, Celex::find_in_prose(text))
 }
 
 /// A feed item as an event. Undated items take `first_seen`.

@@ -182,7 +182,7 @@ fn read_step<'c>(
         tracked: tracked.into_iter().collect(),
         dossiers: match procedures {
             true => store.stored_dossiers()?,
-            false => StoredDossiers::default(),
+            false => store.stored_aliases()?,
         },
         held,
     })

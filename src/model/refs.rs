@@ -451,6 +451,30 @@ impl ComRef {
     }
 }
 
+impl ComRef {
+    /// Every COM number written as links write it: `uri=COM:2011:0896:FIN`, `COM_2011_896`
+    /// (decode `%3A` first: [`Celex::decode_link`]).
+    pub fn find_in_link(url: &str) -> Vec<ComRef> {
+        static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let re = RE.get_or_init(|| {
+            regex::Regex::new(r"(?i)(?-u:\b)COM[:_]([0-9]{4})[:_]([0-9]{1,4})(?-u:\b)")
+                .expect("static regex")
+        });
+        let mut out = Vec::new();
+        for c in re.captures_iter(url) {
+            let year: Option<u16> = c.get(1).and_then(|m| m.as_str().parse().ok());
+            let number: Option<u32> = c.get(2).and_then(|m| m.as_str().parse().ok());
+            if let (Some(year), Some(number)) = (year, number) {
+                let r = ComRef { year, number };
+                if number > 0 && !out.contains(&r) {
+                    out.push(r);
+                }
+            }
+        }
+        out
+    }
+}
+
 impl fmt::Display for ComRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "COM({}){}", self.year, self.number)

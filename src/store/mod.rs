@@ -1031,6 +1031,21 @@ impl Store {
             let key = String::from_utf8_lossy(&k).into_owned();
             entries.insert(key, (v, std::sync::OnceLock::new()));
         }
+        let aliases = self.read_aliases()?;
+        Ok(StoredDossiers { entries, aliases })
+    }
+
+    /// Only the alias index of the stored dossiers (COM and CELEX numbers → procedure),
+    /// for a poll step of feeds alone, which needs no dossier.
+    pub fn stored_aliases(&self) -> Result<StoredDossiers, StoreError> {
+        let _call = self.call("reading the dossiers' numbers", health::SCAN_DEADLINE)?;
+        Ok(StoredDossiers {
+            entries: HashMap::new(),
+            aliases: self.read_aliases()?,
+        })
+    }
+
+    fn read_aliases(&self) -> Result<HashMap<String, ProcedureRef>, StoreError> {
         let mut aliases = HashMap::new();
         for kv in self.aliases.iter() {
             let (k, v) = kv?;
@@ -1038,7 +1053,7 @@ impl Store {
                 aliases.insert(String::from_utf8_lossy(&k).into_owned(), p);
             }
         }
-        Ok(StoredDossiers { entries, aliases })
+        Ok(aliases)
     }
 
     /// Write the aliases of the dossiers a store held before it kept aliases (once: the

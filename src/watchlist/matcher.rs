@@ -372,16 +372,12 @@ fn refs_in_url(url: &str, keys: &mut Vec<Key>) {
     }
     let url = &*decoded;
     static PROC: OnceLock<Option<regex::Regex>> = OnceLock::new();
-    static COM: OnceLock<Option<regex::Regex>> = OnceLock::new();
     // `[0-9]`, not `\d` (Unicode digits): see `model::refs::procedure_in_text`.
     let proc_re = PROC.get_or_init(|| {
         regex::Regex::new(
             r"(?:^|[^0-9A-Za-z])((?:19|20)[0-9]{2})(?:_([0-9]{1,4})|-([0-9]{4}))([A-Z])?(?:[^0-9A-Za-z]|$)",
         )
         .ok()
-    });
-    let com_re = COM.get_or_init(|| {
-        regex::Regex::new(r"(?i)(?-u:\b)COM[:_]([0-9]{4})[:_]([0-9]{1,4})(?-u:\b)").ok()
     });
     if let Some(re) = proc_re {
         for c in re.captures_iter(url) {
@@ -398,13 +394,5 @@ fn refs_in_url(url: &str, keys: &mut Vec<Key>) {
             }
         }
     }
-    if let Some(re) = com_re {
-        for c in re.captures_iter(url) {
-            let year: Option<u16> = c.get(1).and_then(|m| m.as_str().parse().ok());
-            let number: Option<u32> = c.get(2).and_then(|m| m.as_str().parse().ok());
-            if let (Some(year), Some(number)) = (year, number) {
-                keys.push(Key::Com(ComRef { year, number }));
-            }
-        }
-    }
+    keys.extend(ComRef::find_in_link(url).into_iter().map(Key::Com));
 }

@@ -1,5 +1,6 @@
 //! The one integration-test binary: modules by feature, shared helpers in `support`.
 
+mod act_names;
 mod captured;
 mod cellar;
 mod check_hints;
