@@ -13,6 +13,7 @@ mod digest;
 mod dossier;
 mod e2e;
 mod ep_api;
+mod eval;
 mod feed;
 mod fetch;
 mod have_your_say;
