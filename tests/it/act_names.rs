@@ -2,7 +2,8 @@
 //! loopback server serves the (hand-written, see `tests/fixtures/eurlex/README.md`) EUR-Lex
 //! feeds; watchlists listing a CELEX number, a COM number, an act named in an item's
 //! title, or the procedure that made an act get the item, with the reference as the reason.
-//! Also the references `dossier::item_event` reads from those feeds' items.
+//! Also the references `dossier::item_event` reads from those feeds' items, and the
+//! store's alias index (COM and CELEX numbers of stored dossiers → their procedure).
 
 use veille::model::{DossierRef, Observation, Provenance};
 use veille::sources::{feed, Input};
@@ -187,4 +188,40 @@ fn eurlex_feeds_reach_watchlists_by_celex_com_act_name_and_procedure() {
         out,
         "edip: dossier 2025/0260(COD) (through 32026R2401, its act, in the stored dossier)\n"
     );
+}
+
+/// The store's alias index: a recorded dossier's COM numbers and final act name its
+/// procedure, read back after the store is closed and opened again.
+#[test]
+fn the_store_knows_which_procedure_a_com_or_celex_number_belongs_to() {
+    use veille::store::Store;
+    let app = TestApp::new(TestServer::start_background(), vec![]);
+    store_edip_dossier(&app);
+    let now = NOW.parse().unwrap_or_else(|e| panic!("{e}"));
+    let (store, _) =
+        Store::open(&app.path("data/veille.sled"), 8 << 20, now).unwrap_or_else(|e| panic!("{e}"));
+    let refs = |s: &[&str]| -> Vec<DossierRef> {
+        s.iter()
+            .map(|r| r.parse().unwrap_or_else(|e| panic!("{e}")))
+            .collect()
+    };
+    for view in [
+        store.stored_aliases().unwrap_or_else(|e| panic!("{e}")),
+        store.stored_dossiers().unwrap_or_else(|e| panic!("{e}")),
+    ] {
+        for found in [
+            refs(&["32026R2401"]),
+            refs(&["COM(2025) 820"]),
+            refs(&["52025PC0820"]),
+            refs(&["32014L0024", "32026R2401"]),
+        ] {
+            assert_eq!(
+                view.procedure_of(&found).map(|p| p.to_string()),
+                Some("2025/0260(COD)".to_string()),
+                "{found:?}"
+            );
+        }
+        assert_eq!(view.procedure_of(&refs(&["32014L0024"])), None);
+        assert_eq!(view.procedure_of(&[]), None);
+    }
 }
