@@ -1183,6 +1183,11 @@ mod tests {
             ("Verordening (EU) 2016/679", "32016R0679"),
             ("Uitvoeringsverordening (EU) 2019/1780", "32019R1780"),
             ("verordening (EU) nr. 1315/2013", "32013R1315"),
+            (
+                "Verordening (EG) nr. 45/2001 van het Europees Parlement",
+                "32001R0045",
+            ),
+            ("Besluit 89/382/EEG, Euratom van de Raad", "31989D0382"),
         ] {
             assert_eq!(act_names(text), [celex], "{text}");
         }
@@ -1207,6 +1212,8 @@ mod tests {
             "Regulation 2021/0223(COD)",
             "Directive (see 2014/24)",
             "Directive (FOO) 2019/904",
+            "Kaderbesluit 2008/977/JBZ van de Raad",
+            "Aanbeveling 2003/361/EG van de Commissie",
             "Directive 2019/904/XYZ",
             "Meeting of 12/05/2020 on the regulation",
             "decision 12/05/2020",
