@@ -775,19 +775,9 @@ fn match_text(
     Ok(Exit::Ok)
 }
 
-/// `match`: the COM and CELEX numbers (or acts' names) in the texts that a watchlist does
-/// not list, but that belong to a procedure it lists. Through the stored dossiers: a
-/// stored dossier with that number matches its watchlists, as a poll does through the
-/// store's alias index (`through`); a listed procedure not stored yet may be the one
-/// (`pending`). Only here and in the poll step, not in the pure matcher.
-fn through_stored_dossiers(
-    g: &Global,
-    config: &Config,
-    watchlists: &WatchlistSet,
-    only: Option<&str>,
-    texts: &[&str],
-    explained: &watchlist::Explained,
-) -> (Vec<String>, Vec<String>) {
+/// The COM and CELEX numbers written in `match`'s texts (acts' names read as CELEX
+/// numbers; a text that is itself a number counts), once each.
+fn numbers_in(texts: &[&str]) -> Vec<DossierRef> {
     use crate::model::{Celex, ComRef};
     let mut refs: Vec<DossierRef> = Vec::new();
     for t in texts {
@@ -812,6 +802,23 @@ fn through_stored_dossiers(
             }
         }
     }
+    refs
+}
+
+/// `match`: the COM and CELEX numbers (or acts' names) in the texts that a watchlist does
+/// not list, but that belong to a procedure it lists. Through the stored dossiers: a
+/// stored dossier with that number matches its watchlists, as a poll does through the
+/// store's alias index (`through`); a listed procedure not stored yet may be the one
+/// (`pending`). Only here and in the poll step, not in the pure matcher.
+fn through_stored_dossiers(
+    g: &Global,
+    config: &Config,
+    watchlists: &WatchlistSet,
+    only: Option<&str>,
+    texts: &[&str],
+    explained: &watchlist::Explained,
+) -> (Vec<String>, Vec<String>) {
+    let refs = numbers_in(texts);
     let lists: Vec<&watchlist::Watchlist> = watchlists
         .lists()
         .iter()
@@ -866,8 +873,15 @@ fn through_stored_dossiers(
                 continue;
             }
             if let Some(d) = owners.iter().find(|d| listed(l, &d.reference)) {
+                // An act by the name the Official Journal gives it, as digests show it.
+                let shown = match r {
+                    DossierRef::Celex(c) => c
+                        .oj_name()
+                        .map_or(what.clone(), |n| format!("\"{n}\" ({what})")),
+                    _ => what.clone(),
+                };
                 through.push(format!(
-                    "{}: dossier {} (through {what}, its {whose}, in the stored dossier)",
+                    "{}: dossier {} (through {shown}, its {whose}, in the stored dossier)",
                     l.id, d.reference
                 ));
                 continue;

@@ -186,7 +186,7 @@ fn eurlex_feeds_reach_watchlists_by_celex_com_act_name_and_procedure() {
     let out = app.expect(Some(NOW), &["match", "Regulation (EU) 2026/2401"], 0);
     assert_eq!(
         out,
-        "edip: dossier 2025/0260(COD) (through 32026R2401, its act, in the stored dossier)\n"
+        "edip: dossier 2025/0260(COD) (through \"Regulation (EU) 2026/2401\" (32026R2401), its act, in the stored dossier)\n"
     );
 }
 
