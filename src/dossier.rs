@@ -407,8 +407,8 @@ impl Diff<'_> {
 }
 
 /// Every dossier reference named in a text or link: `2011/0438(COD)`, `COM(2011) 896`,
-/// CELEX `32014L0024` or an act's name ("Directive 2014/24/EU"), and the URL spellings `2011_438` / `2011-0438` next to
-/// `procedure`/`reference`.
+/// CELEX `32014L0024` or an act's name ("Directive 2014/24/EU"), and the URL spellings
+/// `2011_438` / `2011-0438` next to `procedure`/`reference`, `uri=COM:2011:0896:FIN`.
 pub fn references_in(text: &str) -> (Vec<ProcedureRef>, Vec<ComRef>, Vec<Celex>) {
     let mut procs = ProcedureRef::find_all(text);
     static URL_FORMS: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();

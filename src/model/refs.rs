@@ -727,15 +727,22 @@ fn act_name_in_text() -> &'static regex::Regex {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     RE.get_or_init(|| {
         regex::Regex::new(concat!(
-            r"(?i)(?-u:\b)(?:durchf(?:ü|u)hrungs|uitvoerings)?",
-            r"(?P<kind>directives?|richtlinien?|direttiv[ae]|directivas?|diretivas?|richtlijn(?:en)?",
-            r"|regulations?|r(?:è|e)glements?|verordnung(?:en)?|regolament[oi]|reglamentos?|regulamentos?|verordening(?:en)?",
-            r"|decisions?|d(?:é|e)cisions?|beschluss|entscheidung|decision[ei]|decisi(?:ó|o)n|decis(?:ã|a)o|besluit)",
-            r"(?:\s+(?:d[’']ex(?:é|e)cution|d(?:é|e)l(?:é|e)gu(?:é|e)e?|di\s+esecuzione|delegat[oa]",
-            r"|de\s+ejecuci(?:ó|o)n|delegad[oa]|de\s+execu(?:ç|c)(?:ã|a)o))?",
+            r"(?i)(?-u:\b)(?:durchf(?:ü|u)hrungs|uitvoerings)?(?P<kind>",
+            // Directives.
+            r"directives?|richtlinien?|direttiv[ae]|directivas?|diretivas?|richtlijn(?:en)?",
+            // Regulations.
+            r"|regulations?|r(?:è|e)glements?|verordnung(?:en)?|regolament[oi]|reglamentos?",
+            r"|regulamentos?|verordening(?:en)?",
+            // Decisions.
+            r"|decisions?|d(?:é|e)cisions?|beschluss|entscheidung|decision[ei]|decisi(?:ó|o)n",
+            r"|decis(?:ã|a)o|besluit)",
+            // "d'exécution", "délégué", "di esecuzione", "delegado"…
+            r"(?:\s+(?:d[’']ex(?:é|e)cution|d(?:é|e)l(?:é|e)gu(?:é|e)e?|di\s+esecuzione",
+            r"|delegat[oa]|de\s+ejecuci(?:ó|o)n|delegad[oa]|de\s+execu(?:ç|c)(?:ã|a)o))?",
             r"\s*(?:\((?P<marker>[A-Za-z]{2,7}(?:\s*,\s*[A-Za-z]{2,7})?)\)\s*)?",
             r"(?:(?P<no>no\.?|nr\.?|n\.?\s?[°º]|n\.)\s*)?",
-            r"(?P<a>[1-9][0-9]{0,3})/(?P<b>[1-9][0-9]{0,3})(?:/(?P<suffix>[A-Za-z]{2,7}))?(?-u:\b)",
+            r"(?P<a>[1-9][0-9]{0,3})/(?P<b>[1-9][0-9]{0,3})(?:/(?P<suffix>[A-Za-z]{2,7}))?",
+            r"(?-u:\b)",
         ))
         .expect("static regex")
     })
