@@ -467,8 +467,8 @@ impl Diff<'_> {
 }
 
 /// Every dossier reference named in a text or link: `2011/0438(COD)`, `COM(2011) 896`,
-/// CELEX `32014L0024`, and the URL spellings `2011_438` / `2011-0438` next to
-/// `procedure`/`reference`.
+/// CELEX `32014L0024` or an act's name ("Directive 2014/24/EU"), and the URL spellings
+/// `2011_438` / `2011-0438` next to `procedure`/`reference`, `uri=COM:2011:0896:FIN`.
 pub fn references_in(text: &str) -> (Vec<ProcedureRef>, Vec<ComRef>, Vec<Celex>) {
     let mut procs = ProcedureRef::find_all(text);
     static URL_FORMS: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
@@ -486,7 +486,13 @@ pub fn references_in(text: &str) -> (Vec<ProcedureRef>, Vec<ComRef>, Vec<Celex>)
             }
         }
     }
-    (procs, ComRef::find_all(text), Celex::find_all(text))
+    let mut coms = ComRef::find_all(text);
+    for c in ComRef::find_in_link(text) {
+        if !coms.contains(&c) {
+            coms.push(c);
+        }
+    }
+    (procs, coms, Celex::find_in_prose(text))
 }
 
 /// A feed item as an event. Undated items take `first_seen`.
@@ -496,8 +502,8 @@ pub fn item_event(
     first_seen: DateTime<Utc>,
     feed_title: Option<&str>,
 ) -> ItemEvent {
-    let link = item.link.as_deref().unwrap_or_default();
-    let text = [item.title.as_str(), item.summary.as_str(), link].join(" ");
+    let link = Celex::decode_link(item.link.as_deref().unwrap_or_default());
+    let text = [item.title.as_str(), item.summary.as_str(), &link].join(" ");
     let (procs, coms, celexes) = references_in(&text);
     let mut mentions: Vec<DossierRef> = procs
         .iter()

@@ -196,7 +196,7 @@ fn read_step<'c>(
     }
     let (dossiers, candidates) = match procedures {
         true => (store.stored_dossiers()?, store.stored_candidates()?),
-        false => Default::default(),
+        false => (store.stored_aliases()?, StoredCandidates::default()),
     };
     Ok(StepView {
         due,
@@ -948,7 +948,14 @@ impl Preparing<'_> {
         for o in std::mem::take(&mut p.observations) {
             match o {
                 Observation::Item(item) => {
-                    let event = dossier::item_event(&item, &provenance, now, None);
+                    let mut event = dossier::item_event(&item, &provenance, now, None);
+                    // An item naming only a stored dossier's COM or CELEX number is that
+                    // procedure's (the store's alias index, read with the dossiers).
+                    if let Some(p) = self.stored.procedure_of(&event.mentions) {
+                        let mut e = event.into_event();
+                        e.dossier = e.dossier.or(Some(p));
+                        event = crate::model::ItemEvent::with_text_refs_read(e);
+                    }
                     let matches = self.watchlists.matches(&event);
                     found.listed(
                         &mut p.record,

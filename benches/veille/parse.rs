@@ -48,6 +48,37 @@ pub fn benches(c: &mut Criterion) {
         })
     });
 
+    // References in titles: the labelled real EU titles (tests/fixtures/titles/eval.tsv),
+    // read for CELEX numbers alone and for CELEX numbers and acts' names, as every feed
+    // item's title is: the cost of reading "Directive 2014/24/EU" as 32014L0024.
+    let eval = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/titles/eval.tsv"
+    ))
+    .unwrap_or_default();
+    let titles: Vec<&str> = eval
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split('\t').next())
+        .collect();
+    g.throughput(Throughput::Elements(titles.len() as u64));
+    g.bench_function("titles_celex_numbers", |b| {
+        b.iter(|| {
+            titles
+                .iter()
+                .map(|t| veille::model::Celex::find_all(t).len())
+                .sum::<usize>()
+        })
+    });
+    g.bench_function("titles_celex_numbers_and_act_names", |b| {
+        b.iter(|| {
+            titles
+                .iter()
+                .map(|t| veille::model::Celex::find_in_prose(t).len())
+                .sum::<usize>()
+        })
+    });
+
     // The whole loopback corpus of scripts/bench.sh (500 feeds made from the fixtures), when
     // the script points here: the like-for-like figure for feedparser's parse loop.
     if let Some(dir) = std::env::var_os("VEILLE_BENCH_CORPUS") {

@@ -755,9 +755,10 @@ fn match_text(
     let (through, pending) =
         through_stored_dossiers(g, config, watchlists, only, &texts, &explained);
     let mut out = std::io::stdout().lock();
-    // A COM or CELEX number of a listed procedure is not a match by itself (news is
-    // matched by the references it names): `through` and `pending` only explain that.
-    if explained.matches.is_empty() {
+    // A COM or CELEX number of a stored dossier is that procedure's: a poll matches news
+    // naming it to the watchlists listing the procedure (`through`); `pending` explains
+    // the numbers of listed procedures not fetched yet.
+    if explained.matches.is_empty() && through.is_empty() {
         writeln!(out, "no watchlist matches")?;
     }
     for m in &explained.matches {
@@ -790,18 +791,9 @@ fn match_text(
     Ok(Exit::Ok)
 }
 
-/// `match`: the COM and CELEX numbers in the texts that a watchlist does not list, but
-/// that belong to a procedure it lists. Through the stored dossiers: a stored dossier
-/// with that number matches its watchlists (`through`); a listed procedure not stored
-/// yet may be the one (`pending`). Only here, not in the pure matcher.
-fn through_stored_dossiers(
-    g: &Global,
-    config: &Config,
-    watchlists: &WatchlistSet,
-    only: Option<&str>,
-    texts: &[&str],
-    explained: &watchlist::Explained,
-) -> (Vec<String>, Vec<String>) {
+/// The COM and CELEX numbers written in `match`'s texts (acts' names read as CELEX
+/// numbers; a text that is itself a number counts), once each.
+fn numbers_in(texts: &[&str]) -> Vec<DossierRef> {
     use crate::model::{Celex, ComRef};
     let mut refs: Vec<DossierRef> = Vec::new();
     for t in texts {
@@ -809,7 +801,7 @@ fn through_stored_dossiers(
             .into_iter()
             .map(DossierRef::Com)
             .collect();
-        for c in Celex::find_all(t) {
+        for c in Celex::find_in_prose(t) {
             found.push(match c.to_com() {
                 Some(com) => DossierRef::Com(com),
                 None => DossierRef::Celex(c),
@@ -826,6 +818,23 @@ fn through_stored_dossiers(
             }
         }
     }
+    refs
+}
+
+/// `match`: the COM and CELEX numbers (or acts' names) in the texts that a watchlist does
+/// not list, but that belong to a procedure it lists. Through the stored dossiers: a
+/// stored dossier with that number matches its watchlists, as a poll does through the
+/// store's alias index (`through`); a listed procedure not stored yet may be the one
+/// (`pending`). Only here and in the poll step, not in the pure matcher.
+fn through_stored_dossiers(
+    g: &Global,
+    config: &Config,
+    watchlists: &WatchlistSet,
+    only: Option<&str>,
+    texts: &[&str],
+    explained: &watchlist::Explained,
+) -> (Vec<String>, Vec<String>) {
+    let refs = numbers_in(texts);
     let lists: Vec<&watchlist::Watchlist> = watchlists
         .lists()
         .iter()
@@ -880,8 +889,15 @@ fn through_stored_dossiers(
                 continue;
             }
             if let Some(d) = owners.iter().find(|d| listed(l, &d.reference)) {
+                // An act by the name the Official Journal gives it, as digests show it.
+                let shown = match r {
+                    DossierRef::Celex(c) => c
+                        .oj_name()
+                        .map_or(what.clone(), |n| format!("\"{n}\" ({what})")),
+                    _ => what.clone(),
+                };
                 through.push(format!(
-                    "{}: {what} is the {whose} of {}, which it lists; to catch news that names only {what}, add \"{what}\" to its dossiers",
+                    "{}: dossier {} (through {shown}, its {whose}, in the stored dossier)",
                     l.id, d.reference
                 ));
                 continue;
@@ -903,7 +919,7 @@ fn through_stored_dossiers(
                 .collect();
             if !unfetched.is_empty() {
                 pending.push(format!(
-                    "{}: no stored dossier has {what}; if it is the {whose} of {}, add \"{what}\" to its dossiers to catch news that names only it",
+                    "{}: no stored dossier has {what} yet; if it is the {whose} of {}, news that names only it is matched once that dossier is fetched (or add \"{what}\" to its dossiers)",
                     l.id,
                     unfetched.join(" or ")
                 ));

@@ -451,6 +451,30 @@ impl ComRef {
     }
 }
 
+impl ComRef {
+    /// Every COM number written as links write it: `uri=COM:2011:0896:FIN`, `COM_2011_896`
+    /// (decode `%3A` first: [`Celex::decode_link`]).
+    pub fn find_in_link(url: &str) -> Vec<ComRef> {
+        static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let re = RE.get_or_init(|| {
+            regex::Regex::new(r"(?i)(?-u:\b)COM[:_]([0-9]{4})[:_]([0-9]{1,4})(?-u:\b)")
+                .expect("static regex")
+        });
+        let mut out = Vec::new();
+        for c in re.captures_iter(url) {
+            let year: Option<u16> = c.get(1).and_then(|m| m.as_str().parse().ok());
+            let number: Option<u32> = c.get(2).and_then(|m| m.as_str().parse().ok());
+            if let (Some(year), Some(number)) = (year, number) {
+                let r = ComRef { year, number };
+                if number > 0 && !out.contains(&r) {
+                    out.push(r);
+                }
+            }
+        }
+        out
+    }
+}
+
 impl fmt::Display for ComRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "COM({}){}", self.year, self.number)
@@ -552,24 +576,130 @@ impl Celex {
     pub fn is_directive(&self) -> bool {
         self.sector == '3' && self.doc_type == "L"
     }
-    /// How the Official Journal names the act since 2015 (`Directive (EU) 2019/904`);
-    /// older acts and other documents keep their CELEX number.
-    pub fn act_name(&self) -> String {
+    /// How the Official Journal names the act: `Directive (EU) 2019/904`, `Directive
+    /// 2014/24/EU`, `Council Directive`s of old `89/665/EEC`, `Regulation (EU) No
+    /// 1315/2013`, `Regulation (EEC) No 1408/71`. `None` for other documents, and where
+    /// the number alone does not say the name: decisions before 2015 (`2011/833/EU` or
+    /// `No 1313/2013/EU`), and acts of 1993 and 2009, the years the union's name changed.
+    pub fn oj_name(&self) -> Option<String> {
         let kind = match (self.sector, self.doc_type.as_str()) {
             ('3', "L") => "Directive",
             ('3', "R") => "Regulation",
             ('3', "D") => "Decision",
-            _ => return self.to_string(),
+            _ => return None,
         };
         let number = self.number.trim_start_matches('0');
-        if self.year < 2015 || number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
-            return format!("{kind} {self}");
+        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
         }
-        format!("{kind} (EU) {}/{number}", self.year)
+        let year = self.year;
+        if year >= 2015 {
+            return Some(format!("{kind} (EU) {year}/{number}"));
+        }
+        let union = match year {
+            2010.. => "EU",
+            1994..=2008 => "EC",
+            ..=1992 => "EEC",
+            _ => return None,
+        };
+        // Two-digit years until 1998 for directives, 1999 for regulations.
+        let written = |four_from: u16| {
+            if year >= four_from {
+                year.to_string()
+            } else {
+                format!("{:02}", year % 100)
+            }
+        };
+        match kind {
+            "Directive" => Some(format!("Directive {}/{number}/{union}", written(1999))),
+            "Regulation" => Some(format!(
+                "Regulation ({union}) No {number}/{}",
+                written(2000)
+            )),
+            _ => None,
+        }
+    }
+    /// The act's name ([`Celex::oj_name`]), else its kind and CELEX number.
+    pub fn act_name(&self) -> String {
+        if let Some(name) = self.oj_name() {
+            return name;
+        }
+        match (self.sector, self.doc_type.as_str()) {
+            ('3', "L") => format!("Directive {self}"),
+            ('3', "R") => format!("Regulation {self}"),
+            ('3', "D") => format!("Decision {self}"),
+            _ => self.to_string(),
+        }
     }
     pub fn eurlex_url(&self) -> String {
         format!("https://eur-lex.europa.eu/legal-content/EN/TXT/?uri=CELEX:{self}")
     }
+    /// Every act named in free text as the Official Journal names it, with the name as
+    /// written: "Directive 2014/24/EU", "Council Directive 89/665/EEC", "Regulation (EU)
+    /// No 1315/2013", "Regulation (EEC) No 1408/71", "Decision No 1313/2013/EU",
+    /// "Commission Implementing Regulation (EU) 2023/1234", "règlement (UE) 2016/679",
+    /// "Richtlinie 2014/24/EU", "Verordnung (EU) 2016/679", "verordening (EU) 2016/679"…
+    /// Conservative: a kind of act must stand before the number, and a name the rules do
+    /// not read without doubt is left out. One memchr pass decides whether the regex runs.
+    pub fn find_act_names(text: &str) -> Vec<(Celex, &str)> {
+        let mut out: Vec<(Celex, &str)> = Vec::new();
+        if !may_name_an_act(text) {
+            return out;
+        }
+        for cap in act_name_in_text().captures_iter(text) {
+            if let Some(m) = cap.name("marker") {
+                if !is_union_marker(m.as_str()) {
+                    continue;
+                }
+            }
+            if let Some(m) = cap.name("suffix") {
+                if !is_union_marker(m.as_str()) {
+                    continue;
+                }
+            }
+            let (Some(kind), Some(a), Some(b), Some(all)) =
+                (cap.name("kind"), cap.name("a"), cap.name("b"), cap.get(0))
+            else {
+                continue;
+            };
+            let celex = act_celex(
+                kind.as_str(),
+                cap.name("no").is_some(),
+                a.as_str(),
+                b.as_str(),
+                cap.name("suffix").is_some(),
+            );
+            if let Some(c) = celex {
+                if !out.iter().any(|(o, _)| *o == c) {
+                    out.push((c, all.as_str()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Every act a text names, by CELEX number or by name ([`Celex::find_all`], then
+    /// [`Celex::find_act_names`]), once each: how prose is read for references.
+    pub fn find_in_prose(text: &str) -> Vec<Celex> {
+        let mut out = Celex::find_all(text);
+        for (c, _) in Celex::find_act_names(text) {
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// A link as references are read from it: the percent-encoded colons of EUR-Lex
+    /// links (`uri=CELEX%3A32025R1234`, `uri=COM%3A2017%3A663%3AFIN`) decoded, so that
+    /// the number stands as a word; other links are returned as they are.
+    pub fn decode_link(url: &str) -> std::borrow::Cow<'_, str> {
+        if memchr::memchr(b'%', url.as_bytes()).is_none() {
+            return std::borrow::Cow::Borrowed(url);
+        }
+        std::borrow::Cow::Owned(url.replace("%3A", ":").replace("%3a", ":"))
+    }
+
     /// Every CELEX number written in free text (`32014L0024`, `CELEX:52011PC0896`).
     pub fn find_all(text: &str) -> Vec<Celex> {
         static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
@@ -587,6 +717,106 @@ impl Celex {
         }
         out
     }
+}
+
+/// Acts named as the Official Journal names them: the kind of act (directive,
+/// regulation, decision, in English, French, German, Italian, Spanish, Portuguese and
+/// Dutch), an optional union marker in brackets, an optional "No" and the number.
+/// Captures: `kind`, `marker`, `no`, `a` and `b` (the two numbers), `suffix`.
+fn act_name_in_text() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(concat!(
+            r"(?i)(?-u:\b)(?:durchf(?:ü|u)hrungs|uitvoerings)?(?P<kind>",
+            // Directives.
+            r"directives?|richtlinien?|direttiv[ae]|directivas?|diretivas?|richtlijn(?:en)?",
+            // Regulations.
+            r"|regulations?|r(?:è|e)glements?|verordnung(?:en)?|regolament[oi]|reglamentos?",
+            r"|regulamentos?|verordening(?:en)?",
+            // Decisions.
+            r"|decisions?|d(?:é|e)cisions?|beschluss|entscheidung|decision[ei]|decisi(?:ó|o)n",
+            r"|decis(?:ã|a)o|besluit)",
+            // "d'exécution", "délégué", "di esecuzione", "delegado"…
+            r"(?:\s+(?:d[’']ex(?:é|e)cution|d(?:é|e)l(?:é|e)gu(?:é|e)e?|di\s+esecuzione",
+            r"|delegat[oa]|de\s+ejecuci(?:ó|o)n|delegad[oa]|de\s+execu(?:ç|c)(?:ã|a)o))?",
+            r"\s*(?:\((?P<marker>[A-Za-z]{2,7}(?:\s*,\s*[A-Za-z]{2,7})?)\)\s*)?",
+            r"(?:(?P<no>no\.?|nr\.?|n\.?\s?[°º]|n\.)\s*)?",
+            r"(?P<a>[1-9][0-9]{0,3})/(?P<b>[1-9][0-9]{0,3})(?:/(?P<suffix>[A-Za-z]{2,7}))?",
+            r"(?-u:\b)",
+        ))
+        .expect("static regex")
+    })
+}
+
+/// The union markers of act names, in brackets or after the number, in the official
+/// languages read here.
+const UNION_MARKERS: [&str; 17] = [
+    "EU", "UE", "EC", "CE", "EG", "EEC", "CEE", "EWG", "EEG", "EURATOM", "CFSP", "PESC", "GASP",
+    "JHA", "JAI", "ECSC", "CECA",
+];
+
+fn is_union_marker(m: &str) -> bool {
+    m.split(',')
+        .map(str::trim)
+        .all(|p| UNION_MARKERS.iter().any(|u| u.eq_ignore_ascii_case(p)))
+}
+
+/// Whether `text` may name an act: a `/` between two digits. Cheap, so that the regex
+/// runs only on the few titles that may hold an act's number.
+fn may_name_an_act(text: &str) -> bool {
+    let b = text.as_bytes();
+    memchr::memchr_iter(b'/', b)
+        .any(|i| i > 0 && b[i - 1].is_ascii_digit() && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+}
+
+/// A year as act names write it: four digits, or two before 2000 (`89/665/EEC`).
+fn act_year(s: &str) -> Option<u16> {
+    let n: u16 = s.parse().ok()?;
+    match s.len() {
+        2 if n >= 58 => Some(1900 + n),
+        4 if (1958..=2100).contains(&n) => Some(n),
+        _ => None,
+    }
+}
+
+/// The CELEX number of an act from its kind and the two numbers of its name, following
+/// the Official Journal's order: a directive is year/number; a regulation or decision
+/// written with "No" is number/year (before 2015); since 2015 every act is year/number.
+/// `None` when the name is not one the rules read without doubt.
+fn act_celex(kind: &str, no: bool, a: &str, b: &str, suffix: bool) -> Option<Celex> {
+    let kind = kind.to_lowercase();
+    let doc_type = if kind.starts_with("di") || kind.starts_with("richt") {
+        "L"
+    } else if kind.starts_with('r') || kind.starts_with('v') {
+        "R"
+    } else {
+        "D"
+    };
+    let (year, number) = match (doc_type, no) {
+        // Directives are never numbered "No".
+        ("L", true) => return None,
+        ("L", false) => (act_year(a)?, b),
+        // "Decision No 1313/2013/EU"; a "No 1/2020" of an association council has no
+        // union suffix and is not an EU act of this series.
+        ("D", true) if !suffix => return None,
+        (_, true) => (act_year(b).filter(|y| *y < 2015)?, a),
+        // "Regulation (EU) 2016/679", "Decision (EU) 2022/2481", "Decision 2011/833/EU".
+        (_, false) => match (act_year(a), act_year(b)) {
+            (Some(y), _) if y >= 2015 || doc_type == "D" => (y, b),
+            // "Regulation (EC) 1907/2006", written without its "No".
+            (_, Some(y)) if doc_type == "R" && y < 2015 && b.len() == 4 => (y, a),
+            _ => return None,
+        },
+    };
+    if number.len() > 4 {
+        return None;
+    }
+    Some(Celex {
+        sector: '3',
+        year,
+        doc_type: doc_type.to_string(),
+        number: format!("{:0>4}", number),
+    })
 }
 
 impl fmt::Display for Celex {
@@ -843,7 +1073,29 @@ mod tests {
             ('3', 2014, "L", "0024")
         );
         assert!(d.is_directive());
-        assert_eq!(d.act_name(), "Directive 32014L0024");
+        assert_eq!(d.act_name(), "Directive 2014/24/EU");
+        for celex in [
+            "32014L0024",
+            "31989L0665",
+            "32013R1315",
+            "32006R1907",
+            "31971R1408",
+            "32016R0679",
+            "32022D2481",
+            "32000R1346",
+        ] {
+            let c: Celex = celex.parse().unwrap_or_else(|e| panic!("{e}"));
+            let name = c.oj_name().unwrap_or_else(|| panic!("{celex}"));
+            let read: Vec<Celex> = Celex::find_act_names(&name)
+                .into_iter()
+                .map(|(c, _)| c)
+                .collect();
+            assert_eq!(read, std::slice::from_ref(&c), "{celex}: {name}");
+        }
+        for ambiguous in ["32013D1313", "31993L0104", "32009L0162", "52011PC0896"] {
+            let c: Celex = ambiguous.parse().unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(c.oj_name(), None, "{ambiguous}");
+        }
         let sup: Celex = "32019L0904".parse().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(sup.act_name(), "Directive (EU) 2019/904");
         let pc: Celex = "CELEX:52011PC0896"
@@ -880,6 +1132,103 @@ mod tests {
         assert!(matches!("52011PC0896".parse(), Ok(DossierRef::Com(_))));
         assert!(matches!("32014L0024".parse(), Ok(DossierRef::Celex(_))));
         assert!("directive on procurement".parse::<DossierRef>().is_err());
+    }
+
+    fn act_names(text: &str) -> Vec<String> {
+        Celex::find_act_names(text)
+            .iter()
+            .map(|(c, _)| c.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn acts_named_as_the_official_journal_names_them() {
+        for (text, celex) in [
+            ("Directive 2014/55/EU", "32014L0055"),
+            ("Council Directive 89/665/EEC", "31989L0665"),
+            ("Regulation (EU) No 1315/2013", "32013R1315"),
+            ("Directive (EU) 2019/904", "32019L0904"),
+            ("Regulation (EU) 2016/679", "32016R0679"),
+            ("Decision (EU) 2022/2481", "32022D2481"),
+            (
+                "Commission Implementing Regulation (EU) 2023/1234",
+                "32023R1234",
+            ),
+            (
+                "Commission Delegated Regulation (EU) 2023/2772",
+                "32023R2772",
+            ),
+            ("Regulation (EC) No 1907/2006", "32006R1907"),
+            ("Regulation (EEC) No 1408/71", "31971R1408"),
+            ("Council Regulation (EC) No 1/2003", "32003R0001"),
+            ("Decision No 1313/2013/EU", "32013D1313"),
+            ("Commission Decision 2011/833/EU", "32011D0833"),
+            ("Council Decision (CFSP) 2022/266", "32022D0266"),
+            ("Regulation (EU, Euratom) 2018/1046", "32018R1046"),
+            ("Directive 2008/98/EC", "32008L0098"),
+            // French, German, Italian, Spanish, Portuguese, Dutch.
+            ("directive 2014/24/UE", "32014L0024"),
+            ("règlement (UE) 2016/679", "32016R0679"),
+            (
+                "Règlement d'exécution (UE) 2019/1780 de la Commission",
+                "32019R1780",
+            ),
+            ("règlement (UE) n° 1303/2013", "32013R1303"),
+            ("décision (UE) 2022/2481", "32022D2481"),
+            ("Richtlinie 2014/24/EU", "32014L0024"),
+            ("Verordnung (EU) 2016/679", "32016R0679"),
+            ("Verordnung (EG) Nr. 1907/2006", "32006R1907"),
+            ("Durchführungsverordnung (EU) 2019/1780", "32019R1780"),
+            ("Beschluss (EU) 2022/2481", "32022D2481"),
+            ("direttiva 2014/24/UE", "32014L0024"),
+            ("regolamento (UE) n. 1315/2013", "32013R1315"),
+            ("directiva 2014/24/UE", "32014L0024"),
+            ("Reglamento (UE) 2016/679", "32016R0679"),
+            ("Reglamento (UE) n.º 1315/2013", "32013R1315"),
+            ("Diretiva 2014/24/UE", "32014L0024"),
+            ("richtlijn 2014/24/EU", "32014L0024"),
+            ("Verordening (EU) 2016/679", "32016R0679"),
+            ("Uitvoeringsverordening (EU) 2019/1780", "32019R1780"),
+            ("verordening (EU) nr. 1315/2013", "32013R1315"),
+            (
+                "Verordening (EG) nr. 45/2001 van het Europees Parlement",
+                "32001R0045",
+            ),
+            ("Besluit 89/382/EEG, Euratom van de Raad", "31989D0382"),
+        ] {
+            assert_eq!(act_names(text), [celex], "{text}");
+        }
+        let t = "Directive 2014/24/EU on public procurement and repealing Directive 2004/18/EC";
+        assert_eq!(act_names(t), ["32014L0024", "32004L0018"]);
+        assert_eq!(
+            Celex::find_act_names("amending Regulation (EU) No 1315/2013 as regards")[0].1,
+            "Regulation (EU) No 1315/2013"
+        );
+    }
+
+    #[test]
+    fn numbers_without_a_kind_of_act_are_not_acts() {
+        for text in [
+            "2014/24",
+            "2014/24/EU",
+            "the 2019/20 season",
+            "No 12/2020",
+            "Decision No 1/2020 of the EU-Japan Joint Committee",
+            "Directive No 12/2020",
+            "Regulation 12/2020",
+            "Regulation 2021/0223(COD)",
+            "Directive (see 2014/24)",
+            "Directive (FOO) 2019/904",
+            "Kaderbesluit 2008/977/JBZ van de Raad",
+            "Aanbeveling 2003/361/EG van de Commissie",
+            "Directive 2019/904/XYZ",
+            "Meeting of 12/05/2020 on the regulation",
+            "decision 12/05/2020",
+            "Regulation 1234/2016",
+            "",
+        ] {
+            assert!(act_names(text).is_empty(), "{text}: {:?}", act_names(text));
+        }
     }
 
     proptest! {
@@ -921,6 +1270,7 @@ mod tests {
             let _ = s.parse::<ComRef>();
             let _ = s.parse::<Celex>();
             let _ = s.parse::<DossierRef>();
+            let _ = Celex::find_act_names(&s);
         }
     }
 }

@@ -176,11 +176,25 @@ impl PollBatch {
     }
 }
 
+/// The alias rows of a dossier: its COM numbers and its final act's CELEX number, each
+/// naming its procedure (as `StoredDossiers::procedure_of` looks them up).
+fn aliases_of(d: &Dossier) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let procedure = d.reference.to_string().into_bytes();
+    d.com
+        .iter()
+        .map(|c| crate::model::DossierRef::Com(*c).to_string())
+        .chain(d.final_act.iter().map(|c| c.to_string()))
+        .map(|k| (k.into_bytes(), procedure.clone()))
+        .collect()
+}
+
 /// The dossiers the store held when read ([`Store::stored_dossiers`]): a value, detached
 /// from the database; each is decoded the first time it is asked for.
 #[derive(Default)]
 pub struct StoredDossiers {
     entries: HashMap<String, (sled::IVec, std::sync::OnceLock<Result<Dossier, String>>)>,
+    /// COM and CELEX numbers (`COM(2011)896`, `32014L0024`) → their procedure.
+    aliases: HashMap<String, ProcedureRef>,
 }
 
 impl std::fmt::Debug for StoredDossiers {
@@ -195,6 +209,16 @@ impl StoredDossiers {
     /// Whether a dossier of this procedure was stored (without decoding it).
     pub fn contains(&self, r: &ProcedureRef) -> bool {
         self.entries.contains_key(&r.storage_key())
+    }
+
+    /// The stored procedure whose proposal (COM number) or final act (CELEX number) one
+    /// of these references is, without decoding any dossier.
+    pub fn procedure_of(&self, refs: &[crate::model::DossierRef]) -> Option<ProcedureRef> {
+        if self.aliases.is_empty() {
+            return None;
+        }
+        refs.iter()
+            .find_map(|r| self.aliases.get(&r.to_string()).copied())
     }
 
     /// The stored dossier of this procedure.
@@ -299,6 +323,8 @@ pub struct Handles {
     candidates: sled::Tree,
     deadlines: sled::Tree,
     meta: sled::Tree,
+    /// A dossier's COM and CELEX numbers → its procedure, written with each dossier.
+    aliases: sled::Tree,
 }
 
 impl std::fmt::Debug for Handles {
@@ -451,6 +477,7 @@ struct Unmatched {
 /// The rows a poll writes whatever its events, encoded before the transaction.
 struct PollRows {
     dossiers: Vec<(Vec<u8>, Vec<u8>)>,
+    aliases: Vec<(Vec<u8>, Vec<u8>)>,
     resources: Vec<(Vec<u8>, Vec<u8>)>,
     deadlines: Vec<(Vec<u8>, Vec<u8>)>,
 }
@@ -460,6 +487,7 @@ impl PollRows {
     fn encode(batches: &[PollBatch]) -> Result<PollRows, StoreError> {
         let mut rows = PollRows {
             dossiers: Vec::new(),
+            aliases: Vec::new(),
             resources: Vec::new(),
             deadlines: Vec::new(),
         };
@@ -472,6 +500,7 @@ impl PollRows {
                 };
                 rows.dossiers
                     .push((d.reference.storage_key().into_bytes(), encode(&rec)?));
+                rows.aliases.extend(aliases_of(d));
             }
             for (url, r) in &batch.resources {
                 rows.resources
@@ -818,6 +847,7 @@ impl Store {
             candidates: tree("candidates")?,
             deadlines: tree("deadlines")?,
             meta: tree("meta")?,
+            aliases: tree("aliases")?,
             db,
         };
         drop(opening);
@@ -833,6 +863,7 @@ impl Store {
             poll_states: Arc::default(),
         };
         store.check_schema()?;
+        store.backfill_aliases()?;
         Ok((store, report))
     }
 
@@ -1131,7 +1162,50 @@ impl Store {
             let key = String::from_utf8_lossy(&k).into_owned();
             entries.insert(key, (v, std::sync::OnceLock::new()));
         }
-        Ok(StoredDossiers { entries })
+        let aliases = self.read_aliases()?;
+        Ok(StoredDossiers { entries, aliases })
+    }
+
+    /// Only the alias index of the stored dossiers (COM and CELEX numbers → procedure),
+    /// for a poll step of feeds alone, which needs no dossier.
+    pub fn stored_aliases(&self) -> Result<StoredDossiers, StoreError> {
+        let _call = self.call("reading the dossiers' numbers", health::SCAN_DEADLINE)?;
+        Ok(StoredDossiers {
+            entries: HashMap::new(),
+            aliases: self.read_aliases()?,
+        })
+    }
+
+    fn read_aliases(&self) -> Result<HashMap<String, ProcedureRef>, StoreError> {
+        let mut aliases = HashMap::new();
+        for kv in self.aliases.iter() {
+            let (k, v) = kv?;
+            if let Ok(p) = String::from_utf8_lossy(&v).parse::<ProcedureRef>() {
+                aliases.insert(String::from_utf8_lossy(&k).into_owned(), p);
+            }
+        }
+        Ok(aliases)
+    }
+
+    /// Write the aliases of the dossiers a store held before it kept aliases (once: the
+    /// tree is then no longer empty, or there are no dossiers).
+    fn backfill_aliases(&self) -> Result<(), StoreError> {
+        if !self.aliases.is_empty() || self.dossiers.is_empty() {
+            return Ok(());
+        }
+        let _call = self.call("indexing the dossiers' numbers", health::SCAN_DEADLINE)?;
+        let mut batch = sled::Batch::default();
+        for kv in self.dossiers.iter() {
+            let (_, v) = kv?;
+            // An undecodable dossier is reported where it is read, not here.
+            if let Ok(rec) = decode::<DossierRecord>("dossier", &v) {
+                for (k, v) in aliases_of(&rec.dossier) {
+                    batch.insert(k, v);
+                }
+            }
+        }
+        self.aliases.apply_batch(batch)?;
+        Ok(())
     }
 
     pub fn dossiers(&self) -> Result<Vec<Dossier>, StoreError> {
@@ -1496,9 +1570,20 @@ impl Store {
             &self.tracked,
             &self.deadlines,
             &self.candidates,
+            &self.aliases,
         );
         let outcomes = trees.transaction(
-            |(events, pending, dossiers, resources, sources, tracked, deadlines, candidates)| {
+            |(
+                events,
+                pending,
+                dossiers,
+                resources,
+                sources,
+                tracked,
+                deadlines,
+                candidates,
+                aliases,
+            )| {
                 let mut outcomes = Vec::with_capacity(batches.len());
                 for (batch, seen) in batches.iter().zip(&unmatched.seen) {
                     if batch.only_state() {
@@ -1524,6 +1609,9 @@ impl Store {
                 }
                 for (k, v) in &rows.dossiers {
                     dossiers.insert(k.as_slice(), v.as_slice())?;
+                }
+                for (k, v) in &rows.aliases {
+                    aliases.insert(k.as_slice(), v.as_slice())?;
                 }
                 for (k, v) in &rows.resources {
                     resources.insert(k.as_slice(), v.as_slice())?;

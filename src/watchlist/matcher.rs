@@ -418,22 +418,25 @@ fn refs_in_text(text: &str, keys: &mut Vec<Key>) {
             .map(|p| Key::Procedure(p.key())),
     );
     keys.extend(ComRef::find_all(text).into_iter().map(Key::Com));
-    keys.extend(Celex::find_all(text).iter().map(Key::of_celex));
+    keys.extend(Celex::find_in_prose(text).iter().map(Key::of_celex));
 }
 
 /// The spellings URLs use: `procedure/2011_438`, `proc/2011-0438`, `uri=COM:2011:0896:FIN`.
 fn refs_in_url(url: &str, keys: &mut Vec<Key>) {
+    let decoded = Celex::decode_link(url);
+    // `uri=CELEX%3A32025R1234`: the plain `uri=CELEX:…` and `celex=…` forms are words
+    // that `refs_in_text` reads in the link as it is.
+    if let std::borrow::Cow::Owned(d) = &decoded {
+        keys.extend(Celex::find_all(d).iter().map(Key::of_celex));
+    }
+    let url = &*decoded;
     static PROC: OnceLock<Option<regex::Regex>> = OnceLock::new();
-    static COM: OnceLock<Option<regex::Regex>> = OnceLock::new();
     // `[0-9]`, not `\d` (Unicode digits): see `model::refs::procedure_in_text`.
     let proc_re = PROC.get_or_init(|| {
         regex::Regex::new(
             r"(?:^|[^0-9A-Za-z])((?:19|20)[0-9]{2})(?:_([0-9]{1,4})|-([0-9]{4}))([A-Z])?(?:[^0-9A-Za-z]|$)",
         )
         .ok()
-    });
-    let com_re = COM.get_or_init(|| {
-        regex::Regex::new(r"(?i)(?-u:\b)COM[:_]([0-9]{4})[:_]([0-9]{1,4})(?-u:\b)").ok()
     });
     if let Some(re) = proc_re {
         for c in re.captures_iter(url) {
@@ -450,13 +453,5 @@ fn refs_in_url(url: &str, keys: &mut Vec<Key>) {
             }
         }
     }
-    if let Some(re) = com_re {
-        for c in re.captures_iter(url) {
-            let year: Option<u16> = c.get(1).and_then(|m| m.as_str().parse().ok());
-            let number: Option<u32> = c.get(2).and_then(|m| m.as_str().parse().ok());
-            if let (Some(year), Some(number)) = (year, number) {
-                keys.push(Key::Com(ComRef { year, number }));
-            }
-        }
-    }
+    keys.extend(ComRef::find_in_link(url).into_iter().map(Key::Com));
 }

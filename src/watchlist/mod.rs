@@ -16,7 +16,9 @@ use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
 
-use crate::model::{Candidate, DossierEvent, DossierRef, ItemEvent, Language, ProcedureRef, Stage};
+use crate::model::{
+    Candidate, Celex, DossierEvent, DossierRef, ItemEvent, Language, ProcedureRef, Stage,
+};
 use crate::schedule::DigestSchedule;
 
 pub use load::{load_dir, load_dir_partly, load_str, load_str_warned, Loaded};
@@ -134,7 +136,11 @@ impl Reason {
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reason::Dossier(d) => write!(f, "dossier {d}"),
+            // A listed act is shown by the name the Official Journal gives it.
+            Reason::Dossier(d) => match d.parse::<Celex>().ok().and_then(|c| c.oj_name()) {
+                Some(name) => write!(f, "act \"{name}\" ({d})"),
+                None => write!(f, "dossier {d}"),
+            },
             Reason::Keyword(k) => write!(f, "keyword \"{k}\""),
             Reason::Subject(s) => write!(f, "subject \"{s}\" (EuroVoc)"),
             Reason::NewDossier(why) => write!(f, "new dossier: {why}"),

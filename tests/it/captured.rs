@@ -39,6 +39,8 @@ fn every_capture_is_present_unchanged_and_documented() {
         "ep-api",
         "ep-press",
         "eurlex-cellar-notice",
+        "eurlex-procedure-html",
+        "eurlex-webservice",
         "generic-rss",
     ] {
         on_disk.extend(fixtures::list(dir));

@@ -1,5 +1,6 @@
 //! The one integration-test binary: modules by feature, shared helpers in `support`.
 
+mod act_names;
 mod captured;
 mod cellar;
 mod check_hints;
@@ -13,6 +14,7 @@ mod discover;
 mod dossier;
 mod e2e;
 mod ep_api;
+mod eval;
 mod feed;
 mod fetch;
 mod have_your_say;

@@ -137,8 +137,8 @@ fn dossier_show_takes_com_and_celex_spellings_through_stored_dossiers() {
     );
 }
 
-/// A COM number of a listed procedure is no match by itself: `match` says whose proposal
-/// it is when the dossier is stored, and in both cases how to catch news naming only it.
+/// A COM number of a listed procedure matches through the stored dossier whose proposal
+/// it is (as a poll does); before that dossier is fetched, `match` says what will happen.
 #[test]
 fn a_com_number_of_a_listed_procedure_is_explained_through_the_store() {
     let app = app();
@@ -149,7 +149,7 @@ fn a_com_number_of_a_listed_procedure_is_explained_through_the_store() {
     let out = app.expect(None, &["match", "Proposal COM(2025) 823 on defence"], 0);
     assert_eq!(
         out,
-        "no watchlist matches\nedip: no stored dossier has COM(2025)823; if it is the proposal of 2025/0260(COD), add \"COM(2025)823\" to its dossiers to catch news that names only it\n"
+        "no watchlist matches\nedip: no stored dossier has COM(2025)823 yet; if it is the proposal of 2025/0260(COD), news that names only it is matched once that dossier is fetched (or add \"COM(2025)823\" to its dossiers)\n"
     );
     // `match` never creates a store.
     assert!(!app.path("data/veille.sled").exists());
@@ -162,7 +162,7 @@ fn a_com_number_of_a_listed_procedure_is_explained_through_the_store() {
         let out = app.expect(None, &["match", text], 0);
         assert_eq!(
             out,
-            "no watchlist matches\nedip: COM(2025)823 is the proposal of 2025/0260(COD), which it lists; to catch news that names only COM(2025)823, add \"COM(2025)823\" to its dossiers\n",
+            "edip: dossier 2025/0260(COD) (through COM(2025)823, its proposal, in the stored dossier)\n",
             "{text}"
         );
     }
@@ -196,7 +196,7 @@ fn a_com_number_of_a_listed_procedure_is_explained_through_the_store() {
         0,
     );
     assert!(
-        out.contains("edip: COM(2025)823 is the proposal of 2025/0260(COD)"),
+        out.contains("edip: dossier 2025/0260(COD) (through COM(2025)823, its proposal"),
         "{out}"
     );
 }

@@ -2,7 +2,7 @@
 //! EU titles (precision and recall per watchlist), real fixture titles, dossier spellings
 //! and URLs, accents and wildcards, exclusions, the sources filter, and reasons.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{NaiveDate, TimeZone, Utc};
@@ -72,68 +72,6 @@ fn reasons(ms: &[Match], id: &str) -> Vec<String> {
         .find(|m| m.watchlist == id)
         .map(|m| m.reasons.iter().map(|r| r.to_string()).collect())
         .unwrap_or_default()
-}
-
-#[test]
-fn shipped_watchlists_reach_precision_and_recall_on_real_titles() {
-    let lists = shipped();
-    let text = String::from_utf8(fixtures::own("titles/eval.tsv")).unwrap();
-    let mut tp: BTreeMap<String, usize> = BTreeMap::new();
-    let mut fp: BTreeMap<String, usize> = BTreeMap::new();
-    let mut fn_: BTreeMap<String, usize> = BTreeMap::new();
-    let mut misses = Vec::new();
-    let mut n = 0;
-    for line in text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-    {
-        let (labels, title) = line
-            .split_once('\t')
-            .unwrap_or_else(|| panic!("bad line {line}"));
-        n += 1;
-        let want: BTreeSet<&str> = labels.split(',').filter(|l| *l != "-").collect();
-        for w in &want {
-            assert!(lists.get(w).is_some(), "unknown label {w}");
-        }
-        let got_m = lists.match_text(title, None);
-        let got: BTreeSet<&str> = ids(&got_m).into_iter().collect();
-        for l in lists.lists() {
-            let id = l.id.as_str();
-            match (want.contains(id), got.contains(id)) {
-                (true, true) => *tp.entry(id.into()).or_default() += 1,
-                (false, true) => {
-                    *fp.entry(id.into()).or_default() += 1;
-                    misses.push(format!("false {id}: {title} ({:?})", reasons(&got_m, id)));
-                }
-                (true, false) => {
-                    *fn_.entry(id.into()).or_default() += 1;
-                    misses.push(format!("missed {id}: {title}"));
-                }
-                (false, false) => {}
-            }
-        }
-    }
-    assert!(n >= 150, "only {n} labelled titles");
-    for m in &misses {
-        println!("{m}");
-    }
-    for l in lists.lists() {
-        let id = l.id.as_str();
-        let (t, f, m) = (
-            tp.get(id).copied().unwrap_or(0) as f64,
-            fp.get(id).copied().unwrap_or(0) as f64,
-            fn_.get(id).copied().unwrap_or(0) as f64,
-        );
-        let precision = t / (t + f).max(1.0);
-        let recall = t / (t + m).max(1.0);
-        println!("{id}: precision {precision:.2} recall {recall:.2} ({t} tp, {f} fp, {m} fn)");
-        assert!(t >= 10.0, "{id}: only {t} positive titles");
-        assert!(
-            precision >= 0.9 && recall >= 0.9,
-            "{id}: precision {precision:.2} recall {recall:.2}\n{}",
-            misses.join("\n")
-        );
-    }
 }
 
 #[test]
@@ -260,10 +198,18 @@ fn dossiers_match_in_every_spelling() {
             "{title}"
         );
     }
-    assert_eq!(
-        reasons(&lists.matches(&event("OJ L 94: 32014L0024")), "proc"),
-        ["dossier 32014L0024"]
-    );
+    // A listed act is shown by its Official Journal name, found by number or by name.
+    for title in [
+        "OJ L 94: 32014L0024",
+        "Directive 2014/24/EU on public procurement",
+        "Richtlinie 2014/24/EU über die öffentliche Auftragsvergabe",
+    ] {
+        assert_eq!(
+            reasons(&lists.matches(&event(title)), "proc")[0],
+            "act \"Directive 2014/24/EU\" (32014L0024)",
+            "{title}"
+        );
+    }
     // Structured fields: the event's dossier in another spelling, mentions, documents.
     let mut e = event("Plenary vote");
     e.dossier = Some("2011-0438".parse::<ProcedureRef>().unwrap());
@@ -376,7 +322,8 @@ fn fresh_item_events_match_the_same_without_reading_their_text_again() {
     let text = String::from_utf8(fixtures::own("titles/eval.tsv")).unwrap();
     let mut matched = 0;
     for title in text.lines().filter(|l| !l.starts_with('#')) {
-        let title = title.split_once('\t').map_or(title, |(_, t)| t);
+        // The first column of `titles/eval.tsv` is the title (the measure is in eval.rs).
+        let title = title.split('\t').next().unwrap_or(title);
         for (title, summary) in [(title, ""), ("News", title)] {
             let item = FeedItem {
                 key: title.into(),
