@@ -4,7 +4,9 @@
 //! whole-request timeouts, limited redirects), conditional GET with stored validators,
 //! `Retry-After` and `Cache-Control: max-age`, a body cap counted while streaming the
 //! decompressed body, bot-challenge detection, and pacing (per-host spacing, per-host and
-//! global concurrency limits).
+//! global concurrency limits); whom it trusts (the bundled or the system's roots plus the
+//! operator's CA file, as `crate::tls` reads them) and which proxy it goes through (the
+//! environment's `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY`, or the one configured).
 //!
 //! Must not: know about `config`, sources, the store or the schedule; follow links found in
 //! bodies; hand a bot-challenge page or a truncated body to a parser as content. Whether a
@@ -38,6 +40,65 @@ pub struct FetchSettings {
     /// How many requests may be in flight in total (at least 1).
     pub global_concurrency: usize,
     pub max_redirects: usize,
+    /// The roots and CA file trusted for https URLs (and an https proxy).
+    pub trust: crate::tls::Trust,
+    pub proxy: Proxy,
+}
+
+/// Which proxy requests go through.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum Proxy {
+    /// What the environment says, as curl reads it: `HTTPS_PROXY` for https URLs,
+    /// `HTTP_PROXY` for http ones, `ALL_PROXY` for both, except the hosts in `NO_PROXY`
+    /// (lower-case names too). Loopback hosts are not exempt unless listed there.
+    #[default]
+    Environment,
+    /// No proxy, whatever the environment says.
+    None,
+    /// This proxy for every request, whatever the environment says (`NO_PROXY` included).
+    Url(url::Url),
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Proxy::Environment => f.write_str("Environment"),
+            Proxy::None => f.write_str("None"),
+            Proxy::Url(u) => write!(f, "Url({})", redact_url(u.as_str())),
+        }
+    }
+}
+
+/// A URL without the password it may carry (`http://user:***@proxy:3128/`), for messages.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        // Not a URL: drop whatever stands before an '@', where a password would be.
+        Err(_) => match raw.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => raw.to_string(),
+        },
+    }
+}
+
+/// The proxy the environment names for `scheme` ("http" or "https"), as reqwest reads it
+/// (upper case first, then lower case; `ALL_PROXY` last), with its password hidden.
+fn env_proxy(scheme: &str) -> Option<(String, String)> {
+    let names: &[&str] = if scheme == "https" {
+        &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+    } else {
+        &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+    };
+    names.iter().find_map(|n| {
+        std::env::var(n)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (n.to_string(), redact_url(v.trim())))
+    })
 }
 
 /// The cache validators a server gave for a resource, sent back on the next request.
@@ -189,6 +250,9 @@ impl FetchError {
                 ConnectKind::Reset => format!("connection reset by {}", host()),
                 ConnectKind::Unreachable => format!("{} is unreachable", host()),
                 ConnectKind::Tls => format!("secure connection to {} failed", host()),
+                ConnectKind::Certificate(p) => {
+                    p.explain(&host(), "http.ca_file", "the source's url")
+                }
                 ConnectKind::Other => format!("cannot connect to {}", host()),
             },
             FetchError::Redirect { reason, .. } if reason.contains("too many redirects") => {
@@ -224,8 +288,10 @@ pub enum ConnectKind {
     Reset,
     /// No route to the host or its network.
     Unreachable,
-    /// The TLS handshake failed (certificate, protocol).
+    /// The TLS handshake failed (protocol, alert).
     Tls,
+    /// The server's certificate was refused, and why.
+    Certificate(crate::tls::CertProblem),
     Other,
 }
 
@@ -234,6 +300,9 @@ impl ConnectKind {
     /// resolver failure and a TLS failure are told by the layer that wraps them.
     fn of(e: &(dyn std::error::Error + 'static)) -> ConnectKind {
         use std::io::ErrorKind as K;
+        if let Some(problem) = crate::tls::CertProblem::find(e) {
+            return ConnectKind::Certificate(problem);
+        }
         let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
         let mut kind = ConnectKind::Other;
         while let Some(err) = cur {
@@ -421,8 +490,34 @@ pub fn link_local_host(url: &url::Url) -> Option<std::net::IpAddr> {
 
 impl Fetcher {
     pub fn new(settings: FetchSettings) -> Result<Self, FetchError> {
-        let client = reqwest::Client::builder()
+        let setup = |e: reqwest::Error| FetchError::Setup {
+            reason: error_chain(&e),
+        };
+        let system = settings.trust.roots == crate::tls::Roots::System;
+        let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
+            .tls_built_in_webpki_certs(!system)
+            .tls_built_in_native_certs(system);
+        for der in settings.trust.extra_certs() {
+            builder =
+                builder.add_root_certificate(reqwest::Certificate::from_der(der).map_err(setup)?);
+        }
+        builder = match &settings.proxy {
+            Proxy::Environment => {
+                for scheme in ["https", "http"] {
+                    if let Some((var, proxy)) = env_proxy(scheme) {
+                        tracing::info!(scheme, proxy = %proxy, from = %var, "HTTP requests go through a proxy");
+                    }
+                }
+                builder
+            }
+            Proxy::None => builder.no_proxy(),
+            Proxy::Url(url) => {
+                tracing::info!(proxy = %redact_url(url.as_str()), "HTTP requests go through the configured proxy");
+                builder.proxy(reqwest::Proxy::all(url.as_str()).map_err(setup)?)
+            }
+        };
+        let client = builder
             .user_agent(settings.user_agent.clone())
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
@@ -435,9 +530,7 @@ impl Fetcher {
             .brotli(true)
             .deflate(true)
             .build()
-            .map_err(|e| FetchError::Setup {
-                reason: error_chain(&e),
-            })?;
+            .map_err(setup)?;
         let pacer = Pacer::new(
             settings.per_host_interval,
             settings.per_host_concurrency,
