@@ -98,6 +98,27 @@ pub fn read_ca_file(path: &Path) -> Result<CaFile, String> {
     })
 }
 
+/// rustls' error, if `err` is one or wraps one where `source()` does not show it: an
+/// `io::Error` gives the wrapped error's own source, not the wrapped error (and reqwest's
+/// TLS failure is an `io::Error` inside an `io::Error`).
+fn unwrap_rustls<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur = err;
+    for _ in 0..4 {
+        if let Some(r) = cur.downcast_ref::<rustls::Error>() {
+            return Some(r);
+        }
+        if let Some(inner) = cur
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            cur = inner;
+        } else {
+            return None;
+        }
+    }
+    None
+}
+
 /// Why a server's certificate was refused, read from an error's sources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CertProblem {
@@ -120,16 +141,7 @@ impl CertProblem {
         use rustls::CertificateError as C;
         let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
         while let Some(err) = cur {
-            // An `io::Error` wrapping rustls' error hides it from `source()` (which gives
-            // the wrapped error's own source): look inside.
-            let inner = err
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .map(|i| i as &(dyn std::error::Error + 'static));
-            let found = [Some(err), inner]
-                .into_iter()
-                .flatten()
-                .find_map(|e| e.downcast_ref::<rustls::Error>());
+            let found = unwrap_rustls(err);
             if let Some(rustls::Error::InvalidCertificate(c)) = found {
                 return Some(match c {
                     C::UnknownIssuer => CertProblem::UnknownIssuer,

@@ -28,6 +28,7 @@ mod status;
 mod store;
 mod store_faults;
 mod support;
+mod tls;
 mod tz;
 mod watchlist;
 mod watchlist_faults;

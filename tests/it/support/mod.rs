@@ -8,3 +8,4 @@ pub mod browser;
 pub mod fixtures;
 pub mod http;
 pub mod smtp;
+pub mod tls;
