@@ -23,6 +23,7 @@ mod matching;
 mod oeil;
 mod officers;
 mod poll;
+mod proxy;
 mod schedule;
 mod status;
 mod store;
