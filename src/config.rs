@@ -1,8 +1,9 @@
 //! `config.toml` → a validated `Config`: time zone, paths, HTTP politeness, mail transport,
 //! sources. Parse, don't validate: the raw serde structs mirror the file
 //! (`deny_unknown_fields`), one step turns them into typed values, and nothing downstream
-//! re-checks strings. Must not read watchlists or hold global state; the SMTP password is
-//! read from `$VEILLE_SMTP_PASSWORD` only.
+//! re-checks strings. The CA files named by `ca_file` are read and checked here (through
+//! `crate::tls`), so that `veille check` reports them. Must not read watchlists or hold
+//! global state; the SMTP password is read from `$VEILLE_SMTP_PASSWORD` only.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

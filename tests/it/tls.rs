@@ -491,3 +491,46 @@ fn tls_https_source_of_a_private_ca_needs_http_ca_file() {
         preview.stdout
     );
 }
+
+#[test]
+fn tls_https_sources_with_expired_or_wrong_name_certificates_say_so() {
+    let ca = TestCa::new();
+    let expired = HttpsServer::start(&ca.leaf(Leaf::Expired));
+    let other = HttpsServer::start(&ca.leaf(Leaf::OtherName));
+    for s in [&expired, &other] {
+        s.put("feed.rss", &rss(&[("Zebra", "z")]));
+    }
+    let app = TestApp::new(
+        TestServer::start_background(),
+        vec![
+            Source::new("expired", "feed", expired.url("feed.rss")),
+            Source::new("othername", "feed", other.url("feed.rss")),
+        ],
+    );
+    app.add_watchlist("w", WATCHLIST);
+    tls::write_config_with_http(&app, &format!("ca_file = {}\n", toml_path(&ca.ca_file())));
+    let r = tls::run(&app, Some(MONDAY), &["poll"], &[]);
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    let status = tls::run(&app, Some(MONDAY), &["status"], &[]);
+    for (id, server, cause) in [
+        (
+            "expired",
+            &expired,
+            "has expired; it must be renewed on that server",
+        ),
+        (
+            "othername",
+            &other,
+            "is not valid for that name; use in the source's url a name the certificate carries",
+        ),
+    ] {
+        let row = status
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_default();
+        let want = format!("the certificate of localhost:{} {cause}", server.port);
+        assert!(row.contains(&want), "{want}\nin:\n{}", status.stdout);
+        assert!(server.requests().is_empty());
+    }
+}
