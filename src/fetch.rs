@@ -69,6 +69,36 @@ impl std::fmt::Debug for Proxy {
     }
 }
 
+impl Proxy {
+    /// Which proxy requests go through, in words, for `veille check`: the configured one,
+    /// or the environment's variables as they are now ("HTTPS_PROXY=http://proxy:3128/,
+    /// NO_PROXY=localhost"), or none.
+    pub fn describe(&self) -> String {
+        match self {
+            Proxy::None => "none (http.proxy = \"none\")".to_string(),
+            Proxy::Url(u) => format!("{} (http.proxy)", redact_url(u.as_str())),
+            Proxy::Environment => {
+                let mut vars: Vec<String> = ["https", "http"]
+                    .iter()
+                    .filter_map(|s| env_proxy(s))
+                    .map(|(var, p)| format!("{var}={p}"))
+                    .collect();
+                vars.dedup();
+                if vars.is_empty() {
+                    return "none (no proxy in the environment)".to_string();
+                }
+                if let Some(no) = ["NO_PROXY", "no_proxy"]
+                    .iter()
+                    .find_map(|n| std::env::var(n).ok().map(|v| format!("{n}={v}")))
+                {
+                    vars.push(no);
+                }
+                vars.join(", ")
+            }
+        }
+    }
+}
+
 /// A URL without the password it may carry (`http://user:***@proxy:3128/`), for messages.
 pub fn redact_url(raw: &str) -> String {
     match url::Url::parse(raw) {

@@ -68,6 +68,23 @@ impl Trust {
     pub fn extra_certs(&self) -> &[Vec<u8>] {
         self.ca_file.as_ref().map_or(&[], |c| c.certs.as_slice())
     }
+
+    /// "the bundled roots and 2 certificates of /etc/veille/ca.pem", for `veille check`.
+    pub fn describe(&self) -> String {
+        let roots = match self.roots {
+            Roots::Bundled => "the bundled roots",
+            Roots::System => "the system's roots",
+        };
+        match &self.ca_file {
+            None => roots.to_string(),
+            Some(f) => format!(
+                "{roots} and {} certificate{} of {}",
+                f.certs.len(),
+                if f.certs.len() == 1 { "" } else { "s" },
+                f.path.display()
+            ),
+        }
+    }
 }
 
 /// Read `path` as PEM and check every certificate in it as a trust anchor. The error says

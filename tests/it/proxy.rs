@@ -109,10 +109,18 @@ fn proxy_no_proxy_and_the_http_proxy_key_override_the_environment() {
     assert_eq!(from_env.seen(), Vec::<String>::new());
     assert_eq!(app.server.requests_to("/feed.rss").len(), 3);
 
-    // Without the key, the environment's proxy is used.
+    // Without the key, the environment's proxy is used; `check` says which.
     tls::write_config_with_http(&app, "");
     poll(&app, &env, 0);
     assert_eq!(from_env.seen(), [format!("GET {url}")]);
+    let r = tls::run(
+        &app,
+        None,
+        &["check"],
+        &[env[0], ("NO_PROXY", "example.org")],
+    );
+    let want = format!("proxy: HTTP_PROXY={env_p}/, NO_PROXY=example.org");
+    assert!(r.stdout.contains(&want), "{want}\nin:\n{}", r.stdout);
 }
 
 #[test]

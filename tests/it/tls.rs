@@ -440,6 +440,13 @@ fn tls_check_reads_the_ca_files_and_names_the_key_and_path() {
     tls::write_config_with_http(&app, "ca_file = \"ca.pem\"\ntls_roots = \"system\"\n");
     let r = tls::run(&app, None, &["check"], &[]);
     assert_eq!(r.code, Some(0), "{}", r.all());
+    let ca_path = dir.join("ca.pem").display().to_string();
+    for line in [
+        format!("  http: trusts the system's roots and 1 certificate of {ca_path}; proxy: none (no proxy in the environment)"),
+        format!("  mail: SMTP to 127.0.0.1:2525 (STARTTLS; trusts the bundled roots and 1 certificate of {ca_path})"),
+    ] {
+        assert!(r.stdout.lines().any(|l| l == line), "{line}\nin:\n{}", r.stdout);
+    }
 }
 
 #[test]
