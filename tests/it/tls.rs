@@ -153,6 +153,15 @@ fn tls_starttls_relay_with_a_private_ca_needs_ca_file_then_delivers_after_login(
     assert!(r.all().contains(&want), "{want}\nin:\n{}", r.all());
     let row = undelivered_row(&app);
     assert!(row.contains(&want), "{want}\nin: {row}");
+    let status = with_password(&app, &["status", "--format", "json"]);
+    let status: serde_json::Value =
+        serde_json::from_str(&status.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status["undelivered"][0]["events"], 2, "{status}");
+    assert_eq!(
+        status["undelivered"][0]["cause"],
+        format!("{want} to the PEM file of the CA that signed it").as_str(),
+        "{status}"
+    );
     assert!(server.messages().is_empty());
     assert!(server.auth_attempts().is_empty(), "no login before trust");
     let mut printed = r.all();
