@@ -1,8 +1,9 @@
 //! `config.toml` → a validated `Config`: time zone, paths, HTTP politeness, mail transport,
 //! sources. Parse, don't validate: the raw serde structs mirror the file
 //! (`deny_unknown_fields`), one step turns them into typed values, and nothing downstream
-//! re-checks strings. Must not read watchlists or hold global state; the SMTP password is
-//! read from `$VEILLE_SMTP_PASSWORD` only.
+//! re-checks strings. The CA files named by `ca_file` are read and checked here (through
+//! `crate::tls`), so that `veille check` reports them. Must not read watchlists or hold
+//! global state; the SMTP password is read from `$VEILLE_SMTP_PASSWORD` only.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -10,9 +11,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::fetch::FetchSettings;
+use crate::fetch::{FetchSettings, Proxy};
 use crate::mail::{Secret, Security, SmtpSettings, Transport};
 use crate::sources::SourceKind;
+use crate::tls::{Roots, Trust};
 
 /// The environment variable that holds the SMTP password.
 pub const PASSWORD_ENV: &str = crate::mail::PASSWORD_ENV;
@@ -95,6 +97,16 @@ pub struct RawHttp {
     pub concurrency: Option<usize>,
     #[serde(default)]
     pub max_redirects: Option<usize>,
+    /// A PEM file of CA certificates trusted besides the roots (`tls_roots`).
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// `"bundled"` (default) or `"system"`.
+    #[serde(default)]
+    pub tls_roots: Option<String>,
+    /// `"http://host:port"` for every request, `"none"` (or `""`) for none; absent: the
+    /// environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`).
+    #[serde(default)]
+    pub proxy: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -117,6 +129,12 @@ pub struct RawSmtp {
     pub username: Option<String>,
     #[serde(default)]
     pub timeout: Option<String>,
+    /// A PEM file of CA certificates trusted besides the roots (`tls_roots`).
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// `"bundled"` (default) or `"system"`.
+    #[serde(default)]
+    pub tls_roots: Option<String>,
     /// Never accepted: read only so that its refusal can name `$VEILLE_SMTP_PASSWORD`.
     #[serde(default, skip_serializing)]
     pub password: Option<toml::Value>,
@@ -572,7 +590,65 @@ impl Typed<'_> {
             )?,
             global_concurrency: self.positive("http.concurrency", h.concurrency, 8)?,
             max_redirects: h.max_redirects.unwrap_or(5),
+            trust: self.trust("http", h.tls_roots.as_deref(), h.ca_file.as_deref())?,
+            proxy: self.proxy(h.proxy.as_deref())?,
         })
+    }
+
+    /// `SECTION.tls_roots` and `SECTION.ca_file`: the roots, and the CA file read and
+    /// checked now (so `veille check` reports a missing or malformed one).
+    fn trust(
+        &self,
+        section: &str,
+        roots: Option<&str>,
+        ca_file: Option<&str>,
+    ) -> Result<Trust, ConfigError> {
+        let roots = match roots {
+            Some(r) => Roots::parse(r).map_err(|m| self.err(&format!("{section}.tls_roots"), m))?,
+            None => Roots::Bundled,
+        };
+        let ca_file = match ca_file.map(str::trim) {
+            None => None,
+            Some("") => {
+                return Err(self.err(
+                    &format!("{section}.ca_file"),
+                    "is empty; give the path of a PEM file, or remove the key",
+                ))
+            }
+            Some(p) => Some(
+                crate::tls::read_ca_file(&self.path(p))
+                    .map_err(|m| self.err(&format!("{section}.ca_file"), m))?,
+            ),
+        };
+        Ok(Trust { roots, ca_file })
+    }
+
+    /// `http.proxy`: absent, the environment decides; `"none"` or `""`, no proxy; else an
+    /// http(s) URL with a host.
+    fn proxy(&self, raw: Option<&str>) -> Result<Proxy, ConfigError> {
+        let Some(raw) = raw.map(str::trim) else {
+            return Ok(Proxy::Environment);
+        };
+        if raw.is_empty() || raw.eq_ignore_ascii_case("none") {
+            return Ok(Proxy::None);
+        }
+        let bad = |why: &str| {
+            self.err(
+                "http.proxy",
+                format!(
+                    "{:?} {why}; write e.g. \"http://proxy.example.org:3128\", or \"none\"",
+                    crate::fetch::redact_url(raw)
+                ),
+            )
+        };
+        let url = url::Url::parse(raw).map_err(|e| bad(&format!("is not a URL ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad("is not an http:// or https:// proxy"));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(bad("names no host"));
+        }
+        Ok(Proxy::Url(url))
     }
 
     /// The `[digest]` table, every key optional (and the table itself).
@@ -736,6 +812,7 @@ impl Typed<'_> {
                         Some(t) => self.duration("mail.smtp.timeout", t)?,
                         None => Duration::from_secs(30),
                     },
+                    trust: self.trust("mail.smtp", s.tls_roots.as_deref(), s.ca_file.as_deref())?,
                 })
             }
             other => {

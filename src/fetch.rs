@@ -4,7 +4,9 @@
 //! whole-request timeouts, limited redirects), conditional GET with stored validators,
 //! `Retry-After` and `Cache-Control: max-age`, a body cap counted while streaming the
 //! decompressed body, bot-challenge detection, and pacing (per-host spacing, per-host and
-//! global concurrency limits).
+//! global concurrency limits); whom it trusts (the bundled or the system's roots plus the
+//! operator's CA file, as `crate::tls` reads them) and which proxy it goes through (the
+//! environment's `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY`, or the one configured).
 //!
 //! Must not: know about `config`, sources, the store or the schedule; follow links found in
 //! bodies; hand a bot-challenge page or a truncated body to a parser as content. Whether a
@@ -38,6 +40,159 @@ pub struct FetchSettings {
     /// How many requests may be in flight in total (at least 1).
     pub global_concurrency: usize,
     pub max_redirects: usize,
+    /// The roots and CA file trusted for https URLs (and an https proxy).
+    pub trust: crate::tls::Trust,
+    pub proxy: Proxy,
+}
+
+/// Which proxy requests go through.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum Proxy {
+    /// What the environment says, as curl reads it: `HTTPS_PROXY` for https URLs,
+    /// `HTTP_PROXY` for http ones, `ALL_PROXY` for both, except the hosts in `NO_PROXY`
+    /// (lower-case names too). Loopback hosts are not exempt unless listed there.
+    #[default]
+    Environment,
+    /// No proxy, whatever the environment says.
+    None,
+    /// This proxy for every request, whatever the environment says (`NO_PROXY` included).
+    Url(url::Url),
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Proxy::Environment => f.write_str("Environment"),
+            Proxy::None => f.write_str("None"),
+            Proxy::Url(u) => write!(f, "Url({})", redact_url(u.as_str())),
+        }
+    }
+}
+
+impl Proxy {
+    /// Which proxy requests go through, in words, for `veille check`: the configured one,
+    /// or the environment's variables as they are now ("HTTPS_PROXY=http://proxy:3128/,
+    /// NO_PROXY=localhost"), or none.
+    pub fn describe(&self) -> String {
+        match self {
+            Proxy::None => "none (http.proxy = \"none\")".to_string(),
+            Proxy::Url(u) => format!("{} (http.proxy)", redact_url(u.as_str())),
+            Proxy::Environment => {
+                let mut vars: Vec<String> = ["https", "http"]
+                    .iter()
+                    .filter_map(|s| env_proxy(s))
+                    .map(|(var, p)| format!("{var}={p}"))
+                    .collect();
+                vars.dedup();
+                if vars.is_empty() {
+                    return "none (no proxy in the environment)".to_string();
+                }
+                if let Some(no) = ["NO_PROXY", "no_proxy"]
+                    .iter()
+                    .find_map(|n| std::env::var(n).ok().map(|v| format!("{n}={v}")))
+                {
+                    vars.push(no);
+                }
+                vars.join(", ")
+            }
+        }
+    }
+}
+
+/// A URL without the password it may carry (`http://user:***@proxy:3128/`), for messages.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        // Not a URL: drop whatever stands before an '@', where a password would be.
+        Err(_) => match raw.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => raw.to_string(),
+        },
+    }
+}
+
+/// The proxy a request to `url` goes through, as reqwest decides it (for messages): the
+/// configured one, or the environment's unless `NO_PROXY` exempts the host (curl's rules,
+/// as hyper-util applies them: a name and its subdomains, an IP address or network, `*`
+/// for every name).
+fn proxy_for(proxy: &Proxy, url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    match proxy {
+        Proxy::None => None,
+        Proxy::Url(u) => Some(format!("{} (http.proxy)", redact_url(u.as_str()))),
+        Proxy::Environment => {
+            if std::env::var_os("REQUEST_METHOD").is_some() {
+                return None;
+            }
+            let (var, proxy) = env_proxy(url.scheme())?;
+            let no_proxy = ["NO_PROXY", "no_proxy"]
+                .iter()
+                .find_map(|n| std::env::var(n).ok())
+                .unwrap_or_default();
+            let host = url
+                .host_str()?
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            (!no_proxy_matches(&no_proxy, host)).then(|| format!("{proxy} ({var})"))
+        }
+    }
+}
+
+/// Whether `host` is exempt from the proxy by a `NO_PROXY` list.
+fn no_proxy_matches(list: &str, host: &str) -> bool {
+    use std::net::IpAddr;
+    let entries = list.split(',').map(str::trim).filter(|e| !e.is_empty());
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return entries.into_iter().any(|e| match e.split_once('/') {
+            Some((net, bits)) => match (net.parse::<IpAddr>(), bits.parse::<u32>()) {
+                (Ok(IpAddr::V4(n)), Ok(b)) if b <= 32 => match ip {
+                    IpAddr::V4(a) => {
+                        let mask = u32::MAX.checked_shl(32 - b).unwrap_or(0);
+                        u32::from(a) & mask == u32::from(n) & mask
+                    }
+                    IpAddr::V6(_) => false,
+                },
+                (Ok(IpAddr::V6(n)), Ok(b)) if b <= 128 => match ip {
+                    IpAddr::V6(a) => {
+                        let mask = u128::MAX.checked_shl(128 - b).unwrap_or(0);
+                        u128::from(a) & mask == u128::from(n) & mask
+                    }
+                    IpAddr::V4(_) => false,
+                },
+                _ => false,
+            },
+            None => e.parse::<IpAddr>() == Ok(ip),
+        });
+    }
+    let host = host.to_ascii_lowercase();
+    entries.into_iter().any(|e| {
+        let d = e.to_ascii_lowercase();
+        if d == "*" {
+            return true;
+        }
+        let bare = d.trim_start_matches('.');
+        host == bare || host.ends_with(&format!(".{bare}"))
+    })
+}
+
+/// The proxy the environment names for `scheme` ("http" or "https"), as reqwest reads it
+/// (upper case first, then lower case; `ALL_PROXY` last), with its password hidden.
+fn env_proxy(scheme: &str) -> Option<(String, String)> {
+    let names: &[&str] = if scheme == "https" {
+        &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+    } else {
+        &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+    };
+    names.iter().find_map(|n| {
+        std::env::var(n)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (n.to_string(), redact_url(v.trim())))
+    })
 }
 
 /// The cache validators a server gave for a resource, sent back on the next request.
@@ -123,13 +278,15 @@ pub enum FetchError {
     InvalidUrl { url: String, reason: String },
     #[error("timed out after {} fetching {url}", crate::view::when::span(*after))]
     Timeout { url: String, after: Duration },
-    #[error("could not connect to {url}: {reason}")]
+    #[error("could not connect to {url}{}: {reason}", proxy.as_ref().map(|p| format!(" through the proxy {p}")).unwrap_or_default())]
     Connect {
         url: String,
         /// What kind of connection failure it was, read from the error's sources.
         kind: ConnectKind,
         /// The whole chain of the underlying error.
         reason: String,
+        /// The proxy the request went through (password hidden), and where it was named.
+        proxy: Option<String>,
     },
     #[error("redirect problem fetching {url}: {reason}")]
     Redirect { url: String, reason: String },
@@ -183,12 +340,28 @@ impl FetchError {
         match self {
             FetchError::InvalidUrl { .. } => "invalid URL".to_string(),
             FetchError::Timeout { after, .. } => format!("timed out after {}", span(*after)),
+            FetchError::Connect {
+                kind,
+                proxy: Some(proxy),
+                ..
+            } if !matches!(kind, ConnectKind::Certificate(_)) => match kind {
+                ConnectKind::Dns => format!("cannot resolve the proxy {proxy}"),
+                ConnectKind::Refused => format!("connection refused by the proxy {proxy}"),
+                ConnectKind::Tunnel => {
+                    format!("the proxy {proxy} did not open a tunnel to {}", host())
+                }
+                _ => format!("cannot connect to {} through the proxy {proxy}", host()),
+            },
             FetchError::Connect { kind, .. } => match kind {
                 ConnectKind::Dns => format!("cannot resolve {}", host()),
                 ConnectKind::Refused => format!("connection refused by {}", host()),
                 ConnectKind::Reset => format!("connection reset by {}", host()),
                 ConnectKind::Unreachable => format!("{} is unreachable", host()),
                 ConnectKind::Tls => format!("secure connection to {} failed", host()),
+                ConnectKind::Tunnel => format!("a proxy did not open a tunnel to {}", host()),
+                ConnectKind::Certificate(p) => {
+                    p.explain(&host(), "http.ca_file", "the source's url")
+                }
                 ConnectKind::Other => format!("cannot connect to {}", host()),
             },
             FetchError::Redirect { reason, .. } if reason.contains("too many redirects") => {
@@ -224,8 +397,12 @@ pub enum ConnectKind {
     Reset,
     /// No route to the host or its network.
     Unreachable,
-    /// The TLS handshake failed (certificate, protocol).
+    /// The TLS handshake failed (protocol, alert).
     Tls,
+    /// The server's certificate was refused, and why.
+    Certificate(crate::tls::CertProblem),
+    /// The proxy refused or failed to open a tunnel (CONNECT) to the host.
+    Tunnel,
     Other,
 }
 
@@ -234,12 +411,19 @@ impl ConnectKind {
     /// resolver failure and a TLS failure are told by the layer that wraps them.
     fn of(e: &(dyn std::error::Error + 'static)) -> ConnectKind {
         use std::io::ErrorKind as K;
+        if let Some(problem) = crate::tls::CertProblem::find(e) {
+            return ConnectKind::Certificate(problem);
+        }
         let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
         let mut kind = ConnectKind::Other;
         while let Some(err) = cur {
             let text = err.to_string();
             if text.starts_with("dns error") {
                 return ConnectKind::Dns;
+            }
+            // hyper-util's CONNECT failure ("tunnel error: unsuccessful", …).
+            if text.starts_with("tunnel error") {
+                return ConnectKind::Tunnel;
             }
             if let Some(io) = err.downcast_ref::<std::io::Error>() {
                 match io.kind() {
@@ -421,8 +605,34 @@ pub fn link_local_host(url: &url::Url) -> Option<std::net::IpAddr> {
 
 impl Fetcher {
     pub fn new(settings: FetchSettings) -> Result<Self, FetchError> {
-        let client = reqwest::Client::builder()
+        let setup = |e: reqwest::Error| FetchError::Setup {
+            reason: error_chain(&e),
+        };
+        let system = settings.trust.roots == crate::tls::Roots::System;
+        let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
+            .tls_built_in_webpki_certs(!system)
+            .tls_built_in_native_certs(system);
+        for der in settings.trust.extra_certs() {
+            builder =
+                builder.add_root_certificate(reqwest::Certificate::from_der(der).map_err(setup)?);
+        }
+        builder = match &settings.proxy {
+            Proxy::Environment => {
+                for scheme in ["https", "http"] {
+                    if let Some((var, proxy)) = env_proxy(scheme) {
+                        tracing::info!(scheme, proxy = %proxy, from = %var, "HTTP requests go through a proxy");
+                    }
+                }
+                builder
+            }
+            Proxy::None => builder.no_proxy(),
+            Proxy::Url(url) => {
+                tracing::info!(proxy = %redact_url(url.as_str()), "HTTP requests go through the configured proxy");
+                builder.proxy(reqwest::Proxy::all(url.as_str()).map_err(setup)?)
+            }
+        };
+        let client = builder
             .user_agent(settings.user_agent.clone())
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
@@ -435,9 +645,7 @@ impl Fetcher {
             .brotli(true)
             .deflate(true)
             .build()
-            .map_err(|e| FetchError::Setup {
-                reason: error_chain(&e),
-            })?;
+            .map_err(setup)?;
         let pacer = Pacer::new(
             settings.per_host_interval,
             settings.per_host_concurrency,
@@ -470,7 +678,7 @@ impl Fetcher {
             .request(parsed, req)
             .send()
             .await
-            .map_err(|e| classify(&url, &e, limits))?;
+            .map_err(|e| classify(&url, &e, limits, &self.inner.settings.proxy))?;
         let status = response.status().as_u16();
         let final_url = response.url().to_string();
         let headers = response.headers().clone();
@@ -659,13 +867,14 @@ async fn read_capped(
                 buf.extend_from_slice(&chunk);
             }
             Ok(None) => return Ok(first.unwrap_or_else(|| buf.freeze())),
-            Err(e) => return Err(classify(url, &e, limits)),
+            // Reading a body: the connection is made, the proxy is no longer in question.
+            Err(e) => return Err(classify(url, &e, limits, &Proxy::None)),
         }
     }
 }
 
 /// Map a reqwest error to ours.
-fn classify(url: &str, e: &reqwest::Error, limits: Limits) -> FetchError {
+fn classify(url: &str, e: &reqwest::Error, limits: Limits, proxy: &Proxy) -> FetchError {
     let url = url.to_string();
     let reason = error_chain(e);
     if e.is_timeout() {
@@ -677,9 +886,10 @@ fn classify(url: &str, e: &reqwest::Error, limits: Limits) -> FetchError {
         FetchError::Timeout { url, after }
     } else if e.is_connect() {
         FetchError::Connect {
-            url,
             kind: ConnectKind::of(e),
             reason,
+            proxy: proxy_for(proxy, &url),
+            url,
         }
     } else if e.is_redirect() {
         FetchError::Redirect { url, reason }
@@ -910,12 +1120,45 @@ mod tests {
     }
 
     #[test]
+    fn no_proxy_lists_as_curl_reads_them() {
+        let list = "example.org, .europa.eu,10.0.0.0/8, ::1, 192.168.1.7";
+        for host in [
+            "example.org",
+            "www.example.org",
+            "data.europarl.europa.eu",
+            "europa.eu",
+        ] {
+            assert!(no_proxy_matches(list, host), "{host}");
+        }
+        for host in ["notexample.org", "127.0.0.1", "europa.eu.evil.test"] {
+            assert!(!no_proxy_matches(list, host), "{host}");
+        }
+        for ip in ["10.1.2.3", "::1", "192.168.1.7"] {
+            assert!(no_proxy_matches(list, ip), "{ip}");
+        }
+        assert!(no_proxy_matches("*", "example.org"));
+        assert!(
+            !no_proxy_matches("*", "127.0.0.1"),
+            "as hyper-util: * is for names"
+        );
+        assert_eq!(
+            redact_url("http://user:pa55@proxy.example.org:3128"),
+            "http://user:***@proxy.example.org:3128/"
+        );
+        let p = Proxy::Url(
+            url::Url::parse("http://u:pa55@proxy:3128").unwrap_or_else(|e| panic!("{e}")),
+        );
+        assert!(!format!("{p:?}").contains("pa55"));
+    }
+
+    #[test]
     fn short_causes() {
         let url = "https://data.europarl.europa.eu/api/v2/procedures/feed".to_string();
         let connect = |kind| FetchError::Connect {
             url: url.clone(),
             kind,
             reason: "error sending request: client error (Connect): …".into(),
+            proxy: None,
         };
         assert_eq!(
             connect(ConnectKind::Dns).cause(),
@@ -925,8 +1168,29 @@ mod tests {
             url: "http://127.0.0.1:4321/feed.rss".into(),
             kind: ConnectKind::Refused,
             reason: String::new(),
+            proxy: None,
         };
         assert_eq!(local.cause(), "connection refused by 127.0.0.1:4321");
+        let proxied = FetchError::Connect {
+            url: "https://data.europarl.europa.eu/api/v2".into(),
+            kind: ConnectKind::Refused,
+            reason: String::new(),
+            proxy: Some("http://proxy.example.org:3128/ (HTTPS_PROXY)".into()),
+        };
+        assert_eq!(
+            proxied.cause(),
+            "connection refused by the proxy http://proxy.example.org:3128/ (HTTPS_PROXY)"
+        );
+        let untrusted = FetchError::Connect {
+            url: "https://data.europarl.europa.eu/api/v2".into(),
+            kind: ConnectKind::Certificate(crate::tls::CertProblem::UnknownIssuer),
+            reason: String::new(),
+            proxy: Some("http://proxy.example.org:3128/ (HTTPS_PROXY)".into()),
+        };
+        assert_eq!(
+            untrusted.cause(),
+            "the certificate of data.europarl.europa.eu is not signed by a trusted authority; set http.ca_file to the PEM file of the CA that signed it"
+        );
         let timeout = FetchError::Timeout {
             url: url.clone(),
             after: Duration::from_secs(60),

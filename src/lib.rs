@@ -17,6 +17,7 @@ pub mod schedule;
 pub mod sources;
 pub mod store;
 pub mod text;
+pub mod tls;
 pub mod tz;
 pub mod view;
 pub mod watchlist;

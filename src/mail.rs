@@ -4,6 +4,11 @@
 //! over SMTP (STARTTLS required, implicit TLS, or plain to a loopback relay only; pooled
 //! connections; every send bounded by the configured timeout) or into a file outbox (one
 //! `.eml` per message, written atomically, the same message id overwriting the same file).
+//! TLS trusts the bundled or the system's roots plus the operator's CA file
+//! (`crate::tls::Trust`). The login (AUTH PLAIN or LOGIN) happens only inside TLS, or over
+//! plain SMTP to a loopback relay, where the password never leaves the host. A failure
+//! that the operator must fix (a certificate, the login, a relay without STARTTLS) is told
+//! in one line naming the server and the key that fixes it ([`MailError::Smtp`]'s cause).
 //!
 //! Must not: choose recipients or timing, read the configuration (the caller converts it
 //! into [`Transport`]), or print a password anywhere ([`Secret`] shows `***`).
@@ -19,7 +24,10 @@ use chrono::{DateTime, Utc};
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, Certificate, CertificateStore, Tls, TlsParameters,
+};
+use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -77,6 +85,8 @@ pub struct SmtpSettings {
     pub password: Option<Secret>,
     /// Bounds every SMTP command and every whole send.
     pub timeout: Duration,
+    /// The roots and CA file trusted for the relay's certificate.
+    pub trust: crate::tls::Trust,
 }
 
 /// Where messages go.
@@ -146,12 +156,15 @@ pub enum MailError {
     NoRecipient { message_id: String },
     #[error("message {message_id}: cannot be built: {reason}")]
     Build { message_id: String, reason: String },
-    #[error("message {message_id} to {host}:{port}: {source}")]
+    #[error("message {message_id} to {host}:{port}: {}", with_cause(cause.as_deref(), source.as_ref()))]
     Smtp {
         message_id: String,
         host: String,
         port: u16,
         transient: bool,
+        /// What the operator must fix, in one line naming the server and the key, when
+        /// the failure is one veille recognises ([`explain`]).
+        cause: Option<String>,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
@@ -168,6 +181,17 @@ pub enum MailError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Between a recognised cause and lettre's own words in a [`MailError::Smtp`] text; what
+/// precedes it is the short cause `veille status` shows (`view::cause::of_mail_error`).
+pub const CAUSE_SEPARATOR: &str = " — ";
+
+fn with_cause(cause: Option<&str>, source: &(dyn std::error::Error + Send + Sync)) -> String {
+    match cause {
+        Some(c) => format!("{c}{CAUSE_SEPARATOR}{source}"),
+        None => source.to_string(),
+    }
 }
 
 impl MailError {
@@ -399,7 +423,12 @@ enum Inner {
         host: String,
         port: u16,
         security: Security,
-        authenticated: bool,
+        /// Who logs in (AUTH), when anyone does.
+        username: Option<String>,
+        /// For `mail test`, which runs each step itself: the TLS parameters (STARTTLS or
+        /// implicit TLS) and the login.
+        tls: Option<TlsParameters>,
+        credentials: Option<Credentials>,
         timeout: Duration,
     },
 }
@@ -412,7 +441,7 @@ impl fmt::Debug for Mailer {
                 host,
                 port,
                 security,
-                authenticated,
+                username,
                 timeout,
                 ..
             } => f
@@ -420,7 +449,7 @@ impl fmt::Debug for Mailer {
                 .field("host", host)
                 .field("port", port)
                 .field("security", security)
-                .field("authenticated", authenticated)
+                .field("username", username)
                 .field("timeout", timeout)
                 .finish(),
         }
@@ -447,17 +476,18 @@ impl Mailer {
             Transport::File { dir } => Inner::File { dir },
             Transport::Smtp(s) => {
                 let host = s.host.trim().to_string();
-                let tls_params = || {
-                    TlsParameters::new(host.clone()).map_err(|e| MailError::TlsSetup {
-                        host: host.clone(),
-                        reason: e.to_string(),
-                    })
-                };
-                let tls = match s.security {
-                    Security::StartTls => Tls::Required(tls_params()?),
-                    Security::Tls => Tls::Wrapper(tls_params()?),
-                    Security::None if is_loopback(&host) => Tls::None,
+                // lettre: `Required` refuses to go on (and so to log in) when the relay
+                // does not offer STARTTLS; `Wrapper` is TLS from the first byte. Only
+                // plain SMTP logs in without TLS, and it is allowed to loopback only.
+                let params = match s.security {
+                    Security::None if is_loopback(&host) => None,
                     Security::None => return Err(MailError::InsecureRemote { host }),
+                    Security::StartTls | Security::Tls => Some(tls_parameters(&host, &s.trust)?),
+                };
+                let tls = match (s.security, params.clone()) {
+                    (Security::StartTls, Some(p)) => Tls::Required(p),
+                    (Security::Tls, Some(p)) => Tls::Wrapper(p),
+                    _ => Tls::None,
                 };
                 let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)
                     .port(s.port)
@@ -468,14 +498,17 @@ impl Mailer {
                             .max_size(4)
                             .idle_timeout(Duration::from_secs(60)),
                     );
-                let authenticated = s.username.is_some();
-                if let Some(user) = s.username {
+                let username = s.username.clone();
+                let credentials = s.username.map(|user| {
                     let password = s
                         .password
                         .as_ref()
                         .map(|p| p.expose().to_string())
                         .unwrap_or_default();
-                    builder = builder.credentials(Credentials::new(user, password));
+                    Credentials::new(user, password)
+                });
+                if let Some(c) = &credentials {
+                    builder = builder.credentials(c.clone());
                 }
                 Inner::Smtp {
                     builder: Box::new(builder),
@@ -483,7 +516,9 @@ impl Mailer {
                     host,
                     port: s.port,
                     security: s.security,
-                    authenticated,
+                    username,
+                    tls: params,
+                    credentials,
                     timeout: s.timeout,
                 }
             }
@@ -505,6 +540,8 @@ impl Mailer {
                 pool,
                 host,
                 port,
+                security,
+                username,
                 timeout,
                 ..
             } => {
@@ -523,7 +560,14 @@ impl Mailer {
                         })
                     }
                 };
-                send_smtp(transport, message, message_id, host, *port, *timeout).await
+                let target = Target {
+                    host,
+                    port: *port,
+                    security: *security,
+                    username: username.as_deref(),
+                    timeout: *timeout,
+                };
+                send_smtp(transport, message, message_id, target).await
             }
         }
     }
@@ -538,28 +582,117 @@ pub struct TestFailure {
     pub error: String,
 }
 
+/// The TLS parameters for `host`: the chosen roots plus the CA file's certificates.
+fn tls_parameters(host: &str, trust: &crate::tls::Trust) -> Result<TlsParameters, MailError> {
+    let setup = |e: &dyn std::error::Error| MailError::TlsSetup {
+        host: host.to_string(),
+        reason: error_chain(e),
+    };
+    let store = match trust.roots {
+        crate::tls::Roots::Bundled => CertificateStore::WebpkiRoots,
+        crate::tls::Roots::System => CertificateStore::Default,
+    };
+    let mut builder = TlsParameters::builder(host.to_string()).certificate_store(store);
+    for der in trust.extra_certs() {
+        builder = builder
+            .add_root_certificate(Certificate::from_der(der.clone()).map_err(|e| setup(&e))?);
+    }
+    builder.build_rustls().map_err(|e| setup(&e))
+}
+
+/// The one line an operator needs for a failure veille recognises, naming the server and
+/// what fixes it: a refused certificate, a relay without STARTTLS, a refused login, a
+/// relay that wants one, a failed TLS handshake. `None` for the rest (outages, refusals of
+/// the message), which lettre's words describe well enough.
+fn explain(
+    e: &lettre::transport::smtp::Error,
+    host: &str,
+    port: u16,
+    security: Security,
+    username: Option<&str>,
+) -> Option<String> {
+    let server = format!("{host}:{port}");
+    if let Some(problem) = crate::tls::CertProblem::find(e) {
+        return Some(problem.explain(&server, "mail.smtp.ca_file", "mail.smtp.host"));
+    }
+    let text = error_chain(e);
+    if text.contains("STARTTLS is not supported") {
+        return Some(format!(
+            "the mail server {server} does not offer STARTTLS, so nothing was sent (no login, no mail in clear text); set mail.smtp.security = \"tls\" with its TLS port (465), or use a relay that offers STARTTLS"
+        ));
+    }
+    if text.contains("No compatible authentication mechanism") {
+        return Some(format!(
+            "the mail server {server} offers no login veille can use (AUTH PLAIN or LOGIN); check mail.smtp.username, or remove it if this relay needs no login"
+        ));
+    }
+    let code = e.status().map(|c| c.to_string()).unwrap_or_default();
+    match (code.as_str(), username) {
+        ("535", Some(user)) | ("534", Some(user)) => {
+            return Some(format!(
+                "the mail server {server} refused the login of user {user:?} ({code}); check mail.smtp.username and ${PASSWORD_ENV}"
+            ))
+        }
+        ("530", None) => {
+            return Some(format!(
+                "the mail server {server} requires a login ({code}); set mail.smtp.username and ${PASSWORD_ENV}"
+            ))
+        }
+        _ => {}
+    }
+    let lower = text.to_ascii_lowercase();
+    let handshake = lower.contains("corrupt message")
+        || lower.contains("handshake")
+        || lower.contains("alert")
+        || lower.contains("invalidcontenttype");
+    if handshake && security != Security::None {
+        let hint = match security {
+            Security::Tls => "is the port the relay's implicit-TLS port (465)? for 587 set mail.smtp.security = \"starttls\"",
+            _ => "check mail.smtp.port and mail.smtp.security",
+        };
+        return Some(format!(
+            "TLS handshake with the mail server {server} failed; {hint}"
+        ));
+    }
+    None
+}
+
+/// What `veille mail test` needs of an SMTP mailer.
+struct Session<'a> {
+    host: &'a str,
+    port: u16,
+    security: Security,
+    tls: Option<&'a TlsParameters>,
+    credentials: Option<&'a Credentials>,
+    username: Option<&'a str>,
+    timeout: Duration,
+}
+
 impl Mailer {
     /// Send one message step by step (`veille mail test`), calling `step` with each step
-    /// reached: connected, TLS, authenticated, accepted (or written to the outbox).
+    /// reached: connected, TLS established and the certificate verified, authenticated,
+    /// accepted (or written to the outbox). Each step is its own SMTP exchange, so a
+    /// failure names the one that failed.
     pub async fn test_send(
         &self,
         m: &OutgoingMessage,
         step: &mut dyn FnMut(String),
     ) -> Result<(), TestFailure> {
-        let fail = |step: &'static str, server: &str, error: String| TestFailure {
-            step,
-            server: server.to_string(),
-            error,
-        };
-        let message =
-            build_message(m).map_err(|e| fail("building the message", "-", e.to_string()))?;
+        let message = build_message(m).map_err(|e| TestFailure {
+            step: "building the message",
+            server: "-".into(),
+            error: e.to_string(),
+        })?;
         let message_id = sanitize_message_id(&m.message_id);
-        let (builder, host, port, security, authenticated, timeout) = match &*self.inner {
+        let session = match &*self.inner {
             Inner::File { dir } => {
-                let server = format!("outbox {}", dir.display());
                 write_outbox(dir, &message_id, message.formatted())
                     .await
-                    .map_err(|e| fail("writing the file", &server, e.to_string()))?;
+                    .map_err(|e| TestFailure {
+                        step: "writing the file",
+                        server: format!("outbox {}", dir.display()),
+                        error: e.to_string(),
+                    })?;
                 step(format!(
                     "written to the outbox: {}",
                     dir.join(outbox_file_name(&message_id)).display()
@@ -567,95 +700,119 @@ impl Mailer {
                 return Ok(());
             }
             Inner::Smtp {
-                builder,
                 host,
                 port,
                 security,
-                authenticated,
+                tls,
+                credentials,
+                username,
                 timeout,
                 ..
-            } => (builder, host, *port, *security, *authenticated, *timeout),
+            } => Session {
+                host,
+                port: *port,
+                security: *security,
+                tls: tls.as_ref(),
+                credentials: credentials.as_ref(),
+                username: username.as_deref(),
+                timeout: *timeout,
+            },
         };
-        let server = format!("SMTP server {host}:{port}");
-        match tokio::time::timeout(
-            timeout,
-            tokio::net::TcpStream::connect((host.as_str(), port)),
-        )
-        .await
-        {
-            Err(_) => {
-                return Err(fail(
-                    "connect",
-                    &server,
-                    format!("no answer within {timeout:?}"),
-                ))
-            }
-            Ok(Err(e)) => return Err(fail("connect", &server, e.to_string())),
-            Ok(Ok(_)) => step(format!("connected to {host}:{port}")),
-        }
-        let transport = (**builder).clone().build();
-        let session = match security {
-            Security::StartTls => "greeting, STARTTLS",
-            Security::Tls => "TLS handshake, greeting",
-            Security::None => "greeting (EHLO)",
+        session.run(&message, &message_id, &m.to, step).await
+    }
+}
+
+impl Session<'_> {
+    /// `what` within the timeout; a failure becomes the step's [`TestFailure`].
+    async fn step<T>(
+        &self,
+        name: &'static str,
+        what: impl std::future::Future<Output = Result<T, lettre::transport::smtp::Error>>,
+    ) -> Result<T, TestFailure> {
+        let error = match tokio::time::timeout(self.timeout, what).await {
+            Ok(Ok(v)) => return Ok(v),
+            Err(_) => format!("no answer within {:?}", self.timeout),
+            Ok(Err(e)) => explain(&e, self.host, self.port, self.security, self.username)
+                .unwrap_or_else(|| error_chain(&e)),
         };
-        match tokio::time::timeout(timeout, transport.test_connection()).await {
-            Err(_) => {
-                return Err(fail(
-                    session,
-                    &server,
-                    format!("no answer within {timeout:?}"),
-                ))
-            }
-            Ok(Err(e)) => {
-                let text = error_chain(&e);
-                let lower = text.to_ascii_lowercase();
-                let at = if e.is_tls() || lower.contains("tls") {
-                    if security == Security::Tls {
-                        "TLS handshake"
-                    } else {
-                        "STARTTLS"
-                    }
-                } else if authenticated && (e.is_permanent() || lower.contains("auth")) {
-                    "login (AUTH)"
-                } else {
-                    session
-                };
-                return Err(fail(at, &server, text));
-            }
-            Ok(Ok(false)) => {
-                return Err(fail(
-                    session,
-                    &server,
-                    "the server did not answer NOOP".into(),
-                ))
-            }
-            Ok(Ok(true)) => {
-                match security {
-                    Security::StartTls => step("TLS established (STARTTLS)".to_string()),
-                    Security::Tls => step("TLS established (implicit TLS)".to_string()),
-                    Security::None => step("no TLS (plain SMTP to a loopback relay)".to_string()),
-                }
-                if authenticated {
-                    step("authenticated".to_string());
-                }
-            }
+        Err(TestFailure {
+            step: name,
+            server: format!("SMTP server {}:{}", self.host, self.port),
+            error,
+        })
+    }
+
+    async fn run(
+        &self,
+        message: &Message,
+        message_id: &str,
+        to: &[String],
+        step: &mut dyn FnMut(String),
+    ) -> Result<(), TestFailure> {
+        let (host, port) = (self.host, self.port);
+        let tcp = tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect((host, port)));
+        let refused = match tcp.await {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!("no answer within {:?}", self.timeout)),
+        };
+        if let Some(error) = refused {
+            return Err(TestFailure {
+                step: "connect",
+                server: format!("SMTP server {host}:{port}"),
+                error,
+            });
         }
-        match tokio::time::timeout(timeout, transport.send(message)).await {
-            Err(_) => Err(fail(
-                "sending the message",
-                &server,
-                format!("no answer within {timeout:?}"),
-            )),
-            Ok(Err(e)) => Err(fail("sending the message", &server, error_chain(&e))),
-            Ok(Ok(_)) => {
+        step(format!("connected to {host}:{port}"));
+        let hello = ClientId::default();
+        let wrapped = match self.security {
+            Security::Tls => self.tls.cloned(),
+            _ => None,
+        };
+        let first = if wrapped.is_some() {
+            "TLS handshake"
+        } else {
+            "greeting (EHLO)"
+        };
+        let connect = AsyncSmtpConnection::connect_tokio1(
+            (host, port),
+            Some(self.timeout),
+            &hello,
+            wrapped,
+            None,
+        );
+        let mut conn = self.step(first, connect).await?;
+        match (self.security, self.tls) {
+            (Security::StartTls, Some(tls)) => {
+                self.step("STARTTLS", conn.starttls(tls.clone(), &hello))
+                    .await?;
                 step(format!(
-                    "accepted by {host}:{port}: message <{message_id}> to {}",
-                    m.to.join(", ")
+                    "TLS established (STARTTLS); the certificate of {host} is trusted"
                 ));
-                Ok(())
             }
+            (Security::Tls, _) => step(format!(
+                "TLS established (implicit TLS); the certificate of {host} is trusted"
+            )),
+            _ => step("no TLS (plain SMTP to a loopback relay)".to_string()),
         }
+        if let Some(credentials) = self.credentials {
+            let mechanisms = lettre::transport::smtp::authentication::DEFAULT_MECHANISMS;
+            self.step("login (AUTH)", conn.auth(mechanisms, credentials))
+                .await?;
+            step(format!(
+                "authenticated as {:?}",
+                self.username.unwrap_or_default()
+            ));
+        }
+        let bytes = message.formatted();
+        self.step("sending the message", conn.send(message.envelope(), &bytes))
+            .await?;
+        step(format!(
+            "accepted by {host}:{port}: message <{message_id}> to {}",
+            to.join(", ")
+        ));
+        let _ = tokio::time::timeout(self.timeout, conn.quit()).await;
+        Ok(())
     }
 }
 
@@ -674,38 +831,50 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// Where a pooled send goes, for its errors.
+struct Target<'a> {
+    host: &'a str,
+    port: u16,
+    security: Security,
+    username: Option<&'a str>,
+    timeout: Duration,
+}
+
 /// One SMTP send through the pool, bounded by `timeout` as a whole.
 async fn send_smtp(
     pool: &PooledTransport,
     message: Message,
     message_id: String,
-    host: &str,
-    port: u16,
-    timeout: Duration,
+    to: Target<'_>,
 ) -> Result<(), MailError> {
-    let host = host.to_string();
+    let host = to.host.to_string();
+    let port = to.port;
     let Some(transport) = pool.transport.as_ref() else {
         return Err(MailError::Build {
             message_id,
             reason: "the SMTP transport was shut down".into(),
         });
     };
-    match tokio::time::timeout(timeout, transport.send(message)).await {
+    match tokio::time::timeout(to.timeout, transport.send(message)).await {
         Err(_) => Err(MailError::Timeout {
             message_id,
             host,
             port,
-            after: timeout,
+            after: to.timeout,
         }),
-        Ok(Err(e)) => Err(MailError::Smtp {
-            message_id,
-            host,
-            port,
-            // 5xx replies and TLS failures will not heal by waiting; a refused
-            // connection, a 4xx reply or a dropped line may.
-            transient: !(e.is_permanent() || e.is_tls()),
-            source: Box::new(e),
-        }),
+        Ok(Err(e)) => {
+            let cause = explain(&e, to.host, port, to.security, to.username);
+            Err(MailError::Smtp {
+                message_id,
+                host,
+                port,
+                // 5xx replies, TLS failures and what the operator must fix will not heal
+                // by waiting; a refused connection, a 4xx reply or a dropped line may.
+                transient: !(e.is_permanent() || e.is_tls() || cause.is_some()),
+                cause,
+                source: Box::new(e),
+            })
+        }
         Ok(Ok(_)) => {
             tracing::debug!(message_id = %message_id, host = %host, "mail accepted");
             Ok(())

@@ -682,6 +682,29 @@ fn check(g: &Global, config: &Config, watchlists: &WatchlistSet) -> anyhow::Resu
             "  control socket: also for group {group} (read-only queries)"
         )?;
     }
+    writeln!(
+        out,
+        "  http: trusts {}; proxy: {}",
+        config.http.trust.describe(),
+        config.http.proxy.describe()
+    )?;
+    match &config.mail.transport {
+        crate::mail::Transport::File { dir } => {
+            writeln!(out, "  mail: into the outbox {}", dir.display())?
+        }
+        crate::mail::Transport::Smtp(s) => {
+            let how = match s.security {
+                crate::mail::Security::StartTls => {
+                    format!("STARTTLS; trusts {}", s.trust.describe())
+                }
+                crate::mail::Security::Tls => {
+                    format!("implicit TLS; trusts {}", s.trust.describe())
+                }
+                crate::mail::Security::None => "plain, to loopback only".to_string(),
+            };
+            writeln!(out, "  mail: SMTP to {}:{} ({how})", s.host, s.port)?
+        }
+    }
     writeln!(out, "  sources: {}", config.sources.len())?;
     for s in &config.sources {
         writeln!(

@@ -52,6 +52,11 @@ pub fn of_mail_error(text: &str) -> String {
         Some((hp, d)) => (format!("the mail server {hp}"), d.trim()),
         None => ("the mail server".to_string(), t),
     };
+    // A failure veille recognised carries its own line (naming the server and the key
+    // that fixes it) before lettre's words.
+    if let Some((cause, _)) = detail.split_once(crate::mail::CAUSE_SEPARATOR) {
+        return cause.trim().to_string();
+    }
     let lower = detail.to_ascii_lowercase();
     if lower.contains("connection refused") {
         return format!("{server} refused the connection (is it running, is the port right?)");
@@ -224,6 +229,10 @@ mod tests {
         assert!(
             of_mail_error("message a@b to h:25: permanent error (535): 5.7.8 bad credentials")
                 .contains("refused the login")
+        );
+        assert_eq!(
+            of_mail_error("message a@b to h:587: the mail server h:587 does not offer STARTTLS; fix it — internal client error: STARTTLS is not supported on this server"),
+            "the mail server h:587 does not offer STARTTLS; fix it"
         );
     }
 

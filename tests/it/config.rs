@@ -93,6 +93,9 @@ fn every_config_key_is_documented_in_config_toml() {
     h.per_host_concurrency.get_or_insert(1);
     h.concurrency.get_or_insert(1);
     h.max_redirects.get_or_insert(1);
+    h.ca_file.get_or_insert_with(|| "ca.pem".into());
+    h.tls_roots.get_or_insert_with(|| "bundled".into());
+    h.proxy.get_or_insert_with(|| "none".into());
     let smtp = full
         .mail
         .smtp
@@ -100,6 +103,8 @@ fn every_config_key_is_documented_in_config_toml() {
         .unwrap_or_else(|| panic!("[mail.smtp] is documented"));
     smtp.username.get_or_insert_with(|| "u".into());
     smtp.timeout.get_or_insert_with(|| "1s".into());
+    smtp.ca_file.get_or_insert_with(|| "ca.pem".into());
+    smtp.tls_roots.get_or_insert_with(|| "bundled".into());
     let d = full
         .digest
         .as_mut()

@@ -116,6 +116,7 @@ fn mailer(port: u16) -> Mailer {
         username: None,
         password: None,
         timeout: Duration::from_secs(5),
+        trust: Default::default(),
     }))
     .unwrap_or_else(|e| panic!("{e}"))
 }

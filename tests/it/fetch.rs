@@ -22,6 +22,9 @@ fn settings() -> FetchSettings {
         per_host_concurrency: 2,
         global_concurrency: 8,
         max_redirects: 3,
+        trust: Default::default(),
+        // Whatever proxy the environment running the tests names, these go direct.
+        proxy: veille::fetch::Proxy::None,
     }
 }
 

@@ -25,6 +25,7 @@ fn plain(server: &SmtpServer) -> SmtpSettings {
         username: None,
         password: None,
         timeout: Duration::from_secs(10),
+        trust: Default::default(),
     }
 }
 
@@ -153,6 +154,7 @@ fn plain_smtp_to_a_remote_host_is_refused() {
         username: Some("veille".into()),
         password: Some(Secret::new(PASSWORD)),
         timeout: Duration::from_secs(5),
+        trust: Default::default(),
     };
     let err = Mailer::new(Transport::Smtp(settings))
         .map(|_| ())
@@ -212,6 +214,7 @@ fn a_server_that_never_answers_gives_a_transient_error_not_a_hang() {
         username: None,
         password: None,
         timeout: Duration::from_secs(1),
+        trust: Default::default(),
     });
     let err = rt()
         .block_on(mailer.send(&message("silent")))

@@ -123,10 +123,12 @@ impl TestApp {
         if let Some(n) = now {
             cmd.arg("--now").arg(n);
         }
-        cmd.args(args)
-            .env_remove("VEILLE_CONFIG")
-            .env_remove("VEILLE_SMTP_PASSWORD")
-            .env("RUST_LOG", "warn");
+        cmd.args(args).env("RUST_LOG", "warn");
+        // Nor the developer's or CI's proxies and certificate stores (tests/it/proxy.rs
+        // sets them when it means to).
+        for v in super::tls::CLEARED {
+            cmd.env_remove(v);
+        }
         cmd.output()
             .unwrap_or_else(|e| panic!("running veille: {e}"))
     }

@@ -7,4 +7,6 @@ pub mod app;
 pub mod browser;
 pub mod fixtures;
 pub mod http;
+pub mod proxy;
 pub mod smtp;
+pub mod tls;

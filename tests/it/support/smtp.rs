@@ -6,6 +6,14 @@
 //! with aiosmtpd on first use (under a cross-process lock directory, since nextest runs
 //! tests in parallel processes). Messages are parsed back with Python's `email` package
 //! (policy `default`) through the same interpreter: no Rust MIME parser is needed.
+//!
+//! [`SmtpServer::start_secure`] runs aiosmtpd as deployments' relays behave, with a
+//! certificate from `support::tls::TestCa`: STARTTLS required and AUTH offered only after
+//! it (`require_starttls`, `auth_require_tls`), or implicit TLS from the first byte
+//! (`ssl_context`; aiosmtpd 1.4 counts only STARTTLS as TLS for `auth_require_tls`, so it
+//! is off there, the whole session being TLS), or no TLS with AUTH offered in clear (what
+//! veille must refuse to log in to). Every login attempt is recorded (mechanism, user,
+//! accepted, inside TLS), never the password.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -138,6 +146,39 @@ impl Drop for DirLock {
     }
 }
 
+/// How a relay started by [`SmtpServer::start_secure`] protects its sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecureMode {
+    /// Port-587 style: plain greeting, STARTTLS required before MAIL and before AUTH.
+    StartTls,
+    /// Port-465 style: TLS from the first byte.
+    ImplicitTls,
+    /// No TLS at all, AUTH offered in clear (a misconfigured relay).
+    Clear,
+}
+
+/// A relay with TLS and a login.
+#[derive(Debug, Clone)]
+pub struct Secure {
+    pub mode: SecureMode,
+    pub cert: super::tls::ServerCert,
+    /// The one account the relay knows.
+    pub user: String,
+    pub password: String,
+    /// The AUTH mechanisms offered ("PLAIN", "LOGIN").
+    pub mechanisms: Vec<&'static str>,
+}
+
+/// One login attempt the relay saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthAttempt {
+    pub mechanism: String,
+    pub login: String,
+    pub accepted: bool,
+    /// Whether the session was inside TLS (STARTTLS or implicit) when it came.
+    pub tls: bool,
+}
+
 /// A running aiosmtpd with its Maildir.
 pub struct SmtpServer {
     python: PathBuf,
@@ -146,7 +187,42 @@ pub struct SmtpServer {
     child: Option<Child>,
     /// aiosmtpd's `--size`: a larger message is refused (552), as relays do.
     size_limit: Option<usize>,
+    secure: Option<Secure>,
 }
+
+const SECURE_SCRIPT: &str = r#"
+import sys, json, ssl, threading
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import AuthResult, LoginPassword
+cfg = json.loads(sys.argv[1])
+def authenticator(server, session, envelope, mechanism, auth_data):
+    login = password = ""
+    if isinstance(auth_data, LoginPassword):
+        login, password = auth_data.login.decode(), auth_data.password.decode()
+    ok = login == cfg["user"] and password == cfg["password"]
+    tls = session.ssl is not None or cfg["mode"] == "ImplicitTls"
+    with open(cfg["auth_log"], "a") as f:
+        f.write(json.dumps({"mechanism": mechanism, "login": login, "ok": ok, "tls": tls}) + "\n")
+    return AuthResult(success=ok, handled=False)
+kw = dict(hostname="127.0.0.1", port=cfg["port"], authenticator=authenticator,
+          auth_required=True,
+          auth_exclude_mechanism=[m for m in ("PLAIN", "LOGIN") if m not in cfg["mechanisms"]])
+ctx = None
+if cfg["mode"] != "Clear":
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cfg["cert"], cfg["key"])
+if cfg["mode"] == "StartTls":
+    kw.update(tls_context=ctx, require_starttls=True, auth_require_tls=True)
+elif cfg["mode"] == "ImplicitTls":
+    kw.update(ssl_context=ctx, auth_require_tls=False)
+else:
+    kw.update(auth_require_tls=False)
+controller = Controller(Mailbox(cfg["maildir"]), **kw)
+controller.start()
+print("ready", flush=True)
+threading.Event().wait()
+"#;
 
 impl SmtpServer {
     /// Start on a free loopback port and wait until it accepts connections.
@@ -160,6 +236,15 @@ impl SmtpServer {
     }
 
     fn spawned(size_limit: Option<usize>) -> SmtpServer {
+        SmtpServer::spawned_with(size_limit, None)
+    }
+
+    /// Start a relay with TLS and a login (see the module's comment).
+    pub fn start_secure(secure: Secure) -> SmtpServer {
+        SmtpServer::spawned_with(None, Some(secure))
+    }
+
+    fn spawned_with(size_limit: Option<usize>, secure: Option<Secure>) -> SmtpServer {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let mut s = SmtpServer {
             python: python(),
@@ -167,9 +252,67 @@ impl SmtpServer {
             dir,
             child: None,
             size_limit,
+            secure,
         };
         s.spawn();
         s
+    }
+
+    /// Every login attempt the relay saw, in order.
+    pub fn auth_attempts(&self) -> Vec<AuthAttempt> {
+        std::fs::read_to_string(self.dir.path().join("auth.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value =
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+                AuthAttempt {
+                    mechanism: v["mechanism"].as_str().unwrap_or_default().to_string(),
+                    login: v["login"].as_str().unwrap_or_default().to_string(),
+                    accepted: v["ok"].as_bool().unwrap_or(false),
+                    tls: v["tls"].as_bool().unwrap_or(false),
+                }
+            })
+            .collect()
+    }
+
+    /// aiosmtpd's own log (stdout and stderr).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("aiosmtpd.log")).unwrap_or_default()
+    }
+
+    /// The command that runs this server: aiosmtpd's own command line, or the script
+    /// of a secure relay.
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.python);
+        match &self.secure {
+            None => {
+                cmd.args(["-m", "aiosmtpd", "-n", "-l"])
+                    .arg(format!("127.0.0.1:{}", self.port))
+                    .args(
+                        self.size_limit
+                            .map(|b| vec!["--size".to_string(), b.to_string()])
+                            .unwrap_or_default(),
+                    )
+                    .args(["-c", "aiosmtpd.handlers.Mailbox"])
+                    .arg(self.maildir());
+            }
+            Some(s) => {
+                let cfg = serde_json::json!({
+                    "mode": format!("{:?}", s.mode),
+                    "port": self.port,
+                    "cert": s.cert.cert,
+                    "key": s.cert.key,
+                    "user": s.user,
+                    "password": s.password,
+                    "mechanisms": s.mechanisms,
+                    "maildir": self.maildir(),
+                    "auth_log": self.dir.path().join("auth.log"),
+                });
+                cmd.args(["-c", SECURE_SCRIPT]).arg(cfg.to_string());
+            }
+        }
+        cmd
     }
 
     /// Change the size limit; the server restarts on the same port.
@@ -194,16 +337,8 @@ impl SmtpServer {
         let log = std::fs::File::create(self.dir.path().join("aiosmtpd.log"))
             .unwrap_or_else(|e| panic!("{e}"));
         let log2 = log.try_clone().unwrap_or_else(|e| panic!("{e}"));
-        let child = Command::new(&self.python)
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{}", self.port))
-            .args(
-                self.size_limit
-                    .map(|b| vec!["--size".to_string(), b.to_string()])
-                    .unwrap_or_default(),
-            )
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(self.maildir())
+        let child = self
+            .command()
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)
@@ -265,6 +400,19 @@ impl SmtpServer {
 impl Drop for SmtpServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Wait until something accepts connections on 127.0.0.1:`port`.
+pub fn wait_listening(port: u16, what: &str) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + STARTUP_DEADLINE;
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on {addr} within {STARTUP_DEADLINE:?}"
+        );
+        std::thread::sleep(POLL);
     }
 }
 
