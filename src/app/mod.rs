@@ -726,12 +726,13 @@ fn check(g: &Global, config: &Config, watchlists: &WatchlistSet) -> anyhow::Resu
     for w in watchlists.lists() {
         writeln!(
             out,
-            "  {} — {} ({} recipient(s), {} dossier(s), {} keyword(s), digest {:?})",
+            "  {} — {} ({} recipient(s), {} dossier(s), {} keyword(s), {} subject(s), digest {:?})",
             w.id,
             w.name,
             w.recipients.len(),
             w.dossiers.len(),
             w.keywords.len(),
+            w.subjects.len(),
             w.digest.as_str()
         )?;
         let next = w.digest.upcoming(now, config.timezone, 3);

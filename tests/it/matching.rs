@@ -787,3 +787,60 @@ fn a_new_procedure_is_found_by_any_title_reference_or_eurovoc_subject() {
     .collect();
     assert_eq!(found, expected);
 }
+
+/// The shipped watchlists' `subjects` find a new procedure by the EuroVoc descriptors of
+/// its CELLAR notice (the real notice of the single-use plastics directive), and find
+/// nothing in the notice of a payment-services procedure, which concerns no focus group.
+#[test]
+fn shipped_subjects_find_new_procedures_by_their_real_cellar_notices() {
+    use veille::model::{Candidate, Dossier};
+    use veille::sources::cellar;
+    let lists = shipped();
+    let candidate = |file: &str| -> Candidate {
+        let body = fixtures::read(&format!("eurlex-cellar-notice/{file}"));
+        let provenance = Provenance {
+            source: "cellar".into(),
+            url: "https://publications.europa.eu/resource/procedure".into(),
+            fetched_at: Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap(),
+        };
+        let obs = cellar::parse(&Input {
+            body: &body,
+            content_type: Some("application/xml"),
+            provenance: &provenance,
+        })
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let snap = obs
+            .iter()
+            .find_map(|o| match o {
+                Observation::Dossier(d) => Some(d.as_ref().clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{file}: no dossier"));
+        let d: Dossier = veille::dossier::merge(None, &snap);
+        // As a procedure no watchlist lists: only its titles and subjects can find it.
+        let mut c = Candidate::of(&d);
+        c.com.clear();
+        c.final_act = None;
+        c.reference = "2031/0999(COD)".parse().unwrap_or_else(|e| panic!("{e}"));
+        c
+    };
+    let plastics = candidate("procedure_2018_172_COD_tree-notice_single-use-plastics.xml");
+    let found = lists.discover(&plastics, "cellar");
+    assert_eq!(ids(&found), ["air-quality"]);
+    let why = reasons(&found, "air-quality");
+    for subject in ["waste management", "waste recycling", "plastic waste"] {
+        assert!(
+            why.contains(&format!("subject \"{subject}\" (EuroVoc)")),
+            "{subject}: {why:?}"
+        );
+    }
+    let payments = candidate("procedure_2013_449_COD_tree-notice.xml");
+    assert!(
+        !payments.eurovoc.is_empty(),
+        "the payment-services notice carries EuroVoc descriptors"
+    );
+    assert_eq!(
+        ids(&lists.discover(&payments, "cellar")),
+        Vec::<&str>::new()
+    );
+}
