@@ -161,6 +161,12 @@ pub struct RawDigest {
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub listen: String,
+    /// The address officers reach the web window at (behind a reverse proxy, say).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// HTTP Basic users of the web window: name → Argon2 password hash (PHC string).
+    #[serde(default)]
+    pub users: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -250,6 +256,23 @@ pub struct DigestConfig {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: std::net::SocketAddr,
+    /// Where officers reach the web window (`server.public_url`): the base of the links
+    /// `veille links` prints and digests carry; none when absent.
+    pub public_url: Option<url::Url>,
+    /// HTTP Basic users (`[server.users]`): name → Argon2 password hash, checked at load.
+    /// Required when `listen` is not a loopback address.
+    pub users: std::collections::BTreeMap<String, String>,
+}
+
+impl ServerConfig {
+    /// The base URL of the web window, without a trailing slash: `public_url`, else the
+    /// listen address.
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.as_str().trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -468,17 +491,7 @@ impl Typed<'_> {
         let mail = self.mail(&raw.mail, password)?;
         let digest = self.digest(raw.digest.as_ref())?;
         let server = match &raw.server {
-            Some(s) => Some(ServerConfig {
-                listen: s.listen.parse().map_err(|_| {
-                    self.err(
-                        "server.listen",
-                        format!(
-                            "{:?} is not an address such as \"127.0.0.1:9184\"",
-                            s.listen
-                        ),
-                    )
-                })?,
-            }),
+            Some(s) => Some(self.server(s)?),
             None => None,
         };
         let ical = raw.ical.as_ref().map(|i| IcalConfig {
@@ -498,6 +511,63 @@ impl Typed<'_> {
             ical,
             control,
             sources,
+        })
+    }
+
+    /// `[server]`: the address, the public URL, and the users, required off loopback.
+    fn server(&self, s: &RawServer) -> Result<ServerConfig, ConfigError> {
+        let listen: std::net::SocketAddr = s.listen.parse().map_err(|_| {
+            self.err(
+                "server.listen",
+                format!(
+                    "{:?} is not an address such as \"127.0.0.1:9184\"",
+                    s.listen
+                ),
+            )
+        })?;
+        let public_url = match &s.public_url {
+            None => None,
+            Some(u) => {
+                let parsed = url::Url::parse(u.trim()).ok().filter(|p| {
+                    matches!(p.scheme(), "http" | "https")
+                        && p.host_str().is_some()
+                        && p.query().is_none()
+                        && p.fragment().is_none()
+                });
+                Some(parsed.ok_or_else(|| {
+                    self.err(
+                        "server.public_url",
+                        format!(
+                            "{u:?} is not an http(s) address such as \"https://veille.example.org\" (no query or fragment)"
+                        ),
+                    )
+                })?)
+            }
+        };
+        for (name, hash) in &s.users {
+            let key = format!("server.users.{name}");
+            if name.is_empty() || name.contains(':') || name.chars().any(char::is_control) {
+                return Err(self.err(&key, "a user name may not be empty nor contain ':'"));
+            }
+            if let Err(e) = crate::web::access::check_password_hash(hash) {
+                return Err(self.err(
+                    &key,
+                    format!("{e}; make one with `veille hash-password` (the password on stdin)"),
+                ));
+            }
+        }
+        if !listen.ip().is_loopback() && s.users.is_empty() {
+            return Err(self.err(
+                "server.listen",
+                format!(
+                    "{listen} is not a loopback address, so the web window needs access control: add a [server.users] table (name = \"hash\" from `veille hash-password`), or listen on 127.0.0.1 behind a reverse proxy that checks who may look"
+                ),
+            ));
+        }
+        Ok(ServerConfig {
+            listen,
+            public_url,
+            users: s.users.clone(),
         })
     }
 

@@ -760,6 +760,7 @@ async fn deliver(
         return Ok(Outcome::NothingToSend { key });
     }
     let rendered = digest::render(d)?;
+    let html = rendered.html.clone();
     let message_id = mail::message_id_for(&key, domain_of(&ctx.config.mail.from));
     let msg = OutgoingMessage {
         from: ctx.config.mail.from.clone(),
@@ -797,6 +798,7 @@ async fn deliver(
                 message_id,
                 sent_at: now,
                 period,
+                html: Some(html),
             })?;
             ctx.store.flush().await?;
             tracing::info!(watchlist = %w.id, key = %key, events = n, "sent");

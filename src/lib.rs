@@ -21,3 +21,4 @@ pub mod tls;
 pub mod tz;
 pub mod view;
 pub mod watchlist;
+pub mod web;

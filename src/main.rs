@@ -86,6 +86,10 @@ enum Cmd {
     /// Mail set-up.
     #[command(subcommand)]
     Mail(MailCmd),
+    /// The web window's page, Atom feed and calendar URLs of a watchlist, with their tokens.
+    Links { watchlist: String },
+    /// Hash the password read from stdin for `[server.users]` (Argon2id).
+    HashPassword,
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,6 +181,8 @@ fn main() -> ExitCode {
             Command::Query(Query::ExportIcal { watchlist })
         }
         Cmd::Mail(MailCmd::Test { address }) => Command::MailTest { to: address },
+        Cmd::Links { watchlist } => Command::Links { watchlist },
+        Cmd::HashPassword => Command::HashPassword,
     };
     let global = Global {
         config: cli.config,

@@ -194,22 +194,17 @@ pub(super) async fn run(
     Ok(Exit::Ok)
 }
 
-/// `[server] listen`: /healthz and /metrics, when configured.
+/// `[server] listen`: the web window, /healthz and /metrics, when configured.
 async fn serve_health(shared: &Shared) -> anyhow::Result<()> {
-    if let Some(server) = &shared.config.server {
-        let listener = tokio::net::TcpListener::bind(server.listen)
-            .await
-            .with_context(|| format!("listening on {} ([server] listen)", server.listen))?;
-        tracing::info!(listen = %server.listen, "health and metrics at /healthz and /metrics");
-        tokio::spawn(super::server::serve(
-            listener,
-            shared.config.clone(),
-            shared.store.clone(),
-            shared.watchlists.clone(),
-            shared.stop.clone(),
-        ));
-    }
-    Ok(())
+    let clock = shared.clock;
+    super::server::start(
+        shared.config.clone(),
+        shared.store.clone(),
+        shared.watchlists.clone(),
+        move || clock.now(),
+        shared.stop.clone(),
+    )
+    .await
 }
 
 /// The control socket, through which the other commands reach this daemon; its path, to

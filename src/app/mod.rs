@@ -108,6 +108,12 @@ pub enum Command {
     },
     /// `status`, `dossier show`, `digest preview`, `export ical`.
     Query(Query),
+    /// `links WATCHLIST`: the web window's page, feed and calendar URLs of a watchlist.
+    Links {
+        watchlist: String,
+    },
+    /// `hash-password`: an Argon2 hash of the password read on stdin, for `[server.users]`.
+    HashPassword,
 }
 
 /// A command that only reads the store. While the daemon holds the store, the daemon
@@ -151,6 +157,10 @@ pub fn execute(g: Global, cmd: Command) -> anyhow::Result<Exit> {
 }
 
 async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
+    if matches!(cmd, Command::HashPassword) {
+        // Needs no configuration: its output goes into one.
+        return hash_password();
+    }
     let Some(config) = load_config(&g) else {
         return Ok(Exit::Invalid);
     };
@@ -174,6 +184,9 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
         }
     }
     let loaded = load_watchlists(&config);
+    if let Command::Links { watchlist } = &cmd {
+        return links(&config, &loaded, watchlist);
+    }
     if matches!(cmd, Command::Check) {
         for w in &loaded.warnings {
             eprintln!("{}", w.warning_text());
@@ -283,7 +296,9 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
             )
             .await
         }
-        Command::MailTest { .. } => unreachable!("answered above"),
+        Command::MailTest { .. } | Command::Links { .. } | Command::HashPassword => {
+            unreachable!("answered above")
+        }
         Command::Run => {
             if refuse_without_password(&config) {
                 return Ok(Exit::Invalid);
@@ -291,6 +306,42 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
             daemon::run(g, config, watchlists).await
         }
         Command::Query(q) => query(&g, &config, &watchlists, &q),
+    }
+}
+
+/// `veille hash-password`: the password is one line on stdin (never an argument, which
+/// other users could read in the process list).
+fn hash_password() -> anyhow::Result<Exit> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        eprintln!("veille: no password on stdin; e.g. `read -rs P && printf '%s\\n' \"$P\" | veille hash-password`");
+        return Ok(Exit::Invalid);
+    }
+    let hash = crate::web::access::hash_password(password).map_err(anyhow::Error::msg)?;
+    println!("{hash}");
+    Ok(Exit::Ok)
+}
+
+/// `veille links WATCHLIST`: its page, feed and calendar URLs, the tokens included.
+fn links(config: &Config, loaded: &watchlist::Loaded, id: &str) -> anyhow::Result<Exit> {
+    if !loaded.lists.iter().any(|w| w.id == id) {
+        let set = WatchlistSet::new(loaded.lists.clone());
+        eprintln!("{}", no_watchlist(id, &set));
+        return Ok(Exit::Failure);
+    }
+    match crate::web::links(config, id) {
+        Ok(text) => {
+            print!("{text}");
+            Ok(Exit::Ok)
+        }
+        Err(e) => {
+            eprintln!("veille: {e}");
+            Ok(Exit::Invalid)
+        }
     }
 }
 

@@ -1,227 +1,41 @@
-//! The optional health and metrics listener (`[server] listen`): `GET /healthz` (200 "ok",
-//! or 503 naming the store's problem, the failing sources, or the watchlists whose last
-//! send failed) and `GET /metrics` (Prometheus text format), both
-//! computed from the store on each request. A tiny HTTP/1.1 responder on tokio: one
-//! request per connection, bounded request size and time.
+//! Starting the web window (`[server] listen`): binds the address, reads the server
+//! secret, and hands the daemon's configuration, store, watchlists and clock to
+//! `crate::web`, which owns everything the server does.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use anyhow::Context;
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::store::{SentKind, Store, StoreError};
+use crate::store::Store;
 use crate::watchlist::WatchlistSet;
 
-/// Serve until `stop` turns true.
-pub(super) async fn serve(
-    listener: TcpListener,
+/// Bind `[server] listen` and serve until `stop` turns true; nothing when there is no
+/// `[server]` table.
+pub(super) async fn start(
     config: Arc<Config>,
     store: Store,
     watchlists: watch::Receiver<WatchlistSet>,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stop.changed() => return,
-        };
-        let Ok((mut sock, _)) = accepted else {
-            continue;
-        };
-        let config = config.clone();
-        let store = store.clone();
-        let ids: Vec<String> = watchlists
-            .borrow()
-            .lists()
-            .iter()
-            .map(|w| w.id.clone())
-            .collect();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            let mut n = 0;
-            let read = tokio::time::timeout(Duration::from_secs(5), async {
-                while n < buf.len() {
-                    match sock.read(&mut buf[n..]).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(k) => {
-                            n += k;
-                            if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                                break;
-                            }
-                        }
-                    }
-                }
-            })
-            .await;
-            if read.is_err() {
-                return;
-            }
-            let head = String::from_utf8_lossy(&buf[..n]);
-            let path = head.split_whitespace().nth(1).unwrap_or("/");
-            let (status, ctype, body) = match path {
-                // The store first: when it failed, nothing else can be read.
-                "/healthz" if store.problem().is_some() => (
-                    "503 Service Unavailable",
-                    "text/plain",
-                    format!("store: {}\n", store.problem().unwrap_or_default()),
-                ),
-                "/healthz" => match (health(&config, &store), failing_deliveries(&store)) {
-                    (Ok(failing), Ok(undelivered))
-                        if failing.is_empty() && undelivered.is_empty() =>
-                    {
-                        ("200 OK", "text/plain", "ok\n".to_string())
-                    }
-                    (Ok(failing), Ok(undelivered)) => {
-                        let mut body = String::new();
-                        if !failing.is_empty() {
-                            body.push_str(&format!("failing sources: {}\n", failing.join(", ")));
-                        }
-                        if !undelivered.is_empty() {
-                            body.push_str(&format!(
-                                "failing deliveries: {}\n",
-                                undelivered.join(", ")
-                            ));
-                        }
-                        ("503 Service Unavailable", "text/plain", body)
-                    }
-                    (Err(e), _) | (_, Err(e)) => {
-                        ("500 Internal Server Error", "text/plain", format!("{e}\n"))
-                    }
-                },
-                "/metrics" => match metrics(&config, &store, &ids) {
-                    Ok(m) => ("200 OK", "text/plain; version=0.0.4", m),
-                    Err(e) => ("500 Internal Server Error", "text/plain", format!("{e}\n")),
-                },
-                _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
-            };
-            let resp = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = sock.write_all(resp.as_bytes()).await;
-            let _ = sock.shutdown().await;
-        });
-    }
-}
-
-/// The ids of the sources whose last poll failed.
-pub fn health(config: &Config, store: &Store) -> Result<Vec<String>, StoreError> {
-    let mut failing = Vec::new();
-    for s in &config.sources {
-        if store.source(&s.id)?.is_some_and(|st| st.failures > 0) {
-            failing.push(s.id.clone());
-        }
-    }
-    Ok(failing)
-}
-
-/// The watchlists whose last send failed (their digests and alerts stay pending and are
-/// retried), read from the delivery states whatever is pending.
-pub fn failing_deliveries(store: &Store) -> Result<Vec<String>, StoreError> {
-    Ok(store
-        .deliveries()?
-        .into_iter()
-        .filter(|(_, d)| d.failures > 0)
-        .map(|(id, _)| id)
-        .collect())
-}
-
-fn escape_label(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// Prometheus text exposition of veille's counters and gauges. Every watchlist in
-/// `watchlists` has its pending and send-failure series, 0 included, so that alert rules
-/// never see a series vanish; pending entries of a watchlist removed since are shown too.
-pub fn metrics(
-    config: &Config,
-    store: &Store,
-    watchlists: &[String],
-) -> Result<String, StoreError> {
-    let mut m = String::new();
-    let _ = writeln!(m, "# HELP veille_source_polls_total Polls of a source.\n# TYPE veille_source_polls_total counter");
-    let mut rows = Vec::new();
-    for s in &config.sources {
-        rows.push((
-            escape_label(&s.id),
-            store.source(&s.id)?.unwrap_or_default(),
-        ));
-    }
-    for (id, st) in &rows {
-        let _ = writeln!(
-            m,
-            "veille_source_polls_total{{source=\"{id}\"}} {}",
-            st.polls
-        );
-    }
-    let _ = writeln!(m, "# HELP veille_source_failures Consecutive failed polls of a source.\n# TYPE veille_source_failures gauge");
-    for (id, st) in &rows {
-        let _ = writeln!(
-            m,
-            "veille_source_failures{{source=\"{id}\"}} {}",
-            st.failures
-        );
-    }
-    let _ = writeln!(m, "# HELP veille_source_last_success_timestamp_seconds Last successful poll.\n# TYPE veille_source_last_success_timestamp_seconds gauge");
-    for (id, st) in &rows {
-        let t = st.last_success.map(|t| t.timestamp()).unwrap_or(0);
-        let _ = writeln!(
-            m,
-            "veille_source_last_success_timestamp_seconds{{source=\"{id}\"}} {t}"
-        );
-    }
-    let _ = writeln!(m, "# HELP veille_source_events_total New events recorded from a source.\n# TYPE veille_source_events_total counter");
-    for (id, st) in &rows {
-        let _ = writeln!(
-            m,
-            "veille_source_events_total{{source=\"{id}\"}} {}",
-            st.events
-        );
-    }
-    let _ = writeln!(
-        m,
-        "# HELP veille_events Events in the store.\n# TYPE veille_events gauge\nveille_events {}",
-        store.event_count()
-    );
-    let _ = writeln!(
-        m,
-        "# HELP veille_pending Matched events waiting for a digest.\n# TYPE veille_pending gauge"
-    );
-    let mut pending = store.pending_counts()?;
-    for id in watchlists {
-        pending.entry(id.clone()).or_insert(0);
-    }
-    for (wl, n) in &pending {
-        let _ = writeln!(
-            m,
-            "veille_pending{{watchlist=\"{}\"}} {n}",
-            escape_label(wl)
-        );
-    }
-    let (mut digests, mut alerts) = (0u64, 0u64);
-    for (_, s) in store.sent_log()? {
-        match s.kind {
-            SentKind::Digest => digests += 1,
-            SentKind::Alert | SentKind::Reminder => alerts += 1,
-        }
-    }
-    let _ = writeln!(m, "# HELP veille_sent_total Messages accepted by the mail transport.\n# TYPE veille_sent_total counter");
-    let _ = writeln!(m, "veille_sent_total{{kind=\"digest\"}} {digests}\nveille_sent_total{{kind=\"alert\"}} {alerts}");
-    let _ = writeln!(m, "# HELP veille_send_failures Consecutive failed sends of a watchlist.\n# TYPE veille_send_failures gauge");
-    for wl in pending.keys() {
-        let d = store.delivery(wl)?;
-        let _ = writeln!(
-            m,
-            "veille_send_failures{{watchlist=\"{}\"}} {}",
-            escape_label(wl),
-            d.failures
-        );
-    }
-    Ok(m)
+    now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let Some(server) = &config.server else {
+        return Ok(());
+    };
+    let listener = tokio::net::TcpListener::bind(server.listen)
+        .await
+        .with_context(|| format!("listening on {} ([server] listen)", server.listen))?;
+    let access = crate::web::access_for(&config).map_err(anyhow::Error::msg)?;
+    tracing::info!(listen = %server.listen, base = %server.base_url(), users = server.users.len(), "web window, health and metrics listening");
+    let ctx = crate::web::WebContext {
+        config: config.clone(),
+        store,
+        watchlists,
+        now: Arc::new(now),
+        access: Arc::new(access),
+    };
+    tokio::spawn(crate::web::serve(listener, ctx, stop));
+    Ok(())
 }

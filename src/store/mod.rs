@@ -307,6 +307,8 @@ pub struct Delivered {
     pub message_id: String,
     pub sent_at: DateTime<Utc>,
     pub period: Option<String>,
+    /// The HTML of the message, kept for the web window (`SentRecord::html`).
+    pub html: Option<String>,
 }
 
 /// The sled handles of a store.
@@ -1266,9 +1268,26 @@ impl Store {
                 self.candidates.remove(k)?;
             }
         }
+        self.forget_sent_html(before)?;
         self.meta
             .insert("last_prune", &now.timestamp().to_be_bytes())?;
         Ok(removed)
+    }
+
+    /// Drop the HTML kept of messages sent before `before` (`storage.retention`); the
+    /// record of the sending stays, as the sent log always did.
+    fn forget_sent_html(&self, before: DateTime<Utc>) -> Result<(), StoreError> {
+        for kv in self.sent.iter() {
+            let (k, v) = kv?;
+            let Ok(mut rec) = decode::<SentRecord>("sent", &v) else {
+                continue;
+            };
+            if rec.html.is_some() && rec.sent_at < before {
+                rec.html = None;
+                self.sent.insert(k, encode(&rec)?)?;
+            }
+        }
+        Ok(())
     }
 
     /// Procedures followed because a matched item named them or a watchlist wanted them
@@ -1754,12 +1773,13 @@ impl Store {
         let _call = self.call("recording a delivery", health::DEADLINE)?;
         self.wrote();
         let sent = encode(&SentRecord {
-            v: 1,
+            v: if d.html.is_some() { 2 } else { 1 },
             kind: d.kind,
             watchlist: d.watchlist.clone(),
             event_ids: d.event_ids.clone(),
             message_id: d.message_id.clone(),
             sent_at: d.sent_at,
+            html: d.html.clone(),
         })?;
         (&self.sent, &self.pending, &self.delivery).transaction(
             |(sent_t, pending, delivery)| {

@@ -264,6 +264,10 @@ pub struct SentRecord {
     pub event_ids: Vec<EventId>,
     pub message_id: String,
     pub sent_at: DateTime<Utc>,
+    /// The HTML of the message as it was sent (version 2 on), for the web window; dropped
+    /// after `storage.retention` by the prune.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
 }
 
 /// Delivery retry state of one watchlist.

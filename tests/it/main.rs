@@ -36,3 +36,5 @@ mod tls;
 mod tz;
 mod watchlist;
 mod watchlist_faults;
+mod web;
+mod web_browser;

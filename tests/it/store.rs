@@ -130,6 +130,7 @@ async fn everything_committed_and_flushed_survives_a_reopen() {
                 message_id: "abc@veille".into(),
                 sent_at: now(),
                 period: None,
+                html: None,
             })
             .unwrap_or_else(|e| panic!("{e}"));
         store.flush().await.unwrap_or_else(|e| panic!("{e}"));
@@ -168,6 +169,7 @@ async fn everything_committed_and_flushed_survives_a_reopen() {
             message_id: "def@veille".into(),
             sent_at: now(),
             period: Some("2026-11-23T08:00+01:00".into()),
+            html: None,
         })
         .unwrap_or_else(|e| panic!("{e}"));
     store.flush().await.unwrap_or_else(|e| panic!("{e}"));
