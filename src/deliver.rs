@@ -759,7 +759,7 @@ async fn deliver(
         }
         return Ok(Outcome::NothingToSend { key });
     }
-    let rendered = digest::render(d)?;
+    let rendered = digest::render_with_links(d, crate::web::mail_links(ctx.config, &key).as_ref())?;
     let html = rendered.html.clone();
     let message_id = mail::message_id_for(&key, domain_of(&ctx.config.mail.from));
     let msg = OutgoingMessage {

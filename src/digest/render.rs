@@ -23,9 +23,38 @@ pub struct Rendered {
     pub html: String,
 }
 
+/// Where the web window is (`[server] public_url`), for the links a message carries:
+/// "View in a browser" (the message's own page, once sent) and each dossier's page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebLinks {
+    /// The message's page in the web window.
+    pub view: String,
+    /// The page of a dossier, by its canonical path (`/dossiers/2016-0132-COD`).
+    pub base: String,
+}
+
 /// Render a digest or an alert in its watchlist's language.
 pub fn render(d: &Digest) -> Result<Rendered, DigestError> {
-    let view = View::new(d);
+    render_with_links(d, None)
+}
+
+/// [`render`], with the links back to the web window when it has a public address.
+pub fn render_with_links(d: &Digest, links: Option<&WebLinks>) -> Result<Rendered, DigestError> {
+    let mut view = View::new(d);
+    if let Some(l) = links {
+        view.view_url = safe_link(&l.view);
+        view.view_label = match d.language {
+            Language::En => "View in a browser",
+            Language::Fr => "Voir dans un navigateur",
+        };
+        for (v, b) in view.dossiers.iter_mut().zip(&d.dossiers) {
+            v.page = safe_link(&format!(
+                "{}{}",
+                l.base,
+                crate::web::dossier_path(&b.reference)
+            ));
+        }
+    }
     let mut env = Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
@@ -259,6 +288,8 @@ struct VEntry {
 #[derive(Debug, Serialize)]
 struct VDossier {
     title: String,
+    /// The dossier's page in the web window, when it has a public address.
+    page: Option<String>,
     reference: String,
     path: String,
     entries: Vec<VEntry>,
@@ -295,6 +326,9 @@ struct View {
     sources: Vec<VSource>,
     sources_summary: String,
     footer: String,
+    /// "View in a browser": the message's page in the web window.
+    view_url: Option<String>,
+    view_label: &'static str,
 }
 
 impl View {
@@ -308,6 +342,7 @@ impl View {
             .iter()
             .map(|b| VDossier {
                 title: clean(&b.title),
+                page: None,
                 reference: b.reference.to_string(),
                 path: path_line(&b.path, b.path_elided, lang),
                 entries: b.entries.iter().map(|e| entry_view(e, lang)).collect(),
@@ -346,6 +381,8 @@ impl View {
             sources,
             sources_summary: sources_summary(lang, troubled.len(), d.sources.len()),
             footer: footer(d),
+            view_url: None,
+            view_label: "",
         }
     }
 }

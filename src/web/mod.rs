@@ -222,6 +222,28 @@ pub fn links(config: &Config, watchlist: &str) -> Result<String, String> {
     ))
 }
 
+/// The links back to the web window a message under `key` carries, when
+/// `[server] public_url` is set: its own page ("View in a browser") and the dossiers'.
+pub fn mail_links(config: &Config, key: &str) -> Option<crate::digest::WebLinks> {
+    let server = config.server.as_ref()?;
+    server.public_url.as_ref()?;
+    let base = server.base_url();
+    let (watchlist, rest) = key.split_once('/')?;
+    Some(crate::digest::WebLinks {
+        view: format!(
+            "{base}/watchlists/{}/digests/{}",
+            pages::path_segment(watchlist),
+            pages::key_path(rest)
+        ),
+        base,
+    })
+}
+
+/// The canonical path of a dossier's page: `/dossiers/2016-0132-COD`.
+pub fn dossier_path(r: &crate::model::ProcedureRef) -> String {
+    pages::dossier_url(r)
+}
+
 /// The Content-Security-Policy of a digest shown as it was mailed.
 pub(crate) fn csp_mail() -> HeaderValue {
     HeaderValue::from_static(CSP_MAIL)

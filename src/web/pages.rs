@@ -147,7 +147,7 @@ pub(crate) fn path_segment(s: &str) -> String {
 }
 
 /// A sent message's key under its watchlist, for its URL: each part encoded, `/` kept.
-fn key_path(rest: &str) -> String {
+pub(crate) fn key_path(rest: &str) -> String {
     rest.split('/')
         .map(path_segment)
         .collect::<Vec<_>>()
