@@ -492,6 +492,100 @@ mod tests {
         assert_eq!(capped("short", SUMMARY_CAP), "short");
     }
 
+    fn step_of_single_use_plastics() -> (DossierEvent, Dossier) {
+        let reference: ProcedureRef = "2018/0172(COD)".parse().unwrap_or_else(|e| panic!("{e}"));
+        let d = crate::dossier::candidate_dossier(&Candidate {
+            reference,
+            titles: Titles {
+                en: Some("Reduction of the impact of certain plastic products on the environment".into()),
+                fr: Some("Réduction de l'incidence de certains produits en plastique sur l'environnement".into()),
+                de: None,
+                more: vec![("it".into(), "Riduzione dell'incidenza di determinati prodotti di plastica sull'ambiente".into())],
+            },
+            com: Vec::new(),
+            final_act: None,
+            subjects: Vec::new(),
+            eurovoc: vec![EuroVoc {
+                id: "2497".into(),
+                labels: vec!["marine pollution".into(), "pollution of the sea".into()],
+            }],
+        });
+        let event = DossierEvent {
+            id: EventId::for_step(
+                &reference,
+                EventKind::Step,
+                Stage::PlenaryVote,
+                NaiveDate::from_ymd_opt(2019, 3, 27).unwrap_or_default(),
+                "",
+            ),
+            kind: EventKind::Step,
+            stage: Some(Stage::PlenaryVote),
+            dossier: Some(reference),
+            dossier_title: d.titles.en.clone(),
+            date: NaiveDate::from_ymd_opt(2019, 3, 27).unwrap_or_default(),
+            title: "Decision by Parliament, 1st reading".into(),
+            summary: String::new(),
+            url: None,
+            documents: Vec::new(),
+            mentions: Vec::new(),
+            provenance: vec![Provenance {
+                source: "ep-api".into(),
+                url: "https://data.europarl.europa.eu/api/v2/procedures/2018-0172".into(),
+                fetched_at: DateTime::<Utc>::default(),
+            }],
+        };
+        (event, d)
+    }
+
+    #[test]
+    fn a_step_is_found_by_its_procedures_subjects_and_french_title() {
+        let (event, d) = step_of_single_use_plastics();
+        let a = ArchivedEvent::of(&event, Some(&d), DateTime::<Utc>::default());
+        // The 24 languages stay with the dossier; the subject keeps its preferred label.
+        assert!(a.titles.more.is_empty());
+        assert_eq!(a.subjects[0].labels, vec!["marine pollution".to_string()]);
+        let load = |id: &str, text: &str| {
+            crate::watchlist::load_str(id, std::path::Path::new("w.toml"), text, &[])
+                .unwrap_or_else(|e| panic!("{e:?}"))
+        };
+        let set = WatchlistSet::new(vec![
+            load("sea", "name = \"Sea\"\nrecipients = [\"a@example.org\"]\nsubjects = [\"Marine pollution\"]\n"),
+            load("plastique", "name = \"P\"\nrecipients = [\"a@example.org\"]\nkeywords = [\"produits en plastique\"]\n"),
+            load("other", "name = \"O\"\nrecipients = [\"a@example.org\"]\nkeywords = [\"state aid\"]\n"),
+        ]);
+        let why = |w: &str| match_one(&set, w, &a).map(|m| m.reasons);
+        assert!(
+            why("sea")
+                .is_some_and(|r| r.iter().any(|r| r.to_string().contains("Marine pollution"))),
+            "{:?}",
+            why("sea")
+        );
+        assert!(why("plastique").is_some());
+        assert!(why("other").is_none());
+        // Back to an event with the same id and what a digest shows.
+        let back = a.to_event(event.id);
+        assert_eq!(
+            (back.id, &back.title, back.date),
+            (event.id, &event.title, event.date)
+        );
+        assert_eq!(back.source(), "ep-api");
+    }
+
+    #[test]
+    fn a_feed_item_is_a_few_hundred_bytes() {
+        let (mut event, _) = step_of_single_use_plastics();
+        event.kind = EventKind::Item;
+        event.stage = None;
+        event.dossier = None;
+        event.title = "Directive (EU) 2019/904 of the European Parliament and of the Council of 5 June 2019 on the reduction of the impact of certain plastic products on the environment".into();
+        event.summary = "x".repeat(2_000);
+        event.url =
+            Some("https://eur-lex.europa.eu/legal-content/EN/TXT/?uri=CELEX:32019L0904".into());
+        let a = ArchivedEvent::of(&event, None, DateTime::<Utc>::default());
+        let bytes = serde_json::to_vec(&a).unwrap_or_default().len();
+        assert!((600..1_100).contains(&bytes), "{bytes}");
+    }
+
     #[test]
     fn a_query_is_read_as_references_or_words() {
         for spelling in ["2021/0223(COD)", "2021-0223", "2021_223", "2021/0223/COD"] {

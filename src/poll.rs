@@ -11,6 +11,12 @@
 //! as a candidate. When the watchlists change, the step first evaluates the candidates
 //! again.
 //!
+//! The archive: every event a source brought new, matched or not, is archived in the
+//! same transaction as the URL records that make it known (so a crash before it leaves
+//! both for the next poll to redo). A watchlist that is new or edited since the last step
+//! gets, first, what its new version matches in the archive within `digest.backfill` and
+//! was never sent to it, enqueued as "earlier, now matched".
+//!
 //! Scheduling per source: `every` after a success (or the server's `Cache-Control`
 //! max-age, whichever is later); after a failure an exponential backoff from one minute,
 //! capped at four times `every` (at most a day), never disabled; `Retry-After` is a floor.

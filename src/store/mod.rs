@@ -12,7 +12,9 @@
 //! items or found for watchlists as new dossiers, followed from then on: a
 //! [`TrackedRecord`], or the bare reference older versions wrote), `candidates` (new
 //! procedures no watchlist wanted, by reference: [`CandidateRecord`]), `deadlines` (watchlist, deadline uid: consultations and
-//! other dated deadlines to remind of), `meta` (schema version, last prune, first start).
+//! other dated deadlines to remind of), `archive` (every event a poll saw new, matched or
+//! not, by date and id: `store/archive.rs`), `meta` (schema version, last prune, first
+//! start, the watchlists' fingerprints).
 //! A transaction is atomic but durable only after `flush`: callers flush before sending
 //! mail and before reporting success.
 

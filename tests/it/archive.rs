@@ -465,3 +465,41 @@ fn the_running_daemon_answers_backtest_and_search() {
     assert!(err.contains("broken.toml:"), "{err}");
     assert!(d.log().contains("veille started"), "{}", d.log());
 }
+
+#[test]
+fn a_feed_larger_than_one_transaction_is_archived_in_parts_and_counted_once() {
+    let items: String = (0..2_500)
+        .map(|i| {
+            format!(
+                "<item><title>Notice {i} of the Official Journal on fisheries</title><link>https://example.org/oj/{i}</link><guid>oj-{i}</guid><pubDate>Mon, 08 Jun 2026 00:00:00 +0200</pubDate></item>"
+            )
+        })
+        .collect();
+    let feed = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\"><channel><title>OJ</title><link>https://example.org/</link><description>d</description>{items}</channel></rss>"
+    );
+    let server = TestServer::start_background();
+    server.route(
+        "/oj.rss",
+        Response::ok(feed).content_type("application/rss+xml"),
+    );
+    let mut app = TestApp::new(server, vec![]);
+    app.sources = vec![Source::new("oj", "feed", app.server.url("/oj.rss"))];
+    app.write_config();
+    app.add_watchlist("procurement", PROCUREMENT);
+    let out = app.expect(Some(NOW), &["poll"], 0);
+    assert!(out.contains("2500 new event(s)"), "{out}");
+    assert_eq!(archived(&app, NOW).len(), 2_500);
+    let out = app.expect(Some(LATER), &["poll", "--force"], 0);
+    assert!(out.contains(" 0 new event(s)"), "{out}");
+    assert_eq!(archived(&app, LATER).len(), 2_500);
+    let found = app.json(
+        Some(LATER),
+        &["search", "Notice", "2499", "--format", "json"],
+        0,
+    );
+    assert_eq!(
+        titles(&found),
+        vec!["Notice 2499 of the Official Journal on fisheries"]
+    );
+}
