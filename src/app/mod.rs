@@ -341,7 +341,7 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
     }
 }
 
-/// `backtest FILE`: a watchlist given as a path (it names a file, or ends in `.toml`) is
+/// `backtest FILE`: a watchlist given as a path (with a slash, or ending in `.toml`) is
 /// read here, so that a running daemon tries the same text.
 fn read_backtest_file(cmd: Command) -> anyhow::Result<Command> {
     let Command::Query(Query::Backtest {
@@ -354,7 +354,8 @@ fn read_backtest_file(cmd: Command) -> anyhow::Result<Command> {
         return Ok(cmd);
     };
     let path = PathBuf::from(&watchlist);
-    if !(path.is_file() || watchlist.ends_with(".toml") || watchlist.contains('/')) {
+    // An id never has a slash; a file name in the current folder ends in `.toml`.
+    if !(watchlist.ends_with(".toml") || watchlist.contains('/')) {
         return Ok(Command::Query(Query::Backtest {
             watchlist,
             file: None,

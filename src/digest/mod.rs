@@ -536,7 +536,8 @@ fn date_time(t: Option<DateTime<Utc>>) -> serde_json::Value {
 
 /// The JSON of `digest preview --format json`. The contract fields
 /// (`watchlist`, `entries[].{event_id,title,url,source,kind,date,dossier,matched_by}`,
-/// `sources[].{id,ok,last_success,failures}`) stay; others may be added.
+/// `sources[].{id,ok,last_success,failures}`) stay; others may be added. An entry of the
+/// "earlier, now matched" section (last) has `"earlier": true`.
 pub fn to_json(d: &Digest) -> serde_json::Value {
     use serde_json::json;
     // The earlier ones now matched come last (`Digest::entries`).

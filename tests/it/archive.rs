@@ -463,7 +463,26 @@ fn the_running_daemon_answers_backtest_and_search() {
         .unwrap_or_else(|e| panic!("{e}"));
     let (_, err) = app.expect_both(Some(NOW), &["backtest", &broken.to_string_lossy()], 3);
     assert!(err.contains("broken.toml:"), "{err}");
-    assert!(d.log().contains("veille started"), "{}", d.log());
+
+    // A watchlist installed while the daemon runs: after the reload, the daemon's next
+    // poll step enqueues what it matches in the archive, and its preview shows them.
+    app.add_watchlist("mobility", MOBILITY);
+    let start = Instant::now();
+    while !d.log().contains("watchlists reloaded") {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no reload\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    app.expect(Some(LATER), &["poll"], 0);
+    let next = preview(&app, LATER, "mobility");
+    assert_eq!(titles(&next).len(), 2, "{next:#}\n{}", d.log());
+    assert!(
+        entries(&next).iter().all(|e| e["earlier"] == true),
+        "{next:#}"
+    );
 }
 
 #[test]
