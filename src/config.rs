@@ -80,6 +80,9 @@ pub struct RawStorage {
     pub retention: Option<String>,
     #[serde(default)]
     pub min_free: Option<String>,
+    /// How long the archive of everything seen is kept (`storage.archive`).
+    #[serde(default)]
+    pub archive: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -217,6 +220,9 @@ pub struct StorageConfig {
     /// Free space below which, on the device holding the store, a step that writes is
     /// skipped and reported (`storage.min_free`).
     pub min_free: u64,
+    /// Every item and step seen, matched or not, is kept this long after its date, for
+    /// `backtest`, `search` and a new watchlist's first digest (`storage.archive`).
+    pub archive: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -551,6 +557,10 @@ impl Typed<'_> {
                 Some(m) if m.trim() == "0" => 0,
                 Some(m) => self.size("storage.min_free", m)?,
                 None => 64 * 1024 * 1024,
+            },
+            archive: match &s.archive {
+                Some(a) => self.duration("storage.archive", a)?,
+                None => Duration::from_secs(365 * 86_400),
             },
         })
     }

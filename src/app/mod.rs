@@ -4,13 +4,16 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
+use crate::archive;
 use crate::config::Config;
 use crate::deliver::{self, DeliverContext, DeliveryReport, Mode, Outcome};
 use crate::digest;
+use crate::dossier;
 use crate::fetch::Fetcher;
 use crate::mail::Mailer;
 use crate::model::{Dossier, DossierRef, ProcedureRef};
@@ -115,10 +118,47 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "command", rename_all = "kebab-case")]
 pub enum Query {
-    Status { format: Format },
-    DossierShow { reference: String, format: Format },
-    DigestPreview { watchlist: String, format: Format },
-    ExportIcal { watchlist: String },
+    Status {
+        format: Format,
+    },
+    DossierShow {
+        reference: String,
+        format: Format,
+    },
+    DigestPreview {
+        watchlist: String,
+        format: Format,
+    },
+    ExportIcal {
+        watchlist: String,
+    },
+    /// `backtest`: what a watchlist (installed, or a file's text) would have matched in
+    /// the archive over the last `since_secs`.
+    Backtest {
+        watchlist: String,
+        /// A watchlist file not installed (yet): its path and text.
+        #[serde(default)]
+        file: Option<WatchlistFile>,
+        since_secs: u64,
+        format: Format,
+    },
+    /// `search`: the archive by words or reference, newest first.
+    Search {
+        words: String,
+        /// Over the last this many seconds; the whole archive when absent.
+        #[serde(default)]
+        since_secs: Option<u64>,
+        #[serde(default)]
+        source: Option<String>,
+        format: Format,
+    },
+}
+
+/// A watchlist file read by the command-line process, for a daemon to load the same.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WatchlistFile {
+    pub path: PathBuf,
+    pub text: String,
 }
 
 /// Logs go to stderr; `RUST_LOG` filters (default: `info` for the daemon, `warn` for
@@ -153,6 +193,13 @@ pub fn execute(g: Global, cmd: Command) -> anyhow::Result<Exit> {
 async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
     let Some(config) = load_config(&g) else {
         return Ok(Exit::Invalid);
+    };
+    let cmd = match read_backtest_file(cmd) {
+        Ok(cmd) => cmd,
+        Err(e) => {
+            eprintln!("veille: {e:#}");
+            return Ok(Exit::Invalid);
+        }
     };
     if let Some(m) = config.mail.transport.password_missing_message() {
         // Only the commands that send need the password (the daemon, `digest send`,
@@ -294,6 +341,39 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
     }
 }
 
+/// `backtest FILE`: a watchlist given as a path (with a slash, or ending in `.toml`) is
+/// read here, so that a running daemon tries the same text.
+fn read_backtest_file(cmd: Command) -> anyhow::Result<Command> {
+    let Command::Query(Query::Backtest {
+        watchlist,
+        file: None,
+        since_secs,
+        format,
+    }) = cmd
+    else {
+        return Ok(cmd);
+    };
+    let path = PathBuf::from(&watchlist);
+    // An id never has a slash; a file name in the current folder ends in `.toml`.
+    if !(watchlist.ends_with(".toml") || watchlist.contains('/')) {
+        return Ok(Command::Query(Query::Backtest {
+            watchlist,
+            file: None,
+            since_secs,
+            format,
+        }));
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the watchlist file {}", path.display()))?;
+    let path = std::path::absolute(&path).unwrap_or(path);
+    Ok(Command::Query(Query::Backtest {
+        watchlist: watchlist::id_of(&path),
+        file: Some(WatchlistFile { path, text }),
+        since_secs,
+        format,
+    }))
+}
+
 /// A command that sends mail cannot start when SMTP has a username and no password: said
 /// on stderr (exit 3 follows).
 fn refuse_without_password(config: &Config) -> bool {
@@ -421,7 +501,15 @@ fn query_despite_errors(
         Query::DigestPreview { watchlist, .. } | Query::ExportIcal { watchlist } => {
             Some(watchlist.as_str())
         }
-        Query::Status { .. } | Query::DossierShow { .. } => None,
+        Query::Backtest {
+            watchlist,
+            file: None,
+            ..
+        } => Some(watchlist.as_str()),
+        Query::Status { .. }
+        | Query::DossierShow { .. }
+        | Query::Backtest { .. }
+        | Query::Search { .. } => None,
     };
     if let Some(id) = one.filter(|id| loaded.is_broken(id)) {
         print_errors_of(&loaded, id);
@@ -600,7 +688,113 @@ pub(crate) fn answer(
             out.write_all(ics.as_bytes())?;
             Ok(Exit::Ok)
         }
+        Query::Backtest {
+            watchlist,
+            file,
+            since_secs,
+            format,
+        } => {
+            let since = Duration::from_secs(*since_secs);
+            let tried = Tried {
+                watchlist,
+                file: file.as_ref(),
+                since,
+                format: *format,
+            };
+            backtest(tried, now, config, watchlists, store, out, err)
+        }
+        Query::Search {
+            words,
+            since_secs,
+            source,
+            format,
+        } => {
+            let since = since_secs.map_or(config.storage.archive, Duration::from_secs);
+            let since = dossier::backfill_horizon(now, since);
+            let query = archive::SearchQuery::parse(words, source.clone());
+            let found = archive::search(&query, store.archive_since(since)?);
+            match format {
+                Format::Json => writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&archive::search_json(words, since, &found))?
+                )?,
+                Format::Text | Format::Html => {
+                    out.write_all(archive::search_text(words, since, &found).as_bytes())?
+                }
+            }
+            Ok(Exit::Ok)
+        }
     }
+}
+
+/// The watchlist a `backtest` tries, over how long, printed how.
+struct Tried<'a> {
+    watchlist: &'a str,
+    file: Option<&'a WatchlistFile>,
+    since: Duration,
+    format: Format,
+}
+
+/// `backtest`: what the watchlist (installed, or the file's) would have matched in the
+/// archive since `since` ago, with its reasons, grouped like a digest.
+fn backtest(
+    t: Tried<'_>,
+    now: DateTime<Utc>,
+    config: &Config,
+    watchlists: &WatchlistSet,
+    store: &Store,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Exit> {
+    let from_file;
+    let (set, id) = match t.file {
+        Some(f) => match load_watchlist_file(config, f) {
+            Ok(w) => {
+                let id = w.id.clone();
+                from_file = WatchlistSet::new(vec![w]);
+                (&from_file, id)
+            }
+            Err(errors) => {
+                writeln!(err, "veille: {} error(s) in the watchlists:", errors.len())?;
+                for e in errors {
+                    writeln!(err, "{e}")?;
+                }
+                return Ok(Exit::Invalid);
+            }
+        },
+        None => {
+            if watchlists.get(t.watchlist).is_none() {
+                writeln!(err, "{}", no_watchlist(t.watchlist, watchlists))?;
+                return Ok(Exit::Failure);
+            }
+            (watchlists, t.watchlist.to_string())
+        }
+    };
+    let since = dossier::backfill_horizon(now, t.since);
+    let found = archive::backtest(set, &id, store.archive_since(since)?);
+    match t.format {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&archive::backtest_json(&id, since, &found))?
+        )?,
+        Format::Text | Format::Html => {
+            out.write_all(archive::backtest_text(&id, since, &found).as_bytes())?
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+/// A watchlist file's text, validated as `check` validates the installed ones (the same
+/// file:line:col errors).
+pub(crate) fn load_watchlist_file(
+    config: &Config,
+    f: &WatchlistFile,
+) -> Result<watchlist::Watchlist, Vec<watchlist::WatchlistError>> {
+    let known: Vec<String> = config.sources.iter().map(|s| s.id.clone()).collect();
+    let id = watchlist::id_of(&f.path);
+    watchlist::load_str(&id, &f.path, &f.text, &known)
 }
 
 /// Load and validate the configuration; print its error (exit 3 follows).

@@ -200,6 +200,8 @@ fn colon(lang: Language) -> &'static str {
 #[derive(Debug, Serialize)]
 struct Headings {
     discovered: &'static str,
+    earlier: &'static str,
+    earlier_intro: &'static str,
     dossiers: &'static str,
     items: &'static str,
     upcoming: &'static str,
@@ -217,6 +219,8 @@ impl Headings {
         match lang {
             Language::En => Headings {
                 discovered: "New dossiers in your field",
+                earlier: "Earlier, now matched",
+                earlier_intro: "Your watchlist is new or changed: what it now matches among what veille saw before, never sent to you.",
                 dossiers: "Dossiers",
                 items: "Other matched items",
                 upcoming: "Coming up",
@@ -229,6 +233,8 @@ impl Headings {
             },
             Language::Fr => Headings {
                 discovered: "Nouveaux dossiers dans votre domaine",
+                earlier: "Plus tôt, désormais retenus",
+                earlier_intro: "Votre liste de veille est nouvelle ou modifiée : ce qu'elle retient désormais parmi ce que veille a vu auparavant, jamais envoyé.",
                 dossiers: "Dossiers",
                 items: "Autres éléments retenus",
                 upcoming: "À venir",
@@ -290,6 +296,7 @@ struct View {
     discovered: Vec<VEntry>,
     dossiers: Vec<VDossier>,
     items: Vec<VEntry>,
+    earlier: Vec<VEntry>,
     upcoming: Vec<VUpcoming>,
     show_sources: bool,
     sources: Vec<VSource>,
@@ -315,6 +322,7 @@ impl View {
             .collect();
         let items = d.items.iter().map(|e| entry_view(e, lang)).collect();
         let discovered = d.discovered.iter().map(|e| entry_view(e, lang)).collect();
+        let earlier = d.earlier.iter().map(|e| entry_view(e, lang)).collect();
         let today = d.now.with_timezone(&d.tz).date_naive();
         let upcoming = d
             .upcoming
@@ -339,6 +347,7 @@ impl View {
             discovered,
             dossiers,
             items,
+            earlier,
             upcoming,
             // The sources' health is told once, in the first part of a digest in parts.
             show_sources: (d.kind == DigestKind::Digest && d.part.is_none_or(|(k, _)| k == 1))

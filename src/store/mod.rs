@@ -12,11 +12,15 @@
 //! items or found for watchlists as new dossiers, followed from then on: a
 //! [`TrackedRecord`], or the bare reference older versions wrote), `candidates` (new
 //! procedures no watchlist wanted, by reference: [`CandidateRecord`]), `deadlines` (watchlist, deadline uid: consultations and
-//! other dated deadlines to remind of), `meta` (schema version, last prune, first start).
+//! other dated deadlines to remind of), `archive` (every event a poll saw new, matched or
+//! not, by date and id: `store/archive.rs`), `meta` (schema version, last prune, first
+//! start, the watchlists' fingerprints).
 //! A transaction is atomic but durable only after `flush`: callers flush before sending
 //! mail and before reporting success.
 
+mod archive;
 mod health;
+pub use archive::Earlier;
 pub mod records;
 mod sidecar;
 
@@ -33,9 +37,9 @@ use sled::Transactional;
 
 use crate::model::{Candidate, Dossier, DossierEvent, EventId, ProcedureRef};
 pub use records::{
-    CandidateRecord, DeadlineRecord, DeliveryRecord, DossierRecord, EventRecord, FoundFor,
-    InFlight, PendingRecord, ResourceRecord, SentKind, SentRecord, SourceRecord, StoredEvent,
-    TrackedRecord, SCHEMA_VERSION,
+    ArchiveRecord, CandidateRecord, DeadlineRecord, DeliveryRecord, DossierRecord, EventRecord,
+    FoundFor, InFlight, PendingRecord, ResourceRecord, SentKind, SentRecord, SourceRecord,
+    StoredEvent, TrackedRecord, SCHEMA_VERSION,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -325,6 +329,8 @@ pub struct Handles {
     meta: sled::Tree,
     /// A dossier's COM and CELEX numbers → its procedure, written with each dossier.
     aliases: sled::Tree,
+    /// Every event seen, matched or not, by date and id ([`ArchiveRecord`]).
+    archive: sled::Tree,
 }
 
 impl std::fmt::Debug for Handles {
@@ -378,6 +384,9 @@ pub struct Store {
     event_count: Arc<AtomicI64>,
     /// The poll states of sources and URLs as last read or written (write-through).
     poll_states: Arc<Mutex<PollStates>>,
+    /// How long, in seconds, the archive keeps what a poll saw (`storage.archive`): an
+    /// event older than that is not archived ([`Store::keep_archive`]).
+    archive_secs: Arc<AtomicI64>,
 }
 
 /// Every poll step reads the record of each source it polls and of each URL it fetches;
@@ -476,6 +485,8 @@ struct Unmatched {
 
 /// The rows a poll writes whatever its events, encoded before the transaction.
 struct PollRows {
+    /// Every event seen new, matched or not ([`archive::rows`]).
+    archive: Vec<(Vec<u8>, Vec<u8>)>,
     dossiers: Vec<(Vec<u8>, Vec<u8>)>,
     aliases: Vec<(Vec<u8>, Vec<u8>)>,
     resources: Vec<(Vec<u8>, Vec<u8>)>,
@@ -484,14 +495,21 @@ struct PollRows {
 
 impl PollRows {
     /// Merged dossiers, resource records and deadlines of every batch.
-    fn encode(batches: &[PollBatch]) -> Result<PollRows, StoreError> {
+    fn encode(batches: &[PollBatch], archive_secs: i64) -> Result<PollRows, StoreError> {
         let mut rows = PollRows {
+            archive: Vec::new(),
             dossiers: Vec::new(),
             aliases: Vec::new(),
             resources: Vec::new(),
             deadlines: Vec::new(),
         };
         for batch in batches {
+            rows.archive.extend(archive::rows(
+                &batch.events,
+                &batch.dossiers,
+                batch.now,
+                archive_secs,
+            )?);
             for d in &batch.dossiers {
                 let rec = DossierRecord {
                     v: 1,
@@ -848,6 +866,7 @@ impl Store {
             deadlines: tree("deadlines")?,
             meta: tree("meta")?,
             aliases: tree("aliases")?,
+            archive: tree("archive")?,
             db,
         };
         drop(opening);
@@ -861,6 +880,7 @@ impl Store {
             dirty: Arc::default(),
             event_count: Arc::new(AtomicI64::new(-1)),
             poll_states: Arc::default(),
+            archive_secs: Arc::new(AtomicI64::new(365 * 86_400)),
         };
         store.check_schema()?;
         store.backfill_aliases()?;
@@ -1442,8 +1462,17 @@ impl Store {
         let _call = self.call("recording a part of a poll", health::DEADLINE)?;
         self.wrote();
         let none = std::collections::HashSet::new();
-        let recorded = (&self.events, &self.pending)
-            .transaction(|(events, pending)| {
+        let archived = archive::rows(
+            &part.events,
+            &[],
+            part.now,
+            self.archive_secs.load(Ordering::Relaxed),
+        )?;
+        let recorded = (&self.events, &self.pending, &self.archive)
+            .transaction(|(events, pending, archive)| {
+                for (k, v) in &archived {
+                    archive.insert(k.as_slice(), v.as_slice())?;
+                }
                 record_events(events, pending, (&part.events, part.now), &none)
             })
             .map_err(StoreError::from);
@@ -1508,7 +1537,7 @@ impl Store {
     /// in-memory poll states from what they returned.
     fn write_polls(&self, batches: &[PollBatch]) -> Result<Vec<RecordOutcome>, StoreError> {
         let unmatched = self.look_up_unmatched(batches)?;
-        let rows = PollRows::encode(batches)?;
+        let rows = PollRows::encode(batches, self.archive_secs.load(Ordering::Relaxed))?;
         let transaction = !batches.iter().all(PollBatch::only_state);
         let outcomes = if !transaction {
             // Nothing for a transaction (a step of unchanged sources): skip its fixed cost.
@@ -1571,6 +1600,7 @@ impl Store {
             &self.deadlines,
             &self.candidates,
             &self.aliases,
+            &self.archive,
         );
         let outcomes = trees.transaction(
             |(
@@ -1583,6 +1613,7 @@ impl Store {
                 deadlines,
                 candidates,
                 aliases,
+                archive,
             )| {
                 let mut outcomes = Vec::with_capacity(batches.len());
                 for (batch, seen) in batches.iter().zip(&unmatched.seen) {
@@ -1618,6 +1649,9 @@ impl Store {
                 }
                 for (k, v) in &rows.deadlines {
                     deadlines.insert(k.as_slice(), v.as_slice())?;
+                }
+                for (k, v) in &rows.archive {
+                    archive.insert(k.as_slice(), v.as_slice())?;
                 }
                 Ok(outcomes)
             },

@@ -377,3 +377,12 @@ mod tests {
         }
     }
 }
+
+/// What the `archive` tree keeps of one event seen (key: the event's date as days since
+/// 1 January of year 1, 4 bytes big-endian, then its id), matched or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveRecord {
+    pub v: u16,
+    #[serde(flatten)]
+    pub event: crate::archive::ArchivedEvent,
+}
