@@ -3,6 +3,7 @@
 //! mails digests to each focus group. See docs/architecture.md.
 
 pub mod app;
+pub mod channels;
 pub mod config;
 pub mod deadlines;
 pub mod deliver;

@@ -3,6 +3,7 @@
 mod act_names;
 mod captured;
 mod cellar;
+mod channels;
 mod check_hints;
 mod config;
 mod crash;
