@@ -27,13 +27,18 @@ const TOKEN: &str = "tok-s3cr3t-matrix";
 const SIGNING_KEY: &str = "key-s3cr3t-webhook";
 
 fn feed() -> Response {
+    feed_of(3, "")
+}
+
+/// A feed of `n` zebra items, their titles ending with `tail`.
+fn feed_of(n: usize, tail: &str) -> Response {
     let mut s = String::from(
         "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>\
          <link>https://example.org/</link><description>d</description>",
     );
-    for i in 0..3 {
+    for i in 0..n {
         s.push_str(&format!(
-            "<item><title>Zebra crossing rules {i}</title><link>https://example.org/z{i}</link>\
+            "<item><title>Zebra crossing rules {i}{tail}</title><link>https://example.org/z{i}</link>\
              <guid isPermaLink=\"false\">z{i}</guid><pubDate>Fri, 27 Nov 2026 09:00:00 GMT</pubDate></item>"
         ));
     }
@@ -623,4 +628,135 @@ fn mail_to_a_focus_group_carries_list_headers_and_whom_to_write_to() {
             html.body
         );
     }
+}
+
+#[test]
+fn the_daemon_names_a_failing_channel_in_healthz_and_metrics() {
+    let hooks = Hooks::start();
+    hooks.route(
+        &format!("/teams/{TEAMS_URL_SECRET}"),
+        vec![Reply::status(500)],
+    );
+    let port = crate::support::http::free_port();
+    let channels = format!(
+        "{}{}[server]\nlisten = \"127.0.0.1:{port}\"\n",
+        teams(&hooks).0,
+        slack(&hooks).0
+    );
+    let app = installation(
+        &channels,
+        "recipients = [\"fg@example.org\"]\nchannels = [\"teams\", \"slack\"]\n",
+    );
+    let env = secrets(&hooks);
+    expect(&app, T0, &["poll"], &env, 0);
+    expect(&app, &at(T0, 1), &["digest", "send", "--force"], &env, 1);
+
+    let log = app.path("run.stderr");
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_veille"))
+        .arg("--config")
+        .arg(app.config_path())
+        .args(["--now", &at(T0, 1), "run"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("RUST_LOG", "info,sled=warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}")))
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let start = Instant::now();
+    let health = loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no 503 from /healthz:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        assert!(
+            daemon.try_wait().ok().flatten().is_none(),
+            "the daemon ended"
+        );
+        match crate::support::http::http_get(port, "/healthz") {
+            Some((503, body)) => break body,
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    let metrics = crate::support::http::http_get(port, "/metrics")
+        .map(|r| r.1)
+        .unwrap_or_default();
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(health.contains("failing deliveries: w → teams"), "{health}");
+    assert!(!health.contains("slack"), "{health}");
+    for line in [
+        "veille_channel_failures{watchlist=\"w\",channel=\"teams\"} 1",
+        "veille_channel_waiting{watchlist=\"w\",channel=\"teams\"} 1",
+        "veille_channel_failures{watchlist=\"w\",channel=\"slack\"} 0",
+        "veille_channel_waiting{watchlist=\"w\",channel=\"slack\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!log.contains(TEAMS_URL_SECRET), "{log}");
+}
+
+#[test]
+fn a_digest_too_large_for_a_channel_says_so_and_where_the_whole_one_went() {
+    let hooks = Hooks::start();
+    let channels = format!("{}{}{}", teams(&hooks).0, slack(&hooks).0, matrix(&hooks));
+    let app = installation(
+        &channels,
+        "recipients = [\"fg@example.org\"]\nchannels = [\"teams\", \"slack\", \"matrix\"]\n",
+    );
+    // Titles of about 250 characters: 600 of them are more than 50 Slack sections hold.
+    let tail = " and pedestrian safety in urban areas".repeat(6);
+    app.server.route("/feed.rss", feed_of(600, &tail));
+    let env = secrets(&hooks);
+    expect(&app, T0, &["poll"], &env, 0);
+    let out = expect(&app, &at(T0, 1), &["digest", "send", "--force"], &env, 0);
+    assert!(out.contains("to teams: sent 600 event(s)"), "{out}");
+
+    let t = &hooks.hits_to("/teams/")[0];
+    assert!(t.body.len() <= 28 * 1024, "{} bytes", t.body.len());
+    let card = t.json()["attachments"][0]["content"]["body"].to_string();
+    let notice = regex_like(&card, "Too large for Microsoft Teams: ");
+    assert!(
+        notice.ends_with(
+            "of 600 lines shown. The full digest is in the mail sent to fg@example.org."
+        ),
+        "{notice}"
+    );
+    assert!(
+        card.contains("Zebra crossing rules 0 and"),
+        "the first lines are kept"
+    );
+
+    let v = hooks.hits_to("/slack/")[0].json();
+    let blocks = v["blocks"].as_array().cloned().unwrap_or_default();
+    assert!(blocks.len() <= 50, "{} blocks", blocks.len());
+    assert!(blocks
+        .iter()
+        .filter_map(|b| b["text"]["text"].as_str())
+        .all(|t| t.chars().count() <= 3000));
+    let last = blocks.last().map(|b| b.to_string()).unwrap_or_default();
+    assert!(
+        last.contains("Too large for Slack: ") && last.contains("of 600 lines shown"),
+        "{last}"
+    );
+
+    let m = &hooks.hits_to("/_matrix/")[0];
+    assert!(m.body.len() < 64 * 1024, "{} bytes", m.body.len());
+    assert!(m.json()["body"]
+        .as_str()
+        .is_some_and(|b| b.contains("Too large for Matrix: ")));
+}
+
+/// The sentence of `text` that starts with `start` (up to its closing quote).
+fn regex_like(text: &str, start: &str) -> String {
+    let from = text
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start:?} in {text}"));
+    text[from..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
