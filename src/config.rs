@@ -641,10 +641,11 @@ impl Typed<'_> {
                     )
                 })?;
                 let room = raw.room.as_deref().map(str::trim).unwrap_or_default();
-                if !(room.starts_with('!') || room.starts_with('#')) || !room.contains(':') {
-                    return Err(
-                        self.err(&key("room"), "the room id, as in \"!AbCdEf:example.org\"")
-                    );
+                if !room.starts_with('!') || !room.contains(':') {
+                    return Err(self.err(
+                        &key("room"),
+                        format!("{room:?} is not a room id: write the room's internal id, as in \"!AbCdEf:example.org\" (clients show it in the room's settings; an alias such as #room:example.org is not accepted)"),
+                    ));
                 }
                 Endpoint::Matrix {
                     homeserver: self.http_url(&key("homeserver"), homeserver)?,
