@@ -7,6 +7,8 @@
 //! global concurrency limits); whom it trusts (the bundled or the system's roots plus the
 //! operator's CA file, as `crate::tls` reads them) and which proxy it goes through (the
 //! environment's `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY`, or the one configured).
+//! The same client sends the channels' messages ([`Fetcher::send`]: a POST or PUT with a
+//! JSON body, its sensitive headers and its URL never logged).
 //!
 //! Must not: know about `config`, sources, the store or the schedule; follow links found in
 //! bodies; hand a bot-challenge page or a truncated body to a parser as content. Whether a
