@@ -760,3 +760,93 @@ fn regex_like(text: &str, start: &str) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+#[test]
+fn a_same_day_alert_reaches_a_channel_as_an_alert_and_a_hostile_title_stays_text() {
+    // The EP API serves the real record of 2016/0132(COD), published 2024-05-22.
+    use veille::sources::ep_api;
+    let server = TestServer::start_background();
+    let api = server.url("/api/v2");
+    let path_of = |url: &str| url.strip_prefix(&server.url("")).unwrap_or(url).to_string();
+    let r: veille::model::ProcedureRef = "2016/0132(COD)".parse().unwrap_or_else(|e| panic!("{e}"));
+    server.route(
+        &path_of(&ep_api::procedure_url(&api, &r)),
+        Response::ok(crate::support::fixtures::read(
+            "ep-api/procedure_2016-0132_COD.jsonld.json",
+        ))
+        .content_type("application/ld+json"),
+    );
+    for url in [true, false]
+        .into_iter()
+        .flat_map(|first| ep_api::feed_urls(&api, first))
+    {
+        server.route(&path_of(&url), Response::status(204));
+    }
+    server.route(
+        "/feed.rss",
+        Response::ok(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>\
+             <link>https://example.org/</link><description>d</description>\
+             <item><title>Eurodac &amp;lt;script&amp;gt;alert(1)&amp;lt;/script&amp;gt; &amp;amp; &amp;lt;b&amp;gt;bold</title>\
+             <link>https://example.org/e</link><guid isPermaLink=\"false\">e1</guid>\
+             <pubDate>Wed, 22 May 2024 09:00:00 GMT</pubDate></item></channel></rss>",
+        )
+        .content_type("application/rss+xml"),
+    );
+    let hooks = Hooks::start();
+    let mut app = TestApp::new(
+        server,
+        vec![
+            Source::new("ep-api", "ep-api", api.clone()),
+            Source::new("feed", "feed", String::new()),
+        ],
+    );
+    app.sources[1].url = app.server.url("/feed.rss");
+    app.mail.push_str(&webhook(&hooks));
+    app.mail.push_str(&matrix(&hooks));
+    app.write_config();
+    app.add_watchlist(
+        "eurodac",
+        "name = \"Eurodac\"\ndigest = \"weekly\"\nalert_on = [\"published\"]\n\
+         dossiers = [\"2016/0132(COD)\"]\nkeywords = [\"eurodac\"]\nchannels = [\"hook\", \"matrix\"]\n",
+    );
+    let env = secrets(&hooks);
+    let now = "2024-05-23T10:00:00Z";
+    expect(&app, now, &["poll"], &env, 0);
+    let out = expect(&app, now, &["digest", "send"], &env, 0);
+    assert!(out.contains("alert  to hook: sent"), "{out}");
+    let alerts: Vec<serde_json::Value> = hooks
+        .hits_to("/hook")
+        .iter()
+        .map(Hit::json)
+        .filter(|v| v["kind"] == "alert")
+        .collect();
+    assert_eq!(alerts.len(), 1, "{out}");
+    assert!(alerts[0]["key"]
+        .as_str()
+        .is_some_and(|k| k.starts_with("eurodac/alert/")));
+    assert!(alerts[0]["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|e| e["stage"] == "published" && e["dossier"] == "2016/0132(COD)"));
+
+    // A title carrying markup, in the digest that follows, is escaped text in Matrix's HTML.
+    expect(&app, &at(now, 1), &["digest", "send", "--force"], &env, 0);
+    let html: String = hooks
+        .hits_to("/_matrix/")
+        .iter()
+        .map(|h| {
+            h.json()["formatted_body"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    // (The feed's title, once its markup is read as text, is "<script>alert(1)</script>".)
+    assert!(
+        html.contains("Eurodac &lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;bold"),
+        "{html}"
+    );
+    assert!(!html.contains("<script") && !html.contains("<b>"), "{html}");
+}
