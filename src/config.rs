@@ -545,7 +545,7 @@ impl Typed<'_> {
 
     /// One `[channels.ID]`: the keys its kind needs, and none it does not read.
     fn channel(&self, id: &str, raw: &RawChannel) -> Result<crate::channels::Channel, ConfigError> {
-        use crate::channels::{Channel, ChannelKind, Endpoint, EnvSecret};
+        use crate::channels::{Channel, ChannelKind, Endpoint};
         let key = |k: &str| format!("channels.{id}.{k}");
         if id.is_empty()
             || !id
@@ -566,59 +566,35 @@ impl Typed<'_> {
                 ),
             )
         })?;
-        let env_name = |k: &str, v: &Option<String>| -> Result<Option<EnvSecret>, ConfigError> {
-            match v.as_deref().map(str::trim) {
-                None => Ok(None),
-                Some(name)
-                    if !name.is_empty()
-                        && name
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
-                {
-                    Ok(Some(EnvSecret::named(name)))
-                }
-                Some(name) => Err(self.err(
-                    &key(k),
-                    format!("{name:?} is not an environment variable name (letters, digits, '_'); the secret itself goes in the environment, never here"),
-                )),
-            }
+        let reads: &[&str] = match kind {
+            ChannelKind::Teams | ChannelKind::Slack => &["url_env"],
+            ChannelKind::Webhook => &["url", "url_env", "secret_env"],
+            ChannelKind::Matrix => &["homeserver", "room", "token_env"],
         };
-        let not_for = |k: &str, present: bool| -> Result<(), ConfigError> {
-            if present {
-                Err(self.err(
-                    &key(k),
-                    format!("a {} channel does not read {k:?}", kind.as_str()),
-                ))
-            } else {
-                Ok(())
-            }
-        };
-        let url_env = env_name("url_env", &raw.url_env)?;
-        let signing = env_name("secret_env", &raw.secret_env)?;
-        let token = env_name("token_env", &raw.token_env)?;
+        let written = [
+            ("url", raw.url.is_some()),
+            ("url_env", raw.url_env.is_some()),
+            ("homeserver", raw.homeserver.is_some()),
+            ("room", raw.room.is_some()),
+            ("token_env", raw.token_env.is_some()),
+            ("secret_env", raw.secret_env.is_some()),
+        ];
+        if let Some((k, _)) = written.iter().find(|(k, w)| *w && !reads.contains(k)) {
+            return Err(self.err(
+                &key(k),
+                format!("a {} channel does not read {k:?}", kind.as_str()),
+            ));
+        }
+        let url_env = self.env_name(&key("url_env"), &raw.url_env)?;
+        let signing = self.env_name(&key("secret_env"), &raw.secret_env)?;
+        let missing = |k: &str, what: &str| self.err(&key(k), format!("missing: {what}"));
         let endpoint = match kind {
-            ChannelKind::Teams | ChannelKind::Slack => {
-                not_for("url", raw.url.is_some())?;
-                not_for("homeserver", raw.homeserver.is_some())?;
-                not_for("room", raw.room.is_some())?;
-                not_for("token_env", token.is_some())?;
-                not_for("secret_env", signing.is_some())?;
-                Endpoint::Env(url_env.ok_or_else(|| {
-                    self.err(
-                        &key("url_env"),
-                        "missing: the name of the environment variable holding the webhook URL (the URL is a secret: anyone who has it can post)",
-                    )
-                })?)
-            }
+            ChannelKind::Teams | ChannelKind::Slack => Endpoint::Env(url_env.ok_or_else(|| {
+                missing("url_env", "the name of the environment variable holding the webhook URL (the URL is a secret: anyone who has it can post)")
+            })?),
             ChannelKind::Webhook => {
-                not_for("homeserver", raw.homeserver.is_some())?;
-                not_for("room", raw.room.is_some())?;
-                not_for("token_env", token.is_some())?;
                 if signing.is_none() {
-                    return Err(self.err(
-                        &key("secret_env"),
-                        "missing: the name of the environment variable holding the key that signs each request",
-                    ));
+                    return Err(missing("secret_env", "the name of the environment variable holding the key that signs each request"));
                 }
                 match (&raw.url, url_env) {
                     (Some(u), None) => Endpoint::Url(self.http_url(&key("url"), u)?),
@@ -630,40 +606,71 @@ impl Typed<'_> {
                     }
                 }
             }
-            ChannelKind::Matrix => {
-                not_for("url", raw.url.is_some())?;
-                not_for("url_env", url_env.is_some())?;
-                not_for("secret_env", signing.is_some())?;
-                let homeserver = raw.homeserver.as_deref().ok_or_else(|| {
-                    self.err(
-                        &key("homeserver"),
-                        "missing: the homeserver's URL, as in \"https://matrix.example.org\"",
-                    )
-                })?;
-                let room = raw.room.as_deref().map(str::trim).unwrap_or_default();
-                if !room.starts_with('!') || !room.contains(':') {
-                    return Err(self.err(
-                        &key("room"),
-                        format!("{room:?} is not a room id: write the room's internal id, as in \"!AbCdEf:example.org\" (clients show it in the room's settings; an alias such as #room:example.org is not accepted)"),
-                    ));
-                }
-                Endpoint::Matrix {
-                    homeserver: self.http_url(&key("homeserver"), homeserver)?,
-                    room: room.to_string(),
-                    token: token.ok_or_else(|| {
-                        self.err(
-                            &key("token_env"),
-                            "missing: the name of the environment variable holding the access token",
-                        )
-                    })?,
-                }
-            }
+            ChannelKind::Matrix => self.matrix_endpoint(id, raw)?,
         };
         Ok(Channel {
             id: id.to_string(),
             kind,
             endpoint,
             signing,
+        })
+    }
+
+    /// The name of an environment variable holding a secret (never the secret itself).
+    fn env_name(
+        &self,
+        key: &str,
+        v: &Option<String>,
+    ) -> Result<Option<crate::channels::EnvSecret>, ConfigError> {
+        match v.as_deref().map(str::trim) {
+            None => Ok(None),
+            Some(name)
+                if !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
+                Ok(Some(crate::channels::EnvSecret::named(name)))
+            }
+            Some(name) => Err(self.err(
+                key,
+                format!("{name:?} is not an environment variable name (letters, digits, '_'); the secret itself goes in the environment, never here"),
+            )),
+        }
+    }
+
+    /// A Matrix channel's homeserver, room id and the variable of its access token.
+    fn matrix_endpoint(
+        &self,
+        id: &str,
+        raw: &RawChannel,
+    ) -> Result<crate::channels::Endpoint, ConfigError> {
+        let key = |k: &str| format!("channels.{id}.{k}");
+        let homeserver = raw.homeserver.as_deref().ok_or_else(|| {
+            self.err(
+                &key("homeserver"),
+                "missing: the homeserver's URL, as in \"https://matrix.example.org\"",
+            )
+        })?;
+        let room = raw.room.as_deref().map(str::trim).unwrap_or_default();
+        if !room.starts_with('!') || !room.contains(':') {
+            return Err(self.err(
+                &key("room"),
+                format!("{room:?} is not a room id: write the room's internal id, as in \"!AbCdEf:example.org\" (clients show it in the room's settings; an alias such as #room:example.org is not accepted)"),
+            ));
+        }
+        let token = self
+            .env_name(&key("token_env"), &raw.token_env)?
+            .ok_or_else(|| {
+                self.err(
+                    &key("token_env"),
+                    "missing: the name of the environment variable holding the access token",
+                )
+            })?;
+        Ok(crate::channels::Endpoint::Matrix {
+            homeserver: self.http_url(&key("homeserver"), homeserver)?,
+            room: room.to_string(),
+            token,
         })
     }
 
