@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod archive;
+pub mod channels;
 pub mod config;
 pub mod deadlines;
 pub mod deliver;

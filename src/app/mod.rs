@@ -210,6 +210,16 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
             );
         }
     }
+    for m in config.channels.iter().filter_map(|c| c.missing_message()) {
+        // Only sending needs the channels' secrets: `check` warns, the daemon and
+        // `digest send` say so, and each delivery to that channel fails naming the variable
+        // (mail and the other channels go on).
+        match cmd {
+            Command::Check => eprintln!("veille: warning: {m}"),
+            Command::Run | Command::DigestSend { .. } => tracing::error!("{m}"),
+            _ => {}
+        }
+    }
     if let (Command::Check | Command::Run, Some(group)) = (&cmd, &config.control.readers) {
         // The group the daemon gives its control socket to must exist.
         if let Err(e) = control::readers_gid(group) {
@@ -417,6 +427,7 @@ async fn mail_test(g: &Global, config: &Config, to: Option<String>) -> anyhow::R
         ),
         list_id: "veille-mail-test".to_string(),
         date: now,
+        list: Default::default(),
     };
     let mailer = match Mailer::new(config.mail.transport.clone()) {
         Ok(m) => m,
@@ -837,7 +848,10 @@ fn missing_config(file: &std::path::Path) -> String {
 /// others.
 fn load_watchlists(config: &Config) -> watchlist::Loaded {
     let known: Vec<String> = config.sources.iter().map(|s| s.id.clone()).collect();
-    watchlist::load_dir_partly(&config.watchlists_dir, &known)
+    let mut loaded = watchlist::load_dir_partly(&config.watchlists_dir, &known);
+    let channels: Vec<String> = config.channels.iter().map(|c| c.id.clone()).collect();
+    watchlist::check_channels(&mut loaded, &channels);
+    loaded
 }
 
 /// Open the store; a call into it that never returns (sled cannot recover from some IO
@@ -1183,7 +1197,10 @@ fn print_deliveries(report: &DeliveryReport, out: &mut dyn Write) -> anyhow::Res
             Outcome::Deferred { until } => format!("retrying after {}", until.to_rfc3339()),
             Outcome::Failed { error, .. } => format!("FAILED, stays pending: {error}"),
         };
-        writeln!(out, "{:<24} {:<6} {what}", d.watchlist, d.kind)?;
+        match &d.channel {
+            Some(c) => writeln!(out, "{:<24} {:<6} to {c}: {what}", d.watchlist, d.kind)?,
+            None => writeln!(out, "{:<24} {:<6} {what}", d.watchlist, d.kind)?,
+        }
     }
     Ok(())
 }
@@ -1316,12 +1333,29 @@ fn gather_status(
         undelivered.push(view::status::Undelivered {
             watchlist: id,
             kind: kind.to_string(),
+            channel: None,
             key,
             events,
             attempts: d.failures,
             cause: d.last_error.as_deref().map(view::cause::of_mail_error),
             last_error: d.last_error,
             next_attempt: d.next_attempt_at,
+        });
+    }
+    for c in crate::deliver::channel_states(store)? {
+        if c.failures == 0 {
+            continue;
+        }
+        undelivered.push(view::status::Undelivered {
+            watchlist: c.watchlist,
+            kind: c.kind.unwrap_or("digest").to_string(),
+            channel: Some(c.channel),
+            key: c.key,
+            events: c.events,
+            attempts: c.failures,
+            cause: c.last_error.clone(),
+            last_error: c.last_error,
+            next_attempt: c.next_attempt,
         });
     }
     let outbox = match &config.mail.transport {

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::model::{Dossier, DossierEvent, EventId, EventKind, Language, ProcedureRef, Stage};
 
-pub use render::{render, Rendered};
+pub use render::{render, with_stop_line, Rendered};
 
 /// How far ahead the "coming up" section looks by default (eight weeks).
 pub const UPCOMING_HORIZON_DAYS: i64 = 56;

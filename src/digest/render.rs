@@ -55,6 +55,38 @@ pub fn render(d: &Digest) -> Result<Rendered, DigestError> {
     })
 }
 
+/// The line that says whom to write to in order to stop receiving a focus group's
+/// messages (the watchlist's `contact`), added under the footer of the text and HTML.
+pub fn with_stop_line(mut r: Rendered, lang: Language, contact: &str) -> Rendered {
+    let contact = clean(contact);
+    let (text, before, after) = match lang {
+        Language::En => (
+            format!("To stop receiving these messages, write to {contact}."),
+            "To stop receiving these messages, write to ",
+            ".",
+        ),
+        Language::Fr => (
+            format!("Pour ne plus recevoir ces messages, écrivez à {contact}."),
+            "Pour ne plus recevoir ces messages, écrivez à ",
+            ".",
+        ),
+    };
+    if !r.text.ends_with('\n') {
+        r.text.push('\n');
+    }
+    r.text.push_str(&text);
+    r.text.push('\n');
+    let escaped = html_escape::encode_double_quoted_attribute(&contact);
+    let line = format!(
+        "<p style=\"margin:12px 20px; font-size:12px; color:#6b7280;\">{before}<a href=\"mailto:{escaped}\">{escaped}</a>{after}</p>\n"
+    );
+    match r.html.rfind("</body>") {
+        Some(at) => r.html.insert_str(at, &line),
+        None => r.html.push_str(&line),
+    }
+    r
+}
+
 /// Autoescape like minijinja's default, but escape only `& < > " '` in strings so that
 /// URLs stay readable in `href` (minijinja also escapes `/`, which some mail clients'
 /// link checkers show as is).

@@ -37,9 +37,9 @@ use sled::Transactional;
 
 use crate::model::{Candidate, Dossier, DossierEvent, EventId, ProcedureRef};
 pub use records::{
-    ArchiveRecord, CandidateRecord, DeadlineRecord, DeliveryRecord, DossierRecord, EventRecord,
-    FoundFor, InFlight, PendingRecord, ResourceRecord, SentKind, SentRecord, SourceRecord,
-    StoredEvent, TrackedRecord, SCHEMA_VERSION,
+    ArchiveRecord, CandidateRecord, ChannelDeliveryRecord, DeadlineRecord, DeliveryRecord,
+    DossierRecord, EventRecord, FoundFor, InFlight, PendingRecord, ResourceRecord, SentKind,
+    SentRecord, SourceRecord, StoredEvent, TrackedRecord, SCHEMA_VERSION,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -331,6 +331,8 @@ pub struct Handles {
     aliases: sled::Tree,
     /// Every event seen, matched or not, by date and id ([`ArchiveRecord`]).
     archive: sled::Tree,
+    /// Each message for each channel of a watchlist (`ChannelDeliveryRecord`).
+    channels: sled::Tree,
 }
 
 impl std::fmt::Debug for Handles {
@@ -867,6 +869,7 @@ impl Store {
             meta: tree("meta")?,
             aliases: tree("aliases")?,
             archive: tree("archive")?,
+            channels: tree("channels")?,
             db,
         };
         drop(opening);
@@ -1284,6 +1287,14 @@ impl Store {
                 decode::<CandidateRecord>("candidate", &v).map_or(true, |c| c.recorded_at < before);
             if old {
                 self.candidates.remove(k)?;
+            }
+        }
+        for kv in self.channels.iter() {
+            let (k, v) = kv?;
+            let old = decode::<ChannelDeliveryRecord>("channel delivery", &v)
+                .is_ok_and(|r| r.sent_at.is_some_and(|t| t < before));
+            if old {
+                self.channels.remove(k)?;
             }
         }
         self.meta
@@ -1847,6 +1858,67 @@ impl Store {
         Ok(())
     }
 
+    /// Queue a message for channels: each record is written unless one with its
+    /// (watchlist, channel, key) is already there (a message resent after a crash keeps
+    /// its first body and its state). Durable with the next flush.
+    pub fn enqueue_channels(&self, recs: &[ChannelDeliveryRecord]) -> Result<(), StoreError> {
+        if recs.is_empty() {
+            return Ok(());
+        }
+        let _call = self.call("queueing channel deliveries", health::DEADLINE)?;
+        self.wrote();
+        for r in recs {
+            let k = channel_key(&r.watchlist, &r.channel, &r.key);
+            let v = encode(r)?;
+            self.channels
+                .compare_and_swap(k, None as Option<&[u8]>, Some(v))?
+                .ok();
+        }
+        Ok(())
+    }
+
+    /// Every channel delivery of every watchlist (those sent too), in key order.
+    pub fn channel_deliveries(&self) -> Result<Vec<ChannelDeliveryRecord>, StoreError> {
+        let _call = self.call("reading channel deliveries", health::SCAN_DEADLINE)?;
+        let mut out = Vec::new();
+        for kv in self.channels.iter() {
+            let (_, v) = kv?;
+            out.push(decode("channel delivery", &v)?);
+        }
+        Ok(out)
+    }
+
+    /// A watchlist's channel deliveries not sent yet, oldest first.
+    pub fn channel_pending(
+        &self,
+        watchlist: &str,
+    ) -> Result<Vec<ChannelDeliveryRecord>, StoreError> {
+        let _call = self.call("reading channel deliveries", health::DEADLINE)?;
+        let mut prefix = watchlist.as_bytes().to_vec();
+        prefix.push(0);
+        let mut out: Vec<ChannelDeliveryRecord> = Vec::new();
+        for kv in self.channels.scan_prefix(&prefix) {
+            let (_, v) = kv?;
+            let r: ChannelDeliveryRecord = decode("channel delivery", &v)?;
+            if r.sent_at.is_none() {
+                out.push(r);
+            }
+        }
+        out.sort_by(|a, b| (a.created_at, &a.key).cmp(&(b.created_at, &b.key)));
+        Ok(out)
+    }
+
+    /// Write a channel delivery's state (an attempt failed, or it was sent).
+    pub fn save_channel_delivery(&self, rec: &ChannelDeliveryRecord) -> Result<(), StoreError> {
+        let _call = self.call("writing a channel delivery", health::DEADLINE)?;
+        self.wrote();
+        self.channels.insert(
+            channel_key(&rec.watchlist, &rec.channel, &rec.key),
+            encode(rec)?,
+        )?;
+        Ok(())
+    }
+
     /// The deadlines kept for a watchlist.
     pub fn deadlines(&self, watchlist: &str) -> Result<Vec<DeadlineRecord>, StoreError> {
         let _call = self.call("reading deadlines", health::DEADLINE)?;
@@ -1996,6 +2068,17 @@ fn make_private(dir: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The key of a channel delivery: watchlist, channel and message key, NUL-separated.
+fn channel_key(watchlist: &str, channel: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(watchlist.len() + channel.len() + key.len() + 2);
+    k.extend_from_slice(watchlist.as_bytes());
+    k.push(0);
+    k.extend_from_slice(channel.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
 }
 
 /// Create a directory (and parents) readable by its owner only.

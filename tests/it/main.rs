@@ -4,6 +4,7 @@ mod act_names;
 mod archive;
 mod captured;
 mod cellar;
+mod channels;
 mod check_hints;
 mod config;
 mod crash;
