@@ -68,6 +68,31 @@ pub struct RawConfig {
     pub control: Option<RawControl>,
     #[serde(default)]
     pub sources: Vec<RawSource>,
+    /// `[channels.ID]`: Teams, Slack, Matrix and webhook destinations, by id.
+    #[serde(default)]
+    pub channels: std::collections::BTreeMap<String, RawChannel>,
+}
+
+/// One `[channels.ID]` table. Secrets are never written here: only the names of the
+/// environment variables that hold them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChannel {
+    pub kind: String,
+    /// A webhook's URL when it is not a secret.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The variable holding the URL (Teams, Slack; or a webhook's).
+    #[serde(default)]
+    pub url_env: Option<String>,
+    #[serde(default)]
+    pub homeserver: Option<String>,
+    #[serde(default)]
+    pub room: Option<String>,
+    #[serde(default)]
+    pub token_env: Option<String>,
+    #[serde(default)]
+    pub secret_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,6 +105,9 @@ pub struct RawStorage {
     pub retention: Option<String>,
     #[serde(default)]
     pub min_free: Option<String>,
+    /// How long the archive of everything seen is kept (`storage.archive`).
+    #[serde(default)]
+    pub archive: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,6 +240,8 @@ pub struct Config {
     pub ical: Option<IcalConfig>,
     pub control: ControlConfig,
     pub sources: Vec<SourceConfig>,
+    /// `[channels.ID]`, sorted by id; their secrets as `Config::load` read them.
+    pub channels: Vec<crate::channels::Channel>,
 }
 
 #[derive(Debug, Clone)]
@@ -223,6 +253,9 @@ pub struct StorageConfig {
     /// Free space below which, on the device holding the store, a step that writes is
     /// skipped and reported (`storage.min_free`).
     pub min_free: u64,
+    /// Every item and step seen, matched or not, is kept this long after its date, for
+    /// `backtest`, `search` and a new watchlist's first digest (`storage.archive`).
+    pub archive: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -326,7 +359,16 @@ impl Config {
             message: e.to_string(),
         })?;
         let password = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty());
-        Config::from_str(path, &text, password)
+        let mut config = Config::from_str(path, &text, password)?;
+        for c in &mut config.channels {
+            c.read_secrets(&|var| std::env::var(var).ok());
+        }
+        Ok(config)
+    }
+
+    /// The channel with this id.
+    pub fn channel(&self, id: &str) -> Option<&crate::channels::Channel> {
+        self.channels.iter().find(|c| c.id == id)
     }
 
     /// Parse configuration text; `path` names the file in errors and anchors relative paths.
@@ -499,6 +541,11 @@ impl Typed<'_> {
         });
         let control = self.control(raw.control.as_ref())?;
         let sources = self.sources(&raw.sources)?;
+        let channels = raw
+            .channels
+            .iter()
+            .map(|(id, c)| self.channel(id, c))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             file: self.file.to_path_buf(),
             timezone,
@@ -511,6 +558,7 @@ impl Typed<'_> {
             ical,
             control,
             sources,
+            channels,
         })
     }
 
@@ -571,6 +619,146 @@ impl Typed<'_> {
         })
     }
 
+    /// One `[channels.ID]`: the keys its kind needs, and none it does not read.
+    fn channel(&self, id: &str, raw: &RawChannel) -> Result<crate::channels::Channel, ConfigError> {
+        use crate::channels::{Channel, ChannelKind, Endpoint};
+        let key = |k: &str| format!("channels.{id}.{k}");
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(self.err(
+                &format!("channels.{id}"),
+                "a channel id is letters, digits, '-' and '_'",
+            ));
+        }
+        let kind: ChannelKind = raw.kind.trim().parse().map_err(|_| {
+            self.err(
+                &key("kind"),
+                format!(
+                    "unknown channel kind {:?}; write \"teams\", \"slack\", \"matrix\" or \"webhook\"",
+                    raw.kind
+                ),
+            )
+        })?;
+        let reads: &[&str] = match kind {
+            ChannelKind::Teams | ChannelKind::Slack => &["url_env"],
+            ChannelKind::Webhook => &["url", "url_env", "secret_env"],
+            ChannelKind::Matrix => &["homeserver", "room", "token_env"],
+        };
+        let written = [
+            ("url", raw.url.is_some()),
+            ("url_env", raw.url_env.is_some()),
+            ("homeserver", raw.homeserver.is_some()),
+            ("room", raw.room.is_some()),
+            ("token_env", raw.token_env.is_some()),
+            ("secret_env", raw.secret_env.is_some()),
+        ];
+        if let Some((k, _)) = written.iter().find(|(k, w)| *w && !reads.contains(k)) {
+            return Err(self.err(
+                &key(k),
+                format!("a {} channel does not read {k:?}", kind.as_str()),
+            ));
+        }
+        let url_env = self.env_name(&key("url_env"), &raw.url_env)?;
+        let signing = self.env_name(&key("secret_env"), &raw.secret_env)?;
+        let missing = |k: &str, what: &str| self.err(&key(k), format!("missing: {what}"));
+        let endpoint = match kind {
+            ChannelKind::Teams | ChannelKind::Slack => Endpoint::Env(url_env.ok_or_else(|| {
+                missing("url_env", "the name of the environment variable holding the webhook URL (the URL is a secret: anyone who has it can post)")
+            })?),
+            ChannelKind::Webhook => {
+                if signing.is_none() {
+                    return Err(missing("secret_env", "the name of the environment variable holding the key that signs each request"));
+                }
+                match (&raw.url, url_env) {
+                    (Some(u), None) => Endpoint::Url(self.http_url(&key("url"), u)?),
+                    (None, Some(e)) => Endpoint::Env(e),
+                    _ => {
+                        return Err(
+                            self.err(&key("url"), "write either url or url_env (one of them)")
+                        )
+                    }
+                }
+            }
+            ChannelKind::Matrix => self.matrix_endpoint(id, raw)?,
+        };
+        Ok(Channel {
+            id: id.to_string(),
+            kind,
+            endpoint,
+            signing,
+        })
+    }
+
+    /// The name of an environment variable holding a secret (never the secret itself).
+    fn env_name(
+        &self,
+        key: &str,
+        v: &Option<String>,
+    ) -> Result<Option<crate::channels::EnvSecret>, ConfigError> {
+        match v.as_deref().map(str::trim) {
+            None => Ok(None),
+            Some(name)
+                if !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
+                Ok(Some(crate::channels::EnvSecret::named(name)))
+            }
+            Some(name) => Err(self.err(
+                key,
+                format!("{name:?} is not an environment variable name (letters, digits, '_'); the secret itself goes in the environment, never here"),
+            )),
+        }
+    }
+
+    /// A Matrix channel's homeserver, room id and the variable of its access token.
+    fn matrix_endpoint(
+        &self,
+        id: &str,
+        raw: &RawChannel,
+    ) -> Result<crate::channels::Endpoint, ConfigError> {
+        let key = |k: &str| format!("channels.{id}.{k}");
+        let homeserver = raw.homeserver.as_deref().ok_or_else(|| {
+            self.err(
+                &key("homeserver"),
+                "missing: the homeserver's URL, as in \"https://matrix.example.org\"",
+            )
+        })?;
+        let room = raw.room.as_deref().map(str::trim).unwrap_or_default();
+        if !room.starts_with('!') || !room.contains(':') {
+            return Err(self.err(
+                &key("room"),
+                format!("{room:?} is not a room id: write the room's internal id, as in \"!AbCdEf:example.org\" (clients show it in the room's settings; an alias such as #room:example.org is not accepted)"),
+            ));
+        }
+        let token = self
+            .env_name(&key("token_env"), &raw.token_env)?
+            .ok_or_else(|| {
+                self.err(
+                    &key("token_env"),
+                    "missing: the name of the environment variable holding the access token",
+                )
+            })?;
+        Ok(crate::channels::Endpoint::Matrix {
+            homeserver: self.http_url(&key("homeserver"), homeserver)?,
+            room: room.to_string(),
+            token,
+        })
+    }
+
+    /// An absolute `http(s)` URL with a host.
+    fn http_url(&self, key: &str, raw: &str) -> Result<url::Url, ConfigError> {
+        match url::Url::parse(raw.trim()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(u),
+            Ok(_) => Err(self.err(key, format!("{raw:?} is not an http or https URL"))),
+            Err(e) => Err(self.err(key, format!("{raw:?} is not a URL ({e})"))),
+        }
+    }
+
     fn control(&self, raw: Option<&RawControl>) -> Result<ControlConfig, ConfigError> {
         let Some(name) = raw.and_then(|c| c.readers.as_deref()) else {
             return Ok(ControlConfig::default());
@@ -621,6 +809,10 @@ impl Typed<'_> {
                 Some(m) if m.trim() == "0" => 0,
                 Some(m) => self.size("storage.min_free", m)?,
                 None => 64 * 1024 * 1024,
+            },
+            archive: match &s.archive {
+                Some(a) => self.duration("storage.archive", a)?,
+                None => Duration::from_secs(365 * 86_400),
             },
         })
     }

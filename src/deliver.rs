@@ -7,6 +7,13 @@
 //! message; a digest is keyed by (watchlist, period), so a repeated send is a no-op. The
 //! one duplicate window — a crash after the SMTP server accepted, before the commit — is
 //! covered by a Message-ID derived from the key, which mail clients fold.
+//!
+//! Channels (Teams, Slack, Matrix, webhooks) get each message as deliveries of their own:
+//! a copy per channel is queued in the store before the message first leaves, under the
+//! message's key; each is sent on its own, marked sent only on a 2xx, and retried with
+//! backoff (never sooner than a `Retry-After`) under the same idempotency key. A channel
+//! that fails holds back neither mail nor another channel. A watchlist with channels and
+//! no recipients counts a message as delivered once its copies are queued.
 
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
@@ -14,15 +21,19 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::channels;
 use crate::config::Config;
 use crate::deadlines::{self, Deadline};
 use crate::digest::{self, Digest, DigestEntry, DigestRequest, SourceHealth, Upcoming};
+use crate::fetch::Fetcher;
 use crate::mail::{self, MailError, Mailer, OutgoingMessage};
 use crate::model::{
     Dossier, DossierEvent, DossierRef, EventId, EventKind, ProcedureRef, Provenance,
 };
 use crate::schedule;
-use crate::store::{Delivered, DeliveryRecord, InFlight, SentKind, Store, StoreError};
+use crate::store::{
+    ChannelDeliveryRecord, Delivered, DeliveryRecord, InFlight, SentKind, Store, StoreError,
+};
 use crate::watchlist::{Watchlist, WatchlistSet};
 
 /// Everything a delivery step needs, borrowed.
@@ -74,6 +85,9 @@ pub enum Outcome {
 pub struct Delivery {
     pub watchlist: String,
     pub kind: &'static str,
+    /// The channel it went to; absent for mail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
     #[serde(flatten)]
     pub outcome: Outcome,
 }
@@ -90,6 +104,7 @@ impl DeliveryReport {
             .extend(outcomes.into_iter().map(|outcome| Delivery {
                 watchlist: w.id.clone(),
                 kind,
+                channel: None,
                 outcome,
             }));
     }
@@ -367,6 +382,15 @@ pub async fn send_due(
         }
         send_for(ctx, w, now, mode, first_start, &mut report).await?;
     }
+    // Each channel's deliveries on their own: a failing channel holds back neither mail
+    // nor another channel.
+    let mut fetcher = None;
+    for w in ctx.watchlists.lists() {
+        if only.is_some_and(|id| id != w.id) {
+            continue;
+        }
+        send_channels(ctx, w, now, mode, &mut fetcher, &mut report).await?;
+    }
     if mode == Mode::Due && only.is_none() {
         if let Some(ical) = &ctx.config.ical {
             for w in ctx.watchlists.lists() {
@@ -393,6 +417,7 @@ async fn send_for(
     let digest = |outcome| Delivery {
         watchlist: w.id.clone(),
         kind: "digest",
+        channel: None,
         outcome,
     };
     if mode != Mode::Force {
@@ -421,6 +446,7 @@ async fn send_for(
         report.deliveries.push(Delivery {
             watchlist: w.id.clone(),
             kind: "reminder",
+            channel: None,
             outcome,
         });
     }
@@ -481,6 +507,7 @@ async fn resend_in_flight(
     }
     report.deliveries.push(Delivery {
         watchlist: w.id.clone(),
+        channel: None,
         kind: if f.kind == SentKind::Digest {
             "digest"
         } else {
@@ -759,9 +786,24 @@ async fn deliver(
         }
         return Ok(Outcome::NothingToSend { key });
     }
-    let rendered = digest::render_with_links(d, crate::web::mail_links(ctx.config, &key).as_ref())?;
+    let mut rendered =
+        digest::render_with_links(d, crate::web::mail_links(ctx.config, &key).as_ref())?;
+    if let Some(contact) = &w.contact {
+        rendered = digest::with_stop_line(rendered, w.language, contact);
+    }
+    // The page of a sent message shows it as it was mailed.
     let html = rendered.html.clone();
     let message_id = mail::message_id_for(&key, domain_of(&ctx.config.mail.from));
+    // Every channel's copy is queued before anything leaves, under the same key.
+    ctx.store.enqueue_channels(&channel_copies(
+        ctx,
+        w,
+        d,
+        &key,
+        kind,
+        &rendered.subject,
+        now,
+    ))?;
     let msg = OutgoingMessage {
         from: ctx.config.mail.from.clone(),
         to: w.recipients.clone(),
@@ -771,6 +813,10 @@ async fn deliver(
         message_id: message_id.clone(),
         list_id: w.id.clone(),
         date: now,
+        list: mail::ListHeaders {
+            bulk: true,
+            contact: w.contact.clone(),
+        },
     };
     // Pending entries, and what is about to leave, are durable before anything leaves.
     if kind != SentKind::Reminder {
@@ -786,7 +832,13 @@ async fn deliver(
         ctx.store.save_delivery(&w.id, &st)?;
     }
     ctx.store.flush().await?;
-    match ctx.mailer.send(&msg).await {
+    // A watchlist that only has channels: its messages count as delivered once queued.
+    let sent = if msg.to.is_empty() {
+        Ok(())
+    } else {
+        ctx.mailer.send(&msg).await
+    };
+    match sent {
         Ok(()) => {
             let event_ids = d.event_ids();
             let n = event_ids.len();
@@ -806,6 +858,141 @@ async fn deliver(
         }
         Err(e) => Ok(failed(ctx, w, key, &e, now)?),
     }
+}
+
+/// The copies of a message for the watchlist's channels, each body made for its
+/// channel, ready to be queued.
+fn channel_copies(
+    ctx: DeliverContext<'_>,
+    w: &Watchlist,
+    d: &Digest,
+    key: &str,
+    kind: SentKind,
+    subject: &str,
+    now: DateTime<Utc>,
+) -> Vec<ChannelDeliveryRecord> {
+    let pcx = channels::PayloadContext {
+        key,
+        subject,
+        mail_to: &w.recipients,
+    };
+    w.channels
+        .iter()
+        .filter_map(|id| ctx.config.channel(id))
+        .map(|ch| ChannelDeliveryRecord {
+            v: 1,
+            watchlist: w.id.clone(),
+            channel: ch.id.clone(),
+            key: key.to_string(),
+            kind,
+            body: channels::body_for(ch.kind, d, &pcx),
+            events: d.entry_count(),
+            created_at: now,
+            failures: 0,
+            next_attempt_at: None,
+            last_attempt_at: None,
+            last_error: None,
+            sent_at: None,
+        })
+        .collect()
+}
+
+/// Send what each channel of a watchlist has waiting, oldest first, under each
+/// delivery's key; a channel stops at its first failure (its next attempt is backed
+/// off, no sooner than a `Retry-After`), the others go on. `Force` ignores the backoff.
+async fn send_channels(
+    ctx: DeliverContext<'_>,
+    w: &Watchlist,
+    now: DateTime<Utc>,
+    mode: Mode,
+    fetcher: &mut Option<Fetcher>,
+    report: &mut DeliveryReport,
+) -> Result<(), DeliverError> {
+    let waiting = ctx.store.channel_pending(&w.id)?;
+    let mut stopped: HashSet<String> = HashSet::new();
+    for mut rec in waiting {
+        if stopped.contains(&rec.channel) {
+            continue;
+        }
+        let kind = if rec.kind == SentKind::Digest {
+            "digest"
+        } else {
+            "alert"
+        };
+        let mut push = |outcome| {
+            report.deliveries.push(Delivery {
+                watchlist: w.id.clone(),
+                kind,
+                channel: Some(rec.channel.clone()),
+                outcome,
+            })
+        };
+        if mode != Mode::Force {
+            if let Some(until) = rec.next_attempt_at.filter(|t| *t > now) {
+                push(Outcome::Deferred { until });
+                stopped.insert(rec.channel.clone());
+                continue;
+            }
+        }
+        let Some(ch) = ctx.config.channel(&rec.channel) else {
+            // The channel left config.toml: what it had waiting is not sent.
+            tracing::warn!(watchlist = %w.id, channel = %rec.channel, key = %rec.key, "the channel is no longer configured; its delivery is dropped");
+            rec.sent_at = Some(now);
+            rec.body.clear();
+            rec.last_error = Some("the channel is no longer configured; not sent".into());
+            ctx.store.save_channel_delivery(&rec)?;
+            continue;
+        };
+        if fetcher.is_none() {
+            match Fetcher::new(ctx.config.http.clone()) {
+                Ok(f) => *fetcher = Some(f),
+                Err(e) => {
+                    tracing::error!(error = %e.cause(), "cannot set up HTTP for channels");
+                    return Ok(());
+                }
+            }
+        }
+        let Some(client) = fetcher.as_ref() else {
+            return Ok(());
+        };
+        let idem = channels::idempotency_key(&rec.key, &rec.channel);
+        rec.last_attempt_at = Some(now);
+        match channels::send(client, ch, &rec.body, &idem).await {
+            Ok(()) => {
+                rec.sent_at = Some(now);
+                rec.body.clear();
+                rec.failures = 0;
+                rec.next_attempt_at = None;
+                rec.last_error = None;
+                ctx.store.save_channel_delivery(&rec)?;
+                ctx.store.flush().await?;
+                tracing::info!(watchlist = %w.id, channel = %rec.channel, key = %rec.key, "sent to the channel");
+                push(Outcome::Sent {
+                    key: rec.key.clone(),
+                    events: rec.events,
+                });
+            }
+            Err(e) => {
+                rec.failures += 1;
+                let wait = retry_delay(rec.failures, ctx.config.digest.retry_max)
+                    .max(e.retry_after.unwrap_or_default());
+                rec.next_attempt_at = Some(
+                    now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::minutes(5)),
+                );
+                rec.last_error = Some(e.to_string());
+                ctx.store.save_channel_delivery(&rec)?;
+                ctx.store.flush().await?;
+                tracing::warn!(watchlist = %w.id, key = %rec.key, failures = rec.failures, error = %e, "channel delivery failed; kept, retried later");
+                stopped.insert(rec.channel.clone());
+                push(Outcome::Failed {
+                    key: rec.key.clone(),
+                    error: e.to_string(),
+                    transient: e.transient,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn failed(
@@ -829,6 +1016,122 @@ fn failed(
         error: e.to_string(),
         transient: e.is_transient(),
     })
+}
+
+/// One channel of one watchlist, as `status`, `/healthz` and `/metrics` show it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelState {
+    pub watchlist: String,
+    pub channel: String,
+    /// Messages queued for it and not sent yet.
+    pub waiting: usize,
+    /// Failed attempts in a row at the oldest of them.
+    pub failures: u32,
+    /// The oldest waiting message: its key, kind and events.
+    pub key: Option<String>,
+    pub kind: Option<&'static str>,
+    pub events: usize,
+    pub next_attempt: Option<DateTime<Utc>>,
+    /// The failure in words (never a secret).
+    pub last_error: Option<String>,
+    pub last_sent: Option<DateTime<Utc>>,
+}
+
+/// The state of every (watchlist, channel) the store has deliveries for.
+pub fn channel_states(store: &Store) -> Result<Vec<ChannelState>, StoreError> {
+    let mut by: std::collections::BTreeMap<(String, String), ChannelState> = Default::default();
+    let mut recs = store.channel_deliveries()?;
+    recs.sort_by(|a, b| (a.created_at, &a.key).cmp(&(b.created_at, &b.key)));
+    for r in recs {
+        let st = by
+            .entry((r.watchlist.clone(), r.channel.clone()))
+            .or_insert_with(|| ChannelState {
+                watchlist: r.watchlist.clone(),
+                channel: r.channel.clone(),
+                ..ChannelState::default()
+            });
+        match r.sent_at {
+            Some(t) => st.last_sent = st.last_sent.max(Some(t)),
+            None => {
+                st.waiting += 1;
+                if st.key.is_none() {
+                    st.key = Some(r.key.clone());
+                    st.kind = Some(if r.kind == SentKind::Digest {
+                        "digest"
+                    } else {
+                        "alert"
+                    });
+                    st.events = r.events;
+                    st.failures = r.failures;
+                    st.next_attempt = r.next_attempt_at;
+                    st.last_error = r.last_error.clone();
+                }
+            }
+        }
+    }
+    Ok(by.into_values().collect())
+}
+
+/// "WATCHLIST → CHANNEL" for each channel whose last attempt failed (`/healthz`).
+pub fn failing_channels(store: &Store) -> Result<Vec<String>, StoreError> {
+    Ok(channel_states(store)?
+        .into_iter()
+        .filter(|c| c.failures > 0)
+        .map(|c| format!("{} → {}", c.watchlist, c.channel))
+        .collect())
+}
+
+/// One metric: name, help, type, and its value for a channel.
+type Series = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&ChannelState) -> i64,
+);
+
+/// The channels' series for `/metrics` (Prometheus text).
+pub fn channel_metrics(store: &Store) -> Result<String, StoreError> {
+    use std::fmt::Write as _;
+    let label = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    };
+    let states = channel_states(store)?;
+    let mut m = String::new();
+    let series: [Series; 3] = [
+        (
+            "veille_channel_waiting",
+            "Messages queued for a channel and not sent yet.",
+            "gauge",
+            |c| c.waiting as i64,
+        ),
+        (
+            "veille_channel_failures",
+            "Consecutive failed attempts to send to a channel.",
+            "gauge",
+            |c| i64::from(c.failures),
+        ),
+        (
+            "veille_channel_last_sent_timestamp_seconds",
+            "When a channel last took a message.",
+            "gauge",
+            |c| c.last_sent.map_or(0, |t| t.timestamp()),
+        ),
+    ];
+    for (name, help, kind, value) in series {
+        let _ = writeln!(m, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for c in &states {
+            let _ = writeln!(
+                m,
+                "{name}{{watchlist=\"{}\",channel=\"{}\"}} {}",
+                label(&c.watchlist),
+                label(&c.channel),
+                value(c)
+            );
+        }
+    }
+    Ok(m)
 }
 
 #[cfg(test)]

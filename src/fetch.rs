@@ -7,6 +7,8 @@
 //! global concurrency limits); whom it trusts (the bundled or the system's roots plus the
 //! operator's CA file, as `crate::tls` reads them) and which proxy it goes through (the
 //! environment's `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY`, or the one configured).
+//! The same client sends the channels' messages ([`Fetcher::send`]: a POST or PUT with a
+//! JSON body, its sensitive headers and its URL never logged).
 //!
 //! Must not: know about `config`, sources, the store or the schedule; follow links found in
 //! bodies; hand a bot-challenge page or a truncated body to a parser as content. Whether a
@@ -271,6 +273,30 @@ pub struct Body {
     pub cache_floor: Option<Duration>,
 }
 
+/// The method of a [`SendRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendMethod {
+    Post,
+    Put,
+}
+
+/// A request that carries a JSON body (a channel's message).
+#[derive(Debug, Clone)]
+pub struct SendRequest {
+    pub method: SendMethod,
+    pub url: String,
+    /// Extra headers: (name, value, sensitive — never logged).
+    pub headers: Vec<(String, String, bool)>,
+    pub body: Vec<u8>,
+}
+
+/// A 2xx answer to a [`SendRequest`].
+#[derive(Debug, Clone)]
+pub struct SendResponse {
+    pub status: u16,
+    pub body: Bytes,
+}
+
 /// Why a GET failed. Every message names the URL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
@@ -456,7 +482,7 @@ fn host_of(url: &str) -> String {
 fn byte_size(n: u64) -> String {
     const KIB: u64 = 1024;
     const MIB: u64 = 1024 * 1024;
-    if n >= MIB && n % MIB == 0 {
+    if n >= MIB && n.is_multiple_of(MIB) {
         format!("{} MiB", n / MIB)
     } else if n >= MIB {
         format!("{:.1} MiB", n as f64 / MIB as f64)
@@ -715,6 +741,55 @@ impl Fetcher {
             status,
             cache_floor,
         }))
+    }
+
+    /// Send one request with a body (a channel's POST or PUT): the same client, so the
+    /// same roots, CA file, proxy, timeouts and body cap as every GET; no pacing (these
+    /// are single messages to the operator's own services). A status outside 2xx is
+    /// [`FetchError::Status`] with the `Retry-After` the server asked for; a 2xx's body
+    /// is read within the cap. Headers marked sensitive (an `Authorization`) are never
+    /// logged, by reqwest or here; the URL is not logged either (a webhook's URL is its
+    /// secret).
+    pub async fn send(&self, req: &SendRequest) -> Result<SendResponse, FetchError> {
+        let url = req.url.clone();
+        let Target { url: parsed, .. } = self.inner.target(&url)?;
+        let limits = Limits {
+            timeout: self.inner.settings.timeout,
+            connect_timeout: self.inner.settings.connect_timeout,
+        };
+        let method = match req.method {
+            SendMethod::Post => reqwest::Method::POST,
+            SendMethod::Put => reqwest::Method::PUT,
+        };
+        let mut builder = self
+            .inner
+            .client
+            .request(method, parsed)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json")
+            .body(req.body.clone());
+        for (name, value, sensitive) in &req.headers {
+            let mut v = header_value(value);
+            v.set_sensitive(*sensitive);
+            builder = builder.header(name.as_str(), v);
+        }
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| classify(&url, &e, limits, &self.inner.settings.proxy))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let retry_after = retry_after(response.headers(), Utc::now());
+            tracing::debug!(status, "send refused");
+            return Err(FetchError::Status {
+                url,
+                status,
+                retry_after,
+            });
+        }
+        let headers = response.headers().clone();
+        let body = self.body(&url, response, &headers, limits).await?;
+        Ok(SendResponse { status, body })
     }
 
     /// The GET with its `Accept`, validators and timeout.

@@ -3,6 +3,8 @@
 //! mails digests to each focus group. See docs/architecture.md.
 
 pub mod app;
+pub mod archive;
+pub mod channels;
 pub mod config;
 pub mod deadlines;
 pub mod deliver;

@@ -1,6 +1,8 @@
 //! Mail delivery: the only lettre user. Turns an [`OutgoingMessage`] (already rendered)
 //! into a multipart/alternative UTF-8 message with a deterministic `Message-ID`, a
-//! per-watchlist `List-Id` and `Auto-Submitted: auto-generated`, and delivers it either
+//! per-watchlist `List-Id` and `Auto-Submitted: auto-generated` (and for a focus group's
+//! digests and alerts `Precedence: bulk`, `Reply-To` and `List-Unsubscribe` naming the
+//! officer who runs it), and delivers it either
 //! over SMTP (STARTTLS required, implicit TLS, or plain to a loopback relay only; pooled
 //! connections; every send bounded by the configured timeout) or into a file outbox (one
 //! `.eml` per message, written atomically, the same message id overwriting the same file).
@@ -135,6 +137,18 @@ pub struct OutgoingMessage {
     /// The watchlist id.
     pub list_id: String,
     pub date: DateTime<Utc>,
+    /// What makes a digest or an alert behave like a list message.
+    pub list: ListHeaders,
+}
+
+/// The headers of a message sent to a focus group as a list: `Precedence: bulk`, and,
+/// when the group names the officer who runs it, `Reply-To` and `List-Unsubscribe`
+/// (RFC 2369: a `mailto:` to that officer). `Default`: none of them (`mail test`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListHeaders {
+    pub bulk: bool,
+    /// The officer's bare address.
+    pub contact: Option<String>,
 }
 
 /// Why a message was not delivered.
@@ -306,6 +320,38 @@ impl Header for AutoSubmitted {
     }
 }
 
+/// Headers whose values veille writes in ASCII (`Precedence`, `List-Unsubscribe`).
+macro_rules! plain_header {
+    ($ty:ident, $name:literal) => {
+        #[derive(Debug, Clone)]
+        struct $ty(String);
+
+        impl Header for $ty {
+            fn name() -> HeaderName {
+                HeaderName::new_from_ascii_str($name)
+            }
+            fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+                Ok($ty(s.to_string()))
+            }
+            fn display(&self) -> HeaderValue {
+                HeaderValue::new(Self::name(), self.0.clone())
+            }
+        }
+    };
+}
+
+plain_header!(Precedence, "Precedence");
+plain_header!(ListUnsubscribe, "List-Unsubscribe");
+
+/// `<mailto:officer@example.org?subject=unsubscribe%20air-quality>` (RFC 2369, RFC 6068).
+fn list_unsubscribe(contact: &str, list_id: &str) -> String {
+    format!(
+        "<mailto:{}?subject=unsubscribe%20{}>",
+        contact.trim(),
+        list_label(list_id)
+    )
+}
+
 /// A list identifier label: lowercase letters, digits and `-`.
 fn list_label(id: &str) -> String {
     let l: String = id
@@ -349,6 +395,14 @@ fn build_message(m: &OutgoingMessage) -> Result<Message, MailError> {
             list_label(&m.list_id)
         )))
         .header(AutoSubmitted);
+    if m.list.bulk {
+        builder = builder.header(Precedence("bulk".to_string()));
+    }
+    if let Some(contact) = &m.list.contact {
+        builder = builder
+            .reply_to(mailbox("Reply-To", contact)?)
+            .header(ListUnsubscribe(list_unsubscribe(contact, &m.list_id)));
+    }
     for to in &m.to {
         builder = builder.to(mailbox("To", to)?);
     }
@@ -1004,6 +1058,7 @@ mod tests {
             message_id: "x@veille.example.org".into(),
             list_id: "l".into(),
             date: DateTime::<Utc>::UNIX_EPOCH,
+            list: ListHeaders::default(),
         };
         assert!(matches!(
             build_message(&m),

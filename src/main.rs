@@ -90,6 +90,31 @@ enum Cmd {
     Links { watchlist: String },
     /// Hash the password read from stdin for `[server.users]` (Argon2id).
     HashPassword,
+    /// What a watchlist (installed, or a file not installed yet) would have matched in
+    /// the archive of everything seen, with the reasons.
+    Backtest {
+        /// A watchlist id, or the path of a watchlist file.
+        watchlist: String,
+        /// How far back (e.g. 30d, 12w).
+        #[arg(long, default_value = "90d", value_parser = humantime::parse_duration)]
+        since: std::time::Duration,
+        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+        format: FormatArg,
+    },
+    /// The archive of everything seen, by words (any language, accents and case aside)
+    /// or by reference (procedure, COM, CELEX, act name), newest first.
+    Search {
+        #[arg(required = true)]
+        words: Vec<String>,
+        /// How far back (default: the whole archive).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        since: Option<std::time::Duration>,
+        /// Only what this source reported.
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+        format: FormatArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -183,6 +208,27 @@ fn main() -> ExitCode {
         Cmd::Mail(MailCmd::Test { address }) => Command::MailTest { to: address },
         Cmd::Links { watchlist } => Command::Links { watchlist },
         Cmd::HashPassword => Command::HashPassword,
+        Cmd::Backtest {
+            watchlist,
+            since,
+            format: f,
+        } => Command::Query(Query::Backtest {
+            watchlist,
+            file: None,
+            since_secs: since.as_secs(),
+            format: format(f),
+        }),
+        Cmd::Search {
+            words,
+            since,
+            source,
+            format: f,
+        } => Command::Query(Query::Search {
+            words: words.join(" "),
+            since_secs: since.map(|d| d.as_secs()),
+            source,
+            format: format(f),
+        }),
     };
     let global = Global {
         config: cli.config,

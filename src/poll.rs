@@ -11,6 +11,12 @@
 //! as a candidate. When the watchlists change, the step first evaluates the candidates
 //! again.
 //!
+//! The archive: every event a source brought new, matched or not, is archived in the
+//! same transaction as the URL records that make it known (so a crash before it leaves
+//! both for the next poll to redo). A watchlist that is new or edited since the last step
+//! gets, first, what its new version matches in the archive within `digest.backfill` and
+//! was never sent to it, enqueued as "earlier, now matched".
+//!
 //! Scheduling per source: `every` after a success (or the server's `Cache-Control`
 //! max-age, whichever is later); after a failure an exponential backoff from one minute,
 //! capped at four times `every` (at most a day), never disabled; `Retry-After` is a floor.
@@ -252,6 +258,8 @@ pub async fn poll_once(
         }
     }
     reevaluate_candidates(ctx, now)?;
+    backfill_changed_watchlists(ctx, now)?;
+    ctx.store.keep_archive(ctx.config.storage.archive);
     let view = read_step(ctx.config, ctx.store, ctx.watchlists, now, which)?;
     let fetching = Fetching {
         fetcher: ctx.fetcher,
@@ -342,6 +350,11 @@ pub async fn poll_once(
     if pruned > 0 {
         tracing::info!(events = pruned, "pruned old events");
     }
+    let archive_horizon = dossier::backfill_horizon(now, ctx.config.storage.archive);
+    let archived = ctx.store.prune_archive(archive_horizon)?;
+    if archived > 0 {
+        tracing::info!(events = archived, before = %archive_horizon, "pruned the archive");
+    }
     ctx.store.flush().await?;
     report.sources.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(report)
@@ -412,6 +425,59 @@ fn reevaluate_candidates(ctx: PollContext<'_>, now: DateTime<Utc>) -> Result<(),
     Ok(())
 }
 
+/// When a watchlist is new, or its dossiers, keywords, exclusions, subjects or sources
+/// changed, enqueue for it what its new version matches in the archive within
+/// `digest.backfill` and it was never sent nor waits for: its next digest carries them
+/// once, as "earlier, now matched". Removing a term un-sends nothing. Unchanged
+/// watchlists cost one read of the store's metadata.
+fn backfill_changed_watchlists(ctx: PollContext<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let current: BTreeMap<String, String> = ctx
+        .watchlists
+        .lists()
+        .iter()
+        .map(|w| (w.id.clone(), crate::archive::watchlist_fingerprint(w)))
+        .collect();
+    let stored = ctx.store.watchlist_fingerprints()?;
+    if stored == current {
+        return Ok(());
+    }
+    let changed: Vec<&String> = current
+        .iter()
+        .filter(|(id, fp)| stored.get(*id) != Some(fp))
+        .map(|(id, _)| id)
+        .collect();
+    let mut earlier = Vec::new();
+    if !changed.is_empty() {
+        let since = dossier::backfill_horizon(now, ctx.config.digest.backfill);
+        let records = ctx.store.archive_since(since)?;
+        for id in changed {
+            let known = ctx.store.known_to(id)?;
+            let fresh = records.iter().filter(|(e, _)| !known.contains(e));
+            for found in crate::archive::backtest(ctx.watchlists, id, fresh.cloned()) {
+                earlier.push((
+                    id.clone(),
+                    crate::store::Earlier {
+                        event: found.event.to_event(found.id),
+                        reasons: found
+                            .matched_by
+                            .iter()
+                            .map(|r| crate::digest::earlier_reason(r))
+                            .collect(),
+                    },
+                ));
+            }
+        }
+    }
+    let enqueued = ctx.store.record_backfill(&earlier, &current, now)?;
+    if enqueued > 0 {
+        tracing::info!(
+            events = enqueued,
+            "watchlists new or changed: what they now match in the archive is enqueued as earlier, now matched"
+        );
+    }
+    Ok(())
+}
+
 /// The report of a source left alone because its server asked to wait.
 fn held_report(s: &SourceConfig, until: DateTime<Utc>) -> SourceReport {
     SourceReport {
@@ -454,6 +520,7 @@ fn record_ahead(
     r: &mut SourceReport,
     batch: &mut PollBatch,
 ) -> Result<(), StoreError> {
+    archive_ahead(store, r, batch)?;
     let ahead = |o: &ObservedEvent| !o.matches.is_empty() && !o.listed_before;
     if batch.events.iter().filter(|o| ahead(o)).count() <= EVENTS_PER_TRANSACTION {
         return Ok(());
@@ -486,6 +553,50 @@ fn record_ahead(
         r.new_events += outcome.new_events.len();
         r.enqueued += outcome.enqueued;
     }
+}
+
+/// Archive ahead, in parts of `EVENTS_PER_TRANSACTION`, the new events no watchlist
+/// matched of a source that brought more of them than one transaction takes (a feed of
+/// 50,000 items): each is then only counted, as the store counts an unmatched new event,
+/// and left out of the last transaction. A crash before that transaction has the next
+/// poll parse the body again and archive the same keys again.
+fn archive_ahead(
+    store: &Store,
+    r: &mut SourceReport,
+    batch: &mut PollBatch,
+) -> Result<(), StoreError> {
+    let unmatched = |o: &ObservedEvent| o.matches.is_empty() && !o.listed_before;
+    if batch.events.iter().filter(|o| unmatched(o)).count() <= EVENTS_PER_TRANSACTION {
+        return Ok(());
+    }
+    let mut part: Vec<&mut ObservedEvent> = Vec::with_capacity(EVENTS_PER_TRANSACTION);
+    let mut written = 0;
+    for o in batch.events.iter_mut().filter(|o| unmatched(o)) {
+        part.push(o);
+        if part.len() == EVENTS_PER_TRANSACTION {
+            written += archive_part(store, &mut part, batch.now)?;
+        }
+    }
+    written += archive_part(store, &mut part, batch.now)?;
+    batch.state.events += written as u64;
+    r.new_events += written;
+    Ok(())
+}
+
+/// Archive one part of unmatched new events; they are then known (`listed_before`).
+fn archive_part(
+    store: &Store,
+    part: &mut Vec<&mut ObservedEvent>,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let events: Vec<&ObservedEvent> = part.iter().map(|o| &**o).collect();
+    store.archive_ahead(&events, now)?;
+    for o in part.iter_mut() {
+        o.listed_before = true;
+    }
+    let n = part.len();
+    part.clear();
+    Ok(n)
 }
 
 /// Record the prepared sources in one transaction; complete and log their reports (which

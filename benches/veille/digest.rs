@@ -101,6 +101,7 @@ pub fn benches(c: &mut Criterion) {
                     html: out.html,
                     message_id: "bench@veille.example.org".into(),
                     list_id: "group-0".into(),
+                    list: Default::default(),
                     date: corpus::now(),
                 };
                 veille::mail::formatted(&message)

@@ -567,6 +567,21 @@ mod tests {
             Query::ExportIcal {
                 watchlist: "air-quality".into(),
             },
+            Query::Backtest {
+                watchlist: "draft".into(),
+                file: Some(crate::app::WatchlistFile {
+                    path: "/home/officer/draft.toml".into(),
+                    text: "name = \"Draft\"\nkeywords = [\"marchés publics\"]\n".into(),
+                }),
+                since_secs: 90 * 86_400,
+                format: Format::Json,
+            },
+            Query::Search {
+                words: "2021/0223(COD)".into(),
+                since_secs: None,
+                source: Some("ep-press".into()),
+                format: Format::Text,
+            },
         ];
         let asks = queries
             .into_iter()

@@ -426,7 +426,8 @@ async fn delivery_loop(mut s: Shared) {
 /// Reload the watchlists; on any error keep the running set and log every error.
 fn reload(config: &Config, tx: &watch::Sender<WatchlistSet>) {
     let known: Vec<String> = config.sources.iter().map(|s| s.id.clone()).collect();
-    match watchlist::load_dir(&config.watchlists_dir, &known) {
+    let channels: Vec<String> = config.channels.iter().map(|c| c.id.clone()).collect();
+    match watchlist::load_dir_checked(&config.watchlists_dir, &known, &channels) {
         Ok(set) => {
             tracing::info!(watchlists = set.lists().len(), "watchlists reloaded");
             let _ = tx.send(set);

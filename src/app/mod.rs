@@ -4,13 +4,16 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
+use crate::archive;
 use crate::config::Config;
 use crate::deliver::{self, DeliverContext, DeliveryReport, Mode, Outcome};
 use crate::digest;
+use crate::dossier;
 use crate::fetch::Fetcher;
 use crate::mail::Mailer;
 use crate::model::{Dossier, DossierRef, ProcedureRef};
@@ -121,10 +124,47 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "command", rename_all = "kebab-case")]
 pub enum Query {
-    Status { format: Format },
-    DossierShow { reference: String, format: Format },
-    DigestPreview { watchlist: String, format: Format },
-    ExportIcal { watchlist: String },
+    Status {
+        format: Format,
+    },
+    DossierShow {
+        reference: String,
+        format: Format,
+    },
+    DigestPreview {
+        watchlist: String,
+        format: Format,
+    },
+    ExportIcal {
+        watchlist: String,
+    },
+    /// `backtest`: what a watchlist (installed, or a file's text) would have matched in
+    /// the archive over the last `since_secs`.
+    Backtest {
+        watchlist: String,
+        /// A watchlist file not installed (yet): its path and text.
+        #[serde(default)]
+        file: Option<WatchlistFile>,
+        since_secs: u64,
+        format: Format,
+    },
+    /// `search`: the archive by words or reference, newest first.
+    Search {
+        words: String,
+        /// Over the last this many seconds; the whole archive when absent.
+        #[serde(default)]
+        since_secs: Option<u64>,
+        #[serde(default)]
+        source: Option<String>,
+        format: Format,
+    },
+}
+
+/// A watchlist file read by the command-line process, for a daemon to load the same.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WatchlistFile {
+    pub path: PathBuf,
+    pub text: String,
 }
 
 /// Logs go to stderr; `RUST_LOG` filters (default: `info` for the daemon, `warn` for
@@ -164,6 +204,13 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
     let Some(config) = load_config(&g) else {
         return Ok(Exit::Invalid);
     };
+    let cmd = match read_backtest_file(cmd) {
+        Ok(cmd) => cmd,
+        Err(e) => {
+            eprintln!("veille: {e:#}");
+            return Ok(Exit::Invalid);
+        }
+    };
     if let Some(m) = config.mail.transport.password_missing_message() {
         // Only the commands that send need the password (the daemon, `digest send`,
         // `mail test`); `check` says it is missing, the others say nothing.
@@ -171,6 +218,16 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
             eprintln!(
                 "veille: warning: {m}; `run`, `digest send` and `mail test` will refuse to start"
             );
+        }
+    }
+    for m in config.channels.iter().filter_map(|c| c.missing_message()) {
+        // Only sending needs the channels' secrets: `check` warns, the daemon and
+        // `digest send` say so, and each delivery to that channel fails naming the variable
+        // (mail and the other channels go on).
+        match cmd {
+            Command::Check => eprintln!("veille: warning: {m}"),
+            Command::Run | Command::DigestSend { .. } => tracing::error!("{m}"),
+            _ => {}
         }
     }
     if let (Command::Check | Command::Run, Some(group)) = (&cmd, &config.control.readers) {
@@ -345,6 +402,39 @@ fn links(config: &Config, loaded: &watchlist::Loaded, id: &str) -> anyhow::Resul
     }
 }
 
+/// `backtest FILE`: a watchlist given as a path (with a slash, or ending in `.toml`) is
+/// read here, so that a running daemon tries the same text.
+fn read_backtest_file(cmd: Command) -> anyhow::Result<Command> {
+    let Command::Query(Query::Backtest {
+        watchlist,
+        file: None,
+        since_secs,
+        format,
+    }) = cmd
+    else {
+        return Ok(cmd);
+    };
+    let path = PathBuf::from(&watchlist);
+    // An id never has a slash; a file name in the current folder ends in `.toml`.
+    if !(watchlist.ends_with(".toml") || watchlist.contains('/')) {
+        return Ok(Command::Query(Query::Backtest {
+            watchlist,
+            file: None,
+            since_secs,
+            format,
+        }));
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the watchlist file {}", path.display()))?;
+    let path = std::path::absolute(&path).unwrap_or(path);
+    Ok(Command::Query(Query::Backtest {
+        watchlist: watchlist::id_of(&path),
+        file: Some(WatchlistFile { path, text }),
+        since_secs,
+        format,
+    }))
+}
+
 /// A command that sends mail cannot start when SMTP has a username and no password: said
 /// on stderr (exit 3 follows).
 fn refuse_without_password(config: &Config) -> bool {
@@ -388,6 +478,7 @@ async fn mail_test(g: &Global, config: &Config, to: Option<String>) -> anyhow::R
         ),
         list_id: "veille-mail-test".to_string(),
         date: now,
+        list: Default::default(),
     };
     let mailer = match Mailer::new(config.mail.transport.clone()) {
         Ok(m) => m,
@@ -472,7 +563,15 @@ fn query_despite_errors(
         Query::DigestPreview { watchlist, .. } | Query::ExportIcal { watchlist } => {
             Some(watchlist.as_str())
         }
-        Query::Status { .. } | Query::DossierShow { .. } => None,
+        Query::Backtest {
+            watchlist,
+            file: None,
+            ..
+        } => Some(watchlist.as_str()),
+        Query::Status { .. }
+        | Query::DossierShow { .. }
+        | Query::Backtest { .. }
+        | Query::Search { .. } => None,
     };
     if let Some(id) = one.filter(|id| loaded.is_broken(id)) {
         print_errors_of(&loaded, id);
@@ -651,7 +750,113 @@ pub(crate) fn answer(
             out.write_all(ics.as_bytes())?;
             Ok(Exit::Ok)
         }
+        Query::Backtest {
+            watchlist,
+            file,
+            since_secs,
+            format,
+        } => {
+            let since = Duration::from_secs(*since_secs);
+            let tried = Tried {
+                watchlist,
+                file: file.as_ref(),
+                since,
+                format: *format,
+            };
+            backtest(tried, now, config, watchlists, store, out, err)
+        }
+        Query::Search {
+            words,
+            since_secs,
+            source,
+            format,
+        } => {
+            let since = since_secs.map_or(config.storage.archive, Duration::from_secs);
+            let since = dossier::backfill_horizon(now, since);
+            let query = archive::SearchQuery::parse(words, source.clone());
+            let found = archive::search(&query, store.archive_since(since)?);
+            match format {
+                Format::Json => writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&archive::search_json(words, since, &found))?
+                )?,
+                Format::Text | Format::Html => {
+                    out.write_all(archive::search_text(words, since, &found).as_bytes())?
+                }
+            }
+            Ok(Exit::Ok)
+        }
     }
+}
+
+/// The watchlist a `backtest` tries, over how long, printed how.
+struct Tried<'a> {
+    watchlist: &'a str,
+    file: Option<&'a WatchlistFile>,
+    since: Duration,
+    format: Format,
+}
+
+/// `backtest`: what the watchlist (installed, or the file's) would have matched in the
+/// archive since `since` ago, with its reasons, grouped like a digest.
+fn backtest(
+    t: Tried<'_>,
+    now: DateTime<Utc>,
+    config: &Config,
+    watchlists: &WatchlistSet,
+    store: &Store,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Exit> {
+    let from_file;
+    let (set, id) = match t.file {
+        Some(f) => match load_watchlist_file(config, f) {
+            Ok(w) => {
+                let id = w.id.clone();
+                from_file = WatchlistSet::new(vec![w]);
+                (&from_file, id)
+            }
+            Err(errors) => {
+                writeln!(err, "veille: {} error(s) in the watchlists:", errors.len())?;
+                for e in errors {
+                    writeln!(err, "{e}")?;
+                }
+                return Ok(Exit::Invalid);
+            }
+        },
+        None => {
+            if watchlists.get(t.watchlist).is_none() {
+                writeln!(err, "{}", no_watchlist(t.watchlist, watchlists))?;
+                return Ok(Exit::Failure);
+            }
+            (watchlists, t.watchlist.to_string())
+        }
+    };
+    let since = dossier::backfill_horizon(now, t.since);
+    let found = archive::backtest(set, &id, store.archive_since(since)?);
+    match t.format {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&archive::backtest_json(&id, since, &found))?
+        )?,
+        Format::Text | Format::Html => {
+            out.write_all(archive::backtest_text(&id, since, &found).as_bytes())?
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+/// A watchlist file's text, validated as `check` validates the installed ones (the same
+/// file:line:col errors).
+pub(crate) fn load_watchlist_file(
+    config: &Config,
+    f: &WatchlistFile,
+) -> Result<watchlist::Watchlist, Vec<watchlist::WatchlistError>> {
+    let known: Vec<String> = config.sources.iter().map(|s| s.id.clone()).collect();
+    let id = watchlist::id_of(&f.path);
+    watchlist::load_str(&id, &f.path, &f.text, &known)
 }
 
 /// Load and validate the configuration; print its error (exit 3 follows).
@@ -694,7 +899,10 @@ fn missing_config(file: &std::path::Path) -> String {
 /// others.
 fn load_watchlists(config: &Config) -> watchlist::Loaded {
     let known: Vec<String> = config.sources.iter().map(|s| s.id.clone()).collect();
-    watchlist::load_dir_partly(&config.watchlists_dir, &known)
+    let mut loaded = watchlist::load_dir_partly(&config.watchlists_dir, &known);
+    let channels: Vec<String> = config.channels.iter().map(|c| c.id.clone()).collect();
+    watchlist::check_channels(&mut loaded, &channels);
+    loaded
 }
 
 /// Open the store; a call into it that never returns (sled cannot recover from some IO
@@ -1040,7 +1248,10 @@ fn print_deliveries(report: &DeliveryReport, out: &mut dyn Write) -> anyhow::Res
             Outcome::Deferred { until } => format!("retrying after {}", until.to_rfc3339()),
             Outcome::Failed { error, .. } => format!("FAILED, stays pending: {error}"),
         };
-        writeln!(out, "{:<24} {:<6} {what}", d.watchlist, d.kind)?;
+        match &d.channel {
+            Some(c) => writeln!(out, "{:<24} {:<6} to {c}: {what}", d.watchlist, d.kind)?,
+            None => writeln!(out, "{:<24} {:<6} {what}", d.watchlist, d.kind)?,
+        }
     }
     Ok(())
 }
@@ -1173,12 +1384,29 @@ fn gather_status(
         undelivered.push(view::status::Undelivered {
             watchlist: id,
             kind: kind.to_string(),
+            channel: None,
             key,
             events,
             attempts: d.failures,
             cause: d.last_error.as_deref().map(view::cause::of_mail_error),
             last_error: d.last_error,
             next_attempt: d.next_attempt_at,
+        });
+    }
+    for c in crate::deliver::channel_states(store)? {
+        if c.failures == 0 {
+            continue;
+        }
+        undelivered.push(view::status::Undelivered {
+            watchlist: c.watchlist,
+            kind: c.kind.unwrap_or("digest").to_string(),
+            channel: Some(c.channel),
+            key: c.key,
+            events: c.events,
+            attempts: c.failures,
+            cause: c.last_error.clone(),
+            last_error: c.last_error,
+            next_attempt: c.next_attempt,
         });
     }
     let outbox = match &config.mail.transport {

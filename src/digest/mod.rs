@@ -4,6 +4,8 @@
 //!
 //! Owns: grouping matched events by dossier, the one-line stage path of each dossier,
 //! the "new dossiers in your field" section (procedures veille found for the watchlist),
+//! the "earlier, now matched" section (what a new or edited watchlist matches in the
+//! archive, enqueued once with reasons marked by [`earlier_reason`]),
 //! the "coming up" and "sources" sections, the subject line, the templates (embedded,
 //! HTML with autoescape) and the JSON contract of `digest preview --format json`.
 //!
@@ -20,12 +22,36 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::model::{Dossier, DossierEvent, EventId, EventKind, Language, ProcedureRef, Stage};
 
-pub use render::{render, render_with_links, Rendered, WebLinks};
+pub use render::{render, render_with_links, with_stop_line, Rendered, WebLinks};
 
 /// How far ahead the "coming up" section looks by default (eight weeks).
 pub const UPCOMING_HORIZON_DAYS: i64 = 56;
 /// The longest stage path shown; older stages are elided with "…".
 pub const MAX_PATH_STAGES: usize = 8;
+
+/// How a reason says that its event was enqueued from the archive, when the watchlist
+/// appeared or changed: such entries go under "Earlier, now matched", the mark removed.
+/// (A mark in the reason, which the pending record stores as it is, so that delivery
+/// needs no field of its own for it.)
+pub const EARLIER_MARK: &str = "earlier: ";
+
+/// A reason of an event enqueued from the archive ([`EARLIER_MARK`]).
+pub fn earlier_reason(reason: &str) -> String {
+    format!("{EARLIER_MARK}{reason}")
+}
+
+/// Whether an entry came from the archive, and then its reasons without the mark.
+fn from_archive(entry: &mut DigestEntry) -> bool {
+    let earlier = entry.reasons.iter().any(|r| r.starts_with(EARLIER_MARK));
+    if earlier {
+        for r in &mut entry.reasons {
+            if let Some(rest) = r.strip_prefix(EARLIER_MARK) {
+                *r = rest.to_string();
+            }
+        }
+    }
+    earlier
+}
 
 /// One matched event and why it matched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +160,9 @@ pub struct Digest {
     pub dossiers: Vec<DossierBlock>,
     /// Matched items without a dossier, in date order.
     pub items: Vec<DigestEntry>,
+    /// What the watchlist, new or edited, matches in the archive and was never sent: told
+    /// once, in date order.
+    pub earlier: Vec<DigestEntry>,
     /// Within the request's horizon of `now`, sorted by date (empty in alerts).
     pub upcoming: Vec<Upcoming>,
     /// Every source, sorted by id.
@@ -164,8 +193,10 @@ impl Digest {
     /// steps alone do not justify a mail; a broken source does, so that silence never
     /// hides it.
     pub fn is_empty(&self) -> bool {
-        let no_entries =
-            self.dossiers.is_empty() && self.items.is_empty() && self.discovered.is_empty();
+        let no_entries = self.dossiers.is_empty()
+            && self.items.is_empty()
+            && self.discovered.is_empty()
+            && self.earlier.is_empty();
         match self.kind {
             DigestKind::Alert => no_entries,
             DigestKind::Digest => no_entries && !self.sources.iter().any(|s| s.needs_mention()),
@@ -177,14 +208,17 @@ impl Digest {
         self.discovered.len()
             + self.dossiers.iter().map(|d| d.entries.len()).sum::<usize>()
             + self.items.len()
+            + self.earlier.len()
     }
 
-    /// Every entry in display order: new dossiers, dossier blocks, then other items.
+    /// Every entry in display order: new dossiers, dossier blocks, other items, then
+    /// the earlier ones now matched.
     pub fn entries(&self) -> impl Iterator<Item = &DigestEntry> {
         self.discovered
             .iter()
             .chain(self.dossiers.iter().flat_map(|d| d.entries.iter()))
             .chain(self.items.iter())
+            .chain(self.earlier.iter())
     }
 
     /// The ids of every event the digest carries, in display order (for the sent log).
@@ -223,6 +257,7 @@ impl Digest {
             discovered,
             dossiers,
             items,
+            earlier,
             upcoming,
             sources,
             part: _,
@@ -239,6 +274,7 @@ impl Digest {
             discovered: Vec::new(),
             dossiers: Vec::new(),
             items: Vec::new(),
+            earlier: Vec::new(),
             upcoming,
             sources,
             part: None,
@@ -288,6 +324,14 @@ impl Digest {
             filled += 1;
             parts.last_mut().expect("one part").items.push(item);
         }
+        for entry in earlier {
+            if filled == max {
+                parts.push(empty(Vec::new(), Vec::new()));
+                filled = 0;
+            }
+            filled += 1;
+            parts.last_mut().expect("one part").earlier.push(entry);
+        }
         let n = parts.len();
         for (k, d) in parts.iter_mut().enumerate() {
             d.part = Some((k + 1, n));
@@ -331,9 +375,14 @@ fn build_kind(req: DigestRequest, kind: DigestKind) -> Digest {
     let mut block_of: HashMap<ProcedureRef, usize> = HashMap::new();
     let mut items: Vec<DigestEntry> = Vec::new();
     let mut discovered: Vec<DigestEntry> = Vec::new();
+    let mut earlier: Vec<DigestEntry> = Vec::new();
     for mut entry in entries {
         if kind == DigestKind::Alert {
             entry.alerted = false;
+        }
+        if from_archive(&mut entry) {
+            earlier.push(entry);
+            continue;
         }
         if entry.event.kind == EventKind::Discovered {
             discovered.push(entry);
@@ -370,6 +419,7 @@ fn build_kind(req: DigestRequest, kind: DigestKind) -> Digest {
     });
     items.sort_by(entry_order);
     discovered.sort_by(entry_order);
+    earlier.sort_by(entry_order);
 
     let today = req.now.with_timezone(&req.tz).date_naive();
     let horizon = today + Duration::days(req.horizon_days);
@@ -401,6 +451,7 @@ fn build_kind(req: DigestRequest, kind: DigestKind) -> Digest {
         discovered,
         dossiers: blocks,
         items,
+        earlier,
         upcoming,
         sources,
         part: None,
@@ -485,14 +536,18 @@ fn date_time(t: Option<DateTime<Utc>>) -> serde_json::Value {
 
 /// The JSON of `digest preview --format json`. The contract fields
 /// (`watchlist`, `entries[].{event_id,title,url,source,kind,date,dossier,matched_by}`,
-/// `sources[].{id,ok,last_success,failures}`) stay; others may be added.
+/// `sources[].{id,ok,last_success,failures}`) stay; others may be added. An entry of the
+/// "earlier, now matched" section (last) has `"earlier": true`.
 pub fn to_json(d: &Digest) -> serde_json::Value {
     use serde_json::json;
+    // The earlier ones now matched come last (`Digest::entries`).
+    let first_earlier = d.entry_count() - d.earlier.len();
     let entries: Vec<serde_json::Value> = d
         .entries()
-        .map(|e| {
+        .enumerate()
+        .map(|(i, e)| {
             let ev = &e.event;
-            json!({
+            let mut entry = json!({
                 "event_id": ev.id.to_hex(),
                 "title": ev.title,
                 "url": ev.url.clone().or_else(|| ev.provenance.first().map(|p| p.url.clone())),
@@ -504,7 +559,11 @@ pub fn to_json(d: &Digest) -> serde_json::Value {
                 "alerted": e.alerted,
                 "stage": ev.stage.map(|s| s.as_str()),
                 "dossier_title": ev.dossier_title,
-            })
+            });
+            if i >= first_earlier {
+                entry["earlier"] = json!(true);
+            }
+            entry
         })
         .collect();
     let dossiers: Vec<serde_json::Value> = d

@@ -84,6 +84,38 @@ pub fn render_with_links(d: &Digest, links: Option<&WebLinks>) -> Result<Rendere
     })
 }
 
+/// The line that says whom to write to in order to stop receiving a focus group's
+/// messages (the watchlist's `contact`), added under the footer of the text and HTML.
+pub fn with_stop_line(mut r: Rendered, lang: Language, contact: &str) -> Rendered {
+    let contact = clean(contact);
+    let (text, before, after) = match lang {
+        Language::En => (
+            format!("To stop receiving these messages, write to {contact}."),
+            "To stop receiving these messages, write to ",
+            ".",
+        ),
+        Language::Fr => (
+            format!("Pour ne plus recevoir ces messages, écrivez à {contact}."),
+            "Pour ne plus recevoir ces messages, écrivez à ",
+            ".",
+        ),
+    };
+    if !r.text.ends_with('\n') {
+        r.text.push('\n');
+    }
+    r.text.push_str(&text);
+    r.text.push('\n');
+    let escaped = html_escape::encode_double_quoted_attribute(&contact);
+    let line = format!(
+        "<p style=\"margin:12px 20px; font-size:12px; color:#6b7280;\">{before}<a href=\"mailto:{escaped}\">{escaped}</a>{after}</p>\n"
+    );
+    match r.html.rfind("</body>") {
+        Some(at) => r.html.insert_str(at, &line),
+        None => r.html.push_str(&line),
+    }
+    r
+}
+
 /// Autoescape like minijinja's default, but escape only `& < > " '` in strings so that
 /// URLs stay readable in `href` (minijinja also escapes `/`, which some mail clients'
 /// link checkers show as is).
@@ -229,6 +261,8 @@ fn colon(lang: Language) -> &'static str {
 #[derive(Debug, Serialize)]
 struct Headings {
     discovered: &'static str,
+    earlier: &'static str,
+    earlier_intro: &'static str,
     dossiers: &'static str,
     items: &'static str,
     upcoming: &'static str,
@@ -246,6 +280,8 @@ impl Headings {
         match lang {
             Language::En => Headings {
                 discovered: "New dossiers in your field",
+                earlier: "Earlier, now matched",
+                earlier_intro: "Your watchlist is new or changed: what it now matches among what veille saw before, never sent to you.",
                 dossiers: "Dossiers",
                 items: "Other matched items",
                 upcoming: "Coming up",
@@ -258,6 +294,8 @@ impl Headings {
             },
             Language::Fr => Headings {
                 discovered: "Nouveaux dossiers dans votre domaine",
+                earlier: "Plus tôt, désormais retenus",
+                earlier_intro: "Votre liste de veille est nouvelle ou modifiée : ce qu'elle retient désormais parmi ce que veille a vu auparavant, jamais envoyé.",
                 dossiers: "Dossiers",
                 items: "Autres éléments retenus",
                 upcoming: "À venir",
@@ -321,6 +359,7 @@ struct View {
     discovered: Vec<VEntry>,
     dossiers: Vec<VDossier>,
     items: Vec<VEntry>,
+    earlier: Vec<VEntry>,
     upcoming: Vec<VUpcoming>,
     show_sources: bool,
     sources: Vec<VSource>,
@@ -350,6 +389,7 @@ impl View {
             .collect();
         let items = d.items.iter().map(|e| entry_view(e, lang)).collect();
         let discovered = d.discovered.iter().map(|e| entry_view(e, lang)).collect();
+        let earlier = d.earlier.iter().map(|e| entry_view(e, lang)).collect();
         let today = d.now.with_timezone(&d.tz).date_naive();
         let upcoming = d
             .upcoming
@@ -374,6 +414,7 @@ impl View {
             discovered,
             dossiers,
             items,
+            earlier,
             upcoming,
             // The sources' health is told once, in the first part of a digest in parts.
             show_sources: (d.kind == DigestKind::Digest && d.part.is_none_or(|(k, _)| k == 1))

@@ -12,11 +12,15 @@
 //! items or found for watchlists as new dossiers, followed from then on: a
 //! [`TrackedRecord`], or the bare reference older versions wrote), `candidates` (new
 //! procedures no watchlist wanted, by reference: [`CandidateRecord`]), `deadlines` (watchlist, deadline uid: consultations and
-//! other dated deadlines to remind of), `meta` (schema version, last prune, first start).
+//! other dated deadlines to remind of), `archive` (every event a poll saw new, matched or
+//! not, by date and id: `store/archive.rs`), `meta` (schema version, last prune, first
+//! start, the watchlists' fingerprints).
 //! A transaction is atomic but durable only after `flush`: callers flush before sending
 //! mail and before reporting success.
 
+mod archive;
 mod health;
+pub use archive::Earlier;
 pub mod records;
 mod sidecar;
 
@@ -33,9 +37,9 @@ use sled::Transactional;
 
 use crate::model::{Candidate, Dossier, DossierEvent, EventId, ProcedureRef};
 pub use records::{
-    CandidateRecord, DeadlineRecord, DeliveryRecord, DossierRecord, EventRecord, FoundFor,
-    InFlight, PendingRecord, ResourceRecord, SentKind, SentRecord, SourceRecord, StoredEvent,
-    TrackedRecord, SCHEMA_VERSION,
+    ArchiveRecord, CandidateRecord, ChannelDeliveryRecord, DeadlineRecord, DeliveryRecord,
+    DossierRecord, EventRecord, FoundFor, InFlight, PendingRecord, ResourceRecord, SentKind,
+    SentRecord, SourceRecord, StoredEvent, TrackedRecord, SCHEMA_VERSION,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -327,6 +331,10 @@ pub struct Handles {
     meta: sled::Tree,
     /// A dossier's COM and CELEX numbers → its procedure, written with each dossier.
     aliases: sled::Tree,
+    /// Every event seen, matched or not, by date and id ([`ArchiveRecord`]).
+    archive: sled::Tree,
+    /// Each message for each channel of a watchlist (`ChannelDeliveryRecord`).
+    channels: sled::Tree,
 }
 
 impl std::fmt::Debug for Handles {
@@ -380,6 +388,9 @@ pub struct Store {
     event_count: Arc<AtomicI64>,
     /// The poll states of sources and URLs as last read or written (write-through).
     poll_states: Arc<Mutex<PollStates>>,
+    /// How long, in seconds, the archive keeps what a poll saw (`storage.archive`): an
+    /// event older than that is not archived ([`Store::keep_archive`]).
+    archive_secs: Arc<AtomicI64>,
 }
 
 /// Every poll step reads the record of each source it polls and of each URL it fetches;
@@ -478,6 +489,8 @@ struct Unmatched {
 
 /// The rows a poll writes whatever its events, encoded before the transaction.
 struct PollRows {
+    /// Every event seen new, matched or not ([`archive::rows`]).
+    archive: Vec<(Vec<u8>, Vec<u8>)>,
     dossiers: Vec<(Vec<u8>, Vec<u8>)>,
     aliases: Vec<(Vec<u8>, Vec<u8>)>,
     resources: Vec<(Vec<u8>, Vec<u8>)>,
@@ -486,14 +499,21 @@ struct PollRows {
 
 impl PollRows {
     /// Merged dossiers, resource records and deadlines of every batch.
-    fn encode(batches: &[PollBatch]) -> Result<PollRows, StoreError> {
+    fn encode(batches: &[PollBatch], archive_secs: i64) -> Result<PollRows, StoreError> {
         let mut rows = PollRows {
+            archive: Vec::new(),
             dossiers: Vec::new(),
             aliases: Vec::new(),
             resources: Vec::new(),
             deadlines: Vec::new(),
         };
         for batch in batches {
+            rows.archive.extend(archive::rows(
+                &batch.events,
+                &batch.dossiers,
+                batch.now,
+                archive_secs,
+            )?);
             for d in &batch.dossiers {
                 let rec = DossierRecord {
                     v: 1,
@@ -850,6 +870,8 @@ impl Store {
             deadlines: tree("deadlines")?,
             meta: tree("meta")?,
             aliases: tree("aliases")?,
+            archive: tree("archive")?,
+            channels: tree("channels")?,
             db,
         };
         drop(opening);
@@ -863,6 +885,7 @@ impl Store {
             dirty: Arc::default(),
             event_count: Arc::new(AtomicI64::new(-1)),
             poll_states: Arc::default(),
+            archive_secs: Arc::new(AtomicI64::new(365 * 86_400)),
         };
         store.check_schema()?;
         store.backfill_aliases()?;
@@ -1269,6 +1292,14 @@ impl Store {
             }
         }
         self.forget_sent_html(before)?;
+        for kv in self.channels.iter() {
+            let (k, v) = kv?;
+            let old = decode::<ChannelDeliveryRecord>("channel delivery", &v)
+                .is_ok_and(|r| r.sent_at.is_some_and(|t| t < before));
+            if old {
+                self.channels.remove(k)?;
+            }
+        }
         self.meta
             .insert("last_prune", &now.timestamp().to_be_bytes())?;
         Ok(removed)
@@ -1461,8 +1492,17 @@ impl Store {
         let _call = self.call("recording a part of a poll", health::DEADLINE)?;
         self.wrote();
         let none = std::collections::HashSet::new();
-        let recorded = (&self.events, &self.pending)
-            .transaction(|(events, pending)| {
+        let archived = archive::rows(
+            &part.events,
+            &[],
+            part.now,
+            self.archive_secs.load(Ordering::Relaxed),
+        )?;
+        let recorded = (&self.events, &self.pending, &self.archive)
+            .transaction(|(events, pending, archive)| {
+                for (k, v) in &archived {
+                    archive.insert(k.as_slice(), v.as_slice())?;
+                }
                 record_events(events, pending, (&part.events, part.now), &none)
             })
             .map_err(StoreError::from);
@@ -1527,7 +1567,7 @@ impl Store {
     /// in-memory poll states from what they returned.
     fn write_polls(&self, batches: &[PollBatch]) -> Result<Vec<RecordOutcome>, StoreError> {
         let unmatched = self.look_up_unmatched(batches)?;
-        let rows = PollRows::encode(batches)?;
+        let rows = PollRows::encode(batches, self.archive_secs.load(Ordering::Relaxed))?;
         let transaction = !batches.iter().all(PollBatch::only_state);
         let outcomes = if !transaction {
             // Nothing for a transaction (a step of unchanged sources): skip its fixed cost.
@@ -1590,6 +1630,7 @@ impl Store {
             &self.deadlines,
             &self.candidates,
             &self.aliases,
+            &self.archive,
         );
         let outcomes = trees.transaction(
             |(
@@ -1602,6 +1643,7 @@ impl Store {
                 deadlines,
                 candidates,
                 aliases,
+                archive,
             )| {
                 let mut outcomes = Vec::with_capacity(batches.len());
                 for (batch, seen) in batches.iter().zip(&unmatched.seen) {
@@ -1637,6 +1679,9 @@ impl Store {
                 }
                 for (k, v) in &rows.deadlines {
                     deadlines.insert(k.as_slice(), v.as_slice())?;
+                }
+                for (k, v) in &rows.archive {
+                    archive.insert(k.as_slice(), v.as_slice())?;
                 }
                 Ok(outcomes)
             },
@@ -1833,6 +1878,67 @@ impl Store {
         Ok(())
     }
 
+    /// Queue a message for channels: each record is written unless one with its
+    /// (watchlist, channel, key) is already there (a message resent after a crash keeps
+    /// its first body and its state). Durable with the next flush.
+    pub fn enqueue_channels(&self, recs: &[ChannelDeliveryRecord]) -> Result<(), StoreError> {
+        if recs.is_empty() {
+            return Ok(());
+        }
+        let _call = self.call("queueing channel deliveries", health::DEADLINE)?;
+        self.wrote();
+        for r in recs {
+            let k = channel_key(&r.watchlist, &r.channel, &r.key);
+            let v = encode(r)?;
+            self.channels
+                .compare_and_swap(k, None as Option<&[u8]>, Some(v))?
+                .ok();
+        }
+        Ok(())
+    }
+
+    /// Every channel delivery of every watchlist (those sent too), in key order.
+    pub fn channel_deliveries(&self) -> Result<Vec<ChannelDeliveryRecord>, StoreError> {
+        let _call = self.call("reading channel deliveries", health::SCAN_DEADLINE)?;
+        let mut out = Vec::new();
+        for kv in self.channels.iter() {
+            let (_, v) = kv?;
+            out.push(decode("channel delivery", &v)?);
+        }
+        Ok(out)
+    }
+
+    /// A watchlist's channel deliveries not sent yet, oldest first.
+    pub fn channel_pending(
+        &self,
+        watchlist: &str,
+    ) -> Result<Vec<ChannelDeliveryRecord>, StoreError> {
+        let _call = self.call("reading channel deliveries", health::DEADLINE)?;
+        let mut prefix = watchlist.as_bytes().to_vec();
+        prefix.push(0);
+        let mut out: Vec<ChannelDeliveryRecord> = Vec::new();
+        for kv in self.channels.scan_prefix(&prefix) {
+            let (_, v) = kv?;
+            let r: ChannelDeliveryRecord = decode("channel delivery", &v)?;
+            if r.sent_at.is_none() {
+                out.push(r);
+            }
+        }
+        out.sort_by(|a, b| (a.created_at, &a.key).cmp(&(b.created_at, &b.key)));
+        Ok(out)
+    }
+
+    /// Write a channel delivery's state (an attempt failed, or it was sent).
+    pub fn save_channel_delivery(&self, rec: &ChannelDeliveryRecord) -> Result<(), StoreError> {
+        let _call = self.call("writing a channel delivery", health::DEADLINE)?;
+        self.wrote();
+        self.channels.insert(
+            channel_key(&rec.watchlist, &rec.channel, &rec.key),
+            encode(rec)?,
+        )?;
+        Ok(())
+    }
+
     /// The deadlines kept for a watchlist.
     pub fn deadlines(&self, watchlist: &str) -> Result<Vec<DeadlineRecord>, StoreError> {
         let _call = self.call("reading deadlines", health::DEADLINE)?;
@@ -1982,6 +2088,17 @@ fn make_private(dir: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The key of a channel delivery: watchlist, channel and message key, NUL-separated.
+fn channel_key(watchlist: &str, channel: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(watchlist.len() + channel.len() + key.len() + 2);
+    k.extend_from_slice(watchlist.as_bytes());
+    k.push(0);
+    k.extend_from_slice(channel.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
 }
 
 /// Create a directory (and parents) readable by its owner only.

@@ -303,6 +303,39 @@ pub struct InFlight {
     pub part: Option<(usize, usize)>,
 }
 
+/// One message for one channel of a watchlist (`channels` tree, keyed
+/// `{watchlist}\0{channel}\0{message key}`): written, with the body to send, before the
+/// message is first sent anywhere; kept with `sent_at` once the channel answered 2xx
+/// (the body is then dropped), so that the same message is never queued twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelDeliveryRecord {
+    pub v: u16,
+    pub watchlist: String,
+    pub channel: String,
+    /// The message's key (the mail's digest key); the channel's idempotency key is
+    /// derived from it.
+    pub key: String,
+    pub kind: SentKind,
+    /// The request body, as every attempt sends it.
+    #[serde(default)]
+    pub body: String,
+    /// How many events the message carries.
+    #[serde(default)]
+    pub events: usize,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub failures: u32,
+    #[serde(default)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// The last failure, in words (never a secret).
+    #[serde(default)]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
 /// A dated deadline a watchlist follows (a consultation closing, a transposition date),
 /// kept for "coming up", reminders and calendars.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -380,4 +413,13 @@ mod tests {
             assert!(e.contains("item ids"), "{bad}: {e}");
         }
     }
+}
+
+/// What the `archive` tree keeps of one event seen (key: the event's date as days since
+/// 1 January of year 1, 4 bytes big-endian, then its id), matched or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveRecord {
+    pub v: u16,
+    #[serde(flatten)]
+    pub event: crate::archive::ArchivedEvent,
 }

@@ -32,6 +32,8 @@ pub struct Undelivered {
     pub watchlist: String,
     /// "digest", "alert" or "reminder".
     pub kind: String,
+    /// The channel it waits for (Teams, Slack, Matrix, webhook); none for mail.
+    pub channel: Option<String>,
     /// The delivery key (the Message-ID is derived from it); none when not known.
     pub key: Option<String>,
     pub events: usize,
@@ -146,6 +148,7 @@ pub fn json(s: &Status) -> Value {
             json!({
                 "watchlist": u.watchlist,
                 "kind": u.kind,
+                "channel": u.channel,
                 "key": u.key,
                 "events": u.events,
                 "attempts": u.attempts,
@@ -222,7 +225,10 @@ fn undelivered_table(s: &Status) -> String {
         };
         rows.push(vec![
             u.watchlist.clone(),
-            u.kind.clone(),
+            match &u.channel {
+                Some(c) => format!("{} to {c}", u.kind),
+                None => u.kind.clone(),
+            },
             u.events.to_string(),
             count(u64::from(u.attempts), "failed attempt"),
             retry,
@@ -385,6 +391,7 @@ mod tests {
             undelivered: vec![Undelivered {
                 watchlist: "air".into(),
                 kind: "digest".into(),
+                channel: None,
                 key: Some("air/2026-W48".into()),
                 events: 2,
                 attempts: 1,

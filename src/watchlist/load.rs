@@ -14,9 +14,11 @@ use super::{Watchlist, WatchlistError, WatchlistSet};
 use crate::model::{DossierRef, Language, ProcedureRef, Stage};
 use crate::schedule::{DigestSchedule, SCHEDULE_HINT};
 
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 12] = [
     "name",
     "recipients",
+    "channels",
+    "contact",
     "digest",
     "alert_on",
     "dossiers",
@@ -412,6 +414,8 @@ struct Fields {
     subjects: Vec<String>,
     sources: Vec<String>,
     language: Language,
+    channels: Vec<ChannelRef>,
+    contact: Option<String>,
 }
 
 /// Validate one watchlist's text. `id` is the file stem, `path` is used in errors.
@@ -480,6 +484,8 @@ impl Ctx<'_> {
             subjects: Vec::new(),
             sources: Vec::new(),
             language: Language::En,
+            channels: Vec::new(),
+            contact: None,
         };
         for (key, value) in doc {
             match key.get_ref().as_str() {
@@ -517,6 +523,12 @@ impl Ctx<'_> {
                         f.language = l;
                     }
                 }
+                "channels" => {
+                    if let Some(c) = self.channels(value) {
+                        f.channels = c;
+                    }
+                }
+                "contact" => f.contact = self.contact(value),
                 other => self.unknown_key(key.span().start, other),
             }
         }
@@ -846,11 +858,14 @@ impl Ctx<'_> {
                 "add name = \"...\", the focus group's name shown in digests",
             );
         }
-        if !doc.keys().any(|k| k.get_ref() == "recipients") {
+        let has_channels = doc.iter().any(|(k, v)| {
+            k.get_ref() == "channels" && matches!(v.get_ref(), Raw::Array(a) if !a.is_empty())
+        });
+        if !has_channels && !doc.keys().any(|k| k.get_ref() == "recipients") {
             self.err(
                 0,
                 "missing required key \"recipients\"",
-                "add recipients = [\"focus-group@example.org\"]",
+                "add recipients = [\"focus-group@example.org\"], or channels = [\"...\"] naming a [channels] entry of config.toml",
             );
         }
         let written = |k: &str| {
@@ -900,7 +915,113 @@ impl Ctx<'_> {
             subjects: f.subjects,
             sources: f.sources,
             language: f.language,
+            channels: f.channels.iter().map(|c| c.id.clone()).collect(),
+            channel_refs: f.channels,
+            contact: f.contact,
         })
+    }
+
+    /// `channels`: channel ids, each listed once (whether config.toml has them is checked
+    /// with the configuration, by [`check_channels`]).
+    fn channels(&mut self, value: &Spanned<Raw>) -> Option<Vec<ChannelRef>> {
+        let items = self.strings("channels", value)?;
+        let mut out: Vec<ChannelRef> = Vec::new();
+        for (s, at) in items {
+            if out.iter().any(|c| c.id == s) {
+                self.err(
+                    at,
+                    format!("channel {s:?} is listed twice"),
+                    "remove one of them",
+                );
+                continue;
+            }
+            let (line, column) = crate::config::line_col(self.text, at);
+            out.push(ChannelRef {
+                id: s,
+                line,
+                column,
+            });
+        }
+        Some(out)
+    }
+
+    /// `contact`: the address of the officer who runs the group (unsubscribe requests).
+    fn contact(&mut self, value: &Spanned<Raw>) -> Option<String> {
+        let s = self.string("contact", value)?;
+        let s = s.trim().to_string();
+        if let Err(why) = email_ok(&s) {
+            self.err(
+                value.span().start,
+                format!("{s:?} is not a valid e-mail address: {why}"),
+                "write the bare address of the officer who runs the group, as in contact = \"officer@example.org\"",
+            );
+            return None;
+        }
+        Some(s)
+    }
+}
+
+/// Where a watchlist names a channel, for an error about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelRef {
+    pub id: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// The watchlists naming a channel that config.toml does not have become errors (at the
+/// place of the name, with the likely intended one), and are no longer loaded.
+pub fn check_channels(loaded: &mut Loaded, known_channels: &[String]) {
+    let names: Vec<&str> = known_channels.iter().map(String::as_str).collect();
+    let mut kept = Vec::new();
+    for w in std::mem::take(&mut loaded.lists) {
+        let mut errors: Vec<WatchlistError> = Vec::new();
+        for c in &w.channel_refs {
+            if known_channels.contains(&c.id) {
+                continue;
+            }
+            let hint = if names.is_empty() {
+                "config.toml has no [channels] entries; add [channels.ID] with its kind".to_string()
+            } else if let Some(n) = crate::text::did_you_mean(&c.id, &names) {
+                format!(
+                    "did you mean \"{n}\"? (configured channels: {})",
+                    names.join(", ")
+                )
+            } else {
+                format!("configured channels: {}", names.join(", "))
+            };
+            errors.push(WatchlistError {
+                file: w.path.clone(),
+                line: c.line,
+                column: c.column,
+                message: format!("unknown channel {:?}", c.id),
+                hint: Some(hint),
+            });
+        }
+        if errors.is_empty() {
+            kept.push(w);
+        } else {
+            loaded.errors.append(&mut errors);
+            if let Some(b) = &mut loaded.broken {
+                b.push(w.id.clone());
+            }
+        }
+    }
+    loaded.lists = kept;
+}
+
+/// [`load_dir`], checking the channels the watchlists name against the configured ones.
+pub fn load_dir_checked(
+    dir: &Path,
+    known_sources: &[String],
+    known_channels: &[String],
+) -> Result<WatchlistSet, Vec<WatchlistError>> {
+    let mut loaded = load_dir_partly(dir, known_sources);
+    check_channels(&mut loaded, known_channels);
+    if loaded.errors.is_empty() {
+        Ok(WatchlistSet::new(loaded.lists))
+    } else {
+        Err(loaded.errors)
     }
 }
 
@@ -1116,7 +1237,7 @@ fn size_text(bytes: u64) -> String {
     const MIB: u64 = 1024 * 1024;
     if bytes >= MIB {
         let tenths = (bytes * 10 + MIB / 2) / MIB;
-        if tenths % 10 == 0 {
+        if tenths.is_multiple_of(10) {
             format!("{} MiB", tenths / 10)
         } else {
             format!("{}.{} MiB", tenths / 10, tenths % 10)

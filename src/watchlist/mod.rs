@@ -21,7 +21,10 @@ use crate::model::{
 };
 use crate::schedule::DigestSchedule;
 
-pub use load::{load_dir, load_dir_partly, load_str, load_str_warned, Loaded};
+pub use load::{
+    check_channels, load_dir, load_dir_checked, load_dir_partly, load_str, load_str_warned,
+    ChannelRef, Loaded,
+};
 
 /// The largest watchlist file read: far more than any focus group writes (the largest
 /// shipped watchlist is a few kilobytes), small enough that checking it takes a moment.
@@ -48,6 +51,13 @@ pub struct Watchlist {
     /// Source ids; empty means every source.
     pub sources: Vec<String>,
     pub language: Language,
+    /// Ids of `[channels.ID]` in config.toml that also receive its alerts and digests.
+    pub channels: Vec<String>,
+    /// Where each channel is named in the file (for `veille check`).
+    pub channel_refs: Vec<ChannelRef>,
+    /// The officer who runs the group: `Reply-To`, `List-Unsubscribe` and the "to stop
+    /// receiving these" line.
+    pub contact: Option<String>,
 }
 
 /// One problem in one watchlist file, located at the offending value; `line` 0 for a

@@ -91,12 +91,15 @@ pub fn health(config: &Config, store: &Store) -> Result<Vec<String>, StoreError>
 /// The watchlists whose last send failed (their digests and alerts stay pending and are
 /// retried), read from the delivery states whatever is pending.
 pub fn failing_deliveries(store: &Store) -> Result<Vec<String>, StoreError> {
-    Ok(store
+    let mut out: Vec<String> = store
         .deliveries()?
         .into_iter()
         .filter(|(_, d)| d.failures > 0)
         .map(|(id, _)| id)
-        .collect())
+        .collect();
+    // And each channel whose last attempt failed, as "WATCHLIST → CHANNEL".
+    out.extend(crate::deliver::failing_channels(store)?);
+    Ok(out)
 }
 
 fn escape_label(s: &str) -> String {
@@ -192,5 +195,6 @@ pub fn metrics(
             d.failures
         );
     }
+    m.push_str(&crate::deliver::channel_metrics(store)?);
     Ok(m)
 }

@@ -54,6 +54,7 @@ fn message(key: &str) -> OutgoingMessage {
         html: rendered.html,
         message_id: message_id_for(key, "example.org"),
         list_id: "marches-publics".into(),
+        list: Default::default(),
         date: Utc
             .with_ymd_and_hms(2022, 10, 24, 6, 0, 0)
             .single()

@@ -1,8 +1,10 @@
 //! The one integration-test binary: modules by feature, shared helpers in `support`.
 
 mod act_names;
+mod archive;
 mod captured;
 mod cellar;
+mod channels;
 mod check_hints;
 mod config;
 mod crash;

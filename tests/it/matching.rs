@@ -844,3 +844,53 @@ fn shipped_subjects_find_new_procedures_by_their_real_cellar_notices() {
         Vec::<&str>::new()
     );
 }
+
+#[test]
+fn the_newer_groups_overlap_where_the_law_does_and_skip_their_false_friends() {
+    let lists = shipped();
+    // Real titles (tests/fixtures/titles/eval.tsv names where each was read).
+    // The Social Climate Fund amends the common provisions regulation: both groups.
+    let scf = "Regulation (EU) 2023/955 of the European Parliament and of the Council of 10 May 2023 establishing a Social Climate Fund and amending Regulation (EU) 2021/1060";
+    assert_eq!(
+        ids(&lists.matches(&event(scf))),
+        ["cohesion-urban", "energy-climate"]
+    );
+    assert_eq!(
+        reasons(&lists.matches(&event(scf)), "cohesion-urban"),
+        ["act \"Regulation (EU) 2021/1060\" (32021R1060)"]
+    );
+    // Its proposal's French title names no cohesion fund: the Social Climate Fund is not
+    // the European Social Fund.
+    let fr = "Proposition de RÈGLEMENT DU PARLEMENT EUROPÉEN ET DU CONSEIL établissant un Fonds social pour le climat";
+    assert_eq!(ids(&lists.matches(&event(fr))), ["energy-climate"]);
+    // Pay transparency is the employers' and the equality group's.
+    let pay = "Directive (EU) 2023/970 of the European Parliament and of the Council of 10 May 2023 to strengthen the application of the principle of equal pay for equal work or work of equal value between men and women through pay transparency and enforcement mechanisms (Text with EEA relevance)";
+    assert_eq!(ids(&lists.matches(&event(pay))), ["employers", "equality"]);
+    // The buildings directive by its act number and its words.
+    let epbd = "Directive (EU) 2024/1275 of the European Parliament and of the Council of 24 April 2024 on the energy performance of buildings (recast)";
+    assert_eq!(
+        reasons(&lists.matches(&event(epbd)), "energy-climate"),
+        [
+            "act \"Directive (EU) 2024/1275\" (32024L1275)",
+            "keyword \"energy performance of buildings\""
+        ]
+    );
+    // The Council directive on equality bodies is 2022/0401(APP), not 2022/0400(APP).
+    let m = lists.matches(&event("COM(2022) 689 final 2022/0401(APP)"));
+    assert_eq!(reasons(&m, "equality"), ["dossier 2022/0401(APP)"]);
+    // False friends: the industry committee's name, fuels for ships, the Energy Charter
+    // Treaty, the Globalisation Adjustment Fund (not a cohesion fund), women's rights in a
+    // third country.
+    for title in [
+        "OPINION of the Committee on Industry, Research and Energy for the Committee on the Environment, Public Health and Food Safety on the proposal for a directive of the European Parliament and of the Council on the reduction of the impact of certain plastic products on the environment",
+        "Proposal for a Regulation on the use of renewable and low-carbon fuels in maritime transport",
+        "Withdrawal of the Union from the Energy Charter Treaty ***",
+        "Mobilisation of the European Globalisation Adjustment Fund: Application EGF/2023/003 DE/Vallourec – Germany",
+        "The increasing and systematic repression of women in Iran",
+    ] {
+        let m = lists.matches(&event(title));
+        for id in ["energy-climate", "cohesion-urban", "equality"] {
+            assert!(!ids(&m).contains(&id), "{id}: {title}");
+        }
+    }
+}

@@ -261,8 +261,11 @@ fn shipped_watchlists_load_without_error() {
         ids,
         [
             "air-quality",
+            "cohesion-urban",
             "data-protection",
             "employers",
+            "energy-climate",
+            "equality",
             "public-procurement",
             "state-aid",
             "urban-mobility"

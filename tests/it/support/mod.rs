@@ -6,6 +6,7 @@
 pub mod app;
 pub mod browser;
 pub mod fixtures;
+pub mod hooks;
 pub mod http;
 pub mod proxy;
 pub mod smtp;
