@@ -802,8 +802,7 @@ pub(super) async fn search_page(
     Query(query): Query<SearchQuery>,
 ) -> Response {
     let q = clean(&query.q);
-    let lists: Vec<Watchlist> = ctx.watchlists.borrow().lists().to_vec();
-    match super::search::search(&ctx.store, &lists, &q) {
+    match super::search::search(&ctx.store, &q) {
         Ok(found) => {
             let dossiers: Vec<VFollowed> = found
                 .dossiers

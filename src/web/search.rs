@@ -1,20 +1,20 @@
-//! A small search over what veille keeps: the stored dossiers (their titles in every
-//! language, their procedure, COM and CELEX references) and the matched events (title,
-//! summary, dossier). A reference in any spelling finds its dossier; words are folded as
-//! watchlist keywords are (case, accents) and each must begin a word of the text.
-//! Scans the store on each query: a stand-in, kept apart so that the archive's search
-//! can replace it.
+//! The web window's search: the stored dossiers (their titles in every language, their
+//! procedure, COM and CELEX references) and the archive of everything seen, by the
+//! engine of `veille search` (`archive::SearchQuery`). A reference in any spelling finds
+//! its dossier; words are folded as watchlist keywords are (case, accents) and each must
+//! begin a word of the text. Scans on each query (see docs/performance.md, the archive).
 //!
 //! Must not: write to the store.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::archive::SearchQuery;
 
 use crate::model::{Dossier, DossierEvent, DossierRef, EventId};
 use crate::store::{Store, StoreError};
 use crate::watchlist::text::normalise;
-use crate::watchlist::Watchlist;
 
 /// The most results of each kind a query shows.
 const MAX_RESULTS: usize = 50;
@@ -64,23 +64,26 @@ pub fn matched_events(
     Ok(out)
 }
 
-/// Dossiers and events for `q`: by reference when `q` is one, else by words.
-pub fn search(store: &Store, _watchlists: &[Watchlist], q: &str) -> Result<Found, StoreError> {
+/// Dossiers and events for `q`: by reference when `q` is one, else by words. The events
+/// are the archive's (everything seen, matched or not), found by the same engine as
+/// `veille search`.
+pub fn search(store: &Store, q: &str) -> Result<Found, StoreError> {
     let q = q.trim();
     if q.is_empty() {
         return Ok(Found::default());
     }
-    let dossiers = store.dossiers()?;
-    let events = matched_events(store, None)?;
-    if let Ok(r) = q.parse::<DossierRef>() {
-        let hit: Vec<Dossier> = dossiers.into_iter().filter(|d| names(d, &r)).collect();
-        let keys: Vec<_> = hit.iter().map(|d| d.reference.key()).collect();
-        let events = events
+    let query = SearchQuery::parse(q, None);
+    let events: Vec<DossierEvent> =
+        crate::archive::search(&query, store.archive_since(NaiveDate::MIN)?)
             .into_iter()
-            .filter(|(_, e)| {
-                e.dossier.is_some_and(|p| keys.contains(&p.key())) || e.mentions.contains(&r)
-            })
-            .map(|(_, e)| e)
+            .take(MAX_RESULTS)
+            .map(|f| f.event.to_event(f.id))
+            .collect();
+    let dossiers = store.dossiers()?;
+    if !query.refs.is_empty() {
+        let hit: Vec<Dossier> = dossiers
+            .into_iter()
+            .filter(|d| query.refs.iter().any(|r| names(d, r)))
             .take(MAX_RESULTS)
             .collect();
         return Ok(Found {
@@ -88,17 +91,9 @@ pub fn search(store: &Store, _watchlists: &[Watchlist], q: &str) -> Result<Found
             events,
         });
     }
-    let words: Vec<String> = normalise(q)
-        .split_whitespace()
-        .map(|w| format!(" {w}"))
-        .collect();
-    if words.is_empty() {
+    if query.words.is_empty() {
         return Ok(Found::default());
     }
-    let all = |text: &str| {
-        let t = normalise(text);
-        words.iter().all(|w| t.contains(w.as_str()))
-    };
     let hit: Vec<Dossier> = dossiers
         .into_iter()
         .filter(|d| {
@@ -110,21 +105,9 @@ pub fn search(store: &Store, _watchlists: &[Watchlist], q: &str) -> Result<Found
                 .collect();
             text.extend(t.more.iter().map(|(_, s)| s.clone()));
             text.push(d.reference.to_string());
-            all(&text.join(" \u{1f} "))
+            let hay = normalise(&text.join(" \u{1f} "));
+            query.words.iter().all(|w| hay.contains(&format!(" {w}")))
         })
-        .take(MAX_RESULTS)
-        .collect();
-    let events = events
-        .into_iter()
-        .filter(|(_, e)| {
-            all(&format!(
-                "{} {} {}",
-                e.title,
-                e.summary,
-                e.dossier_title.as_deref().unwrap_or("")
-            ))
-        })
-        .map(|(_, e)| e)
         .take(MAX_RESULTS)
         .collect();
     Ok(Found {

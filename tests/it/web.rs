@@ -399,6 +399,30 @@ fn web_pages_answer_with_the_watchlist_the_dossiers_and_the_sent_digest() {
         .header("content-security-policy")
         .is_some_and(|c| c.contains("default-src 'none'")));
     assert_inert("the sent digest", &digest.body);
+    // With `public_url`, the mailed digest links to its own page and to each dossier's,
+    // at the public address; the same paths answer here.
+    let mailed: String = app
+        .outbox()
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    let unfolded = mailed.replace("=\r\n", "").replace("=\n", "");
+    let view = format!("https://veille.example.org{sent}");
+    assert!(
+        unfolded.contains(&format!("View in a browser: {view}")),
+        "no {view} in the text part:\n{mailed}"
+    );
+    assert!(
+        unfolded.contains(&format!("href=3D\"{view}\"")),
+        "no link to {view} in the HTML part:\n{mailed}"
+    );
+    let dossier = unfolded
+        .split("https://veille.example.org/dossiers/")
+        .nth(1)
+        .and_then(|rest| rest.split(['\r', '\n', '"']).next())
+        .unwrap_or_else(|| panic!("no dossier link in:\n{mailed}"));
+    assert_eq!(dossier, "2025-0260-COD", "{mailed}");
+    page(port, &format!("/dossiers/{dossier}"));
     let preview = page(port, &format!("/watchlists/{WATCHLIST}/preview"));
     assert!(preview.contains("Single-use plastic"), "{preview}");
     assert_inert("the preview", &preview);
@@ -424,6 +448,16 @@ fn a_dossier_is_found_by_every_spelling_and_drawn_with_its_steps() {
         0,
     );
     let com = d["com"][0].as_str().unwrap_or_default().to_string();
+    // An item no watchlist wants is still in the archive, which the search reads.
+    app.server.route(
+        "/press.rss",
+        hostile_feed(&[(
+            "Révision de la directive relative aux eaux urbaines résiduaires",
+            "https://example.org/eaux",
+            "Sun, 01 Mar 2026 09:30:00 GMT",
+        )]),
+    );
+    app.expect(Some(T1), &["poll", "--force"], 0);
     let web = Running::start(&app, port);
     let mut spellings = vec![
         "2018/0172(COD)".to_string(),
@@ -469,6 +503,11 @@ fn a_dossier_is_found_by_every_spelling_and_drawn_with_its_steps() {
     let found = page(port, "/search?q=single-use+plastic");
     assert!(found.contains("Single-use plastic &lt;img"), "{found}");
     assert_inert("the search", &found);
+    let unmatched = page(port, "/search?q=EAUX+urbaines+residuaires");
+    assert!(
+        unmatched.contains("Révision de la directive relative aux eaux urbaines résiduaires"),
+        "{unmatched}"
+    );
     let by_ref = page(port, "/search?q=2016_132");
     assert!(
         by_ref.contains("href=\"/dossiers/2016-0132-COD\""),
