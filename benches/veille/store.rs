@@ -40,7 +40,7 @@ fn observed(
     let n = i.to_string();
     event.id = EventId::derive(&["bench", &n]);
     event.url = Some(format!("https://example.org/news/{n}"));
-    let matches = if i % match_every == 0 {
+    let matches = if i.is_multiple_of(match_every) {
         vec![Enqueue {
             watchlist: "public-procurement".into(),
             reasons: vec!["keyword \"public procurement\"".into()],
