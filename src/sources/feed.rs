@@ -18,7 +18,10 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZon
 use encoding_rs::Encoding;
 use regex::Regex;
 
-use super::{looks_like_challenge, Input, ParseError};
+use feed_rs::model::FeedType;
+use feed_rs::parser::{ParseErrorKind, ParseFeedError};
+
+use super::{feed_shape, looks_like_challenge, Input, ParseError};
 use crate::model::{FeedItem, Observation};
 use crate::text::PlainText;
 
@@ -64,31 +67,99 @@ fn parse_bytes(bytes: &[u8], input: &Input) -> Result<Vec<FeedItem>, ParseError>
         .build();
     // No base URI for feed-rs: it resolves xml:base only, and a relative link left over is
     // resolved below against the feed's own link (the site), else the URL fetched.
-    let feed = parser.parse(bytes).map_err(|e| parse_error(bytes, e))?;
+    // Shapes feed-rs misreads are rewritten first (feed_shape's doc lists them); an Atom
+    // feed it refuses for a text construct's type is rewritten and read again.
+    let reshaped = feed_shape::reshape(bytes, false);
+    let source = reshaped.as_deref().unwrap_or(bytes);
+    let feed = match parser.parse(source) {
+        Ok(feed) => feed,
+        Err(e) => {
+            let retry = match (&e, &reshaped) {
+                (ParseFeedError::ParseError(ParseErrorKind::UnknownMimeType(_)), None) => {
+                    feed_shape::reshape(bytes, true)
+                }
+                _ => None,
+            };
+            match retry {
+                Some(again) => parser
+                    .parse(again.as_slice())
+                    .map_err(|e| parse_error(&again, e))?,
+                None => return Err(parse_error(source, e)),
+            }
+        }
+    };
+    if feed.entries.is_empty() {
+        if let Some(unread) = unread_items(bytes) {
+            return Err(ParseError::Layout(unread));
+        }
+    }
 
-    let feed_base = feed
+    let site = feed
         .links
         .iter()
         .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
-        .and_then(|l| url::Url::parse(&l.href).ok())
-        .or_else(|| url::Url::parse(base).ok());
+        .and_then(|l| url::Url::parse(&l.href).ok());
+    let feed_base = site.clone().or_else(|| url::Url::parse(base).ok());
+    let context = FeedContext {
+        base: feed_base.as_ref(),
+        site: site.as_ref().and_then(|s| absolute_http(s.as_str(), None)),
+        atom: feed.feed_type == FeedType::Atom,
+    };
 
     // Each entry is dropped as soon as it is made an item: a feed of 50,000 entries is
     // not held twice.
     Ok(feed
         .entries
         .into_iter()
-        .map(|entry| to_item(&entry, feed_base.as_ref()))
+        .map(|entry| to_item(&entry, &context))
         .collect())
 }
 
-fn to_item(entry: &feed_rs::model::Entry, base: Option<&url::Url>) -> FeedItem {
+/// What every item of one feed is read with.
+struct FeedContext<'a> {
+    /// What relative links resolve against: the feed's site, else the URL fetched.
+    base: Option<&'a url::Url>,
+    /// The feed's own page (its channel link), where an item without a link points.
+    site: Option<String>,
+    /// An Atom feed: a title of `type="text"` is text, whatever it holds.
+    atom: bool,
+}
+
+/// A body that gave no entries although it holds elements named like items (`item`,
+/// `entry`, any prefix): what the operator is told, `None` when it holds none.
+fn unread_items(bytes: &[u8]) -> Option<String> {
+    let count = |name: &[u8]| {
+        memchr::memmem::find_iter(bytes, name)
+            .filter(|&i| {
+                let before = i.checked_sub(1).map(|j| bytes[j]);
+                let after = bytes.get(i + name.len());
+                matches!(before, Some(b'<' | b':'))
+                    && after.is_some_and(|b| b.is_ascii_whitespace() || matches!(b, b'>' | b'/'))
+            })
+            .count()
+    };
+    let (items, entries) = (count(b"item"), count(b"entry"));
+    let (n, name) = if items >= entries {
+        (items, "item")
+    } else {
+        (entries, "entry")
+    };
+    (n > 0).then(|| format!("{n} <{name}> element(s), none read as a feed item"))
+}
+
+fn to_item(entry: &feed_rs::model::Entry, feed: &FeedContext<'_>) -> FeedItem {
+    let base = feed.base;
     let title = entry
         .title
         .as_ref()
-        .map(|t| plain_text(&t.content))
+        .map(
+            |t| match feed.atom && t.content_type.as_str() == "text/plain" {
+                true => text_as_text(&t.content),
+                false => plain_text(&t.content),
+            },
+        )
         .unwrap_or_default();
-    let link = entry
+    let own_link = entry
         .links
         .iter()
         .filter(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
@@ -111,7 +182,7 @@ fn to_item(entry: &feed_rs::model::Entry, base: Option<&url::Url>) -> FeedItem {
     let id = entry.id.trim();
     let key = if !id.is_empty() {
         id.to_string()
-    } else if let Some(link) = &link {
+    } else if let Some(link) = &own_link {
         link.clone()
     } else {
         let raw_link = entry.links.first().map(|l| l.href.as_str()).unwrap_or("");
@@ -121,6 +192,9 @@ fn to_item(entry: &feed_rs::model::Entry, base: Option<&url::Url>) -> FeedItem {
         h.update(raw_link.trim().as_bytes());
         h.finalize().to_hex().to_string()
     };
+    // An item without a link of its own (an RSS guid that is a permalink URL is one, see
+    // feed_shape) points to the feed's page.
+    let link = own_link.or_else(|| feed.site.clone());
     FeedItem {
         key,
         title,
@@ -145,8 +219,7 @@ fn absolute_http(href: &str, base: Option<&url::Url>) -> Option<String> {
     matches!(url.scheme(), "http" | "https").then(|| url.to_string())
 }
 
-fn parse_error(bytes: &[u8], e: feed_rs::parser::ParseFeedError) -> ParseError {
-    use feed_rs::parser::{ParseErrorKind, ParseFeedError};
+fn parse_error(bytes: &[u8], e: ParseFeedError) -> ParseError {
     match e {
         ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) => {
             if looks_like_challenge(bytes) {
@@ -309,6 +382,17 @@ fn mojibake_score(item: &FeedItem) -> usize {
 
 // ---------------------------------------------------------------------------------------
 // Text
+
+/// Text that is text (an Atom `type="text"` title): what looks like a tag or an entity
+/// is kept as written (`History of the <blink> tag`); control characters dropped,
+/// whitespace collapsed.
+fn text_as_text(s: &str) -> String {
+    let mut out = PlainText::with_capacity(s.len());
+    for c in s.chars() {
+        out.push(c);
+    }
+    out.finish()
+}
 
 /// HTML or text to plain text: tags stripped (script and style with their content), HTML
 /// entities decoded, control characters dropped, whitespace collapsed.

@@ -112,10 +112,11 @@ fn italian_dates_are_parsed() {
 
 #[test]
 fn missing_ids_fall_back_to_the_link_or_a_hash_and_undated_items_stay_undated() {
-    // RSS 0.91 without guid, link or date: the key is the hash of title and (no) link.
+    // RSS 0.91 without guid, link or date: the key is the hash of title and (no) link;
+    // the item links to the feed's own page.
     let dival = items(&fixtures::read("generic-rss/rss_0.91_missing_id.xml"), None).unwrap();
     let item = &dival[0];
-    assert_eq!(item.link, None);
+    assert_eq!(item.link.as_deref(), Some("http://www.dival.es/personal"));
     assert_eq!(item.published, None);
     let expected = blake3::hash(format!("{}\n", item.title).as_bytes());
     assert_eq!(item.key, expected.to_hex().to_string());
