@@ -3,6 +3,11 @@
 //! publication time when the feed gives one (in any of the date spellings European feeds
 //! use, see [`parse_date`]).
 //!
+//! The shapes feed-rs misreads (RSS 1.0 items without a link, `<rss>` without a version,
+//! Atom 0.3, …) are rewritten first by [`super::feed_shape`]. No item is dropped for what
+//! it lacks: one without a link points to the feed's own page (its channel link); a body
+//! that holds `<item>`/`<entry>` elements and yields no item is `ParseError::Layout`.
+//!
 //! Owns: encoding repair (a Latin-1/Windows-1252 feed without, or with a wrong, encoding
 //! declaration is re-read with the HTTP charset; in a body read as UTF-8, a text run
 //! with invalid sequences is read as Latin-1, or has them replaced by U+FFFD when it also
@@ -128,13 +133,25 @@ struct FeedContext<'a> {
 /// A body that gave no entries although it holds elements named like items (`item`,
 /// `entry`, any prefix): what the operator is told, `None` when it holds none.
 fn unread_items(bytes: &[u8]) -> Option<String> {
+    // A start tag `<item`, `<rss:item`: `<`, then a prefix and `:` if any, then the name.
+    let opens_here = |i: usize| match i.checked_sub(1).map(|j| bytes[j]) {
+        Some(b'<') => true,
+        Some(b':') => {
+            let prefix = bytes[..i - 1]
+                .iter()
+                .rev()
+                .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                .count();
+            prefix > 0 && (i - 1).checked_sub(prefix + 1).map(|k| bytes[k]) == Some(b'<')
+        }
+        _ => false,
+    };
     let count = |name: &[u8]| {
         memchr::memmem::find_iter(bytes, name)
             .filter(|&i| {
-                let before = i.checked_sub(1).map(|j| bytes[j]);
                 let after = bytes.get(i + name.len());
-                matches!(before, Some(b'<' | b':'))
-                    && after.is_some_and(|b| b.is_ascii_whitespace() || matches!(b, b'>' | b'/'))
+                after.is_some_and(|b| b.is_ascii_whitespace() || matches!(b, b'>' | b'/'))
+                    && opens_here(i)
             })
             .count()
     };

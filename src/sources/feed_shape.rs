@@ -3,9 +3,9 @@
 //! ([`reshape`]) for the shapes feed-rs 2.4 gets wrong.
 //!
 //! What is rewritten, and only when the feed needs it:
-//! - RSS 1.0 and 0.90 (`rdf:RDF`) become RSS 2.0: the items go inside the channel, an
-//!   item's `rdf:about` becomes its `guid` (feed-rs drops an RSS 1.0 item without a
-//!   `<link>`, and ignores `rdf:about`);
+//! - RSS 1.0 and 0.90 (`rdf:RDF`) become RSS 2.0: the items go inside the channel, and
+//!   the `rdf:about` of an item without a link becomes its `guid` (feed-rs drops an RSS
+//!   1.0 item without a `<link>`, and ignores `rdf:about`);
 //! - an RSS item without a link gets its guid as its link when the guid is a permalink
 //!   (`isPermaLink` is not `false`) and a URL (RSS 1.0's `rdf:about` included);
 //! - `<rss>` without a version, or with one feed-rs does not know (0.93, 0.94), is read as
@@ -505,8 +505,9 @@ impl Reshaper<'_> {
         }
     }
 
-    /// What an RSS item gets before its end: `rdf:about` as its guid when it has none,
-    /// and its guid as its link when it has none and the guid is a permalink URL.
+    /// What an RSS item gets before its end: `rdf:about` as its guid when it has neither
+    /// guid nor link, and its guid as its link when it has none and the guid is a
+    /// permalink URL.
     fn write_tail(&mut self, block: &[Buffered], about: Option<&str>) {
         let mut permalink = None;
         let (mut has_link, mut has_guid) = (false, false);
@@ -530,7 +531,9 @@ impl Reshaper<'_> {
                 _ => {}
             }
         }
-        let guid = (!has_guid).then_some(about).flatten();
+        // Only for an item without a link: one with a link keeps it as its identity, as
+        // before RSS 1.0 was reshaped.
+        let guid = (!has_guid && !has_link).then_some(about).flatten();
         if let Some(guid) = guid {
             self.write_element("guid", guid);
         }
@@ -1004,11 +1007,11 @@ mod tests {
     #[test]
     fn rdf_becomes_rss_2() {
         let out = reshaped(
-            r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"><channel rdf:about="x"><title>T</title><items><rdf:Seq><rdf:li resource="a"/></rdf:Seq></items></channel><item rdf:about="http://example.org/1"><title>A</title></item><item rdf:about="http://example.org/2"/></rdf:RDF>"#,
+            r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"><channel rdf:about="x"><title>T</title><items><rdf:Seq><rdf:li resource="a"/></rdf:Seq></items></channel><item rdf:about="http://example.org/1"><title>A</title><link>L</link></item><item rdf:about="http://example.org/2"/></rdf:RDF>"#,
         );
         assert_eq!(
             out,
-            r#"<rss xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" version="2.0"><channel><title>T</title><item rdf:about="http://example.org/1"><title>A</title><guid>http://example.org/1</guid><link>http://example.org/1</link></item><item rdf:about="http://example.org/2"><guid>http://example.org/2</guid><link>http://example.org/2</link></item></channel></rss>"#
+            r#"<rss xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" version="2.0"><channel><title>T</title><item rdf:about="http://example.org/1"><title>A</title><link>L</link></item><item rdf:about="http://example.org/2"><guid>http://example.org/2</guid><link>http://example.org/2</link></item></channel></rss>"#
         );
     }
 

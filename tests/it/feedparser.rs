@@ -47,7 +47,7 @@ const LEAST: f64 = 0.95;
 /// The document URI feedparser's own test server gives these files.
 const DOC_URI: &str = "http://127.0.0.1:8097/tests/wellformed/";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Field {
     Title,
     Link,
@@ -336,6 +336,7 @@ fn feedparser_wellformed_feeds_agree() {
     let mut tallies: BTreeMap<Format, Tally> = BTreeMap::new();
     let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
     let mut disagreements: Vec<(String, Format, String)> = Vec::new();
+    let mut by_field: BTreeMap<(Format, Field), Tally> = BTreeMap::new();
     for path in &paths {
         let rel = path.strip_prefix(root()).unwrap().display().to_string();
         let body = std::fs::read(path).unwrap_or_else(|e| panic!("{rel}: {e}"));
@@ -362,9 +363,17 @@ fn feedparser_wellformed_feeds_agree() {
                 .iter()
                 .try_for_each(|c| verdict(c, &items, title_is_text(&text, format)))
         });
+        let agrees = outcome.is_ok();
         match outcome {
             Ok(()) => tally.agree += 1,
             Err(why) => disagreements.push((rel, format, why)),
+        }
+        let mut fields: Vec<Field> = checks.iter().map(|c| c.field).collect();
+        fields.dedup();
+        for field in fields {
+            let t = by_field.entry((format, field)).or_default();
+            t.cases += 1;
+            t.agree += usize::from(agrees);
         }
     }
 
@@ -383,6 +392,17 @@ fn feedparser_wellformed_feeds_agree() {
             t.agree,
             100.0 * t.agree as f64 / t.cases as f64
         );
+    }
+    println!("by field (cases agreeing / cases naming it):");
+    for format in tallies.keys() {
+        let cells: Vec<String> = [Field::Title, Field::Link, Field::Id, Field::Date]
+            .iter()
+            .filter_map(|f| {
+                let t = by_field.get(&(*format, *f))?;
+                Some(format!("{f:?} {}/{}", t.agree, t.cases).to_lowercase())
+            })
+            .collect();
+        println!("{:<10} {}", format.name(), cells.join(", "));
     }
     let skipped_total: usize = skipped.values().sum();
     println!("skipped, {skipped_total} file(s) whose expectation is about something else:");
