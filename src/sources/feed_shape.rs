@@ -995,6 +995,46 @@ mod tests {
         String::from_utf8(reshape(xml.as_bytes(), false).expect("reshaped")).unwrap()
     }
 
+    /// Whether quick-xml reads `body` to its end without an error.
+    fn well_formed(body: &[u8]) -> bool {
+        let mut reader = quick_xml::Reader::from_reader(body);
+        loop {
+            match reader.read_event() {
+                Ok(Event::Eof) => return true,
+                Err(_) => return false,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    const SKELETONS: [&str; 4] = [
+        r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><items/></channel><item rdf:about="a&amp;b">TAIL</item></rdf:RDF>"#,
+        r#"<feed version="0.3" xmlns="http://purl.org/atom/ns#"><entry><title mode="base64">TAIL</title><content type="text/html">TAIL</content><link rel="alternate">TAIL</link><created>x</created></entry></feed>"#,
+        r#"<rss xmlns="http://backend.userland.com/rss2" xmlns:media="http://search.yahoo.com/mrss/"><channel><item><guid>http://x/TAIL</guid><media:title>TAIL</media:title></item></channel></rss>"#,
+        r#"<!DOCTYPE feed [<!ENTITY e "TAIL">]><feed xmlns="http://www.w3.org/2005/Atom"><entry><title type="xhtml"><div>TAIL &e;</div></title><summary type="application/octet-stream">TAIL</summary></entry></feed>"#,
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Reshaping never panics, and a well-formed body stays well-formed.
+        #[test]
+        fn reshaping_keeps_bodies_well_formed(
+            tail in "([a-z:=\"' /#&;<>+]|<b>|</b>|<dc:title>|</dc:title>|&amp;|&lt;){0,12}",
+            which in 0..4usize,
+        ) {
+            let body = SKELETONS[which].replace("TAIL", &tail);
+            if let Some(out) = reshape(body.as_bytes(), true) {
+                if well_formed(body.as_bytes()) {
+                    proptest::prop_assert!(
+                        well_formed(&out),
+                        "{body}\n→ {}",
+                        String::from_utf8_lossy(&out)
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn base64_decodes() {
         assert_eq!(
