@@ -76,11 +76,13 @@ fn parse_bytes(bytes: &[u8], input: &Input) -> Result<Vec<FeedItem>, ParseError>
     // feed it refuses for a text construct's type is rewritten and read again.
     let reshaped = feed_shape::reshape(bytes, false);
     let source = reshaped.as_deref().unwrap_or(bytes);
-    let feed = match parser.parse(source) {
-        Ok(feed) => feed,
-        Err(e) => {
-            let retry = match (&e, &reshaped) {
-                (ParseFeedError::ParseError(ParseErrorKind::UnknownMimeType(_)), None) => {
+    let feed = match (parser.parse(source), &reshaped) {
+        (Ok(feed), _) => feed,
+        // A rewrite feed-rs refuses: the body as it came, and its own error.
+        (Err(_), Some(_)) => parser.parse(bytes).map_err(|e| parse_error(bytes, e))?,
+        (Err(e), None) => {
+            let retry = match &e {
+                ParseFeedError::ParseError(ParseErrorKind::UnknownMimeType(_)) => {
                     feed_shape::reshape(bytes, true)
                 }
                 _ => None,
@@ -89,7 +91,7 @@ fn parse_bytes(bytes: &[u8], input: &Input) -> Result<Vec<FeedItem>, ParseError>
                 Some(again) => parser
                     .parse(again.as_slice())
                     .map_err(|e| parse_error(&again, e))?,
-                None => return Err(parse_error(source, e)),
+                None => return Err(parse_error(bytes, e)),
             }
         }
     };
