@@ -3,6 +3,11 @@
 //! publication time when the feed gives one (in any of the date spellings European feeds
 //! use, see [`parse_date`]).
 //!
+//! The shapes feed-rs misreads (RSS 1.0 items without a link, `<rss>` without a version,
+//! Atom 0.3, …) are rewritten first by [`super::feed_shape`]. No item is dropped for what
+//! it lacks: one without a link points to the feed's own page (its channel link); a body
+//! that holds `<item>`/`<entry>` elements and yields no item is `ParseError::Layout`.
+//!
 //! Owns: encoding repair (a Latin-1/Windows-1252 feed without, or with a wrong, encoding
 //! declaration is re-read with the HTTP charset; in a body read as UTF-8, a text run
 //! with invalid sequences is read as Latin-1, or has them replaced by U+FFFD when it also
@@ -18,7 +23,10 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZon
 use encoding_rs::Encoding;
 use regex::Regex;
 
-use super::{looks_like_challenge, Input, ParseError};
+use feed_rs::model::FeedType;
+use feed_rs::parser::{ParseErrorKind, ParseFeedError};
+
+use super::{feed_shape, looks_like_challenge, Input, ParseError};
 use crate::model::{FeedItem, Observation};
 use crate::text::PlainText;
 
@@ -64,31 +72,113 @@ fn parse_bytes(bytes: &[u8], input: &Input) -> Result<Vec<FeedItem>, ParseError>
         .build();
     // No base URI for feed-rs: it resolves xml:base only, and a relative link left over is
     // resolved below against the feed's own link (the site), else the URL fetched.
-    let feed = parser.parse(bytes).map_err(|e| parse_error(bytes, e))?;
+    // Shapes feed-rs misreads are rewritten first (feed_shape's doc lists them); an Atom
+    // feed it refuses for a text construct's type is rewritten and read again.
+    let reshaped = feed_shape::reshape(bytes, false);
+    let source = reshaped.as_deref().unwrap_or(bytes);
+    let feed = match (parser.parse(source), &reshaped) {
+        (Ok(feed), _) => feed,
+        // A rewrite feed-rs refuses: the body as it came, and its own error.
+        (Err(_), Some(_)) => parser.parse(bytes).map_err(|e| parse_error(bytes, e))?,
+        (Err(e), None) => {
+            let retry = match &e {
+                ParseFeedError::ParseError(ParseErrorKind::UnknownMimeType(_)) => {
+                    feed_shape::reshape(bytes, true)
+                }
+                _ => None,
+            };
+            match retry {
+                Some(again) => parser
+                    .parse(again.as_slice())
+                    .map_err(|e| parse_error(&again, e))?,
+                None => return Err(parse_error(bytes, e)),
+            }
+        }
+    };
+    if feed.entries.is_empty() {
+        if let Some(unread) = unread_items(bytes) {
+            return Err(ParseError::Layout(unread));
+        }
+    }
 
-    let feed_base = feed
+    let site = feed
         .links
         .iter()
         .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
-        .and_then(|l| url::Url::parse(&l.href).ok())
-        .or_else(|| url::Url::parse(base).ok());
+        .and_then(|l| url::Url::parse(&l.href).ok());
+    let feed_base = site.clone().or_else(|| url::Url::parse(base).ok());
+    let context = FeedContext {
+        base: feed_base.as_ref(),
+        site: site.as_ref().and_then(|s| absolute_http(s.as_str(), None)),
+        atom: feed.feed_type == FeedType::Atom,
+    };
 
     // Each entry is dropped as soon as it is made an item: a feed of 50,000 entries is
     // not held twice.
     Ok(feed
         .entries
         .into_iter()
-        .map(|entry| to_item(&entry, feed_base.as_ref()))
+        .map(|entry| to_item(&entry, &context))
         .collect())
 }
 
-fn to_item(entry: &feed_rs::model::Entry, base: Option<&url::Url>) -> FeedItem {
+/// What every item of one feed is read with.
+struct FeedContext<'a> {
+    /// What relative links resolve against: the feed's site, else the URL fetched.
+    base: Option<&'a url::Url>,
+    /// The feed's own page (its channel link), where an item without a link points.
+    site: Option<String>,
+    /// An Atom feed: a title of `type="text"` is text, whatever it holds.
+    atom: bool,
+}
+
+/// A body that gave no entries although it holds elements named like items (`item`,
+/// `entry`, any prefix): what the operator is told, `None` when it holds none.
+fn unread_items(bytes: &[u8]) -> Option<String> {
+    // A start tag `<item`, `<rss:item`: `<`, then a prefix and `:` if any, then the name.
+    let opens_here = |i: usize| match i.checked_sub(1).map(|j| bytes[j]) {
+        Some(b'<') => true,
+        Some(b':') => {
+            let prefix = bytes[..i - 1]
+                .iter()
+                .rev()
+                .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                .count();
+            prefix > 0 && (i - 1).checked_sub(prefix + 1).map(|k| bytes[k]) == Some(b'<')
+        }
+        _ => false,
+    };
+    let count = |name: &[u8]| {
+        memchr::memmem::find_iter(bytes, name)
+            .filter(|&i| {
+                let after = bytes.get(i + name.len());
+                after.is_some_and(|b| b.is_ascii_whitespace() || matches!(b, b'>' | b'/'))
+                    && opens_here(i)
+            })
+            .count()
+    };
+    let (items, entries) = (count(b"item"), count(b"entry"));
+    let (n, name) = if items >= entries {
+        (items, "item")
+    } else {
+        (entries, "entry")
+    };
+    (n > 0).then(|| format!("{n} <{name}> element(s), none read as a feed item"))
+}
+
+fn to_item(entry: &feed_rs::model::Entry, feed: &FeedContext<'_>) -> FeedItem {
+    let base = feed.base;
     let title = entry
         .title
         .as_ref()
-        .map(|t| plain_text(&t.content))
+        .map(
+            |t| match feed.atom && t.content_type.as_str() == "text/plain" {
+                true => text_as_text(&t.content),
+                false => plain_text(&t.content),
+            },
+        )
         .unwrap_or_default();
-    let link = entry
+    let own_link = entry
         .links
         .iter()
         .filter(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
@@ -111,7 +201,7 @@ fn to_item(entry: &feed_rs::model::Entry, base: Option<&url::Url>) -> FeedItem {
     let id = entry.id.trim();
     let key = if !id.is_empty() {
         id.to_string()
-    } else if let Some(link) = &link {
+    } else if let Some(link) = &own_link {
         link.clone()
     } else {
         let raw_link = entry.links.first().map(|l| l.href.as_str()).unwrap_or("");
@@ -121,6 +211,9 @@ fn to_item(entry: &feed_rs::model::Entry, base: Option<&url::Url>) -> FeedItem {
         h.update(raw_link.trim().as_bytes());
         h.finalize().to_hex().to_string()
     };
+    // An item without a link of its own (an RSS guid that is a permalink URL is one, see
+    // feed_shape) points to the feed's page.
+    let link = own_link.or_else(|| feed.site.clone());
     FeedItem {
         key,
         title,
@@ -145,8 +238,7 @@ fn absolute_http(href: &str, base: Option<&url::Url>) -> Option<String> {
     matches!(url.scheme(), "http" | "https").then(|| url.to_string())
 }
 
-fn parse_error(bytes: &[u8], e: feed_rs::parser::ParseFeedError) -> ParseError {
-    use feed_rs::parser::{ParseErrorKind, ParseFeedError};
+fn parse_error(bytes: &[u8], e: ParseFeedError) -> ParseError {
     match e {
         ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) => {
             if looks_like_challenge(bytes) {
@@ -309,6 +401,19 @@ fn mojibake_score(item: &FeedItem) -> usize {
 
 // ---------------------------------------------------------------------------------------
 // Text
+
+/// Text that is text (an Atom `type="text"` title): what looks like a tag is kept as
+/// words (`History of the <blink> tag`); HTML entities are decoded all the same, since
+/// a text title holding `&eacute;` or `&#8217;` is a producer's double escaping far more
+/// often than a title about entities; control characters dropped, whitespace collapsed.
+fn text_as_text(s: &str) -> String {
+    let decoded = html_escape::decode_html_entities(s);
+    let mut out = PlainText::with_capacity(decoded.len());
+    for c in decoded.chars() {
+        out.push(c);
+    }
+    out.finish()
+}
 
 /// HTML or text to plain text: tags stripped (script and style with their content), HTML
 /// entities decoded, control characters dropped, whitespace collapsed.
@@ -857,6 +962,11 @@ mod tests {
         assert_eq!(
             plain_text("<P>Public <SPAN>procure</SPAN>ment</P><Style>p{}</STYLE>end"),
             "Public procurement end"
+        );
+        // A text title keeps what looks like a tag, and decodes entities.
+        assert_eq!(
+            text_as_text(" History of the <blink> tag:\n Caf&eacute; &amp; <b>\u{7}"),
+            "History of the <blink> tag: Café & <b>"
         );
     }
 

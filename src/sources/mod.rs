@@ -7,6 +7,7 @@ pub mod cellar;
 pub mod cellar_work;
 pub mod ep_api;
 pub mod feed;
+pub mod feed_shape;
 pub mod have_your_say;
 pub mod oeil;
 pub mod plan;

@@ -112,10 +112,11 @@ fn italian_dates_are_parsed() {
 
 #[test]
 fn missing_ids_fall_back_to_the_link_or_a_hash_and_undated_items_stay_undated() {
-    // RSS 0.91 without guid, link or date: the key is the hash of title and (no) link.
+    // RSS 0.91 without guid, link or date: the key is the hash of title and (no) link;
+    // the item links to the feed's own page.
     let dival = items(&fixtures::read("generic-rss/rss_0.91_missing_id.xml"), None).unwrap();
     let item = &dival[0];
-    assert_eq!(item.link, None);
+    assert_eq!(item.link.as_deref(), Some("http://www.dival.es/personal"));
     assert_eq!(item.published, None);
     let expected = blake3::hash(format!("{}\n", item.title).as_bytes());
     assert_eq!(item.key, expected.to_hex().to_string());
@@ -250,6 +251,32 @@ fn html_pages_and_invalid_bodies_are_errors() {
         items(b"{\"version\": 3", None),
         Err(ParseError::Syntax { .. })
     ));
+}
+
+/// A body that reads as no items while it holds item-like elements is an error that says
+/// so; a feed with no items at all is a valid, empty feed.
+#[test]
+fn unreadable_items_are_an_error_and_an_empty_feed_is_not() {
+    let outside = b"<rss version=\"2.0\"><channel><title>t</title></channel>\
+<item><title>a</title></item></rss>";
+    assert_eq!(
+        items(outside, None),
+        Err(ParseError::Layout(
+            "1 <item> element(s), none read as a feed item".to_string()
+        ))
+    );
+    let foreign = b"<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>t</title>\
+<a:entry xmlns:a=\"urn:other\"><a:title>x</a:title></a:entry><a:entry xmlns:a=\"urn:other\"/></feed>";
+    assert_eq!(
+        items(foreign, None),
+        Err(ParseError::Layout(
+            "2 <entry> element(s), none read as a feed item".to_string()
+        ))
+    );
+    let empty = b"<rss version=\"2.0\"><channel><title>t</title><description>no items yet</description></channel></rss>";
+    assert_eq!(items(empty, None), Ok(Vec::new()));
+    let atom = b"<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>t</title><id>f</id></feed>";
+    assert_eq!(items(atom, None), Ok(Vec::new()));
 }
 
 fn utc(s: &str) -> DateTime<Utc> {
@@ -473,6 +500,123 @@ mod through_the_binary {
             ],
             "{preview}"
         );
+    }
+
+    const RSS_1_0_WITHOUT_LINK: &str = r#"<?xml version="1.0"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+  xmlns:dc="http://purl.org/dc/elements/1.1/">
+<channel rdf:about="https://region.example.eu/news.rdf"><title>Region news</title>
+  <link>https://region.example.eu/news</link><description>d</description>
+  <items><rdf:Seq><rdf:li rdf:resource="urn:region:1"/></rdf:Seq></items></channel>
+<item rdf:about="urn:region:1"><title>State aid: the region's broadband scheme is approved</title>
+  <description>No link of its own.</description><dc:date>2026-11-27T09:00:00Z</dc:date></item>
+</rdf:RDF>"#;
+
+    const ATOM_0_3: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<feed version="0.3" xmlns="http://purl.org/atom/ns#">
+  <title>Competition weblog</title>
+  <link rel="alternate" type="text/html" href="https://blog.example.eu/"/>
+  <modified>2026-11-27T10:00:00Z</modified>
+  <entry>
+    <title mode="escaped" type="text/html">State aid &amp;amp; &lt;em&gt;airports&lt;/em&gt;</title>
+    <link rel="alternate" type="text/html" href="https://blog.example.eu/2026/11/airports"/>
+    <id>tag:blog.example.eu,2026:airports</id>
+    <issued>2026-11-27T10:00:00+01:00</issued>
+    <content type="text/html" mode="escaped">&lt;p&gt;Guidelines.&lt;/p&gt;</content>
+  </entry>
+</feed>"#;
+
+    /// An RSS 1.0 item without a link and an Atom 0.3 entry become events that match
+    /// and show in the digest; the item without a link points to its feed's page.
+    #[test]
+    fn rss_1_0_items_without_link_and_atom_0_3_feeds_become_events() {
+        let server = TestServer::start_background();
+        server.route(
+            "/news.rdf",
+            Response::ok(RSS_1_0_WITHOUT_LINK).content_type("application/rdf+xml"),
+        );
+        server.route(
+            "/atom03.xml",
+            Response::ok(ATOM_0_3).content_type("application/atom+xml"),
+        );
+        let sources = vec![
+            Source::new("region", "feed", server.url("/news.rdf")),
+            Source::new("weblog", "feed", server.url("/atom03.xml")),
+        ];
+        let app = TestApp::new(server, sources);
+        app.add_watchlist("w", STATE_AID);
+        let out = app.expect(Some(NOW), &["poll"], 0);
+        for id in ["region", "weblog"] {
+            let line = out.lines().find(|l| l.starts_with(&format!("{id} ")));
+            assert!(
+                line.is_some_and(|l| l.contains(" ok ") && l.contains("1 new event(s), 1 matched")),
+                "{out}"
+            );
+        }
+        let preview = app.json(
+            Some(NOW),
+            &["digest", "preview", "w", "--format", "json"],
+            0,
+        );
+        let mut titles = titles_of(&preview);
+        titles.sort();
+        assert_eq!(
+            titles,
+            [
+                "State aid & airports",
+                "State aid: the region's broadband scheme is approved",
+            ],
+            "{preview}"
+        );
+        let url_of = |title: &str| {
+            preview["entries"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|e| e["title"] == title)
+                .map(|e| e["url"].clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            url_of("State aid: the region's broadband scheme is approved"),
+            "https://region.example.eu/news",
+            "{preview}"
+        );
+        assert_eq!(
+            url_of("State aid & airports"),
+            "https://blog.example.eu/2026/11/airports",
+            "{preview}"
+        );
+        let status = app.expect(Some(LATER), &["status"], 0);
+        for id in ["region", "weblog"] {
+            let line = status.lines().find(|l| l.starts_with(&format!("{id} ")));
+            assert!(line.is_some_and(|l| l.contains(" ok ")), "{status}");
+        }
+    }
+
+    /// A feed whose items cannot be read (outside the channel) is a failing source in
+    /// `veille status`, with its cause, never "ok" with nothing.
+    #[test]
+    fn a_feed_of_unreadable_items_is_a_problem_in_status() {
+        let body = b"<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Broken</title>\
+<link>https://broken.example.eu/</link></channel>\
+<item><title>State aid: one</title></item><item><title>State aid: two</title></item></rss>"
+            .to_vec();
+        let app = app_with(body);
+        let out = app.expect(Some(NOW), &["poll"], 2);
+        assert!(out.contains("feed"), "{out}");
+        let status = app.expect(Some(LATER), &["status"], 0);
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("feed "))
+            .unwrap_or_else(|| panic!("no line for the feed:\n{status}"));
+        assert!(line.contains("FAILING"), "{status}");
+        assert!(
+            line.contains("not a feed: 2 <item> element(s), none read as a feed item"),
+            "{status}"
+        );
+        let json = app.json(Some(LATER), &["status", "--format", "json"], 0);
+        assert_eq!(json["events"], 0, "{json}");
     }
 
     /// `n` items about state aid, then `unmatched` that match nothing.

@@ -18,6 +18,7 @@ mod e2e;
 mod ep_api;
 mod eval;
 mod feed;
+mod feedparser;
 mod fetch;
 mod have_your_say;
 mod ical;
