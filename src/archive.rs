@@ -70,7 +70,7 @@ pub struct ArchivedEvent {
     pub subjects: Vec<EuroVoc>,
 }
 
-fn titles_empty(t: &Titles) -> bool {
+pub(crate) fn titles_empty(t: &Titles) -> bool {
     t.en.is_none() && t.fr.is_none() && t.de.is_none() && t.more.is_empty()
 }
 

@@ -13,11 +13,11 @@ use sled::Transactional;
 
 use super::{
     abort, decode, encode, health, pending_key, EventRecord, ObservedEvent, PendingRecord, Store,
-    StoreError,
+    StoreError, StoredEvent,
 };
 use crate::archive::{archives, ArchivedEvent};
 use crate::model::{Dossier, DossierEvent, EventId};
-use crate::store::records::ArchiveRecord;
+use crate::store::records::{ArchiveRecord, ArchiveRef, ArchiveValue};
 
 /// The key of an archived event: its date (days from the common era, big-endian, so that
 /// keys sort by date), then its id.
@@ -54,11 +54,18 @@ pub(super) fn rows<'e>(
         let dossier = e
             .dossier
             .and_then(|r| dossiers.iter().find(|d| d.reference == r));
-        let rec = ArchiveRecord {
-            v: 1,
-            event: ArchivedEvent::of(e, dossier, now),
+        let event = ArchivedEvent::of(e, dossier, now);
+        // A matched event is written in full to `events` in the same transaction.
+        let value = match o.matches.is_empty() {
+            true => encode(&ArchiveRecord { v: 1, event })?,
+            false => encode(&ArchiveRef {
+                v: 1,
+                matched: true,
+                titles: event.titles,
+                subjects: event.subjects,
+            })?,
         };
-        out.push((key(e.date, &e.id), encode(&rec)?));
+        out.push((key(e.date, &e.id), value));
     }
     Ok(out)
 }
@@ -107,10 +114,36 @@ impl Store {
             let Ok(id) = <[u8; 16]>::try_from(&k[k.len().saturating_sub(16)..]) else {
                 continue;
             };
-            let rec: ArchiveRecord = decode("archive", &v)?;
-            out.push((EventId(id), rec.event));
+            let event = match decode::<ArchiveValue>("archive", &v)? {
+                ArchiveValue::Full(rec) => rec.event,
+                ArchiveValue::Matched(r) => match self.matched_event(&id, r)? {
+                    Some(event) => event,
+                    // Its event was pruned (`storage.retention` shorter than the archive).
+                    None => continue,
+                },
+            };
+            out.push((EventId(id), event));
         }
         Ok(out)
+    }
+
+    /// A matched event as archived: its record in `events`, with the archive's titles
+    /// and subjects of its procedure.
+    fn matched_event(
+        &self,
+        id: &[u8; 16],
+        r: ArchiveRef,
+    ) -> Result<Option<ArchivedEvent>, StoreError> {
+        let Some(bytes) = self.events.get(id)? else {
+            return Ok(None);
+        };
+        let StoredEvent::Full(rec) = super::decode_event(&bytes)? else {
+            return Ok(None);
+        };
+        let mut event = ArchivedEvent::of(&rec.event, None, rec.recorded_at);
+        event.titles = r.titles;
+        event.subjects = r.subjects;
+        Ok(Some(event))
     }
 
     /// How many events the archive holds, and their records' bytes (keys and values).

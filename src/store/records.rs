@@ -415,11 +415,40 @@ mod tests {
     }
 }
 
-/// What the `archive` tree keeps of one event seen (key: the event's date as days since
-/// 1 January of year 1, 4 bytes big-endian, then its id), matched or not.
+/// What the `archive` tree keeps of one event seen that no watchlist matched (key: the
+/// event's date as days since 1 January of year 1, 4 bytes big-endian, then its id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArchiveRecord {
     pub v: u16,
     #[serde(flatten)]
     pub event: crate::archive::ArchivedEvent,
+}
+
+/// The archive's entry of a matched event, under the same key: the event itself is in
+/// the `events` tree (kept for `storage.retention`, longer than the archive by default),
+/// so only what that record lacks is here, a step's procedure titles and subjects. A
+/// feed of 50,000 matching items then costs the archive a few bytes each, not a second
+/// copy of every item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveRef {
+    pub v: u16,
+    /// Always true: what tells this shape from [`ArchiveRecord`].
+    #[serde(rename = "ref")]
+    pub matched: bool,
+    #[serde(
+        rename = "ti",
+        default,
+        skip_serializing_if = "crate::archive::titles_empty"
+    )]
+    pub titles: crate::model::Titles,
+    #[serde(rename = "ev", default, skip_serializing_if = "Vec::is_empty")]
+    pub subjects: Vec<crate::model::EuroVoc>,
+}
+
+/// A value of the `archive` tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ArchiveValue {
+    Matched(ArchiveRef),
+    Full(Box<ArchiveRecord>),
 }
