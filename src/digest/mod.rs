@@ -13,7 +13,7 @@
 //! else come in through [`DigestRequest`]. Every string from a source is untrusted: it is
 //! stripped of control characters and escaped in HTML, and only `http(s)` URLs become links.
 
-mod render;
+pub(crate) mod render;
 
 use std::collections::HashMap;
 

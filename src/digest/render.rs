@@ -118,8 +118,8 @@ pub fn with_stop_line(mut r: Rendered, lang: Language, contact: &str) -> Rendere
 
 /// Autoescape like minijinja's default, but escape only `& < > " '` in strings so that
 /// URLs stay readable in `href` (minijinja also escapes `/`, which some mail clients'
-/// link checkers show as is).
-fn html_formatter(
+/// link checkers show as is). The web window's pages use it too.
+pub(crate) fn html_formatter(
     out: &mut minijinja::Output,
     state: &minijinja::State,
     value: &minijinja::Value,

@@ -32,7 +32,7 @@ fn env() -> &'static Environment<'static> {
         let mut env = Environment::new();
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
-        env.set_formatter(html_formatter);
+        env.set_formatter(crate::digest::render::html_formatter);
         env.set_auto_escape_callback(|name| {
             if name.ends_with(".html") {
                 AutoEscape::Html
@@ -54,32 +54,6 @@ fn env() -> &'static Environment<'static> {
         }
         env
     })
-}
-
-/// Autoescape `& < > " '` only, as the digest's templates do: minijinja's default also
-/// escapes `/`, which leaves URLs unreadable in the page's source.
-fn html_formatter(
-    out: &mut minijinja::Output,
-    state: &minijinja::State,
-    value: &minijinja::Value,
-) -> Result<(), minijinja::Error> {
-    match value.as_str() {
-        Some(s) if state.auto_escape() == AutoEscape::Html && !value.is_safe() => {
-            let mut escaped = String::with_capacity(s.len() + 16);
-            for c in s.chars() {
-                match c {
-                    '&' => escaped.push_str("&amp;"),
-                    '<' => escaped.push_str("&lt;"),
-                    '>' => escaped.push_str("&gt;"),
-                    '"' => escaped.push_str("&quot;"),
-                    '\'' => escaped.push_str("&#39;"),
-                    c => escaped.push(c),
-                }
-            }
-            out.write_str(&escaped).map_err(minijinja::Error::from)
-        }
-        _ => minijinja::escape_formatter(out, state, value),
-    }
 }
 
 /// A page rendered, or a plain-text 500 naming what failed.
