@@ -674,8 +674,49 @@ impl Celex {
                     out.push((c, all.as_str()));
                 }
             }
+            if is_plural_kind(kind.as_str()) {
+                Celex::more_of_a_list(text, kind.as_str(), all.start(), all.end(), &mut out);
+            }
         }
         out
+    }
+
+    /// The other acts of a plural name ("Directives 98/70/EC and 2009/28/EC",
+    /// "Richtlinien 2009/28/EG und 98/70/EG", "Regulations (EU) No 1303/2013 and (EU) No
+    /// 1301/2013"), each numbered as its kind is; each is named by the whole list up to it.
+    fn more_of_a_list<'t>(
+        text: &'t str,
+        kind: &str,
+        start: usize,
+        mut end: usize,
+        out: &mut Vec<(Celex, &'t str)>,
+    ) {
+        while let Some(cap) = act_list_item().captures(&text[end..]) {
+            let marker_ok = [cap.name("marker"), cap.name("suffix")]
+                .into_iter()
+                .flatten()
+                .all(|m| is_union_marker(m.as_str()));
+            let (Some(a), Some(b), Some(all)) = (cap.name("a"), cap.name("b"), cap.get(0)) else {
+                return;
+            };
+            if !marker_ok {
+                return;
+            }
+            let item_end = end + all.end();
+            let celex = act_celex(
+                kind,
+                cap.name("no").is_some(),
+                a.as_str(),
+                b.as_str(),
+                cap.name("suffix").is_some(),
+            );
+            if let Some(c) = celex {
+                if !out.iter().any(|(o, _)| *o == c) {
+                    out.push((c, &text[start..item_end]));
+                }
+            }
+            end = item_end;
+        }
     }
 
     /// Every act a text names, by CELEX number or by name ([`Celex::find_all`], then
@@ -746,6 +787,31 @@ fn act_name_in_text() -> &'static regex::Regex {
         ))
         .expect("static regex")
     })
+}
+
+/// The next act of a list after a plural name: a comma or "and" in the languages read here,
+/// then the number as in [`act_name_in_text`].
+fn act_list_item() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(concat!(
+            r"(?i)^(?:\s*,\s*(?:(?:and|et|und|en|e|y|ed)\s+)?|\s+(?:and|et|und|en|e|y|ed)\s+)",
+            r"(?:\((?P<marker>[A-Za-z]{2,7}(?:\s*,\s*[A-Za-z]{2,7})?)\)\s*)?",
+            r"(?:(?P<no>no\.?|nr\.?|n\.?\s?[°º]|n\.)\s*)?",
+            r"(?P<a>[1-9][0-9]{0,3})/(?P<b>[1-9][0-9]{0,3})(?:/(?P<suffix>[A-Za-z]{2,7}))?",
+            r"(?-u:\b)",
+        ))
+        .expect("static regex")
+    })
+}
+
+/// Whether a kind of act, as written, is plural ("Directives", "Richtlinien",
+/// "règlements", "regolamenti"…): only then does a list of numbers follow it.
+fn is_plural_kind(kind: &str) -> bool {
+    let k = kind.to_lowercase();
+    k.ends_with('s')
+        || k.ends_with("en")
+        || matches!(k.as_str(), "direttive" | "regolamenti" | "decisioni")
 }
 
 /// The union markers of act names, in brackets or after the number, in the official
@@ -1200,6 +1266,38 @@ mod tests {
         }
         let t = "Directive 2014/24/EU on public procurement and repealing Directive 2004/18/EC";
         assert_eq!(act_names(t), ["32014L0024", "32004L0018"]);
+        // A plural name lists several acts, each numbered as its kind is.
+        for (text, celex) in [
+            (
+                "sustainability criteria under Directives 98/70/EC and 2009/28/EC of the",
+                &["31998L0070", "32009L0028"][..],
+            ),
+            (
+                "Regulations (EU) No 1303/2013 and (EU) No 1301/2013",
+                &["32013R1303", "32013R1301"],
+            ),
+            (
+                "amending Directives (EU) 2018/2001, (EU) 2019/944 and (EU) 2023/1791",
+                &["32018L2001", "32019L0944", "32023L1791"],
+            ),
+            (
+                "zur Änderung der Richtlinien 2009/28/EG und 98/70/EG",
+                &["32009L0028", "31998L0070"],
+            ),
+            (
+                "modifiant les directives 2009/28/CE et 98/70/CE",
+                &["32009L0028", "31998L0070"],
+            ),
+            // A singular name takes one number; what follows "and" is another matter.
+            ("Directive 2009/28/EC and 2015 targets", &["32009L0028"]),
+            ("Directive 2009/28/EC and 12/2020", &["32009L0028"]),
+        ] {
+            assert_eq!(act_names(text), celex, "{text}");
+        }
+        assert_eq!(
+            Celex::find_act_names("under Directives 98/70/EC and 2009/28/EC of")[1].1,
+            "Directives 98/70/EC and 2009/28/EC"
+        );
         assert_eq!(
             Celex::find_act_names("amending Regulation (EU) No 1315/2013 as regards")[0].1,
             "Regulation (EU) No 1315/2013"
