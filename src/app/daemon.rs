@@ -121,6 +121,7 @@ pub(super) async fn run(
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    super::memory::keep_large_blocks_apart();
     let store = open_store(&g, &config)?;
     // A digest period that ended before this first start was not missed (deliver).
     let first = store
