@@ -647,29 +647,13 @@ impl Celex {
             return out;
         }
         for cap in act_name_in_text().captures_iter(text) {
-            if let Some(m) = cap.name("marker") {
-                if !is_union_marker(m.as_str()) {
-                    continue;
-                }
-            }
-            if let Some(m) = cap.name("suffix") {
-                if !is_union_marker(m.as_str()) {
-                    continue;
-                }
-            }
-            let (Some(kind), Some(a), Some(b), Some(all)) =
-                (cap.name("kind"), cap.name("a"), cap.name("b"), cap.get(0))
-            else {
+            let (Some(kind), Some(all)) = (cap.name("kind"), cap.get(0)) else {
                 continue;
             };
-            let celex = act_celex(
-                kind.as_str(),
-                cap.name("no").is_some(),
-                a.as_str(),
-                b.as_str(),
-                cap.name("suffix").is_some(),
-            );
-            if let Some(c) = celex {
+            if !union_markers_only(&cap) {
+                continue;
+            }
+            if let Some(c) = act_of(kind.as_str(), &cap) {
                 if !out.iter().any(|(o, _)| *o == c) {
                     out.push((c, all.as_str()));
                 }
@@ -692,25 +676,14 @@ impl Celex {
         out: &mut Vec<(Celex, &'t str)>,
     ) {
         while let Some(cap) = act_list_item().captures(&text[end..]) {
-            let marker_ok = [cap.name("marker"), cap.name("suffix")]
-                .into_iter()
-                .flatten()
-                .all(|m| is_union_marker(m.as_str()));
-            let (Some(a), Some(b), Some(all)) = (cap.name("a"), cap.name("b"), cap.get(0)) else {
+            let Some(all) = cap.get(0) else {
                 return;
             };
-            if !marker_ok {
+            if !union_markers_only(&cap) {
                 return;
             }
             let item_end = end + all.end();
-            let celex = act_celex(
-                kind,
-                cap.name("no").is_some(),
-                a.as_str(),
-                b.as_str(),
-                cap.name("suffix").is_some(),
-            );
-            if let Some(c) = celex {
+            if let Some(c) = act_of(kind, &cap) {
                 if !out.iter().any(|(o, _)| *o == c) {
                     out.push((c, &text[start..item_end]));
                 }
@@ -803,6 +776,25 @@ fn act_list_item() -> &'static regex::Regex {
         ))
         .expect("static regex")
     })
+}
+
+/// Whether the markers of a name (in brackets, or after its number) are the Union's.
+fn union_markers_only(cap: &regex::Captures<'_>) -> bool {
+    [cap.name("marker"), cap.name("suffix")]
+        .into_iter()
+        .flatten()
+        .all(|m| is_union_marker(m.as_str()))
+}
+
+/// The act a name's numbers give, for its kind ([`act_celex`]).
+fn act_of(kind: &str, cap: &regex::Captures<'_>) -> Option<Celex> {
+    act_celex(
+        kind,
+        cap.name("no").is_some(),
+        cap.name("a")?.as_str(),
+        cap.name("b")?.as_str(),
+        cap.name("suffix").is_some(),
+    )
 }
 
 /// Whether a kind of act, as written, is plural ("Directives", "Richtlinien",
