@@ -94,24 +94,7 @@ impl ArchivedEvent {
     /// has it (a step's), for the titles and subjects.
     pub fn of(event: &DossierEvent, dossier: Option<&Dossier>, seen_at: DateTime<Utc>) -> Self {
         let first = event.provenance.first();
-        let (titles, subjects) = match dossier {
-            Some(d) => (
-                Titles {
-                    en: d.titles.en.clone(),
-                    fr: d.titles.fr.clone(),
-                    de: d.titles.de.clone(),
-                    more: Vec::new(),
-                },
-                d.eurovoc
-                    .iter()
-                    .map(|c| EuroVoc {
-                        id: c.id.clone(),
-                        labels: c.labels.iter().take(1).cloned().collect(),
-                    })
-                    .collect(),
-            ),
-            None => (Titles::default(), Vec::new()),
-        };
+        let (titles, subjects) = Self::procedure_of(dossier);
         ArchivedEvent {
             kind: event.kind,
             stage: event.stage,
@@ -129,6 +112,29 @@ impl ArchivedEvent {
             titles,
             subjects,
         }
+    }
+
+    /// What the archive keeps of a step's procedure: its titles (English, French, German)
+    /// and its EuroVoc subjects by id and preferred label; nothing without one.
+    pub fn procedure_of(dossier: Option<&Dossier>) -> (Titles, Vec<EuroVoc>) {
+        let Some(d) = dossier else {
+            return (Titles::default(), Vec::new());
+        };
+        let titles = Titles {
+            en: d.titles.en.clone(),
+            fr: d.titles.fr.clone(),
+            de: d.titles.de.clone(),
+            more: Vec::new(),
+        };
+        let subjects = d
+            .eurovoc
+            .iter()
+            .map(|c| EuroVoc {
+                id: c.id.clone(),
+                labels: c.labels.iter().take(1).cloned().collect(),
+            })
+            .collect();
+        (titles, subjects)
     }
 
     /// The event again, as a digest shows it (its summary capped, one provenance).

@@ -13,7 +13,7 @@
 use serde_json::{json, Value};
 
 use super::ChannelKind;
-use crate::digest::{Digest, DigestKind};
+use crate::digest::{safe_link, Digest, DigestKind};
 use crate::model::Language;
 
 /// What a body says besides the digest itself.
@@ -311,17 +311,6 @@ fn slack(title: &str, sections: &[Section], notice: Option<&str>) -> Value {
         }));
     }
     json!({"text": shorten(title, 3000), "blocks": blocks})
-}
-
-/// A URL that may become a link: absolute `http` or `https` with a host.
-fn safe_link(url: &str) -> Option<String> {
-    let parsed = url::Url::parse(url.trim()).ok()?;
-    match parsed.scheme() {
-        "http" | "https" if parsed.host_str().is_some_and(|h| !h.is_empty()) => {
-            Some(parsed.to_string())
-        }
-        _ => None,
-    }
 }
 
 fn html_escape(s: &str) -> String {

@@ -13,7 +13,7 @@
 //! else come in through [`DigestRequest`]. Every string from a source is untrusted: it is
 //! stripped of control characters and escaped in HTML, and only `http(s)` URLs become links.
 
-pub(crate) mod render;
+mod render;
 
 use std::collections::HashMap;
 
@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::model::{Dossier, DossierEvent, EventId, EventKind, Language, ProcedureRef, Stage};
 
+pub(crate) use render::{html_formatter, safe_link};
 pub use render::{render, render_with_links, with_stop_line, Rendered, WebLinks};
 
 /// How far ahead the "coming up" section looks by default (eight weeks).

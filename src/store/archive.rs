@@ -54,16 +54,21 @@ pub(super) fn rows<'e>(
         let dossier = e
             .dossier
             .and_then(|r| dossiers.iter().find(|d| d.reference == r));
-        let event = ArchivedEvent::of(e, dossier, now);
         // A matched event is written in full to `events` in the same transaction.
         let value = match o.matches.is_empty() {
-            true => encode(&ArchiveRecord { v: 1, event })?,
-            false => encode(&ArchiveRef {
+            true => encode(&ArchiveRecord {
                 v: 1,
-                matched: true,
-                titles: event.titles,
-                subjects: event.subjects,
+                event: ArchivedEvent::of(e, dossier, now),
             })?,
+            false => {
+                let (titles, subjects) = ArchivedEvent::procedure_of(dossier);
+                encode(&ArchiveRef {
+                    v: 1,
+                    matched: true,
+                    titles,
+                    subjects,
+                })?
+            }
         };
         out.push((key(e.date, &e.id), value));
     }

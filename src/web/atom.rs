@@ -9,8 +9,9 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::pages::{dossier_url, path_segment, safe_link};
+use super::pages::{dossier_url, path_segment};
 use super::WebContext;
+use crate::digest::safe_link;
 use crate::model::Language;
 use crate::store::StoreError;
 use crate::watchlist::Watchlist;

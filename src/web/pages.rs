@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::access::Purpose;
 use super::WebContext;
-use crate::digest::DigestEntry;
+use crate::digest::{safe_link, DigestEntry};
 use crate::model::{Dossier, DossierRef, Language, ProcedureRef};
 use crate::store::SentKind;
 use crate::view::when;
@@ -32,7 +32,7 @@ fn env() -> &'static Environment<'static> {
         let mut env = Environment::new();
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
-        env.set_formatter(crate::digest::render::html_formatter);
+        env.set_formatter(crate::digest::html_formatter);
         env.set_auto_escape_callback(|name| {
             if name.ends_with(".html") {
                 AutoEscape::Html
@@ -153,17 +153,6 @@ fn countdown(d: NaiveDate, today: NaiveDate) -> String {
         -1 => "yesterday".to_string(),
         n if n > 0 => format!("in {n} days"),
         n => format!("{} days ago", -n),
-    }
-}
-
-/// An absolute `http(s)` URL with a host, fit for `href`.
-pub(crate) fn safe_link(url: &str) -> Option<String> {
-    let parsed = url::Url::parse(url.trim()).ok()?;
-    match parsed.scheme() {
-        "http" | "https" if parsed.host_str().is_some_and(|h| !h.is_empty()) => {
-            Some(parsed.to_string())
-        }
-        _ => None,
     }
 }
 
