@@ -8,7 +8,7 @@
 //! answers both commands.
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crate::support::app::{Source, TestApp};
@@ -370,17 +370,7 @@ struct Daemon {
 impl Daemon {
     fn spawn(app: &TestApp, now: &str) -> Daemon {
         let log = app.path("run.stderr");
-        let child = Command::new(env!("CARGO_BIN_EXE_veille"))
-            .arg("--config")
-            .arg(app.config_path())
-            .args(["--now", now, "run"])
-            .env_remove("VEILLE_CONFIG")
-            .env("RUST_LOG", "info,sled=warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}")))
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning veille run: {e}"));
+        let child = app.spawn_run(now, &log);
         Daemon { child, log }
     }
 

@@ -178,17 +178,7 @@ pub struct Running {
 impl Running {
     pub fn start(app: &TestApp, port: u16) -> Running {
         let log = app.path(&format!("web-{port}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_veille"))
-            .arg("--config")
-            .arg(app.config_path())
-            .args(["--now", T2, "run"])
-            .env_remove("VEILLE_CONFIG")
-            .env("RUST_LOG", "info,sled=warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}")))
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning veille run: {e}"));
+        let child = app.spawn_run(T2, &log);
         let mut r = Running { child, log, port };
         let start = Instant::now();
         while fetch(port, "GET", "/healthz", &[]).is_none() {

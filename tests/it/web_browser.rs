@@ -4,9 +4,8 @@
 //! `target/web-screenshots/` (phone width).
 
 use std::path::PathBuf;
-use std::process::Command;
 
-use crate::support::browser::{chromium, dump_dom};
+use crate::support::browser::{dump_dom, headless};
 use crate::support::http::free_port;
 use crate::web::{installed, Running, WATCHLIST};
 
@@ -16,20 +15,8 @@ fn screenshot(url: &str, name: &str) -> PathBuf {
     let file = dir.join(format!("{name}.png"));
     let _ = std::fs::remove_file(&file);
     let profile = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let out = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--window-size=412,1800",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
+    let out = headless(profile.path())
+        .args(["--hide-scrollbars", "--window-size=412,1800"])
         .arg(format!("--screenshot={}", file.display()))
         .arg(url)
         .output()

@@ -133,6 +133,21 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("running veille: {e}"))
     }
 
+    /// Start `veille --config … --now NOW run`, its log (at `info`) written to `log`.
+    pub fn spawn_run(&self, now: &str, log: &Path) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_veille"))
+            .arg("--config")
+            .arg(self.config_path())
+            .args(["--now", now, "run"])
+            .env_remove("VEILLE_CONFIG")
+            .env("RUST_LOG", "info,sled=warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap_or_else(|e| panic!("{e}")))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning veille run: {e}"))
+    }
+
     /// Run and expect an exit code; returns stdout.
     pub fn expect(&self, now: Option<&str>, args: &[&str], code: i32) -> String {
         self.expect_both(now, args, code).0

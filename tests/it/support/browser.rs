@@ -69,23 +69,29 @@ pub fn chromium() -> PathBuf {
         .clone()
 }
 
-/// The DOM of `url` after Chromium loaded it (`--dump-dom`), with a fresh profile and no
-/// traffic of Chromium's own (the machine has no network beyond loopback).
+/// Headless Chromium with the profile at `profile` and no traffic of its own (the machine
+/// has no network beyond loopback); the caller adds what to do and the URL.
+pub fn headless(profile: &Path) -> Command {
+    let mut cmd = Command::new(chromium());
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    cmd
+}
+
+/// The DOM of `url` after Chromium loaded it (`--dump-dom`), with a fresh profile.
 pub fn dump_dom(url: &str) -> String {
     let profile = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let out = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
+    let out = headless(profile.path())
+        .arg("--dump-dom")
         .arg(url)
         .output()
         .unwrap_or_else(|e| panic!("running chromium: {e}"));
