@@ -665,6 +665,17 @@ impl Celex {
         out
     }
 
+    /// The one act a text is nothing but the name of ("Directive (EU) 2024/1275",
+    /// "règlement (UE) 2016/679", "Richtlinie 2014/24/EU."), as an officer types it where a
+    /// reference is asked for; a name within a longer text, or two names, are not one.
+    pub fn named_alone(text: &str) -> Option<Celex> {
+        let t = text.trim().trim_end_matches(['.', ',', ';', ':']);
+        match Celex::find_act_names(t).as_slice() {
+            [(c, name)] if name.trim() == t => Some(c.clone()),
+            _ => None,
+        }
+    }
+
     /// The other acts of a plural name ("Directives 98/70/EC and 2009/28/EC",
     /// "Richtlinien 2009/28/EG und 98/70/EG", "Regulations (EU) No 1303/2013 and (EU) No
     /// 1301/2013"), each numbered as its kind is; each is named by the whole list up to it.
@@ -991,10 +1002,13 @@ impl FromStr for DossierRef {
                 None => DossierRef::Celex(c),
             });
         }
+        if let Some(c) = Celex::named_alone(t) {
+            return Ok(DossierRef::Celex(c));
+        }
         Err(RefError::new(
             s,
             "dossier reference",
-            "expected a procedure (2011/0438(COD)), a COM number (COM(2011)896) or a CELEX number (32014L0024)",
+            "expected a procedure (2011/0438(COD)), a COM number (COM(2011)896), a CELEX number (32014L0024) or an act's name (Directive 2014/24/EU)",
         ))
     }
 }
@@ -1190,6 +1204,25 @@ mod tests {
         assert!(matches!("52011PC0896".parse(), Ok(DossierRef::Com(_))));
         assert!(matches!("32014L0024".parse(), Ok(DossierRef::Celex(_))));
         assert!("directive on procurement".parse::<DossierRef>().is_err());
+        // An act's name, alone, is its CELEX number.
+        for (name, celex) in [
+            ("Directive (EU) 2024/1275", "32024L1275"),
+            (" règlement (UE) 2016/679 ", "32016R0679"),
+            ("Richtlinie 2014/24/EU.", "32014L0024"),
+            ("Regulation (EU) No 1303/2013", "32013R1303"),
+        ] {
+            match name.parse::<DossierRef>() {
+                Ok(DossierRef::Celex(c)) => assert_eq!(c.to_string(), celex, "{name}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        // Not a name alone: within a title, or two acts.
+        for text in [
+            "Amending Directive 2014/24/EU on public procurement",
+            "Directives 98/70/EC and 2009/28/EC",
+        ] {
+            assert!(text.parse::<DossierRef>().is_err(), "{text}");
+        }
     }
 
     fn act_names(text: &str) -> Vec<String> {

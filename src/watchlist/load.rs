@@ -394,7 +394,7 @@ fn act_number(s: &str) -> Option<(String, String)> {
     Some((
         format!("dossier {t:?} looks like the number of an act, not a procedure: veille would look for procedure {year}/{n:04} and likely never find it"),
         format!(
-            "veille cannot know which kind of act it is: write the CELEX number ({} for a directive, {} for a regulation, {} for a decision), or {year}/{n:04}(COD) if you meant a procedure",
+            "veille cannot know which kind of act it is: write the CELEX number ({} for a directive, {} for a regulation, {} for a decision) or the act's name (Directive (EU) {year}/{n}), or {year}/{n:04}(COD) if you meant a procedure",
             celex('L'),
             celex('R'),
             celex('D')
@@ -708,7 +708,7 @@ impl Ctx<'_> {
                     self.err(
                         at,
                         format!("{s:?} is not a dossier reference: {why}"),
-                        "write a procedure (2011/0438(COD)), a COM number (COM(2011)896) or a CELEX number (32014L0024)",
+                        "write a procedure (2011/0438(COD)), a COM number (COM(2011)896), a CELEX number (32014L0024) or an act's name (Directive 2014/24/EU)",
                     );
                 }
             }

@@ -29,7 +29,7 @@ fn an_act_number_as_dossier_is_a_warning_with_the_celex_and_procedure_forms() {
         "{err}"
     );
     assert!(
-        err.contains("  hint: veille cannot know which kind of act it is: write the CELEX number (32024L1275 for a directive, 32024R1275 for a regulation, 32024D1275 for a decision), or 2024/1275(COD) if you meant a procedure"),
+        err.contains("  hint: veille cannot know which kind of act it is: write the CELEX number (32024L1275 for a directive, 32024R1275 for a regulation, 32024D1275 for a decision) or the act's name (Directive (EU) 2024/1275), or 2024/1275(COD) if you meant a procedure"),
         "{err}"
     );
     // The procedure forms with a type, and the other spellings, are not flagged.
@@ -39,6 +39,16 @@ fn an_act_number_as_dossier_is_a_warning_with_the_celex_and_procedure_forms() {
     );
     let (_, err) = run(&app, &["check"], 0);
     assert!(!err.contains("warning"), "{err}");
+    // The act's name is its CELEX number: listed beside it, it is the same dossier.
+    app.add_watchlist(
+        "energy",
+        &format!("{HEAD}dossiers = [\"Directive (EU) 2024/1275\", \"32024L1275\"]\n"),
+    );
+    let (_, err) = run(&app, &["check"], 3);
+    assert!(
+        err.contains("dossier \"32024L1275\" is the same as \"Directive (EU) 2024/1275\" (line 3)"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -321,6 +321,13 @@ fn one_poll_gives_merged_dossier_timelines_with_their_real_dates() {
     }
 
     let plastics = app.expect(Some(NOW), &["dossier", "show", "2018/0172/COD"], 0);
+    // The act's name, as an officer copies it from the Official Journal, is the same.
+    let by_name = app.expect(
+        Some(NOW),
+        &["dossier", "show", "Directive (EU) 2019/904"],
+        0,
+    );
+    assert_eq!(by_name, plastics);
     for line in [
         "2018-10-10  opinion",
         "2019-06-05  signed",

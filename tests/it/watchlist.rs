@@ -58,7 +58,7 @@ const MALFORMED: &[(&str, &[(usize, usize, &str)])] = &[
         &[(
             4,
             13,
-            r#""directive on procurement" is not a dossier reference: expected a procedure (2011/0438(COD)), a COM number (COM(2011)896) or a CELEX number (32014L0024)"#,
+            r#""directive on procurement" is not a dossier reference: expected a procedure (2011/0438(COD)), a COM number (COM(2011)896), a CELEX number (32014L0024) or an act's name (Directive 2014/24/EU)"#,
         )],
     ),
     (
