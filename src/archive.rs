@@ -268,6 +268,24 @@ pub fn match_one(set: &WatchlistSet, watchlist: &str, a: &ArchivedEvent) -> Opti
     })
 }
 
+/// Whether any of `watchlists` matches the archived event ([`match_one`]'s rules, the
+/// set's matching done once for all of them).
+pub fn matches_any(set: &WatchlistSet, watchlists: &[&String], a: &ArchivedEvent) -> bool {
+    let wanted = |w: &String| watchlists.contains(&w);
+    if set
+        .matches(&a.to_event(EventId([0; 16])))
+        .iter()
+        .any(|m| wanted(&m.watchlist))
+    {
+        return true;
+    }
+    a.candidate().is_some_and(|c| {
+        set.discover(&c, &a.source)
+            .iter()
+            .any(|m| wanted(&m.watchlist))
+    })
+}
+
 /// What `watchlist` would have matched among `records` (the archive since some date),
 /// with its reasons, oldest first.
 pub fn backtest(

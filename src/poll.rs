@@ -449,7 +449,9 @@ fn backfill_changed_watchlists(ctx: PollContext<'_>, now: DateTime<Utc>) -> Resu
     let mut earlier = Vec::new();
     if !changed.is_empty() {
         let since = dossier::backfill_horizon(now, ctx.config.digest.backfill);
-        let records = ctx.store.archive_since(since)?;
+        let records = ctx.store.archive_where(since, |a| {
+            crate::archive::matches_any(ctx.watchlists, &changed, a)
+        })?;
         for id in changed {
             let known = ctx.store.known_to(id)?;
             let fresh = records.iter().filter(|(e, _)| !known.contains(e));

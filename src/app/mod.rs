@@ -774,7 +774,7 @@ pub(crate) fn answer(
             let since = since_secs.map_or(config.storage.archive, Duration::from_secs);
             let since = dossier::backfill_horizon(now, since);
             let query = archive::SearchQuery::parse(words, source.clone());
-            let found = archive::search(&query, store.archive_since(since)?);
+            let found = archive::search(&query, store.archive_where(since, |a| query.hits(a))?);
             match format {
                 Format::Json => writeln!(
                     out,
@@ -834,7 +834,9 @@ fn backtest(
         }
     };
     let since = dossier::backfill_horizon(now, t.since);
-    let found = archive::backtest(set, &id, store.archive_since(since)?);
+    let wanted = [&id];
+    let records = store.archive_where(since, |a| archive::matches_any(set, &wanted, a))?;
+    let found = archive::backtest(set, &id, records);
     match t.format {
         Format::Json => writeln!(
             out,

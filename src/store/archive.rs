@@ -112,8 +112,33 @@ impl Store {
         &self,
         since: NaiveDate,
     ) -> Result<Vec<(EventId, ArchivedEvent)>, StoreError> {
-        let _call = self.call("reading the archive", health::SCAN_DEADLINE)?;
+        self.archive_where(since, |_| true)
+    }
+
+    /// The archived events dated `since` or later that `keep` wants, oldest first. Each
+    /// record is read and judged in turn, so a search holds what it found, never the
+    /// whole archive.
+    pub fn archive_where(
+        &self,
+        since: NaiveDate,
+        mut keep: impl FnMut(&ArchivedEvent) -> bool,
+    ) -> Result<Vec<(EventId, ArchivedEvent)>, StoreError> {
         let mut out = Vec::new();
+        self.archive_each(since, |id, event| {
+            if keep(&event) {
+                out.push((id, event));
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// Hand each archived event dated `since` or later to `each`, oldest first.
+    pub fn archive_each(
+        &self,
+        since: NaiveDate,
+        mut each: impl FnMut(EventId, ArchivedEvent),
+    ) -> Result<(), StoreError> {
+        let _call = self.call("reading the archive", health::SCAN_DEADLINE)?;
         for kv in self.archive.range(day(since).to_be_bytes()..) {
             let (k, v) = kv?;
             let Ok(id) = <[u8; 16]>::try_from(&k[k.len().saturating_sub(16)..]) else {
@@ -127,9 +152,9 @@ impl Store {
                     None => continue,
                 },
             };
-            out.push((EventId(id), event));
+            each(EventId(id), event);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// A matched event as archived: its record in `events`, with the archive's titles

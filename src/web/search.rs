@@ -2,7 +2,8 @@
 //! procedure, COM and CELEX references) and the archive of everything seen, by the
 //! engine of `veille search` (`archive::SearchQuery`). A reference in any spelling finds
 //! its dossier; words are folded as watchlist keywords are (case, accents) and each must
-//! begin a word of the text. Scans on each query (see docs/performance.md, the archive).
+//! begin a word of the text. Scans on each query, holding only the newest hits (see
+//! docs/performance.md, the archive).
 //!
 //! Must not: write to the store.
 
@@ -10,7 +11,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::archive::SearchQuery;
+use crate::archive::{ArchivedEvent, SearchQuery};
 
 use crate::model::{Dossier, DossierEvent, DossierRef, EventId};
 use crate::store::{Store, StoreError};
@@ -73,12 +74,10 @@ pub fn search(store: &Store, q: &str) -> Result<Found, StoreError> {
         return Ok(Found::default());
     }
     let query = SearchQuery::parse(q, None);
-    let events: Vec<DossierEvent> =
-        crate::archive::search(&query, store.archive_since(NaiveDate::MIN)?)
-            .into_iter()
-            .take(MAX_RESULTS)
-            .map(|f| f.event.to_event(f.id))
-            .collect();
+    let events: Vec<DossierEvent> = newest_hits(store, &query)?
+        .into_iter()
+        .map(|(id, a)| a.to_event(id))
+        .collect();
     let dossiers = store.dossiers()?;
     if !query.refs.is_empty() {
         let hit: Vec<Dossier> = dossiers
@@ -114,6 +113,30 @@ pub fn search(store: &Store, q: &str) -> Result<Found, StoreError> {
         dossiers: hit,
         events,
     })
+}
+
+/// The newest archived events that answer `query`, at most [`MAX_RESULTS`], newest
+/// first: a query that every record answers holds a page of them at a time, not the
+/// archive.
+fn newest_hits(
+    store: &Store,
+    query: &SearchQuery,
+) -> Result<Vec<(EventId, ArchivedEvent)>, StoreError> {
+    let newest_first = |v: &mut Vec<(EventId, ArchivedEvent)>| {
+        v.sort_by_key(|(id, a)| std::cmp::Reverse((a.date, *id)));
+        v.truncate(MAX_RESULTS);
+    };
+    let mut hits: Vec<(EventId, ArchivedEvent)> = Vec::new();
+    store.archive_each(NaiveDate::MIN, |id, a| {
+        if query.hits(&a) {
+            hits.push((id, a));
+            if hits.len() >= 4 * MAX_RESULTS {
+                newest_first(&mut hits);
+            }
+        }
+    })?;
+    newest_first(&mut hits);
+    Ok(hits)
 }
 
 /// Whether a dossier is named by a reference (its procedure, a COM or CELEX number).

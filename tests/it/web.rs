@@ -438,15 +438,30 @@ fn a_dossier_is_found_by_every_spelling_and_drawn_with_its_steps() {
         0,
     );
     let com = d["com"][0].as_str().unwrap_or_default().to_string();
-    // An item no watchlist wants is still in the archive, which the search reads.
-    app.server.route(
-        "/press.rss",
-        hostile_feed(&[(
-            "Révision de la directive relative aux eaux urbaines résiduaires",
-            "https://example.org/eaux",
-            "Sun, 01 Mar 2026 09:30:00 GMT",
-        )]),
+    // An item no watchlist wants is still in the archive, which the search reads; so are
+    // 60 opinions, one a day, of which the search shows the newest 50.
+    let opinions: Vec<(String, String, String)> = (0..60)
+        .map(|k| {
+            let day = chrono::NaiveDate::from_ymd_opt(2025, 12, 31).unwrap_or_default()
+                + chrono::Days::new(k + 1);
+            (
+                format!("Avis {k:03} sur les réseaux de chaleur"),
+                format!("https://example.org/avis/{k}"),
+                format!("{} 07:15:00 GMT", day.format("%a, %d %b %Y")),
+            )
+        })
+        .collect();
+    let mut items = vec![(
+        "Révision de la directive relative aux eaux urbaines résiduaires",
+        "https://example.org/eaux",
+        "Sun, 01 Mar 2026 09:30:00 GMT",
+    )];
+    items.extend(
+        opinions
+            .iter()
+            .map(|(t, l, d)| (t.as_str(), l.as_str(), d.as_str())),
     );
+    app.server.route("/press.rss", hostile_feed(&items));
     app.expect(Some(T1), &["poll", "--force"], 0);
     let web = Running::start(&app, port);
     let mut spellings = vec![
@@ -498,6 +513,17 @@ fn a_dossier_is_found_by_every_spelling_and_drawn_with_its_steps() {
         unmatched.contains("Révision de la directive relative aux eaux urbaines résiduaires"),
         "{unmatched}"
     );
+    let avis = page(port, "/search?q=avis+reseaux");
+    let shown: Vec<usize> = (0..60)
+        .filter(|k| avis.contains(&format!("Avis {k:03} ")))
+        .collect();
+    assert_eq!(shown, (10..60).collect::<Vec<_>>(), "{avis}");
+    let at = |k: usize| avis.find(&format!("Avis {k:03} ")).unwrap_or_default();
+    assert!(at(59) < at(58) && at(11) < at(10), "newest first: {avis}");
+    // An act's name, as an officer copies it, is one more spelling of its dossier.
+    let named = get(port, "/dossiers/Directive%20(EU)%202019%2F904");
+    assert_eq!(named.status, 308, "{}", named.body);
+    assert_eq!(named.header("location"), Some("/dossiers/2018-0172-COD"));
     let by_ref = page(port, "/search?q=2016_132");
     assert!(
         by_ref.contains("href=\"/dossiers/2016-0132-COD\""),
