@@ -229,6 +229,23 @@ fn shipped_watchlists_precision_and_recall_on_labelled_titles() {
             "eval {id} (en/fr/de/nl): {}",
             c.line()
         );
+        // The whole labelled set, both parts: the target itself.
+        let t = by_list
+            .get(&("tune".to_string(), id.to_string()))
+            .copied()
+            .unwrap_or_default();
+        let whole = Counts {
+            tp: c.tp + t.tp,
+            fp: c.fp + t.fp,
+            fn_: c.fn_ + t.fn_,
+            titles: c.titles + t.titles,
+        };
+        println!("  whole set {id} (en/fr/de/nl): {}", whole.line());
+        assert!(
+            whole.precision() >= 0.9 && whole.recall() >= 0.9,
+            "whole set {id} (en/fr/de/nl): {}",
+            whole.line()
+        );
     }
     let eval = by_part
         .get(&("eval".to_string(), true))
