@@ -1,5 +1,6 @@
-//! Who may look at the web window: HTTP Basic users with Argon2 password hashes, the
-//! server secret and the per-watchlist tokens of the feed and calendar URLs.
+//! Who may look at the web window: HTTP Basic users with Argon2 password hashes (or the
+//! bcrypt hashes of an Apache `htpasswd -B` file), the server secret and the per-watchlist
+//! tokens of the feed and calendar URLs.
 //!
 //! Owns: hashing a password (`veille hash-password`), checking a hash's format at
 //! configuration load, verifying `Authorization: Basic` against the configured users (a
@@ -49,17 +50,51 @@ pub fn hash_password(password: &str) -> Result<String, String> {
         .map_err(|e| format!("hashing the password: {e}"))
 }
 
-/// Whether `hash` reads as an Argon2 PHC string (`$argon2id$v=19$m=…`).
+/// Whether `hash` reads as an Argon2 PHC string (`$argon2id$v=19$m=…`) or a bcrypt hash
+/// (`$2y$10$…`, as `htpasswd -B` writes it).
 pub fn check_password_hash(hash: &str) -> Result<(), String> {
+    if is_bcrypt(hash) {
+        return hash
+            .parse::<bcrypt::HashParts>()
+            .map(|_| ())
+            .map_err(|e| format!("not a bcrypt hash ({e})"));
+    }
+    // The other formats of an htpasswd file, named.
+    for (prefix, name) in [("$apr1$", "MD5 (apr1)"), ("$1$", "MD5"), ("{SHA}", "SHA-1")] {
+        if hash.starts_with(prefix) {
+            return Err(format!(
+                "the hash is {name}, too weak: use Argon2 or bcrypt (htpasswd -B)"
+            ));
+        }
+    }
     let parsed = PasswordHash::new(hash)
-        .map_err(|e| format!("not a password hash in the PHC format ({e})"))?;
+        .map_err(|e| format!("not an Argon2 or bcrypt password hash ({e})"))?;
     if !parsed.algorithm.as_str().starts_with("argon2") {
         return Err(format!(
-            "the hash is {}, not Argon2",
+            "the hash is {}, not Argon2 or bcrypt (MD5, SHA-1 and crypt hashes are too weak)",
             parsed.algorithm.as_str()
         ));
     }
     Ok(())
+}
+
+/// Whether `hash` is written as bcrypt writes it: `$2a$`, `$2b$`, `$2x$` or `$2y$`.
+fn is_bcrypt(hash: &str) -> bool {
+    ["$2a$", "$2b$", "$2x$", "$2y$"]
+        .iter()
+        .any(|p| hash.starts_with(p))
+}
+
+/// Whether `password` is the one `hash` was made of (Argon2 or bcrypt).
+fn verify(password: &str, hash: &str) -> bool {
+    if is_bcrypt(hash) {
+        return bcrypt::verify(password, hash).unwrap_or(false);
+    }
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
 }
 
 /// The server secret and the configured users: everything a request is checked against.
@@ -122,10 +157,8 @@ impl Access {
                 name.len() == user.len() && bool::from(name.as_bytes().ct_eq(user.as_bytes()))
             })
             .map(|(_, h)| h.as_str());
-        let ok = match hash.and_then(|h| PasswordHash::new(h).ok()) {
-            Some(parsed) => Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok(),
+        let ok = match hash {
+            Some(hash) => verify(&password, hash),
             None => {
                 // The same work as for a known user, so that timing tells no names.
                 let _ = hash_password(&password);
@@ -261,5 +294,32 @@ mod tests {
         assert!(!a.basic_ok(Some(&header("ana:wrong"))));
         assert!(!a.basic_ok(Some(&header("bob:s3cret"))));
         assert!(!a.basic_ok(None));
+    }
+
+    #[test]
+    fn a_bcrypt_hash_from_htpasswd_is_accepted() {
+        let hash = bcrypt::hash_with_result("s3cret", 4)
+            .unwrap()
+            .format_for_version(bcrypt::Version::TwoY);
+        assert!(hash.starts_with("$2y$04$"), "{hash}");
+        check_password_hash(&hash).unwrap();
+        assert!(check_password_hash("$2y$04$short").is_err());
+        // An htpasswd MD5 line is refused by name.
+        let md5 = check_password_hash("$apr1$r31.....$HqJZimcKQFAMYayBlzkrA/").unwrap_err();
+        assert!(
+            md5.contains("MD5 (apr1)") && md5.contains("too weak"),
+            "{md5}"
+        );
+        let mut users = BTreeMap::new();
+        users.insert("ana".to_string(), hash);
+        let a = Access::new([7; 32], users);
+        let header = |s: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(s)
+            )
+        };
+        assert!(a.basic_ok(Some(&header("ana:s3cret"))));
+        assert!(!a.basic_ok(Some(&header("ana:s3cret "))));
     }
 }

@@ -711,9 +711,13 @@ fn basic_users_are_enforced_when_configured_and_check_refuses_a_public_address_w
         err.contains("server.users.ana") && err.contains("veille hash-password"),
         "{err}"
     );
+    // A user copied from an Apache password file (`htpasswd -B`) keeps its bcrypt hash.
+    let bea = bcrypt::hash_with_result("battery staple", 5)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .format_for_version(bcrypt::Version::TwoY);
     with(
         &format!("0.0.0.0:{port}"),
-        &format!("[server.users]\nana = \"{hash}\"\n"),
+        &format!("[server.users]\nana = \"{hash}\"\nbea = \"{bea}\"\n"),
     );
     app.expect(None, &["check"], 0);
 
@@ -747,6 +751,11 @@ fn basic_users_are_enforced_when_configured_and_check_refuses_a_public_address_w
     let home = fetch(port, "GET", "/", &[("Authorization", &ok)]).unwrap_or_else(|| panic!("/"));
     assert_eq!(home.status, 200, "{}", home.body);
     assert!(home.body.contains("Waste"), "{}", home.body);
+    for (password, status) in [("battery staple", 200), ("correct horse", 401)] {
+        let bea = basic("bea", password);
+        let a = fetch(port, "GET", "/", &[("Authorization", &bea)]).unwrap_or_else(|| panic!("/"));
+        assert_eq!(a.status, status, "bea {password}");
+    }
     let m = fetch(port, "GET", "/metrics", &[("Authorization", &ok)])
         .unwrap_or_else(|| panic!("/metrics"));
     assert_eq!(m.status, 200);
