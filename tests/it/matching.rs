@@ -875,6 +875,14 @@ fn the_newer_groups_overlap_where_the_law_does_and_skip_their_false_friends() {
             "keyword \"energy performance\""
         ]
     );
+    // Work-life balance in French holds "vie privée" (privacy): equality's, not data
+    // protection's.
+    let m = lists.matches(&event("Equilibre entre vie professionnelle et vie privée"));
+    let wlb = ids(&m);
+    assert!(
+        wlb.contains(&"equality") && !wlb.contains(&"data-protection"),
+        "{wlb:?}"
+    );
     // The Council directive on equality bodies is 2022/0401(APP), not 2022/0400(APP).
     let m = lists.matches(&event("COM(2022) 689 final 2022/0401(APP)"));
     assert_eq!(reasons(&m, "equality"), ["dossier 2022/0401(APP)"]);
