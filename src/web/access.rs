@@ -275,20 +275,25 @@ mod tests {
         assert!(!a.token_ok(Purpose::Feed, "w", ""));
     }
 
+    /// Access with one user, "ana", of this password hash.
+    fn with_ana(hash: String) -> Access {
+        Access::new([7; 32], BTreeMap::from([("ana".to_string(), hash)]))
+    }
+
+    /// An `Authorization` header for "user:password".
+    fn header(pair: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    }
+
     #[test]
     fn basic_auth_checks_the_password_hash() {
         let hash = hash_password("s3cret").unwrap();
         check_password_hash(&hash).unwrap();
         assert!(check_password_hash("plain").is_err());
-        let mut users = BTreeMap::new();
-        users.insert("ana".to_string(), hash);
-        let a = Access::new([7; 32], users);
-        let header = |s: &str| {
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(s)
-            )
-        };
+        let a = with_ana(hash);
         assert!(a.basic_ok(Some(&header("ana:s3cret"))));
         assert!(a.basic_ok(Some(&header("ana:s3cret"))), "remembered");
         assert!(!a.basic_ok(Some(&header("ana:wrong"))));
@@ -310,15 +315,7 @@ mod tests {
             md5.contains("MD5 (apr1)") && md5.contains("too weak"),
             "{md5}"
         );
-        let mut users = BTreeMap::new();
-        users.insert("ana".to_string(), hash);
-        let a = Access::new([7; 32], users);
-        let header = |s: &str| {
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(s)
-            )
-        };
+        let a = with_ana(hash);
         assert!(a.basic_ok(Some(&header("ana:s3cret"))));
         assert!(!a.basic_ok(Some(&header("ana:s3cret "))));
     }
