@@ -11,11 +11,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use veille::model::ProcedureRef;
-use veille::sources::{cellar, cellar_work, ep_api, oeil};
-
 use crate::support::app::{Source, TestApp};
-use crate::support::fixtures;
+use crate::support::eu;
 use crate::support::http::{free_port, Response, TestServer};
 
 /// The first poll; the digest due is sent then, a second poll brings more news.
@@ -31,82 +28,6 @@ const NAME: &str = "Waste & plastics <b>bold</b>";
 const HOSTILE_A: &str =
     "&amp;lt;script&amp;gt;alert(1)&amp;lt;/script&amp;gt; Plastic bags ban&#13;&#10;Injected-Header: x";
 const HOSTILE_B: &str = "Single-use plastic &amp;lt;img src=x onerror=alert(2)&amp;gt; review";
-
-fn path_of(server: &TestServer, url: &str) -> String {
-    url.strip_prefix(&server.url("")).unwrap_or(url).to_string()
-}
-
-fn proc(s: &str) -> ProcedureRef {
-    s.parse().unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// The EP API, OEIL and CELLAR captures on a loopback server (as `e2e.rs` serves them).
-fn eu_services(server: &TestServer) -> Vec<Source> {
-    let api = server.url("/api/v2");
-    for (r, file) in [
-        (
-            "2016/0132(COD)",
-            "ep-api/procedure_2016-0132_COD.jsonld.json",
-        ),
-        (
-            "2025/0260(COD)",
-            "ep-api/procedure_2025-0260_COD.jsonld.json",
-        ),
-    ] {
-        let url = ep_api::procedure_url(&api, &proc(r));
-        server.route(
-            &path_of(server, &url),
-            Response::ok(fixtures::read(file)).content_type("application/ld+json"),
-        );
-    }
-    for url in [true, false]
-        .into_iter()
-        .flat_map(|first| ep_api::feed_urls(&api, first))
-    {
-        server.route(&path_of(server, &url), Response::status(204));
-    }
-    let base = server.url("");
-    let base = base.trim_end_matches('/');
-    let url = oeil::procedure_url(base, &proc("2024/0258(COD)"));
-    server.route(
-        &path_of(server, &url),
-        Response::ok(fixtures::read(
-            "oeil/2024-0258-COD_new-design-es_page-available-2025-11-13.html",
-        ))
-        .content_type("text/html; charset=utf-8"),
-    );
-    let url = cellar::procedure_url(base, &proc("2018/0172(COD)"));
-    server.route(
-        &path_of(server, &url),
-        Response::ok(fixtures::read(
-            "eurlex-cellar-notice/procedure_2018_172_COD_tree-notice_single-use-plastics.xml",
-        ))
-        .content_type("application/xml"),
-    );
-    for (celex, body) in [
-        (
-            "52018PC0340",
-            fixtures::read(
-                "eurlex-cellar-notice/celex_52018PC0340_branch-notice_COM-2018-340-proposal.xml",
-            ),
-        ),
-        (
-            "32019L0904",
-            fixtures::own("cellar/celex_32019L0904_branch-notice.xml"),
-        ),
-    ] {
-        let url = cellar_work::url(base, &celex.parse().unwrap_or_else(|e| panic!("{e}")));
-        server.route(
-            &path_of(server, &url),
-            Response::ok(body).content_type("application/xml"),
-        );
-    }
-    vec![
-        Source::new("ep-api", "ep-api", api),
-        Source::new("oeil", "oeil", base.to_string()),
-        Source::new("cellar", "cellar", base.to_string()),
-    ]
-}
 
 /// A press feed whose items carry markup, a `javascript:` link and a line break.
 fn hostile_feed(items: &[(&str, &str, &str)]) -> Response {
@@ -129,7 +50,7 @@ fn hostile_feed(items: &[(&str, &str, &str)]) -> Response {
 /// table.
 pub fn installed(server_toml: &str) -> TestApp {
     let server = TestServer::start_background();
-    let mut sources = eu_services(&server);
+    let mut sources = eu::serve_captures(&server);
     sources.push(Source::new("press", "feed", server.url("/press.rss")));
     let item_a = (
         HOSTILE_A,

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod browser;
+pub mod eu;
 pub mod fixtures;
 pub mod hooks;
 pub mod http;
