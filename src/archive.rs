@@ -372,22 +372,56 @@ impl SearchQuery {
     }
 }
 
-/// The archived events that answer `query`, newest first.
-pub fn search(
-    query: &SearchQuery,
-    records: impl IntoIterator<Item = (EventId, ArchivedEvent)>,
-) -> Vec<Found> {
-    let mut out: Vec<Found> = records
-        .into_iter()
-        .filter(|(_, a)| query.hits(a))
-        .map(|(id, event)| Found {
+/// What a search keeps of the archived events that answer it, newest first: all of them,
+/// or the newest `limit`, gathered one at a time as the store reads the archive, so that
+/// a search never holds more than its answer.
+#[derive(Debug)]
+pub struct Newest {
+    limit: Option<usize>,
+    found: Vec<Found>,
+}
+
+impl Newest {
+    /// Keep every event pushed.
+    pub fn all() -> Newest {
+        Newest {
+            limit: None,
+            found: Vec::new(),
+        }
+    }
+
+    /// Keep the newest `limit` events pushed.
+    pub fn at_most(limit: usize) -> Newest {
+        Newest {
+            limit: Some(limit),
+            found: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, id: EventId, event: ArchivedEvent) {
+        self.found.push(Found {
             id,
             event,
             matched_by: Vec::new(),
-        })
-        .collect();
-    out.sort_by_key(|f| std::cmp::Reverse((f.event.date, f.id)));
-    out
+        });
+        if self.limit.is_some_and(|n| self.found.len() >= 4 * n) {
+            self.trim();
+        }
+    }
+
+    /// The events kept, newest first.
+    pub fn into_found(mut self) -> Vec<Found> {
+        self.trim();
+        self.found
+    }
+
+    fn trim(&mut self) {
+        self.found
+            .sort_by_key(|f| std::cmp::Reverse((f.event.date, f.id)));
+        if let Some(n) = self.limit {
+            self.found.truncate(n);
+        }
+    }
 }
 
 /// A fingerprint of what decides what one watchlist matches (its dossiers, keywords,

@@ -774,7 +774,13 @@ pub(crate) fn answer(
             let since = since_secs.map_or(config.storage.archive, Duration::from_secs);
             let since = dossier::backfill_horizon(now, since);
             let query = archive::SearchQuery::parse(words, source.clone());
-            let found = archive::search(&query, store.archive_where(since, |a| query.hits(a))?);
+            let mut newest = archive::Newest::all();
+            store.archive_each(since, |id, a| {
+                if query.hits(&a) {
+                    newest.push(id, a);
+                }
+            })?;
+            let found = newest.into_found();
             match format {
                 Format::Json => writeln!(
                     out,

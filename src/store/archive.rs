@@ -107,16 +107,8 @@ impl Store {
         Ok(())
     }
 
-    /// The archived events dated `since` or later, oldest first.
-    pub fn archive_since(
-        &self,
-        since: NaiveDate,
-    ) -> Result<Vec<(EventId, ArchivedEvent)>, StoreError> {
-        self.archive_where(since, |_| true)
-    }
-
     /// The archived events dated `since` or later that `keep` wants, oldest first. Each
-    /// record is read and judged in turn, so a search holds what it found, never the
+    /// record is read and judged in turn, so a backtest holds what it found, never the
     /// whole archive.
     pub fn archive_where(
         &self,

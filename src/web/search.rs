@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::archive::{ArchivedEvent, SearchQuery};
+use crate::archive::{Newest, SearchQuery};
 
 use crate::model::{Dossier, DossierEvent, DossierRef, EventId};
 use crate::store::{Store, StoreError};
@@ -74,9 +74,16 @@ pub fn search(store: &Store, q: &str) -> Result<Found, StoreError> {
         return Ok(Found::default());
     }
     let query = SearchQuery::parse(q, None);
-    let events: Vec<DossierEvent> = newest_hits(store, &query)?
+    let mut newest = Newest::at_most(MAX_RESULTS);
+    store.archive_each(NaiveDate::MIN, |id, a| {
+        if query.hits(&a) {
+            newest.push(id, a);
+        }
+    })?;
+    let events: Vec<DossierEvent> = newest
+        .into_found()
         .into_iter()
-        .map(|(id, a)| a.to_event(id))
+        .map(|f| f.event.to_event(f.id))
         .collect();
     let dossiers = store.dossiers()?;
     if !query.refs.is_empty() {
@@ -113,30 +120,6 @@ pub fn search(store: &Store, q: &str) -> Result<Found, StoreError> {
         dossiers: hit,
         events,
     })
-}
-
-/// The newest archived events that answer `query`, at most [`MAX_RESULTS`], newest
-/// first: a query that every record answers holds a page of them at a time, not the
-/// archive.
-fn newest_hits(
-    store: &Store,
-    query: &SearchQuery,
-) -> Result<Vec<(EventId, ArchivedEvent)>, StoreError> {
-    let newest_first = |v: &mut Vec<(EventId, ArchivedEvent)>| {
-        v.sort_by_key(|(id, a)| std::cmp::Reverse((a.date, *id)));
-        v.truncate(MAX_RESULTS);
-    };
-    let mut hits: Vec<(EventId, ArchivedEvent)> = Vec::new();
-    store.archive_each(NaiveDate::MIN, |id, a| {
-        if query.hits(&a) {
-            hits.push((id, a));
-            if hits.len() >= 4 * MAX_RESULTS {
-                newest_first(&mut hits);
-            }
-        }
-    })?;
-    newest_first(&mut hits);
-    Ok(hits)
 }
 
 /// Whether a dossier is named by a reference (its procedure, a COM or CELEX number).

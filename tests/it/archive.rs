@@ -277,7 +277,7 @@ fn archived(
         .unwrap_or_else(|e| panic!("{e}"));
     let (n, bytes) = store.archive_size().unwrap_or_else(|e| panic!("{e}"));
     let all = store
-        .archive_since(chrono::NaiveDate::MIN)
+        .archive_where(chrono::NaiveDate::MIN, |_| true)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(all.len(), n);
     eprintln!(
