@@ -239,25 +239,35 @@ pub struct Found {
     pub matched_by: Vec<String>,
 }
 
-/// What `watchlist` matches of one archived event, and why: its terms as a poll would
-/// match the event, and, for a step of a procedure, the procedure's titles and subjects as
-/// discovery would evaluate it new. `None` when nothing.
-pub fn match_one(set: &WatchlistSet, watchlist: &str, a: &ArchivedEvent) -> Option<Match> {
-    let event = a.to_event(EventId([0; 16]));
-    let mut reasons: Vec<Reason> = set
-        .matches(&event)
-        .into_iter()
-        .filter(|m| m.watchlist == watchlist)
-        .flat_map(|m| m.reasons)
-        .collect();
+/// Every watchlist's match of one archived event: by its terms as a poll would match the
+/// event, and, for a step of a procedure, by the procedure's titles and subjects as
+/// discovery would evaluate it new (those reasons as `NewDossier`).
+fn matches_of(set: &WatchlistSet, a: &ArchivedEvent) -> Vec<Match> {
+    let mut all = set.matches(&a.to_event(EventId([0; 16])));
     if let Some(c) = a.candidate() {
-        for m in set.discover(&c, &a.source) {
-            if m.watchlist == watchlist {
-                for r in m.reasons {
-                    let r = Reason::NewDossier(r.as_discovery());
-                    if !reasons.contains(&r) {
-                        reasons.push(r);
-                    }
+        all.extend(set.discover(&c, &a.source).into_iter().map(|m| {
+            Match {
+                watchlist: m.watchlist,
+                reasons: m
+                    .reasons
+                    .into_iter()
+                    .map(|r| Reason::NewDossier(r.as_discovery()))
+                    .collect(),
+            }
+        }));
+    }
+    all
+}
+
+/// What `watchlist` matches of one archived event, and why ([`matches_of`]'s rules), each
+/// reason once. `None` when nothing.
+pub fn match_one(set: &WatchlistSet, watchlist: &str, a: &ArchivedEvent) -> Option<Match> {
+    let mut reasons: Vec<Reason> = Vec::new();
+    for m in matches_of(set, a) {
+        if m.watchlist == watchlist {
+            for r in m.reasons {
+                if !reasons.contains(&r) {
+                    reasons.push(r);
                 }
             }
         }
@@ -268,22 +278,12 @@ pub fn match_one(set: &WatchlistSet, watchlist: &str, a: &ArchivedEvent) -> Opti
     })
 }
 
-/// Whether any of `watchlists` matches the archived event ([`match_one`]'s rules, the
+/// Whether any of `watchlists` matches the archived event ([`matches_of`]'s rules, the
 /// set's matching done once for all of them).
 pub fn matches_any(set: &WatchlistSet, watchlists: &[&String], a: &ArchivedEvent) -> bool {
-    let wanted = |w: &String| watchlists.contains(&w);
-    if set
-        .matches(&a.to_event(EventId([0; 16])))
+    matches_of(set, a)
         .iter()
-        .any(|m| wanted(&m.watchlist))
-    {
-        return true;
-    }
-    a.candidate().is_some_and(|c| {
-        set.discover(&c, &a.source)
-            .iter()
-            .any(|m| wanted(&m.watchlist))
-    })
+        .any(|m| watchlists.contains(&&m.watchlist))
 }
 
 /// What `watchlist` would have matched among `records` (the archive since some date),
