@@ -283,13 +283,18 @@ impl Digest {
         let mut parts = vec![empty(upcoming, sources)];
         // The entries in the last part so far.
         let mut filled = 0;
-        for entry in discovered {
-            if filled == max {
+        // The part one more entry goes to: the last, or a new one when the last is full.
+        let room = |parts: &mut Vec<Digest>, filled: &mut usize| -> usize {
+            if *filled == max {
                 parts.push(empty(Vec::new(), Vec::new()));
-                filled = 0;
+                *filled = 0;
             }
-            filled += 1;
-            parts.last_mut().expect("one part").discovered.push(entry);
+            *filled += 1;
+            parts.len() - 1
+        };
+        for entry in discovered {
+            let at = room(&mut parts, &mut filled);
+            parts[at].discovered.push(entry);
         }
         for mut block in dossiers {
             // A block that does not fit where there is room starts a new part.
@@ -318,20 +323,12 @@ impl Digest {
             }
         }
         for item in items {
-            if filled == max {
-                parts.push(empty(Vec::new(), Vec::new()));
-                filled = 0;
-            }
-            filled += 1;
-            parts.last_mut().expect("one part").items.push(item);
+            let at = room(&mut parts, &mut filled);
+            parts[at].items.push(item);
         }
         for entry in earlier {
-            if filled == max {
-                parts.push(empty(Vec::new(), Vec::new()));
-                filled = 0;
-            }
-            filled += 1;
-            parts.last_mut().expect("one part").earlier.push(entry);
+            let at = room(&mut parts, &mut filled);
+            parts[at].earlier.push(entry);
         }
         let n = parts.len();
         for (k, d) in parts.iter_mut().enumerate() {
