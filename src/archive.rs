@@ -425,7 +425,7 @@ impl Newest {
 }
 
 /// A fingerprint of what decides what one watchlist matches (its dossiers, keywords,
-/// exclusions, subjects and sources): when it changes, or is new, the watchlist's next
+/// title keywords, exclusions, subjects and sources): when it changes, or is new, the watchlist's next
 /// digest reaches back into the archive.
 pub fn watchlist_fingerprint(w: &Watchlist) -> String {
     let mut h = blake3::Hasher::new();
@@ -437,6 +437,7 @@ pub fn watchlist_fingerprint(w: &Watchlist) -> String {
             h.update(s.as_bytes());
         }
     }
+    crate::watchlist::hash_title_keywords(&mut h, &w.title_keywords);
     h.finalize().to_hex()[..32].to_string()
 }
 

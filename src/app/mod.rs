@@ -991,14 +991,17 @@ fn check(g: &Global, config: &Config, watchlists: &WatchlistSet) -> anyhow::Resu
     )?;
     let now = g.now();
     for w in watchlists.lists() {
+        let keywords = match w.title_keywords.len() {
+            0 => format!("{} keyword(s)", w.keywords.len()),
+            t => format!("{} keyword(s), {t} title keyword(s)", w.keywords.len()),
+        };
         writeln!(
             out,
-            "  {} — {} ({} recipient(s), {} dossier(s), {} keyword(s), {} subject(s), digest {:?})",
+            "  {} — {} ({} recipient(s), {} dossier(s), {keywords}, {} subject(s), digest {:?})",
             w.id,
             w.name,
             w.recipients.len(),
             w.dossiers.len(),
-            w.keywords.len(),
             w.subjects.len(),
             w.digest.as_str()
         )?;
@@ -1077,6 +1080,15 @@ fn match_text(
             c.watchlist,
             quoted(&c.keywords),
             quoted(&c.excludes)
+        )?;
+    }
+    for t in &explained.title_only {
+        let words: Vec<String> = t.keywords.iter().map(|k| format!("\"{k}\"")).collect();
+        writeln!(
+            out,
+            "{}: title keyword {} found in the summary, where it does not count",
+            t.watchlist,
+            words.join(", ")
         )?;
     }
     Ok(Exit::Ok)

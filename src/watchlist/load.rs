@@ -14,7 +14,7 @@ use super::{Watchlist, WatchlistError, WatchlistSet};
 use crate::model::{DossierRef, Language, ProcedureRef, Stage};
 use crate::schedule::{DigestSchedule, SCHEDULE_HINT};
 
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 13] = [
     "name",
     "recipients",
     "channels",
@@ -23,6 +23,7 @@ const KEYS: [&str; 12] = [
     "alert_on",
     "dossiers",
     "keywords",
+    "title_keywords",
     "exclude",
     "subjects",
     "sources",
@@ -410,6 +411,7 @@ struct Fields {
     alert_on: Option<Vec<Stage>>,
     dossiers: Vec<DossierRef>,
     keywords: Vec<String>,
+    title_keywords: Vec<String>,
     exclude: Vec<String>,
     subjects: Vec<String>,
     sources: Vec<String>,
@@ -480,6 +482,7 @@ impl Ctx<'_> {
             alert_on: None,
             dossiers: Vec::new(),
             keywords: Vec::new(),
+            title_keywords: Vec::new(),
             exclude: Vec::new(),
             subjects: Vec::new(),
             sources: Vec::new(),
@@ -501,6 +504,11 @@ impl Ctx<'_> {
                 "keywords" => {
                     if let Some(k) = self.terms("keywords", value) {
                         f.keywords = k;
+                    }
+                }
+                "title_keywords" => {
+                    if let Some(k) = self.terms("title_keywords", value) {
+                        f.title_keywords = k;
                     }
                 }
                 "exclude" => {
@@ -533,29 +541,16 @@ impl Ctx<'_> {
             }
         }
         self.check_cancelled(doc);
+        self.check_title_keywords(doc);
         f
     }
 
-    /// Warn of each keyword an exclusion always cancels: every text the keyword is found
-    /// in also holds the exclusion (its needle lies inside the keyword's), so the keyword
-    /// can never match. One Aho–Corasick pass over the keywords' needles.
+    /// Warn of each keyword (or title keyword) an exclusion always cancels: every text
+    /// the keyword is found in also holds the exclusion (its needle lies inside the
+    /// keyword's), so the keyword can never match. One Aho–Corasick pass over the
+    /// keywords' needles.
     fn check_cancelled(&mut self, doc: &RawDoc) {
-        let terms = |key: &str| -> Vec<(String, super::text::Term, usize)> {
-            let Some((_, v)) = doc.iter().find(|(k, _)| k.get_ref() == key) else {
-                return Vec::new();
-            };
-            let Raw::Array(items) = v.get_ref() else {
-                return Vec::new();
-            };
-            items
-                .iter()
-                .filter_map(|it| match it.get_ref() {
-                    Raw::Str(s) => parse_term(s).ok().map(|t| (s.clone(), t, it.span().start)),
-                    _ => None,
-                })
-                .collect()
-        };
-        let excluded = terms("exclude");
+        let excluded = spanned_terms(doc, "exclude");
         if excluded.is_empty() {
             return;
         }
@@ -563,7 +558,11 @@ impl Ctx<'_> {
         let Ok(ac) = aho_corasick::AhoCorasick::new(&needles) else {
             return;
         };
-        for (k, t, at) in terms("keywords") {
+        let keywords = spanned_terms(doc, "keywords");
+        for (k, t, at) in keywords
+            .into_iter()
+            .chain(spanned_terms(doc, "title_keywords"))
+        {
             let Some(m) = ac.find_overlapping_iter(&t.needle()).next() else {
                 continue;
             };
@@ -574,6 +573,24 @@ impl Ctx<'_> {
                 format!("keyword {k:?} can never match: the exclusion {x:?} (line {line}) cancels every text it is found in"),
                 "remove the keyword, or narrow the exclusion so that it is not part of the keyword",
             );
+        }
+    }
+
+    /// A title keyword that is also a keyword: keywords count in titles already.
+    fn check_title_keywords(&mut self, doc: &RawDoc) {
+        let keywords: HashMap<super::text::Term, (String, usize)> = spanned_terms(doc, "keywords")
+            .into_iter()
+            .map(|(s, t, at)| (t, (s, at)))
+            .collect();
+        for (k, t, at) in spanned_terms(doc, "title_keywords") {
+            if let Some((first, first_at)) = keywords.get(&t) {
+                let line = self.line(*first_at);
+                self.err(
+                    at,
+                    format!("title keyword {k:?} is already a keyword: {first:?} (line {line})"),
+                    "keywords count in titles and summaries alike; keep it in one of the two lists",
+                );
+            }
         }
     }
 
@@ -719,10 +736,10 @@ impl Ctx<'_> {
     /// `keywords` or `exclude`: valid terms, none the same as another once normalised.
     fn terms(&mut self, key: &str, value: &Spanned<Raw>) -> Option<Vec<String>> {
         let items = self.strings(key, value)?;
-        let what = if key == "keywords" {
-            "keyword"
-        } else {
-            "exclusion"
+        let what = match key {
+            "keywords" => "keyword",
+            "title_keywords" => "title keyword",
+            _ => "exclusion",
         };
         let mut seen: Vec<String> = Vec::new();
         // The normalised term → how and where it was first written.
@@ -878,7 +895,8 @@ impl Ctx<'_> {
                 .unwrap_or(0)
         };
         let unknown_key = doc.keys().any(|k| !KEYS.contains(&k.get_ref().as_str()));
-        if written("dossiers") + written("keywords") + written("subjects") == 0 && !unknown_key {
+        let terms = written("keywords") + written("title_keywords");
+        if written("dossiers") + terms + written("subjects") == 0 && !unknown_key {
             self.err(
                 0,
                 "the watchlist has neither dossiers nor keywords nor subjects, so it would never match",
@@ -911,6 +929,7 @@ impl Ctx<'_> {
                 .unwrap_or_else(|| Stage::ALL.into_iter().filter(|s| s.is_decisive()).collect()),
             dossiers: f.dossiers,
             keywords: f.keywords,
+            title_keywords: f.title_keywords,
             exclude: f.exclude,
             subjects: f.subjects,
             sources: f.sources,
@@ -1257,4 +1276,22 @@ fn is_eurovoc_id(id: &str) -> bool {
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     });
     digits || new_form
+}
+
+/// The valid terms of a list of terms (`keywords`, `title_keywords`, `exclude`), as
+/// written, parsed, and where each is written.
+fn spanned_terms(doc: &RawDoc, key: &str) -> Vec<(String, super::text::Term, usize)> {
+    let Some((_, v)) = doc.iter().find(|(k, _)| k.get_ref() == key) else {
+        return Vec::new();
+    };
+    let Raw::Array(items) = v.get_ref() else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|it| match it.get_ref() {
+            Raw::Str(s) => parse_term(s).ok().map(|t| (s.clone(), t, it.span().start)),
+            _ => None,
+        })
+        .collect()
 }

@@ -41,9 +41,20 @@ impl Key {
 
 #[derive(Debug, Clone, Copy)]
 enum Role {
+    /// The index in the watchlist's keywords, then title keywords ([`keyword_at`]).
     Keyword(usize),
+    /// A title keyword, by the same index: ignored outside titles.
+    TitleKeyword(usize),
     /// The index in the watchlist's `exclude`: read only to explain (`veille match`).
     Exclude(usize),
+}
+
+/// Which text of an event a keyword is searched in: title keywords count in titles only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    /// An event's title, its dossier's title, a new procedure's titles.
+    Title,
+    Summary,
 }
 
 pub(crate) struct Matcher {
@@ -85,6 +96,14 @@ struct Cancel {
     excludes: BTreeSet<usize>,
 }
 
+/// What `veille match` collects beside the hits: keywords an exclusion cancelled, and
+/// title keywords found outside the title (watchlist, keyword index).
+#[derive(Default)]
+struct Unmatched {
+    cancels: Vec<Cancel>,
+    title_only: BTreeSet<(usize, usize)>,
+}
+
 /// What one event or text hit, per watchlist.
 #[derive(Default)]
 struct Hits {
@@ -115,6 +134,12 @@ impl Matcher {
             for (ki, k) in list.keywords.iter().enumerate() {
                 if let Ok(t) = parse_term(k) {
                     add(t.needle(), (li, Role::Keyword(ki)));
+                }
+            }
+            let first = list.keywords.len();
+            for (ti, k) in list.title_keywords.iter().enumerate() {
+                if let Ok(t) = parse_term(k) {
+                    add(t.needle(), (li, Role::TitleKeyword(first + ti)));
                 }
             }
             for (ei, k) in list.exclude.iter().enumerate() {
@@ -151,7 +176,7 @@ impl Matcher {
         keys.extend(c.final_act.iter().map(Key::of_celex));
         self.dossier_keys(keys, &mut hits);
         for t in c.titles.all() {
-            self.scan(t, &mut hits);
+            self.scan(t, Field::Title, &mut hits);
         }
         if !self.subjects.is_empty() {
             for concept in &c.eurovoc {
@@ -170,8 +195,8 @@ impl Matcher {
     }
 
     /// Record the keyword hits of one text field: a watchlist whose exclusion also occurs
-    /// in this field gets no keyword hit from it.
-    fn scan(&self, text: &str, hits: &mut BTreeMap<usize, Hits>) {
+    /// in this field gets no keyword hit from it; title keywords count in titles only.
+    fn scan(&self, text: &str, field: Field, hits: &mut BTreeMap<usize, Hits>) {
         let Some(ac) = &self.ac else { return };
         if text.trim().is_empty() {
             return;
@@ -182,6 +207,11 @@ impl Matcher {
             match role {
                 Role::Keyword(ki) => {
                     e.0.insert(*ki);
+                }
+                Role::TitleKeyword(ki) => {
+                    if field == Field::Title {
+                        e.0.insert(*ki);
+                    }
                 }
                 Role::Exclude(_) => e.1 = true,
             }
@@ -259,10 +289,10 @@ impl Matcher {
             }
             self.dossier_keys(keys, &mut hits);
         }
-        self.scan(&event.title, &mut hits);
-        self.scan(&event.summary, &mut hits);
+        self.scan(&event.title, Field::Title, &mut hits);
+        self.scan(&event.summary, Field::Summary, &mut hits);
         if let Some(t) = &event.dossier_title {
-            self.scan(t, &mut hits);
+            self.scan(t, Field::Title, &mut hits);
         }
         let source = event.source();
         finish(lists, hits, |l| {
@@ -276,7 +306,7 @@ impl Matcher {
         &self,
         text: &str,
         hits: &mut BTreeMap<usize, Hits>,
-        cancelled: &mut Vec<Cancel>,
+        unmatched: &mut Unmatched,
         field: usize,
     ) {
         let Some(ac) = &self.ac else { return };
@@ -288,6 +318,8 @@ impl Matcher {
             let e = found.entry(li).or_default();
             match role {
                 Role::Keyword(ki) => e.0.insert(*ki),
+                Role::TitleKeyword(ki) if field == 0 => e.0.insert(*ki),
+                Role::TitleKeyword(ki) => unmatched.title_only.insert((li, *ki)),
                 Role::Exclude(ei) => e.1.insert(*ei),
             };
         });
@@ -298,7 +330,7 @@ impl Matcher {
             if excl.is_empty() {
                 hits.entry(li).or_default().keywords.extend(kws);
             } else {
-                cancelled.push(Cancel {
+                unmatched.cancels.push(Cancel {
                     list: li,
                     field,
                     keywords: kws,
@@ -309,12 +341,9 @@ impl Matcher {
     }
 
     /// `veille match`: the references of every field, the keywords of each field on its
-    /// own (an exclusion cancels a keyword of its own field only), and what was cancelled.
-    pub(crate) fn explain(
-        &self,
-        lists: &[Watchlist],
-        fields: &[&str],
-    ) -> (Vec<Match>, Vec<super::Cancelled>) {
+    /// own (an exclusion cancels a keyword of its own field only; title keywords count in
+    /// the first field, the title, only), what was cancelled and what counts in titles only.
+    pub(crate) fn explain(&self, lists: &[Watchlist], fields: &[&str]) -> super::Explained {
         let mut hits: BTreeMap<usize, Hits> = BTreeMap::new();
         let mut keys = Vec::new();
         for text in fields {
@@ -332,11 +361,12 @@ impl Matcher {
                 hits.entry(*li).or_default().subjects.insert(*si);
             }
         }
-        let mut cancels = Vec::new();
+        let mut unmatched = Unmatched::default();
         for (field, text) in fields.iter().enumerate() {
-            self.scan_explain(text, &mut hits, &mut cancels, field);
+            self.scan_explain(text, &mut hits, &mut unmatched, field);
         }
-        let cancelled = cancels
+        let cancelled = unmatched
+            .cancels
             .into_iter()
             .filter_map(|c| {
                 let list = lists.get(c.list)?;
@@ -346,7 +376,7 @@ impl Matcher {
                     keywords: c
                         .keywords
                         .iter()
-                        .filter_map(|k| list.keywords.get(*k).cloned())
+                        .filter_map(|k| keyword_at(list, *k).cloned())
                         .collect(),
                     excludes: c
                         .excludes
@@ -356,7 +386,29 @@ impl Matcher {
                 })
             })
             .collect();
-        (finish(lists, hits, |_| true), cancelled)
+        let mut title_only: Vec<super::TitleOnly> = Vec::new();
+        for (li, ki) in unmatched.title_only {
+            // Found in the title too, it counted.
+            if hits.get(&li).is_some_and(|h| h.keywords.contains(&ki)) {
+                continue;
+            }
+            let Some(list) = lists.get(li) else { continue };
+            let Some(k) = keyword_at(list, ki) else {
+                continue;
+            };
+            match title_only.last_mut() {
+                Some(t) if t.watchlist == list.id => t.keywords.push(k.clone()),
+                _ => title_only.push(super::TitleOnly {
+                    watchlist: list.id.clone(),
+                    keywords: vec![k.clone()],
+                }),
+            }
+        }
+        super::Explained {
+            matches: finish(lists, hits, |_| true),
+            cancelled,
+            title_only,
+        }
     }
 
     pub(crate) fn match_text(&self, lists: &[Watchlist], text: &str) -> Vec<Match> {
@@ -368,7 +420,7 @@ impl Matcher {
             keys.push(Key::of(&r));
         }
         self.dossier_keys(keys, &mut hits);
-        self.scan(text, &mut hits);
+        self.scan(text, Field::Title, &mut hits);
         finish(lists, hits, |_| true)
     }
 }
@@ -391,7 +443,7 @@ fn finish(
             }
         }
         for ki in h.keywords {
-            if let Some(k) = list.keywords.get(ki) {
+            if let Some(k) = keyword_at(list, ki) {
                 reasons.push(Reason::Keyword(k.clone()));
             }
         }
@@ -408,6 +460,14 @@ fn finish(
         }
     }
     out
+}
+
+/// A watchlist's keyword by its index in its keywords followed by its title keywords.
+fn keyword_at(list: &Watchlist, index: usize) -> Option<&String> {
+    match index.checked_sub(list.keywords.len()) {
+        None => list.keywords.get(index),
+        Some(ti) => list.title_keywords.get(ti),
+    }
 }
 
 /// Procedure, COM and CELEX references written in prose.

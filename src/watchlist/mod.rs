@@ -44,6 +44,10 @@ pub struct Watchlist {
     pub dossiers: Vec<DossierRef>,
     /// As the officer wrote them.
     pub keywords: Vec<String>,
+    /// Keywords that count in a title only (an event's title, its dossier's title, a new
+    /// procedure's titles), never in a summary: a field's broad name ("climate",
+    /// "cohesion") that summaries use in passing.
+    pub title_keywords: Vec<String>,
     pub exclude: Vec<String>,
     /// EuroVoc subjects as the officer wrote them: a label (`"plastic waste"`) or an id
     /// (`"eurovoc:4493"`). Matched against the CELLAR notice of a new procedure.
@@ -190,6 +194,16 @@ pub struct Cancelled {
 pub struct Explained {
     pub matches: Vec<Match>,
     pub cancelled: Vec<Cancelled>,
+    /// Title keywords found in the summary, where they do not count.
+    pub title_only: Vec<TitleOnly>,
+}
+
+/// Title keywords of a watchlist found outside the title, where they do not count (for
+/// `veille match`), as the officer wrote them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TitleOnly {
+    pub watchlist: String,
+    pub keywords: Vec<String>,
 }
 
 /// Every loaded watchlist and their compiled matcher. Cloning is cheap.
@@ -251,14 +265,14 @@ impl WatchlistSet {
     }
 
     /// A fingerprint of what decides discoveries (every watchlist's id, dossiers,
-    /// keywords, exclusions, subjects and sources): the candidates remembered are
+    /// keywords, title keywords, exclusions, subjects and sources): the candidates remembered are
     /// evaluated again when it changes.
     pub fn fingerprint(&self) -> &str {
         &self.inner.fingerprint
     }
 
-    /// Which watchlists a free text matches (for `veille match TEXT`); `only` restricts
-    /// the answer to one watchlist id. Source filters do not apply.
+    /// Which watchlists a free text matches, read as a title (title keywords count);
+    /// `only` restricts the answer to one watchlist id. Source filters do not apply.
     pub fn match_text(&self, text: &str, only: Option<&str>) -> Vec<Match> {
         self.inner
             .matcher
@@ -273,17 +287,12 @@ impl WatchlistSet {
     /// texts' references are read together; each text is searched for keywords on its
     /// own, as in a poll. `only` restricts the answer to one watchlist id.
     pub fn explain(&self, texts: &[&str], only: Option<&str>) -> Explained {
-        let (matches, cancelled) = self.inner.matcher.explain(&self.inner.lists, texts);
-        Explained {
-            matches: matches
-                .into_iter()
-                .filter(|m| only.is_none_or(|o| m.watchlist == o))
-                .collect(),
-            cancelled: cancelled
-                .into_iter()
-                .filter(|c| only.is_none_or(|o| c.watchlist == o))
-                .collect(),
-        }
+        let mut e = self.inner.matcher.explain(&self.inner.lists, texts);
+        let wanted = |id: &str| only.is_none_or(|o| id == o);
+        e.matches.retain(|m| wanted(&m.watchlist));
+        e.cancelled.retain(|c| wanted(&c.watchlist));
+        e.title_only.retain(|t| wanted(&t.watchlist));
+        e
     }
 
     /// Every procedure listed in any watchlist, once, sorted.
@@ -348,8 +357,24 @@ fn fingerprint_of(lists: &[Watchlist]) -> String {
                 h.update(s.as_bytes());
             }
         }
+        // Hashed only when written, so that the fingerprints of watchlists without title
+        // keywords stay those of earlier versions (no re-evaluation on upgrade).
+        hash_title_keywords(&mut h, &l.title_keywords);
     }
     h.finalize().to_hex()[..32].to_string()
+}
+
+/// Add a watchlist's title keywords to a fingerprint, when it has any.
+pub(crate) fn hash_title_keywords(h: &mut blake3::Hasher, title_keywords: &[String]) {
+    if title_keywords.is_empty() {
+        return;
+    }
+    h.update(b"title_keywords");
+    h.update(&(title_keywords.len() as u64).to_le_bytes());
+    for s in title_keywords {
+        h.update(&(s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    }
 }
 
 /// Where a watchlist file's id comes from: its stem.

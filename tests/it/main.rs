@@ -35,6 +35,7 @@ mod status;
 mod store;
 mod store_faults;
 mod support;
+mod title_keywords;
 mod tls;
 mod tz;
 mod watchlist;

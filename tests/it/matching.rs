@@ -902,3 +902,55 @@ fn the_newer_groups_overlap_where_the_law_does_and_skip_their_false_friends() {
         }
     }
 }
+
+/// Title keywords count in an event's title, its dossier's title and a new procedure's
+/// titles, never in a summary; exclusions cancel them in the same text as any keyword.
+#[test]
+fn title_keywords_count_in_titles_only() {
+    use veille::model::{Candidate, Titles};
+    let lists = set(
+        &[(
+            "energy",
+            "name = \"E\"\nrecipients = [\"a@example.org\"]\ntitle_keywords = [\"climate\", \"Klima*\"]\nexclude = [\"Klimaanlage*\"]\n",
+        )],
+        &[],
+    );
+    let mut e = event("Climate: Council agrees its position on the 2040 target");
+    e.summary = "Ministers agreed on the climate target.".into();
+    assert_eq!(
+        reasons(&lists.matches(&e), "energy"),
+        ["keyword \"climate\""]
+    );
+    // The real summary of an EP press release on recharging points: not the group's.
+    e.title = "Alternative fuels infrastructure: MEPs want more charging points".into();
+    e.summary =
+        "To help the EU become climate neutral, MEPs want car-recharging stations every 60 km"
+            .into();
+    assert!(lists.matches(&e).is_empty());
+    e.dossier_title = Some("Europäisches Klimagesetz".into());
+    assert_eq!(
+        reasons(&lists.matches(&e), "energy"),
+        ["keyword \"Klima*\""]
+    );
+    e.dossier_title = Some("Klimaanlagen in Fahrzeugen".into());
+    assert!(lists.matches(&e).is_empty());
+    // A free text is read as a title.
+    assert_eq!(
+        ids(&lists.match_text("EU climate diplomacy after COP29", None)),
+        ["energy"]
+    );
+    let c = Candidate {
+        reference: "2026/0012(COD)".parse().unwrap_or_else(|e| panic!("{e}")),
+        titles: Titles {
+            de: Some("Änderung des Europäischen Klimagesetzes".into()),
+            ..Titles::default()
+        },
+        com: vec![],
+        final_act: None,
+        subjects: vec![],
+        eurovoc: vec![],
+    };
+    let found = lists.discover(&c, "ep-api");
+    let why: Vec<String> = found[0].reasons.iter().map(Reason::as_discovery).collect();
+    assert_eq!(why, ["keyword \"Klima*\" in its title"]);
+}

@@ -106,6 +106,27 @@ const MALFORMED: &[(&str, &[(usize, usize, &str)])] = &[
         )],
     ),
     (
+        "bad-title-keywords.toml",
+        &[
+            (
+                4,
+                30,
+                r#"title keyword "Climate" duplicates "climate" (line 4)"#,
+            ),
+            (
+                4,
+                41,
+                r#"title keyword "klima*" is already a keyword: "Klima*" (line 3)"#,
+            ),
+            (4, 51, r#"keyword "*climat" has a `*` that does not end it"#),
+            (
+                4,
+                62,
+                r#"each entry of "title_keywords" must be a string, not an integer"#,
+            ),
+        ],
+    ),
+    (
         "dup-recipient.toml",
         &[(
             3,
