@@ -857,12 +857,20 @@ fn the_newer_groups_overlap_where_the_law_does_and_skip_their_false_friends() {
     );
     assert_eq!(
         reasons(&lists.matches(&event(scf)), "cohesion-urban"),
-        ["act \"Regulation (EU) 2021/1060\" (32021R1060)"]
+        [
+            "act \"Regulation (EU) 2021/1060\" (32021R1060)",
+            "keyword \"Social Climate Fund\""
+        ]
     );
-    // Its proposal's French title names no cohesion fund: the Social Climate Fund is not
-    // the European Social Fund.
+    // Its proposal's French title, by the fund's name in both groups; the Social Climate
+    // Fund is not the European Social Fund.
     let fr = "Proposition de RÈGLEMENT DU PARLEMENT EUROPÉEN ET DU CONSEIL établissant un Fonds social pour le climat";
-    assert_eq!(ids(&lists.matches(&event(fr))), ["energy-climate"]);
+    let m = lists.matches(&event(fr));
+    assert_eq!(ids(&m), ["cohesion-urban", "energy-climate"]);
+    assert_eq!(
+        reasons(&m, "cohesion-urban"),
+        ["keyword \"Fonds social pour le climat\""]
+    );
     // Pay transparency is the employers' and the equality group's.
     let pay = "Directive (EU) 2023/970 of the European Parliament and of the Council of 10 May 2023 to strengthen the application of the principle of equal pay for equal work or work of equal value between men and women through pay transparency and enforcement mechanisms (Text with EEA relevance)";
     assert_eq!(ids(&lists.matches(&event(pay))), ["employers", "equality"]);
