@@ -425,8 +425,8 @@ impl Newest {
 }
 
 /// A fingerprint of what decides what one watchlist matches (its dossiers, keywords,
-/// title keywords, exclusions, subjects and sources): when it changes, or is new, the watchlist's next
-/// digest reaches back into the archive.
+/// title keywords, exclusions, subjects and sources): when it changes, or is new, the
+/// watchlist's next digest reaches back into the archive.
 pub fn watchlist_fingerprint(w: &Watchlist) -> String {
     let mut h = blake3::Hasher::new();
     let dossiers: Vec<String> = w.dossiers.iter().map(|d| d.to_string()).collect();

@@ -386,24 +386,7 @@ impl Matcher {
                 })
             })
             .collect();
-        let mut title_only: Vec<super::TitleOnly> = Vec::new();
-        for (li, ki) in unmatched.title_only {
-            // Found in the title too, it counted.
-            if hits.get(&li).is_some_and(|h| h.keywords.contains(&ki)) {
-                continue;
-            }
-            let Some(list) = lists.get(li) else { continue };
-            let Some(k) = keyword_at(list, ki) else {
-                continue;
-            };
-            match title_only.last_mut() {
-                Some(t) if t.watchlist == list.id => t.keywords.push(k.clone()),
-                _ => title_only.push(super::TitleOnly {
-                    watchlist: list.id.clone(),
-                    keywords: vec![k.clone()],
-                }),
-            }
-        }
+        let title_only = title_only(lists, &hits, unmatched.title_only);
         super::Explained {
             matches: finish(lists, hits, |_| true),
             cancelled,
@@ -457,6 +440,33 @@ fn finish(
                 watchlist: list.id.clone(),
                 reasons,
             });
+        }
+    }
+    out
+}
+
+/// Title keywords found outside the title and not in it (where they would have counted),
+/// per watchlist, as the officer wrote them.
+fn title_only(
+    lists: &[Watchlist],
+    hits: &BTreeMap<usize, Hits>,
+    found: BTreeSet<(usize, usize)>,
+) -> Vec<super::TitleOnly> {
+    let mut out: Vec<super::TitleOnly> = Vec::new();
+    for (li, ki) in found {
+        if hits.get(&li).is_some_and(|h| h.keywords.contains(&ki)) {
+            continue;
+        }
+        let Some(list) = lists.get(li) else { continue };
+        let Some(k) = keyword_at(list, ki) else {
+            continue;
+        };
+        match out.last_mut() {
+            Some(t) if t.watchlist == list.id => t.keywords.push(k.clone()),
+            _ => out.push(super::TitleOnly {
+                watchlist: list.id.clone(),
+                keywords: vec![k.clone()],
+            }),
         }
     }
     out

@@ -265,8 +265,8 @@ impl WatchlistSet {
     }
 
     /// A fingerprint of what decides discoveries (every watchlist's id, dossiers,
-    /// keywords, title keywords, exclusions, subjects and sources): the candidates remembered are
-    /// evaluated again when it changes.
+    /// keywords, title keywords, exclusions, subjects and sources): the candidates
+    /// remembered are evaluated again when it changes.
     pub fn fingerprint(&self) -> &str {
         &self.inner.fingerprint
     }
