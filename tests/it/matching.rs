@@ -962,3 +962,31 @@ fn title_keywords_count_in_titles_only() {
     let why: Vec<String> = found[0].reasons.iter().map(Reason::as_discovery).collect();
     assert_eq!(why, ["keyword \"Klima*\" in its title"]);
 }
+
+/// A watchlist without title keywords keeps the fingerprints it had before title keywords
+/// existed (hashed from the same parts, in the same way), so an upgrade neither reaches
+/// back into the archive nor evaluates remembered candidates again; writing one changes them.
+#[test]
+fn title_keywords_change_the_fingerprints_only_when_written() {
+    let head = "name = \"E\"\nrecipients = [\"a@example.org\"]\nkeywords = [\"climate change\"]\n";
+    let one = |text: &str| set(&[("energy", text)], &[]);
+    let before = one(head);
+    let empty = one(&format!("{head}title_keywords = []\n"));
+    let written = one(&format!("{head}title_keywords = [\"climate\"]\n"));
+    let w = |s: &WatchlistSet| veille::archive::watchlist_fingerprint(&s.lists()[0]);
+    // The parts and the encoding the fingerprint of one watchlist has always hashed.
+    let mut h = blake3::Hasher::new();
+    let parts: [&[&str]; 5] = [&[], &["climate change"], &[], &[], &[]];
+    for part in parts {
+        h.update(&(part.len() as u64).to_le_bytes());
+        for s in part {
+            h.update(&(s.len() as u64).to_le_bytes());
+            h.update(s.as_bytes());
+        }
+    }
+    assert_eq!(w(&before), h.finalize().to_hex()[..32].to_string());
+    assert_eq!(w(&empty), w(&before));
+    assert_ne!(w(&written), w(&before));
+    assert_eq!(empty.fingerprint(), before.fingerprint());
+    assert_ne!(written.fingerprint(), before.fingerprint());
+}
