@@ -2,8 +2,9 @@
 //! EU titles of `tests/fixtures/titles/eval.tsv` (its header says where each title comes
 //! from and how the rows are split into `tune` and the held-out `eval`), through the
 //! library's `WatchlistSet` on the shipped `watchlists/`, as a poll matches a title. The
-//! numbers are printed (`cargo nextest run eval --no-capture`); the target is asserted on
-//! the held-out part in the languages the focus groups read.
+//! numbers are printed (`cargo nextest run eval --no-capture`), per part, language,
+//! watchlist, set and origin (the EU institutions' own titles or other pages); the target
+//! is asserted on the held-out part in the languages the focus groups read.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -51,6 +52,8 @@ struct Row {
     split: String,
     /// The set the row was added with: "first", or the name of its `#@` line.
     set: String,
+    /// Where it was read ([`origin`]).
+    origin: &'static str,
 }
 
 fn rows() -> Vec<Row> {
@@ -78,6 +81,7 @@ fn rows() -> Vec<Row> {
                 .collect(),
             split: c[4].to_string(),
             set: set.clone(),
+            origin: origin(c[3]),
         });
     }
     rows
@@ -125,20 +129,120 @@ fn add(c: &mut Counts, outcomes: &[(&str, bool, bool)]) {
     }
 }
 
+/// Where a labelled title was read: the EU institutions' own texts (the captures, the
+/// Parliament's vote lists, the hand-typed EUR-Lex and OEIL titles, any page on a europa.eu
+/// host), which is what the shipped sources carry, or other pages (national parliaments and
+/// governments, associations, news sites), which an operator's own feeds may bring.
+fn origin(provenance: &str) -> &'static str {
+    let host = provenance
+        .split_whitespace()
+        .find_map(|w| w.split("://").nth(1))
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or("");
+    let institutional = provenance.starts_with("captured")
+        || provenance.starts_with("GitHub")
+        || provenance.starts_with("legacy set")
+        || host == "europa.eu"
+        || host.ends_with(".europa.eu");
+    if institutional {
+        "EU institutions"
+    } else {
+        "other pages"
+    }
+}
+
+/// Every count the measure prints, keyed by part ("tune", "eval") first.
+#[derive(Default)]
+struct Tally {
+    /// (split, in the languages read?).
+    by_part: BTreeMap<(String, bool), Counts>,
+    by_lang: BTreeMap<(String, String), Counts>,
+    /// (split, watchlist), languages read only; likewise below.
+    by_list: BTreeMap<(String, String), Counts>,
+    /// (split, set, watchlist): each later set's held-out rows were labelled, and first
+    /// matched, after the keywords they test were written.
+    by_set: BTreeMap<(String, String, String), Counts>,
+    /// (split, origin, watchlist).
+    by_origin: BTreeMap<(String, &'static str, String), Counts>,
+    misses: Vec<String>,
+}
+
+impl Tally {
+    /// Count one title's outcome for each watchlist: (id, labelled, matched).
+    fn count(&mut self, r: &Row, outcomes: &[(&str, bool, bool)]) {
+        let read = READ.contains(&r.language.as_str());
+        let split = &r.split;
+        add(
+            self.by_part.entry((split.clone(), read)).or_default(),
+            outcomes,
+        );
+        let lang = (split.clone(), r.language.clone());
+        add(self.by_lang.entry(lang).or_default(), outcomes);
+        for o in outcomes {
+            let (id, want, have) = *o;
+            if read {
+                let one = std::slice::from_ref(o);
+                add(
+                    self.by_list.entry((split.clone(), id.into())).or_default(),
+                    one,
+                );
+                let set = (split.clone(), r.set.clone(), id.to_string());
+                add(self.by_set.entry(set).or_default(), one);
+                let from = (split.clone(), r.origin, id.to_string());
+                add(self.by_origin.entry(from).or_default(), one);
+            }
+            if want != have && (read || split == "tune") {
+                let what = if want { "missed" } else { "false" };
+                let line = format!("{split} {what} {id}: [{}] {}", r.language, r.title);
+                self.misses.push(line);
+            }
+        }
+    }
+
+    fn list(&self, split: &str, id: &str) -> Counts {
+        let key = (split.to_string(), id.to_string());
+        self.by_list.get(&key).copied().unwrap_or_default()
+    }
+
+    fn print(&mut self) {
+        self.misses.sort();
+        for m in &self.misses {
+            println!("{m}");
+        }
+        for ((split, read), c) in &self.by_part {
+            let langs = if *read {
+                "en/fr/de/nl"
+            } else {
+                "other languages"
+            };
+            println!("{split} {langs}: {}", c.line());
+        }
+        for ((split, lang), c) in &self.by_lang {
+            println!("  {split} [{lang}]: {}", c.line());
+        }
+        for ((split, id), c) in &self.by_list {
+            println!("  {split} {id} (en/fr/de/nl): {}", c.line());
+        }
+        let new = |id: &str| NEW_GROUPS.iter().any(|(n, _)| *n == id);
+        for ((split, set, id), c) in self.by_set.iter().filter(|(k, _)| new(&k.2)) {
+            println!("  {split} {id}, {set} set (en/fr/de/nl): {}", c.line());
+        }
+        for ((split, from, id), c) in self.by_origin.iter().filter(|(k, _)| new(&k.2)) {
+            println!(
+                "  {split} {id}, titles from {from} (en/fr/de/nl): {}",
+                c.line()
+            );
+        }
+    }
+}
+
 #[test]
 fn shipped_watchlists_precision_and_recall_on_labelled_titles() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("watchlists");
     let lists: WatchlistSet = load_dir(&dir, &[]).unwrap_or_else(|e| panic!("{e:?}"));
     let rows = rows();
     assert!(rows.len() >= 300, "only {} labelled titles", rows.len());
-    // (split, read languages?) → counts; (split, language) → counts; (split, watchlist).
-    let mut by_part: BTreeMap<(String, bool), Counts> = BTreeMap::new();
-    let mut by_lang: BTreeMap<(String, String), Counts> = BTreeMap::new();
-    let mut by_list: BTreeMap<(String, String), Counts> = BTreeMap::new();
-    // (split, set, watchlist) for the new groups: each later set's held-out rows were
-    // labelled, and first matched, after the keywords they test were written.
-    let mut by_set: BTreeMap<(String, String, String), Counts> = BTreeMap::new();
-    let mut misses: Vec<String> = Vec::new();
+    let mut tally = Tally::default();
     for r in &rows {
         for l in &r.labels {
             assert!(lists.get(l).is_some(), "unknown watchlist {l}: {}", r.title);
@@ -148,79 +252,38 @@ fn shipped_watchlists_precision_and_recall_on_labelled_titles() {
             .into_iter()
             .map(|m| m.watchlist)
             .collect();
-        let read = READ.contains(&r.language.as_str());
         let outcomes: Vec<(&str, bool, bool)> = lists
             .lists()
             .iter()
             .map(|l| (l.id.as_str(), r.labels.contains(&l.id), got.contains(&l.id)))
             .collect();
-        add(
-            by_part.entry((r.split.clone(), read)).or_default(),
-            &outcomes,
-        );
-        add(
-            by_lang
-                .entry((r.split.clone(), r.language.clone()))
-                .or_default(),
-            &outcomes,
-        );
-        for o in &outcomes {
-            if read {
-                add(
-                    by_list
-                        .entry((r.split.clone(), o.0.to_string()))
-                        .or_default(),
-                    std::slice::from_ref(o),
-                );
-                add(
-                    by_set
-                        .entry((r.split.clone(), r.set.clone(), o.0.to_string()))
-                        .or_default(),
-                    std::slice::from_ref(o),
-                );
-            }
-            let (id, want, have) = *o;
-            if want != have && (read || r.split == "tune") {
-                misses.push(format!(
-                    "{} {} {id}: [{}] {}",
-                    r.split,
-                    if want { "missed" } else { "false" },
-                    r.language,
-                    r.title
-                ));
-            }
-        }
+        tally.count(r, &outcomes);
     }
-    misses.sort();
-    for m in &misses {
-        println!("{m}");
-    }
-    for ((split, read), c) in &by_part {
-        let langs = if *read {
-            "en/fr/de/nl"
-        } else {
-            "other languages"
-        };
-        println!("{split} {langs}: {}", c.line());
-    }
-    for ((split, lang), c) in &by_lang {
-        println!("  {split} [{lang}]: {}", c.line());
-    }
-    for ((split, id), c) in &by_list {
-        println!("  {split} {id} (en/fr/de/nl): {}", c.line());
-    }
-    for ((split, set, id), c) in &by_set {
-        if NEW_GROUPS.iter().any(|(new, _)| new == id) {
-            println!("  {split} {id}, {set} set (en/fr/de/nl): {}", c.line());
-        }
-    }
-    // The three groups added with the rest of the work programme: each is measured on its
-    // own held-out pairs (en/fr/de/nl), which must hold enough positives to mean something.
+    tally.print();
+    assert_new_groups(&tally);
+    let eval = tally.by_part.get(&("eval".to_string(), true)).copied();
+    let eval = eval.unwrap_or_default();
+    assert!(eval.titles >= 100, "eval: only {} titles", eval.titles);
+    // The first six groups together, over the held-out titles of every set (printed) and
+    // of the first set, on which their bar was set (asserted).
+    let all = six_groups(|id| tally.by_list.get(&("eval".to_string(), id.to_string())));
+    println!("eval en/fr/de/nl, the first six groups: {}", all.line());
+    let first_set = |id: &str| ("eval".to_string(), "first".to_string(), id.to_string());
+    let first = six_groups(|id| tally.by_set.get(&first_set(id)));
+    let line = first.line();
+    println!("eval en/fr/de/nl, the first six groups, first set: {line}");
+    assert!(
+        first.precision() >= 0.95 && first.recall() >= 0.95,
+        "eval en/fr/de/nl, the first six groups, first set: {line}"
+    );
+}
+
+/// The three groups added with the rest of the work programme: each is measured on its own
+/// held-out pairs (en/fr/de/nl), which must hold enough positives to mean something; the
+/// whole labelled set, both parts, is printed.
+fn assert_new_groups(tally: &Tally) {
     for (id, min_recall) in NEW_GROUPS {
-        let c = by_list
-            .get(&("eval".to_string(), id.to_string()))
-            .copied()
-            .unwrap_or_default();
+        let c = tally.list("eval", id);
         assert!(
             c.tp + c.fn_ >= MIN_NEW_POSITIVES,
             "eval {id}: only {} labelled titles",
@@ -231,11 +294,7 @@ fn shipped_watchlists_precision_and_recall_on_labelled_titles() {
             "eval {id} (en/fr/de/nl): {}",
             c.line()
         );
-        // The whole labelled set, both parts.
-        let t = by_list
-            .get(&("tune".to_string(), id.to_string()))
-            .copied()
-            .unwrap_or_default();
+        let t = tally.list("tune", id);
         let whole = Counts {
             tp: c.tp + t.tp,
             fp: c.fp + t.fp,
@@ -244,26 +303,6 @@ fn shipped_watchlists_precision_and_recall_on_labelled_titles() {
         };
         println!("  whole set {id} (en/fr/de/nl): {}", whole.line());
     }
-    let eval = by_part
-        .get(&("eval".to_string(), true))
-        .copied()
-        .unwrap_or_default();
-    assert!(eval.titles >= 100, "eval: only {} titles", eval.titles);
-    // The first six groups together, over the held-out titles of every set (printed) and
-    // of the first set, on which their bar was set (asserted).
-    let all = six_groups(|id| by_list.get(&("eval".to_string(), id.to_string())));
-    println!("eval en/fr/de/nl, the first six groups: {}", all.line());
-    let first =
-        six_groups(|id| by_set.get(&("eval".to_string(), "first".to_string(), id.to_string())));
-    println!(
-        "eval en/fr/de/nl, the first six groups, first set: {}",
-        first.line()
-    );
-    assert!(
-        first.precision() >= 0.95 && first.recall() >= 0.95,
-        "eval en/fr/de/nl, the first six groups, first set: {}",
-        first.line()
-    );
 }
 
 /// The first six groups' counts added up, each read by `of`.
