@@ -429,15 +429,7 @@ impl Newest {
 /// watchlist's next digest reaches back into the archive.
 pub fn watchlist_fingerprint(w: &Watchlist) -> String {
     let mut h = blake3::Hasher::new();
-    let dossiers: Vec<String> = w.dossiers.iter().map(|d| d.to_string()).collect();
-    for part in [&dossiers, &w.keywords, &w.exclude, &w.subjects, &w.sources] {
-        h.update(&(part.len() as u64).to_le_bytes());
-        for s in part {
-            h.update(&(s.len() as u64).to_le_bytes());
-            h.update(s.as_bytes());
-        }
-    }
-    crate::watchlist::hash_title_keywords(&mut h, &w.title_keywords);
+    crate::watchlist::hash_terms(&mut h, w);
     h.finalize().to_hex()[..32].to_string()
 }
 

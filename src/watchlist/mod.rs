@@ -338,40 +338,35 @@ impl Matchable for ItemEvent {
     }
 }
 
-/// [`WatchlistSet::fingerprint`] of these lists.
+/// [`WatchlistSet::fingerprint`] of these lists: each one's id, then its terms.
 fn fingerprint_of(lists: &[Watchlist]) -> String {
     let mut h = blake3::Hasher::new();
     for l in lists {
-        let dossiers: Vec<String> = l.dossiers.iter().map(|d| d.to_string()).collect();
-        for part in [
-            std::slice::from_ref(&l.id),
-            &dossiers,
-            &l.keywords,
-            &l.exclude,
-            &l.subjects,
-            &l.sources,
-        ] {
-            h.update(&(part.len() as u64).to_le_bytes());
-            for s in part {
-                h.update(&(s.len() as u64).to_le_bytes());
-                h.update(s.as_bytes());
-            }
-        }
-        // Hashed only when written, so that the fingerprints of watchlists without title
-        // keywords stay those of earlier versions (no re-evaluation on upgrade).
-        hash_title_keywords(&mut h, &l.title_keywords);
+        hash_part(&mut h, std::slice::from_ref(&l.id));
+        hash_terms(&mut h, l);
     }
     h.finalize().to_hex()[..32].to_string()
 }
 
-/// Add a watchlist's title keywords to a fingerprint, when it has any.
-pub(crate) fn hash_title_keywords(h: &mut blake3::Hasher, title_keywords: &[String]) {
-    if title_keywords.is_empty() {
-        return;
+/// Add what decides what a watchlist matches to a fingerprint: its dossiers, keywords,
+/// exclusions, subjects and sources, then its title keywords when it has any, so that the
+/// fingerprints of watchlists without them stay those of earlier versions (no reach-back
+/// nor re-evaluation on upgrade).
+pub(crate) fn hash_terms(h: &mut blake3::Hasher, w: &Watchlist) {
+    let dossiers: Vec<String> = w.dossiers.iter().map(|d| d.to_string()).collect();
+    for part in [&dossiers, &w.keywords, &w.exclude, &w.subjects, &w.sources] {
+        hash_part(h, part);
     }
-    h.update(b"title_keywords");
-    h.update(&(title_keywords.len() as u64).to_le_bytes());
-    for s in title_keywords {
+    if !w.title_keywords.is_empty() {
+        h.update(b"title_keywords");
+        hash_part(h, &w.title_keywords);
+    }
+}
+
+/// One list of strings, each length-prefixed, after the list's length.
+fn hash_part(h: &mut blake3::Hasher, part: &[String]) {
+    h.update(&(part.len() as u64).to_le_bytes());
+    for s in part {
         h.update(&(s.len() as u64).to_le_bytes());
         h.update(s.as_bytes());
     }
