@@ -774,13 +774,7 @@ pub(crate) fn answer(
             let since = since_secs.map_or(config.storage.archive, Duration::from_secs);
             let since = dossier::backfill_horizon(now, since);
             let query = archive::SearchQuery::parse(words, source.clone());
-            let mut newest = archive::Newest::all();
-            store.archive_each(since, |id, a| {
-                if query.hits(&a) {
-                    newest.push(id, a);
-                }
-            })?;
-            let found = newest.into_found();
+            let found = store.archive_search(since, &query, archive::Newest::all())?;
             match format {
                 Format::Json => writeln!(
                     out,

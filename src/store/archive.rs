@@ -15,7 +15,7 @@ use super::{
     abort, decode, encode, health, pending_key, EventRecord, ObservedEvent, PendingRecord, Store,
     StoreError, StoredEvent,
 };
-use crate::archive::{archives, ArchivedEvent};
+use crate::archive::{archives, ArchivedEvent, Found, Newest, SearchQuery};
 use crate::model::{Dossier, DossierEvent, EventId};
 use crate::store::records::{ArchiveRecord, ArchiveRef, ArchiveValue};
 
@@ -124,8 +124,24 @@ impl Store {
         Ok(out)
     }
 
+    /// The archived events dated `since` or later that answer `query`, as `keep` keeps
+    /// them (all, or the newest few), newest first.
+    pub fn archive_search(
+        &self,
+        since: NaiveDate,
+        query: &SearchQuery,
+        mut keep: Newest,
+    ) -> Result<Vec<Found>, StoreError> {
+        self.archive_each(since, |id, a| {
+            if query.hits(&a) {
+                keep.push(id, a);
+            }
+        })?;
+        Ok(keep.into_found())
+    }
+
     /// Hand each archived event dated `since` or later to `each`, oldest first.
-    pub fn archive_each(
+    fn archive_each(
         &self,
         since: NaiveDate,
         mut each: impl FnMut(EventId, ArchivedEvent),

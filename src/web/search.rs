@@ -74,14 +74,8 @@ pub fn search(store: &Store, q: &str) -> Result<Found, StoreError> {
         return Ok(Found::default());
     }
     let query = SearchQuery::parse(q, None);
-    let mut newest = Newest::at_most(MAX_RESULTS);
-    store.archive_each(NaiveDate::MIN, |id, a| {
-        if query.hits(&a) {
-            newest.push(id, a);
-        }
-    })?;
-    let events: Vec<DossierEvent> = newest
-        .into_found()
+    let events: Vec<DossierEvent> = store
+        .archive_search(NaiveDate::MIN, &query, Newest::at_most(MAX_RESULTS))?
         .into_iter()
         .map(|f| f.event.to_event(f.id))
         .collect();
