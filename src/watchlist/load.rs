@@ -540,8 +540,10 @@ impl Ctx<'_> {
                 other => self.unknown_key(key.span().start, other),
             }
         }
-        self.check_cancelled(doc);
-        self.check_title_keywords(doc);
+        let keywords = spanned_terms(doc, "keywords");
+        let title_keywords = spanned_terms(doc, "title_keywords");
+        self.check_cancelled(doc, &keywords, &title_keywords);
+        self.check_title_keywords(&keywords, &title_keywords);
         f
     }
 
@@ -549,7 +551,12 @@ impl Ctx<'_> {
     /// the keyword is found in also holds the exclusion (its needle lies inside the
     /// keyword's), so the keyword can never match. One Aho–Corasick pass over the
     /// keywords' needles.
-    fn check_cancelled(&mut self, doc: &RawDoc) {
+    fn check_cancelled(
+        &mut self,
+        doc: &RawDoc,
+        keywords: &[SpannedTerm],
+        title_keywords: &[SpannedTerm],
+    ) {
         let excluded = spanned_terms(doc, "exclude");
         if excluded.is_empty() {
             return;
@@ -558,18 +565,14 @@ impl Ctx<'_> {
         let Ok(ac) = aho_corasick::AhoCorasick::new(&needles) else {
             return;
         };
-        let keywords = spanned_terms(doc, "keywords");
-        for (k, t, at) in keywords
-            .into_iter()
-            .chain(spanned_terms(doc, "title_keywords"))
-        {
+        for (k, t, at) in keywords.iter().chain(title_keywords) {
             let Some(m) = ac.find_overlapping_iter(&t.needle()).next() else {
                 continue;
             };
             let (x, _, x_at) = &excluded[m.pattern().as_usize()];
             let line = self.line(*x_at);
             self.warn(
-                at,
+                *at,
                 format!("keyword {k:?} can never match: the exclusion {x:?} (line {line}) cancels every text it is found in"),
                 "remove the keyword, or narrow the exclusion so that it is not part of the keyword",
             );
@@ -577,16 +580,17 @@ impl Ctx<'_> {
     }
 
     /// A title keyword that is also a keyword: keywords count in titles already.
-    fn check_title_keywords(&mut self, doc: &RawDoc) {
-        let keywords: HashMap<super::text::Term, (String, usize)> = spanned_terms(doc, "keywords")
-            .into_iter()
-            .map(|(s, t, at)| (t, (s, at)))
-            .collect();
-        for (k, t, at) in spanned_terms(doc, "title_keywords") {
-            if let Some((first, first_at)) = keywords.get(&t) {
+    fn check_title_keywords(&mut self, keywords: &[SpannedTerm], title_keywords: &[SpannedTerm]) {
+        if title_keywords.is_empty() {
+            return;
+        }
+        let first: HashMap<&super::text::Term, (&String, usize)> =
+            keywords.iter().map(|(s, t, at)| (t, (s, *at))).collect();
+        for (k, t, at) in title_keywords {
+            if let Some((first, first_at)) = first.get(t) {
                 let line = self.line(*first_at);
                 self.err(
-                    at,
+                    *at,
                     format!("title keyword {k:?} is already a keyword: {first:?} (line {line})"),
                     "keywords count in titles and summaries alike; keep it in one of the two lists",
                 );
@@ -1278,9 +1282,11 @@ fn is_eurovoc_id(id: &str) -> bool {
     digits || new_form
 }
 
-/// The valid terms of a list of terms (`keywords`, `title_keywords`, `exclude`), as
-/// written, parsed, and where each is written.
-fn spanned_terms(doc: &RawDoc, key: &str) -> Vec<(String, super::text::Term, usize)> {
+/// A term as written, parsed, and where it is written.
+type SpannedTerm = (String, super::text::Term, usize);
+
+/// The valid terms of a list of terms (`keywords`, `title_keywords`, `exclude`).
+fn spanned_terms(doc: &RawDoc, key: &str) -> Vec<SpannedTerm> {
     let Some((_, v)) = doc.iter().find(|(k, _)| k.get_ref() == key) else {
         return Vec::new();
     };
