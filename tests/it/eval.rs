@@ -4,7 +4,9 @@
 //! library's `WatchlistSet` on the shipped `watchlists/`, as a poll matches a title. The
 //! numbers are printed (`cargo nextest run eval --no-capture`), per part, language,
 //! watchlist, set and origin (the EU institutions' own titles or other pages); the target
-//! is asserted on the held-out part in the languages the focus groups read.
+//! is asserted on the held-out part in the languages the focus groups read. For the three
+//! newer groups a title's labels are the majority of three labellers (the file's header),
+//! and the first labeller's figures and the labellers' agreement are printed beside them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -48,7 +50,12 @@ const MIN_NEW_POSITIVES: usize = 15;
 struct Row {
     title: String,
     language: String,
+    /// The first labeller's groups.
     labels: BTreeSet<String>,
+    /// The second labeller's, for the three newer groups only (rows in the languages read).
+    second: Option<BTreeSet<String>>,
+    /// The third labeller's, for the three newer groups, where the first two disagree.
+    third: Option<BTreeSet<String>>,
     split: String,
     /// The set the row was added with: "first", or the name of its `#@` line.
     set: String,
@@ -68,23 +75,48 @@ fn rows() -> Vec<Row> {
             continue;
         }
         let c: Vec<&str> = l.split('\t').collect();
-        assert_eq!(c.len(), 5, "five columns: {l}");
+        assert!(c.len() == 5 || c.len() == 7, "five or seven columns: {l}");
         assert!(!c[3].trim().is_empty(), "no provenance: {l}");
         assert!(c[4] == "tune" || c[4] == "eval", "split: {l}");
         rows.push(Row {
             title: c[0].to_string(),
             language: c[1].to_string(),
-            labels: c[2]
-                .split(',')
-                .filter(|x| *x != "-")
-                .map(str::to_string)
-                .collect(),
+            labels: groups(c[2]),
+            second: c.get(5).map(|g| groups(g)),
+            third: c.get(6).filter(|g| **g != ".").map(|g| groups(g)),
             split: c[4].to_string(),
             set: set.clone(),
             origin: origin(c[3]),
         });
     }
     rows
+}
+
+/// A labels cell: comma-separated watchlist ids, "-" for none.
+fn groups(cell: &str) -> BTreeSet<String> {
+    cell.split(',')
+        .filter(|x| *x != "-")
+        .map(str::to_string)
+        .collect()
+}
+
+impl Row {
+    /// Whether the title belongs to watchlist `id`: for the three newer groups, the
+    /// majority of the labellers (the first two when they agree, else the third); for the
+    /// others, and rows not labelled again, the first labeller.
+    fn belongs(&self, id: &str) -> bool {
+        let first = self.labels.contains(id);
+        let newer = NEW_GROUPS.iter().any(|(n, _)| *n == id);
+        let Some(second) = self.second.as_ref().filter(|_| newer) else {
+            return first;
+        };
+        if second.contains(id) == first {
+            return first;
+        }
+        let third = self.third.as_ref();
+        let third = third.unwrap_or_else(|| panic!("labellers disagree, no third: {}", self.title));
+        third.contains(id)
+    }
 }
 
 /// True and false positives and negatives over (title, watchlist) pairs.
@@ -243,8 +275,11 @@ fn shipped_watchlists_precision_and_recall_on_labelled_titles() {
     let rows = rows();
     assert!(rows.len() >= 300, "only {} labelled titles", rows.len());
     let mut tally = Tally::default();
+    let mut by_first = Tally::default();
+    let mut agreement = Agreement::default();
     for r in &rows {
-        for l in &r.labels {
+        let labelled = r.labels.iter().chain(r.second.iter().flatten());
+        for l in labelled.chain(r.third.iter().flatten()) {
             assert!(lists.get(l).is_some(), "unknown watchlist {l}: {}", r.title);
         }
         let got: BTreeSet<String> = lists
@@ -252,14 +287,25 @@ fn shipped_watchlists_precision_and_recall_on_labelled_titles() {
             .into_iter()
             .map(|m| m.watchlist)
             .collect();
-        let outcomes: Vec<(&str, bool, bool)> = lists
-            .lists()
-            .iter()
-            .map(|l| (l.id.as_str(), r.labels.contains(&l.id), got.contains(&l.id)))
-            .collect();
-        tally.count(r, &outcomes);
+        let outcomes = |label: &dyn Fn(&str) -> bool| -> Vec<(&str, bool, bool)> {
+            let lists = lists.lists().iter();
+            lists
+                .map(|l| (l.id.as_str(), label(&l.id), got.contains(&l.id)))
+                .collect()
+        };
+        tally.count(r, &outcomes(&|id| r.belongs(id)));
+        by_first.count(r, &outcomes(&|id| r.labels.contains(id)));
+        agreement.count(r);
     }
     tally.print();
+    agreement.print();
+    for (id, _) in NEW_GROUPS {
+        let c = by_first.list("eval", id);
+        println!(
+            "  eval {id}, first labeller alone (en/fr/de/nl): {}",
+            c.line()
+        );
+    }
     assert_new_groups(&tally);
     let eval = tally.by_part.get(&("eval".to_string(), true)).copied();
     let eval = eval.unwrap_or_default();
@@ -302,6 +348,47 @@ fn assert_new_groups(tally: &Tally) {
             titles: c.titles + t.titles,
         };
         println!("  whole set {id} (en/fr/de/nl): {}", whole.line());
+    }
+}
+
+/// How often the first two labellers agree on each of the three newer groups, over the
+/// rows both labelled (en/fr/de/nl): [both, first only, second only, neither] per group.
+#[derive(Default)]
+struct Agreement {
+    cells: BTreeMap<&'static str, [usize; 4]>,
+    thirds: usize,
+}
+
+impl Agreement {
+    fn count(&mut self, r: &Row) {
+        let Some(second) = &r.second else { return };
+        self.thirds += usize::from(r.third.is_some());
+        for (id, _) in NEW_GROUPS {
+            let (a, b) = (r.labels.contains(id), second.contains(id));
+            let cell = match (a, b) {
+                (true, true) => 0,
+                (true, false) => 1,
+                (false, true) => 2,
+                (false, false) => 3,
+            };
+            self.cells.entry(id).or_default()[cell] += 1;
+        }
+    }
+
+    /// Raw agreement and Cohen's kappa (agreement beyond what chance would give).
+    fn print(&self) {
+        println!("labellers: {} titles went to a third labeller", self.thirds);
+        for (id, [both, first, second, neither]) in &self.cells {
+            let n = (both + first + second + neither) as f64;
+            let observed = (both + neither) as f64 / n;
+            let yes = ((both + first) as f64 / n) * ((both + second) as f64 / n);
+            let no = ((second + neither) as f64 / n) * ((first + neither) as f64 / n);
+            let kappa = (observed - yes - no) / (1.0 - yes - no);
+            println!(
+                "  labellers on {id}: agree {observed:.3}, kappa {kappa:.3} \
+                 (both {both}, first only {first}, second only {second}, neither {neither})"
+            );
+        }
     }
 }
 
