@@ -1085,6 +1085,13 @@ fn match_text(
             words.join(", ")
         )?;
     }
+    for i in &explained.ignored {
+        writeln!(
+            out,
+            "{}: keyword \"{}\" found only inside \"{}\", which the watchlist ignores",
+            i.watchlist, i.keyword, i.phrase
+        )?;
+    }
     Ok(Exit::Ok)
 }
 

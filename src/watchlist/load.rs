@@ -14,7 +14,7 @@ use super::{Watchlist, WatchlistError, WatchlistSet};
 use crate::model::{DossierRef, Language, ProcedureRef, Stage};
 use crate::schedule::{DigestSchedule, SCHEDULE_HINT};
 
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 14] = [
     "name",
     "recipients",
     "channels",
@@ -25,6 +25,7 @@ const KEYS: [&str; 13] = [
     "keywords",
     "title_keywords",
     "exclude",
+    "ignore",
     "subjects",
     "sources",
     "language",
@@ -413,6 +414,7 @@ struct Fields {
     keywords: Vec<String>,
     title_keywords: Vec<String>,
     exclude: Vec<String>,
+    ignore: Vec<String>,
     subjects: Vec<String>,
     sources: Vec<String>,
     language: Language,
@@ -484,6 +486,7 @@ impl Ctx<'_> {
             keywords: Vec::new(),
             title_keywords: Vec::new(),
             exclude: Vec::new(),
+            ignore: Vec::new(),
             subjects: Vec::new(),
             sources: Vec::new(),
             language: Language::En,
@@ -514,6 +517,11 @@ impl Ctx<'_> {
                 "exclude" => {
                     if let Some(x) = self.terms("exclude", value) {
                         f.exclude = x;
+                    }
+                }
+                "ignore" => {
+                    if let Some(x) = self.terms("ignore", value) {
+                        f.ignore = x;
                     }
                 }
                 "subjects" => {
@@ -737,12 +745,14 @@ impl Ctx<'_> {
         Some(seen)
     }
 
-    /// `keywords` or `exclude`: valid terms, none the same as another once normalised.
+    /// `keywords`, `title_keywords`, `exclude` or `ignore`: valid terms, none the same as
+    /// another once normalised.
     fn terms(&mut self, key: &str, value: &Spanned<Raw>) -> Option<Vec<String>> {
         let items = self.strings(key, value)?;
         let what = match key {
             "keywords" => "keyword",
             "title_keywords" => "title keyword",
+            "ignore" => "ignored phrase",
             _ => "exclusion",
         };
         let mut seen: Vec<String> = Vec::new();
@@ -935,6 +945,7 @@ impl Ctx<'_> {
             keywords: f.keywords,
             title_keywords: f.title_keywords,
             exclude: f.exclude,
+            ignore: f.ignore,
             subjects: f.subjects,
             sources: f.sources,
             language: f.language,

@@ -47,6 +47,8 @@ enum Role {
     TitleKeyword(usize),
     /// The index in the watchlist's `exclude`: read only to explain (`veille match`).
     Exclude(usize),
+    /// The index in the watchlist's `ignore`: keywords inside it do not count.
+    Ignore(usize),
 }
 
 /// Which text of an event a keyword is searched in: title keywords count in titles only.
@@ -102,6 +104,41 @@ struct Cancel {
 struct Unmatched {
     cancels: Vec<Cancel>,
     title_only: BTreeSet<(usize, usize)>,
+    /// (watchlist, keyword index, ignored phrase index).
+    ignored: BTreeSet<(usize, usize, usize)>,
+}
+
+/// The terms of one watchlist found in one text field, with their places in the
+/// normalised text (start, end).
+#[derive(Default)]
+struct Found {
+    /// Each keyword (or title keyword, in a title) found, by [`keyword_at`] index.
+    keywords: Vec<(usize, (usize, usize))>,
+    excludes: BTreeSet<usize>,
+    /// Each ignored phrase found, by its index in `ignore`.
+    ignored: Vec<(usize, (usize, usize))>,
+}
+
+impl Found {
+    /// The keywords found at least once outside every ignored phrase, and those found only
+    /// inside one (with the first such phrase).
+    fn split(&self) -> (BTreeSet<usize>, BTreeMap<usize, usize>) {
+        let mut counted = BTreeSet::new();
+        let mut inside: BTreeMap<usize, usize> = BTreeMap::new();
+        for &(ki, (start, end)) in &self.keywords {
+            let within = |&&(_, (s, e)): &&(usize, (usize, usize))| s <= start && end <= e;
+            match self.ignored.iter().find(within) {
+                Some(&(ii, _)) => {
+                    inside.entry(ki).or_insert(ii);
+                }
+                None => {
+                    counted.insert(ki);
+                }
+            }
+        }
+        inside.retain(|ki, _| !counted.contains(ki));
+        (counted, inside)
+    }
 }
 
 /// What one event or text hit, per watchlist.
@@ -145,6 +182,11 @@ impl Matcher {
             for (ei, k) in list.exclude.iter().enumerate() {
                 if let Ok(t) = parse_term(k) {
                     add(t.needle(), (li, Role::Exclude(ei)));
+                }
+            }
+            for (ii, k) in list.ignore.iter().enumerate() {
+                if let Ok(t) = parse_term(k) {
+                    add(t.needle(), (li, Role::Ignore(ii)));
                 }
             }
             for (di, d) in list.dossiers.iter().enumerate() {
@@ -195,48 +237,54 @@ impl Matcher {
     }
 
     /// Record the keyword hits of one text field: a watchlist whose exclusion also occurs
-    /// in this field gets no keyword hit from it; title keywords count in titles only.
+    /// in this field gets no keyword hit from it; title keywords count in titles only; a
+    /// keyword found only inside a phrase its watchlist ignores does not count.
     fn scan(&self, text: &str, field: Field, hits: &mut BTreeMap<usize, Hits>) {
-        let Some(ac) = &self.ac else { return };
-        if text.trim().is_empty() {
-            return;
-        }
-        let mut found: BTreeMap<usize, (BTreeSet<usize>, bool)> = BTreeMap::new();
-        Self::each_term(ac, &self.owners, text, |li, role| {
-            let e = found.entry(li).or_default();
-            match role {
-                Role::Keyword(ki) => {
-                    e.0.insert(*ki);
+        for (li, found) in self.found(text, field == Field::Title, &mut |_, _| {}) {
+            if found.excludes.is_empty() {
+                let (counted, _) = found.split();
+                if !counted.is_empty() {
+                    hits.entry(li).or_default().keywords.extend(counted);
                 }
-                Role::TitleKeyword(ki) => {
-                    if field == Field::Title {
-                        e.0.insert(*ki);
-                    }
-                }
-                Role::Exclude(_) => e.1 = true,
-            }
-        });
-        for (li, (kws, excluded)) in found {
-            if !excluded && !kws.is_empty() {
-                hits.entry(li).or_default().keywords.extend(kws);
             }
         }
     }
 
-    /// Every (watchlist, keyword or exclusion) whose term occurs in `text`, normalised:
-    /// one pass of the automaton over all watchlists' terms.
-    fn each_term(
-        ac: &AhoCorasick,
-        owners: &[Vec<(usize, Role)>],
+    /// The terms of each watchlist found in one text field; `title_only` gets each title
+    /// keyword found outside a title.
+    fn found(
+        &self,
         text: &str,
-        mut f: impl FnMut(usize, &Role),
-    ) {
+        title: bool,
+        title_only: &mut dyn FnMut(usize, usize),
+    ) -> BTreeMap<usize, Found> {
+        let mut found: BTreeMap<usize, Found> = BTreeMap::new();
+        let Some(ac) = &self.ac else { return found };
+        if text.trim().is_empty() {
+            return found;
+        }
         let norm = normalise(text);
         for m in ac.find_overlapping_iter(&norm) {
-            for (li, role) in owners.get(m.pattern().as_usize()).into_iter().flatten() {
-                f(*li, role);
+            let span = (m.start(), m.end());
+            for (li, role) in self
+                .owners
+                .get(m.pattern().as_usize())
+                .into_iter()
+                .flatten()
+            {
+                let f = found.entry(*li).or_default();
+                match role {
+                    Role::Keyword(ki) => f.keywords.push((*ki, span)),
+                    Role::TitleKeyword(ki) if title => f.keywords.push((*ki, span)),
+                    Role::TitleKeyword(ki) => title_only(*li, *ki),
+                    Role::Exclude(ei) => {
+                        f.excludes.insert(*ei);
+                    }
+                    Role::Ignore(ii) => f.ignored.push((*ii, span)),
+                }
             }
         }
+        found
     }
 
     fn dossier_keys(&self, keys: impl IntoIterator<Item = Key>, hits: &mut BTreeMap<usize, Hits>) {
@@ -301,7 +349,8 @@ impl Matcher {
     }
 
     /// [`Matcher::scan`] that also says, per watchlist, the keywords an exclusion cancelled
-    /// and those exclusions (for `veille match` only: the hot path keeps a flag).
+    /// and those exclusions, and the keywords found only inside an ignored phrase (for
+    /// `veille match` only).
     fn scan_explain(
         &self,
         text: &str,
@@ -309,33 +358,25 @@ impl Matcher {
         unmatched: &mut Unmatched,
         field: usize,
     ) {
-        let Some(ac) = &self.ac else { return };
-        if text.trim().is_empty() {
-            return;
-        }
-        let mut found: BTreeMap<usize, (BTreeSet<usize>, BTreeSet<usize>)> = BTreeMap::new();
-        Self::each_term(ac, &self.owners, text, |li, role| {
-            let e = found.entry(li).or_default();
-            match role {
-                Role::Keyword(ki) => e.0.insert(*ki),
-                Role::TitleKeyword(ki) if field == 0 => e.0.insert(*ki),
-                Role::TitleKeyword(ki) => unmatched.title_only.insert((li, *ki)),
-                Role::Exclude(ei) => e.1.insert(*ei),
-            };
-        });
-        for (li, (kws, excl)) in found {
-            if kws.is_empty() {
-                continue;
-            }
-            if excl.is_empty() {
-                hits.entry(li).or_default().keywords.extend(kws);
-            } else {
+        let mut title_only = |li, ki| {
+            unmatched.title_only.insert((li, ki));
+        };
+        for (li, found) in self.found(text, field == 0, &mut title_only) {
+            let (counted, inside) = found.split();
+            if !found.excludes.is_empty() && !counted.is_empty() {
                 unmatched.cancels.push(Cancel {
                     list: li,
                     field,
-                    keywords: kws,
-                    excludes: excl,
+                    keywords: counted,
+                    excludes: found.excludes,
                 });
+                continue;
+            }
+            unmatched
+                .ignored
+                .extend(inside.into_iter().map(|(ki, ii)| (li, ki, ii)));
+            if !counted.is_empty() {
+                hits.entry(li).or_default().keywords.extend(counted);
             }
         }
     }
@@ -387,10 +428,12 @@ impl Matcher {
             })
             .collect();
         let title_only = title_only(lists, &hits, unmatched.title_only);
+        let ignored = ignored(lists, &hits, unmatched.ignored);
         super::Explained {
             matches: finish(lists, hits, |_| true),
             cancelled,
             title_only,
+            ignored,
         }
     }
 
@@ -467,6 +510,36 @@ fn title_only(
                 watchlist: list.id.clone(),
                 keywords: vec![k.clone()],
             }),
+        }
+    }
+    out
+}
+
+/// Keywords found only inside an ignored phrase and nowhere else (where they would have
+/// counted), per watchlist, as the officer wrote them.
+fn ignored(
+    lists: &[Watchlist],
+    hits: &BTreeMap<usize, Hits>,
+    found: BTreeSet<(usize, usize, usize)>,
+) -> Vec<super::Ignored> {
+    let mut out: Vec<super::Ignored> = Vec::new();
+    for (li, ki, ii) in found {
+        if hits.get(&li).is_some_and(|h| h.keywords.contains(&ki)) {
+            continue;
+        }
+        let Some(list) = lists.get(li) else { continue };
+        let (Some(keyword), Some(phrase)) = (keyword_at(list, ki), list.ignore.get(ii)) else {
+            continue;
+        };
+        let seen = out
+            .iter()
+            .any(|i| i.watchlist == list.id && &i.keyword == keyword);
+        if !seen {
+            out.push(super::Ignored {
+                watchlist: list.id.clone(),
+                keyword: keyword.clone(),
+                phrase: phrase.clone(),
+            });
         }
     }
     out

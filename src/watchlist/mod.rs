@@ -49,6 +49,10 @@ pub struct Watchlist {
     /// "cohesion") that summaries use in passing.
     pub title_keywords: Vec<String>,
     pub exclude: Vec<String>,
+    /// Phrases whose words do not count as keywords ("Committee on Industry, Research and
+    /// Energy" for the keyword "energy"): a keyword found only inside one of them is not a
+    /// match; the rest of the text still counts.
+    pub ignore: Vec<String>,
     /// EuroVoc subjects as the officer wrote them: a label (`"plastic waste"`) or an id
     /// (`"eurovoc:4493"`). Matched against the CELLAR notice of a new procedure.
     pub subjects: Vec<String>,
@@ -196,6 +200,17 @@ pub struct Explained {
     pub cancelled: Vec<Cancelled>,
     /// Title keywords found in the summary, where they do not count.
     pub title_only: Vec<TitleOnly>,
+    /// Keywords found only inside a phrase their watchlist ignores.
+    pub ignored: Vec<Ignored>,
+}
+
+/// A keyword of a watchlist found in a text only inside a phrase the watchlist ignores
+/// (for `veille match`), as the officer wrote both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ignored {
+    pub watchlist: String,
+    pub keyword: String,
+    pub phrase: String,
 }
 
 /// Title keywords of a watchlist found outside the title, where they do not count (for
@@ -292,6 +307,7 @@ impl WatchlistSet {
         e.matches.retain(|m| wanted(&m.watchlist));
         e.cancelled.retain(|c| wanted(&c.watchlist));
         e.title_only.retain(|t| wanted(&t.watchlist));
+        e.ignored.retain(|i| wanted(&i.watchlist));
         e
     }
 
@@ -349,9 +365,9 @@ fn fingerprint_of(lists: &[Watchlist]) -> String {
 }
 
 /// Add what decides what a watchlist matches to a fingerprint: its dossiers, keywords,
-/// exclusions, subjects and sources, then its title keywords when it has any, so that the
-/// fingerprints of watchlists without them stay those of earlier versions (no reach-back
-/// nor re-evaluation on upgrade).
+/// exclusions, subjects and sources, then its title keywords and its ignored phrases when
+/// it has any, so that the fingerprints of watchlists without them stay those of earlier
+/// versions (no reach-back nor re-evaluation on upgrade).
 pub(crate) fn hash_terms(h: &mut blake3::Hasher, w: &Watchlist) {
     let dossiers: Vec<String> = w.dossiers.iter().map(|d| d.to_string()).collect();
     for part in [&dossiers, &w.keywords, &w.exclude, &w.subjects, &w.sources] {
@@ -360,6 +376,10 @@ pub(crate) fn hash_terms(h: &mut blake3::Hasher, w: &Watchlist) {
     if !w.title_keywords.is_empty() {
         h.update(b"title_keywords");
         hash_part(h, &w.title_keywords);
+    }
+    if !w.ignore.is_empty() {
+        h.update(b"ignore");
+        hash_part(h, &w.ignore);
     }
 }
 

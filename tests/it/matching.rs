@@ -880,7 +880,8 @@ fn the_newer_groups_overlap_where_the_law_does_and_skip_their_false_friends() {
         reasons(&lists.matches(&event(epbd)), "energy-climate"),
         [
             "act \"Directive (EU) 2024/1275\" (32024L1275)",
-            "keyword \"energy performance\""
+            "keyword \"energy performance\"",
+            "keyword \"energy\""
         ]
     );
     // Work-life balance in French holds "vie privée" (privacy): equality's, not data
@@ -894,7 +895,7 @@ fn the_newer_groups_overlap_where_the_law_does_and_skip_their_false_friends() {
     // The Council directive on equality bodies is 2022/0401(APP), not 2022/0400(APP).
     let m = lists.matches(&event("COM(2022) 689 final 2022/0401(APP)"));
     assert_eq!(reasons(&m, "equality"), ["dossier 2022/0401(APP)"]);
-    // False friends: the industry committee's name, fuels for ships, the Energy Charter
+    // False friends: the industry committee's name (ignored), fuels for ships, the Energy Charter
     // Treaty, the Globalisation Adjustment Fund (not a cohesion fund), women's rights in a
     // third country.
     for title in [
@@ -963,6 +964,62 @@ fn title_keywords_count_in_titles_only() {
     assert_eq!(why, ["keyword \"Klima*\" in its title"]);
 }
 
+/// A keyword found only inside a phrase its watchlist ignores does not count; found
+/// elsewhere in the same text too, it does; ignored phrases cancel nothing else, in titles,
+/// summaries or a new procedure's titles; `match` says which phrase hid which keyword.
+#[test]
+fn ignored_phrases_hide_the_keywords_inside_them_only() {
+    use veille::model::{Candidate, Titles};
+    let lists = set(
+        &[(
+            "energy",
+            "name = \"E\"\nrecipients = [\"a@example.org\"]\nkeywords = [\"energy efficiency\", \"Energie*\"]\ntitle_keywords = [\"energy\"]\nignore = [\"Committee on Industry, Research and Energy\", \"Ausschuss für Industrie, Forschung und Energie\"]\n",
+        )],
+        &[],
+    );
+    // Real titles of the Parliament's committee opinions.
+    let plastics = "OPINION of the Committee on Industry, Research and Energy for the Committee on the Environment, Public Health and Food Safety on the proposal for a directive of the European Parliament and of the Council on the reduction of the impact of certain plastic products on the environment";
+    assert!(lists.matches(&event(plastics)).is_empty());
+    assert!(lists.match_text(plastics, None).is_empty());
+    let buildings = "OPINION of the Committee on Industry, Research and Energy on the energy performance of buildings and energy efficiency";
+    assert_eq!(
+        reasons(&lists.matches(&event(buildings)), "energy"),
+        ["keyword \"energy efficiency\"", "keyword \"energy\""]
+    );
+    // In a summary, and with a `*` keyword in German.
+    let mut e = event("Stellungnahme zur Verpackungsverordnung");
+    e.summary = "Stellungnahme: Ausschuss für Industrie, Forschung und Energie".into();
+    assert!(lists.matches(&e).is_empty());
+    e.summary = "Ausschuss für Industrie, Forschung und Energie: Energiesparen".into();
+    assert_eq!(
+        reasons(&lists.matches(&e), "energy"),
+        ["keyword \"Energie*\""]
+    );
+    // A new procedure's titles.
+    let c = Candidate {
+        reference: "2026/0013(COD)".parse().unwrap_or_else(|e| panic!("{e}")),
+        titles: Titles {
+            en: Some(plastics.into()),
+            ..Titles::default()
+        },
+        com: vec![],
+        final_act: None,
+        subjects: vec![],
+        eurovoc: vec![],
+    };
+    assert!(lists.discover(&c, "ep-api").is_empty());
+    // `veille match` names the phrase, and only for keywords found nowhere else.
+    let why = lists.explain(&[plastics], None);
+    assert!(why.matches.is_empty());
+    assert_eq!(why.ignored.len(), 1, "{:?}", why.ignored);
+    assert_eq!(why.ignored[0].keyword, "energy");
+    assert_eq!(
+        why.ignored[0].phrase,
+        "Committee on Industry, Research and Energy"
+    );
+    assert!(lists.explain(&[buildings], None).ignored.is_empty());
+}
+
 /// A watchlist without title keywords keeps the fingerprints it had before title keywords
 /// existed (hashed from the same parts, in the same way), so an upgrade neither reaches
 /// back into the archive nor evaluates remembered candidates again; writing one changes them.
@@ -989,4 +1046,10 @@ fn title_keywords_change_the_fingerprints_only_when_written() {
     assert_ne!(w(&written), w(&before));
     assert_eq!(empty.fingerprint(), before.fingerprint());
     assert_ne!(written.fingerprint(), before.fingerprint());
+    // Ignored phrases likewise: hashed only when written.
+    let no_phrase = one(&format!("{head}ignore = []\n"));
+    let phrase = one(&format!("{head}ignore = [\"climate change committee\"]\n"));
+    assert_eq!(w(&no_phrase), w(&before));
+    assert_ne!(w(&phrase), w(&before));
+    assert_ne!(phrase.fingerprint(), before.fingerprint());
 }

@@ -87,6 +87,21 @@ fn match_says_a_title_keyword_in_the_summary_does_not_count() {
         0,
     );
     assert_eq!(out, "climate: keyword \"Klima*\"\n");
+    // A keyword found only inside a phrase the watchlist ignores.
+    app.add_watchlist(
+        "industry",
+        "name = \"Energy\"\nrecipients = [\"fg@example.org\"]\ntitle_keywords = [\"energy\"]\n\
+         ignore = [\"Committee on Industry, Research and Energy\"]\n",
+    );
+    let opinion =
+        "OPINION of the Committee on Industry, Research and Energy on single-use plastics";
+    let out = app.expect(None, &["match", opinion], 0);
+    assert_eq!(
+        out,
+        "no watchlist matches\nindustry: keyword \"energy\" found only inside \"Committee on Industry, Research and Energy\", which the watchlist ignores\n"
+    );
+    let out = app.expect(None, &["match", &format!("{opinion} and energy prices")], 0);
+    assert_eq!(out, "industry: keyword \"energy\"\n");
     let out = app.expect(None, &["check"], 0);
     assert!(
         out.contains("climate — Energy and climate (1 recipient(s), 0 dossier(s), 1 keyword(s), 2 title keyword(s), 0 subject(s)"),

@@ -127,6 +127,21 @@ const MALFORMED: &[(&str, &[(usize, usize, &str)])] = &[
         ],
     ),
     (
+        "bad-ignore.toml",
+        &[
+            (
+                6,
+                3,
+                r#"ignored phrase "committee on industry, research and energy" duplicates "Committee on Industry, Research and Energy" (line 5)"#,
+            ),
+            (
+                7,
+                3,
+                r#"keyword "(a+)+$" is written as a pattern ("+", "$" cannot be in a word): keywords are words, not patterns"#,
+            ),
+        ],
+    ),
+    (
         "dup-recipient.toml",
         &[(
             3,
