@@ -552,7 +552,36 @@ impl Ctx<'_> {
         let title_keywords = spanned_terms(doc, "title_keywords");
         self.check_cancelled(doc, &keywords, &title_keywords);
         self.check_title_keywords(&keywords, &title_keywords);
+        self.check_ignored(doc, &keywords, &title_keywords);
         f
+    }
+
+    /// Warn of each ignored phrase that holds none of the keywords and title keywords: it
+    /// would change nothing. A keyword's needle lies inside the phrase's (a `*` keyword
+    /// by its beginning), as the matcher finds it there.
+    fn check_ignored(&mut self, doc: &RawDoc, keywords: &[SpannedTerm], titles: &[SpannedTerm]) {
+        let ignored = spanned_terms(doc, "ignore");
+        if ignored.is_empty() {
+            return;
+        }
+        let needles: Vec<String> = keywords
+            .iter()
+            .chain(titles)
+            .map(|(_, t, _)| t.needle())
+            .collect();
+        let ac = aho_corasick::AhoCorasick::new(&needles).ok();
+        for (phrase, t, at) in &ignored {
+            let holds = ac
+                .as_ref()
+                .is_some_and(|ac| ac.is_match(&format!("{} ", t.needle())));
+            if !holds {
+                self.warn(
+                    *at,
+                    format!("ignored phrase {phrase:?} holds none of the keywords, so it changes nothing"),
+                    "remove it, or add the keyword it should hide (\"energy\" for \"Committee on Industry, Research and Energy\")",
+                );
+            }
+        }
     }
 
     /// Warn of each keyword (or title keyword) an exclusion always cancels: every text

@@ -267,3 +267,21 @@ fn a_keyword_an_exclusion_always_cancels_is_a_warning() {
     // "aid*" also matches "aids", which "aid" does not cancel.
     assert_eq!(err.matches("warning").count(), 2, "{err}");
 }
+
+#[test]
+fn an_ignored_phrase_that_hides_no_keyword_is_a_warning() {
+    let app = app();
+    app.add_watchlist(
+        "energy",
+        &format!(
+            "{HEAD}keywords = [\"renewable energy\"]\ntitle_keywords = [\"energy\"]\nignore = [\n  \"Committee on Industry, Research and Energy\",\n  \"Committee on Regional Development\",\n]\n"
+        ),
+    );
+    let (out, err) = run(&app, &["check"], 0);
+    assert!(out.contains("energy — W"), "{out}");
+    assert!(
+        err.contains("watchlists/energy.toml:7:3: warning: ignored phrase \"Committee on Regional Development\" holds none of the keywords, so it changes nothing\n  hint: remove it, or add the keyword it should hide"),
+        "{err}"
+    );
+    assert_eq!(err.matches("warning").count(), 1, "{err}");
+}
