@@ -985,10 +985,17 @@ fn check(g: &Global, config: &Config, watchlists: &WatchlistSet) -> anyhow::Resu
     )?;
     let now = g.now();
     for w in watchlists.lists() {
-        let keywords = match w.title_keywords.len() {
+        let mut keywords = match w.title_keywords.len() {
             0 => format!("{} keyword(s)", w.keywords.len()),
             t => format!("{} keyword(s), {t} title keyword(s)", w.keywords.len()),
         };
+        if !w.ignore.is_empty() {
+            keywords.push_str(&format!(", {} ignored phrase(s)", w.ignore.len()));
+        }
+        if !w.all_items_from.is_empty() {
+            let whole = w.all_items_from.join(", ");
+            keywords.push_str(&format!(", every item of {whole}"));
+        }
         writeln!(
             out,
             "  {} — {} ({} recipient(s), {} dossier(s), {keywords}, {} subject(s), digest {:?})",

@@ -14,7 +14,7 @@ use super::{Watchlist, WatchlistError, WatchlistSet};
 use crate::model::{DossierRef, Language, ProcedureRef, Stage};
 use crate::schedule::{DigestSchedule, SCHEDULE_HINT};
 
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 15] = [
     "name",
     "recipients",
     "channels",
@@ -28,6 +28,7 @@ const KEYS: [&str; 14] = [
     "ignore",
     "subjects",
     "sources",
+    "all_items_from",
     "language",
 ];
 
@@ -417,6 +418,8 @@ struct Fields {
     ignore: Vec<String>,
     subjects: Vec<String>,
     sources: Vec<String>,
+    /// With where each is written (checked against `sources` once every key is read).
+    all_items_from: Vec<(String, usize)>,
     language: Language,
     channels: Vec<ChannelRef>,
     contact: Option<String>,
@@ -489,6 +492,7 @@ impl Ctx<'_> {
             ignore: Vec::new(),
             subjects: Vec::new(),
             sources: Vec::new(),
+            all_items_from: Vec::new(),
             language: Language::En,
             channels: Vec::new(),
             contact: None,
@@ -530,8 +534,13 @@ impl Ctx<'_> {
                     }
                 }
                 "sources" => {
-                    if let Some(s) = self.sources(value, known_sources) {
-                        f.sources = s;
+                    if let Some(s) = self.sources("sources", value, known_sources) {
+                        f.sources = s.into_iter().map(|(s, _)| s).collect();
+                    }
+                }
+                "all_items_from" => {
+                    if let Some(s) = self.sources("all_items_from", value, known_sources) {
+                        f.all_items_from = s;
                     }
                 }
                 "language" => {
@@ -553,7 +562,25 @@ impl Ctx<'_> {
         self.check_cancelled(doc, &keywords, &title_keywords);
         self.check_title_keywords(&keywords, &title_keywords);
         self.check_ignored(doc, &keywords, &title_keywords);
+        self.check_all_items_from(&f);
         f
+    }
+
+    /// Warn of a source whose every item the watchlist takes but which its `sources`
+    /// leave out: none of its items would reach the watchlist.
+    fn check_all_items_from(&mut self, f: &Fields) {
+        if f.sources.is_empty() {
+            return;
+        }
+        for (s, at) in &f.all_items_from {
+            if !f.sources.contains(s) {
+                self.warn(
+                    *at,
+                    format!("source {s:?} is not among the watchlist's sources, so none of its items reach it"),
+                    format!("add \"{s}\" to sources, or remove it from all_items_from"),
+                );
+            }
+        }
     }
 
     /// Warn of each ignored phrase that holds none of the keywords and title keywords: it
@@ -851,9 +878,15 @@ impl Ctx<'_> {
         Some(seen)
     }
 
-    /// `sources`: names of sources configured in config.toml, each listed once.
-    fn sources(&mut self, value: &Spanned<Raw>, known_sources: &[String]) -> Option<Vec<String>> {
-        let items = self.strings("sources", value)?;
+    /// `sources` or `all_items_from` (`key`): names of sources configured in config.toml,
+    /// each listed once, with where each is written.
+    fn sources(
+        &mut self,
+        key: &str,
+        value: &Spanned<Raw>,
+        known_sources: &[String],
+    ) -> Option<Vec<(String, usize)>> {
+        let items = self.strings(key, value)?;
         let mut sources = Vec::new();
         let mut listed = HashSet::new();
         for (s, at) in items {
@@ -877,7 +910,7 @@ impl Ctx<'_> {
                     "remove one of them",
                 );
             } else {
-                sources.push(s);
+                sources.push((s, at));
             }
         }
         Some(sources)
@@ -939,7 +972,8 @@ impl Ctx<'_> {
         };
         let unknown_key = doc.keys().any(|k| !KEYS.contains(&k.get_ref().as_str()));
         let terms = written("keywords") + written("title_keywords");
-        if written("dossiers") + terms + written("subjects") == 0 && !unknown_key {
+        let whole = written("all_items_from");
+        if written("dossiers") + terms + written("subjects") + whole == 0 && !unknown_key {
             self.err(
                 0,
                 "the watchlist has neither dossiers nor keywords nor subjects, so it would never match",
@@ -977,6 +1011,7 @@ impl Ctx<'_> {
             ignore: f.ignore,
             subjects: f.subjects,
             sources: f.sources,
+            all_items_from: f.all_items_from.into_iter().map(|(s, _)| s).collect(),
             language: f.language,
             channels: f.channels.iter().map(|c| c.id.clone()).collect(),
             channel_refs: f.channels,

@@ -1,7 +1,8 @@
 //! The compiled matcher of a whole `WatchlistSet`: one Aho–Corasick automaton over every
 //! keyword and exclusion of every watchlist (searched once per text field, cost
-//! independent of the number of watchlists) and one map from dossier identity to the
-//! watchlists listing it. Pure: no IO, no clock.
+//! independent of the number of watchlists), one map from dossier identity to the
+//! watchlists listing it, and one from source id to the watchlists taking it whole. Pure:
+//! no IO, no clock.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
@@ -68,6 +69,8 @@ pub(crate) struct Matcher {
     dossiers: HashMap<Key, Vec<(usize, usize)>>,
     /// A normalised EuroVoc label, or `id:4493` → (watchlist, index in its `subjects`).
     subjects: HashMap<String, Vec<(usize, usize)>>,
+    /// Source id → the watchlists that take every item of it (`all_items_from`).
+    whole_sources: HashMap<String, Vec<usize>>,
 }
 
 /// How a watchlist's `subjects` entry is looked up: `eurovoc:4493` by the concept id,
@@ -147,6 +150,10 @@ struct Hits {
     dossiers: BTreeSet<usize>,
     keywords: BTreeSet<usize>,
     subjects: BTreeSet<usize>,
+    /// One of the watchlist's exclusions is in one of the texts read.
+    excluded: bool,
+    /// The source whose every item the watchlist takes, when the event came from it.
+    whole_source: Option<String>,
 }
 
 impl Matcher {
@@ -164,6 +171,7 @@ impl Matcher {
         };
         let mut dossiers: HashMap<Key, Vec<(usize, usize)>> = HashMap::new();
         let mut subjects: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
+        let mut whole_sources: HashMap<String, Vec<usize>> = HashMap::new();
         for (li, list) in lists.iter().enumerate() {
             for (si, s) in list.subjects.iter().enumerate() {
                 subjects.entry(subject_key(s)).or_default().push((li, si));
@@ -192,6 +200,9 @@ impl Matcher {
             for (di, d) in list.dossiers.iter().enumerate() {
                 dossiers.entry(Key::of(d)).or_default().push((li, di));
             }
+            for s in &list.all_items_from {
+                whole_sources.entry(s.clone()).or_default().push(li);
+            }
         }
         let ac = if needles.is_empty() {
             None
@@ -206,6 +217,7 @@ impl Matcher {
             owners,
             dossiers,
             subjects,
+            whole_sources,
         }
     }
 
@@ -241,11 +253,13 @@ impl Matcher {
     /// keyword found only inside a phrase its watchlist ignores does not count.
     fn scan(&self, text: &str, field: Field, hits: &mut BTreeMap<usize, Hits>) {
         for (li, found) in self.found(text, field == Field::Title, &mut |_, _| {}) {
-            if found.excludes.is_empty() {
-                let (counted, _) = found.split();
-                if !counted.is_empty() {
-                    hits.entry(li).or_default().keywords.extend(counted);
-                }
+            if !found.excludes.is_empty() {
+                hits.entry(li).or_default().excluded = true;
+                continue;
+            }
+            let (counted, _) = found.split();
+            if !counted.is_empty() {
+                hits.entry(li).or_default().keywords.extend(counted);
             }
         }
     }
@@ -285,6 +299,17 @@ impl Matcher {
             }
         }
         found
+    }
+
+    /// The watchlists that take every item of `source` (one of the sources that reported
+    /// the event), unless an exclusion of theirs was found in the event's texts.
+    fn whole_source(&self, source: &str, hits: &mut BTreeMap<usize, Hits>) {
+        for li in self.whole_sources.get(source).into_iter().flatten() {
+            let h = hits.entry(*li).or_default();
+            if !h.excluded && h.whole_source.is_none() {
+                h.whole_source = Some(source.to_string());
+            }
+        }
     }
 
     fn dossier_keys(&self, keys: impl IntoIterator<Item = Key>, hits: &mut BTreeMap<usize, Hits>) {
@@ -341,6 +366,9 @@ impl Matcher {
         self.scan(&event.summary, Field::Summary, &mut hits);
         if let Some(t) = &event.dossier_title {
             self.scan(t, Field::Title, &mut hits);
+        }
+        for p in &event.provenance {
+            self.whole_source(&p.source, &mut hits);
         }
         let source = event.source();
         finish(lists, hits, |l| {
@@ -478,6 +506,7 @@ fn finish(
                 reasons.push(Reason::Subject(s.clone()));
             }
         }
+        reasons.extend(h.whole_source.map(Reason::Source));
         if !reasons.is_empty() {
             out.push(Match {
                 watchlist: list.id.clone(),

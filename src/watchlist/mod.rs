@@ -58,6 +58,9 @@ pub struct Watchlist {
     pub subjects: Vec<String>,
     /// Source ids; empty means every source.
     pub sources: Vec<String>,
+    /// Source ids whose every item belongs to the group whatever its words (a field's own
+    /// news feed), unless one of the watchlist's exclusions is in its title or summary.
+    pub all_items_from: Vec<String>,
     pub language: Language,
     /// Ids of `[channels.ID]` in config.toml that also receive its alerts and digests.
     pub channels: Vec<String>,
@@ -133,6 +136,8 @@ pub enum Reason {
     Keyword(String),
     /// A EuroVoc subject as the officer wrote it, carried by the procedure's notice.
     Subject(String),
+    /// A source whose every item the watchlist takes (`all_items_from`), by its id.
+    Source(String),
     /// The news that a procedure veille did not know was found for the watchlist, and
     /// why ([`Reason::as_discovery`]).
     NewDossier(String),
@@ -161,6 +166,7 @@ impl fmt::Display for Reason {
             },
             Reason::Keyword(k) => write!(f, "keyword \"{k}\""),
             Reason::Subject(s) => write!(f, "subject \"{s}\" (EuroVoc)"),
+            Reason::Source(s) => write!(f, "every item of source \"{s}\""),
             Reason::NewDossier(why) => write!(f, "new dossier: {why}"),
             Reason::FoundBefore(why) => write!(f, "a dossier found for you as new ({why})"),
         }
@@ -365,8 +371,8 @@ fn fingerprint_of(lists: &[Watchlist]) -> String {
 }
 
 /// Add what decides what a watchlist matches to a fingerprint: its dossiers, keywords,
-/// exclusions, subjects and sources, then its title keywords and its ignored phrases when
-/// it has any, so that the fingerprints of watchlists without them stay those of earlier
+/// exclusions, subjects and sources, then its title keywords, its ignored phrases and the
+/// sources it takes every item of when it has any, so that the fingerprints of watchlists without them stay those of earlier
 /// versions (no reach-back nor re-evaluation on upgrade).
 pub(crate) fn hash_terms(h: &mut blake3::Hasher, w: &Watchlist) {
     let dossiers: Vec<String> = w.dossiers.iter().map(|d| d.to_string()).collect();
@@ -380,6 +386,10 @@ pub(crate) fn hash_terms(h: &mut blake3::Hasher, w: &Watchlist) {
     if !w.ignore.is_empty() {
         h.update(b"ignore");
         hash_part(h, &w.ignore);
+    }
+    if !w.all_items_from.is_empty() {
+        h.update(b"all_items_from");
+        hash_part(h, &w.all_items_from);
     }
 }
 

@@ -285,3 +285,33 @@ fn an_ignored_phrase_that_hides_no_keyword_is_a_warning() {
     );
     assert_eq!(err.matches("warning").count(), 1, "{err}");
 }
+
+#[test]
+fn a_source_taken_whole_but_left_out_of_sources_is_a_warning() {
+    let server = TestServer::start_background();
+    let url = server.url("/feed.xml");
+    let sources = vec![
+        Source::new("ep-press", "feed", url.clone()),
+        Source::new("regio-news", "feed", url),
+    ];
+    let app = TestApp::new(server, sources);
+    app.add_watchlist(
+        "cohesion",
+        &format!("{HEAD}sources = [\"ep-press\"]\nall_items_from = [\"regio-news\"]\n"),
+    );
+    let (out, err) = run(&app, &["check"], 0);
+    assert!(out.contains("cohesion — W"), "{out}");
+    assert!(
+        err.contains("watchlists/cohesion.toml:4:19: warning: source \"regio-news\" is not among the watchlist's sources, so none of its items reach it\n  hint: add \"regio-news\" to sources, or remove it from all_items_from"),
+        "{err}"
+    );
+    // Listed in both: no warning.
+    app.add_watchlist(
+        "cohesion",
+        &format!(
+            "{HEAD}sources = [\"ep-press\", \"regio-news\"]\nall_items_from = [\"regio-news\"]\n"
+        ),
+    );
+    let (_, err) = run(&app, &["check"], 0);
+    assert!(!err.contains("warning"), "{err}");
+}

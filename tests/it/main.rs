@@ -1,6 +1,7 @@
 //! The one integration-test binary: modules by feature, shared helpers in `support`.
 
 mod act_names;
+mod all_items_from;
 mod archive;
 mod captured;
 mod cellar;

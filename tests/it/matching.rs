@@ -1053,3 +1053,63 @@ fn title_keywords_change_the_fingerprints_only_when_written() {
     assert_ne!(w(&phrase), w(&before));
     assert_ne!(phrase.fingerprint(), before.fingerprint());
 }
+
+#[test]
+fn a_source_taken_whole_brings_every_item_but_the_excluded() {
+    let cohesion = r#"
+name = "Cohesion"
+recipients = ["c@example.org"]
+keywords = ["cohesion policy"]
+exclude = ["Common Agricultural Policy"]
+all_items_from = ["regio-news"]
+"#;
+    let lists = set(
+        &[("cohesion", cohesion), ("proc", PROC)],
+        &["regio-news", "ep-press"],
+    );
+    // A real title of DG REGIO's news (its newsroom, item type 1165): no keyword in it.
+    let mut e = event("Panorama 63 - The Outermost Regions: joining forces across the EU");
+    assert!(lists.matches(&e).is_empty(), "from ep-press");
+    e.provenance[0].source = "regio-news".into();
+    assert_eq!(
+        reasons(&lists.matches(&e), "cohesion"),
+        ["every item of source \"regio-news\""]
+    );
+    // Keywords still count, before the source.
+    e.title = "Cohesion policy: more than €200 billion ready to be invested in Europe's cities and regions".into();
+    assert_eq!(
+        reasons(&lists.matches(&e), "cohesion"),
+        [
+            "keyword \"cohesion policy\"",
+            "every item of source \"regio-news\""
+        ]
+    );
+    // An exclusion in the title or the summary leaves the item out.
+    e.title = "Outermost regions and the Common Agricultural Policy".into();
+    assert!(lists.matches(&e).is_empty());
+    e.title = "Outermost regions: specific measures".into();
+    e.summary = "Support under the Common Agricultural Policy.".into();
+    assert!(lists.matches(&e).is_empty());
+    // A source among the others that reported a merged event counts too.
+    e.summary.clear();
+    e.provenance[0].source = "ep-press".into();
+    let mut also = e.provenance[0].clone();
+    also.source = "regio-news".into();
+    e.provenance.push(also);
+    assert_eq!(ids(&lists.matches(&e)), ["cohesion"]);
+    // Free text has no source: `match_text` finds by words only.
+    assert!(lists.match_text(&e.title, None).is_empty());
+}
+
+#[test]
+fn a_source_taken_whole_changes_the_fingerprint_only_when_written() {
+    let head = "name = \"C\"\nrecipients = [\"a@example.org\"]\nkeywords = [\"cohesion policy\"]\n";
+    let one = |text: &str| set(&[("cohesion", text)], &["regio-news"]);
+    let w = |s: &WatchlistSet| veille::archive::watchlist_fingerprint(&s.lists()[0]);
+    let before = one(head);
+    let empty = one(&format!("{head}all_items_from = []\n"));
+    let written = one(&format!("{head}all_items_from = [\"regio-news\"]\n"));
+    assert_eq!(w(&empty), w(&before));
+    assert_ne!(w(&written), w(&before));
+    assert_ne!(written.fingerprint(), before.fingerprint());
+}

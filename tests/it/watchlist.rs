@@ -127,6 +127,13 @@ const MALFORMED: &[(&str, &[(usize, usize, &str)])] = &[
         ],
     ),
     (
+        "bad-all-items-from.toml",
+        &[
+            (5, 27, r#"unknown source "regio""#),
+            (5, 36, r#"source "oeil" is listed twice"#),
+        ],
+    ),
+    (
         "bad-ignore.toml",
         &[
             (
@@ -499,7 +506,8 @@ fn every_toml_example_in_the_readme_and_the_guide_is_a_valid_watchlist() {
             "guide",
             Path::new("guide.toml"),
             b,
-            &["ep-press".to_string()],
+            // A shipped source, and the feed the guide's "Taking a source whole" adds.
+            &["ep-press".to_string(), "regio-news".to_string()],
         )
         .unwrap_or_else(|e| panic!("block {i}: {e:?}\n{b}"));
     }
