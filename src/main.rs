@@ -70,6 +70,9 @@ enum Cmd {
         /// A summary to test with TEXT as its title, as a feed item carries them.
         #[arg(long)]
         summary: Option<String>,
+        /// The source the item would come from (an id of config.toml).
+        #[arg(long)]
+        source: Option<String>,
         text: String,
     },
     /// Dossiers.
@@ -188,10 +191,12 @@ fn main() -> ExitCode {
         Cmd::Match {
             watchlist,
             summary,
+            source,
             text,
         } => Command::Match {
             watchlist,
             summary,
+            source,
             text,
         },
         Cmd::Dossier(DossierCmd::Show {

@@ -103,6 +103,8 @@ pub enum Command {
         watchlist: Option<String>,
         /// `--summary`: tested with `text` as its title.
         summary: Option<String>,
+        /// `--source`: the source the item would come from.
+        source: Option<String>,
         text: String,
     },
     /// `mail test [ADDRESS]`: one short message through the configured transport.
@@ -263,14 +265,18 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
             Command::Match {
                 watchlist,
                 summary,
+                source,
                 text,
             } => match_despite_errors(
                 &g,
                 &config,
                 loaded,
                 watchlist.as_deref(),
-                &text,
-                summary.as_deref(),
+                Probe {
+                    text: &text,
+                    summary: summary.as_deref(),
+                    source: source.as_deref(),
+                },
             ),
             _ => {
                 print_watchlist_errors(&loaded.errors);
@@ -284,14 +290,18 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
         Command::Match {
             watchlist,
             summary,
+            source,
             text,
         } => match_text(
             &g,
             &config,
             &watchlists,
             watchlist.as_deref(),
-            &text,
-            summary.as_deref(),
+            Probe {
+                text: &text,
+                summary: summary.as_deref(),
+                source: source.as_deref(),
+            },
         ),
         Command::Poll { source, force } => {
             // A running daemon holds the store: its poll loop polls now.
@@ -609,8 +619,7 @@ fn match_despite_errors(
     config: &Config,
     loaded: watchlist::Loaded,
     only: Option<&str>,
-    text: &str,
-    summary: Option<&str>,
+    probe: Probe,
 ) -> anyhow::Result<Exit> {
     if let Some(id) = only.filter(|id| loaded.is_broken(id)) {
         print_errors_of(&loaded, id);
@@ -620,14 +629,7 @@ fn match_despite_errors(
         Some(ids) => ids.join(", "),
         None => "all".to_string(),
     };
-    let exit = match_text(
-        g,
-        config,
-        &WatchlistSet::new(loaded.lists),
-        only,
-        text,
-        summary,
-    )?;
+    let exit = match_text(g, config, &WatchlistSet::new(loaded.lists), only, probe)?;
     eprintln!("veille: warning: {ERRORS_ON_DISK}; not tried: {not_tried}");
     Ok(exit)
 }
@@ -1030,13 +1032,19 @@ fn no_watchlist(id: &str, watchlists: &WatchlistSet) -> String {
     format!("veille: no watchlist {id:?}\n  hint: {hint}")
 }
 
+/// What `veille match` tests: a title, maybe a summary, maybe the source it would come from.
+pub(crate) struct Probe<'a> {
+    text: &'a str,
+    summary: Option<&'a str>,
+    source: Option<&'a str>,
+}
+
 fn match_text(
     g: &Global,
     config: &Config,
     watchlists: &WatchlistSet,
     only: Option<&str>,
-    text: &str,
-    summary: Option<&str>,
+    probe: Probe,
 ) -> anyhow::Result<Exit> {
     if let Some(id) = only {
         if watchlists.get(id).is_none() {
@@ -1044,9 +1052,16 @@ fn match_text(
             return Ok(Exit::Failure);
         }
     }
+    if let Some(s) = probe.source {
+        if !config.sources.iter().any(|c| c.id == s) {
+            eprintln!("{}", no_source(s, config));
+            return Ok(Exit::Failure);
+        }
+    }
+    let (text, summary) = (probe.text, probe.summary);
     let mut texts = vec![text];
     texts.extend(summary);
-    let explained = watchlists.explain(&texts, only);
+    let explained = watchlists.explain(&texts, probe.source, only);
     let (through, pending) =
         through_stored_dossiers(g, config, watchlists, only, &texts, &explained);
     let mut out = std::io::stdout().lock();
@@ -1099,7 +1114,30 @@ fn match_text(
             i.watchlist, i.keyword, i.phrase
         )?;
     }
+    for l in &explained.left_out {
+        let ex: Vec<String> = l.excludes.iter().map(|e| format!("\"{e}\"")).collect();
+        writeln!(
+            out,
+            "{}: takes every item of source \"{}\", but exclude {} leaves this one out",
+            l.watchlist,
+            l.source,
+            ex.join(", ")
+        )?;
+    }
     Ok(Exit::Ok)
+}
+
+/// `veille: no source "X"` with the configured ids as a hint.
+fn no_source(id: &str, config: &Config) -> String {
+    let ids: Vec<&str> = config.sources.iter().map(|s| s.id.as_str()).collect();
+    let hint = match crate::text::did_you_mean(id, &ids) {
+        Some(m) => format!(
+            "did you mean \"{m}\"? (configured sources: {})",
+            ids.join(", ")
+        ),
+        None => format!("configured sources: {}", ids.join(", ")),
+    };
+    format!("veille: no source {id:?} in config.toml\n  hint: {hint}")
 }
 
 /// The COM and CELEX numbers written in `match`'s texts (acts' names read as CELEX

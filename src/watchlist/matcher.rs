@@ -109,6 +109,8 @@ struct Unmatched {
     title_only: BTreeSet<(usize, usize)>,
     /// (watchlist, keyword index, ignored phrase index).
     ignored: BTreeSet<(usize, usize, usize)>,
+    /// Watchlist → the exclusions found in any of the texts.
+    excluded: BTreeMap<usize, BTreeSet<usize>>,
 }
 
 /// The terms of one watchlist found in one text field, with their places in the
@@ -390,6 +392,10 @@ impl Matcher {
             unmatched.title_only.insert((li, ki));
         };
         for (li, found) in self.found(text, field == 0, &mut title_only) {
+            if !found.excludes.is_empty() {
+                let ex = unmatched.excluded.entry(li).or_default();
+                ex.extend(found.excludes.iter().copied());
+            }
             let (counted, inside) = found.split();
             if !found.excludes.is_empty() && !counted.is_empty() {
                 unmatched.cancels.push(Cancel {
@@ -412,7 +418,15 @@ impl Matcher {
     /// `veille match`: the references of every field, the keywords of each field on its
     /// own (an exclusion cancels a keyword of its own field only; title keywords count in
     /// the first field, the title, only), what was cancelled and what counts in titles only.
-    pub(crate) fn explain(&self, lists: &[Watchlist], fields: &[&str]) -> super::Explained {
+    /// With `source`, the item is read as that source's: the watchlists taking it whole
+    /// match (or say which exclusion leaves it out), and those limited to other sources
+    /// do not.
+    pub(crate) fn explain(
+        &self,
+        lists: &[Watchlist],
+        fields: &[&str],
+        source: Option<&str>,
+    ) -> super::Explained {
         let mut hits: BTreeMap<usize, Hits> = BTreeMap::new();
         let mut keys = Vec::new();
         for text in fields {
@@ -457,12 +471,47 @@ impl Matcher {
             .collect();
         let title_only = title_only(lists, &hits, unmatched.title_only);
         let ignored = ignored(lists, &hits, unmatched.ignored);
+        let left_out = match source {
+            Some(s) => self.whole_source_explained(lists, s, &unmatched.excluded, &mut hits),
+            None => Vec::new(),
+        };
+        let from = |l: &Watchlist| {
+            source.is_none_or(|s| l.sources.is_empty() || l.sources.iter().any(|x| x == s))
+        };
         super::Explained {
-            matches: finish(lists, hits, |_| true),
+            matches: finish(lists, hits, from),
             cancelled,
             title_only,
             ignored,
+            left_out,
         }
+    }
+
+    /// `veille match --source`: the watchlists taking `source` whole match, unless one of
+    /// their exclusions is in the texts (then said, as the officer wrote them).
+    fn whole_source_explained(
+        &self,
+        lists: &[Watchlist],
+        source: &str,
+        excluded: &BTreeMap<usize, BTreeSet<usize>>,
+        hits: &mut BTreeMap<usize, Hits>,
+    ) -> Vec<super::LeftOut> {
+        let mut left_out = Vec::new();
+        for li in self.whole_sources.get(source).into_iter().flatten() {
+            let Some(list) = lists.get(*li) else { continue };
+            match excluded.get(li) {
+                None => hits.entry(*li).or_default().whole_source = Some(source.to_string()),
+                Some(ex) => left_out.push(super::LeftOut {
+                    watchlist: list.id.clone(),
+                    source: source.to_string(),
+                    excludes: ex
+                        .iter()
+                        .filter_map(|e| list.exclude.get(*e).cloned())
+                        .collect(),
+                }),
+            }
+        }
+        left_out
     }
 
     pub(crate) fn match_text(&self, lists: &[Watchlist], text: &str) -> Vec<Match> {

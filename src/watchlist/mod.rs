@@ -208,6 +208,17 @@ pub struct Explained {
     pub title_only: Vec<TitleOnly>,
     /// Keywords found only inside a phrase their watchlist ignores.
     pub ignored: Vec<Ignored>,
+    /// Items of a source taken whole that an exclusion leaves out (`--source` only).
+    pub left_out: Vec<LeftOut>,
+}
+
+/// An item of a source a watchlist takes whole, left out by the watchlist's exclusions
+/// found in its texts (for `veille match --source`), as the officer wrote them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeftOut {
+    pub watchlist: String,
+    pub source: String,
+    pub excludes: Vec<String>,
 }
 
 /// A keyword of a watchlist found in a text only inside a phrase the watchlist ignores
@@ -306,14 +317,18 @@ impl WatchlistSet {
     /// Which watchlists these texts match (a title and a summary, as a feed item carries
     /// them), and which keyword matches an exclusion cancelled: `veille match`. The
     /// texts' references are read together; each text is searched for keywords on its
-    /// own, as in a poll. `only` restricts the answer to one watchlist id.
-    pub fn explain(&self, texts: &[&str], only: Option<&str>) -> Explained {
-        let mut e = self.inner.matcher.explain(&self.inner.lists, texts);
+    /// own, as in a poll. `source`, when given, is the source the item would come from
+    /// (sources taken whole, and watchlists limited to other sources); `only` restricts
+    /// the answer to one watchlist id.
+    pub fn explain(&self, texts: &[&str], source: Option<&str>, only: Option<&str>) -> Explained {
+        let lists = &self.inner.lists;
+        let mut e = self.inner.matcher.explain(lists, texts, source);
         let wanted = |id: &str| only.is_none_or(|o| id == o);
         e.matches.retain(|m| wanted(&m.watchlist));
         e.cancelled.retain(|c| wanted(&c.watchlist));
         e.title_only.retain(|t| wanted(&t.watchlist));
         e.ignored.retain(|i| wanted(&i.watchlist));
+        e.left_out.retain(|l| wanted(&l.watchlist));
         e
     }
 

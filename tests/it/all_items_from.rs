@@ -1,7 +1,8 @@
 //! A source taken whole (`all_items_from`), through the binary: every item of a field's
 //! own news feed reaches the group's digest whatever its words, save one carrying an
 //! exclusion, with "every item of source" as the reason; items of other sources still
-//! need a keyword; `veille check` names the source, and `veille backtest` finds the same.
+//! need a keyword; `veille check` names the source, `veille backtest` finds the same, and
+//! `veille match --source` says what taking it whole does to one item.
 
 use crate::support::app::{titles_of, Source, TestApp};
 use crate::support::http::{Response, TestServer};
@@ -113,4 +114,73 @@ fn every_item_of_a_source_taken_whole_reaches_the_digest_but_the_excluded() {
     assert!(out.contains("Panorama 63"), "{out}");
     assert!(!out.contains("drought"), "{out}");
     assert!(!out.contains("Post-2020"), "{out}");
+}
+
+#[test]
+fn match_with_a_source_says_what_taking_it_whole_does() {
+    let app = app();
+    let title = "Post-2020 brainstorming";
+    assert_eq!(
+        app.expect(None, &["match", title], 0),
+        "no watchlist matches\n"
+    );
+    assert_eq!(
+        app.expect(None, &["match", title, "--source", "press"], 0),
+        "no watchlist matches\n"
+    );
+    assert_eq!(
+        app.expect(None, &["match", title, "--source", "regio-news"], 0),
+        "cohesion: every item of source \"regio-news\"\n"
+    );
+    let drought = "Almost €34 million in European Solidarity Funds awarded to Romania to repair damages caused by severe drought in 2022";
+    assert_eq!(
+        app.expect(None, &["match", drought, "--source", "regio-news"], 0),
+        "no watchlist matches\ncohesion: takes every item of source \"regio-news\", but exclude \"drought\" leaves this one out\n"
+    );
+    // An exclusion in the summary leaves it out too.
+    let out = app.expect(
+        None,
+        &[
+            "match",
+            title,
+            "--summary",
+            "After the drought",
+            "--source",
+            "regio-news",
+        ],
+        0,
+    );
+    assert!(
+        out.contains("but exclude \"drought\" leaves this one out"),
+        "{out}"
+    );
+    // A source that is not configured is named, with the configured ones.
+    let (out, err) = app.expect_both(None, &["match", title, "--source", "regio-new"], 1);
+    assert_eq!(out, "");
+    assert_eq!(
+        err,
+        "veille: no source \"regio-new\" in config.toml\n  hint: did you mean \"regio-news\"? (configured sources: regio-news, press)\n"
+    );
+}
+
+#[test]
+fn match_with_a_source_applies_the_watchlists_source_limits() {
+    let app = app();
+    app.add_watchlist(
+        "press-only",
+        "name = \"Press\"\nrecipients = [\"fg@example.org\"]\nkeywords = [\"brainstorming\"]\nsources = [\"press\"]\n",
+    );
+    let title = "Post-2020 brainstorming";
+    assert_eq!(
+        app.expect(None, &["match", title], 0),
+        "press-only: keyword \"brainstorming\"\n"
+    );
+    assert_eq!(
+        app.expect(None, &["match", title, "--source", "regio-news"], 0),
+        "cohesion: every item of source \"regio-news\"\n"
+    );
+    assert_eq!(
+        app.expect(None, &["match", title, "--source", "press"], 0),
+        "press-only: keyword \"brainstorming\"\n"
+    );
 }

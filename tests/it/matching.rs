@@ -1009,7 +1009,7 @@ fn ignored_phrases_hide_the_keywords_inside_them_only() {
     };
     assert!(lists.discover(&c, "ep-api").is_empty());
     // `veille match` names the phrase, and only for keywords found nowhere else.
-    let why = lists.explain(&[plastics], None);
+    let why = lists.explain(&[plastics], None, None);
     assert!(why.matches.is_empty());
     assert_eq!(why.ignored.len(), 1, "{:?}", why.ignored);
     assert_eq!(why.ignored[0].keyword, "energy");
@@ -1017,7 +1017,7 @@ fn ignored_phrases_hide_the_keywords_inside_them_only() {
         why.ignored[0].phrase,
         "Committee on Industry, Research and Energy"
     );
-    assert!(lists.explain(&[buildings], None).ignored.is_empty());
+    assert!(lists.explain(&[buildings], None, None).ignored.is_empty());
 }
 
 /// A watchlist without title keywords keeps the fingerprints it had before title keywords
