@@ -1033,7 +1033,7 @@ fn no_watchlist(id: &str, watchlists: &WatchlistSet) -> String {
 }
 
 /// What `veille match` tests: a title, maybe a summary, maybe the source it would come from.
-pub(crate) struct Probe<'a> {
+struct Probe<'a> {
     text: &'a str,
     summary: Option<&'a str>,
     source: Option<&'a str>,

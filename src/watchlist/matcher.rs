@@ -245,9 +245,7 @@ impl Matcher {
                 }
             }
         }
-        finish(lists, hits, |l| {
-            l.sources.is_empty() || l.sources.iter().any(|s| s == source)
-        })
+        finish(lists, hits, |l| reads(l, source))
     }
 
     /// Record the keyword hits of one text field: a watchlist whose exclusion also occurs
@@ -373,9 +371,7 @@ impl Matcher {
             self.whole_source(&p.source, &mut hits);
         }
         let source = event.source();
-        finish(lists, hits, |l| {
-            l.sources.is_empty() || l.sources.iter().any(|s| s == source)
-        })
+        finish(lists, hits, |l| reads(l, source))
     }
 
     /// [`Matcher::scan`] that also says, per watchlist, the keywords an exclusion cancelled
@@ -475,11 +471,8 @@ impl Matcher {
             Some(s) => self.whole_source_explained(lists, s, &unmatched.excluded, &mut hits),
             None => Vec::new(),
         };
-        let from = |l: &Watchlist| {
-            source.is_none_or(|s| l.sources.is_empty() || l.sources.iter().any(|x| x == s))
-        };
         super::Explained {
-            matches: finish(lists, hits, from),
+            matches: finish(lists, hits, |l| source.is_none_or(|s| reads(l, s))),
             cancelled,
             title_only,
             ignored,
@@ -564,6 +557,11 @@ fn finish(
         }
     }
     out
+}
+
+/// Whether a watchlist reads what `source` brings: it names no sources, or names this one.
+fn reads(list: &Watchlist, source: &str) -> bool {
+    list.sources.is_empty() || list.sources.iter().any(|s| s == source)
 }
 
 /// Title keywords found outside the title and not in it (where they would have counted),

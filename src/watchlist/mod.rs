@@ -387,8 +387,9 @@ fn fingerprint_of(lists: &[Watchlist]) -> String {
 
 /// Add what decides what a watchlist matches to a fingerprint: its dossiers, keywords,
 /// exclusions, subjects and sources, then its title keywords, its ignored phrases and the
-/// sources it takes every item of when it has any, so that the fingerprints of watchlists without them stay those of earlier
-/// versions (no reach-back nor re-evaluation on upgrade).
+/// sources it takes every item of when it has any, so that the fingerprints of watchlists
+/// without them stay those of earlier versions (no reach-back nor re-evaluation on
+/// upgrade).
 pub(crate) fn hash_terms(h: &mut blake3::Hasher, w: &Watchlist) {
     let dossiers: Vec<String> = w.dossiers.iter().map(|d| d.to_string()).collect();
     for part in [&dossiers, &w.keywords, &w.exclude, &w.subjects, &w.sources] {
