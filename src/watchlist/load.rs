@@ -976,8 +976,8 @@ impl Ctx<'_> {
         if written("dossiers") + terms + written("subjects") + whole == 0 && !unknown_key {
             self.err(
                 0,
-                "the watchlist has neither dossiers nor keywords nor subjects, so it would never match",
-                "add dossiers = [\"2011/0438(COD)\"], keywords = [\"public procurement\"] or subjects = [\"public contract\"]",
+                "the watchlist has neither dossiers nor keywords nor subjects nor sources taken whole, so it would never match",
+                "add dossiers = [\"2011/0438(COD)\"], keywords = [\"public procurement\"], subjects = [\"public contract\"] or all_items_from = [\"a source id of config.toml\"]",
             );
         }
     }

@@ -209,7 +209,7 @@ const MALFORMED: &[(&str, &[(usize, usize, &str)])] = &[
         &[(
             1,
             1,
-            "the watchlist has neither dossiers nor keywords nor subjects, so it would never match",
+            "the watchlist has neither dossiers nor keywords nor subjects nor sources taken whole, so it would never match",
         )],
     ),
     ("no-name.toml", &[(1, 1, r#"missing required key "name""#)]),
