@@ -344,6 +344,14 @@ pub async fn poll_once(
         }
     }
     record(ctx.store, &mut prepared, &mut report)?;
+    prune_and_flush(ctx, now).await?;
+    report.sources.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(report)
+}
+
+/// After a step: the events past `storage.retention` and the archive past
+/// `storage.archive` are pruned, and everything is flushed to disk.
+async fn prune_and_flush(ctx: PollContext<'_>, now: DateTime<Utc>) -> Result<(), PollError> {
     let retention = chrono::Duration::from_std(ctx.config.storage.retention)
         .unwrap_or(chrono::Duration::days(730));
     let pruned = ctx.store.prune(now - retention, now)?;
@@ -356,8 +364,7 @@ pub async fn poll_once(
         tracing::info!(events = archived, before = %archive_horizon, "pruned the archive");
     }
     ctx.store.flush().await?;
-    report.sources.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(report)
+    Ok(())
 }
 
 /// When the watchlists changed since the candidates were last evaluated (a start, a

@@ -213,34 +213,8 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
             return Ok(Exit::Invalid);
         }
     };
-    if let Some(m) = config.mail.transport.password_missing_message() {
-        // Only the commands that send need the password (the daemon, `digest send`,
-        // `mail test`); `check` says it is missing, the others say nothing.
-        if matches!(cmd, Command::Check) {
-            eprintln!(
-                "veille: warning: {m}; `run`, `digest send` and `mail test` will refuse to start"
-            );
-        }
-    }
-    for m in config.channels.iter().filter_map(|c| c.missing_message()) {
-        // Only sending needs the channels' secrets: `check` warns, the daemon and
-        // `digest send` say so, and each delivery to that channel fails naming the variable
-        // (mail and the other channels go on).
-        match cmd {
-            Command::Check => eprintln!("veille: warning: {m}"),
-            Command::Run | Command::DigestSend { .. } => tracing::error!("{m}"),
-            _ => {}
-        }
-    }
-    if let (Command::Check | Command::Run, Some(group)) = (&cmd, &config.control.readers) {
-        // The group the daemon gives its control socket to must exist.
-        if let Err(e) = control::readers_gid(group) {
-            eprintln!(
-                "veille: invalid configuration: {}: {e:#}",
-                config.file.display()
-            );
-            return Ok(Exit::Invalid);
-        }
+    if let Some(exit) = preflight(&config, &cmd) {
+        return Ok(exit);
     }
     let loaded = load_watchlists(&config);
     if let Command::Links { watchlist } = &cmd {
@@ -304,64 +278,10 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
             },
         ),
         Command::Poll { source, force } => {
-            // A running daemon holds the store: its poll loop polls now.
-            let ask = control::Ask::Poll {
-                source: source.clone(),
-                force,
-            };
-            if let Some(a) = control::ask(&config, g.now, ask) {
-                return a.print();
-            }
-            let store = open_store(&g, &config)?;
-            store.check_free_space(config.storage.min_free)?;
-            let fetcher = Fetcher::new(config.http.clone()).context("building the HTTP client")?;
-            let ctx = PollContext {
-                config: &config,
-                fetcher: &fetcher,
-                store: &store,
-                watchlists: &watchlists,
-            };
-            let which = match &source {
-                Some(id) => Selection::One { id, force },
-                None => Selection::All { force },
-            };
-            let now = g.now();
-            let report = poll::poll_once(ctx, now, which).await?;
-            // Buffered: stdout is line-buffered, one write per source otherwise.
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            print_poll(&report, now, config.timezone, &mut out)
+            poll_command(&g, &config, &watchlists, source, force).await
         }
         Command::DigestSend { watchlist, force } => {
-            // A running daemon holds the store: it sends, between its own deliveries.
-            let ask = control::Ask::DigestSend {
-                watchlist: watchlist.clone(),
-                force,
-            };
-            if let Some(a) = control::ask(&config, g.now, ask) {
-                return a.print();
-            }
-            if refuse_without_password(&config) {
-                return Ok(Exit::Invalid);
-            }
-            let store = open_store(&g, &config)?;
-            store.check_free_space(config.storage.min_free)?;
-            let mailer = Mailer::new(config.mail.transport.clone()).context("setting up mail")?;
-            let ctx = DeliverContext {
-                config: &config,
-                store: &store,
-                mailer: &mailer,
-                watchlists: &watchlists,
-            };
-            // Not locked across the sending: logs from other threads write to stderr.
-            send_digests(
-                ctx,
-                g.now(),
-                watchlist.as_deref(),
-                force,
-                &mut std::io::stdout(),
-                &mut std::io::stderr(),
-            )
-            .await
+            digest_send_command(&g, &config, &watchlists, watchlist, force).await
         }
         Command::MailTest { .. } | Command::Links { .. } | Command::HashPassword => {
             unreachable!("answered above")
@@ -374,6 +294,117 @@ async fn execute_async(g: Global, cmd: Command) -> anyhow::Result<Exit> {
         }
         Command::Query(q) => query(&g, &config, &watchlists, &q),
     }
+}
+
+/// What every command checks of the configuration before its watchlists are read: the
+/// warnings `check` prints about missing secrets, and the group of the control socket.
+fn preflight(config: &Config, cmd: &Command) -> Option<Exit> {
+    if let Some(m) = config.mail.transport.password_missing_message() {
+        // Only the commands that send need the password (the daemon, `digest send`,
+        // `mail test`); `check` says it is missing, the others say nothing.
+        if matches!(cmd, Command::Check) {
+            eprintln!(
+                "veille: warning: {m}; `run`, `digest send` and `mail test` will refuse to start"
+            );
+        }
+    }
+    for m in config.channels.iter().filter_map(|c| c.missing_message()) {
+        // Only sending needs the channels' secrets: `check` warns, the daemon and
+        // `digest send` say so, and each delivery to that channel fails naming the variable
+        // (mail and the other channels go on).
+        match cmd {
+            Command::Check => eprintln!("veille: warning: {m}"),
+            Command::Run | Command::DigestSend { .. } => tracing::error!("{m}"),
+            _ => {}
+        }
+    }
+    if let (Command::Check | Command::Run, Some(group)) = (&cmd, &config.control.readers) {
+        // The group the daemon gives its control socket to must exist.
+        if let Err(e) = control::readers_gid(group) {
+            eprintln!(
+                "veille: invalid configuration: {}: {e:#}",
+                config.file.display()
+            );
+            return Some(Exit::Invalid);
+        }
+    }
+    None
+}
+
+/// `veille poll [--source ID] [--force]`: asked of a running daemon, or polled here.
+async fn poll_command(
+    g: &Global,
+    config: &Config,
+    watchlists: &WatchlistSet,
+    source: Option<String>,
+    force: bool,
+) -> anyhow::Result<Exit> {
+    // A running daemon holds the store: its poll loop polls now.
+    let ask = control::Ask::Poll {
+        source: source.clone(),
+        force,
+    };
+    if let Some(a) = control::ask(config, g.now, ask) {
+        return a.print();
+    }
+    let store = open_store(g, config)?;
+    store.check_free_space(config.storage.min_free)?;
+    let fetcher = Fetcher::new(config.http.clone()).context("building the HTTP client")?;
+    let ctx = PollContext {
+        config,
+        fetcher: &fetcher,
+        store: &store,
+        watchlists,
+    };
+    let which = match &source {
+        Some(id) => Selection::One { id, force },
+        None => Selection::All { force },
+    };
+    let now = g.now();
+    let report = poll::poll_once(ctx, now, which).await?;
+    // Buffered: stdout is line-buffered, one write per source otherwise.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    print_poll(&report, now, config.timezone, &mut out)
+}
+
+/// `veille digest send [WATCHLIST] [--force]`: asked of a running daemon, or sent here.
+async fn digest_send_command(
+    g: &Global,
+    config: &Config,
+    watchlists: &WatchlistSet,
+    watchlist: Option<String>,
+    force: bool,
+) -> anyhow::Result<Exit> {
+    // A running daemon holds the store: it sends, between its own deliveries.
+    let ask = control::Ask::DigestSend {
+        watchlist: watchlist.clone(),
+        force,
+    };
+    if let Some(a) = control::ask(config, g.now, ask) {
+        return a.print();
+    }
+    if refuse_without_password(config) {
+        return Ok(Exit::Invalid);
+    }
+    let store = open_store(g, config)?;
+    store.check_free_space(config.storage.min_free)?;
+    let mailer = Mailer::new(config.mail.transport.clone()).context("setting up mail")?;
+    let ctx = DeliverContext {
+        config,
+        store: &store,
+        mailer: &mailer,
+        watchlists,
+    };
+    // Not locked across the sending: logs from other threads write to stderr.
+    send_digests(
+        ctx,
+        g.now(),
+        watchlist.as_deref(),
+        force,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    )
+    .await
 }
 
 /// `veille hash-password`: the password is one line on stdin (never an argument, which
@@ -661,6 +692,7 @@ pub(crate) struct Running {
 
 /// What a query reads: the store, and the configuration and watchlists of the process
 /// that has it open (the running daemon's, when `running` says so).
+#[derive(Clone, Copy)]
 pub(crate) struct QueryContext<'a> {
     pub config: &'a Config,
     pub watchlists: &'a WatchlistSet,
@@ -683,65 +715,16 @@ pub(crate) fn answer(
     let QueryContext {
         config,
         watchlists,
-        broken,
         store,
-        running,
+        ..
     } = ctx;
     match q {
-        Query::Status { format } => {
-            if let Some(problem) = store.problem() {
-                // Said first, and by the exit code: the rest may not be readable.
-                writeln!(err, "veille: STORE PROBLEM: {problem}")?;
-                if store.failed() {
-                    if let Some(r) = running {
-                        writeln!(out, "daemon: running, pid {}", r.pid)?;
-                    }
-                    writeln!(out, "store: FAILED: {problem}")?;
-                    return Ok(Exit::Failure);
-                }
-            }
-            let s = gather_status(now, config, (watchlists, broken), store, running)?;
-            match format {
-                Format::Json => writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string_pretty(&view::status::json(&s))?
-                )?,
-                Format::Text | Format::Html => out.write_all(view::status::text(&s).as_bytes())?,
-            }
-            if let Some(problem) = store.problem() {
-                if *format != Format::Json {
-                    writeln!(out, "store: {problem}")?;
-                }
-                return Ok(Exit::Failure);
-            }
-            Ok(Exit::Ok)
-        }
+        Query::Status { format } => status_answer(*format, now, &ctx, out, err),
         Query::DossierShow { reference, format } => {
             dossier_show(store, reference, *format, out, err)
         }
         Query::DigestPreview { watchlist, format } => {
-            let Some(w) = watchlists.get(watchlist) else {
-                writeln!(err, "{}", no_watchlist(watchlist, watchlists))?;
-                return Ok(Exit::Failure);
-            };
-            let d = deliver::build_digest(config, store, w, now, false)?;
-            match format {
-                Format::Json => writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string_pretty(&digest::to_json(&d))?
-                )?,
-                Format::Text | Format::Html => {
-                    let r = digest::render(&d)?;
-                    if *format == Format::Html {
-                        writeln!(out, "{}", r.html)?;
-                    } else {
-                        writeln!(out, "Subject: {}\n\n{}", r.subject, r.text)?;
-                    }
-                }
-            }
-            Ok(Exit::Ok)
+            digest_preview(watchlist, *format, now, config, watchlists, store, out, err)
         }
         Query::ExportIcal { watchlist } => {
             let Some(w) = watchlists.get(watchlist) else {
@@ -772,24 +755,125 @@ pub(crate) fn answer(
             since_secs,
             source,
             format,
-        } => {
-            let since = since_secs.map_or(config.storage.archive, Duration::from_secs);
-            let since = dossier::backfill_horizon(now, since);
-            let query = archive::SearchQuery::parse(words, source.clone());
-            let found = store.archive_search(since, &query, archive::Newest::all())?;
-            match format {
-                Format::Json => writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string_pretty(&archive::search_json(words, since, &found))?
-                )?,
-                Format::Text | Format::Html => {
-                    out.write_all(archive::search_text(words, since, &found).as_bytes())?
-                }
+        } => search_answer(
+            words,
+            *since_secs,
+            source.clone(),
+            *format,
+            now,
+            config,
+            store,
+            out,
+        ),
+    }
+}
+
+/// `veille status`: a store problem first (and in the exit code), then the status.
+fn status_answer(
+    format: Format,
+    now: DateTime<Utc>,
+    ctx: &QueryContext<'_>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Exit> {
+    let QueryContext {
+        config,
+        watchlists,
+        broken,
+        store,
+        running,
+    } = *ctx;
+    if let Some(problem) = store.problem() {
+        // Said first, and by the exit code: the rest may not be readable.
+        writeln!(err, "veille: STORE PROBLEM: {problem}")?;
+        if store.failed() {
+            if let Some(r) = running {
+                writeln!(out, "daemon: running, pid {}", r.pid)?;
             }
-            Ok(Exit::Ok)
+            writeln!(out, "store: FAILED: {problem}")?;
+            return Ok(Exit::Failure);
         }
     }
+    let s = gather_status(now, config, (watchlists, broken), store, running)?;
+    match format {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&view::status::json(&s))?
+        )?,
+        Format::Text | Format::Html => out.write_all(view::status::text(&s).as_bytes())?,
+    }
+    if let Some(problem) = store.problem() {
+        if format != Format::Json {
+            writeln!(out, "store: {problem}")?;
+        }
+        return Ok(Exit::Failure);
+    }
+    Ok(Exit::Ok)
+}
+
+/// `veille digest preview WATCHLIST`: the pending digest, nothing sent or marked.
+#[allow(clippy::too_many_arguments)]
+fn digest_preview(
+    watchlist: &str,
+    format: Format,
+    now: DateTime<Utc>,
+    config: &Config,
+    watchlists: &WatchlistSet,
+    store: &Store,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Exit> {
+    let Some(w) = watchlists.get(watchlist) else {
+        writeln!(err, "{}", no_watchlist(watchlist, watchlists))?;
+        return Ok(Exit::Failure);
+    };
+    let d = deliver::build_digest(config, store, w, now, false)?;
+    match format {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&digest::to_json(&d))?
+        )?,
+        Format::Text | Format::Html => {
+            let r = digest::render(&d)?;
+            if format == Format::Html {
+                writeln!(out, "{}", r.html)?;
+            } else {
+                writeln!(out, "Subject: {}\n\n{}", r.subject, r.text)?;
+            }
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+/// `veille search WORDS`: the archive, newest first.
+#[allow(clippy::too_many_arguments)]
+fn search_answer(
+    words: &str,
+    since_secs: Option<u64>,
+    source: Option<String>,
+    format: Format,
+    now: DateTime<Utc>,
+    config: &Config,
+    store: &Store,
+    out: &mut dyn Write,
+) -> anyhow::Result<Exit> {
+    let since = since_secs.map_or(config.storage.archive, Duration::from_secs);
+    let since = dossier::backfill_horizon(now, since);
+    let query = archive::SearchQuery::parse(words, source.clone());
+    let found = store.archive_search(since, &query, archive::Newest::all())?;
+    match format {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&archive::search_json(words, since, &found))?
+        )?,
+        Format::Text | Format::Html => {
+            out.write_all(archive::search_text(words, since, &found).as_bytes())?
+        }
+    }
+    Ok(Exit::Ok)
 }
 
 /// The watchlist a `backtest` tries, over how long, printed how.
@@ -1170,6 +1254,24 @@ fn numbers_in(texts: &[&str]) -> Vec<DossierRef> {
     refs
 }
 
+/// The stored dossiers, for `veille match`. The store is read only if it exists (`match`
+/// never creates one); while the daemon holds it, the numbers are not looked up, and
+/// `match` says so.
+fn stored_dossiers_for_match(g: &Global, config: &Config) -> Vec<Dossier> {
+    if !config.storage.path.exists() {
+        return Vec::new();
+    }
+    match open_store(g, config).and_then(|s| Ok(s.dossiers()?)) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!(
+                "veille: note: COM and CELEX numbers not looked up in the stored dossiers: {e:#}"
+            );
+            Vec::new()
+        }
+    }
+}
+
 /// `match`: the COM and CELEX numbers (or acts' names) in the texts that a watchlist does
 /// not list, but that belong to a procedure it lists. Through the stored dossiers: a
 /// stored dossier with that number matches its watchlists, as a poll does through the
@@ -1197,17 +1299,7 @@ fn through_stored_dossiers(
     if refs.is_empty() || lists.is_empty() {
         return (vec![], vec![]);
     }
-    // The store is read only if it exists (`match` never creates one); while the daemon
-    // holds it, the numbers are not looked up, and `match` says so.
-    let mut stored: Vec<Dossier> = Vec::new();
-    if config.storage.path.exists() {
-        match open_store(g, config).and_then(|s| Ok(s.dossiers()?)) {
-            Ok(d) => stored = d,
-            Err(e) => eprintln!(
-                "veille: note: COM and CELEX numbers not looked up in the stored dossiers: {e:#}"
-            ),
-        }
-    }
+    let stored = stored_dossiers_for_match(g, config);
     let listed = |l: &watchlist::Watchlist, p: &ProcedureRef| {
         l.dossiers
             .iter()
@@ -1381,6 +1473,33 @@ fn gather_status(
     store: &Store,
     running: Option<Running>,
 ) -> anyhow::Result<view::status::Status> {
+    let sources = status_sources(config, store)?;
+    let pending = store.pending_counts()?;
+    let rows = status_watchlists(now, config, (watchlists, broken), store, &pending)?;
+    let undelivered = status_undelivered(store, &pending)?;
+    let outbox = match &config.mail.transport {
+        crate::mail::Transport::File { dir } => {
+            Some((dir.display().to_string(), outbox_count(config)))
+        }
+        crate::mail::Transport::Smtp(_) => None,
+    };
+    Ok(view::status::Status {
+        now,
+        tz: config.timezone,
+        daemon: running.map(|r| view::status::Daemon {
+            pid: r.pid,
+            since: r.since,
+        }),
+        sources,
+        watchlists: rows,
+        undelivered,
+        events: store.event_count(),
+        outbox,
+    })
+}
+
+/// Each configured source's polling state, for `status`.
+fn status_sources(config: &Config, store: &Store) -> anyhow::Result<Vec<view::status::Source>> {
     let mut sources = Vec::new();
     for s in &config.sources {
         let st = store.source(&s.id)?.unwrap_or_default();
@@ -1405,7 +1524,18 @@ fn gather_status(
             next_poll: st.next_poll_at,
         });
     }
-    let pending = store.pending_counts()?;
+    Ok(sources)
+}
+
+/// Each watchlist's pending events and deliveries, for `status`: the loaded ones, those
+/// whose files have errors, and those that are gone but still have events waiting.
+fn status_watchlists(
+    now: DateTime<Utc>,
+    config: &Config,
+    (watchlists, broken): (&WatchlistSet, &[String]),
+    store: &Store,
+    pending: &std::collections::BTreeMap<String, usize>,
+) -> anyhow::Result<Vec<view::status::Watchlist>> {
     let mut ids: Vec<&str> = watchlists.lists().iter().map(|w| w.id.as_str()).collect();
     // A file with errors is still configured; its next digest is not known.
     ids.extend(broken.iter().map(String::as_str));
@@ -1430,6 +1560,14 @@ fn gather_status(
             last_send_error: d.last_error,
         });
     }
+    Ok(rows)
+}
+
+/// Every digest, alert or reminder that is not going out, by mail or by a channel.
+fn status_undelivered(
+    store: &Store,
+    pending: &std::collections::BTreeMap<String, usize>,
+) -> anyhow::Result<Vec<view::status::Undelivered>> {
     let mut undelivered = Vec::new();
     for (id, d) in store.deliveries()? {
         if d.failures == 0 {
@@ -1475,25 +1613,7 @@ fn gather_status(
             next_attempt: c.next_attempt,
         });
     }
-    let outbox = match &config.mail.transport {
-        crate::mail::Transport::File { dir } => {
-            Some((dir.display().to_string(), outbox_count(config)))
-        }
-        crate::mail::Transport::Smtp(_) => None,
-    };
-    Ok(view::status::Status {
-        now,
-        tz: config.timezone,
-        daemon: running.map(|r| view::status::Daemon {
-            pid: r.pid,
-            since: r.since,
-        }),
-        sources,
-        watchlists: rows,
-        undelivered,
-        events: store.event_count(),
-        outbox,
-    })
+    Ok(undelivered)
 }
 
 /// The stored dossiers that have this COM or CELEX number (a procedure: itself), in the
