@@ -808,3 +808,51 @@ fn links_in_feeds_are_never_followed_and_logs_can_be_json() {
     let paths: Vec<String> = app.server.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(paths, ["/feed.xml"], "only the configured URL is fetched");
 }
+
+#[test]
+fn the_field_feed_shipped_commented_out_is_valid_once_enabled_as_its_comments_say() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = std::fs::read_to_string(repo("config.toml")).unwrap_or_default();
+    let block = "#[[sources]]\n#id = \"regio-news\"\n";
+    let at = config
+        .find(block)
+        .unwrap_or_else(|| panic!("config.toml has no commented regio-news source"));
+    let (head, tail) = config.split_at(at);
+    let enabled: String = tail
+        .lines()
+        .take(5)
+        .map(|l| format!("{}\n", l.trim_start_matches('#')))
+        .collect();
+    std::fs::write(dir.path().join("config.toml"), format!("{head}{enabled}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let lists = dir.path().join("watchlists");
+    std::fs::create_dir(&lists).unwrap_or_else(|e| panic!("{e}"));
+    for entry in std::fs::read_dir(repo("watchlists")).unwrap_or_else(|e| panic!("{e}")) {
+        let f = entry.unwrap_or_else(|e| panic!("{e}")).file_name();
+        let mut text = std::fs::read_to_string(repo("watchlists").join(&f)).unwrap_or_default();
+        if f == "cohesion-urban.toml" {
+            text.push_str("all_items_from = [\"regio-news\"]\n");
+        }
+        std::fs::write(lists.join(&f), text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_veille"))
+        .current_dir(dir.path())
+        .args(["--now", NOW, "check"])
+        .env_remove("VEILLE_CONFIG")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("regio-news (feed) https://ec.europa.eu/newsroom/regio/feed?item_type_id=1165&lang=en&orderby=item_date every 6h"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("  cohesion-urban ") && l.contains("every item of regio-news")),
+        "{stdout}"
+    );
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
