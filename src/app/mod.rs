@@ -724,7 +724,7 @@ pub(crate) fn answer(
             dossier_show(store, reference, *format, out, err)
         }
         Query::DigestPreview { watchlist, format } => {
-            digest_preview(watchlist, *format, now, config, watchlists, store, out, err)
+            digest_preview(watchlist, *format, now, &ctx, out, err)
         }
         Query::ExportIcal { watchlist } => {
             let Some(w) = watchlists.get(watchlist) else {
@@ -755,16 +755,7 @@ pub(crate) fn answer(
             since_secs,
             source,
             format,
-        } => search_answer(
-            words,
-            *since_secs,
-            source.clone(),
-            *format,
-            now,
-            config,
-            store,
-            out,
-        ),
+        } => search_answer(words, *since_secs, source.clone(), *format, now, &ctx, out),
     }
 }
 
@@ -813,17 +804,20 @@ fn status_answer(
 }
 
 /// `veille digest preview WATCHLIST`: the pending digest, nothing sent or marked.
-#[allow(clippy::too_many_arguments)]
 fn digest_preview(
     watchlist: &str,
     format: Format,
     now: DateTime<Utc>,
-    config: &Config,
-    watchlists: &WatchlistSet,
-    store: &Store,
+    ctx: &QueryContext<'_>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Exit> {
+    let QueryContext {
+        config,
+        watchlists,
+        store,
+        ..
+    } = *ctx;
     let Some(w) = watchlists.get(watchlist) else {
         writeln!(err, "{}", no_watchlist(watchlist, watchlists))?;
         return Ok(Exit::Failure);
@@ -848,21 +842,21 @@ fn digest_preview(
 }
 
 /// `veille search WORDS`: the archive, newest first.
-#[allow(clippy::too_many_arguments)]
 fn search_answer(
     words: &str,
     since_secs: Option<u64>,
     source: Option<String>,
     format: Format,
     now: DateTime<Utc>,
-    config: &Config,
-    store: &Store,
+    ctx: &QueryContext<'_>,
     out: &mut dyn Write,
 ) -> anyhow::Result<Exit> {
-    let since = since_secs.map_or(config.storage.archive, Duration::from_secs);
+    let since = since_secs.map_or(ctx.config.storage.archive, Duration::from_secs);
     let since = dossier::backfill_horizon(now, since);
-    let query = archive::SearchQuery::parse(words, source.clone());
-    let found = store.archive_search(since, &query, archive::Newest::all())?;
+    let query = archive::SearchQuery::parse(words, source);
+    let found = ctx
+        .store
+        .archive_search(since, &query, archive::Newest::all())?;
     match format {
         Format::Json => writeln!(
             out,
