@@ -3,7 +3,7 @@
 //! from and how the rows are split into `tune` and the held-out `eval`), through the
 //! library's `WatchlistSet` on the shipped `watchlists/`, as a poll matches a title. The
 //! numbers are printed (`cargo nextest run eval --no-capture`), per part, language,
-//! watchlist, set and origin (the EU institutions' own titles or other pages); the target
+//! watchlist, set and origin (the sites of the shipped sources, other EU sites, other pages); the target
 //! is asserted on the held-out part in the languages the focus groups read. For the three
 //! newer groups a title's labels are the majority of three labellers (the file's header),
 //! and the first labeller's figures and the labellers' agreement are printed beside them.
@@ -36,6 +36,18 @@ const NEW_GROUPS: [(&str, f64); 3] = [
     ("cohesion-urban", 0.76),
     ("equality", 0.84),
 ];
+
+/// Those three on the held-out titles read on the sites of the sources `config.toml` ships
+/// ([`origin`]), which is what veille reads out of the box: precision at least 0.9, and the
+/// recall given here, a floor under the figure measured (0.957, 0.867 and 0.941).
+const SHIPPED_SITES: [(&str, f64); 3] = [
+    ("energy-climate", 0.93),
+    ("cohesion-urban", 0.84),
+    ("equality", 0.92),
+];
+
+/// The origin of the titles [`SHIPPED_SITES`] is asserted on.
+const SHIPPED: &str = "the shipped sources' sites";
 
 /// The six watchlists shipped before those three: their whole held-out part keeps the bar
 /// it had (0.95).
@@ -165,25 +177,49 @@ fn add(c: &mut Counts, outcomes: &[(&str, bool, bool)]) {
     }
 }
 
-/// Where a labelled title was read: the EU institutions' own texts (the captures, the
-/// Parliament's vote lists, the hand-typed EUR-Lex and OEIL titles, any page on a europa.eu
-/// host), which is what the shipped sources carry, or other pages (national parliaments and
-/// governments, associations, news sites), which an operator's own feeds may bring.
+/// Where a labelled title was read: on the sites of the sources `config.toml` ships (the
+/// captures; the Parliament's documents, press and Legislative Observatory; EUR-Lex and
+/// the Publications Office; the Council; the Commission's press corner and Have Your Say;
+/// the hand-typed EUR-Lex and OEIL titles), which is what veille reads out of the box; on
+/// the other EU sites (a Directorate-General's news, the Committee of the Regions, the
+/// Urban Agenda's pages), which a field's own feed taken whole may bring; or on other
+/// pages (national parliaments and governments, associations, news sites).
 fn origin(provenance: &str) -> &'static str {
-    let host = provenance
+    let url = provenance
         .split_whitespace()
         .find_map(|w| w.split("://").nth(1))
-        .and_then(|rest| rest.split('/').next())
         .unwrap_or("");
-    let institutional = provenance.starts_with("captured")
+    let (host, path) = url.split_once('/').unwrap_or((url, ""));
+    let host = host.to_ascii_lowercase();
+    let host = host.strip_prefix("www.").unwrap_or(&host);
+    let path = format!("/{path}");
+    let shipped = provenance.starts_with("captured")
         || provenance.starts_with("GitHub")
         || provenance.starts_with("legacy set")
-        || host == "europa.eu"
-        || host.ends_with(".europa.eu");
-    if institutional {
-        "EU institutions"
+        || shipped_site(host, &path);
+    if shipped {
+        SHIPPED
+    } else if host == "europa.eu" || host.ends_with(".europa.eu") {
+        "other EU sites"
     } else {
         "other pages"
+    }
+}
+
+/// A page of one of the shipped sources' sites (`config.toml`): ep-api, oeil and ep-press
+/// (the Parliament's documents, its observatory and its press), cellar and the EUR-Lex
+/// feeds, council-press, commission-press (and the press releases it replaced) and
+/// have-your-say.
+fn shipped_site(host: &str, path: &str) -> bool {
+    let under = |prefixes: &[&str]| prefixes.iter().any(|p| path.starts_with(p));
+    match host {
+        "eur-lex.europa.eu" | "eurlex.europa.eu" | "publications.europa.eu" => true,
+        "consilium.europa.eu" | "data.europarl.europa.eu" => true,
+        "oeil.europarl.europa.eu" | "oeil.secure.europarl.europa.eu" => true,
+        "europarl.europa.eu" => under(&["/doceo/", "/sides/", "/news/", "/rss/"]),
+        "europa.eu" => under(&["/rapid/"]),
+        "ec.europa.eu" => under(&["/commission/presscorner", "/info/law/better-regulation"]),
+        _ => false,
     }
 }
 
@@ -352,6 +388,20 @@ fn assert_new_groups(tally: &Tally) {
             titles: c.titles + t.titles,
         };
         println!("  whole set {id} (en/fr/de/nl): {}", whole.line());
+    }
+    for (id, min_recall) in SHIPPED_SITES {
+        let key = ("eval".to_string(), SHIPPED, id.to_string());
+        let c = tally.by_origin.get(&key).copied().unwrap_or_default();
+        assert!(
+            c.tp + c.fn_ >= MIN_NEW_POSITIVES,
+            "eval {id}, titles from {SHIPPED}: only {} labelled titles",
+            c.tp + c.fn_
+        );
+        assert!(
+            c.precision() >= 0.9 && c.recall() >= min_recall,
+            "eval {id}, titles from {SHIPPED} (en/fr/de/nl): {}",
+            c.line()
+        );
     }
 }
 
