@@ -87,7 +87,7 @@ fn rows() -> Vec<Row> {
         if let Some(name) = l.strip_prefix("#@") {
             set = name.trim().to_string();
         }
-        if l.starts_with('#') || l.trim().is_empty() {
+        if is_comment(l) || l.trim().is_empty() {
             continue;
         }
         let c: Vec<&str> = l.split('\t').collect();
@@ -106,6 +106,12 @@ fn rows() -> Vec<Row> {
         });
     }
     rows
+}
+
+/// A comment of the labelled files: a line that starts with `#` and holds no tab. A row
+/// whose title starts with `#` ("#EURegionsWeek - Join us online") is a row.
+fn is_comment(line: &str) -> bool {
+    line.starts_with('#') && !line.contains('\t')
 }
 
 /// A labels cell: comma-separated watchlist ids, "-" for none.
@@ -479,7 +485,7 @@ fn items_with_summaries() -> Vec<(Row, String)> {
     let text = String::from_utf8(fixtures::own("titles/eval-summaries.tsv")).unwrap_or_default();
     let mut out = Vec::new();
     for l in text.lines() {
-        if l.starts_with('#') || l.trim().is_empty() {
+        if is_comment(l) || l.trim().is_empty() {
             continue;
         }
         let c: Vec<&str> = l.split('\t').collect();

@@ -321,7 +321,10 @@ fn fresh_item_events_match_the_same_without_reading_their_text_again() {
     let shipped = shipped();
     let text = String::from_utf8(fixtures::own("titles/eval.tsv")).unwrap();
     let mut matched = 0;
-    for title in text.lines().filter(|l| !l.starts_with('#')) {
+    for title in text
+        .lines()
+        .filter(|l| !l.starts_with('#') || l.contains('\t'))
+    {
         // The first column of `titles/eval.tsv` is the title (the measure is in eval.rs).
         let title = title.split('\t').next().unwrap_or(title);
         for (title, summary) in [(title, ""), ("News", title)] {
