@@ -584,8 +584,8 @@ impl Ctx<'_> {
     }
 
     /// Warn of each ignored phrase that holds none of the keywords and title keywords: it
-    /// would change nothing. A keyword's needle lies inside the phrase's (a `*` keyword
-    /// by its beginning), as the matcher finds it there.
+    /// would change nothing. A keyword's needle lies inside the phrase's words (a `*`
+    /// keyword by its beginning), as the matcher finds it there.
     fn check_ignored(&mut self, doc: &RawDoc, keywords: &[SpannedTerm], titles: &[SpannedTerm]) {
         let ignored = spanned_terms(doc, "ignore");
         if ignored.is_empty() {
@@ -600,7 +600,7 @@ impl Ctx<'_> {
         for (phrase, t, at) in &ignored {
             let holds = ac
                 .as_ref()
-                .is_some_and(|ac| ac.is_match(&format!("{} ", t.needle())));
+                .is_some_and(|ac| ac.is_match(&format!(" {} ", t.words)));
             if !holds {
                 self.warn(
                     *at,
@@ -625,7 +625,12 @@ impl Ctx<'_> {
         if excluded.is_empty() {
             return;
         }
-        let needles: Vec<String> = excluded.iter().map(|(_, t, _)| t.needle()).collect();
+        // An exclusion with a `*` inside needs more than its needle: left out.
+        let whole: Vec<&SpannedTerm> = excluded
+            .iter()
+            .filter(|(_, t, _)| t.inner.is_empty())
+            .collect();
+        let needles: Vec<String> = whole.iter().map(|(_, t, _)| t.needle()).collect();
         let Ok(ac) = aho_corasick::AhoCorasick::new(&needles) else {
             return;
         };
@@ -633,7 +638,7 @@ impl Ctx<'_> {
             let Some(m) = ac.find_overlapping_iter(&t.needle()).next() else {
                 continue;
             };
-            let (x, _, x_at) = &excluded[m.pattern().as_usize()];
+            let (x, _, x_at) = whole[m.pattern().as_usize()];
             let line = self.line(*x_at);
             self.warn(
                 *at,

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
-use super::text::{normalise, parse_term};
+use super::text::{normalise, parse_term, tail_end, Term};
 use super::{Match, Reason, Watchlist};
 use crate::model::{
     Candidate, Celex, ComRef, DossierEvent, DossierRef, ProcedureKey, ProcedureRef,
@@ -65,6 +65,9 @@ pub(crate) struct Matcher {
     ac: Option<AhoCorasick>,
     /// Pattern id → the (watchlist, role) pairs that use it.
     owners: Vec<Vec<(usize, Role)>>,
+    /// Pattern id → the words that must follow its match, for a keyword with a `*`
+    /// inside ([`Term::tail`]); empty for the others.
+    tails: Vec<Vec<(String, bool)>>,
     /// Dossier identity → (watchlist, index in its `dossiers`).
     dossiers: HashMap<Key, Vec<(usize, usize)>>,
     /// A normalised EuroVoc label, or `id:4493` → (watchlist, index in its `subjects`).
@@ -161,11 +164,15 @@ struct Hits {
 impl Matcher {
     pub(crate) fn new(lists: &[Watchlist]) -> Matcher {
         let mut needles: Vec<String> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut tails: Vec<Vec<(String, bool)>> = Vec::new();
+        // The term (its needle and tail) → its pattern id.
+        let mut index: HashMap<(String, Vec<(String, bool)>), usize> = HashMap::new();
         let mut owners: Vec<Vec<(usize, Role)>> = Vec::new();
-        let mut add = |needle: String, owner: (usize, Role)| {
-            let id = *index.entry(needle.clone()).or_insert_with(|| {
-                needles.push(needle);
+        let mut add = |term: Term, owner: (usize, Role)| {
+            let key = (term.needle(), term.tail());
+            let id = *index.entry(key.clone()).or_insert_with(|| {
+                needles.push(key.0);
+                tails.push(key.1);
                 owners.push(Vec::new());
                 owners.len() - 1
             });
@@ -180,23 +187,23 @@ impl Matcher {
             }
             for (ki, k) in list.keywords.iter().enumerate() {
                 if let Ok(t) = parse_term(k) {
-                    add(t.needle(), (li, Role::Keyword(ki)));
+                    add(t, (li, Role::Keyword(ki)));
                 }
             }
             let first = list.keywords.len();
             for (ti, k) in list.title_keywords.iter().enumerate() {
                 if let Ok(t) = parse_term(k) {
-                    add(t.needle(), (li, Role::TitleKeyword(first + ti)));
+                    add(t, (li, Role::TitleKeyword(first + ti)));
                 }
             }
             for (ei, k) in list.exclude.iter().enumerate() {
                 if let Ok(t) = parse_term(k) {
-                    add(t.needle(), (li, Role::Exclude(ei)));
+                    add(t, (li, Role::Exclude(ei)));
                 }
             }
             for (ii, k) in list.ignore.iter().enumerate() {
                 if let Ok(t) = parse_term(k) {
-                    add(t.needle(), (li, Role::Ignore(ii)));
+                    add(t, (li, Role::Ignore(ii)));
                 }
             }
             for (di, d) in list.dossiers.iter().enumerate() {
@@ -217,6 +224,7 @@ impl Matcher {
         Matcher {
             ac,
             owners,
+            tails,
             dossiers,
             subjects,
             whole_sources,
@@ -279,7 +287,15 @@ impl Matcher {
         }
         let norm = normalise(text);
         for m in ac.find_overlapping_iter(&norm) {
-            let span = (m.start(), m.end());
+            let id = m.pattern().as_usize();
+            let end = match self.tails.get(id).filter(|t| !t.is_empty()) {
+                Some(tail) => match tail_end(&norm, m.end(), tail) {
+                    Some(end) => end,
+                    None => continue,
+                },
+                None => m.end(),
+            };
+            let span = (m.start(), end);
             for (li, role) in self
                 .owners
                 .get(m.pattern().as_usize())

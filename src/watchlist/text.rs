@@ -224,17 +224,72 @@ pub struct Term {
     pub words: String,
     /// `*` at the end: the last word is a prefix.
     pub prefix: bool,
+    /// The words before the last that end in `*` (any ending), by index, ascending:
+    /// `"häuslich* Gewalt"` → `[0]`.
+    pub inner: Vec<usize>,
 }
 
 impl Term {
     /// The needle searched in a [`normalise`]d text: `" w1 w2 "`, or `" w1 w2"` for a
-    /// prefix (the leading space anchors the first word, the trailing one the last).
+    /// prefix (the leading space anchors the first word, the trailing one the last). With
+    /// a `*` inside, the words up to the first starred one (`" hauslich"`), which the
+    /// [`Term::tail`] must then follow.
     pub fn needle(&self) -> String {
-        if self.prefix {
-            format!(" {}", self.words)
-        } else {
-            format!(" {} ", self.words)
+        match self.inner.first() {
+            Some(&first) => {
+                let head: Vec<&str> = self.words.split(' ').take(first + 1).collect();
+                format!(" {}", head.join(" "))
+            }
+            None if self.prefix => format!(" {}", self.words),
+            None => format!(" {} ", self.words),
         }
+    }
+
+    /// The words after the first starred one, each with whether it takes any ending;
+    /// empty when the needle is the whole keyword.
+    pub fn tail(&self) -> Vec<(String, bool)> {
+        let Some(&first) = self.inner.first() else {
+            return Vec::new();
+        };
+        let words: Vec<&str> = self.words.split(' ').collect();
+        let last = words.len() - 1;
+        (first + 1..words.len())
+            .map(|i| {
+                let starred = self.inner.contains(&i) || (i == last && self.prefix);
+                (words[i].to_string(), starred)
+            })
+            .collect()
+    }
+}
+
+/// Where a keyword with a `*` inside ends in a [`normalise`]d `text` whose needle match
+/// ends at byte `at` (inside the first starred word): the rest of that word, then each
+/// word of `tail` in turn, whole or (starred) with any ending. None when the text goes on
+/// otherwise. The end includes the space after a whole last word, as a needle does.
+pub fn tail_end(text: &str, at: usize, tail: &[(String, bool)]) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let word_end = |mut i: usize| {
+        while i < bytes.len() && bytes[i] != b' ' {
+            i += 1;
+        }
+        i
+    };
+    let mut i = word_end(at);
+    for (word, starred) in tail {
+        let rest = text
+            .get(i..)?
+            .strip_prefix(' ')?
+            .strip_prefix(word.as_str())?;
+        i = text.len() - rest.len();
+        if *starred {
+            i = word_end(i);
+        } else if bytes.get(i) != Some(&b' ') {
+            return None;
+        }
+    }
+    match tail.last() {
+        Some((_, false)) => Some(i + 1),
+        _ => Some(i),
     }
 }
 
@@ -264,10 +319,11 @@ pub fn parse_term(keyword: &str) -> Result<Term, TermError> {
         Some(b) => (b, true),
         None => (trimmed, false),
     };
-    if body.contains('*') {
+    if !stars_end_words(body) {
         return Err(TermError {
-            message: format!("keyword {keyword:?} has a `*` that does not end it"),
-            hint: "`*` is a word-suffix wildcard and may only end the keyword, as in \"concession contract*\"".into(),
+            message: format!("keyword {keyword:?} has a `*` that does not end a word"),
+            hint: "`*` ends a word, for any ending: \"concession contract*\", \"häuslich* Gewalt\""
+                .into(),
         });
     }
     let operators = pattern_operators(body);
@@ -287,8 +343,15 @@ pub fn parse_term(keyword: &str) -> Result<Term, TermError> {
             hint: "write the `*` right after the letters it extends, as in \"contract*\"".into(),
         });
     }
-    let norm = normalise(body);
-    let words = norm.trim().to_string();
+    let mut words: Vec<String> = Vec::new();
+    let mut inner = Vec::new();
+    let segments: Vec<&str> = body.split('*').collect();
+    for (i, segment) in segments.iter().enumerate() {
+        words.extend(normalise(segment).split_whitespace().map(str::to_string));
+        if i + 1 < segments.len() {
+            inner.push(words.len().saturating_sub(1));
+        }
+    }
     if words.is_empty() {
         return Err(TermError {
             message: format!(
@@ -297,7 +360,23 @@ pub fn parse_term(keyword: &str) -> Result<Term, TermError> {
             hint: PATTERN_HINT.into(),
         });
     }
-    Ok(Term { words, prefix })
+    Ok(Term {
+        words: words.join(" "),
+        prefix,
+        inner,
+    })
+}
+
+/// Every `*` inside `body` (the keyword without a final `*`) comes right after a letter or
+/// digit and before a space: it ends a word.
+fn stars_end_words(body: &str) -> bool {
+    let chars: Vec<char> = body.chars().collect();
+    chars.iter().enumerate().all(|(i, c)| {
+        *c != '*'
+            || (i > 0
+                && chars[i - 1].is_alphanumeric()
+                && chars.get(i + 1).is_some_and(|n| n.is_whitespace()))
+    })
 }
 
 const PATTERN_HINT: &str =
@@ -417,12 +496,84 @@ mod tests {
     }
 
     #[test]
+    fn a_star_inside_a_keyword_ends_its_word() {
+        let t = parse_term("häuslich* Gewalt").unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            (t.words.as_str(), t.prefix, t.inner.clone()),
+            ("hauslich gewalt", false, vec![0])
+        );
+        assert_eq!(t.needle(), " hauslich");
+        assert_eq!(t.tail(), [("gewalt".to_string(), false)]);
+        let t = parse_term("EU-Förder* Programm*").unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            (t.words.as_str(), t.inner.clone()),
+            ("eu forder programm", vec![1])
+        );
+        assert_eq!(t.needle(), " eu forder");
+        assert_eq!(t.tail(), [("programm".to_string(), true)]);
+        let t = parse_term("marché* public* de travaux").unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(t.inner, [0, 1]);
+        assert_eq!(
+            t.tail(),
+            [
+                ("public".to_string(), true),
+                ("de".to_string(), false),
+                ("travaux".to_string(), false)
+            ]
+        );
+        // Without a `*` inside, the term is as it always was.
+        let plain = parse_term("concession contract*").unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(plain.inner.is_empty() && plain.tail().is_empty());
+    }
+
+    #[test]
+    fn the_tail_follows_the_needle_word_by_word() {
+        let tail = |t: &str| parse_term(t).unwrap_or_else(|e| panic!("{e:?}")).tail();
+        let end = |text: &str, term: &str| {
+            let text = normalise(text);
+            let needle = parse_term(term)
+                .unwrap_or_else(|e| panic!("{e:?}"))
+                .needle();
+            let at = text.find(&needle).map(|i| i + needle.len())?;
+            tail_end(&text, at, &tail(term)).map(|e| text[..e].to_string())
+        };
+        assert_eq!(
+            end("Gegen häuslicher Gewalt vorgehen", "häuslich* Gewalt").as_deref(),
+            Some(" gegen hauslicher gewalt ")
+        );
+        assert_eq!(end("Häusliche Gewalttaten", "häuslich* Gewalt"), None);
+        assert_eq!(
+            end("häusliche und sexuelle Gewalt", "häuslich* Gewalt"),
+            None
+        );
+        assert_eq!(end("häusliche", "häuslich* Gewalt"), None);
+        assert_eq!(
+            end(
+                "Les marchés publics de travaux",
+                "marché* public* de travaux"
+            )
+            .as_deref(),
+            Some(" les marches publics de travaux ")
+        );
+        assert_eq!(
+            end("EU-Förderprogramme", "EU-Förder* Programm*"),
+            None,
+            "a compound is one word"
+        );
+        assert_eq!(
+            end("EU Fördermittel Programmplanung", "EU-Förder* Programm*").as_deref(),
+            Some(" eu fordermittel programmplanung")
+        );
+    }
+
+    #[test]
     fn terms() {
         assert_eq!(
             parse_term("concession contract*"),
             Ok(Term {
                 words: "concession contract".into(),
-                prefix: true
+                prefix: true,
+                inner: vec![]
             })
         );
         assert_eq!(
@@ -433,6 +584,7 @@ mod tests {
         assert!(parse_term(" * ").is_err());
         assert!(parse_term("*aid").is_err());
         assert!(parse_term("pro*curement").is_err());
+        assert!(parse_term("häuslich* Gewalt").is_ok());
         assert!(parse_term("aid -*").is_err());
         assert_eq!(
             parse_term("LGBTIQ+ rights").map(|t| t.words),
@@ -457,6 +609,10 @@ mod tests {
                 e.message.contains("keywords are words, not patterns"),
                 "{e:?}"
             );
+        }
+        for bad in ["a *b", "a* *", "EU-*Fonds", "häuslich*Gewalt", "a** b"] {
+            let e = parse_term(bad).expect_err(bad);
+            assert!(e.message.contains("does not end a word"), "{bad}: {e:?}");
         }
         let e = parse_term("(+)").expect_err("(+)");
         assert!(e.message.contains("\"+\""), "{e:?}");

@@ -1,6 +1,6 @@
 //! `veille match` explains misses, not only hits, through the binary: the exclusion that cancelled a keyword, a
 //! title and a summary tested as a feed item carries them, the COM number of a listed
-//! procedure, and `dossier show` in every spelling.
+//! procedure, and `dossier show` in every spelling; a `*` inside a keyword.
 
 use crate::support::app::TestApp;
 use crate::support::http::TestServer;
@@ -198,5 +198,45 @@ fn a_com_number_of_a_listed_procedure_is_explained_through_the_store() {
     assert!(
         out.contains("edip: dossier 2025/0260(COD) (through COM(2025)823, its proposal"),
         "{out}"
+    );
+}
+
+/// A `*` inside a keyword ends its word, for any ending: the German and French endings of
+/// an adjective in one keyword, in keywords and exclusions alike; `check` takes it, and
+/// refuses it twice.
+#[test]
+fn a_star_inside_a_keyword_takes_any_ending_of_its_word() {
+    let app = TestApp::new(TestServer::start_background(), vec![]);
+    app.write_config();
+    app.add_watchlist(
+        "gewalt",
+        "name = \"G\"\nrecipients = [\"fg@example.org\"]\nkeywords = [\"häuslich* Gewalt\", \"marché* public*\"]\nexclude = [\"marché* intérieur*\"]\n",
+    );
+    app.expect(None, &["check"], 0);
+    for (text, out) in [
+        ("Richtlinie gegen häusliche Gewalt", "gewalt: keyword \"häuslich* Gewalt\"\n"),
+        ("Kampf gegen häuslicher Gewalt", "gewalt: keyword \"häuslich* Gewalt\"\n"),
+        ("Häusliche Gewalttaten nehmen zu", "no watchlist matches\n"),
+        ("häusliche und sexuelle Gewalt", "no watchlist matches\n"),
+        ("Les marchés publics de travaux", "gewalt: keyword \"marché* public*\"\n"),
+        (
+            "Marchés publics et marché intérieur",
+            "no watchlist matches\ngewalt: found \"marché* public*\", cancelled by exclude \"marché* intérieur*\"\n",
+        ),
+    ] {
+        assert_eq!(app.expect(None, &["match", text], 0), out, "{text}");
+    }
+    app.add_watchlist(
+        "twice",
+        "name = \"T\"\nrecipients = [\"fg@example.org\"]\nkeywords = [\"häuslich* Gewalt\", \"Häuslich* gewalt\", \"häus*lich Gewalt\"]\n",
+    );
+    let (_, err) = app.expect_both(None, &["check"], 3);
+    assert!(
+        err.contains("keyword \"Häuslich* gewalt\" duplicates \"häuslich* Gewalt\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("keyword \"häus*lich Gewalt\" has a `*` that does not end a word"),
+        "{err}"
     );
 }

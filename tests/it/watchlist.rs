@@ -118,7 +118,7 @@ const MALFORMED: &[(&str, &[(usize, usize, &str)])] = &[
                 41,
                 r#"title keyword "klima*" is already a keyword: "Klima*" (line 3)"#,
             ),
-            (4, 51, r#"keyword "*climat" has a `*` that does not end it"#),
+            (4, 51, r#"keyword "*climat" has a `*` that does not end a word"#),
             (
                 4,
                 62,
@@ -170,7 +170,7 @@ const MALFORMED: &[(&str, &[(usize, usize, &str)])] = &[
         &[(
             4,
             13,
-            r#"keyword "*procurement" has a `*` that does not end it"#,
+            r#"keyword "*procurement" has a `*` that does not end a word"#,
         )],
     ),
     (
@@ -198,7 +198,7 @@ const MALFORMED: &[(&str, &[(usize, usize, &str)])] = &[
             (
                 6,
                 19,
-                r#"keyword "pro*curement" has a `*` that does not end it"#,
+                r#"keyword "pro*curement" has a `*` that does not end a word"#,
             ),
             (7, 12, r#"unknown language "nl""#),
             (8, 1, r#"unknown key "colour""#),
