@@ -379,16 +379,7 @@ fn shipped_watchlists_precision_and_recall_on_labelled_titles() {
 fn assert_new_groups(tally: &Tally) {
     for (id, min_recall) in NEW_GROUPS {
         let c = tally.list("eval", id);
-        assert!(
-            c.tp + c.fn_ >= MIN_NEW_POSITIVES,
-            "eval {id}: only {} labelled titles",
-            c.tp + c.fn_
-        );
-        assert!(
-            c.precision() >= 0.9 && c.recall() >= min_recall,
-            "eval {id} (en/fr/de/nl): {}",
-            c.line()
-        );
+        assert_held_out(&c, min_recall, &format!("eval {id}"));
         let t = tally.list("tune", id);
         let whole = Counts {
             tp: c.tp + t.tp,
@@ -401,17 +392,23 @@ fn assert_new_groups(tally: &Tally) {
     for (id, min_recall) in SHIPPED_SITES {
         let key = ("eval".to_string(), SHIPPED, id.to_string());
         let c = tally.by_origin.get(&key).copied().unwrap_or_default();
-        assert!(
-            c.tp + c.fn_ >= MIN_NEW_POSITIVES,
-            "eval {id}, titles from {SHIPPED}: only {} labelled titles",
-            c.tp + c.fn_
-        );
-        assert!(
-            c.precision() >= 0.9 && c.recall() >= min_recall,
-            "eval {id}, titles from {SHIPPED} (en/fr/de/nl): {}",
-            c.line()
-        );
+        assert_held_out(&c, min_recall, &format!("eval {id}, titles from {SHIPPED}"));
     }
+}
+
+/// One group's held-out figures (`what` names them): enough positives to mean something,
+/// precision at least 0.9, recall at least `min_recall`.
+fn assert_held_out(c: &Counts, min_recall: f64, what: &str) {
+    let positives = c.tp + c.fn_;
+    assert!(
+        positives >= MIN_NEW_POSITIVES,
+        "{what}: only {positives} labelled titles"
+    );
+    assert!(
+        c.precision() >= 0.9 && c.recall() >= min_recall,
+        "{what} (en/fr/de/nl): {}",
+        c.line()
+    );
 }
 
 /// How often the first two labellers agree on each of the three newer groups, over the
