@@ -810,28 +810,62 @@ fn links_in_feeds_are_never_followed_and_logs_can_be_json() {
 }
 
 #[test]
-fn the_field_feed_shipped_commented_out_is_valid_once_enabled_as_its_comments_say() {
+fn the_field_feeds_shipped_commented_out_are_valid_once_enabled_as_their_comments_say() {
+    for (id, list, url, every) in [
+        (
+            "regio-news",
+            "cohesion-urban",
+            "https://ec.europa.eu/newsroom/regio/feed?item_type_id=1165&lang=en&orderby=item_date",
+            "6h",
+        ),
+        (
+            "eige-news",
+            "equality",
+            "https://eige.europa.eu/newsroom/news/rss.xml",
+            "12h",
+        ),
+    ] {
+        let stdout = check_with_field_feed(id, list);
+        assert!(
+            stdout.contains(&format!("{id} (feed) {url} every {every}")),
+            "{stdout}"
+        );
+        assert!(
+            stdout.lines().any(|l| l.starts_with(&format!("  {list} "))
+                && l.contains(&format!("every item of {id}"))),
+            "{stdout}"
+        );
+    }
+}
+
+/// `veille check` on the shipped configuration with the commented source `id` enabled as
+/// its comment says (the `#` removed from its five lines) and taken whole by `list`: its
+/// output, once it is clean (exit 0, no warning).
+fn check_with_field_feed(id: &str, list: &str) -> String {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let config = std::fs::read_to_string(repo("config.toml")).unwrap_or_default();
-    let block = "#[[sources]]\n#id = \"regio-news\"\n";
+    let block = format!("#[[sources]]\n#id = \"{id}\"\n");
     let at = config
-        .find(block)
-        .unwrap_or_else(|| panic!("config.toml has no commented regio-news source"));
+        .find(&block)
+        .unwrap_or_else(|| panic!("config.toml has no commented {id} source"));
     let (head, tail) = config.split_at(at);
-    let enabled: String = tail
-        .lines()
-        .take(5)
+    let (enabled, rest): (Vec<&str>, Vec<&str>) = {
+        let lines: Vec<&str> = tail.lines().collect();
+        (lines[..5].to_vec(), lines[5..].to_vec())
+    };
+    let enabled: String = enabled
+        .iter()
         .map(|l| format!("{}\n", l.trim_start_matches('#')))
         .collect();
-    std::fs::write(dir.path().join("config.toml"), format!("{head}{enabled}"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let config = format!("{head}{enabled}{}\n", rest.join("\n"));
+    std::fs::write(dir.path().join("config.toml"), config).unwrap_or_else(|e| panic!("{e}"));
     let lists = dir.path().join("watchlists");
     std::fs::create_dir(&lists).unwrap_or_else(|e| panic!("{e}"));
     for entry in std::fs::read_dir(repo("watchlists")).unwrap_or_else(|e| panic!("{e}")) {
         let f = entry.unwrap_or_else(|e| panic!("{e}")).file_name();
         let mut text = std::fs::read_to_string(repo("watchlists").join(&f)).unwrap_or_default();
-        if f == "cohesion-urban.toml" {
-            text.push_str("all_items_from = [\"regio-news\"]\n");
+        if f.to_string_lossy() == format!("{list}.toml") {
+            text.push_str(&format!("all_items_from = [\"{id}\"]\n"));
         }
         std::fs::write(lists.join(&f), text).unwrap_or_else(|e| panic!("{e}"));
     }
@@ -841,18 +875,9 @@ fn the_field_feed_shipped_commented_out_is_valid_once_enabled_as_its_comments_sa
         .env_remove("VEILLE_CONFIG")
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("regio-news (feed) https://ec.europa.eu/newsroom/regio/feed?item_type_id=1165&lang=en&orderby=item_date every 6h"),
-        "{stdout}"
-    );
-    assert!(
-        stdout
-            .lines()
-            .any(|l| l.starts_with("  cohesion-urban ") && l.contains("every item of regio-news")),
-        "{stdout}"
-    );
-    assert!(!stderr.contains("warning"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{id}: {stdout}\n{stderr}");
+    assert!(!stderr.contains("warning"), "{id}: {stderr}");
+    stdout
 }
