@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
-use super::text::{normalise, parse_term, tail_end, Term};
+use super::text::{normalise, parse_term, tail_end, word_end, Term};
 use super::{Match, Reason, Watchlist};
 use crate::model::{
     Candidate, Celex, ComRef, DossierEvent, DossierRef, ProcedureKey, ProcedureRef,
@@ -293,7 +293,7 @@ impl Matcher {
                     Some(end) => end,
                     None => continue,
                 },
-                None => m.end(),
+                None => word_end(&norm, m.end()),
             };
             let span = (m.start(), end);
             for (li, role) in self

@@ -265,32 +265,38 @@ impl Term {
 /// Where a keyword with a `*` inside ends in a [`normalise`]d `text` whose needle match
 /// ends at byte `at` (inside the first starred word): the rest of that word, then each
 /// word of `tail` in turn, whole or (starred) with any ending. None when the text goes on
-/// otherwise. The end includes the space after a whole last word, as a needle does.
+/// otherwise. The end is that of [`word_end`].
 pub fn tail_end(text: &str, at: usize, tail: &[(String, bool)]) -> Option<usize> {
     let bytes = text.as_bytes();
-    let word_end = |mut i: usize| {
-        while i < bytes.len() && bytes[i] != b' ' {
-            i += 1;
-        }
-        i
-    };
-    let mut i = word_end(at);
+    let mut i = word_end(text, at);
     for (word, starred) in tail {
-        let rest = text
-            .get(i..)?
-            .strip_prefix(' ')?
-            .strip_prefix(word.as_str())?;
+        let rest = text.get(i..)?.strip_prefix(word.as_str())?;
         i = text.len() - rest.len();
         if *starred {
-            i = word_end(i);
-        } else if bytes.get(i) != Some(&b' ') {
+            i = word_end(text, i);
+        } else if bytes.get(i) == Some(&b' ') {
+            i += 1;
+        } else {
             return None;
         }
     }
-    match tail.last() {
-        Some((_, false)) => Some(i + 1),
-        _ => Some(i),
+    Some(i)
+}
+
+/// The end of a match in a [`normalise`]d `text` that ends at byte `at`, taken to the end
+/// of the word it ends in and the space after it, as a whole-word needle ends: so that a
+/// keyword and an ignored phrase that hold the same last word end at the same place
+/// whether or not either takes any ending.
+pub fn word_end(text: &str, at: usize) -> usize {
+    let bytes = text.as_bytes();
+    if at == 0 || bytes.get(at - 1) == Some(&b' ') {
+        return at;
     }
+    let mut i = at;
+    while i < bytes.len() && bytes[i] != b' ' {
+        i += 1;
+    }
+    (i + 1).min(bytes.len())
 }
 
 /// Why a keyword cannot be used (the message and a hint).
@@ -562,7 +568,7 @@ mod tests {
         );
         assert_eq!(
             end("EU Fördermittel Programmplanung", "EU-Förder* Programm*").as_deref(),
-            Some(" eu fordermittel programmplanung")
+            Some(" eu fordermittel programmplanung ")
         );
     }
 

@@ -226,6 +226,35 @@ fn a_star_inside_a_keyword_takes_any_ending_of_its_word() {
     ] {
         assert_eq!(app.expect(None, &["match", text], 0), out, "{text}");
     }
+    // An ignored phrase whose last word takes any ending still holds a keyword that is its
+    // last word, whole.
+    app.add_watchlist(
+        "urbain",
+        "name = \"U\"\nrecipients = [\"fg@example.org\"]\ntitle_keywords = [\"urbains\", \"nodes\"]\nignore = [\"transport* urbain*\", \"urban node*\"]\n",
+    );
+    for (text, keyword, phrase) in [
+        (
+            "Les transports urbains de demain",
+            "urbains",
+            "transport* urbain*",
+        ),
+        ("TEN-T urban nodes", "nodes", "urban node*"),
+    ] {
+        let out = app.expect(None, &["match", "--watchlist", "urbain", text], 0);
+        assert_eq!(
+            out,
+            format!("no watchlist matches\nurbain: keyword \"{keyword}\" found only inside \"{phrase}\", which the watchlist ignores\n"),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        app.expect(
+            None,
+            &["match", "--watchlist", "urbain", "Quartiers urbains"],
+            0
+        ),
+        "urbain: keyword \"urbains\"\n"
+    );
     app.add_watchlist(
         "twice",
         "name = \"T\"\nrecipients = [\"fg@example.org\"]\nkeywords = [\"häuslich* Gewalt\", \"Häuslich* gewalt\", \"häus*lich Gewalt\"]\n",
