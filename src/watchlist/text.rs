@@ -458,6 +458,26 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any keyword with a `*` inside, found anywhere in any text: no panic (the tail is
+        /// read on character boundaries), and a match ends within the text, after a space.
+        #[test]
+        fn the_tail_is_read_on_character_boundaries(
+            keyword in "(é|ß|a|ab|[0-9]){1,3}\\* (é|ß|b|ba|œ){1,3}\\*?",
+            text in "(é|ß|a|b|ab|ba|œ|ﬁ|[0-9]| ){0,16}",
+        ) {
+            let Ok(term) = parse_term(&keyword) else { return Ok(()) };
+            let text = normalise(&text);
+            let needle = term.needle();
+            for (at, _) in text.match_indices(needle.as_str()) {
+                if let Some(end) = tail_end(&text, at + needle.len(), &term.tail()) {
+                    proptest::prop_assert!(end <= text.len());
+                    proptest::prop_assert!(text[..end].ends_with(' '));
+                }
+            }
+        }
+    }
+
     #[test]
     fn union_markers_in_citations_are_optional() {
         for (text, want) in [
