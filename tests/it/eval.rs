@@ -3,10 +3,11 @@
 //! from and how the rows are split into `tune` and the held-out `eval`), through the
 //! library's `WatchlistSet` on the shipped `watchlists/`, as a poll matches a title. The
 //! numbers are printed (`cargo nextest run eval --no-capture`), per part, language,
-//! watchlist, set and origin (the sites of the shipped sources, other EU sites, other pages); the target
-//! is asserted on the held-out part in the languages the focus groups read. For the three
-//! newer groups a title's labels are the majority of three labellers (the file's header),
-//! and the first labeller's figures and the labellers' agreement are printed beside them.
+//! watchlist, set and origin (the sites of the shipped sources, other EU sites, other
+//! pages); the target is asserted on the held-out part in the languages the focus groups
+//! read. For the three newer groups a title's labels are the majority of three labellers
+//! (the file's header), and the first labeller's figures, the labellers' agreement and the
+//! figures with the field feeds shipped commented out taken whole are printed beside them.
 //! News items with their summaries (`titles/eval-summaries.tsv`) are read as a poll reads a
 //! feed item, title and summary, and measured against their title alone.
 
