@@ -288,20 +288,14 @@ impl Matcher {
         let norm = normalise(text);
         for m in ac.find_overlapping_iter(&norm) {
             let id = m.pattern().as_usize();
+            // A keyword with a `*` inside matches only where its tail follows.
             let end = match self.tails.get(id).filter(|t| !t.is_empty()) {
-                Some(tail) => match tail_end(&norm, m.end(), tail) {
-                    Some(end) => end,
-                    None => continue,
-                },
-                None => word_end(&norm, m.end()),
+                Some(tail) => tail_end(&norm, m.end(), tail),
+                None => Some(word_end(&norm, m.end())),
             };
+            let Some(end) = end else { continue };
             let span = (m.start(), end);
-            for (li, role) in self
-                .owners
-                .get(m.pattern().as_usize())
-                .into_iter()
-                .flatten()
-            {
+            for (li, role) in self.owners.get(id).into_iter().flatten() {
                 let f = found.entry(*li).or_default();
                 match role {
                     Role::Keyword(ki) => f.keywords.push((*ki, span)),
