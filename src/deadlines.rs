@@ -346,6 +346,21 @@ pub fn consultation_deadlines(c: &Consultation) -> Vec<Deadline> {
     }]
 }
 
+/// The deadlines a dossier's page lists: those of the dossier itself that get reminders,
+/// and those kept for a watchlist that name it (a consultation on its proposal), once
+/// each, in date order.
+pub fn on_dossier_page(d: &Dossier, kept: Vec<Deadline>) -> Vec<Deadline> {
+    let mut out: Vec<Deadline> = dossier_deadlines(d)
+        .into_iter()
+        .chain(kept.into_iter().filter(|x| x.dossier == Some(d.reference)))
+        .filter(|x| x.kind.has_reminders())
+        .collect();
+    out.sort_by(|a, b| a.uid.cmp(&b.uid));
+    out.dedup_by(|a, b| a.uid == b.uid);
+    sort(&mut out);
+    out
+}
+
 fn sort(v: &mut [Deadline]) {
     v.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.uid.cmp(&b.uid)));
 }

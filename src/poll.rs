@@ -33,7 +33,7 @@ use crate::deadlines;
 use crate::dossier::{self, DiffContext};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher, Transient, Validators};
 use crate::model::{
-    Candidate, Dossier, DossierEvent, DossierSnapshot, EventId, EventKind, Observation,
+    Candidate, ComRef, Dossier, DossierEvent, DossierSnapshot, EventId, EventKind, Observation,
     ProcedureRef, Provenance,
 };
 use crate::sources::plan::{self, Known, Plan, Request, UrlKnown};
@@ -147,6 +147,8 @@ struct Fetched {
     url: String,
     /// The procedure this URL is the record of (EU services), if any.
     dossier: Option<ProcedureRef>,
+    /// The Have Your Say initiative this URL is the detail of, if any.
+    initiative: Option<u64>,
     result: Result<FetchOutcome, FetchError>,
     parsed: Option<Result<Vec<Observation>, ParseError>>,
     content_hash: Option<String>,
@@ -656,6 +658,7 @@ async fn get(f: Fetching<'_>, s: &SourceConfig, known: &SourceKnown<'_>, req: &R
     let mut out = Fetched {
         url: req.url.clone(),
         dossier: req.dossier(),
+        initiative: req.initiative(),
         result,
         parsed: None,
         content_hash: None,
@@ -728,6 +731,23 @@ async fn fetch_source(
         .collect();
     let then = plan.then(known, &observed);
     run_plan(f, s, &plan, known, then, &mut out).await;
+    out
+}
+
+/// The COM numbers each Have Your Say detail fetched (and parsed) names, by initiative.
+fn proposals_of(fetched: &[Fetched]) -> BTreeMap<u64, Vec<ComRef>> {
+    let mut out = BTreeMap::new();
+    for f in fetched.iter().filter(|f| f.initiative.is_some()) {
+        let Some(Ok(observations)) = &f.parsed else {
+            continue;
+        };
+        for o in observations {
+            if let Observation::Consultation(_, c) = o {
+                let coms: &mut Vec<ComRef> = out.entry(c.initiative_id).or_default();
+                coms.extend(c.com.iter().copied());
+            }
+        }
+    }
     out
 }
 
@@ -827,6 +847,8 @@ struct Findings {
     consultations: Vec<(EventId, Vec<deadlines::Deadline>)>,
     /// New procedures found for watchlists, or kept as candidates.
     discovery: Discoveries,
+    /// The COM numbers the Have Your Say details read this step name, by initiative.
+    proposals: BTreeMap<u64, Vec<ComRef>>,
 }
 
 /// The matched events of one source, and what their matches keep.
@@ -863,10 +885,10 @@ impl Tally {
         let mut prev = f.prev;
         match f.result {
             // A service that has no record of one procedure (OEIL lacks CELLAR-only
-            // procedures and vice versa) is not a broken source.
+            // procedures and vice versa), or of one initiative, is not a broken source.
             Err(FetchError::Status {
                 status: 404 | 410, ..
-            }) if f.dossier.is_some() => {
+            }) if f.dossier.is_some() || f.initiative.is_some() => {
                 self.any_success = true;
                 tracing::debug!(source = %s.id, url = %f.url, "procedure not found at this source");
                 prev.v = 1;
@@ -1003,9 +1025,17 @@ impl Preparing<'_> {
     ) -> Result<(SourceReport, PollBatch), StoreError> {
         let requests = fetched.len();
         let mut tally = Tally::default();
-        let mut found = Findings::default();
+        let mut found = Findings {
+            proposals: proposals_of(&fetched),
+            ..Findings::default()
+        };
         for f in fetched {
+            let detail = f.initiative.is_some();
             if let Some(mut p) = tally.fetched(s, f, self.now) {
+                // A detail's initiative is the listing's: its COM numbers join that one.
+                if detail {
+                    p.observations.clear();
+                }
                 self.events_of(s, &mut p, &mut found, merged)?;
                 p.record.items.sort_unstable();
                 p.record.items.dedup();
@@ -1085,12 +1115,23 @@ impl Preparing<'_> {
                         true,
                     );
                 }
-                Observation::Consultation(item, c) => {
-                    let event = dossier::consultation_event(&c, &item, &provenance, now);
+                Observation::Consultation(item, mut c) => {
+                    if let Some(coms) = found.proposals.get(&c.initiative_id) {
+                        c.com.extend(coms);
+                        c.com.sort_unstable();
+                        c.com.dedup();
+                    }
+                    let mut event = dossier::consultation_event(&c, &item, &provenance, now);
+                    // Feedback on an adopted proposal is that procedure's, once stored.
+                    event.dossier = event
+                        .dossier
+                        .or_else(|| self.stored.procedure_of(&event.mentions));
                     let matches = self.watchlists.matches(&event);
-                    found
-                        .consultations
-                        .push((event.id, deadlines::consultation_deadlines(&c)));
+                    let mut due = deadlines::consultation_deadlines(&c);
+                    for d in &mut due {
+                        d.dossier = d.dossier.or(event.dossier);
+                    }
+                    found.consultations.push((event.id, due));
                     found.listed(&mut p.record, &p.prev_items, event, matches, false);
                 }
                 Observation::Dossier(snap) => {

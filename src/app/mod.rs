@@ -1663,10 +1663,8 @@ fn dossier_show(
         writeln!(out, "{}", view::dossier::json(&d)?)?;
         return Ok(Exit::Ok);
     }
-    let deadlines: Vec<_> = crate::deadlines::dossier_deadlines(&d)
-        .into_iter()
-        .filter(|x| x.kind.has_reminders())
-        .collect();
+    let kept = store.deadlines_of_dossier(&r)?;
+    let deadlines = crate::deadlines::on_dossier_page(&d, kept);
     out.write_all(view::dossier::text(&d, &deadlines).as_bytes())?;
     Ok(Exit::Ok)
 }

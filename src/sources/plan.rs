@@ -1,7 +1,8 @@
 //! Request plans, one per source kind: what to fetch, with which `Accept` header and why,
 //! and what to fetch next from what came back (the EP API change feeds name the
 //! procedures that moved, tracked ones and new ones; a CELLAR procedure notice names the
-//! act work notices due). A new procedure (not tracked, no dossier, not a remembered
+//! act work notices due; a Have Your Say listing names the initiatives whose detail is
+//! due). A new procedure (not tracked, no dossier, not a remembered
 //! candidate) is read once from the EP API, and its CELLAR notice once.
 //!
 //! Pure: what the store knew comes in as a [`Known`] value, read once at the start of the
@@ -27,6 +28,9 @@ pub enum Why {
     NewProcedure(ProcedureRef),
     /// An act's CELLAR work notice, read for one of the procedure's roles.
     WorkNotice(ProcedureRef, cellar_work::Role, Celex),
+    /// The detail of one Have Your Say initiative, read for the COM numbers of the
+    /// adopted proposal its open feedback period is about.
+    Initiative(u64),
 }
 
 /// One request a plan asks for.
@@ -43,7 +47,15 @@ impl Request {
     pub fn dossier(&self) -> Option<ProcedureRef> {
         match &self.why {
             Why::Procedure(r) | Why::NewProcedure(r) | Why::WorkNotice(r, ..) => Some(*r),
-            Why::Listing | Why::ChangeFeed => None,
+            Why::Listing | Why::ChangeFeed | Why::Initiative(_) => None,
+        }
+    }
+
+    /// The Have Your Say initiative this URL is the detail of, if any.
+    pub fn initiative(&self) -> Option<u64> {
+        match self.why {
+            Why::Initiative(id) => Some(id),
+            _ => None,
         }
     }
 
@@ -117,6 +129,15 @@ pub const NOT_FOUND_RECHECK: chrono::Duration = chrono::Duration::hours(20);
 /// otherwise cost it a request each, every day, for as long as they are remembered.
 pub const CANDIDATE_NOTICE_WAIT: chrono::Duration = chrono::Duration::days(30);
 
+/// The most Have Your Say details one poll asks for. A detail is read once per initiative,
+/// and only for an open feedback period on an adopted proposal: a few a week on the
+/// portal, so this bounds a first poll, not the usual one.
+pub const INITIATIVE_DETAILS_PER_POLL: usize = 20;
+
+/// The portal's stage of feedback on a proposal the Commission adopted: its detail names
+/// the proposal's COM number.
+const ADOPTED_PROPOSAL_STAGE: &str = "ADOPTION_WORKFLOW";
+
 /// Whether the slow refresh is due: never done, or done `refresh` ago.
 pub fn refresh_due(
     last: Option<DateTime<Utc>>,
@@ -158,9 +179,13 @@ impl Plan<'_> {
     /// (new bodies only): the EP API procedures that moved, that are not known yet, or
     /// all of them when the refresh is due — never trusting an empty change feed; then
     /// each procedure the feeds named that veille does not know at all, once.
+    /// For Have Your Say: the details of the initiatives listed with feedback open on an
+    /// adopted proposal ([`Plan::initiative_details`]).
     pub fn then(&self, known: &dyn Known, observed: &[&Observation]) -> Vec<Request> {
-        if self.kind != SourceKind::EpApi {
-            return Vec::new();
+        match self.kind {
+            SourceKind::EpApi => {}
+            SourceKind::HaveYourSay => return self.initiative_details(known, observed),
+            _ => return Vec::new(),
         }
         let changed: Vec<ProcedureRef> = observed
             .iter()
@@ -202,6 +227,41 @@ impl Plan<'_> {
             }
         }
         out
+    }
+
+    /// The detail of each initiative listed with its feedback period open on a proposal
+    /// the Commission adopted and no COM number: the listing does not name the proposal,
+    /// its detail does, and the poll joins the consultation to that proposal's dossier.
+    /// Each is read once (never again once read, nor while recently missing), at most
+    /// [`INITIATIVE_DETAILS_PER_POLL`] per poll, the rest at the next.
+    fn initiative_details(&self, known: &dyn Known, observed: &[&Observation]) -> Vec<Request> {
+        let mut ids: Vec<u64> = observed
+            .iter()
+            .filter_map(|o| match o {
+                Observation::Consultation(_, c)
+                    if c.feedback_open
+                        && c.com.is_empty()
+                        && c.stage
+                            .as_deref()
+                            .is_some_and(|s| s.eq_ignore_ascii_case(ADOPTED_PROPOSAL_STAGE)) =>
+                {
+                    Some(c.initiative_id)
+                }
+                _ => None,
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter()
+            .map(|id| (have_your_say::detail_url(self.base, id), id))
+            .filter(|(url, _)| !known.url(url).read && !self.recently_missing(known, url))
+            .take(INITIATIVE_DETAILS_PER_POLL)
+            .map(|(url, id)| Request {
+                url,
+                accept: Some(have_your_say::ACCEPT),
+                why: Why::Initiative(id),
+            })
+            .collect()
     }
 
     /// A procedure veille knows nothing of: not tracked, no stored dossier, not a

@@ -1952,6 +1952,24 @@ impl Store {
         Ok(out)
     }
 
+    /// The deadlines kept for any watchlist that name this procedure (a consultation on
+    /// its proposal), each watchlist's copy included.
+    pub fn deadlines_of_dossier(
+        &self,
+        r: &ProcedureRef,
+    ) -> Result<Vec<crate::deadlines::Deadline>, StoreError> {
+        let _call = self.call("reading deadlines", health::SCAN_DEADLINE)?;
+        let mut out = Vec::new();
+        for kv in self.deadlines.iter() {
+            let (_, v) = kv?;
+            let rec: DeadlineRecord = decode("deadline", &v)?;
+            if rec.deadline.dossier == Some(*r) {
+                out.push(rec.deadline);
+            }
+        }
+        Ok(out)
+    }
+
     pub fn delivery(&self, watchlist: &str) -> Result<DeliveryRecord, StoreError> {
         let _call = self.call("reading a delivery state", health::DEADLINE)?;
         Ok(self

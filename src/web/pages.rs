@@ -616,8 +616,12 @@ pub(super) async fn dossier_page(
     if format!("/dossiers/{spelling}") != canonical {
         return Redirect::permanent(&canonical).into_response();
     }
+    let kept = match ctx.store.deadlines_of_dossier(&r) {
+        Ok(kept) => kept,
+        Err(e) => return failure(e),
+    };
     match ctx.store.dossier(&r) {
-        Ok(Some(d)) => page("dossier.html", dossier_view(&ctx, &d)),
+        Ok(Some(d)) => page("dossier.html", dossier_view(&ctx, &d, kept)),
         Ok(None) => message(
             StatusCode::NOT_FOUND,
             "Dossier not known",
@@ -654,7 +658,12 @@ fn resolve(ctx: &WebContext, spelling: &str) -> anyhow::Result<Option<ProcedureR
         .map(|d| d.reference))
 }
 
-fn dossier_view(ctx: &WebContext, d: &Dossier) -> minijinja::Value {
+/// `kept`: the deadlines kept for watchlists that name the dossier.
+fn dossier_view(
+    ctx: &WebContext,
+    d: &Dossier,
+    kept: Vec<crate::deadlines::Deadline>,
+) -> minijinja::Value {
     let now = Now::of(ctx);
     let today = now.today();
     let svg = super::timeline::svg(d, today, |date| countdown(date, today));
@@ -695,9 +704,8 @@ fn dossier_view(ctx: &WebContext, d: &Dossier) -> minijinja::Value {
             what: format!("{}: {}", f.stage.label(Language::En), clean(&f.label)),
             link: None,
         });
-    let deadlines: Vec<VDeadline> = crate::deadlines::dossier_deadlines(d)
+    let deadlines: Vec<VDeadline> = crate::deadlines::on_dossier_page(d, kept)
         .into_iter()
-        .filter(|x| x.kind.has_reminders())
         .map(|x| VDeadline {
             date: fmt_date(x.local_date()),
             countdown: countdown(x.local_date(), today),

@@ -9,7 +9,7 @@ use veille::sources::cellar_work;
 use crate::support::app::{repo, titles_of, Source, TestApp};
 use crate::support::eu::{self, path_of};
 use crate::support::fixtures;
-use crate::support::http::{Response, TestServer};
+use crate::support::http::{free_port, Response, TestServer};
 use crate::support::smtp::{self, SmtpServer};
 
 const NOW: &str = "2026-11-28T10:00:00Z";
@@ -734,6 +734,113 @@ fn a_consultation_on_a_watched_subject_alerts_the_same_day_and_reminds_once() {
         calendar.contains("SUMMARY:Feedback closes: Urban wastewater"),
         "{calendar}"
     );
+}
+
+#[test]
+fn feedback_on_an_adopted_proposal_joins_its_dossier_through_the_initiative_detail() {
+    let (server, sources) = eu_services();
+    let base = server.url("/better-regulation");
+    let listing = |server: &TestServer, name: &str| {
+        for url in veille::sources::have_your_say::urls(&base) {
+            server.route(
+                &path_of(server, &url),
+                Response::ok(fixtures::own(name)).content_type("application/json"),
+            );
+        }
+    };
+    listing(&server, "have-your-say/search-initiatives_page.json");
+    let detail = path_of(
+        &server,
+        &veille::sources::have_your_say::detail_url(&base, 1201),
+    );
+    server.route(
+        &detail,
+        Response::ok(fixtures::own(
+            "have-your-say/group-initiative_adopted-proposal.json",
+        ))
+        .content_type("application/json"),
+    );
+    let mut sources: Vec<Source> = sources.into_iter().filter(|s| s.id == "cellar").collect();
+    sources.push(Source::new("have-your-say", "have-your-say", base.clone()));
+    let mut app = TestApp::new(server, sources);
+    let port = free_port();
+    app.mail.push_str(&crate::web::server_on(port));
+    app.write_config();
+    // The group follows the procedure by its reference only: no keyword.
+    app.add_watchlist(
+        "plastics",
+        "name = \"Single-use plastics\"\nrecipients = [\"fg@example.org\"]\ndossiers = [\"2018/0172(COD)\"]\n",
+    );
+    app.expect(Some("2018-06-10T10:00:00Z"), &["poll"], 0);
+
+    // The portal opens feedback on the adopted proposal; its listing does not name it.
+    listing(
+        &app.server,
+        "have-your-say/search-initiatives_adopted-proposal.json",
+    );
+    let now = "2018-06-11T10:00:00Z";
+    app.expect(Some(now), &["poll"], 0);
+    assert_eq!(app.server.requests_to(&detail).len(), 1);
+    for other in [16001, 16002, 18805] {
+        let url = veille::sources::have_your_say::detail_url(&base, other);
+        assert!(app
+            .server
+            .requests_to(&path_of(&app.server, &url))
+            .is_empty());
+    }
+    let preview = app.json(
+        Some(now),
+        &["digest", "preview", "plastics", "--format", "json"],
+        0,
+    );
+    let consultation = preview["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["kind"] == "consultation-open")
+        .unwrap_or_else(|| panic!("no consultation in {preview}"));
+    assert_eq!(consultation["dossier"], "2018/0172(COD)", "{preview}");
+    let text = app.expect(Some(now), &["digest", "preview", "plastics"], 0);
+    assert!(
+        text.contains("Feedback closes: Reducing marine litter") && text.contains("COM(2018)340"),
+        "{text}"
+    );
+    let ics = app.expect(Some(now), &["export", "ical", "plastics"], 0);
+    assert!(ics.contains("Reducing marine litter"), "{ics}");
+    // The dossier's page lists the feedback period's end among its deadlines.
+    let page = app.expect(Some(now), &["dossier", "show", "2018/0172(COD)"], 0);
+    assert!(
+        page.lines()
+            .any(|l| l.contains("2018-07-24  consultation-closing")
+                && l.contains("Feedback closes: Reducing marine litter")),
+        "{page}"
+    );
+
+    // Read once: a later poll whose listing changed does not ask for it again.
+    listing(&app.server, "have-your-say/search-initiatives_page.json");
+    app.expect(Some("2018-06-12T10:00:00Z"), &["poll"], 0);
+    listing(
+        &app.server,
+        "have-your-say/search-initiatives_adopted-proposal.json",
+    );
+    let listed = |app: &TestApp| {
+        let url = &veille::sources::have_your_say::urls(&base)[0];
+        app.server.requests_to(&path_of(&app.server, url)).len()
+    };
+    let before = listed(&app);
+    app.expect(Some("2018-06-13T10:00:00Z"), &["poll"], 0);
+    assert_eq!(listed(&app), before + 1);
+    assert_eq!(app.server.requests_to(&detail).len(), 1);
+
+    // The web window's page of the dossier lists it too.
+    let web = crate::web::Running::start(&app, port);
+    let html = crate::web::page(port, "/dossiers/2018-0172-COD");
+    assert!(
+        html.contains("Feedback closes: Reducing marine litter")
+            && html.contains("initiatives/1201_en"),
+        "{html}"
+    );
+    drop(web);
 }
 
 #[test]

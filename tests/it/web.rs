@@ -241,7 +241,7 @@ pub fn links(app: &TestApp) -> (String, String, String) {
     (url("page:"), url("feed:"), url("calendar:"))
 }
 
-fn server_on(port: u16) -> String {
+pub fn server_on(port: u16) -> String {
     format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"https://veille.example.org/\"\n"
     )

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::model::{Provenance, Titles};
+use crate::model::{Consultation, Provenance, Titles};
 
 const BASE: &str = "https://svc.example";
 
@@ -328,4 +328,80 @@ fn a_candidate_notice_cellar_never_had_is_asked_daily_for_a_month_only() {
     };
     assert_eq!(cellar.first(&missing(2)).len(), 1);
     assert!(cellar.first(&missing(31)).is_empty());
+}
+
+/// A listed initiative: feedback open or not, at a portal stage, with COM numbers or not.
+fn initiative(id: u64, open: bool, stage: &str, com: &[&str]) -> Observation {
+    let c = Consultation {
+        initiative_id: id,
+        title: format!("Initiative {id}"),
+        url: have_your_say::public_url(id),
+        stage: Some(stage.into()),
+        feedback_open: open,
+        opens: None,
+        closes: None,
+        com: com
+            .iter()
+            .map(|s| s.parse().unwrap_or_else(|e| panic!("{s}: {e:?}")))
+            .collect(),
+    };
+    let item = crate::model::FeedItem {
+        key: format!("hys:{id}"),
+        title: c.title.clone(),
+        link: Some(c.url.clone()),
+        summary: String::new(),
+        published: None,
+        categories: Vec::new(),
+    };
+    Observation::Consultation(item, Box::new(c))
+}
+
+#[test]
+fn have_your_say_reads_the_detail_of_open_feedback_on_an_adopted_proposal_once() {
+    let listed = [
+        initiative(1, true, "ADOPTION_WORKFLOW", &[]),
+        initiative(2, false, "ADOPTION_WORKFLOW", &[]),
+        initiative(3, true, "OPC_LAUNCHED", &[]),
+        initiative(4, true, "ADOPTION_WORKFLOW", &["COM(2018)340"]),
+        initiative(5, true, "adoption_workflow", &[]),
+        initiative(1, true, "ADOPTION_WORKFLOW", &[]),
+    ];
+    let observed: Vec<&Observation> = listed.iter().collect();
+    let hys = plan(SourceKind::HaveYourSay, &[], false);
+    let then = hys.then(&View::default(), &observed);
+    let ids: Vec<Option<u64>> = then.iter().map(Request::initiative).collect();
+    assert_eq!(ids, [Some(1), Some(5)]);
+    assert_eq!(then[0].url, have_your_say::detail_url(BASE, 1));
+    assert_eq!(then[0].accept, Some(have_your_say::ACCEPT));
+    assert_eq!(then[0].dossier(), None);
+
+    // Read once: never again; said missing a moment ago: not before the recheck.
+    let mut view = View::default();
+    let read = UrlKnown {
+        read: true,
+        ..UrlKnown::default()
+    };
+    view.urls.insert(have_your_say::detail_url(BASE, 1), read);
+    let missing = UrlKnown {
+        not_found_at: Some(now() - chrono::Duration::hours(1)),
+        ..UrlKnown::default()
+    };
+    view.urls
+        .insert(have_your_say::detail_url(BASE, 5), missing);
+    assert!(hys.then(&view, &observed).is_empty());
+
+    // Other kinds of source ask nothing of a listing's initiatives.
+    assert!(plan(SourceKind::Feed, &[], false)
+        .then(&View::default(), &observed)
+        .is_empty());
+}
+
+#[test]
+fn have_your_say_details_are_bounded_per_poll() {
+    let listed: Vec<Observation> = (1..=50)
+        .map(|id| initiative(id, true, "ADOPTION_WORKFLOW", &[]))
+        .collect();
+    let observed: Vec<&Observation> = listed.iter().collect();
+    let then = plan(SourceKind::HaveYourSay, &[], false).then(&View::default(), &observed);
+    assert_eq!(then.len(), INITIATIVE_DETAILS_PER_POLL);
 }
