@@ -737,14 +737,17 @@ async fn fetch_source(
 /// The COM numbers each Have Your Say detail fetched (and parsed) names, by initiative.
 fn proposals_of(fetched: &[Fetched]) -> BTreeMap<u64, Vec<ComRef>> {
     let mut out = BTreeMap::new();
-    for f in fetched.iter().filter(|f| f.initiative.is_some()) {
-        let Some(Ok(observations)) = &f.parsed else {
+    for f in fetched {
+        let (Some(id), Some(Ok(observations))) = (f.initiative, &f.parsed) else {
             continue;
         };
         for o in observations {
-            if let Observation::Consultation(_, c) = o {
-                let coms: &mut Vec<ComRef> = out.entry(c.initiative_id).or_default();
-                coms.extend(c.com.iter().copied());
+            match o {
+                Observation::Consultation(_, c) if c.initiative_id == id => {
+                    let coms: &mut Vec<ComRef> = out.entry(id).or_default();
+                    coms.extend(c.com.iter().copied());
+                }
+                _ => {}
             }
         }
     }

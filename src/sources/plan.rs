@@ -233,7 +233,8 @@ impl Plan<'_> {
     /// the Commission adopted and no COM number: the listing does not name the proposal,
     /// its detail does, and the poll joins the consultation to that proposal's dossier.
     /// Each is read once (never again once read, nor while recently missing), at most
-    /// [`INITIATIVE_DETAILS_PER_POLL`] per poll, the rest at the next.
+    /// [`INITIATIVE_DETAILS_PER_POLL`] per poll, newest first, the rest at the next poll
+    /// whose listing changed.
     fn initiative_details(&self, known: &dyn Known, observed: &[&Observation]) -> Vec<Request> {
         let mut ids: Vec<u64> = observed
             .iter()
@@ -250,7 +251,8 @@ impl Plan<'_> {
                 _ => None,
             })
             .collect();
-        ids.sort_unstable();
+        // The newest first (the portal numbers initiatives in order).
+        ids.sort_unstable_by(|a, b| b.cmp(a));
         ids.dedup();
         ids.into_iter()
             .map(|id| (have_your_say::detail_url(self.base, id), id))

@@ -844,6 +844,66 @@ fn feedback_on_an_adopted_proposal_joins_its_dossier_through_the_initiative_deta
 }
 
 #[test]
+fn a_failed_initiative_detail_is_a_source_error_and_the_consultation_is_still_reported() {
+    let server = TestServer::start_background();
+    let base = server.url("/better-regulation");
+    let listing = |server: &TestServer, name: &str| {
+        for url in veille::sources::have_your_say::urls(&base) {
+            server.route(
+                &path_of(server, &url),
+                Response::ok(fixtures::own(name)).content_type("application/json"),
+            );
+        }
+    };
+    listing(
+        &server,
+        "have-your-say/search-initiatives_adopted-proposal.json",
+    );
+    let detail = path_of(
+        &server,
+        &veille::sources::have_your_say::detail_url(&base, 1201),
+    );
+    server.route(&detail, Response::status(503).body("maintenance"));
+    let hys = Source::new("have-your-say", "have-your-say", base.clone());
+    let app = TestApp::new(server, vec![hys]);
+    app.add_watchlist(
+        "litter",
+        "name = \"Marine litter\"\nrecipients = [\"fg@example.org\"]\nkeywords = [\"marine litter\"]\n",
+    );
+    let now = "2018-06-11T10:00:00Z";
+    app.expect(Some(now), &["poll"], 2);
+    let status = app.json(Some(now), &["status", "--format", "json"], 0);
+    let source = &status["sources"][0];
+    assert_eq!(source["ok"], false, "{status}");
+    let error = source["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("groupInitiatives/1201"), "{status}");
+    let preview = app.json(
+        Some(now),
+        &["digest", "preview", "litter", "--format", "json"],
+        0,
+    );
+    let entries = preview["entries"].as_array().cloned().unwrap_or_default();
+    assert_eq!(entries.len(), 1, "{preview}");
+    assert_eq!(entries[0]["kind"], "consultation-open", "{preview}");
+    assert!(entries[0]["dossier"].is_null(), "{preview}");
+
+    // Asked again when the listing changes; an initiative the portal no longer holds is
+    // not a broken source.
+    app.server
+        .route(&detail, Response::status(404).body("no such initiative"));
+    listing(&app.server, "have-your-say/search-initiatives_page.json");
+    app.expect(Some("2018-06-12T10:00:00Z"), &["poll"], 0);
+    listing(
+        &app.server,
+        "have-your-say/search-initiatives_adopted-proposal.json",
+    );
+    app.expect(Some("2018-06-13T10:00:00Z"), &["poll"], 0);
+    assert_eq!(app.server.requests_to(&detail).len(), 2);
+    let status = app.json(Some(now), &["status", "--format", "json"], 0);
+    assert_eq!(status["sources"][0]["ok"], true, "{status}");
+}
+
+#[test]
 fn match_says_which_watchlists_a_text_matches_and_why() {
     let app = TestApp::new(TestServer::start_background(), vec![]);
     app.add_shipped_watchlists();

@@ -370,8 +370,8 @@ fn have_your_say_reads_the_detail_of_open_feedback_on_an_adopted_proposal_once()
     let hys = plan(SourceKind::HaveYourSay, &[], false);
     let then = hys.then(&View::default(), &observed);
     let ids: Vec<Option<u64>> = then.iter().map(Request::initiative).collect();
-    assert_eq!(ids, [Some(1), Some(5)]);
-    assert_eq!(then[0].url, have_your_say::detail_url(BASE, 1));
+    assert_eq!(ids, [Some(5), Some(1)]);
+    assert_eq!(then[1].url, have_your_say::detail_url(BASE, 1));
     assert_eq!(then[0].accept, Some(have_your_say::ACCEPT));
     assert_eq!(then[0].dossier(), None);
 
@@ -404,4 +404,5 @@ fn have_your_say_details_are_bounded_per_poll() {
     let observed: Vec<&Observation> = listed.iter().collect();
     let then = plan(SourceKind::HaveYourSay, &[], false).then(&View::default(), &observed);
     assert_eq!(then.len(), INITIATIVE_DETAILS_PER_POLL);
+    assert_eq!(then[0].initiative(), Some(50), "the newest first");
 }
