@@ -678,13 +678,7 @@ fn a_directive_gets_its_subsidiarity_and_transposition_deadlines_from_cellar() {
 fn a_consultation_on_a_watched_subject_alerts_the_same_day_and_reminds_once() {
     let server = TestServer::start_background();
     let base = server.url("/better-regulation");
-    for url in veille::sources::have_your_say::urls(&base) {
-        server.route(
-            &path_of(&server, &url),
-            Response::ok(fixtures::own("have-your-say/search-initiatives_page.json"))
-                .content_type("application/json"),
-        );
-    }
+    serve_listing(&server, &base, "have-your-say/search-initiatives_page.json");
     let app = TestApp::new(
         server,
         vec![Source::new("have-your-say", "have-your-say", base)],
@@ -736,18 +730,21 @@ fn a_consultation_on_a_watched_subject_alerts_the_same_day_and_reminds_once() {
     );
 }
 
+/// Serve the Have Your Say fixture `name` at both listing URLs of the portal at `base`.
+fn serve_listing(server: &TestServer, base: &str, name: &str) {
+    for url in veille::sources::have_your_say::urls(base) {
+        server.route(
+            &path_of(server, &url),
+            Response::ok(fixtures::own(name)).content_type("application/json"),
+        );
+    }
+}
+
 #[test]
 fn feedback_on_an_adopted_proposal_joins_its_dossier_through_the_initiative_detail() {
     let (server, sources) = eu_services();
     let base = server.url("/better-regulation");
-    let listing = |server: &TestServer, name: &str| {
-        for url in veille::sources::have_your_say::urls(&base) {
-            server.route(
-                &path_of(server, &url),
-                Response::ok(fixtures::own(name)).content_type("application/json"),
-            );
-        }
-    };
+    let listing = |server: &TestServer, name: &str| serve_listing(server, &base, name);
     listing(&server, "have-your-say/search-initiatives_page.json");
     let detail = path_of(
         &server,
@@ -847,14 +844,7 @@ fn feedback_on_an_adopted_proposal_joins_its_dossier_through_the_initiative_deta
 fn a_failed_initiative_detail_is_a_source_error_and_the_consultation_is_still_reported() {
     let server = TestServer::start_background();
     let base = server.url("/better-regulation");
-    let listing = |server: &TestServer, name: &str| {
-        for url in veille::sources::have_your_say::urls(&base) {
-            server.route(
-                &path_of(server, &url),
-                Response::ok(fixtures::own(name)).content_type("application/json"),
-            );
-        }
-    };
+    let listing = |server: &TestServer, name: &str| serve_listing(server, &base, name);
     listing(
         &server,
         "have-your-say/search-initiatives_adopted-proposal.json",
