@@ -893,7 +893,7 @@ impl Tally {
                 status: 404 | 410, ..
             }) if f.dossier.is_some() || f.initiative.is_some() => {
                 self.any_success = true;
-                tracing::debug!(source = %s.id, url = %f.url, "procedure not found at this source");
+                tracing::debug!(source = %s.id, url = %f.url, "not found at this source");
                 prev.v = 1;
                 prev.not_found_at = Some(now);
                 prev.missing_since = prev.missing_since.or(Some(now));
