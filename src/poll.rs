@@ -754,6 +754,29 @@ fn proposals_of(fetched: &[Fetched]) -> BTreeMap<u64, Vec<ComRef>> {
     out
 }
 
+/// The listings to read whole at the next poll because a Have Your Say detail they called
+/// for failed (a 404 or 410 is an answer, not a failure): every listing of the source when
+/// one did, else none. The consultation was reported without its proposal; when the detail
+/// comes, its closing date joins the proposal's dossier and the watchlists following it.
+fn listings_to_read_again(fetched: &[Fetched]) -> Vec<String> {
+    let failed = fetched.iter().any(|f| {
+        f.initiative.is_some()
+            && match &f.result {
+                Err(FetchError::Status { status, .. }) => !matches!(status, 404 | 410),
+                Err(_) => true,
+                Ok(_) => false,
+            }
+    });
+    if !failed {
+        return Vec::new();
+    }
+    fetched
+        .iter()
+        .filter(|f| f.initiative.is_none())
+        .map(|f| f.url.clone())
+        .collect()
+}
+
 /// The procedures a plan reads of the step's view: those followed, and the candidates.
 #[derive(Clone, Copy)]
 struct Follows<'v> {
@@ -1032,6 +1055,7 @@ impl Preparing<'_> {
             proposals: proposals_of(&fetched),
             ..Findings::default()
         };
+        let read_again = listings_to_read_again(&fetched);
         for f in fetched {
             let detail = f.initiative.is_some();
             if let Some(mut p) = tally.fetched(s, f, self.now) {
@@ -1043,6 +1067,15 @@ impl Preparing<'_> {
                 p.record.items.sort_unstable();
                 p.record.items.dedup();
                 tally.resources.push((p.url, p.record));
+            }
+        }
+        // Read whole at the next poll, so that the failed detail is asked for again; the
+        // items they list stay known, so nothing is news twice.
+        for (url, record) in &mut tally.resources {
+            if read_again.contains(url) {
+                record.content_hash = None;
+                record.etag = None;
+                record.last_modified = None;
             }
         }
         let first_sight = state.last_success.is_none();

@@ -841,7 +841,7 @@ fn feedback_on_an_adopted_proposal_joins_its_dossier_through_the_initiative_deta
 }
 
 #[test]
-fn a_failed_initiative_detail_is_a_source_error_and_the_consultation_is_still_reported() {
+fn a_failed_initiative_detail_is_asked_again_and_its_consultation_joins_the_proposal_then() {
     let server = TestServer::start_background();
     let base = server.url("/better-regulation");
     let listing = |server: &TestServer, name: &str| serve_listing(server, &base, name);
@@ -860,6 +860,28 @@ fn a_failed_initiative_detail_is_a_source_error_and_the_consultation_is_still_re
         "litter",
         "name = \"Marine litter\"\nrecipients = [\"fg@example.org\"]\nkeywords = [\"marine litter\"]\n",
     );
+    // A group that follows the proposal by its COM number only.
+    app.add_watchlist(
+        "proposal",
+        "name = \"Plastics proposal\"\nrecipients = [\"fg@example.org\"]\ndossiers = [\"COM(2018)340\"]\n",
+    );
+    let closes = "Feedback closes: Reducing marine litter";
+    let calendar = |now: &str| app.expect(Some(now), &["export", "ical", "proposal"], 0);
+    let consultations = |now: &str| {
+        let preview = app.json(
+            Some(now),
+            &["digest", "preview", "litter", "--format", "json"],
+            0,
+        );
+        let entries = preview["entries"].as_array().cloned().unwrap_or_default();
+        assert!(
+            entries.iter().all(|e| e["kind"] == "consultation-open"),
+            "{preview}"
+        );
+        entries.len()
+    };
+
+    // The detail fails: a source error; the consultation is reported by its keyword.
     let now = "2018-06-11T10:00:00Z";
     app.expect(Some(now), &["poll"], 2);
     let status = app.json(Some(now), &["status", "--format", "json"], 0);
@@ -867,29 +889,42 @@ fn a_failed_initiative_detail_is_a_source_error_and_the_consultation_is_still_re
     assert_eq!(source["ok"], false, "{status}");
     let error = source["last_error"].as_str().unwrap_or_default();
     assert!(error.contains("groupInitiatives/1201"), "{status}");
-    let preview = app.json(
-        Some(now),
-        &["digest", "preview", "litter", "--format", "json"],
-        0,
-    );
-    let entries = preview["entries"].as_array().cloned().unwrap_or_default();
-    assert_eq!(entries.len(), 1, "{preview}");
-    assert_eq!(entries[0]["kind"], "consultation-open", "{preview}");
-    assert!(entries[0]["dossier"].is_null(), "{preview}");
+    assert_eq!(consultations(now), 1);
+    assert!(!calendar(now).contains(closes));
 
-    // Asked again when the listing changes; an initiative the portal no longer holds is
-    // not a broken source.
+    // Asked again at the next poll, the listing unchanged; an initiative the portal no
+    // longer holds is an answer, not a broken source, and is not asked again at once.
     app.server
         .route(&detail, Response::status(404).body("no such initiative"));
-    listing(&app.server, "have-your-say/search-initiatives_page.json");
     app.expect(Some("2018-06-12T10:00:00Z"), &["poll"], 0);
+    assert_eq!(app.server.requests_to(&detail).len(), 2);
+    app.expect(Some("2018-06-12T18:00:00Z"), &["poll", "--force"], 0);
+    assert_eq!(app.server.requests_to(&detail).len(), 2);
+
+    // A day later, with the listing changed, it answers: the closing date joins the
+    // group that follows the proposal; the consultation is not news twice.
+    let adopted = "group-initiative_adopted-proposal.json";
+    app.server.route(
+        &detail,
+        Response::ok(fixtures::own(&format!("have-your-say/{adopted}")))
+            .content_type("application/json"),
+    );
+    listing(&app.server, "have-your-say/search-initiatives_page.json");
+    app.expect(Some("2018-06-13T10:00:00Z"), &["poll"], 0);
     listing(
         &app.server,
         "have-your-say/search-initiatives_adopted-proposal.json",
     );
-    app.expect(Some("2018-06-13T10:00:00Z"), &["poll"], 0);
-    assert_eq!(app.server.requests_to(&detail).len(), 2);
-    let status = app.json(Some(now), &["status", "--format", "json"], 0);
+    let later = "2018-06-14T10:00:00Z";
+    app.expect(Some(later), &["poll"], 0);
+    assert_eq!(app.server.requests_to(&detail).len(), 3);
+    let ics = calendar(later);
+    assert!(
+        ics.contains(closes) && ics.contains("COM(2018)340"),
+        "{ics}"
+    );
+    assert_eq!(consultations(later), 1);
+    let status = app.json(Some(later), &["status", "--format", "json"], 0);
     assert_eq!(status["sources"][0]["ok"], true, "{status}");
 }
 
