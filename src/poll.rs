@@ -785,7 +785,8 @@ struct Follows<'v> {
 }
 
 /// Fetch `requests` in order, each request's follow-ups right after it. Returns false when
-/// the service of a dossier's request is down: the source's other requests wait.
+/// the service of a dossier's or an initiative's request is down: the source's other
+/// requests wait (a portal that times out costs one timeout, not one per initiative).
 async fn run_plan(
     f: Fetching<'_>,
     s: &SourceConfig,
@@ -797,7 +798,8 @@ async fn run_plan(
     let mut queue: VecDeque<Request> = requests.into();
     while let Some(req) = queue.pop_front() {
         let fetched = get(f, s, known, &req).await;
-        if req.dossier().is_some() && host_is_down(&fetched) {
+        let one_record = req.dossier().is_some() || req.initiative().is_some();
+        if one_record && host_is_down(&fetched) {
             out.push(fetched);
             return false;
         }

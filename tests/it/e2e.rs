@@ -929,6 +929,51 @@ fn a_failed_initiative_detail_is_asked_again_and_its_consultation_joins_the_prop
 }
 
 #[test]
+fn a_portal_that_is_down_costs_one_initiative_detail_per_poll_not_one_each() {
+    let server = TestServer::start_background();
+    let base = server.url("/better-regulation");
+    // The listing with a second initiative at the same stage, its copy numbered 1202.
+    let mut page: serde_json::Value = serde_json::from_slice(&fixtures::own(
+        "have-your-say/search-initiatives_adopted-proposal.json",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let content = &mut page["initiativeResultDtoPage"]["content"];
+    let mut copy = content[0].clone();
+    copy["id"] = serde_json::json!(1202.0);
+    copy["shortTitle"] = serde_json::json!("Fishing gear: extended producer responsibility");
+    content
+        .as_array_mut()
+        .unwrap_or_else(|| panic!("no content"))
+        .push(copy);
+    for url in veille::sources::have_your_say::urls(&base) {
+        server.route(
+            &path_of(&server, &url),
+            Response::ok(page.to_string().into_bytes()).content_type("application/json"),
+        );
+    }
+    let details: Vec<String> = [1201, 1202]
+        .iter()
+        .map(|id| {
+            path_of(
+                &server,
+                &veille::sources::have_your_say::detail_url(&base, *id),
+            )
+        })
+        .collect();
+    for d in &details {
+        server.route(d, Response::status(503).body("maintenance"));
+    }
+    let hys = Source::new("have-your-say", "have-your-say", base.clone());
+    let app = TestApp::new(server, vec![hys]);
+    app.expect(Some("2018-06-11T10:00:00Z"), &["poll"], 2);
+    let asked: Vec<usize> = details
+        .iter()
+        .map(|d| app.server.requests_to(d).len())
+        .collect();
+    assert_eq!(asked, [0, 1], "the newest first, then the source waits");
+}
+
+#[test]
 fn match_says_which_watchlists_a_text_matches_and_why() {
     let app = TestApp::new(TestServer::start_background(), vec![]);
     app.add_shipped_watchlists();
