@@ -351,6 +351,17 @@ impl FetchError {
         }
     }
 
+    /// Whether the service says it does not hold the resource (HTTP 404 or 410).
+    pub fn not_held(&self) -> bool {
+        matches!(
+            self,
+            FetchError::Status {
+                status: 404 | 410,
+                ..
+            }
+        )
+    }
+
     /// Whether a bot-challenge page was served instead of content.
     pub fn is_challenge(&self) -> bool {
         matches!(self, FetchError::Challenge { .. })

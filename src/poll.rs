@@ -145,8 +145,8 @@ pub fn backoff(every: Duration, failures: u32) -> Duration {
 /// One fetched URL, before processing.
 struct Fetched {
     url: String,
-    /// The procedure this URL is the record of (EU services), if any.
-    dossier: Option<ProcedureRef>,
+    /// The record of one procedure, act or initiative, not a listing ([`Request::one_record`]).
+    one_record: bool,
     /// The Have Your Say initiative this URL is the detail of, if any.
     initiative: Option<u64>,
     result: Result<FetchOutcome, FetchError>,
@@ -657,7 +657,7 @@ async fn get(f: Fetching<'_>, s: &SourceConfig, known: &SourceKnown<'_>, req: &R
     let result = f.fetcher.get(&fetch).await;
     let mut out = Fetched {
         url: req.url.clone(),
-        dossier: req.dossier(),
+        one_record: req.one_record(),
         initiative: req.initiative(),
         result,
         parsed: None,
@@ -759,14 +759,9 @@ fn proposals_of(fetched: &[Fetched]) -> BTreeMap<u64, Vec<ComRef>> {
 /// one did, else none. The consultation was reported without its proposal; when the detail
 /// comes, its closing date joins the proposal's dossier and the watchlists following it.
 fn listings_to_read_again(fetched: &[Fetched]) -> Vec<String> {
-    let failed = fetched.iter().any(|f| {
-        f.initiative.is_some()
-            && match &f.result {
-                Err(FetchError::Status { status, .. }) => !matches!(status, 404 | 410),
-                Err(_) => true,
-                Ok(_) => false,
-            }
-    });
+    let failed = fetched
+        .iter()
+        .any(|f| f.initiative.is_some() && matches!(&f.result, Err(e) if !e.not_held()));
     if !failed {
         return Vec::new();
     }
@@ -798,8 +793,7 @@ async fn run_plan(
     let mut queue: VecDeque<Request> = requests.into();
     while let Some(req) = queue.pop_front() {
         let fetched = get(f, s, known, &req).await;
-        let one_record = req.dossier().is_some() || req.initiative().is_some();
-        if one_record && host_is_down(&fetched) {
+        if fetched.one_record && host_is_down(&fetched) {
             out.push(fetched);
             return false;
         }
@@ -914,9 +908,7 @@ impl Tally {
         match f.result {
             // A service that has no record of one procedure (OEIL lacks CELLAR-only
             // procedures and vice versa), or of one initiative, is not a broken source.
-            Err(FetchError::Status {
-                status: 404 | 410, ..
-            }) if f.dossier.is_some() || f.initiative.is_some() => {
+            Err(e) if e.not_held() && f.one_record => {
                 self.any_success = true;
                 tracing::debug!(source = %s.id, url = %f.url, "not found at this source");
                 prev.v = 1;

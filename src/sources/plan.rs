@@ -42,8 +42,14 @@ pub struct Request {
 }
 
 impl Request {
-    /// The procedure this URL is the record of, if any. When the service of such a request
-    /// is down, the source's remaining requests wait for its next poll.
+    /// Whether this URL is the record of one thing (a procedure, an act, an initiative),
+    /// not a listing: when its service is down, the source's remaining requests wait for
+    /// its next poll; when its service does not hold it, that is an answer, not a failure.
+    pub fn one_record(&self) -> bool {
+        !matches!(self.why, Why::Listing | Why::ChangeFeed)
+    }
+
+    /// The procedure this URL is the record of, if any.
     pub fn dossier(&self) -> Option<ProcedureRef> {
         match &self.why {
             Why::Procedure(r) | Why::NewProcedure(r) | Why::WorkNotice(r, ..) => Some(*r),
