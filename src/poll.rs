@@ -33,8 +33,8 @@ use crate::deadlines;
 use crate::dossier::{self, DiffContext};
 use crate::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher, Transient, Validators};
 use crate::model::{
-    Candidate, ComRef, Dossier, DossierEvent, DossierSnapshot, EventId, EventKind, Observation,
-    ProcedureRef, Provenance,
+    Candidate, ComRef, Consultation, Dossier, DossierEvent, DossierSnapshot, EventId, EventKind,
+    FeedItem, Observation, ProcedureRef, Provenance,
 };
 use crate::sources::plan::{self, Known, Plan, Request, UrlKnown};
 use crate::sources::{Input, ParseError, SourceKind};
@@ -410,6 +410,7 @@ fn reevaluate_candidates(ctx: PollContext<'_>, now: DateTime<Utc>) -> Result<(),
                         .collect(),
                     alert_due: false,
                 }],
+                joined: Vec::new(),
                 listed_before: false,
             });
             discovery.found.push((
@@ -821,6 +822,44 @@ struct Found {
     plain_item: bool,
     /// An item the resource's previous version already listed: not news again.
     listed_before: bool,
+    /// The watchlists among `matches` that follow the dossier it joined only this step
+    /// ([`ObservedEvent::joined`]).
+    joined: Vec<Match>,
+}
+
+impl Found {
+    fn new(event: DossierEvent, matches: Vec<Match>, plain_item: bool) -> Found {
+        Found {
+            event,
+            matches,
+            plain_item,
+            listed_before: false,
+            joined: Vec::new(),
+        }
+    }
+
+    fn joining(self, joined: Vec<Match>) -> Found {
+        Found { joined, ..self }
+    }
+}
+
+/// A consultation with the COM numbers its initiative's detail named this step
+/// (`proposals`), and as it was listed, when the detail added any.
+fn with_proposals(
+    mut c: Consultation,
+    proposals: &BTreeMap<u64, Vec<ComRef>>,
+) -> (Consultation, Option<Consultation>) {
+    let Some(coms) = proposals.get(&c.initiative_id) else {
+        return (c, None);
+    };
+    if coms.iter().all(|x| c.com.contains(x)) {
+        return (c, None);
+    }
+    let listed = c.clone();
+    c.com.extend(coms);
+    c.com.sort_unstable();
+    c.com.dedup();
+    (c, Some(listed))
 }
 
 /// What preparing a source's batch reads: the configuration, the watchlists and the
@@ -883,21 +922,10 @@ struct Matched {
 
 impl Findings {
     /// An event of an item its URL lists: new unless the previous version listed it.
-    fn listed(
-        &mut self,
-        record: &mut ResourceRecord,
-        prev_items: &[EventId],
-        event: DossierEvent,
-        matches: Vec<crate::watchlist::Match>,
-        plain_item: bool,
-    ) {
-        record.items.push(event.id);
-        self.events.push(Found {
-            listed_before: prev_items.binary_search(&event.id).is_ok(),
-            event,
-            matches,
-            plain_item,
-        });
+    fn listed(&mut self, record: &mut ResourceRecord, prev_items: &[EventId], mut f: Found) {
+        record.items.push(f.event.id);
+        f.listed_before = prev_items.binary_search(&f.event.id).is_ok();
+        self.events.push(f);
     }
 }
 
@@ -1137,32 +1165,32 @@ impl Preparing<'_> {
                         event = crate::model::ItemEvent::with_text_refs_read(e);
                     }
                     let matches = self.watchlists.matches(&event);
-                    found.listed(
-                        &mut p.record,
-                        &p.prev_items,
-                        event.into_event(),
-                        matches,
-                        true,
-                    );
+                    let f = Found::new(event.into_event(), matches, true);
+                    found.listed(&mut p.record, &p.prev_items, f);
                 }
-                Observation::Consultation(item, mut c) => {
-                    if let Some(coms) = found.proposals.get(&c.initiative_id) {
-                        c.com.extend(coms);
-                        c.com.sort_unstable();
-                        c.com.dedup();
-                    }
-                    let mut event = dossier::consultation_event(&c, &item, &provenance, now);
-                    // Feedback on an adopted proposal is that procedure's, once stored.
-                    event.dossier = event
-                        .dossier
-                        .or_else(|| self.stored.procedure_of(&event.mentions));
+                Observation::Consultation(item, c) => {
+                    let (c, listed) = with_proposals(*c, &found.proposals);
+                    let event = self.consultation_event(&c, &item, &provenance);
                     let matches = self.watchlists.matches(&event);
+                    // Listed before its detail came: those who follow only the proposal
+                    // it names now have not had it.
+                    let joined: Vec<_> = match listed {
+                        Some(listed) => {
+                            let before = self.consultation_event(&listed, &item, &provenance);
+                            let before = self.watchlists.matches(&before);
+                            let new =
+                                |m: &&Match| before.iter().all(|b| b.watchlist != m.watchlist);
+                            matches.iter().filter(new).cloned().collect()
+                        }
+                        None => Vec::new(),
+                    };
                     let mut due = deadlines::consultation_deadlines(&c);
                     for d in &mut due {
                         d.dossier = d.dossier.or(event.dossier);
                     }
                     found.consultations.push((event.id, due));
-                    found.listed(&mut p.record, &p.prev_items, event, matches, false);
+                    let f = Found::new(event, matches, false).joining(joined);
+                    found.listed(&mut p.record, &p.prev_items, f);
                 }
                 Observation::Dossier(snap) => {
                     let key = snap.reference;
@@ -1186,12 +1214,7 @@ impl Preparing<'_> {
                     };
                     for event in dossier::diff(stored.as_ref(), &merged, &diff_ctx) {
                         let matches = self.with_found_for(&event, &found.discovery.found);
-                        found.events.push(Found {
-                            matches,
-                            event,
-                            plain_item: false,
-                            listed_before: false,
-                        });
+                        found.events.push(Found::new(event, matches, false));
                     }
                     found.dossiers.insert(key, merged);
                 }
@@ -1199,6 +1222,21 @@ impl Preparing<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A consultation's event, with the stored procedure its COM numbers name: feedback on
+    /// an adopted proposal is that procedure's.
+    fn consultation_event(
+        &self,
+        c: &Consultation,
+        item: &FeedItem,
+        at: &Provenance,
+    ) -> DossierEvent {
+        let mut event = dossier::consultation_event(c, item, at, self.now);
+        event.dossier = event
+            .dossier
+            .or_else(|| self.stored.procedure_of(&event.mentions));
+        event
     }
 
     /// The watchlists an event of a tracked dossier matches: by their terms, and those the
@@ -1257,15 +1295,11 @@ impl Preparing<'_> {
             let why: Vec<String> = m.reasons.iter().map(Reason::as_discovery).collect();
             let event =
                 dossier::discovered_event(&dossier, &m.watchlist, &snap.provenance, self.now);
-            found.events.push(Found {
-                matches: vec![Match {
-                    watchlist: m.watchlist.clone(),
-                    reasons: why.iter().cloned().map(Reason::NewDossier).collect(),
-                }],
-                event,
-                plain_item: false,
-                listed_before: false,
-            });
+            let matches = vec![Match {
+                watchlist: m.watchlist.clone(),
+                reasons: why.iter().cloned().map(Reason::NewDossier).collect(),
+            }];
+            found.events.push(Found::new(event, matches, false));
             let found_for = FoundFor {
                 watchlist: m.watchlist.clone(),
                 reasons: why,
@@ -1280,12 +1314,7 @@ impl Preparing<'_> {
         };
         for event in dossier::diff(None, &dossier, &diff_ctx) {
             let matches = self.with_found_for(&event, &found.discovery.found);
-            found.events.push(Found {
-                matches,
-                event,
-                plain_item: false,
-                listed_before: false,
-            });
+            found.events.push(Found::new(event, matches, false));
         }
         tracing::info!(source = %s.id, dossier = %key, watchlists = matches.len(), "new dossier found for watchlists");
         found.dossiers.insert(key, dossier);
@@ -1311,6 +1340,7 @@ impl Preparing<'_> {
             matches,
             plain_item,
             listed_before,
+            joined,
         } in events
         {
             let archived = first_sight && plain_item && ev.date < horizon;
@@ -1332,10 +1362,12 @@ impl Preparing<'_> {
                     }
                 }
             }
+            let joined = joined.iter().map(|m| self.enqueue(&ev, m)).collect();
             out.observed.push(ObservedEvent {
                 event: ev,
                 matches: enqueue,
                 listed_before,
+                joined,
             });
         }
         if archived_items > 0 {

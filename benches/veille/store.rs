@@ -53,6 +53,7 @@ fn observed(
         event,
         matches,
         listed_before,
+        joined: Vec::new(),
     }
 }
 

@@ -120,6 +120,10 @@ pub struct ObservedEvent {
     /// An item the previous version of its resource already listed
     /// ([`ResourceRecord::items`]): known, so not news, and nothing to write.
     pub listed_before: bool,
+    /// The watchlists among `matches` that follow the dossier this event joined only now
+    /// (a consultation whose initiative's proposal came after its listing): they get the
+    /// event even when it is known, once.
+    pub joined: Vec<Enqueue>,
 }
 
 /// Everything one poll of one source writes, committed atomically (with other sources'
@@ -545,7 +549,9 @@ impl PollRows {
 /// Inside a poll's transaction: the matched events of one batch, insert-if-absent, kept in
 /// full with their pending entries; a known event kept in full gains the provenance of
 /// sources it lacked (also an unmatched one, when it is in `known_in_full`). The other
-/// unmatched events are not written, and an item its resource listed before is skipped.
+/// unmatched events are not written, and an item its resource listed before is skipped,
+/// unless it joined a dossier this step ([`ObservedEvent::joined`]): a known event then
+/// gains the dossier and references, and the watchlists that follow it get it once.
 fn record_events(
     events: &TransactionalTree,
     pending: &TransactionalTree,
@@ -556,7 +562,9 @@ fn record_events(
     let (observed, now) = batch;
     for obs in observed {
         let id = obs.event.id;
-        if obs.listed_before || (obs.matches.is_empty() && !known_in_full.contains(&id)) {
+        let joins = !obs.joined.is_empty();
+        if (obs.listed_before && !joins) || (obs.matches.is_empty() && !known_in_full.contains(&id))
+        {
             continue;
         }
         match events.get(id.0)? {
@@ -567,13 +575,12 @@ fn record_events(
                     Ok(StoredEvent::Seen { .. }) => continue,
                     Err(e) => return abort(e),
                 };
-                let before = rec.event.provenance.len();
-                for p in &obs.event.provenance {
-                    if !rec.event.provenance.iter().any(|q| q.source == p.source) {
-                        rec.event.provenance.push(p.clone());
-                    }
+                let mut changed = add_provenance(&mut rec.event, &obs.event);
+                if joins && join_references(&mut rec.event, &obs.event) {
+                    changed = true;
+                    outcome.enqueued += enqueue(pending, id, &obs.joined, now)?;
                 }
-                if rec.event.provenance.len() != before {
+                if changed {
                     match encode(&rec) {
                         Ok(b) => events.insert(&id.0, b)?,
                         Err(e) => return abort(e),
@@ -592,27 +599,78 @@ fn record_events(
                     Ok(b) => events.insert(&id.0, b)?,
                     Err(e) => return abort(e),
                 };
-                outcome.new_events.push(id);
                 outcome.kept += 1;
-                for m in &obs.matches {
-                    let p = PendingRecord {
-                        v: 1,
-                        event_id: id,
-                        reasons: m.reasons.clone(),
-                        enqueued_at: now,
-                        alert_due: m.alert_due,
-                        alerted: None,
-                    };
-                    match encode(&p) {
-                        Ok(b) => pending.insert(pending_key(&m.watchlist, &id), b)?,
-                        Err(e) => return abort(e),
-                    };
-                    outcome.enqueued += 1;
-                }
+                // Listed before and news to no one then: news to those it joined.
+                let waiting = if obs.listed_before {
+                    &obs.joined
+                } else {
+                    outcome.new_events.push(id);
+                    &obs.matches
+                };
+                outcome.enqueued += enqueue(pending, id, waiting, now)?;
             }
         }
     }
     Ok(outcome)
+}
+
+/// Add to a stored event the sources of `seen` it lacked; whether any was added.
+fn add_provenance(stored: &mut DossierEvent, seen: &DossierEvent) -> bool {
+    let before = stored.provenance.len();
+    for p in &seen.provenance {
+        if !stored.provenance.iter().any(|q| q.source == p.source) {
+            stored.provenance.push(p.clone());
+        }
+    }
+    stored.provenance.len() != before
+}
+
+/// Add to a stored event the dossier and the references `seen` names and it lacked;
+/// whether any was added (none: the join was recorded before).
+fn join_references(stored: &mut DossierEvent, seen: &DossierEvent) -> bool {
+    let mut added = false;
+    if stored.dossier.is_none() && seen.dossier.is_some() {
+        stored.dossier = seen.dossier;
+        added = true;
+    }
+    for r in &seen.mentions {
+        if !stored.mentions.contains(r) {
+            stored.mentions.push(r.clone());
+            added = true;
+        }
+    }
+    added
+}
+
+/// Inside a transaction: an event's pending entry for each match, unless one waits
+/// already (its alert state is kept); how many were written.
+fn enqueue(
+    pending: &TransactionalTree,
+    id: EventId,
+    matches: &[Enqueue],
+    now: DateTime<Utc>,
+) -> Result<usize, ConflictableTransactionError<StoreError>> {
+    let mut written = 0;
+    for m in matches {
+        let key = pending_key(&m.watchlist, &id);
+        if pending.get(&key)?.is_some() {
+            continue;
+        }
+        let p = PendingRecord {
+            v: 1,
+            event_id: id,
+            reasons: m.reasons.clone(),
+            enqueued_at: now,
+            alert_due: m.alert_due,
+            alerted: None,
+        };
+        match encode(&p) {
+            Ok(b) => pending.insert(key, b)?,
+            Err(e) => return abort(e),
+        };
+        written += 1;
+    }
+    Ok(written)
 }
 
 /// Inside a transaction: follow a procedure a matched item named. A record that says for

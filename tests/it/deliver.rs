@@ -98,6 +98,7 @@ fn record(store: &Store, events: Vec<(DossierEvent, bool)>, now: DateTime<Utc>) 
                         alert_due,
                     }],
                     listed_before: false,
+                    joined: Vec::new(),
                 })
                 .collect(),
             track: vec![],

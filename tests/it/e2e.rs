@@ -924,8 +924,113 @@ fn a_failed_initiative_detail_is_asked_again_and_its_consultation_joins_the_prop
         "{ics}"
     );
     assert_eq!(consultations(later), 1);
+    // The group that follows the proposal gets the consultation it had not had.
+    let preview = app.json(
+        Some(later),
+        &["digest", "preview", "proposal", "--format", "json"],
+        0,
+    );
+    let kinds: Vec<&str> = preview["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["consultation-open"], "{preview}");
     let status = app.json(Some(later), &["status", "--format", "json"], 0);
     assert_eq!(status["sources"][0]["ok"], true, "{status}");
+}
+
+#[test]
+fn a_consultation_listed_before_its_detail_came_reaches_the_proposal_s_group_once() {
+    let (server, sources) = eu_services();
+    let base = server.url("/better-regulation");
+    let listing = |server: &TestServer, name: &str| serve_listing(server, &base, name);
+    listing(&server, "have-your-say/search-initiatives_page.json");
+    let detail = path_of(
+        &server,
+        &veille::sources::have_your_say::detail_url(&base, 1201),
+    );
+    server.route(&detail, Response::status(503).body("maintenance"));
+    let mut sources: Vec<Source> = sources.into_iter().filter(|s| s.id == "cellar").collect();
+    sources.push(Source::new("have-your-say", "have-your-say", base.clone()));
+    let app = TestApp::new(server, sources);
+    app.add_watchlist(
+        "litter",
+        "name = \"Marine litter\"\nrecipients = [\"litter@example.org\"]\nkeywords = [\"marine litter\"]\n",
+    );
+    app.add_watchlist(
+        "plastics",
+        "name = \"Single-use plastics\"\nrecipients = [\"plastics@example.org\"]\ndossiers = [\"2018/0172(COD)\"]\n",
+    );
+    app.expect(Some("2018-06-11T10:00:00Z"), &["poll"], 0);
+    let open = |now: &str, group: &str| {
+        let preview = app.json(
+            Some(now),
+            &["digest", "preview", group, "--format", "json"],
+            0,
+        );
+        let entries = preview["entries"].as_array().cloned().unwrap_or_default();
+        let open: Vec<_> = entries
+            .into_iter()
+            .filter(|e| e["kind"] == "consultation-open")
+            .collect();
+        (open, preview)
+    };
+    let alerts_to = |group: &str| {
+        app.outbox()
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .filter(|m| m.contains(&format!("To: {group}@example.org")))
+            .filter(|m| {
+                m.contains("Subject: [veille] Alert:") && m.contains("Reducing marine litter")
+            })
+            .count()
+    };
+
+    // Feedback opens (a Tuesday: no digest is due); the detail fails: the keyword's group has it, not the dossier's.
+    listing(
+        &app.server,
+        "have-your-say/search-initiatives_adopted-proposal.json",
+    );
+    let now = "2018-06-12T10:00:00Z";
+    app.expect(Some(now), &["poll"], 2);
+    assert_eq!(open(now, "litter").0.len(), 1);
+    assert!(open(now, "plastics").0.is_empty());
+    app.expect(Some(now), &["digest", "send"], 0);
+    assert_eq!((alerts_to("litter"), alerts_to("plastics")), (1, 0));
+
+    // The next poll reads the unchanged listing again and the detail comes: the
+    // consultation is the proposal's, and the dossier's group gets it, alert and digest.
+    app.server.route(
+        &detail,
+        Response::ok(fixtures::own(
+            "have-your-say/group-initiative_adopted-proposal.json",
+        ))
+        .content_type("application/json"),
+    );
+    let later = "2018-06-13T10:00:00Z";
+    app.expect(Some(later), &["poll"], 0);
+    let (entries, preview) = open(later, "plastics");
+    assert_eq!(entries.len(), 1, "{preview}");
+    assert_eq!(entries[0]["dossier"], "2018/0172(COD)", "{preview}");
+    app.expect(Some(later), &["digest", "send"], 0);
+    assert_eq!((alerts_to("litter"), alerts_to("plastics")), (1, 1));
+    let page = app.expect(Some(later), &["dossier", "show", "2018/0172(COD)"], 0);
+    assert!(page.contains("Reducing marine litter"), "{page}");
+
+    // Once: later polls, the listing changed and back, add it to no one again.
+    listing(&app.server, "have-your-say/search-initiatives_page.json");
+    app.expect(Some("2018-06-14T10:00:00Z"), &["poll"], 0);
+    listing(
+        &app.server,
+        "have-your-say/search-initiatives_adopted-proposal.json",
+    );
+    let last = "2018-06-15T10:00:00Z";
+    app.expect(Some(last), &["poll"], 0);
+    assert_eq!(app.server.requests_to(&detail).len(), 2);
+    app.expect(Some(last), &["digest", "send"], 0);
+    assert_eq!((alerts_to("litter"), alerts_to("plastics")), (1, 1));
 }
 
 #[test]

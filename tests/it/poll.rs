@@ -809,6 +809,7 @@ async fn a_poll_killed_between_its_parts_loses_nothing_and_enqueues_nothing_twic
                         alert_due: false,
                     }],
                     listed_before: false,
+                    joined: Vec::new(),
                 }
             }
             other => panic!("{other:?}"),

@@ -52,6 +52,7 @@ fn batch(source: &str, events: Vec<DossierEvent>) -> PollBatch {
                     alert_due: true,
                 }],
                 listed_before: false,
+                joined: Vec::new(),
             })
             .collect(),
         track: vec![],
@@ -108,6 +109,73 @@ async fn the_same_events_polled_three_times_are_stored_and_enqueued_once() {
         2
     );
     assert_eq!(store.event_count(), 2);
+}
+
+/// A known event that joined a dossier this step: the watchlists that follow the dossier
+/// get it once, those that had it keep what they had, and the stored event names the
+/// dossier's references from then on.
+#[test]
+fn a_known_event_that_joins_a_dossier_goes_once_to_those_who_follow_it() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = open(dir.path());
+    let mut listed = event(1, "have-your-say");
+    listed.dossier = None;
+    store
+        .record_poll(&batch("have-your-say", vec![listed.clone()]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let deliver = |watchlist: &str| {
+        let ids = store
+            .pending(watchlist)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .iter()
+            .map(|p| p.event.id)
+            .collect::<Vec<_>>();
+        store
+            .mark_delivered(&Delivered {
+                key: format!("{watchlist}/2026-11-23T08:00+01:00"),
+                kind: SentKind::Digest,
+                watchlist: watchlist.into(),
+                event_ids: ids.clone(),
+                message_id: format!("{watchlist}@veille"),
+                sent_at: now(),
+                period: Some("2026-11-23T08:00+01:00".into()),
+                html: None,
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        ids.len()
+    };
+    assert_eq!(deliver("air-quality"), 1);
+
+    // Read again, listed before, now with its proposal: "plastics" follows that.
+    let mut joined = event(1, "have-your-say");
+    joined.mentions = vec!["COM(2018)340".parse().unwrap_or_else(|e| panic!("{e:?}"))];
+    let mut b = batch("have-your-say", vec![joined]);
+    let plastics = Enqueue {
+        watchlist: "plastics".into(),
+        reasons: vec!["dossier 2018/0172(COD)".into()],
+        alert_due: true,
+    };
+    for o in &mut b.events {
+        o.listed_before = true;
+        o.joined = vec![plastics.clone()];
+        o.matches.push(plastics.clone());
+    }
+    let outcome = store.record_poll(&b).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((outcome.new_events.len(), outcome.enqueued), (0, 1));
+    assert_eq!(store.pending("air-quality").map(|p| p.len()).ok(), Some(0));
+    let stored = store.event(&listed.id).ok().flatten().map(|r| r.event);
+    assert_eq!(
+        stored.as_ref().and_then(|e| e.dossier),
+        event(1, "").dossier
+    );
+    assert_eq!(stored.map(|e| e.mentions.len()), Some(1));
+    assert_eq!(deliver("plastics"), 1);
+
+    // The same join read again (a detail asked for anew) is news to no one.
+    let again = store.record_poll(&b).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.enqueued, 0);
+    assert_eq!(store.pending("plastics").map(|p| p.len()).ok(), Some(0));
+    assert_eq!(store.event_count(), 1);
 }
 
 #[tokio::test]
