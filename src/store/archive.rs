@@ -35,7 +35,8 @@ fn day(date: NaiveDate) -> u32 {
 /// A key and its value, encoded.
 pub(super) type Row = (Vec<u8>, Vec<u8>);
 
-/// The archive rows of a poll's events: those seen new (not listed before by their URL),
+/// The archive rows of a poll's events: those seen new (not listed before by their URL, or
+/// that joined a dossier this step, whose row then points to their record in `events`),
 /// of a kind sources report, dated within the archive's window. A step takes its
 /// procedure's titles and subjects from the poll's merged dossier.
 pub(super) fn rows<'e>(
@@ -48,7 +49,8 @@ pub(super) fn rows<'e>(
     let mut out = Vec::new();
     for o in events {
         let e = &o.event;
-        if o.listed_before || !archives(e.kind) || e.date < horizon {
+        let known = o.listed_before && o.joined.is_empty();
+        if known || !archives(e.kind) || e.date < horizon {
             continue;
         }
         let dossier = e

@@ -1018,6 +1018,7 @@ fn a_consultation_listed_before_its_detail_came_reaches_the_proposal_s_group_onc
     assert_eq!((alerts_to("litter"), alerts_to("plastics")), (1, 1));
     let page = app.expect(Some(later), &["dossier", "show", "2018/0172(COD)"], 0);
     assert!(page.contains("Reducing marine litter"), "{page}");
+    assert_eq!(searched(&app, later, "COM(2018)340"), 1);
 
     // Once: later polls, the listing changed and back, add it to no one again.
     listing(&app.server, "have-your-say/search-initiatives_page.json");
@@ -1031,6 +1032,74 @@ fn a_consultation_listed_before_its_detail_came_reaches_the_proposal_s_group_onc
     assert_eq!(app.server.requests_to(&detail).len(), 2);
     app.expect(Some(last), &["digest", "send"], 0);
     assert_eq!((alerts_to("litter"), alerts_to("plastics")), (1, 1));
+}
+
+/// How many consultations on marine litter `veille search` finds by these words.
+fn searched(app: &TestApp, now: &str, words: &str) -> usize {
+    let found = app.json(Some(now), &["search", words, "--format", "json"], 0);
+    found["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            e["title"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Reducing marine litter")
+        })
+        .count()
+}
+
+#[test]
+fn a_consultation_no_one_wanted_that_joins_its_proposal_is_archived_with_it() {
+    let (server, sources) = eu_services();
+    let base = server.url("/better-regulation");
+    serve_listing(
+        &server,
+        &base,
+        "have-your-say/search-initiatives_adopted-proposal.json",
+    );
+    let detail = path_of(
+        &server,
+        &veille::sources::have_your_say::detail_url(&base, 1201),
+    );
+    server.route(&detail, Response::status(503).body("maintenance"));
+    let mut sources: Vec<Source> = sources.into_iter().filter(|s| s.id == "cellar").collect();
+    sources.push(Source::new("have-your-say", "have-your-say", base.clone()));
+    let app = TestApp::new(server, sources);
+    app.add_watchlist(
+        "plastics",
+        "name = \"Single-use plastics\"\nrecipients = [\"plastics@example.org\"]\ndossiers = [\"2018/0172(COD)\"]\n",
+    );
+    let now = "2018-06-12T10:00:00Z";
+    app.expect(Some(now), &["poll"], 2);
+    assert_eq!(searched(&app, now, "marine litter"), 1);
+    assert_eq!(searched(&app, now, "COM(2018)340"), 0);
+
+    app.server.route(
+        &detail,
+        Response::ok(fixtures::own(
+            "have-your-say/group-initiative_adopted-proposal.json",
+        ))
+        .content_type("application/json"),
+    );
+    let later = "2018-06-13T10:00:00Z";
+    app.expect(Some(later), &["poll"], 0);
+    for words in ["COM(2018)340", "2018/0172(COD)", "marine litter"] {
+        assert_eq!(searched(&app, later, words), 1, "{words}");
+    }
+    let preview = app.json(
+        Some(later),
+        &["digest", "preview", "plastics", "--format", "json"],
+        0,
+    );
+    let open = preview["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "consultation-open")
+        .count();
+    assert_eq!(open, 1, "{preview}");
 }
 
 #[test]
