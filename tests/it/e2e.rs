@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use veille::sources::cellar_work;
 
-use crate::support::app::{repo, titles_of, Source, TestApp};
+use crate::support::app::{kinds_of, repo, titles_of, Source, TestApp};
 use crate::support::eu::{self, path_of};
 use crate::support::fixtures;
 use crate::support::http::{free_port, Response, TestServer};
@@ -693,18 +693,8 @@ fn a_consultation_on_a_watched_subject_alerts_the_same_day_and_reminds_once() {
     std::fs::write(app.config_path(), config).unwrap_or_else(|e| panic!("{e}"));
     let now = "2026-08-10T10:00:00Z";
     app.expect(Some(now), &["poll"], 0);
-    let preview = app.json(
-        Some(now),
-        &["digest", "preview", "water", "--format", "json"],
-        0,
-    );
-    let kinds: Vec<&str> = preview["entries"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["kind"].as_str())
-        .collect();
-    assert_eq!(kinds, ["consultation-open"], "{preview}");
+    let preview = app.preview(now, "water");
+    assert_eq!(kinds_of(&preview), ["consultation-open"], "{preview}");
     let text = app.expect(Some(now), &["digest", "preview", "water"], 0);
     assert!(text.contains("Feedback closes: Urban wastewater"), "{text}");
     assert!(text.contains("in 49 days"), "{text}");
@@ -868,17 +858,10 @@ fn a_failed_initiative_detail_is_asked_again_and_its_consultation_joins_the_prop
     let closes = "Feedback closes: Reducing marine litter";
     let calendar = |now: &str| app.expect(Some(now), &["export", "ical", "proposal"], 0);
     let consultations = |now: &str| {
-        let preview = app.json(
-            Some(now),
-            &["digest", "preview", "litter", "--format", "json"],
-            0,
-        );
-        let entries = preview["entries"].as_array().cloned().unwrap_or_default();
-        assert!(
-            entries.iter().all(|e| e["kind"] == "consultation-open"),
-            "{preview}"
-        );
-        entries.len()
+        let preview = app.preview(now, "litter");
+        let kinds = kinds_of(&preview);
+        assert!(kinds.iter().all(|k| k == "consultation-open"), "{preview}");
+        kinds.len()
     };
 
     // The detail fails: a source error; the consultation is reported by its keyword.
@@ -925,18 +908,8 @@ fn a_failed_initiative_detail_is_asked_again_and_its_consultation_joins_the_prop
     );
     assert_eq!(consultations(later), 1);
     // The group that follows the proposal gets the consultation it had not had.
-    let preview = app.json(
-        Some(later),
-        &["digest", "preview", "proposal", "--format", "json"],
-        0,
-    );
-    let kinds: Vec<&str> = preview["entries"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["kind"].as_str())
-        .collect();
-    assert_eq!(kinds, ["consultation-open"], "{preview}");
+    let preview = app.preview(later, "proposal");
+    assert_eq!(kinds_of(&preview), ["consultation-open"], "{preview}");
     let status = app.json(Some(later), &["status", "--format", "json"], 0);
     assert_eq!(status["sources"][0]["ok"], true, "{status}");
 }
@@ -965,11 +938,7 @@ fn a_consultation_listed_before_its_detail_came_reaches_the_proposal_s_group_onc
     );
     app.expect(Some("2018-06-11T10:00:00Z"), &["poll"], 0);
     let open = |now: &str, group: &str| {
-        let preview = app.json(
-            Some(now),
-            &["digest", "preview", group, "--format", "json"],
-            0,
-        );
+        let preview = app.preview(now, group);
         let entries = preview["entries"].as_array().cloned().unwrap_or_default();
         let open: Vec<_> = entries
             .into_iter()
@@ -1088,17 +1057,9 @@ fn a_consultation_no_one_wanted_that_joins_its_proposal_is_archived_with_it() {
     for words in ["COM(2018)340", "2018/0172(COD)", "marine litter"] {
         assert_eq!(searched(&app, later, words), 1, "{words}");
     }
-    let preview = app.json(
-        Some(later),
-        &["digest", "preview", "plastics", "--format", "json"],
-        0,
-    );
-    let open = preview["entries"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["kind"] == "consultation-open")
-        .count();
+    let preview = app.preview(later, "plastics");
+    let kinds = kinds_of(&preview);
+    let open = kinds.iter().filter(|k| *k == "consultation-open").count();
     assert_eq!(open, 1, "{preview}");
 }
 

@@ -43,6 +43,16 @@ pub fn titles_of(preview: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The entry kinds of a `digest preview --format json` (a step's stage, else the kind).
+pub fn kinds_of(preview: &serde_json::Value) -> Vec<String> {
+    preview["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["kind"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
 /// The repository's own files.
 pub fn repo(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -174,6 +184,11 @@ impl TestApp {
     }
 
     /// The `.eml` files in the outbox.
+    /// `digest preview ID --format json` at `now`.
+    pub fn preview(&self, now: &str, id: &str) -> serde_json::Value {
+        self.json(Some(now), &["digest", "preview", id, "--format", "json"], 0)
+    }
+
     pub fn outbox(&self) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(self.path("outbox"))
             .into_iter()
