@@ -171,7 +171,9 @@ if fp:
     imp = R.get("feedparser-import", {})
     L.append("\n## Side by side, same loopback corpus\n")
     L.append(f"veille figures are `veille poll` over the {c.get('feeds')} feeds alone (no EU services), "
-             "whole process: HTTP, parsing, events, matching against 7 watchlists, sled transaction and flush.\n")
+             "whole process: HTTP, parsing, events, matching against the "
+             f"{c.get('watchlists', 'shipped')} shipped watchlists and the bench's own (its dossiers), "
+             "sled transaction and flush.\n")
     L.append("| tool | what it does | wall | CPU | peak RSS | CPU ratio to veille |")
     L.append("|---|---|---|---|---|---|")
     L.append(f"| veille | first poll | {v1['wall_s']:.2f} s | {v1['cpu_s']:.3f} s | {v1['max_rss_mb']} MB | 1× |")

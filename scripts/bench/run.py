@@ -510,8 +510,9 @@ def main():
     shutil.rmtree(CORPUS, ignore_errors=True)
     gen = subprocess.run([sys.executable, os.path.join(HERE, "corpus.py"), FIXTURES, CORPUS, str(FEEDS), str(ITEMS)],
                          check=True, stdout=subprocess.PIPE).stdout.decode().strip()
+    shipped = sum(f.endswith(".toml") for f in os.listdir(os.path.join(REPO, "watchlists")))
     RESULTS["corpus"] = {"feeds": FEEDS, "items_per_feed": ITEMS, "generated": gen,
-                         "dossiers": BENCH_DOSSIERS}
+                         "dossiers": BENCH_DOSSIERS, "watchlists": shipped}
     log(gen)
     big_size = None
     if not ONLY or "bigfeed" in ONLY:
