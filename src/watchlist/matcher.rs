@@ -64,16 +64,48 @@ pub(crate) struct Matcher {
     /// None when no watchlist has a keyword or exclusion.
     ac: Option<AhoCorasick>,
     /// Pattern id → the (watchlist, role) pairs that use it.
-    owners: Vec<Vec<(usize, Role)>>,
-    /// Pattern id → the words that must follow its match, for a keyword with a `*`
-    /// inside ([`Term::tail`]); empty for the others.
-    tails: Vec<Vec<(String, bool)>>,
+    owners: Owners,
+    /// Pattern id → the words that must follow its match, for the keywords with a `*`
+    /// inside ([`Term::tail`]), by pattern id.
+    tails: Vec<(usize, Vec<(String, bool)>)>,
     /// Dossier identity → (watchlist, index in its `dossiers`).
     dossiers: HashMap<Key, Vec<(usize, usize)>>,
     /// A normalised EuroVoc label, or `id:4493` → (watchlist, index in its `subjects`).
     subjects: HashMap<String, Vec<(usize, usize)>>,
     /// Source id → the watchlists that take every item of it (`all_items_from`).
     whole_sources: HashMap<String, Vec<usize>>,
+}
+
+/// Pattern id → the (watchlist, role) pairs that use it, in one flat list: those of term
+/// `id` are `pairs[starts[id]..starts[id + 1]]`. A list per term would cost a block of
+/// its own for each of thousands of terms, most of them used by one watchlist.
+struct Owners {
+    starts: Vec<usize>,
+    pairs: Vec<(usize, Role)>,
+}
+
+impl Owners {
+    fn of(per_term: Vec<Vec<(usize, Role)>>) -> Owners {
+        let mut starts = Vec::with_capacity(per_term.len() + 1);
+        let mut pairs = Vec::with_capacity(per_term.iter().map(Vec::len).sum());
+        starts.push(0);
+        for term in per_term {
+            pairs.extend(term);
+            starts.push(pairs.len());
+        }
+        Owners { starts, pairs }
+    }
+
+    fn terms(&self) -> usize {
+        self.starts.len().saturating_sub(1)
+    }
+
+    fn of_term(&self, id: usize) -> &[(usize, Role)] {
+        match (self.starts.get(id), self.starts.get(id + 1)) {
+            (Some(&from), Some(&to)) => self.pairs.get(from..to).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
 }
 
 /// How a watchlist's `subjects` entry is looked up: `eurovoc:4493` by the concept id,
@@ -89,7 +121,7 @@ impl std::fmt::Debug for Matcher {
     /// A summary: the automaton itself is large and says nothing useful in logs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Matcher")
-            .field("terms", &self.owners.len())
+            .field("terms", &self.owners.terms())
             .field("dossiers", &self.dossiers.len())
             .field("subjects", &self.subjects.len())
             .finish()
@@ -223,8 +255,12 @@ impl Matcher {
         };
         Matcher {
             ac,
-            owners,
-            tails,
+            owners: Owners::of(owners),
+            tails: tails
+                .into_iter()
+                .enumerate()
+                .filter(|(_, t)| !t.is_empty())
+                .collect(),
             dossiers,
             subjects,
             whole_sources,
@@ -289,13 +325,13 @@ impl Matcher {
         for m in ac.find_overlapping_iter(&norm) {
             let id = m.pattern().as_usize();
             // A keyword with a `*` inside matches only where its tail follows.
-            let end = match self.tails.get(id).filter(|t| !t.is_empty()) {
-                Some(tail) => tail_end(&norm, m.end(), tail),
-                None => Some(word_end(&norm, m.end())),
+            let end = match self.tails.binary_search_by_key(&id, |(i, _)| *i) {
+                Ok(i) => tail_end(&norm, m.end(), &self.tails[i].1),
+                Err(_) => Some(word_end(&norm, m.end())),
             };
             let Some(end) = end else { continue };
             let span = (m.start(), end);
-            for (li, role) in self.owners.get(id).into_iter().flatten() {
+            for (li, role) in self.owners.of_term(id) {
                 let f = found.entry(*li).or_default();
                 match role {
                     Role::Keyword(ki) => f.keywords.push((*ki, span)),
