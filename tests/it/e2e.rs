@@ -730,6 +730,39 @@ fn serve_listing(server: &TestServer, base: &str, name: &str) {
     }
 }
 
+/// The detail of initiative 1201: feedback on the single-use plastics proposal.
+fn serve_detail(server: &TestServer, detail: &str) {
+    server.route(
+        detail,
+        Response::ok(fixtures::own(
+            "have-your-say/group-initiative_adopted-proposal.json",
+        ))
+        .content_type("application/json"),
+    );
+}
+
+/// CELLAR's captures and Have Your Say serving `listing`, initiative 1201's detail down
+/// (503), and the group "plastics" following 2018/0172(COD) by its reference only: the
+/// app, the portal's base URL and the detail's path.
+fn plastics_with_detail_down(listing: &str) -> (TestApp, String, String) {
+    let (server, sources) = eu_services();
+    let base = server.url("/better-regulation");
+    serve_listing(&server, &base, listing);
+    let detail = path_of(
+        &server,
+        &veille::sources::have_your_say::detail_url(&base, 1201),
+    );
+    server.route(&detail, Response::status(503).body("maintenance"));
+    let mut sources: Vec<Source> = sources.into_iter().filter(|s| s.id == "cellar").collect();
+    sources.push(Source::new("have-your-say", "have-your-say", base.clone()));
+    let app = TestApp::new(server, sources);
+    app.add_watchlist(
+        "plastics",
+        "name = \"Single-use plastics\"\nrecipients = [\"plastics@example.org\"]\ndossiers = [\"2018/0172(COD)\"]\n",
+    );
+    (app, base, detail)
+}
+
 #[test]
 fn feedback_on_an_adopted_proposal_joins_its_dossier_through_the_initiative_detail() {
     let (server, sources) = eu_services();
@@ -740,13 +773,7 @@ fn feedback_on_an_adopted_proposal_joins_its_dossier_through_the_initiative_deta
         &server,
         &veille::sources::have_your_say::detail_url(&base, 1201),
     );
-    server.route(
-        &detail,
-        Response::ok(fixtures::own(
-            "have-your-say/group-initiative_adopted-proposal.json",
-        ))
-        .content_type("application/json"),
-    );
+    serve_detail(&server, &detail);
     let mut sources: Vec<Source> = sources.into_iter().filter(|s| s.id == "cellar").collect();
     sources.push(Source::new("have-your-say", "have-your-say", base.clone()));
     let mut app = TestApp::new(server, sources);
@@ -886,12 +913,7 @@ fn a_failed_initiative_detail_is_asked_again_and_its_consultation_joins_the_prop
 
     // A day later, with the listing changed, it answers: the closing date joins the
     // group that follows the proposal; the consultation is not news twice.
-    let adopted = "group-initiative_adopted-proposal.json";
-    app.server.route(
-        &detail,
-        Response::ok(fixtures::own(&format!("have-your-say/{adopted}")))
-            .content_type("application/json"),
-    );
+    serve_detail(&app.server, &detail);
     listing(&app.server, "have-your-say/search-initiatives_page.json");
     app.expect(Some("2018-06-13T10:00:00Z"), &["poll"], 0);
     listing(
@@ -916,25 +938,12 @@ fn a_failed_initiative_detail_is_asked_again_and_its_consultation_joins_the_prop
 
 #[test]
 fn a_consultation_listed_before_its_detail_came_reaches_the_proposal_s_group_once() {
-    let (server, sources) = eu_services();
-    let base = server.url("/better-regulation");
+    let (app, base, detail) =
+        plastics_with_detail_down("have-your-say/search-initiatives_page.json");
     let listing = |server: &TestServer, name: &str| serve_listing(server, &base, name);
-    listing(&server, "have-your-say/search-initiatives_page.json");
-    let detail = path_of(
-        &server,
-        &veille::sources::have_your_say::detail_url(&base, 1201),
-    );
-    server.route(&detail, Response::status(503).body("maintenance"));
-    let mut sources: Vec<Source> = sources.into_iter().filter(|s| s.id == "cellar").collect();
-    sources.push(Source::new("have-your-say", "have-your-say", base.clone()));
-    let app = TestApp::new(server, sources);
     app.add_watchlist(
         "litter",
         "name = \"Marine litter\"\nrecipients = [\"litter@example.org\"]\nkeywords = [\"marine litter\"]\n",
-    );
-    app.add_watchlist(
-        "plastics",
-        "name = \"Single-use plastics\"\nrecipients = [\"plastics@example.org\"]\ndossiers = [\"2018/0172(COD)\"]\n",
     );
     app.expect(Some("2018-06-11T10:00:00Z"), &["poll"], 0);
     let open = |now: &str, group: &str| {
@@ -971,13 +980,7 @@ fn a_consultation_listed_before_its_detail_came_reaches_the_proposal_s_group_onc
 
     // The next poll reads the unchanged listing again and the detail comes: the
     // consultation is the proposal's, and the dossier's group gets it, alert and digest.
-    app.server.route(
-        &detail,
-        Response::ok(fixtures::own(
-            "have-your-say/group-initiative_adopted-proposal.json",
-        ))
-        .content_type("application/json"),
-    );
+    serve_detail(&app.server, &detail);
     let later = "2018-06-13T10:00:00Z";
     app.expect(Some(later), &["poll"], 0);
     let (entries, preview) = open(later, "plastics");
@@ -1021,37 +1024,14 @@ fn searched(app: &TestApp, now: &str, words: &str) -> usize {
 
 #[test]
 fn a_consultation_no_one_wanted_that_joins_its_proposal_is_archived_with_it() {
-    let (server, sources) = eu_services();
-    let base = server.url("/better-regulation");
-    serve_listing(
-        &server,
-        &base,
-        "have-your-say/search-initiatives_adopted-proposal.json",
-    );
-    let detail = path_of(
-        &server,
-        &veille::sources::have_your_say::detail_url(&base, 1201),
-    );
-    server.route(&detail, Response::status(503).body("maintenance"));
-    let mut sources: Vec<Source> = sources.into_iter().filter(|s| s.id == "cellar").collect();
-    sources.push(Source::new("have-your-say", "have-your-say", base.clone()));
-    let app = TestApp::new(server, sources);
-    app.add_watchlist(
-        "plastics",
-        "name = \"Single-use plastics\"\nrecipients = [\"plastics@example.org\"]\ndossiers = [\"2018/0172(COD)\"]\n",
-    );
+    let (app, _, detail) =
+        plastics_with_detail_down("have-your-say/search-initiatives_adopted-proposal.json");
     let now = "2018-06-12T10:00:00Z";
     app.expect(Some(now), &["poll"], 2);
     assert_eq!(searched(&app, now, "marine litter"), 1);
     assert_eq!(searched(&app, now, "COM(2018)340"), 0);
 
-    app.server.route(
-        &detail,
-        Response::ok(fixtures::own(
-            "have-your-say/group-initiative_adopted-proposal.json",
-        ))
-        .content_type("application/json"),
-    );
+    serve_detail(&app.server, &detail);
     let later = "2018-06-13T10:00:00Z";
     app.expect(Some(later), &["poll"], 0);
     for words in ["COM(2018)340", "2018/0172(COD)", "marine litter"] {
