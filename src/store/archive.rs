@@ -12,7 +12,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
 use super::{
-    abort, decode, encode, health, pending_key, EventRecord, ObservedEvent, PendingRecord, Store,
+    abort, decode, encode, enqueue_absent, health, Enqueue, EventRecord, ObservedEvent, Store,
     StoreError, StoredEvent,
 };
 use crate::archive::{archives, ArchivedEvent, Found, Newest, SearchQuery};
@@ -305,21 +305,11 @@ fn enqueue(
         };
         kept = true;
     }
-    let key = pending_key(watchlist, &id);
-    if pending.get(&key)?.is_some() {
-        return Ok((kept, false));
-    }
-    let p = PendingRecord {
-        v: 1,
-        event_id: id,
+    let m = Enqueue {
+        watchlist: watchlist.to_string(),
         reasons: e.reasons.clone(),
-        enqueued_at: now,
         alert_due: false,
-        alerted: None,
     };
-    match encode(&p) {
-        Ok(b) => pending.insert(key, b)?,
-        Err(err) => return abort(err),
-    };
-    Ok((kept, true))
+    let enqueued = enqueue_absent(pending, id, std::slice::from_ref(&m), now)? == 1;
+    Ok((kept, enqueued))
 }

@@ -578,7 +578,7 @@ fn record_events(
                 let mut changed = add_provenance(&mut rec.event, &obs.event);
                 if joins && join_references(&mut rec.event, &obs.event) {
                     changed = true;
-                    outcome.enqueued += enqueue(pending, id, &obs.joined, now)?;
+                    outcome.enqueued += enqueue_absent(pending, id, &obs.joined, now)?;
                 }
                 if changed {
                     match encode(&rec) {
@@ -607,7 +607,10 @@ fn record_events(
                     outcome.new_events.push(id);
                     &obs.matches
                 };
-                outcome.enqueued += enqueue(pending, id, waiting, now)?;
+                for m in waiting {
+                    put_pending(pending, id, m, now)?;
+                }
+                outcome.enqueued += waiting.len();
             }
         }
     }
@@ -643,8 +646,9 @@ fn join_references(stored: &mut DossierEvent, seen: &DossierEvent) -> bool {
 }
 
 /// Inside a transaction: an event's pending entry for each match, unless one waits
-/// already (its alert state is kept); how many were written.
-fn enqueue(
+/// already (its alert state is kept); how many were written. A new event has none: it
+/// takes [`put_pending`] directly.
+pub(super) fn enqueue_absent(
     pending: &TransactionalTree,
     id: EventId,
     matches: &[Enqueue],
@@ -652,25 +656,34 @@ fn enqueue(
 ) -> Result<usize, ConflictableTransactionError<StoreError>> {
     let mut written = 0;
     for m in matches {
-        let key = pending_key(&m.watchlist, &id);
-        if pending.get(&key)?.is_some() {
-            continue;
+        if pending.get(pending_key(&m.watchlist, &id))?.is_none() {
+            put_pending(pending, id, m, now)?;
+            written += 1;
         }
-        let p = PendingRecord {
-            v: 1,
-            event_id: id,
-            reasons: m.reasons.clone(),
-            enqueued_at: now,
-            alert_due: m.alert_due,
-            alerted: None,
-        };
-        match encode(&p) {
-            Ok(b) => pending.insert(key, b)?,
-            Err(e) => return abort(e),
-        };
-        written += 1;
     }
     Ok(written)
+}
+
+/// Inside a transaction: write an event's pending entry for one match.
+fn put_pending(
+    pending: &TransactionalTree,
+    id: EventId,
+    m: &Enqueue,
+    now: DateTime<Utc>,
+) -> Result<(), ConflictableTransactionError<StoreError>> {
+    let p = PendingRecord {
+        v: 1,
+        event_id: id,
+        reasons: m.reasons.clone(),
+        enqueued_at: now,
+        alert_due: m.alert_due,
+        alerted: None,
+    };
+    match encode(&p) {
+        Ok(b) => pending.insert(pending_key(&m.watchlist, &id), b)?,
+        Err(e) => return abort(e),
+    };
+    Ok(())
 }
 
 /// Inside a transaction: follow a procedure a matched item named. A record that says for

@@ -742,9 +742,9 @@ fn serve_detail(server: &TestServer, detail: &str) {
 }
 
 /// CELLAR's captures and Have Your Say serving `listing`, initiative 1201's detail down
-/// (503), and the group "plastics" following 2018/0172(COD) by its reference only: the
-/// app, the portal's base URL and the detail's path.
-fn plastics_with_detail_down(listing: &str) -> (TestApp, String, String) {
+/// (503) until [`serve_detail`], and the group "plastics" following 2018/0172(COD) by its
+/// reference only: the app, the portal's base URL and the detail's path.
+fn plastics_and_the_portal(listing: &str) -> (TestApp, String, String) {
     let (server, sources) = eu_services();
     let base = server.url("/better-regulation");
     serve_listing(&server, &base, listing);
@@ -765,26 +765,14 @@ fn plastics_with_detail_down(listing: &str) -> (TestApp, String, String) {
 
 #[test]
 fn feedback_on_an_adopted_proposal_joins_its_dossier_through_the_initiative_detail() {
-    let (server, sources) = eu_services();
-    let base = server.url("/better-regulation");
+    // The group follows the procedure by its reference only: no keyword.
+    let (mut app, base, detail) =
+        plastics_and_the_portal("have-your-say/search-initiatives_page.json");
+    serve_detail(&app.server, &detail);
     let listing = |server: &TestServer, name: &str| serve_listing(server, &base, name);
-    listing(&server, "have-your-say/search-initiatives_page.json");
-    let detail = path_of(
-        &server,
-        &veille::sources::have_your_say::detail_url(&base, 1201),
-    );
-    serve_detail(&server, &detail);
-    let mut sources: Vec<Source> = sources.into_iter().filter(|s| s.id == "cellar").collect();
-    sources.push(Source::new("have-your-say", "have-your-say", base.clone()));
-    let mut app = TestApp::new(server, sources);
     let port = free_port();
     app.mail.push_str(&crate::web::server_on(port));
     app.write_config();
-    // The group follows the procedure by its reference only: no keyword.
-    app.add_watchlist(
-        "plastics",
-        "name = \"Single-use plastics\"\nrecipients = [\"fg@example.org\"]\ndossiers = [\"2018/0172(COD)\"]\n",
-    );
     app.expect(Some("2018-06-10T10:00:00Z"), &["poll"], 0);
 
     // The portal opens feedback on the adopted proposal; its listing does not name it.
@@ -938,8 +926,7 @@ fn a_failed_initiative_detail_is_asked_again_and_its_consultation_joins_the_prop
 
 #[test]
 fn a_consultation_listed_before_its_detail_came_reaches_the_proposal_s_group_once() {
-    let (app, base, detail) =
-        plastics_with_detail_down("have-your-say/search-initiatives_page.json");
+    let (app, base, detail) = plastics_and_the_portal("have-your-say/search-initiatives_page.json");
     let listing = |server: &TestServer, name: &str| serve_listing(server, &base, name);
     app.add_watchlist(
         "litter",
@@ -1025,7 +1012,7 @@ fn searched(app: &TestApp, now: &str, words: &str) -> usize {
 #[test]
 fn a_consultation_no_one_wanted_that_joins_its_proposal_is_archived_with_it() {
     let (app, _, detail) =
-        plastics_with_detail_down("have-your-say/search-initiatives_adopted-proposal.json");
+        plastics_and_the_portal("have-your-say/search-initiatives_adopted-proposal.json");
     let now = "2018-06-12T10:00:00Z";
     app.expect(Some(now), &["poll"], 2);
     assert_eq!(searched(&app, now, "marine litter"), 1);
